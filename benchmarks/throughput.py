@@ -1,0 +1,554 @@
+"""Trial throughput: how many trivial trials per second an experiment gets through.
+
+Run from the repository root with the project's interpreter::
+
+    .venv/bin/python benchmarks/throughput.py [--trials 100] [--concurrency 2,4] [--repeat 1]
+                                              [--nni3-python PATH | --skip-nni3]
+
+For every concurrency N it measures, on this machine:
+
+* floor       -- ``python -c "import nni"`` started TRIALS times by a pool of N concurrent
+                 subprocesses (the interpreter the trials use): the best any experiment
+                 manager could do with trials that import nni;
+* nni-ng      -- an experiment of this project (Python API, local training service,
+                 Random tuner) of TRIALS trivial trials, wall time around start() + wait();
+* NNI 3.0     -- the same experiment on NNI 3.0, run by NNI 3.0's own virtualenv in a
+                 subprocess, timed from just before ``start()`` to the last trial's end time
+                 in its REST data; plus its own floor (NNI 3.0's ``import nni`` is far heavier).
+
+The table goes to stdout and to benchmarks/results/throughput.md; progress goes to stderr.
+See benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import random
+import shlex
+import shutil
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+from contextlib import contextmanager
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+DEFAULT_NNI3_PYTHON = "/work/nni3-venv/bin/python"
+RESULTS = HERE / "results" / "throughput.md"
+SEARCH_SPACE = {"x": {"_type": "uniform", "_value": [0, 1]}}
+TRIAL_SCRIPT = "import nni; p = nni.get_next_parameter(); nni.report_final_result(p['x'])\n"
+
+
+# -- small helpers -------------------------------------------------------------------------
+def log(message: str) -> None:
+    print(f"[throughput] {message}", file=sys.stderr, flush=True)
+
+
+@contextmanager
+def ticking(label: str, every: float = 5.0) -> Iterator[None]:
+    """Print '<label>: Ns elapsed' to stderr every few seconds while the block runs."""
+    stop = threading.Event()
+    start = time.monotonic()
+
+    def tick() -> None:
+        while not stop.wait(every):
+            log(f"{label}: {time.monotonic() - start:.0f}s elapsed")
+
+    log(f"{label}: started")
+    thread = threading.Thread(target=tick, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        log(f"{label}: finished in {time.monotonic() - start:.1f}s")
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 (and the one after it, which NNI has used for helpers)."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port >= 65535:
+            continue
+        try:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", port + 1))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free port pair found")
+
+
+def _proc_start_time(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[19].decode()
+    except (OSError, IndexError):
+        return None
+
+
+def descendants(root: int) -> set[tuple[int, str]]:
+    """(pid, start time) of ``root``'s descendants (Linux /proc; empty elsewhere)."""
+    children: dict[int, list[int]] = {}
+    if not os.path.isdir("/proc"):
+        return set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    found: set[tuple[int, str]] = set()
+    stack = list(children.get(root, ()))
+    while stack:
+        pid = stack.pop()
+        start = _proc_start_time(pid)
+        if start is not None:
+            found.add((pid, start))
+        stack.extend(children.get(pid, ()))
+    return found
+
+
+def kill_known(processes: set[tuple[int, str]]) -> int:
+    """SIGKILL every recorded process still alive (the start time guards against pid reuse)."""
+    killed = 0
+    for pid, start in processes:
+        if _proc_start_time(pid) == start:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+            except (ProcessLookupError, PermissionError):
+                pass
+    return killed
+
+
+# -- results -------------------------------------------------------------------------------
+@dataclass
+class Run:
+    seconds: float                      # start -> all trials ended
+    trials: int
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        return self.trials / self.seconds
+
+
+@dataclass
+class Row:
+    concurrency: int
+    name: str
+    runs: list[Run] = field(default_factory=list)
+    note: str = ""                      # "not installed", an error, ...
+    floor: "Row | None" = None          # the floor this row is compared with
+
+    @property
+    def best(self) -> Run | None:
+        return max(self.runs, key=lambda r: r.rate) if self.runs else None
+
+    @property
+    def median_rate(self) -> float | None:
+        return statistics.median(r.rate for r in self.runs) if self.runs else None
+
+
+# -- floor ---------------------------------------------------------------------------------
+def run_floor(python: str, trials: int, concurrency: int, cwd: Path) -> Run:
+    """Start ``python -c 'import nni'`` ``trials`` times, ``concurrency`` at a time."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NNI_")}
+
+    def one(_: int) -> float:
+        start = time.perf_counter()
+        subprocess.run([python, "-c", "import nni"], cwd=cwd, env=env, check=True,
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return time.perf_counter() - start
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        lifetimes = list(pool.map(one, range(trials)))
+    seconds = time.perf_counter() - start
+    return Run(seconds, trials, {"lifetime_median": statistics.median(lifetimes)})
+
+
+# -- nni-ng (this project) -----------------------------------------------------------------
+def _random_registered() -> bool:
+    try:
+        from nni.algorithms.registry import create_algorithm
+        create_algorithm("tuner", name="Random", class_args={})
+        return True
+    except Exception:
+        return False
+
+
+def _fallback_tuner() -> Any:
+    from nni.tuner import Tuner
+
+    class UniformTuner(Tuner):
+        """Stand-in for the built-in Random tuner while that one is not registered."""
+
+        def __init__(self) -> None:
+            self.space: dict[str, Any] = {}
+
+        def update_search_space(self, search_space: dict[str, Any]) -> None:
+            self.space = search_space
+
+        def generate_parameters(self, parameter_id: int, **kwargs: Any) -> dict[str, Any]:
+            return {k: random.uniform(*v["_value"]) for k, v in self.space.items()}
+
+        def receive_trial_result(self, parameter_id: int, parameters: Any, value: Any, **kwargs: Any) -> None:
+            pass
+
+    return UniformTuner()
+
+
+def _drop_log_handlers(under: Path) -> None:
+    """The manager adds a file handler per experiment to the 'nni' logger; drop ours."""
+    logger = logging.getLogger("nni")
+    for handler in list(logger.handlers):
+        filename = getattr(handler, "baseFilename", "")
+        if filename and Path(filename).is_relative_to(under):
+            logger.removeHandler(handler)
+            handler.close()
+
+
+def ours_breakdown(db_path: Path, concurrency: int) -> dict[str, Any]:
+    """Median per-trial latencies from the experiment's own store (times are time.time())."""
+    if not db_path.exists():
+        return {}
+    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        trials = db.execute("SELECT trial_id, submit_time, start_time, end_time FROM trials "
+                            "ORDER BY sequence_id").fetchall()
+        metric_at = dict(db.execute("SELECT trial_id, MIN(timestamp) FROM metrics GROUP BY trial_id").fetchall())
+    except sqlite3.Error:
+        return {}
+    finally:
+        db.close()
+
+    def med(values: list[float]) -> float | None:
+        values = [v for v in values if v is not None]
+        return statistics.median(values) * 1000 if values else None
+
+    # The store may keep metric timestamps in ms (NNI's REST convention) or s.
+    scale = 1000.0 if metric_at and max(metric_at.values()) > 1e11 else 1.0
+    submit = [t[1] for t in trials]
+    ends = sorted(t[3] for t in trials if t[3] is not None)
+    return {
+        "submit_to_spawned_ms": med([t[2] - t[1] for t in trials if t[2] and t[1]]),
+        "spawned_to_metric_ms": med([metric_at[t[0]] / scale - t[2] for t in trials
+                                     if t[2] and metric_at.get(t[0])]),
+        "metric_to_end_ms": med([t[3] - metric_at[t[0]] / scale for t in trials
+                                 if t[3] and metric_at.get(t[0])]),
+        "lifetime_ms": med([t[3] - t[2] for t in trials if t[2] and t[3]]),
+        # A slot frees at the k-th end and is refilled by submission number k + N.
+        "end_to_next_submit_ms": med([submit[k + concurrency] - ends[k]
+                                      for k in range(min(len(ends), len(submit) - concurrency))]),
+    }
+
+
+def run_ours(python: str, trials: int, concurrency: int, tmp: Path, timeout: float) -> Run:
+    from nni.experiment import Experiment
+
+    code_dir = tmp / "code"
+    code_dir.mkdir(parents=True, exist_ok=True)
+    (code_dir / "trial.py").write_text(TRIAL_SCRIPT)
+    working_dir = tmp / "experiments"
+    use_builtin = _random_registered()
+    exp = Experiment("local") if use_builtin else Experiment(_fallback_tuner(), "local")
+    exp.config.trial_command = f"{shlex.quote(python)} trial.py"
+    exp.config.trial_code_directory = str(code_dir)
+    exp.config.search_space = SEARCH_SPACE
+    if use_builtin:
+        exp.config.tuner.name = "Random"
+    exp.config.trial_concurrency = concurrency
+    exp.config.max_trial_number = trials
+    exp.config.experiment_working_directory = str(working_dir)
+    state = None
+    try:
+        start = time.perf_counter()
+        exp.start(port=0)
+        ready = time.perf_counter() - start
+        state = exp.wait(timeout=timeout)
+        seconds = time.perf_counter() - start
+        counts: dict[str, int] = {}
+        for job in exp.list_trial_jobs():
+            counts[job.status] = counts.get(job.status, 0) + 1
+    finally:
+        stop_start = time.perf_counter()
+        exp.stop()
+        stop_seconds = time.perf_counter() - stop_start
+        _drop_log_handlers(tmp)
+    if state != "DONE" or counts.get("SUCCEEDED", 0) != trials:
+        raise RuntimeError(f"nni-ng experiment ended {state} with trials {counts}")
+    detail = {"ready_ms": ready * 1000, "stop_ms": stop_seconds * 1000,
+              "tuner": "Random" if use_builtin else "fallback UniformTuner"}
+    if exp.id:
+        detail.update(ours_breakdown(working_dir / exp.id / "db" / "nni.sqlite", concurrency))
+    return Run(seconds, trials, detail)
+
+
+# -- NNI 3.0 (the peer, in its own virtualenv) ---------------------------------------------
+def nni3_version(python: str) -> str | None:
+    """NNI's version in that interpreter, or None when it is missing or broken."""
+    try:
+        out = subprocess.run([python, "-c", "import nni, nni.experiment; print(nni.__version__)"],
+                             cwd=tempfile.gettempdir(), capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def run_nni3(python: str, trials: int, concurrency: int, tmp: Path, timeout: float) -> Run:
+    code_dir = tmp / "code"
+    code_dir.mkdir(parents=True, exist_ok=True)
+    (code_dir / "trial.py").write_text(TRIAL_SCRIPT)
+    home = tmp / "home"          # NNI 3.0 keeps its experiment list in ~/nni-experiments
+    home.mkdir(exist_ok=True)
+    spec = {
+        "trial_command": f"{shlex.quote(python)} trial.py",
+        "trial_code_directory": str(code_dir),
+        "search_space": SEARCH_SPACE,
+        "concurrency": concurrency,
+        "trials": trials,
+        "working_directory": str(tmp / "experiments"),
+        "port": free_port(),
+        "timeout": timeout,
+        "poll": 0.1,
+    }
+    spec_path, result_path, log_path = tmp / "spec.json", tmp / "result.json", tmp / "worker.log"
+    spec_path.write_text(json.dumps(spec))
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("NNI_", "VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME"))}
+    env["HOME"] = str(home)
+    seen: set[tuple[int, str]] = set()
+    with open(log_path, "wb") as worker_log:
+        worker = subprocess.Popen([python, str(HERE / "_nni3_worker.py"), str(spec_path), str(result_path)],
+                                  cwd=tmp, env=env, stdin=subprocess.DEVNULL, stdout=worker_log,
+                                  stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + timeout + 120
+        while worker.poll() is None:
+            seen |= descendants(worker.pid)     # NNI's node manager leaves our process group
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"NNI 3.0 experiment did not finish in {timeout:.0f}s")
+            time.sleep(0.5)
+    finally:
+        if worker.poll() is None:
+            seen |= descendants(worker.pid)
+            worker.send_signal(signal.SIGTERM)  # the worker stops its experiment in `finally`
+            try:
+                worker.wait(60)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
+        leftover = kill_known(seen)
+        if leftover:
+            log(f"NNI 3.0: killed {leftover} leftover process(es)")
+    result = json.loads(result_path.read_text()) if result_path.exists() else {}
+    if not result.get("ok") or result.get("last_trial_end") is None:
+        tail = log_path.read_text(errors="replace")[-1500:] if log_path.exists() else ""
+        raise RuntimeError(f"NNI 3.0 experiment failed ({result.get('status')}, "
+                           f"trials {result.get('trial_statuses')}); worker log tail:\n{tail}")
+    succeeded = result.get("trial_statuses", {}).get("SUCCEEDED", 0)
+    if succeeded != trials:
+        raise RuntimeError(f"NNI 3.0: {succeeded}/{trials} trials succeeded: {result.get('trial_statuses')}")
+    lifetimes = result.get("lifetimes") or []
+    detail = {"ready_ms": result["ready"] * 1000, "stop_ms": result.get("stop_seconds", 0) * 1000,
+              "seen_done_s": result["seen_done"],
+              "lifetime_ms": statistics.median(lifetimes) * 1000 if lifetimes else None}
+    return Run(result["last_trial_end"], trials, detail)
+
+
+# -- driver --------------------------------------------------------------------------------
+def measure(row: Row, repeat: int, label: str, once: Callable[[Path], Run]) -> None:
+    for attempt in range(1, repeat + 1):
+        tmp = Path(tempfile.mkdtemp(prefix="nni-throughput-"))
+        try:
+            with ticking(f"{label} run {attempt}/{repeat}"):
+                run = once(tmp)
+            row.runs.append(run)
+            log(f"{label} run {attempt}/{repeat}: {run.seconds:.2f}s, {run.rate:.2f} trials/s")
+        except Exception as exc:
+            row.note = f"failed: {exc}".splitlines()[0][:200]
+            log(f"{label} run {attempt}/{repeat} FAILED: {exc}")
+            break
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def fmt(value: float | None, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def render(rows: list[Row], args: argparse.Namespace, info: dict[str, str]) -> str:
+    lines = [
+        "# Trial throughput",
+        "",
+        f"{args.trials} trivial trials per experiment; best of {args.repeat} run(s) "
+        f"(median in parentheses). {info['machine']}",
+        "",
+        "| N | what | wall s | trials/s | % of floor | Δ wall ms/trial | Δ latency ms/trial |",
+        "|---|------|-------:|---------:|-----------:|----------------:|-------------------:|",
+    ]
+    for row in rows:
+        best = row.best
+        if best is None:
+            lines.append(f"| {row.concurrency} | {row.name} | — | {row.note or 'n/a'} | | | |")
+            continue
+        rate = f"{best.rate:.2f}"
+        if len(row.runs) > 1:
+            rate += f" ({row.median_rate:.2f})"
+        pct = wall = latency = ""
+        floor = row.floor.best if row.floor else None
+        if floor is not None:
+            pct = f"{100 * best.rate / floor.rate:.0f}%"
+            delta = (best.seconds - floor.seconds) / best.trials * 1000
+            wall = f"{delta:+.1f}"
+            latency = f"{delta * row.concurrency:+.0f}"
+        lines.append(f"| {row.concurrency} | {row.name} | {best.seconds:.2f} | {rate} | {pct} | {wall} | {latency} |")
+    lines += [
+        "",
+        "- floor: `python -c \"import nni\"` started by a pool of N concurrent subprocesses, same interpreter as "
+        "the trials; % of floor, Δ wall (extra wall time per trial) and Δ latency (Δ wall × N: extra time each "
+        "trial holds its slot) compare a row with the floor of its own interpreter.",
+        "- nni-ng: wall time around `Experiment.start(port=0)` + `wait()`. NNI 3.0: from just before `start()` "
+        "to the last trial's endTime in its REST data (its trials import NNI 3.0, hence its own floor).",
+    ]
+    breakdown = [(row, row.best) for row in rows if row.best and "submit_to_spawned_ms" in row.best.detail]
+    if breakdown:
+        lines += [
+            "",
+            "## nni-ng per-trial latency (median ms, best run, from the experiment's store)",
+            "",
+            "| N | start() ready | submit→spawned | spawned→final metric | metric→trial end | trial lifetime "
+            "| floor process lifetime | slot end→next submit | stop() |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for row, best in breakdown:
+            d = best.detail
+            floor_life = row.floor.best.detail.get("lifetime_median") if row.floor and row.floor.best else None
+            lines.append(
+                f"| {row.concurrency} | {fmt(d.get('ready_ms'), '.0f')} | {fmt(d.get('submit_to_spawned_ms'), '.1f')} "
+                f"| {fmt(d.get('spawned_to_metric_ms'), '.1f')} | {fmt(d.get('metric_to_end_ms'), '.1f')} "
+                f"| {fmt(d.get('lifetime_ms'), '.1f')} | {fmt(floor_life and floor_life * 1000, '.1f')} "
+                f"| {fmt(d.get('end_to_next_submit_ms'), '.1f')} | {fmt(d.get('stop_ms'), '.0f')} |")
+        tuners = {best.detail.get("tuner") for _, best in breakdown}
+        lines += ["", f"Tuner used: {', '.join(sorted(t for t in tuners if t))}."]
+    nni3 = [(row, row.best) for row in rows if row.best and "seen_done_s" in row.best.detail]
+    if nni3:
+        lines += ["", "NNI 3.0 details (best run): " + "; ".join(
+            f"N={row.concurrency}: start() {r.detail['ready_ms'] / 1000:.1f}s, trial lifetime median "
+            f"{fmt(r.detail.get('lifetime_ms'), '.0f')} ms, DONE seen by polling at {r.detail['seen_done_s']:.1f}s, "
+            f"stop() {r.detail['stop_ms'] / 1000:.1f}s" for row, r in nni3) + "."]
+    lines += ["", f"Interpreters: nni-ng `{info['ours_python']}`; NNI 3.0 `{info['nni3']}`.",
+              f"Command: `{info['command']}`", ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--trials", type=int, default=100, help="trials per experiment (default 100)")
+    parser.add_argument("--concurrency", default="2,4", help="comma-separated trialConcurrency values (default 2,4)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each measurement; best and median shown")
+    parser.add_argument("--nni3-python", default=DEFAULT_NNI3_PYTHON if Path(DEFAULT_NNI3_PYTHON).exists() else None,
+                        help=f"python of a virtualenv with NNI 3.0 (default {DEFAULT_NNI3_PYTHON} if it exists)")
+    parser.add_argument("--skip-nni3", action="store_true", help="do not run the NNI 3.0 peer")
+    parser.add_argument("--skip-nni3-floor", action="store_true",
+                        help="skip the floor of NNI 3.0's interpreter (its import alone takes ~1 s per trial)")
+    parser.add_argument("--python", default=sys.executable,
+                        help="interpreter for nni-ng trials and the floor (default: this one)")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds allowed per experiment (default 900)")
+    parser.add_argument("--output", type=Path, default=RESULTS, help=f"markdown copy of the table (default {RESULTS})")
+    args = parser.parse_args(argv)
+    concurrencies = [int(c) for c in args.concurrency.split(",") if c.strip()]
+    if args.trials < 1 or args.repeat < 1 or not concurrencies or min(concurrencies) < 1:
+        parser.error("--trials, --repeat and every concurrency must be >= 1")
+
+    # nni-ng keeps its experiment registry under $NNI_NG_HOME: keep ours out of the user's.
+    home = Path(tempfile.mkdtemp(prefix="nni-throughput-home-"))
+    saved_home = os.environ.get("NNI_NG_HOME")
+    os.environ["NNI_NG_HOME"] = str(home)
+    neutral_cwd = Path(tempfile.mkdtemp(prefix="nni-throughput-cwd-"))  # `-c` must not import ./nni
+
+    nni3_python = None if args.skip_nni3 else args.nni3_python
+    nni3_note = "skipped (--skip-nni3)" if args.skip_nni3 else "not installed"
+    version = nni3_version(nni3_python) if nni3_python else None
+    if nni3_python and not version:
+        log(f"NNI 3.0 not usable with {nni3_python}")
+        nni3_python = None
+    elif version and not version.startswith("3."):
+        log(f"note: {nni3_python} has NNI {version}, not 3.x")
+    info = {
+        "machine": f"Machine: {os.cpu_count()} CPU cores, {platform.system()} {platform.release()}, "
+                   f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d %H:%M')}.",
+        "ours_python": args.python,
+        "nni3": f"{nni3_python} (nni {version})" if nni3_python else nni3_note,
+        "command": " ".join(["python benchmarks/throughput.py", *(argv if argv is not None else sys.argv[1:])]),
+    }
+
+    rows: list[Row] = []
+    try:
+        for n in concurrencies:
+            floor = Row(n, 'floor: `python -c "import nni"`')
+            rows.append(floor)
+            measure(floor, args.repeat, f"floor N={n}",
+                    lambda tmp: run_floor(args.python, args.trials, n, neutral_cwd))
+            ours = Row(n, "nni-ng", floor=floor)
+            rows.append(ours)
+            measure(ours, args.repeat, f"nni-ng N={n}",
+                    lambda tmp: run_ours(args.python, args.trials, n, tmp, args.timeout))
+            nni3_floor = None
+            if nni3_python and not args.skip_nni3_floor:
+                nni3_floor = Row(n, 'floor NNI 3.0: `python -c "import nni"`')
+                rows.append(nni3_floor)
+                measure(nni3_floor, args.repeat, f"NNI 3.0 floor N={n}",
+                        lambda tmp: run_floor(nni3_python, args.trials, n, neutral_cwd))
+            peer = Row(n, "NNI 3.0", floor=nni3_floor, note="" if nni3_python else nni3_note)
+            rows.append(peer)
+            if nni3_python:
+                measure(peer, args.repeat, f"NNI 3.0 N={n}",
+                        lambda tmp: run_nni3(nni3_python, args.trials, n, tmp, args.timeout))
+    except KeyboardInterrupt:
+        log("interrupted: printing what was measured")
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+        shutil.rmtree(neutral_cwd, ignore_errors=True)
+        if saved_home is None:
+            os.environ.pop("NNI_NG_HOME", None)
+        else:
+            os.environ["NNI_NG_HOME"] = saved_home
+
+    table = render(rows, args, info)
+    print(table)
+    try:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(table)
+        log(f"table written to {args.output}")
+    except OSError as exc:
+        log(f"could not write {args.output}: {exc}")
+    failed = [row for row in rows if row.note.startswith("failed")]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

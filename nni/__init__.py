@@ -1,0 +1,15 @@
+"""nni-ng: a drop-in, maintained successor to NNI's hyperparameter optimization.
+
+``import nni`` is what every trial pays, so this module only pulls in the light
+trial-side API; tuners, the manager and numpy load on demand elsewhere.
+"""
+
+from __future__ import annotations
+
+from . import trial as _trial
+from .errors import NoMoreTrialError
+from .trial import *  # noqa: F401,F403  (the trial API: get_next_parameter, report_final_result, ...)
+
+__version__ = "0.1.0"
+
+__all__ = ["NoMoreTrialError", *_trial.__all__]

@@ -1,0 +1,277 @@
+"""Shared machinery of the built-in tuners (private).
+
+Handles the search space, history (completed and pending trials as internal vectors),
+optimize mode, seeding, NaN/inf metrics, ``import_data`` and de-duplication: where the
+whole space is finite no parameter set is proposed twice and :class:`NoMoreTrialError`
+is raised once every point has been used.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+from typing import Any
+
+import numpy as np
+
+from nni.errors import NoMoreTrialError
+from nni.search_space import validate_search_space
+from nni.search_space._flat import Dim, decode, encode, enumerate_space, flatten, is_active, space_size
+from nni.tuner import Tuner
+from nni.utils import OptimizeMode, extract_scalar_reward
+
+_logger = logging.getLogger(__name__)
+
+#: Finite spaces up to this size are enumerated when random proposals keep colliding.
+_ENUMERATE_LIMIT = 200_000
+
+
+def parse_optimize_mode(mode: Any, default: str | None = "minimize") -> OptimizeMode:
+    if mode is None:
+        mode = default
+    if isinstance(mode, OptimizeMode):
+        return mode
+    if isinstance(mode, str):
+        for m in OptimizeMode:
+            if m.value == mode.lower():
+                return m
+    raise ValueError(f"optimize_mode must be 'minimize' or 'maximize', got {mode!r}")
+
+
+def parse_seed(seed: Any) -> int | None:
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int or None, got {seed!r}")
+    return seed
+
+
+def params_key(params: dict) -> str:
+    return json.dumps(params, sort_keys=True, default=repr)
+
+
+def to_vector(dims: list[Dim], xs: list) -> np.ndarray:
+    return np.array([np.nan if x is None else float(x) for x in xs], dtype=float)
+
+
+def sample_prior(dim: Dim, rng: np.random.Generator, n: int) -> np.ndarray:
+    """``n`` internal values drawn from a dim's prior."""
+    if dim.categorical:
+        return rng.integers(0, dim.size, size=n).astype(float)
+    if dim.normal:
+        return rng.normal(dim.mu, dim.sigma, size=n)
+    return rng.uniform(dim.low, dim.high, size=n)
+
+
+def canonical(dims: list[Dim], vec: np.ndarray) -> np.ndarray:
+    """Round numeric values to what the trial receives (q steps, clipping) and mask inactive dims."""
+    out = vec.copy()
+    for dim in dims:
+        if not is_active(dim, out):
+            out[dim.index] = np.nan
+        elif not dim.categorical:
+            out[dim.index] = dim.encode_numeric(dim.decode_numeric(float(out[dim.index])))
+    return out
+
+
+def random_vector(dims: list[Dim], rng: np.random.Generator) -> np.ndarray:
+    vec = np.array([sample_prior(d, rng, 1)[0] for d in dims], dtype=float)
+    return canonical(dims, vec)
+
+
+def python_value(x: Any) -> Any:
+    """Convert numpy scalars nested anywhere in parameters into Python values."""
+    if isinstance(x, dict):
+        return {k: python_value(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [python_value(v) for v in x]
+    if isinstance(x, np.generic):
+        return x.item()
+    return x
+
+
+class BaseTuner(Tuner):
+    """Common state; subclasses implement :meth:`_propose` (return an internal vector)."""
+
+    #: Whether the tuner needs an optimize mode (minimize when None) to rank results.
+    _default_mode: str | None = "minimize"
+
+    def __init__(self, optimize_mode: Any = None, seed: Any = None) -> None:
+        self.optimize_mode = parse_optimize_mode(optimize_mode, self._default_mode or "minimize")
+        self.seed = parse_seed(seed)
+        self._rng = np.random.default_rng(self.seed)
+        self.search_space: dict | None = None
+        self._dims: list[Dim] = []
+        self._size: float = math.inf
+        self._history: list[tuple[dict, float]] = []   # (params, loss) of completed trials
+        self._X = np.zeros((0, 0))
+        self._y = np.zeros(0)
+        self._pending: dict[Any, tuple[dict, np.ndarray]] = {}
+        self._seen: set[str] = set()
+        self._all_points: list | None = None
+
+    # ---- search space ----------------------------------------------------------------------
+    def update_search_space(self, search_space: dict) -> None:
+        validate_search_space(search_space)
+        self.search_space = copy.deepcopy(search_space)
+        self._dims = flatten(self.search_space)
+        self._size = space_size(self._dims)
+        self._all_points = None
+        # re-encode history against the new space; drop what no longer fits
+        history, self._history = self._history, []
+        rows, losses = [], []
+        seen: set[str] = set()
+        for params, loss in history:
+            try:
+                vec = to_vector(self._dims, encode(self._dims, params))
+            except ValueError:
+                continue
+            self._history.append((params, loss))
+            rows.append(vec)
+            losses.append(loss)
+            seen.add(params_key(decode(self._dims, list(vec))))
+        self._X = np.array(rows, dtype=float).reshape(len(rows), len(self._dims))
+        self._y = np.array(losses, dtype=float)
+        pending = self._pending
+        self._pending = {}
+        for pid, (params, _) in pending.items():
+            try:
+                vec = to_vector(self._dims, encode(self._dims, params))
+            except ValueError:
+                continue
+            self._pending[pid] = (params, vec)
+            seen.add(params_key(decode(self._dims, list(vec))))
+        self._seen = seen
+        self._on_space_updated()
+
+    def _on_space_updated(self) -> None:
+        pass
+
+    @property
+    def is_finite(self) -> bool:
+        return self._size != math.inf
+
+    # ---- proposals -------------------------------------------------------------------------
+    def _propose(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def generate_parameters(self, parameter_id: Any, **kwargs: Any) -> dict:
+        if self.search_space is None:
+            raise RuntimeError(f"{type(self).__name__}: update_search_space() must be called "
+                               f"before generate_parameters()")
+        if self.is_finite and len(self._seen) >= self._size:
+            raise NoMoreTrialError(f"Search space fully explored: all {int(self._size)} parameter sets used")
+        vec = None
+        for attempt in range(60):
+            cand = self._propose() if attempt < 8 else random_vector(self._dims, self._rng)
+            cand = canonical(self._dims, cand)
+            key = params_key(decode(self._dims, list(cand)))
+            if key not in self._seen:
+                vec = cand
+                break
+            if not self.is_finite and attempt >= 8:
+                vec = cand  # continuous space: an exact repeat is harmless and astronomically rare
+                break
+        if vec is None:
+            vec = self._pick_unused()
+        return self._emit(parameter_id, vec)
+
+    def _pick_unused(self) -> np.ndarray:
+        if self._size > _ENUMERATE_LIMIT:
+            return canonical(self._dims, random_vector(self._dims, self._rng))
+        if self._all_points is None:
+            self._all_points = [to_vector(self._dims, xs) for xs in enumerate_space(self._dims)]
+        unused = [v for v in self._all_points if params_key(decode(self._dims, list(v))) not in self._seen]
+        if not unused:
+            raise NoMoreTrialError(f"Search space fully explored: all {int(self._size)} parameter sets used")
+        return unused[int(self._rng.integers(len(unused)))]
+
+    def _emit(self, parameter_id: Any, vec: np.ndarray) -> dict:
+        params = python_value(decode(self._dims, list(vec)))
+        self._seen.add(params_key(params))
+        self._pending[parameter_id] = (params, vec)
+        return params
+
+    # ---- results ---------------------------------------------------------------------------
+    def _loss(self, value: Any) -> float:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                pass
+        try:
+            reward = extract_scalar_reward(value)
+        except RuntimeError:
+            if isinstance(value, float) or value is None:
+                return math.inf
+            raise
+        if not math.isfinite(reward):
+            return math.inf  # NaN / inf metrics count as the worst observation
+        return -reward if self.optimize_mode is OptimizeMode.Maximize else reward
+
+    def _add_observation(self, params: dict, vec: np.ndarray, loss: float) -> None:
+        self._history.append((params, loss))
+        self._X = np.vstack([self._X.reshape(len(self._y), len(self._dims)), vec[None, :]])
+        self._y = np.append(self._y, loss)
+        self._seen.add(params_key(decode(self._dims, list(vec))))
+
+    def receive_trial_result(self, parameter_id: Any, parameters: dict, value: Any, **kwargs: Any) -> None:
+        loss = self._loss(value)
+        entry = self._pending.pop(parameter_id, None)
+        if entry is not None:
+            params, vec = entry
+        else:
+            try:
+                vec = to_vector(self._dims, encode(self._dims, parameters))
+            except ValueError as exc:
+                _logger.warning("%s: ignoring result of parameter %s: %s", type(self).__name__, parameter_id, exc)
+                return
+            params = parameters
+        self._add_observation(params, vec, loss)
+
+    def receive_customized_trial_result(self, parameter_id: Any, parameters: dict, value: Any,
+                                        **kwargs: Any) -> None:
+        self.receive_trial_result(parameter_id, parameters, value, **kwargs)
+
+    def trial_end(self, parameter_id: Any, success: bool, **kwargs: Any) -> None:
+        # a failed trial's parameters stay "seen": failures are usually deterministic
+        self._pending.pop(parameter_id, None)
+
+    def import_data(self, data: list[dict[str, Any]]) -> None:
+        if self.search_space is None:
+            raise RuntimeError(f"{type(self).__name__}: update_search_space() must be called before import_data()")
+        imported = 0
+        for i, entry in enumerate(data or []):
+            if not isinstance(entry, dict) or "parameter" not in entry or "value" not in entry:
+                _logger.info("import_data: skipping entry #%d: needs 'parameter' and 'value' keys", i)
+                continue
+            params = entry["parameter"]
+            try:
+                xs = encode(self._dims, params)
+            except ValueError as exc:
+                _logger.info("import_data: skipping entry #%d: does not fit the search space: %s", i, exc)
+                continue
+            try:
+                loss = self._loss(entry["value"])
+            except RuntimeError as exc:
+                _logger.info("import_data: skipping entry #%d: %s", i, exc)
+                continue
+            self._add_observation(copy.deepcopy(params), to_vector(self._dims, xs), loss)
+            imported += 1
+        _logger.info("import_data: imported %d of %d entries", imported, len(data or []))
+
+    # ---- helpers for model-based tuners -------------------------------------------------------
+    def _observations(self, liar: str | None) -> tuple[np.ndarray, np.ndarray, int]:
+        """Completed observations plus pending ones imputed with a constant liar."""
+        X, y = self._X.reshape(len(self._y), len(self._dims)), self._y
+        n_done = len(y)
+        if liar and self._pending and n_done:
+            finite = y[np.isfinite(y)]
+            if finite.size:
+                lie = {"best": finite.min(), "worst": finite.max(), "mean": finite.mean()}[liar]
+                P = np.array([vec for _, vec in self._pending.values()], dtype=float)
+                X = np.vstack([X, P])
+                y = np.concatenate([y, np.full(len(P), lie)])
+        return X, y, n_done

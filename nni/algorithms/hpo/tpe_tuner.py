@@ -1,0 +1,128 @@
+"""Tree-structured Parzen Estimator tuner (NNI's ``TpeTuner``), vectorized on numpy.
+
+Observations are split by loss into a "good" group (the best ``ceil(gamma * n)``,
+at most 25) and a "bad" group.  For every dimension, in parent-before-child order,
+a Parzen estimator ``l(x)`` is fitted to the good group and ``g(x)`` to the bad group
+(only trials where the dimension was active count), ``n_ei_candidates`` samples are
+drawn from ``l`` and the one maximizing ``l(x) / g(x)`` is kept.  Nested dims are only
+chosen when their parent choice selects their option.  Pending trials are imputed
+with a constant liar so parallel suggestions spread out.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import numpy as np
+
+from nni.search_space._flat import Dim, is_active
+
+from ._base import BaseTuner, random_vector
+from ._parzen import CategoricalParzen, NumericParzen, canonical_array, forgetting_weights
+
+__all__ = ["TpeTuner", "TpeArguments"]
+
+_logger = logging.getLogger(__name__)
+
+_MAX_GOOD = 25
+
+
+class TpeArguments:
+    """Hyperparameters of :class:`TpeTuner` (NNI's ``tpe_args``)."""
+
+    DEFAULTS = {
+        "constant_liar_type": "best",
+        "n_startup_jobs": 20,
+        "n_ei_candidates": 24,
+        "linear_forgetting": 25,
+        "prior_weight": 1.0,
+        "gamma": 0.25,
+    }
+
+    def __init__(self, **kwargs: Any) -> None:
+        unknown = sorted(set(kwargs) - set(self.DEFAULTS))
+        if unknown:
+            raise ValueError(f"tpe_args: unknown key(s) {', '.join(map(repr, unknown))}; "
+                             f"valid keys: {', '.join(self.DEFAULTS)}")
+        args = {**self.DEFAULTS, **kwargs}
+        liar = args["constant_liar_type"]
+        if liar not in ("best", "worst", "mean", None):
+            raise ValueError(f"tpe_args['constant_liar_type'] must be 'best', 'worst', 'mean' or None, got {liar!r}")
+        for key in ("n_startup_jobs", "n_ei_candidates", "linear_forgetting"):
+            v = args[key]
+            if isinstance(v, bool) or not isinstance(v, int) or v < (1 if key == "n_ei_candidates" else 0):
+                raise ValueError(f"tpe_args[{key!r}] must be a {'positive' if key == 'n_ei_candidates' else 'non-negative'}"
+                                 f" int, got {v!r}")
+        if isinstance(args["prior_weight"], bool) or not isinstance(args["prior_weight"], (int, float)) \
+                or not args["prior_weight"] > 0:
+            raise ValueError(f"tpe_args['prior_weight'] must be a positive number, got {args['prior_weight']!r}")
+        g = args["gamma"]
+        if isinstance(g, bool) or not isinstance(g, (int, float)) or not 0 < g < 1:
+            raise ValueError(f"tpe_args['gamma'] must be a number in (0, 1), got {g!r}")
+        self.constant_liar_type: str | None = liar
+        self.n_startup_jobs: int = args["n_startup_jobs"]
+        self.n_ei_candidates: int = args["n_ei_candidates"]
+        self.linear_forgetting: int = args["linear_forgetting"]
+        self.prior_weight: float = float(args["prior_weight"])
+        self.gamma: float = float(g)
+
+
+def tpe_propose(dims: list[Dim], X: np.ndarray, y: np.ndarray, rng: np.random.Generator,
+                args: TpeArguments) -> np.ndarray:
+    """One TPE suggestion (internal vector) from observations ``X`` (n x d, NaN = inactive) and losses ``y``."""
+    n = len(y)
+    order = np.argsort(y, kind="stable")
+    n_good = max(1, min(int(math.ceil(args.gamma * n)), _MAX_GOOD))
+    good = np.sort(order[:n_good])   # time order, for linear forgetting
+    bad = np.sort(order[n_good:])
+    w_good = forgetting_weights(len(good), args.linear_forgetting)
+    w_bad = forgetting_weights(len(bad), args.linear_forgetting)
+    Xg, Xb = X[good], X[bad]
+    m = args.n_ei_candidates
+    vec = np.full(len(dims), np.nan)
+    for dim in dims:
+        if not is_active(dim, vec):
+            continue
+        j = dim.index
+        xg, xb = Xg[:, j], Xb[:, j]
+        mg, mb = ~np.isnan(xg), ~np.isnan(xb)
+        if dim.categorical:
+            lo = CategoricalParzen(dim.size, xg[mg], w_good[mg], args.prior_weight)
+            hi = CategoricalParzen(dim.size, xb[mb], w_bad[mb], args.prior_weight)
+            cand = lo.sample(rng, m)
+        else:
+            lo = NumericParzen(dim, xg[mg], w_good[mg], args.prior_weight)
+            hi = NumericParzen(dim, xb[mb], w_bad[mb], args.prior_weight)
+            cand = canonical_array(dim, lo.sample(rng, m))
+        score = lo.log_pdf(cand) - hi.log_pdf(cand)
+        vec[j] = cand[int(np.argmax(score))]
+    return vec
+
+
+class TpeTuner(BaseTuner):
+    """TPE tuner.
+
+    Parameters
+    ----------
+    optimize_mode
+        ``'minimize'`` (default) or ``'maximize'``.
+    seed
+        Seed of the random generator; the same seed gives the same suggestions.
+    tpe_args
+        Advanced settings, see :class:`TpeArguments` (``constant_liar_type``,
+        ``n_startup_jobs``, ``n_ei_candidates``, ``linear_forgetting``, ``prior_weight``, ``gamma``).
+    """
+
+    def __init__(self, optimize_mode: Any = "minimize", seed: Any = None, tpe_args: dict | None = None) -> None:
+        super().__init__(optimize_mode=optimize_mode, seed=seed)
+        if tpe_args is not None and not isinstance(tpe_args, dict):
+            raise ValueError(f"tpe_args must be a dict, got {type(tpe_args).__name__}")
+        self.args = TpeArguments(**(tpe_args or {}))
+
+    def _propose(self) -> np.ndarray:
+        X, y, n_done = self._observations(self.args.constant_liar_type)
+        if n_done < max(1, self.args.n_startup_jobs):
+            return random_vector(self._dims, self._rng)
+        return tpe_propose(self._dims, X, y, self._rng, self.args)

@@ -1,0 +1,1 @@
+"""nnictl, the command line."""

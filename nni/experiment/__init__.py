@@ -1,0 +1,17 @@
+"""Launch and control experiments from Python: ``from nni.experiment import Experiment``."""
+
+from .config import AlgorithmConfig, CustomAlgorithmConfig, ExperimentConfig, LocalConfig
+from .data import TrialHyperParameters, TrialJob, TrialMetricData, TrialResult
+from .experiment import Experiment
+
+__all__ = [
+    "AlgorithmConfig",
+    "CustomAlgorithmConfig",
+    "Experiment",
+    "ExperimentConfig",
+    "LocalConfig",
+    "TrialHyperParameters",
+    "TrialJob",
+    "TrialMetricData",
+    "TrialResult",
+]

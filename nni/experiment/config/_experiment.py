@@ -1,0 +1,305 @@
+"""``ExperimentConfig``: the top-level experiment config (NNI config v2)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from ._algorithm import (
+    AlgorithmConfig,
+    CustomAlgorithmConfig,
+    _AlgorithmConfig,
+    canonical_algorithm,
+    is_set,
+    parse_algorithm,
+    validate_algorithm,
+)
+from ._base import (
+    ConfigError,
+    _ConfigBase,
+    _Field,
+    check_bool,
+    check_dict,
+    check_duration,
+    check_gpu_indices,
+    check_nonempty_str,
+    check_nonnegative_int,
+    check_path,
+    check_positive_int,
+    check_str,
+    make_choice_checker,
+    parse_duration,
+    parse_gpu_indices,
+    resolve_path,
+)
+from ._training_service import (
+    LocalConfig,
+    TrainingServiceConfig,
+    parse_training_service,
+    validate_training_service,
+)
+from ._v1 import convert_v1, is_v1
+
+__all__ = ["ExperimentConfig"]
+
+LOG_LEVELS = ("fatal", "error", "warning", "info", "debug", "trace")
+
+_ALGORITHM_FIELDS = ("tuner", "assessor", "advisor")
+
+
+class ExperimentConfig(_ConfigBase):
+    """An HPO experiment's config, as in NNI's config v2.
+
+    Build it in Python (``ExperimentConfig('local')`` then set snake_case attributes;
+    ``tuner``, ``assessor`` and ``advisor`` start as empty placeholders so that
+    ``config.tuner.name = 'TPE'`` works), or read it with :meth:`load` /
+    :meth:`from_dict` (camelCase keys; NNI v1 files are converted and the conversion is
+    described in :attr:`conversion_notes`).
+
+    :meth:`validate` checks it; :meth:`canonical_copy` returns a validated, normalised
+    copy (absolute paths, durations in seconds, search space loaded, advisor folded into
+    tuner); :meth:`json` gives the camelCase dict.
+    """
+
+    _fields = (
+        _Field("experiment_name", check_str),
+        _Field("experiment_type", make_choice_checker(("hpo",))),
+        _Field("search_space_file", check_path, is_path=True),
+        _Field("search_space", check_dict),
+        _Field("trial_command", check_nonempty_str, required=True),
+        _Field("trial_code_directory", check_path, default=".", required=True, is_path=True),
+        _Field("trial_concurrency", check_positive_int, required=True),
+        _Field("trial_gpu_number", check_nonnegative_int),
+        _Field("max_experiment_duration", check_duration),
+        _Field("max_trial_number", check_positive_int),
+        _Field("max_trial_duration", check_duration),
+        _Field("nni_manager_ip", check_nonempty_str),
+        _Field("use_annotation", check_bool, default=False),
+        _Field("multi_phase", check_bool, default=False),
+        _Field("debug", check_bool, default=False),
+        _Field("log_level", make_choice_checker(LOG_LEVELS)),
+        _Field(
+            "experiment_working_directory", check_path, default="~/nni-experiments", is_path=True
+        ),
+        _Field("tuner_gpu_indices", check_gpu_indices),
+        _Field("tuner", default=_AlgorithmConfig()),
+        _Field("assessor", default=_AlgorithmConfig()),
+        _Field("advisor", default=_AlgorithmConfig()),
+        _Field("training_service", required=True),
+    )
+    _extra_attrs = frozenset({"conversion_notes"})
+
+    experiment_name: str | None
+    experiment_type: str | None
+    search_space_file: str | os.PathLike | None
+    search_space: dict[str, Any] | None
+    trial_command: str | None
+    trial_code_directory: str | os.PathLike
+    trial_concurrency: int | None
+    trial_gpu_number: int | None
+    max_experiment_duration: str | int | float | None
+    max_trial_number: int | None
+    max_trial_duration: str | int | float | None
+    nni_manager_ip: str | None
+    use_annotation: bool
+    multi_phase: bool
+    debug: bool
+    log_level: str | None
+    experiment_working_directory: str | os.PathLike
+    tuner_gpu_indices: list[int] | str | int | None
+    tuner: AlgorithmConfig | CustomAlgorithmConfig | None
+    assessor: AlgorithmConfig | CustomAlgorithmConfig | None
+    advisor: AlgorithmConfig | CustomAlgorithmConfig | None
+    training_service: TrainingServiceConfig | None
+    conversion_notes: list[str]
+    """What was changed when converting an NNI v1 config (empty for v2 configs)."""
+
+    def __init__(self, training_service_platform: str | None = None, **kwargs: Any) -> None:
+        super().__init__()
+        self.conversion_notes = []
+        if training_service_platform is not None:
+            self.training_service = parse_training_service(
+                training_service_platform, "trainingService", None
+            )
+        if kwargs:
+            self._update(kwargs, "", None)
+
+    # -- reading -------------------------------------------------------------
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], base_path: str | os.PathLike | None = None) -> ExperimentConfig:
+        """Build a config from a camelCase (or snake_case) mapping, as found in a config file.
+
+        Relative paths are resolved against ``base_path`` when given (the config file's
+        directory), else left relative (``canonical_copy()`` resolves them against the
+        working directory). Keys and value types are checked here; required fields and
+        cross-field rules are checked by :meth:`validate`. NNI v1 configs are converted.
+        """
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"<top level>: expected a mapping of config fields, got {data!r}")
+        notes: list[str] = []
+        if is_v1(data):
+            data, notes = convert_v1(data)
+        config = cls()
+        base = os.path.abspath(os.fspath(base_path)) if base_path is not None else None
+        config._update(data, "", base)
+        config.conversion_notes = notes
+        return config
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> ExperimentConfig:
+        """Read a YAML or JSON config file; relative paths in it are relative to its directory."""
+        file = Path(path)
+        try:
+            text = file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+            raise ConfigError(f"{file}: cannot read config file: {reason}") from error
+        data = _parse_text(text, file)
+        if data is None:
+            raise ConfigError(f"{file}: config file is empty")
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{file}: expected a mapping of config fields at the top level")
+        return cls.from_dict(data, base_path=file.resolve().parent)
+
+    def _parse_field(self, field: _Field, value: Any, path: str, base_path: str | None) -> Any:
+        if field.name in _ALGORITHM_FIELDS:
+            return parse_algorithm(value, path, base_path)
+        if field.name == "training_service":
+            return parse_training_service(value, path, base_path)
+        return super()._parse_field(field, value, path, base_path)
+
+    # -- validation ----------------------------------------------------------
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` (field path + what is expected) if the config is invalid.
+
+        Relative paths are checked against the current working directory.
+        """
+        self._validate("")
+
+    def _validate(self, path: str) -> None:
+        super()._validate(path)
+        for name in _ALGORITHM_FIELDS:
+            validate_algorithm(getattr(self, name), name)
+        service = validate_training_service(self.training_service, "trainingService")
+
+        if self.use_annotation:
+            raise ConfigError(
+                "useAnnotation: annotation-based trials are not supported by nni-ng; "
+                "give the search space in 'searchSpace' or 'searchSpaceFile' and call "
+                "nni.get_next_parameter() in the trial code"
+            )
+
+        if self.search_space is not None and self.search_space_file is not None:
+            raise ConfigError(
+                "searchSpace: set either 'searchSpace' or 'searchSpaceFile', not both"
+            )
+        if self.search_space is None and self.search_space_file is None:
+            raise ConfigError(
+                "searchSpace: a search space is required; set 'searchSpace' or 'searchSpaceFile'"
+            )
+        if self.search_space_file is not None:
+            file = resolve_path(os.fspath(self.search_space_file), os.getcwd())
+            if not os.path.isfile(file):
+                raise ConfigError(f"searchSpaceFile: file not found: {file}")
+
+        code_dir = resolve_path(os.fspath(self.trial_code_directory), os.getcwd())
+        if not os.path.isdir(code_dir):
+            raise ConfigError(f"trialCodeDirectory: directory not found: {code_dir}")
+
+        has_tuner = is_set(self.tuner)
+        if is_set(self.advisor):
+            if has_tuner or is_set(self.assessor):
+                raise ConfigError(
+                    "advisor: an advisor replaces both tuner and assessor; "
+                    "do not set 'tuner' or 'assessor' with it"
+                )
+        elif not has_tuner:
+            raise ConfigError("tuner: required field is missing")
+
+        if (
+            isinstance(service, LocalConfig)
+            and self.trial_gpu_number
+            and service.use_active_gpu is None
+        ):
+            raise ConfigError(
+                "trainingService.useActiveGpu: required when trialGpuNumber > 0; set it to true "
+                "to let trials use GPUs that other processes are using (e.g. a desktop's display "
+                "GPU), false otherwise"
+            )
+
+    # -- normalising ---------------------------------------------------------
+
+    def canonical_copy(self) -> ExperimentConfig:
+        """A validated copy in canonical form.
+
+        Durations are float seconds; paths are absolute (relative ones resolved against
+        the working directory, ``~`` expanded); the search space is loaded from
+        ``search_space_file`` (which is then unset) and checked; empty algorithm
+        placeholders become ``None``; an advisor becomes the tuner; ``log_level`` is filled
+        in (``'debug'`` when ``debug``, else ``'info'``); GPU indices are ``list[int]``.
+        """
+        self.validate()
+        from nni.search_space import load_search_space, validate_search_space
+
+        cwd = os.getcwd()
+        result: ExperimentConfig = copy.deepcopy(self)
+        for field in self._fields:
+            value = getattr(result, field.name)
+            if field.is_path and value is not None:
+                setattr(result, field.name, resolve_path(os.fspath(value), cwd))
+
+        for name in ("max_experiment_duration", "max_trial_duration"):
+            value = getattr(result, name)
+            if value is not None:
+                setattr(result, name, parse_duration(value, name))
+
+        for name in _ALGORITHM_FIELDS:
+            setattr(result, name, canonical_algorithm(getattr(result, name), name, cwd))
+        if result.advisor is not None:
+            result.tuner, result.advisor = result.advisor, None
+
+        service = parse_training_service(result.training_service, "trainingService", None)
+        service._canonicalize()
+        result.training_service = service
+
+        if result.tuner_gpu_indices is not None:
+            result.tuner_gpu_indices = parse_gpu_indices(result.tuner_gpu_indices, "tunerGpuIndices")
+        result.log_level = (result.log_level or ("debug" if result.debug else "info")).lower()
+
+        if result.search_space_file is not None:
+            field_name, source = "searchSpaceFile", result.search_space_file
+        else:
+            field_name, source = "searchSpace", result.search_space
+        try:
+            space = load_search_space(source)
+            validate_search_space(space)
+        except (ValueError, OSError) as error:  # SearchSpaceError is a ValueError
+            raise ConfigError(f"{field_name}: {error}") from error
+        result.search_space = space
+        result.search_space_file = None
+        result.conversion_notes = list(self.conversion_notes)
+        return result
+
+
+def _parse_text(text: str, file: Path) -> Any:
+    if file.suffix.lower() == ".json":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ConfigError(
+                f"{file}: invalid JSON at line {error.lineno}, column {error.colno}: {error.msg}"
+            ) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        problem = getattr(error, "problem", None) or str(error)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise ConfigError(f"{file}: invalid YAML{where}: {problem}") from None

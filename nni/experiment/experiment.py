@@ -1,0 +1,223 @@
+"""Launch and control an experiment from Python (NNI's ``nni.experiment.Experiment``)."""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import logging
+import sys
+import threading
+import time
+from typing import Any
+
+from . import rest
+from .config import ExperimentConfig
+from .data import TrialJob, TrialMetricData, TrialResult
+
+_logger = logging.getLogger("nni.experiment")
+
+ENDED = ("DONE", "STOPPED", "ERROR")
+
+
+class Experiment:
+    """An HPO experiment, started here or connected to by port.
+
+    ``Experiment('local')``, ``Experiment(tuner, 'local')`` (the tuner object is used as it
+    is) and ``Experiment(config)`` are all accepted. The manager of an experiment started
+    here runs in a background thread of this process; every query goes through its REST
+    API, exactly as ``nnictl`` does.
+    """
+
+    def __init__(self, config_or_tuner: Any = None, training_service: str | None = None) -> None:
+        self._tuner: Any = None
+        if isinstance(config_or_tuner, ExperimentConfig):
+            self.config = config_or_tuner
+        elif isinstance(config_or_tuner, str) and training_service is None:
+            self.config = ExperimentConfig(config_or_tuner)
+        elif config_or_tuner is None:
+            self.config = ExperimentConfig(training_service)
+        else:
+            self._tuner = config_or_tuner
+            self.config = ExperimentConfig(training_service or "local")
+        self.id: str | None = None
+        self.port: int | None = None
+        self.url: str | None = None
+        self._thread: threading.Thread | None = None
+        self._failure: BaseException | None = None
+        self._stopped = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self, port: int = 8080, debug: bool = False, run_mode: Any = None) -> None:
+        """Start the experiment in the background and return once its REST API answers.
+
+        ``port=0`` picks any free port (see :attr:`port`).
+        """
+        if self._thread is not None:
+            raise RuntimeError(f"experiment {self.id} is already started")
+        from ..manager.launcher import run_experiment
+        config = self.config
+        if debug:
+            config.debug = True
+        if self._tuner is not None:
+            from .config import CustomAlgorithmConfig
+            tuner_cls = type(self._tuner)
+            # Recorded so the stored config says which tuner ran; the object itself is used.
+            config.tuner = CustomAlgorithmConfig(class_name=f"{tuner_cls.__module__}.{tuner_cls.__qualname__}")
+        config = config.canonical_copy()
+        ready = threading.Event()
+        info: dict[str, Any] = {}
+
+        def on_ready(data: dict[str, Any]) -> None:
+            info.update(data)
+            ready.set()
+
+        def serve() -> None:
+            try:
+                asyncio.run(run_experiment(config, port=port, tuner=self._tuner, on_ready=on_ready))
+            except BaseException as exc:  # surfaced to start() or logged below
+                self._failure = exc
+                if not ready.is_set():
+                    ready.set()
+                else:
+                    _logger.error("experiment manager crashed: %s", exc)
+
+        self._thread = threading.Thread(target=serve, name="nni-manager", daemon=True)
+        self._thread.start()
+        ready.wait()
+        if not info:
+            self._thread = None
+            assert self._failure is not None
+            raise self._failure
+        self.id, self.port, self.url = info["id"], info["port"], info["url"]
+        atexit.register(self.stop)
+        print(f"Experiment {self.id} started; REST API at {self.url}/api/v1/nni", file=sys.stderr)
+
+    def stop(self) -> None:
+        """Stop the experiment: every running trial is killed and recorded USER_CANCELED."""
+        if self.port is None or self._stopped:
+            return
+        try:
+            rest.delete(self.port, "/experiment")
+        except rest.RestError as exc:
+            if self._thread is None:
+                raise
+            _logger.debug("stop: %s", exc)
+        self._stopped = True
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            atexit.unregister(self.stop)
+
+    def run(self, port: int = 8080, wait_completion: bool = True, debug: bool = False) -> bool | None:
+        """Start, show progress until the experiment ends, then stop it.
+
+        Returns True when it finished (DONE or STOPPED), False on ERROR; None without
+        ``wait_completion``. Ctrl-C stops the experiment cleanly.
+        """
+        self.start(port, debug)
+        if not wait_completion:
+            return None
+        try:
+            status = self.wait(show_progress=True)
+        except KeyboardInterrupt:
+            _logger.warning("KeyboardInterrupt: stopping the experiment")
+            status = "STOPPED"
+        finally:
+            self.stop()
+        return status != "ERROR"
+
+    @classmethod
+    def connect(cls, port: int) -> "Experiment":
+        """Attach to the experiment whose manager serves on ``port`` (from any process)."""
+        profile = rest.get(port, "/experiment")
+        experiment = cls(ExperimentConfig.from_dict(profile["params"]))
+        experiment.id = profile["id"]
+        experiment.port = port
+        experiment.url = f"http://127.0.0.1:{port}"
+        return experiment
+
+    def __enter__(self) -> "Experiment":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.stop()
+
+    # -- queries ---------------------------------------------------------------------------
+    def _port(self) -> int:
+        if self.port is None:
+            raise RuntimeError("the experiment is not started; call start() or Experiment.connect(port)")
+        return self.port
+
+    def get_status(self) -> str:
+        """The experiment's state: RUNNING, NO_MORE_TRIAL, TUNER_NO_MORE_TRIAL, DONE, STOPPED or ERROR."""
+        return rest.get(self._port(), "/check-status")["status"]
+
+    def get_experiment_profile(self) -> dict[str, Any]:
+        return rest.get(self._port(), "/experiment")
+
+    def list_trial_jobs(self, status: str | None = None) -> list[TrialJob]:
+        suffix = f"?status={status}" if status else ""
+        return [TrialJob(**t) for t in rest.get(self._port(), "/trial-jobs" + suffix)]
+
+    def get_trial_job(self, trial_job_id: str) -> TrialJob:
+        return TrialJob(**rest.get(self._port(), f"/trial-jobs/{trial_job_id}"))
+
+    def get_job_statistics(self) -> list[dict[str, Any]]:
+        return rest.get(self._port(), "/job-statistics")
+
+    def get_job_metrics(self, trial_job_id: str | None = None) -> dict[str, list[TrialMetricData]]:
+        path = "/metric-data" + (f"/{trial_job_id}" if trial_job_id else "")
+        result: dict[str, list[TrialMetricData]] = {}
+        for metric in rest.get(self._port(), path):
+            result.setdefault(metric["trialJobId"], []).append(TrialMetricData(**metric))
+        return result
+
+    def export_data(self) -> list[TrialResult]:
+        return [TrialResult(**row) for row in rest.get(self._port(), "/export-data")]
+
+    def kill_trial_job(self, trial_job_id: str) -> None:
+        rest.delete(self._port(), f"/trial-jobs/{trial_job_id}")
+
+    # -- updates ---------------------------------------------------------------------------
+    def _update(self, update_type: str, key: str, value: Any) -> None:
+        rest.put(self._port(), f"/experiment?update_type={update_type}", {"params": {key: value}})
+
+    def update_trial_concurrency(self, value: int) -> None:
+        self._update("TRIAL_CONCURRENCY", "trialConcurrency", value)
+
+    def update_max_trial_number(self, value: int) -> None:
+        self._update("MAX_TRIAL_NUM", "maxTrialNumber", value)
+
+    def update_max_experiment_duration(self, value: str | int | float) -> None:
+        self._update("MAX_EXEC_DURATION", "maxExperimentDuration", value)
+
+    def update_search_space(self, value: dict[str, Any] | str) -> None:
+        """Give the tuner a new search space (a dict, or a JSON/YAML file path)."""
+        if not isinstance(value, dict):
+            from ..search_space import load_search_space
+            value = load_search_space(value)
+        self._update("SEARCH_SPACE", "searchSpace", value)
+
+    def wait(self, timeout: float | None = None, show_progress: bool = False) -> str:
+        """Block until the experiment has ended (or ``timeout``); return its state.
+
+        With ``show_progress``, a progress line (trials done / max, best metric, elapsed)
+        is drawn on stderr, and an ERROR's message is printed.
+        """
+        from ._progress import ProgressLine
+        line = ProgressLine(sys.stderr) if show_progress else None
+        deadline = None if timeout is None else time.monotonic() + timeout
+        version = -1
+        try:
+            while True:
+                progress = rest.get(self._port(), f"/progress?since={version}&timeout=1", timeout=40)
+                version = progress["version"]
+                if line is not None:
+                    line.show(progress)
+                if progress["status"] in ENDED or (deadline is not None and time.monotonic() > deadline):
+                    break
+        finally:
+            if line is not None:
+                line.close()
+        if line is not None and progress["status"] == "ERROR":
+            print("Experiment failed: " + ("\n".join(progress["errors"]) or "see the manager log"), file=sys.stderr)
+        return progress["status"]

@@ -1,0 +1,1 @@
+"""The experiment manager: one asyncio process that owns the tuner, the store and the REST API."""

@@ -1,0 +1,78 @@
+"""Which experiments exist on this machine, where they live and which port serves them.
+
+One small JSON file per experiment under ``$NNI_NG_HOME/experiments`` (default
+``~/.nni-ng``), so managers never contend for a shared file. A manager that died
+without cleaning up is detected by its pid and shown as stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+
+def registry_dir() -> Path:
+    return Path(os.environ.get("NNI_NG_HOME", "~/.nni-ng")).expanduser() / "experiments"
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie is not alive
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().split(b")")[-1].split()[0] != b"Z"
+    except OSError:
+        return True
+
+
+def update_entry(experiment_id: str, **fields: Any) -> dict[str, Any]:
+    """Merge ``fields`` into the experiment's entry (written atomically)."""
+    directory = registry_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{experiment_id}.json"
+    entry = _read(path) or {"id": experiment_id}
+    entry.update(fields)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(entry, indent=1))
+    os.replace(tmp, path)
+    return entry
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _with_liveness(entry: dict[str, Any]) -> dict[str, Any]:
+    alive = pid_alive(entry.get("pid"))
+    entry = dict(entry, alive=alive)
+    if not alive and entry.get("status") not in ("STOPPED", "DONE", "ERROR", "VIEWED"):
+        entry["status"] = "STOPPED"
+    return entry
+
+
+def get_entry(experiment_id: str) -> dict[str, Any] | None:
+    entry = _read(registry_dir() / f"{experiment_id}.json")
+    return _with_liveness(entry) if entry else None
+
+
+def list_entries() -> list[dict[str, Any]]:
+    directory = registry_dir()
+    if not directory.is_dir():
+        return []
+    entries = [_read(p) for p in sorted(directory.glob("*.json"))]
+    return sorted((_with_liveness(e) for e in entries if e), key=lambda e: e.get("start_time") or 0)
+
+
+def remove_entry(experiment_id: str) -> None:
+    (registry_dir() / f"{experiment_id}.json").unlink(missing_ok=True)

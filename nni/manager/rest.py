@@ -1,0 +1,293 @@
+"""The REST API: NNI's ``/api/v1/nni`` routes for clients, ``/api/v1/trial`` for trials.
+
+Read routes answer from the SQLite store, so the same handlers serve a live experiment
+and a stopped one opened read-only. Shapes follow NNI's so NNI clients keep working:
+times are epoch milliseconds, metric ``data`` is a JSON-encoded JSON string.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from aiohttp import web
+
+from .store import Store
+
+API = "/api/v1/nni"
+TRIAL_API = "/api/v1/trial"
+MANAGER_KEY = web.AppKey("manager", Any)
+STORE_KEY = web.AppKey("store", Store)
+META_KEY = web.AppKey("meta", dict)
+
+
+def _ms(seconds: float | None) -> int | None:
+    return None if seconds is None else int(seconds * 1000)
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+def _metric_json(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "timestamp": _ms(row["timestamp"]),
+        "trialJobId": row["trial_id"],
+        "parameterId": None if row["parameter_id"] is None else str(row["parameter_id"]),
+        "type": row["type"],
+        "sequence": row["sequence"],
+        "data": json.dumps(row["value"]),
+    }
+
+
+def trial_job_json(trial: dict[str, Any], parameters: list[dict[str, Any]],
+                   finals: list[dict[str, Any]]) -> dict[str, Any]:
+    """One trial in NNI's TrialJobInfo shape, plus exitCode and message (why it failed)."""
+    hyper = [json.dumps({"parameter_id": p["parameter_id"], "parameter_source": p["source"],
+                         "parameters": p["parameters"], "parameter_index": p["parameter_index"],
+                         "status": p["status"]})
+             for p in parameters]
+    info = {
+        "trialJobId": trial["trial_id"],
+        "sequenceId": trial["sequence_id"],
+        "status": trial["status"],
+        "hyperParameters": hyper,
+        "logPath": f"file://localhost:{trial['trial_dir']}",
+        "stdoutPath": f"{trial['trial_dir']}/stdout",
+        "stderrPath": f"{trial['trial_dir']}/stderr",
+        "trialDir": trial["trial_dir"],
+        "submitTime": _ms(trial["submit_time"]),
+        "startTime": _ms(trial["start_time"]),
+        "endTime": _ms(trial["end_time"]),
+        "exitCode": trial["exit_code"],
+        "message": trial["message"],
+        "finalMetricData": [_metric_json(m) for m in finals],
+    }
+    return {k: v for k, v in info.items() if v is not None}
+
+
+def _group(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        grouped.setdefault(row["trial_id"], []).append(row)
+    return grouped
+
+
+# -- read routes (store) ---------------------------------------------------------------------
+async def check_status(request: web.Request) -> web.Response:
+    manager = request.app[MANAGER_KEY]
+    if manager is None:
+        return web.json_response({"status": "VIEWED", "errors": request.app[STORE_KEY].get_meta("errors", [])})
+    return web.json_response({"status": manager.status, "errors": manager.errors})
+
+
+async def version(request: web.Request) -> web.Response:
+    from .. import __version__
+    return web.json_response(__version__)
+
+
+async def get_experiment(request: web.Request) -> web.Response:
+    store = request.app[STORE_KEY]
+    manager = request.app[MANAGER_KEY]
+    meta = store.all_meta()
+    start = meta.get("start_time")
+    end = meta.get("end_time")
+    trials = store.trials()
+    params = manager.config.json() if manager is not None else meta.get("config", {})
+    duration = ((end or time.time()) - start) if start else 0
+    return web.json_response({
+        "id": meta.get("id"),
+        "revision": manager.version if manager is not None else 0,
+        "execDuration": int(duration),
+        "logDir": str(store.path.parent.parent),
+        "nextSequenceId": len(trials),
+        "maxSequenceId": len(trials),
+        "params": params,
+        "startTime": _ms(start),
+        "endTime": _ms(end),
+        "status": manager.status if manager is not None else meta.get("status"),
+    })
+
+
+async def list_trial_jobs(request: web.Request) -> web.Response:
+    store = request.app[STORE_KEY]
+    trials = store.trials(request.query.get("status"))
+    params = _group(store.parameters())
+    finals = _group(store.metrics(metric_type="FINAL"))
+    return web.json_response([trial_job_json(t, params.get(t["trial_id"], []), finals.get(t["trial_id"], []))
+                              for t in trials])
+
+
+async def get_trial_job(request: web.Request) -> web.Response:
+    store = request.app[STORE_KEY]
+    trial_id = request.match_info["trial_id"]
+    trial = store.trial(trial_id)
+    if trial is None:
+        return _error(404, f"no trial {trial_id!r} in this experiment")
+    return web.json_response(trial_job_json(trial, store.parameters(trial_id),
+                                            store.metrics(trial_id, "FINAL")))
+
+
+async def metric_data(request: web.Request) -> web.Response:
+    store = request.app[STORE_KEY]
+    trial_id = request.match_info.get("trial_id")
+    return web.json_response([_metric_json(m) for m in store.metrics(trial_id)])
+
+
+async def export_data(request: web.Request) -> web.Response:
+    """One row per final result: the parameters of exactly that parameter id, and its value."""
+    store = request.app[STORE_KEY]
+    by_id = {p["parameter_id"]: p for p in store.parameters()}
+    rows = []
+    for metric in store.metrics(metric_type="FINAL"):
+        record = by_id.get(metric["parameter_id"])
+        if record is None:
+            continue
+        rows.append({"parameter": record["parameters"], "value": metric["value"],
+                     "trialJobId": metric["trial_id"], "parameterId": metric["parameter_id"],
+                     "parameterIndex": record["parameter_index"]})
+    return web.json_response(rows)
+
+
+async def job_statistics(request: web.Request) -> web.Response:
+    counts = request.app[STORE_KEY].status_counts()
+    return web.json_response([{"trialJobStatus": s, "trialJobNumber": n} for s, n in sorted(counts.items())])
+
+
+async def progress(request: web.Request) -> web.Response:
+    """Our addition: a cheap summary that long-polls (``?since=VERSION&timeout=SECONDS``)."""
+    manager = request.app[MANAGER_KEY]
+    if manager is None:
+        return _error(409, "experiment is not running (view mode)")
+    try:
+        since = int(request.query.get("since", "-1"))
+        timeout = min(float(request.query.get("timeout", "0")), 30.0)
+    except ValueError:
+        return _error(400, "since must be an integer and timeout a number of seconds")
+    if timeout > 0 and manager.version <= since:
+        await manager.wait_for_change(since, timeout)
+    return web.json_response(manager.progress())
+
+
+# -- control routes (live manager) ------------------------------------------------------------
+def _live(request: web.Request) -> Any:
+    manager = request.app[MANAGER_KEY]
+    if manager is None:
+        raise web.HTTPConflict(text=json.dumps({"error": "experiment is read-only (view mode)"}),
+                               content_type="application/json")
+    return manager
+
+
+_UPDATE_FIELDS = {
+    "TRIAL_CONCURRENCY": ("trialConcurrency", "trial_concurrency"),
+    "MAX_TRIAL_NUM": ("maxTrialNumber", "max_trial_number"),
+    "MAX_EXEC_DURATION": ("maxExperimentDuration", "max_experiment_duration"),
+    "SEARCH_SPACE": ("searchSpace", "search_space"),
+}
+
+
+async def update_experiment(request: web.Request) -> web.Response:
+    manager = _live(request)
+    update_type = request.query.get("update_type", "")
+    if update_type not in _UPDATE_FIELDS:
+        return _error(400, f"update_type must be one of {', '.join(_UPDATE_FIELDS)}, got {update_type!r}")
+    key, attr = _UPDATE_FIELDS[update_type]
+    try:
+        body = await request.json()
+        value = (body.get("params") or body)[key]
+    except (ValueError, KeyError, AttributeError, TypeError):
+        return _error(400, f"body must be the experiment profile with params.{key}")
+    try:
+        value = _validate_update(attr, value)
+        await manager.update(**{attr: value})
+    except ValueError as exc:
+        return _error(400, str(exc))
+    return web.json_response({})
+
+
+def _validate_update(attr: str, value: Any) -> Any:
+    if attr in ("trial_concurrency", "max_trial_number"):
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ValueError(f"{attr}: expected a positive integer, got {value!r}")
+        return value
+    if attr == "max_experiment_duration":
+        from ..experiment.config import parse_duration
+        return parse_duration(value, "maxExperimentDuration")
+    from ..search_space import load_search_space, validate_search_space
+    space = load_search_space(value)
+    validate_search_space(space)
+    return space
+
+
+async def stop_experiment(request: web.Request) -> web.Response:
+    manager = _live(request)
+    await manager.stop()
+    return web.json_response({"status": manager.status})
+
+
+async def cancel_trial_job(request: web.Request) -> web.Response:
+    manager = _live(request)
+    trial_id = request.match_info["trial_id"]
+    if trial_id not in manager.trials:
+        return _error(404, f"no trial {trial_id!r} in this experiment")
+    killed = await manager.kill_trial(trial_id, "USER_CANCELED")
+    if not killed:
+        return _error(409, f"trial {trial_id} is not running (it is {manager.trials[trial_id].status})")
+    return web.json_response({})
+
+
+# -- trial channel ----------------------------------------------------------------------------
+async def _trial_request(request: web.Request) -> tuple[Any, Any, dict[str, Any]]:
+    manager = _live(request)
+    auth = request.headers.get("Authorization", "")
+    token = auth[len("Bearer "):] if auth.startswith("Bearer ") else ""
+    trial = manager.authenticate(request.match_info["trial_id"], token)
+    if trial is None:
+        raise web.HTTPForbidden(text="unknown trial or wrong token")
+    try:
+        body = await request.json()
+    except ValueError:
+        raise web.HTTPBadRequest(text="body must be JSON")
+    return manager, trial, body
+
+
+async def trial_parameter(request: web.Request) -> web.Response:
+    manager, trial, body = await _trial_request(request)
+    record = await manager.next_parameter(trial, int(body.get("index", 0)))
+    return web.json_response(record)
+
+
+async def trial_metric(request: web.Request) -> web.Response:
+    manager, trial, body = await _trial_request(request)
+    try:
+        await manager.report_metric(trial, body.get("parameter_id"), body.get("type"),
+                                    int(body.get("sequence", 0)), body["value"])
+    except (KeyError, ValueError, TypeError) as exc:
+        raise web.HTTPBadRequest(text=f"bad metric: {exc}")
+    return web.json_response(None)
+
+
+def build_app(store: Store, manager: Any = None) -> web.Application:
+    """The aiohttp application; ``manager`` None serves a stopped experiment read-only."""
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app[STORE_KEY] = store
+    app[MANAGER_KEY] = manager
+    app.add_routes([
+        web.get(f"{API}/version", version),
+        web.get(f"{API}/check-status", check_status),
+        web.get(f"{API}/experiment", get_experiment),
+        web.put(f"{API}/experiment", update_experiment),
+        web.delete(f"{API}/experiment", stop_experiment),
+        web.get(f"{API}/trial-jobs", list_trial_jobs),
+        web.get(f"{API}/trial-jobs/{{trial_id}}", get_trial_job),
+        web.delete(f"{API}/trial-jobs/{{trial_id}}", cancel_trial_job),
+        web.get(f"{API}/metric-data", metric_data),
+        web.get(f"{API}/metric-data/{{trial_id}}", metric_data),
+        web.get(f"{API}/export-data", export_data),
+        web.get(f"{API}/job-statistics", job_statistics),
+        web.get(f"{API}/progress", progress),
+        web.post(f"{TRIAL_API}/{{trial_id}}/parameter", trial_parameter),
+        web.post(f"{TRIAL_API}/{{trial_id}}/metric", trial_metric),
+    ])
+    return app

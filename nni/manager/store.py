@@ -1,0 +1,199 @@
+"""SQLite storage for one experiment: every fact is committed before it is acknowledged.
+
+The database lives at ``<experiment dir>/db/nni.sqlite`` in WAL mode. WAL with
+``synchronous=NORMAL`` survives a killed manager (only a power loss can drop the last
+commits), which is the failure this store is designed for.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS trials (
+    trial_id TEXT PRIMARY KEY,
+    sequence_id INTEGER NOT NULL UNIQUE,
+    status TEXT NOT NULL,
+    trial_dir TEXT NOT NULL,
+    submit_time REAL NOT NULL,
+    start_time REAL,
+    end_time REAL,
+    exit_code INTEGER,
+    message TEXT
+);
+CREATE TABLE IF NOT EXISTS parameters (
+    parameter_id INTEGER PRIMARY KEY,
+    trial_id TEXT NOT NULL REFERENCES trials(trial_id),
+    parameter_index INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    parameters TEXT NOT NULL,
+    created REAL NOT NULL,
+    status TEXT NOT NULL DEFAULT 'RUNNING',
+    UNIQUE (trial_id, parameter_index)
+);
+CREATE TABLE IF NOT EXISTS metrics (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    trial_id TEXT NOT NULL REFERENCES trials(trial_id),
+    parameter_id INTEGER,
+    type TEXT NOT NULL,
+    sequence INTEGER NOT NULL,
+    value TEXT NOT NULL,
+    timestamp REAL NOT NULL,
+    UNIQUE (trial_id, parameter_id, type, sequence)
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    timestamp REAL NOT NULL,
+    kind TEXT NOT NULL,
+    trial_id TEXT,
+    message TEXT
+);
+CREATE INDEX IF NOT EXISTS metrics_by_trial ON metrics(trial_id);
+CREATE INDEX IF NOT EXISTS parameters_by_trial ON parameters(trial_id);
+"""
+
+TRIAL_COLUMNS = ("trial_id", "sequence_id", "status", "trial_dir", "submit_time", "start_time",
+                 "end_time", "exit_code", "message")
+
+
+def _now() -> float:
+    return time.time()
+
+
+class Store:
+    """All reads and writes of one experiment's database (used from the manager's loop thread)."""
+
+    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
+        self.path = Path(path)
+        if not readonly:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        uri = f"file:{self.path}?mode=ro" if readonly else f"file:{self.path}"
+        self._db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        self._db.row_factory = sqlite3.Row
+        if not readonly:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- experiment metadata -------------------------------------------------------------
+    def set_meta(self, **items: Any) -> None:
+        with self._db:
+            self._db.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+                                 [(k, json.dumps(v)) for k, v in items.items()])
+
+    def get_meta(self, key: str, default: Any = None) -> Any:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else default
+
+    def all_meta(self) -> dict[str, Any]:
+        return {r[0]: json.loads(r[1]) for r in self._db.execute("SELECT key, value FROM meta")}
+
+    # -- trials ----------------------------------------------------------------------------
+    def add_trial(self, trial_id: str, sequence_id: int, trial_dir: str, parameter_id: int | None,
+                  parameters: dict[str, Any] | None, source: str = "algorithm") -> None:
+        """Record a new WAITING trial together with the parameter set it was given."""
+        now = _now()
+        with self._db:
+            self._db.execute(
+                "INSERT INTO trials(trial_id, sequence_id, status, trial_dir, submit_time) VALUES (?,?,?,?,?)",
+                (trial_id, sequence_id, "WAITING", trial_dir, now))
+            if parameter_id is not None:
+                self._insert_parameter(trial_id, parameter_id, 0, source, parameters or {}, now)
+
+    def add_parameter(self, trial_id: str, parameter_id: int, index: int, parameters: dict[str, Any],
+                      source: str = "algorithm") -> None:
+        with self._db:
+            self._insert_parameter(trial_id, parameter_id, index, source, parameters, _now())
+
+    def _insert_parameter(self, trial_id: str, parameter_id: int, index: int, source: str,
+                          parameters: dict[str, Any], now: float) -> None:
+        self._db.execute(
+            "INSERT INTO parameters(parameter_id, trial_id, parameter_index, source, parameters, created)"
+            " VALUES (?,?,?,?,?,?)", (parameter_id, trial_id, index, source, json.dumps(parameters), now))
+
+    def set_parameter_status(self, parameter_id: int, status: str) -> None:
+        """The outcome of one parameter set (a phase): SUCCEEDED once its final result is in."""
+        with self._db:
+            self._db.execute("UPDATE parameters SET status = ? WHERE parameter_id = ?", (status, parameter_id))
+
+    def update_trial(self, trial_id: str, **fields: Any) -> None:
+        unknown = set(fields) - set(TRIAL_COLUMNS)
+        if unknown:
+            raise KeyError(f"unknown trial columns: {sorted(unknown)}")
+        assignments = ", ".join(f"{k} = ?" for k in fields)
+        with self._db:
+            self._db.execute(f"UPDATE trials SET {assignments} WHERE trial_id = ?", (*fields.values(), trial_id))
+
+    def trials(self, status: str | None = None) -> list[dict[str, Any]]:
+        query = "SELECT * FROM trials"
+        args: tuple[Any, ...] = ()
+        if status:
+            query += " WHERE status = ?"
+            args = (status,)
+        return [dict(r) for r in self._db.execute(query + " ORDER BY sequence_id", args)]
+
+    def trial(self, trial_id: str) -> dict[str, Any] | None:
+        row = self._db.execute("SELECT * FROM trials WHERE trial_id = ?", (trial_id,)).fetchone()
+        return dict(row) if row else None
+
+    def parameters(self, trial_id: str | None = None) -> list[dict[str, Any]]:
+        query = "SELECT * FROM parameters"
+        args: tuple[Any, ...] = ()
+        if trial_id is not None:
+            query += " WHERE trial_id = ?"
+            args = (trial_id,)
+        rows = self._db.execute(query + " ORDER BY trial_id, parameter_index", args)
+        return [{**dict(r), "parameters": json.loads(r["parameters"])} for r in rows]
+
+    def max_parameter_id(self) -> int:
+        row = self._db.execute("SELECT MAX(parameter_id) FROM parameters").fetchone()
+        return -1 if row[0] is None else int(row[0])
+
+    def status_counts(self) -> dict[str, int]:
+        return {r[0]: r[1] for r in self._db.execute("SELECT status, COUNT(*) FROM trials GROUP BY status")}
+
+    # -- metrics ---------------------------------------------------------------------------
+    def add_metric(self, trial_id: str, parameter_id: int | None, metric_type: str, sequence: int,
+                   value: str) -> bool:
+        """Store a metric; False when the same metric was stored before (a retried request)."""
+        with self._db:
+            cursor = self._db.execute(
+                "INSERT OR IGNORE INTO metrics(trial_id, parameter_id, type, sequence, value, timestamp)"
+                " VALUES (?,?,?,?,?,?)", (trial_id, parameter_id, metric_type, sequence, value, _now()))
+        return cursor.rowcount == 1
+
+    def metrics(self, trial_id: str | None = None, metric_type: str | None = None) -> list[dict[str, Any]]:
+        clauses, args = [], []
+        if trial_id is not None:
+            clauses.append("trial_id = ?")
+            args.append(trial_id)
+        if metric_type is not None:
+            clauses.append("type = ?")
+            args.append(metric_type)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        return [dict(r) for r in self._db.execute(f"SELECT * FROM metrics{where} ORDER BY id", args)]
+
+    # -- events ----------------------------------------------------------------------------
+    def add_event(self, kind: str, message: str = "", trial_id: str | None = None) -> None:
+        with self._db:
+            self._db.execute("INSERT INTO events(timestamp, kind, trial_id, message) VALUES (?,?,?,?)",
+                             (_now(), kind, trial_id, message))
+
+    def events(self, limit: int = 1000) -> list[dict[str, Any]]:
+        rows = self._db.execute("SELECT * FROM events ORDER BY id DESC LIMIT ?", (limit,))
+        return [dict(r) for r in rows][::-1]
+
+    def executemany(self, sql: str, rows: Iterable[tuple[Any, ...]]) -> None:
+        with self._db:
+            self._db.executemany(sql, rows)

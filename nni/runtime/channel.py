@@ -1,0 +1,80 @@
+"""The trial's side of the trial <-> manager channel: JSON over HTTP.
+
+HTTP keeps the channel working when the trial runs on another host (SSH, Ray): the
+manager's address travels in ``NNI_TRIAL_CHANNEL`` and each request carries the
+trial's own token. The client speaks HTTP/1.0 over a bare socket because importing
+``http.client`` costs about 25 ms, more than half of a bare interpreter start, and
+every trial would pay it.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from typing import Any
+
+_RETRIES = 5
+
+
+class ChannelError(RuntimeError):
+    """The manager could not be reached or refused the request."""
+
+
+class TrialChannel:
+    def __init__(self, url: str, trial_id: str, token: str) -> None:
+        if not url.startswith("http://"):
+            raise ChannelError(f"NNI_TRIAL_CHANNEL must be an http:// URL, got {url!r}")
+        hostport, _, prefix = url[len("http://"):].partition("/")
+        host, _, port = hostport.rpartition(":")
+        self._host = host.strip("[]") or "127.0.0.1"
+        self._port = int(port)
+        self._prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
+        self._trial_id = trial_id
+        self._token = token
+
+    def request_parameter(self, index: int) -> dict[str, Any] | None:
+        """Parameter record number ``index`` of this trial (None when the tuner has no more)."""
+        return self._post("parameter", {"index": index})
+
+    def send_metric(self, parameter_id: int | None, metric_type: str, sequence: int, value: str) -> None:
+        self._post("metric", {"parameter_id": parameter_id, "type": metric_type,
+                              "sequence": sequence, "value": value})
+
+    def _post(self, action: str, payload: dict[str, Any]) -> Any:
+        path = f"{self._prefix}/api/v1/trial/{self._trial_id}/{action}"
+        body = json.dumps(payload).encode()
+        head = (f"POST {path} HTTP/1.0\r\nHost: {self._host}:{self._port}\r\n"
+                f"Authorization: Bearer {self._token}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n").encode()
+        delay = 0.2
+        for attempt in range(_RETRIES):
+            try:
+                status, data = self._exchange(head + body)
+            except OSError as exc:
+                # Requests are idempotent on the manager side, so a retry cannot double-count.
+                if attempt == _RETRIES - 1:
+                    raise ChannelError(f"cannot reach the NNI manager at {self._host}:{self._port}: {exc}") from exc
+                time.sleep(delay)
+                delay *= 2
+                continue
+            if status != 200:
+                raise ChannelError(f"manager refused {action} (HTTP {status}): {data.decode(errors='replace')}")
+            return json.loads(data) if data else None
+        raise AssertionError("unreachable")
+
+    def _exchange(self, request: bytes) -> tuple[int, bytes]:
+        with socket.create_connection((self._host, self._port), timeout=60) as sock:
+            sock.sendall(request)
+            chunks = []
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        raw = b"".join(chunks)
+        header, _, body = raw.partition(b"\r\n\r\n")
+        status_line = header.split(b"\r\n", 1)[0].split()
+        if len(status_line) < 2:
+            raise OSError("malformed HTTP response from manager")
+        return int(status_line[1]), body

@@ -1,0 +1,63 @@
+"""The interface between the manager and the machines that run trials."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """Everything a training service needs to start one trial."""
+
+    trial_id: str
+    sequence_id: int
+    command: str
+    code_dir: str
+    trial_dir: str
+    env: dict[str, str] = field(default_factory=dict)
+    gpu_number: int = 0
+
+
+@dataclass(frozen=True)
+class TrialEnded:
+    """How a trial's process ended: an exit code (negative: killed by that signal) and why."""
+
+    trial_id: str
+    exit_code: int | None
+    message: str = ""
+
+
+TrialEndHandler = Callable[[TrialEnded], Awaitable[None]]
+TrialStartHandler = Callable[[str], Awaitable[None]]
+TrialWaitingHandler = Callable[[str, str], Awaitable[None]]
+
+
+class TrainingService(ABC):
+    """Starts, watches and kills trials.
+
+    It reports through three callbacks set by the manager: ``on_trial_start`` once a
+    trial's process runs, ``on_trial_waiting`` with the reason a submitted trial cannot
+    start yet (no free GPU, ...), and ``on_trial_end`` exactly once per trial.
+    """
+
+    def __init__(self) -> None:
+        self.on_trial_start: TrialStartHandler | None = None
+        self.on_trial_waiting: TrialWaitingHandler | None = None
+        self.on_trial_end: TrialEndHandler | None = None
+
+    async def start(self) -> None:
+        """Prepare machines (called once before the first trial)."""
+
+    @abstractmethod
+    async def submit(self, spec: TrialSpec) -> None:
+        """Accept the trial: start it now or queue it until resources are free."""
+
+    @abstractmethod
+    async def kill(self, trial_id: str) -> None:
+        """End the trial's whole process tree; its end is still reported through ``on_trial_end``."""
+
+    @abstractmethod
+    async def stop(self) -> None:
+        """Kill every trial still running and release the machines."""

@@ -1,0 +1,97 @@
+"""GPU discovery through ``nvidia-smi`` and the allocation of GPUs to trials."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+from typing import Iterable
+
+
+class GpuError(RuntimeError):
+    """GPUs were requested but cannot be provided (none found, too few usable)."""
+
+
+@dataclass(frozen=True)
+class GpuInfo:
+    index: int
+    uuid: str
+    name: str
+    busy_pids: tuple[int, ...] = ()   # processes computing on it right now
+
+
+def _smi(*args: str) -> list[list[str]]:
+    exe = shutil.which("nvidia-smi")
+    if exe is None:
+        raise GpuError("nvidia-smi was not found on PATH")
+    try:
+        out = subprocess.run([exe, *args, "--format=csv,noheader,nounits"], capture_output=True, text=True,
+                             timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise GpuError(f"nvidia-smi failed: {exc}") from exc
+    if out.returncode != 0:
+        raise GpuError(f"nvidia-smi failed (exit code {out.returncode}): {out.stderr.strip() or out.stdout.strip()}")
+    return [[c.strip() for c in line.split(",")] for line in out.stdout.splitlines() if line.strip()]
+
+
+def detect_gpus() -> list[GpuInfo]:
+    """The GPUs of this machine and the processes using each."""
+    gpus = _smi("--query-gpu=index,uuid,name")
+    apps = _smi("--query-compute-apps=gpu_uuid,pid")
+    busy: dict[str, list[int]] = {}
+    for row in apps:
+        if len(row) >= 2 and row[1].isdigit():
+            busy.setdefault(row[0], []).append(int(row[1]))
+    return [GpuInfo(int(index), uuid, name, tuple(busy.get(uuid, ()))) for index, uuid, name in gpus]
+
+
+class GpuScheduler:
+    """Hands out GPU indices: at most ``max_trials_per_gpu`` trials on each, busy GPUs skipped."""
+
+    def __init__(self, *, gpu_indices: Iterable[int] | None, max_trials_per_gpu: int, use_active_gpu: bool) -> None:
+        self._allowed = None if gpu_indices is None else set(gpu_indices)
+        self._max = max_trials_per_gpu
+        self._use_active = use_active_gpu
+        self._load: dict[int, int] = {}
+        self.gpus = [g for g in detect_gpus() if self._allowed is None or g.index in self._allowed]
+        if not self.gpus:
+            where = "" if self._allowed is None else f" among gpuIndices {sorted(self._allowed)}"
+            raise GpuError(f"no GPU found{where}")
+        if self._allowed is not None:
+            missing = self._allowed - {g.index for g in self.gpus}
+            if missing:
+                raise GpuError(f"gpuIndices {sorted(missing)} do not exist on this machine "
+                               f"(found {[g.index for g in detect_gpus()]})")
+
+    def check_request(self, gpu_number: int) -> None:
+        if gpu_number > len(self.gpus):
+            raise GpuError(f"trialGpuNumber is {gpu_number} but only {len(self.gpus)} GPU(s) can be used "
+                           f"({', '.join(str(g.index) for g in self.gpus)})")
+
+    def allocate(self, gpu_number: int, own_pids: set[int]) -> tuple[list[int] | None, str]:
+        """Indices for one trial, or None and the reason it has to wait."""
+        busy: list[int] = []
+        if not self._use_active:
+            for gpu in detect_gpus():
+                if set(gpu.busy_pids) - own_pids:
+                    busy.append(gpu.index)
+        free = [g.index for g in self.gpus
+                if g.index not in busy and self._load.get(g.index, 0) < self._max]
+        free.sort(key=lambda i: self._load.get(i, 0))
+        if len(free) < gpu_number:
+            reasons = []
+            if busy:
+                reasons.append(f"GPU {', '.join(map(str, busy))} busy with other processes "
+                               "(set useActiveGpu: true to share them)")
+            full = [g.index for g in self.gpus if self._load.get(g.index, 0) >= self._max]
+            if full:
+                reasons.append(f"GPU {', '.join(map(str, full))} already run maxTrialNumberPerGpu={self._max} trial(s)")
+            return None, f"waiting for {gpu_number} free GPU(s): " + "; ".join(reasons)
+        chosen = sorted(free[:gpu_number])
+        for index in chosen:
+            self._load[index] = self._load.get(index, 0) + 1
+        return chosen, ""
+
+    def release(self, indices: Iterable[int]) -> None:
+        for index in indices:
+            self._load[index] = max(0, self._load.get(index, 0) - 1)

@@ -1,0 +1,188 @@
+"""Runs trials as shell commands on this machine, each in its own process group."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+
+from .base import TrainingService, TrialEnded, TrialSpec
+from .gpu import GpuError, GpuScheduler
+
+# A trial gets this long to exit after SIGTERM before the whole tree is SIGKILLed.
+KILL_GRACE_SECONDS = 0.5
+STDERR_TAIL_BYTES = 2000
+# How often a trial waiting for a GPU that *another* program holds looks again (nothing
+# signals us when a foreign process frees a GPU; our own trials' ends do wake the queue).
+FOREIGN_GPU_RECHECK_SECONDS = 5.0
+
+
+def process_tree(root: int) -> list[int]:
+    """``root`` and every descendant, including those that left its process group (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else ():
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read().decode(errors="replace")
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    tree, stack = [], [root]
+    while stack:
+        pid = stack.pop()
+        tree.append(pid)
+        stack.extend(children.get(pid, ()))
+    return tree
+
+
+def signal_tree(root: int, sig: int) -> None:
+    """Send ``sig`` to ``root``'s process group and to every descendant found."""
+    pids = process_tree(root)
+    try:
+        os.killpg(root, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def read_tail(path: str | Path, limit: int = STDERR_TAIL_BYTES) -> str:
+    """The last ``limit`` bytes of a text file ('' when missing)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - limit))
+            return f.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+class LocalTrainingService(TrainingService):
+    def __init__(self, config) -> None:
+        super().__init__()
+        self._config = config
+        self._processes: dict[str, asyncio.subprocess.Process] = {}
+        self._watchers: set[asyncio.Task] = set()
+        self._gpus: GpuScheduler | None = None
+        self._gpu_queue: list[TrialSpec] = []
+        self._gpu_held: dict[str, list[int]] = {}
+        self._waiting_reason: dict[str, str] = {}
+        self._recheck: asyncio.TimerHandle | None = None
+
+    async def start(self) -> None:
+        gpu_number = self._config.trial_gpu_number or 0
+        if gpu_number > 0:
+            service = self._config.training_service
+            try:
+                self._gpus = GpuScheduler(gpu_indices=service.gpu_indices,
+                                          max_trials_per_gpu=service.max_trial_number_per_gpu or 1,
+                                          use_active_gpu=bool(service.use_active_gpu))
+                self._gpus.check_request(gpu_number)
+            except GpuError as exc:
+                raise GpuError(f"trialGpuNumber is {gpu_number} but {exc}") from None
+
+    async def submit(self, spec: TrialSpec) -> None:
+        if spec.gpu_number > 0 and self._gpus is not None:
+            self._gpu_queue.append(spec)
+            await self._dispatch_gpu_queue()
+            return
+        env = dict(spec.env)
+        if self._config.trial_gpu_number == 0:
+            env["CUDA_VISIBLE_DEVICES"] = ""   # NNI's meaning of trialGpuNumber 0: no GPU for trials
+        await self._spawn(spec, env)
+
+    async def _dispatch_gpu_queue(self) -> None:
+        assert self._gpus is not None
+        own_pids = {pid for p in self._processes.values() for pid in process_tree(p.pid)}
+        while self._gpu_queue:
+            spec = self._gpu_queue[0]
+            indices, reason = self._gpus.allocate(spec.gpu_number, own_pids)
+            if indices is None:
+                if self._waiting_reason.get(spec.trial_id) != reason:
+                    self._waiting_reason[spec.trial_id] = reason
+                    if self.on_trial_waiting is not None:
+                        await self.on_trial_waiting(spec.trial_id, reason)
+                if "busy with other processes" in reason and self._recheck is None:
+                    loop = asyncio.get_running_loop()
+                    self._recheck = loop.call_later(FOREIGN_GPU_RECHECK_SECONDS, self._recheck_queue)
+                return
+            self._gpu_queue.pop(0)
+            self._waiting_reason.pop(spec.trial_id, None)
+            self._gpu_held[spec.trial_id] = indices
+            await self._spawn(spec, {**spec.env, "CUDA_VISIBLE_DEVICES": ",".join(map(str, indices))})
+
+    def _recheck_queue(self) -> None:
+        self._recheck = None
+        asyncio.ensure_future(self._dispatch_gpu_queue())
+
+    async def _spawn(self, spec: TrialSpec, env: dict[str, str]) -> None:
+        trial_dir = Path(spec.trial_dir)
+        trial_dir.mkdir(parents=True, exist_ok=True)
+        with open(trial_dir / "stdout", "wb") as stdout, open(trial_dir / "stderr", "wb") as stderr:
+            process = await asyncio.create_subprocess_exec(
+                "/bin/sh", "-c", spec.command, cwd=spec.code_dir, env={**os.environ, **env},
+                stdin=asyncio.subprocess.DEVNULL, stdout=stdout, stderr=stderr,
+                start_new_session=True)
+        self._processes[spec.trial_id] = process
+        watcher = asyncio.create_task(self._watch(spec, process))
+        self._watchers.add(watcher)
+        watcher.add_done_callback(self._watchers.discard)
+        if self.on_trial_start is not None:
+            await self.on_trial_start(spec.trial_id)
+
+    async def _watch(self, spec: TrialSpec, process: asyncio.subprocess.Process) -> None:
+        exit_code = await process.wait()
+        # The shell is gone but children it started may still run in its group: end them too.
+        # (A group id is never reused while the group has members, so this cannot hit a stranger.)
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self._processes.pop(spec.trial_id, None)
+        message = ""
+        if exit_code != 0:
+            tail = read_tail(Path(spec.trial_dir) / "stderr").strip()
+            reason = f"killed by signal {-exit_code}" if exit_code < 0 else f"exit code {exit_code}"
+            message = reason + (f"; stderr tail:\n{tail}" if tail else "; stderr was empty")
+        await self._ended(TrialEnded(spec.trial_id, exit_code, message))
+
+    async def _ended(self, ended: TrialEnded) -> None:
+        held = self._gpu_held.pop(ended.trial_id, None)
+        if held is not None and self._gpus is not None:
+            self._gpus.release(held)
+        if self.on_trial_end is not None:
+            await self.on_trial_end(ended)
+        if held is not None:
+            await self._dispatch_gpu_queue()
+
+    async def kill(self, trial_id: str) -> None:
+        queued = next((s for s in self._gpu_queue if s.trial_id == trial_id), None)
+        if queued is not None:
+            self._gpu_queue.remove(queued)
+            self._waiting_reason.pop(trial_id, None)
+            await self._ended(TrialEnded(trial_id, None, "canceled before it started"))
+            return
+        process = self._processes.get(trial_id)
+        if process is None or process.returncode is not None:
+            return
+        signal_tree(process.pid, signal.SIGTERM)
+        try:
+            await asyncio.wait_for(asyncio.shield(process.wait()), KILL_GRACE_SECONDS)
+        except asyncio.TimeoutError:
+            signal_tree(process.pid, signal.SIGKILL)
+            await process.wait()
+
+    async def stop(self) -> None:
+        if self._recheck is not None:
+            self._recheck.cancel()
+        await asyncio.gather(*(self.kill(t) for t in [s.trial_id for s in self._gpu_queue] + list(self._processes)))
+        if self._watchers:
+            await asyncio.gather(*self._watchers, return_exceptions=True)

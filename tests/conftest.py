@@ -1,0 +1,73 @@
+"""Shared fixtures: every test gets its own registry and experiment directory."""
+
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+
+@pytest.fixture(autouse=True)
+def nni_home(tmp_path, monkeypatch):
+    home = tmp_path / "nni-home"
+    monkeypatch.setenv("NNI_NG_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def write(tmp_path):
+    """Write a dedented file under tmp_path and return its path."""
+    def _write(name: str, text: str) -> Path:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+        return path
+    return _write
+
+
+@pytest.fixture
+def make_experiment(tmp_path):
+    """An Experiment whose trial code and working directory live in tmp_path; stopped afterwards."""
+    from nni.experiment import Experiment
+    created = []
+
+    def _make(trial_code: str, space: dict, *, tuner=None, concurrency: int = 2, max_trials: int | None = 4,
+              **fields) -> Experiment:
+        code_dir = tmp_path / "code"
+        code_dir.mkdir(exist_ok=True)
+        (code_dir / "trial.py").write_text(textwrap.dedent(trial_code))
+        exp = Experiment(tuner, "local") if tuner is not None else Experiment("local")
+        exp.config.trial_command = f"{sys.executable} trial.py"
+        exp.config.trial_code_directory = str(code_dir)
+        exp.config.search_space = space
+        exp.config.trial_concurrency = concurrency
+        exp.config.max_trial_number = max_trials
+        exp.config.experiment_working_directory = str(tmp_path / "experiments")
+        if tuner is None:
+            exp.config.tuner.name = "Random"
+            exp.config.tuner.class_args = {"seed": 1}
+        for key, value in fields.items():
+            setattr(exp.config, key, value)
+        created.append(exp)
+        return exp
+
+    yield _make
+    for exp in created:
+        exp.stop()
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

@@ -1,0 +1,117 @@
+"""Local GPU scheduling against a fake ``nvidia-smi`` on PATH (real GPUs are checked on the device)."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+FAKE_SMI = """\
+#!{python}
+import json, os, sys
+state = json.load(open({state!r}))
+args = " ".join(sys.argv[1:])
+if "--query-gpu" in args:
+    for i in range(state["gpus"]):
+        print(f"{{i}}, GPU-{{i}}, Fake GPU")
+elif "--query-compute-apps" in args:
+    for index, pid in state.get("apps", []):
+        print(f"GPU-{{index}}, {{pid}}")
+"""
+
+TRIAL = """
+    import json, os, time, nni
+    nni.get_next_parameter()
+    start = time.time()
+    time.sleep(0.3)
+    with open(os.path.join(os.environ["NNI_OUTPUT_DIR"], "gpu.json"), "w") as f:
+        json.dump({"cuda": os.environ.get("CUDA_VISIBLE_DEVICES"), "start": start, "end": time.time()}, f)
+    nni.report_final_result(1)
+"""
+SPACE = {"x": {"_type": "uniform", "_value": [0, 1]}}
+
+
+@pytest.fixture
+def fake_gpus(tmp_path, monkeypatch):
+    bin_dir = tmp_path / "fake-bin"
+    bin_dir.mkdir()
+    state = tmp_path / "gpu-state.json"
+
+    def configure(gpus: int, apps: list[tuple[int, int]] = ()) -> None:
+        state.write_text(json.dumps({"gpus": gpus, "apps": list(apps)}))
+
+    smi = bin_dir / "nvidia-smi"
+    smi.write_text(FAKE_SMI.format(python=sys.executable, state=str(state)))
+    smi.chmod(smi.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    configure(2)
+    return configure
+
+
+def gpu_records(exp) -> list[dict]:
+    exp_dir = Path(exp.config.experiment_working_directory) / exp.id
+    return [json.loads(p.read_text()) for p in exp_dir.glob("trials/*/gpu.json")]
+
+
+def test_each_trial_gets_its_own_gpu_and_gpus_are_never_oversubscribed(make_experiment, fake_gpus):
+    exp = make_experiment(TRIAL, SPACE, concurrency=4, max_trials=6, trial_gpu_number=1)
+    exp.config.training_service.use_active_gpu = False
+    assert exp.run(port=0)
+    records = gpu_records(exp)
+    assert len(records) == 6
+    assert {r["cuda"] for r in records} == {"0", "1"}
+    for gpu in ("0", "1"):
+        spans = [(r["start"], r["end"]) for r in records if r["cuda"] == gpu]
+        spans.sort()
+        assert all(a_end <= b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:])), \
+            f"two trials shared GPU {gpu} at once"
+
+
+def test_max_trial_number_per_gpu_allows_sharing(make_experiment, fake_gpus):
+    fake_gpus(1)
+    exp = make_experiment(TRIAL, SPACE, concurrency=2, max_trials=2, trial_gpu_number=1)
+    exp.config.training_service.use_active_gpu = False
+    exp.config.training_service.max_trial_number_per_gpu = 2
+    assert exp.run(port=0)
+    records = gpu_records(exp)
+    assert [r["cuda"] for r in records] == ["0", "0"]
+    (a_start, a_end), (b_start, b_end) = sorted((r["start"], r["end"]) for r in records)
+    assert b_start < a_end  # they really ran side by side
+
+
+def test_a_gpu_busy_with_another_program_is_skipped_unless_use_active_gpu(make_experiment, fake_gpus):
+    fake_gpus(2, apps=[(0, 999999)])
+    exp = make_experiment(TRIAL, SPACE, concurrency=2, max_trials=3, trial_gpu_number=1)
+    exp.config.training_service.use_active_gpu = False
+    assert exp.run(port=0)
+    assert {r["cuda"] for r in gpu_records(exp)} == {"1"}
+
+
+def test_gpu_request_without_gpus_is_a_clear_error_at_start(make_experiment, tmp_path, monkeypatch):
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    exp = make_experiment(TRIAL, SPACE, concurrency=1, max_trials=1, trial_gpu_number=1)
+    exp.config.training_service.use_active_gpu = False
+    from nni.manager.launcher import LaunchError
+    with pytest.raises(LaunchError, match="trialGpuNumber is 1 but nvidia-smi was not found"):
+        exp.start(port=0)
+
+
+def test_more_gpus_per_trial_than_exist_is_refused(make_experiment, fake_gpus):
+    exp = make_experiment(TRIAL, SPACE, concurrency=1, max_trials=1, trial_gpu_number=3)
+    exp.config.training_service.use_active_gpu = True
+    from nni.manager.launcher import LaunchError
+    with pytest.raises(LaunchError, match="only 2 GPU"):
+        exp.start(port=0)
+
+
+def test_trial_gpu_number_zero_hides_gpus_from_trials(make_experiment, fake_gpus):
+    exp = make_experiment(TRIAL, SPACE, concurrency=1, max_trials=1, trial_gpu_number=0)
+    assert exp.run(port=0)
+    assert gpu_records(exp)[0]["cuda"] == ""

@@ -1,0 +1,180 @@
+"""Multi-phase experiments: several parameter sets and final results per trial job."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from pathlib import Path
+
+from nni.multi_phase import MultiPhaseTuner
+
+SPACE = {"x": {"_type": "uniform", "_value": [0, 1]}}
+
+PHASED_TRIAL = """
+    import json, os, nni
+    seen = []
+    for phase in range({phases}):
+        p = nni.get_next_parameter()
+        if p is None:
+            break
+        seen.append({{"phase": phase, "params": p, "current": nni.get_current_parameter(),
+                      "trial": nni.get_trial_id()}})
+        nni.report_intermediate_result(p["pid"] * 10)
+        nni.report_final_result(p["pid"] * 100 + 1)
+    with open(os.path.join(os.environ["NNI_OUTPUT_DIR"], "seen.json"), "w") as f:
+        json.dump(seen, f)
+"""
+
+
+class RecordingTuner(MultiPhaseTuner):
+    """Hands each trial job a chain of parameter sets and records what it is told."""
+
+    def __init__(self, budget: int | None = None):
+        self.lock = threading.Lock()
+        self.generated: dict[int, str] = {}          # parameter id -> trial job id
+        self.received: list[tuple[int, dict, object, str]] = []
+        self.ended: list[tuple[str, bool]] = []
+        self.per_job: dict[str, int] = {}
+        self.budget = budget
+
+    def update_search_space(self, search_space):
+        pass
+
+    def generate_parameters(self, parameter_id, trial_job_id=None):
+        from nni import NoMoreTrialError
+        with self.lock:
+            if self.budget is not None and len(self.generated) >= self.budget:
+                raise NoMoreTrialError()
+            self.generated[parameter_id] = trial_job_id
+            step = self.per_job[trial_job_id] = self.per_job.get(trial_job_id, -1) + 1
+        return {"pid": parameter_id, "job": trial_job_id, "step": step}
+
+    def receive_trial_result(self, parameter_id, parameters, value, trial_job_id=None):
+        with self.lock:
+            self.received.append((parameter_id, parameters, value, trial_job_id))
+
+    def trial_end(self, trial_job_id, success):
+        with self.lock:
+            self.ended.append((trial_job_id, success))
+
+
+def test_three_phases_at_concurrency_two_reach_the_right_parameter_ids(make_experiment):
+    tuner = RecordingTuner()
+    exp = make_experiment(PHASED_TRIAL.format(phases=3), SPACE, tuner=tuner, concurrency=2, max_trials=12,
+                          multi_phase=True)
+    exp.start(port=0)
+    assert exp.wait(timeout=60) == "DONE"
+    jobs = exp.list_trial_jobs()
+    rows = exp.export_data()
+    exp.stop()
+
+    # maxTrialNumber counts parameter sets: 12 sets in all. Usually 4 jobs of 3 phases, but a
+    # new job may take a set before a running job asks for its last one; that job then gets None.
+    assert all(j.status == "SUCCEEDED" for j in jobs) and len(jobs) >= 4
+    assert len(tuner.generated) == 12
+    # The tuner was told the job each parameter set went to, and each job got its own chain.
+    exp_dir = Path(exp.config.experiment_working_directory) / exp.id
+    phases_per_job = {}
+    for job in jobs:
+        seen = json.loads((exp_dir / "trials" / job.trialJobId / "seen.json").read_text())
+        n = phases_per_job[job.trialJobId] = len(seen)
+        assert 1 <= n <= 3
+        assert [s["params"]["job"] for s in seen] == [job.trialJobId] * n
+        assert [s["params"]["step"] for s in seen] == list(range(n))
+        assert all(s["current"] == s["params"] for s in seen)
+        assert [h.parameter_index for h in job.hyperParameters] == list(range(n))
+        assert [h.parameters for h in job.hyperParameters] == [s["params"] for s in seen]
+    assert sum(phases_per_job.values()) == 12
+    # Every final result reached the tuner under the parameter id that produced it, with its job.
+    assert len(tuner.received) == 12
+    for parameter_id, parameters, value, job_id in tuner.received:
+        assert value == parameter_id * 100 + 1
+        assert parameters["pid"] == parameter_id and job_id == tuner.generated[parameter_id]
+    assert sorted(tuner.ended) == sorted((j.trialJobId, True) for j in jobs)
+    # export: one row per parameter set, with its trial and phase
+    assert len(rows) == 12
+    for row in rows:
+        assert row.value == row.parameter["pid"] * 100 + 1
+        assert row.trialJobId == row.parameter["job"]
+        assert row.parameterIndex == row.parameter["step"]
+    phases = sorted((r.trialJobId, r.parameter["step"]) for r in rows)
+    assert phases == sorted((job_id, s) for job_id, n in phases_per_job.items() for s in range(n))
+
+def test_exhausted_tuner_gives_none_instead_of_hanging(make_experiment):
+    tuner = RecordingTuner(budget=5)
+    exp = make_experiment(PHASED_TRIAL.format(phases=100), SPACE, tuner=tuner, concurrency=2, max_trials=None,
+                          multi_phase=True)
+    exp.start(port=0)
+    assert exp.wait(timeout=60) == "DONE"
+    jobs = exp.list_trial_jobs()
+    rows = exp.export_data()
+    exp.stop()
+    assert len(rows) == 5
+    assert all(j.status == "SUCCEEDED" for j in jobs)
+    assert sum(len(j.hyperParameters) for j in jobs) == 5
+
+
+def test_max_trial_number_counts_parameter_sets(make_experiment):
+    tuner = RecordingTuner()
+    exp = make_experiment(PHASED_TRIAL.format(phases=100), SPACE, tuner=tuner, concurrency=2, max_trials=7,
+                          multi_phase=True)
+    assert exp.run(port=0)
+    assert len(tuner.generated) == 7
+    assert len(tuner.received) == 7
+
+
+def test_a_trial_dying_mid_phase_keeps_its_finished_phases(make_experiment):
+    trial = """
+        import os, nni
+        p = nni.get_next_parameter()
+        nni.report_final_result(1.0)
+        p = nni.get_next_parameter()
+        nni.report_intermediate_result(0.5)
+        os._exit(7)
+    """
+    tuner = RecordingTuner()
+    exp = make_experiment(trial, SPACE, tuner=tuner, concurrency=1, max_trials=2, multi_phase=True)
+    assert exp.run(port=0)
+    db = sqlite3.connect(Path(exp.config.experiment_working_directory) / exp.id / "db" / "nni.sqlite")
+    phases = db.execute("SELECT parameter_index, status FROM parameters ORDER BY parameter_id").fetchall()
+    assert phases == [(0, "SUCCEEDED"), (1, "FAILED")]
+    assert db.execute("SELECT status FROM trials").fetchall() == [("FAILED",)]
+    finals = db.execute("SELECT parameter_id, value FROM metrics WHERE type = 'FINAL'").fetchall()
+    assert finals == [(0, "1.0")]
+    assert tuner.ended == [(db.execute("SELECT trial_id FROM trials").fetchone()[0], False)]
+
+
+def test_single_phase_second_call_returns_the_same_parameters_with_a_warning(make_experiment):
+    trial = """
+        import os, sys, nni
+        a = nni.get_next_parameter()
+        b = nni.get_next_parameter()
+        assert a == b, (a, b)
+        nni.report_final_result(a["x"])
+    """
+    exp = make_experiment(trial, SPACE, concurrency=1, max_trials=1)
+    assert exp.run(port=0)
+    exp_dir = Path(exp.config.experiment_working_directory) / exp.id
+    stderr = next(exp_dir.glob("trials/*/stderr")).read_text()
+    assert "called again in a single-phase experiment" in stderr
+    db = sqlite3.connect(exp_dir / "db" / "nni.sqlite")
+    assert db.execute("SELECT status FROM trials").fetchall() == [("SUCCEEDED",)]
+    assert db.execute("SELECT COUNT(*) FROM parameters").fetchone() == (1,)
+
+
+def test_built_in_tuners_work_in_multi_phase_mode(make_experiment):
+    trial = """
+        import nni
+        while (p := nni.get_next_parameter()) is not None:
+            nni.report_final_result(p["x"])
+    """
+    exp = make_experiment(trial, SPACE, concurrency=2, max_trials=9, multi_phase=True)
+    exp.config.tuner.name = "TPE"
+    exp.config.tuner.class_args = {"optimize_mode": "maximize", "seed": 3}
+    exp.start(port=0)
+    assert exp.wait(timeout=60) == "DONE"
+    rows = exp.export_data()
+    exp.stop()
+    assert len(rows) == 9
+    assert all(0 <= r.value == r.parameter["x"] <= 1 for r in rows)

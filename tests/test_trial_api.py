@@ -1,0 +1,56 @@
+"""The trial-side API outside and inside an experiment process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+
+def run_python(code: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("NNI_")}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env={**base, **(env or {})})
+
+
+def test_import_nni_stays_light():
+    out = run_python("import sys, nni\n"
+                     "heavy = [m for m in ('numpy', 'scipy', 'yaml', 'aiohttp', 'logging', 'http.client')"
+                     " if m in sys.modules]\nprint(heavy)")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_standalone_run_works_without_an_experiment():
+    out = run_python(
+        "import nni\n"
+        "p = nni.get_next_parameter()\n"
+        "assert p == {}, p\n"
+        "nni.report_intermediate_result(0.5)\n"
+        "nni.report_final_result({'default': 0.9, 'acc': 0.9})\n"
+        "print(nni.get_trial_id(), nni.get_experiment_id(), nni.get_sequence_id(), nni.get_current_parameter())\n")
+    assert out.returncode == 0, out.stderr
+    assert "final result" in out.stdout and '"acc": 0.9' in out.stdout
+    assert out.stdout.strip().splitlines()[-1] == "STANDALONE STANDALONE 0 {}"
+    assert "standalone" in out.stderr
+
+
+def test_bad_metric_is_refused_with_a_clear_message():
+    out = run_python("import nni\nnni.report_final_result('accuracy is high')\n")
+    assert out.returncode != 0
+    assert "a metric must be a number or a dict with a numeric 'default' key" in out.stderr
+
+
+def test_numpy_scalars_are_accepted_as_metrics():
+    out = run_python("import numpy as np, nni\nnni.report_final_result(np.float32(0.25))\n"
+                     "nni.report_final_result({'default': np.float64(0.5), 'n': np.int64(3)})\n")
+    assert out.returncode == 0, out.stderr
+    assert "0.25" in out.stdout and '"n": 3' in out.stdout
+
+
+def test_unreachable_manager_fails_the_trial_with_a_clear_error():
+    env = {"NNI_PLATFORM": "local", "NNI_TRIAL_JOB_ID": "abc", "NNI_EXP_ID": "e",
+           "NNI_TRIAL_CHANNEL": "http://127.0.0.1:9", "NNI_TRIAL_TOKEN": "t"}
+    out = run_python("import nni\nnni.get_next_parameter()\n", env)
+    assert out.returncode != 0
+    assert "cannot reach the NNI manager at 127.0.0.1:9" in out.stderr
