@@ -68,6 +68,10 @@ def _resolve_builtin(kind: str, name: str) -> tuple[str, dict]:
     key = _lookup(_BUILTINS[kind], name)
     if key is not None:
         return _BUILTINS[kind][key]
+    from ._registered import lookup
+    registered = lookup(kind, name)
+    if registered is not None:
+        return registered, {}
     available = ", ".join(_BUILTINS[kind])
     if _lookup(_PLANNED[kind], name) is not None:
         raise AlgorithmError(f"built-in {kind} {name!r} is planned but not available yet in nni-ng; "

@@ -1,138 +1,146 @@
-"""``nnictl``: NNI's command line, a thin client of the manager's REST API."""
+"""``nnictl``: NNI's command line, a thin client of the managers' REST APIs.
+
+Commands and flags follow NNI's; see docs/cli.md. Every failure prints one line,
+``Error: ...``, and exits with code 1.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
 import sys
-import time
-from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from ..experiment import rest
-from ..manager import registry
+from . import _algo, _commands
+from ._errors import CliError
+
+__all__ = ["CliError", "build_parser", "main"]
 
 
-class CliError(Exception):
-    """A user-facing failure: printed as one line, exit code 1."""
+def _id(parser: argparse.ArgumentParser, required: bool = False) -> None:
+    if required:
+        parser.add_argument("id", help="experiment id")
+    else:
+        parser.add_argument("id", nargs="?", help="experiment id (default: the only running one)")
 
 
-def _running_entries() -> list[dict[str, Any]]:
-    return [e for e in registry.list_entries() if e["alive"]]
+def _port(parser: argparse.ArgumentParser, default: int | None = 8080) -> None:
+    parser.add_argument("--port", "-p", type=int, default=default,
+                        help="REST API / web UI port on 127.0.0.1 (default 8080; 0 picks a free port)")
 
 
-def _resolve(experiment_id: str | None, port: int | None = None) -> dict[str, Any]:
-    """The registry entry the user means: by id, by port, or the only one running."""
-    if experiment_id:
-        entry = registry.get_entry(experiment_id)
-        if entry is None:
-            known = ", ".join(e["id"] for e in registry.list_entries()) or "none"
-            raise CliError(f"no experiment with id {experiment_id!r} (known: {known})")
-        return entry
-    running = _running_entries()
-    if port is not None:
-        for entry in running:
-            if entry.get("port") == port:
-                return entry
-        raise CliError(f"no running experiment on port {port}")
-    if len(running) == 1:
-        return running[0]
-    if not running:
-        raise CliError("no experiment is running")
-    ids = ", ".join(e["id"] for e in running)
-    raise CliError(f"several experiments are running ({ids}); name one")
+def _head_tail(parser: argparse.ArgumentParser, what: str) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--head", type=int, help=f"only the first N {what}")
+    group.add_argument("--tail", type=int, help=f"only the last N {what}")
 
 
-# -- create ------------------------------------------------------------------------------------
-def cmd_create(args: argparse.Namespace) -> int:
-    config_path = Path(args.config)
-    if not config_path.is_file():
-        raise CliError(f"config file {args.config!r} not found")
-    manager_args = [sys.executable, "-m", "nni.manager", "--config", str(config_path.resolve()),
-                    "--port", str(args.port)]
-    if args.debug:
-        manager_args.append("--debug")
-    if args.foreground:
-        from ..manager.__main__ import main as manager_main
-        return manager_main(manager_args[3:] + ["--foreground"])
-    log_dir = registry.registry_dir().parent / "logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    launch_log = log_dir / f"manager-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
-    read_fd, write_fd = os.pipe()
-    with open(launch_log, "ab") as log:
-        process = subprocess.Popen(manager_args + ["--ready-fd", str(write_fd)], pass_fds=(write_fd,),
-                                   stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
-    os.close(write_fd)
-    with os.fdopen(read_fd, "rb") as ready:
-        line = ready.readline()
-    if not line:
-        process.wait(timeout=10)
-        tail = launch_log.read_text(errors="replace")[-2000:].strip()
-        raise CliError(f"the experiment manager exited (code {process.returncode}) before it was ready"
-                       + (f":\n{tail}" if tail else ""))
-    info = json.loads(line)
-    if "error" in info:
-        process.wait(timeout=10)
-        raise CliError(info["error"])
-    for note in info.get("notes", []):
-        print(f"Note: {note}")
-    print(f"Experiment {info['id']} started.")
-    print(f"  REST API:     {info['url']}/api/v1/nni")
-    print(f"  Directory:    {info['dir']}")
-    print(f"  Stop it with: nnictl stop {info['id']}")
-    return 0
-
-
-# -- stop --------------------------------------------------------------------------------------
-def _stop_entry(entry: dict[str, Any]) -> None:
-    if not entry["alive"]:
-        print(f"Experiment {entry['id']} is not running.")
-        return
-    try:
-        rest.delete(entry["port"], "/experiment", timeout=60)
-    except rest.RestError:
-        # The manager does not answer: end its process; it cancels its trials on SIGTERM.
-        os.kill(entry["pid"], 15)
-    deadline = time.monotonic() + 10
-    while registry.pid_alive(entry["pid"]) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    print(f"Experiment {entry['id']} stopped.")
-
-
-def cmd_stop(args: argparse.Namespace) -> int:
-    if args.all:
-        running = _running_entries()
-        if not running:
-            print("No experiment is running.")
-        for entry in running:
-            _stop_entry(entry)
-        return 0
-    _stop_entry(_resolve(args.id, args.port))
-    return 0
-
-
-# -- parser ------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nnictl", description="Run and manage NNI experiments (nni-ng).")
-    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    parser.add_argument("--version", "-v", action="store_true", help="print the version and exit")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    create = commands.add_parser("create", help="create and start an experiment from a config file")
-    create.add_argument("--config", "-c", required=True, help="experiment config file (YAML or JSON)")
-    create.add_argument("--port", "-p", type=int, default=8080,
-                        help="REST API / web UI port (default 8080; 0 picks a free port)")
+    def command(name: str, handler: Callable, help: str, parent=commands) -> argparse.ArgumentParser:
+        sub = parent.add_parser(name, help=help, description=help)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    create = command("create", _commands.create, "create and start an experiment from a config file")
+    create.add_argument("--config", "-c", required=True, help="experiment config file (YAML or JSON, v2 or v1)")
+    _port(create)
     create.add_argument("--debug", "-d", action="store_true", help="debug logging")
     create.add_argument("--foreground", "-f", action="store_true", help="run in this terminal until stopped")
-    create.add_argument("--url_prefix", "-u", help="URL prefix of the REST API (accepted for compatibility)")
-    create.set_defaults(handler=cmd_create)
+    create.add_argument("--url_prefix", "-u", help="not supported yet: refused with a message if given")
 
-    stop = commands.add_parser("stop", help="stop a running experiment (its trials are killed)")
-    stop.add_argument("id", nargs="?", help="experiment id (default: the only running one)")
-    stop.add_argument("--port", "-p", type=int, help="the port of the experiment to stop")
+    resume = command("resume", _commands.resume, "resume a stopped or crashed experiment where it left off")
+    _id(resume, required=True)
+    _port(resume)
+    resume.add_argument("--debug", "-d", action="store_true", help="debug logging")
+    resume.add_argument("--foreground", "-f", action="store_true", help="run in this terminal until stopped")
+
+    view = command("view", _commands.view, "serve a stopped experiment read-only (REST API and web UI)")
+    _id(view, required=True)
+    _port(view)
+    view.add_argument("--foreground", "-f", action="store_true", help="serve in this terminal until Ctrl-C")
+
+    stop = command("stop", _commands.stop, "stop a running experiment (its trials are killed)")
+    _id(stop)
+    _port(stop, default=None)
     stop.add_argument("--all", "-a", action="store_true", help="stop every running experiment")
-    stop.set_defaults(handler=cmd_stop)
+
+    update = command("update", None, "change a running experiment's search space or limits")
+    update_commands = update.add_subparsers(dest="what", metavar="WHAT", required=True)
+    for what, help_text in (("searchspace", "replace the search space (--filename FILE)"),
+                            ("concurrency", "set trialConcurrency (--value N)"),
+                            ("duration", "set maxExperimentDuration (--value 30m, 2h, 1d, ...)"),
+                            ("trialnum", "set maxTrialNumber (--value N)")):
+        sub = command(what, _commands.update, help_text, update_commands)
+        _id(sub)
+        if what == "searchspace":
+            sub.add_argument("--filename", "-f", required=True, help="search space file (JSON or YAML)")
+        else:
+            sub.add_argument("--value", "-v", required=True, help="the new value")
+
+    experiment = command("experiment", None, "list, show, export, import and delete experiments")
+    exp_commands = experiment.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
+    listing = command("list", _commands.experiment_list, "list running experiments", exp_commands)
+    listing.add_argument("--all", action="store_true", help="include stopped experiments")
+    _id(command("show", _commands.experiment_show, "print an experiment's profile (JSON)", exp_commands))
+    _id(command("status", _commands.experiment_status, "print an experiment's status", exp_commands))
+    delete = command("delete", _commands.experiment_delete, "delete a stopped experiment and its files",
+                     exp_commands)
+    delete.add_argument("id", nargs="?", help="experiment id")
+    delete.add_argument("--all", action="store_true", help="delete every stopped experiment")
+    export = command("export", _commands.experiment_export, "export results to CSV or JSON", exp_commands)
+    _id(export)
+    export.add_argument("--filename", "-f", required=True, help="output file")
+    export.add_argument("--type", "-t", choices=("csv", "json"), required=True, help="file format")
+    export.add_argument("--intermediate", "-i", action="store_true", help="include intermediate results")
+    imp = command("import", _commands.experiment_import, "give a running experiment's tuner prior results",
+                  exp_commands)
+    _id(imp)
+    imp.add_argument("--filename", "-f", required=True,
+                     help="JSON list of {parameter, value} or a CSV written by 'experiment export'")
+
+    trial = command("trial", None, "list and kill trials")
+    trial_commands = trial.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
+    ls = command("ls", _commands.trial_ls, "list an experiment's trials", trial_commands)
+    _id(ls)
+    _head_tail(ls, "trials by default metric (best first)")
+    kill = command("kill", _commands.trial_kill, "kill a running trial", trial_commands)
+    _id(kill)
+    kill.add_argument("--trial_id", "-T", required=True, help="the trial to kill")
+
+    log = command("log", None, "show the manager's or a trial's output")
+    log_commands = log.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
+    for stream in ("stdout", "stderr"):
+        sub = command(stream, _commands.log_manager, f"the experiment manager's {stream}", log_commands)
+        sub.set_defaults(stream=stream)
+        _id(sub)
+        _head_tail(sub, "lines")
+        sub.add_argument("--path", action="store_true", help="print the log file's path only")
+    log_trial = command("trial", _commands.log_trial, "a trial's stdout and stderr", log_commands)
+    _id(log_trial)
+    log_trial.add_argument("--trial_id", "-T", required=True, help="the trial")
+    _head_tail(log_trial, "lines")
+    log_trial.add_argument("--path", action="store_true", help="print the trial's directory only")
+
+    top = command("top", _commands.top, "a live table of running trials and the best result (Ctrl-C ends)")
+    _id(top)
+    top.add_argument("--time", "-t", type=float, default=5.0, help="refresh at least every T seconds (default 5)")
+
+    webui = command("webui", None, "web UI address")
+    webui_commands = webui.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
+    _id(command("url", _commands.webui_url, "print the web UI URL of an experiment", webui_commands))
+
+    algo = command("algo", None, "list built-in algorithms, register custom ones by name")
+    algo_commands = algo.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
+    command("list", _algo.algo_list, "list built-in and registered tuners and assessors", algo_commands)
+    register = command("register", _algo.algo_register, "register a custom tuner/assessor", algo_commands)
+    register.add_argument("--meta", "-m", required=True,
+                          help="YAML file with algoType (tuner|assessor|advisor), builtinName, className")
+    unregister = command("unregister", _algo.algo_unregister, "unregister a custom algorithm", algo_commands)
+    unregister.add_argument("name", help="its builtinName")
     return parser
 
 
@@ -143,9 +151,13 @@ def main(argv: list[str] | None = None) -> int:
         from .. import __version__
         print(__version__)
         return 0
-    handler: Callable[[argparse.Namespace], int] | None = getattr(args, "handler", None)
+    handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()
+        return 1
+    if getattr(args, "url_prefix", None):
+        print("Error: --url_prefix is not supported yet; the REST API and web UI are served at '/'",
+              file=sys.stderr)
         return 1
     try:
         return handler(args)

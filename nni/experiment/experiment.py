@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import copy
 import logging
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from . import rest
@@ -50,12 +52,9 @@ class Experiment:
     def start(self, port: int = 8080, debug: bool = False, run_mode: Any = None) -> None:
         """Start the experiment in the background and return once its REST API answers.
 
-        ``port=0`` picks any free port (see :attr:`port`).
+        ``port=0`` picks any free port (see :attr:`port`). ``self.config`` is left as it is.
         """
-        if self._thread is not None:
-            raise RuntimeError(f"experiment {self.id} is already started")
-        from ..manager.launcher import run_experiment
-        config = self.config
+        config = copy.deepcopy(self.config)
         if debug:
             config.debug = True
         if self._tuner is not None:
@@ -63,7 +62,68 @@ class Experiment:
             tuner_cls = type(self._tuner)
             # Recorded so the stored config says which tuner ran; the object itself is used.
             config.tuner = CustomAlgorithmConfig(class_name=f"{tuner_cls.__module__}.{tuner_cls.__qualname__}")
+        from ..manager.launcher import run_experiment
         config = config.canonical_copy()
+        self._serve(lambda on_ready: run_experiment(config, port=port, tuner=self._tuner, on_ready=on_ready),
+                    "started")
+
+    @classmethod
+    def resume(cls, experiment_id: str, port: int = 8080, wait_completion: bool = True, debug: bool = False,
+               tuner: Any = None) -> "Experiment":
+        """Continue a stopped or crashed experiment where it left off (see ``nnictl resume``).
+
+        Its stored results are given to the tuner first; trials that were running when it
+        stopped are recorded SYS_CANCELED and run again. ``tuner`` is needed only when the
+        experiment ran with a tuner object rather than a configured one.
+        """
+        from ..manager import registry
+        from ..manager.launcher import run_experiment
+        directory = _experiment_dir(experiment_id)
+        experiment = cls(tuner, "local") if tuner is not None else cls()
+        experiment.config = _stored_config(experiment_id, directory)
+        config = experiment.config
+        if debug:
+            config.debug = True
+        if tuner is None and not (getattr(config.tuner, "name", None) or getattr(config.tuner, "class_name", None)):
+            raise ValueError(f"experiment {experiment_id} ran with a tuner object; pass it: "
+                             f"Experiment.resume({experiment_id!r}, tuner=...)")
+        entry = registry.get_entry(experiment_id)
+        if entry is not None and entry["alive"]:
+            raise RuntimeError(f"experiment {experiment_id} is already running on port {entry['port']}")
+        config.experiment_working_directory = str(directory.parent)
+        canonical = config.canonical_copy()
+        experiment._serve(lambda on_ready: run_experiment(canonical, port=port, tuner=tuner, on_ready=on_ready,
+                                                          experiment_id=experiment_id, resume=True), "resumed")
+        if wait_completion:
+            try:
+                experiment.wait(show_progress=True)
+            finally:
+                experiment.stop()
+        return experiment
+
+    @classmethod
+    def view(cls, experiment_id: str, port: int = 8080, non_blocking: bool = False) -> "Experiment":
+        """Serve a stopped experiment read-only; blocks until Ctrl-C unless ``non_blocking``."""
+        from ..manager.launcher import view_experiment
+        directory = _experiment_dir(experiment_id)
+        experiment = cls()
+        experiment.config = _stored_config(experiment_id, directory)
+        experiment._serve(lambda on_ready: view_experiment(experiment_id, directory, port=port, on_ready=on_ready),
+                          "served read-only")
+        if not non_blocking:
+            try:
+                while experiment._thread is not None and experiment._thread.is_alive():
+                    experiment._thread.join(0.5)
+            except KeyboardInterrupt:
+                pass
+            finally:
+                experiment.stop()
+        return experiment
+
+    def _serve(self, make_coroutine: Any, verb: str) -> None:
+        """Run a manager coroutine in a background thread; return once it serves (or raise why not)."""
+        if self._thread is not None:
+            raise RuntimeError(f"experiment {self.id} is already started")
         ready = threading.Event()
         info: dict[str, Any] = {}
 
@@ -73,8 +133,8 @@ class Experiment:
 
         def serve() -> None:
             try:
-                asyncio.run(run_experiment(config, port=port, tuner=self._tuner, on_ready=on_ready))
-            except BaseException as exc:  # surfaced to start() or logged below
+                asyncio.run(make_coroutine(on_ready))
+            except BaseException as exc:  # surfaced to the caller or logged below
                 self._failure = exc
                 if not ready.is_set():
                     ready.set()
@@ -89,8 +149,9 @@ class Experiment:
             assert self._failure is not None
             raise self._failure
         self.id, self.port, self.url = info["id"], info["port"], info["url"]
+        self._stopped = False
         atexit.register(self.stop)
-        print(f"Experiment {self.id} started; REST API at {self.url}/api/v1/nni", file=sys.stderr)
+        print(f"Experiment {self.id} {verb}; REST API at {self.url}/api/v1/nni", file=sys.stderr)
 
     def stop(self) -> None:
         """Stop the experiment: every running trial is killed and recorded USER_CANCELED."""
@@ -221,3 +282,23 @@ class Experiment:
         if line is not None and progress["status"] == "ERROR":
             print("Experiment failed: " + ("\n".join(progress["errors"]) or "see the manager log"), file=sys.stderr)
         return progress["status"]
+
+
+def _experiment_dir(experiment_id: str) -> Path:
+    from ..manager import registry
+    entry = registry.get_entry(experiment_id)
+    if entry is None or not entry.get("dir"):
+        raise ValueError(f"no experiment with id {experiment_id!r} on this machine")
+    return Path(entry["dir"])
+
+
+def _stored_config(experiment_id: str, directory: Path) -> ExperimentConfig:
+    from ..manager.store import Store
+    database = directory / "db" / "nni.sqlite"
+    if not database.is_file():
+        raise ValueError(f"experiment {experiment_id} has no database at {database}")
+    store = Store(database, readonly=True)
+    try:
+        return ExperimentConfig.from_dict(store.get_meta("config") or {})
+    finally:
+        store.close()

@@ -1,7 +1,9 @@
-"""Entry point of a manager process: ``python -m nni.manager --config FILE --port P``.
+"""Entry point of a manager process: ``python -m nni.manager``.
 
-``nnictl create`` starts this detached and reads one JSON line from ``--ready-fd``:
-the experiment's id, port and URL once it serves, or the error that stopped it.
+``nnictl create|resume|view`` start this detached and read one JSON line from
+``--ready-fd``: the experiment's id, port and URL once it serves, or the error that
+stopped it. A detached manager then writes its own stdout/stderr to the experiment's
+``log/nnictl_stdout.log`` and ``log/nnictl_stderr.log`` (what ``nnictl log`` shows).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import json
 import os
 import signal
 import sys
+from pathlib import Path
+from typing import Any
 
 
 def _report(fd: int | None, payload: dict) -> None:
@@ -24,42 +28,98 @@ def _report(fd: int | None, payload: dict) -> None:
         pass
 
 
+def _redirect_output(experiment_dir: str) -> None:
+    log_dir = Path(experiment_dir) / "log"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    for fd, name in ((1, "nnictl_stdout.log"), (2, "nnictl_stderr.log")):
+        target = os.open(log_dir / name, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(target, fd)
+        os.close(target)
+
+
+def _load_config(args: argparse.Namespace) -> tuple[Any, list[str]]:
+    """The canonical config: from ``--config``, or (resume) the one the experiment's store holds."""
+    from ..experiment.config import ExperimentConfig
+    from .store import Store
+    if args.resume:
+        database = Path(args.dir) / "db" / "nni.sqlite"
+        if not database.is_file():
+            raise ValueError(f"experiment {args.resume} has no database at {database}")
+        store = Store(database, readonly=True)
+        try:
+            stored = store.get_meta("config")
+        finally:
+            store.close()
+        if not stored:
+            raise ValueError(f"experiment {args.resume}: its database holds no config")
+        config = ExperimentConfig.from_dict(stored)
+        if config.tuner is None or not (getattr(config.tuner, "name", None) or
+                                        getattr(config.tuner, "class_name", None)):
+            raise ValueError(f"experiment {args.resume} was run with a tuner object from Python; "
+                             "resume it from Python with Experiment.resume(id, tuner=...)")
+        config.experiment_working_directory = str(Path(args.dir).parent)
+        return config.canonical_copy(), []
+    config = ExperimentConfig.load(args.config)
+    notes = list(config.conversion_notes)
+    if args.debug:
+        config.debug = True
+    return config.canonical_copy(), notes
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m nni.manager")
-    parser.add_argument("--config", required=True)
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--config", help="create an experiment from this config file")
+    mode.add_argument("--resume", metavar="ID", help="resume this experiment (needs --dir)")
+    mode.add_argument("--view", metavar="ID", help="serve this stopped experiment read-only (needs --dir)")
+    parser.add_argument("--dir", help="the experiment's directory (resume and view)")
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--debug", action="store_true")
     parser.add_argument("--foreground", action="store_true")
     parser.add_argument("--ready-fd", type=int)
     args = parser.parse_args(argv)
+    if (args.resume or args.view) and not args.dir:
+        parser.error("--resume and --view need --dir")
 
-    from ..experiment.config import ConfigError, ExperimentConfig
-    from .launcher import LaunchError, run_experiment
-    try:
-        config = ExperimentConfig.load(args.config)
-        notes = list(config.conversion_notes)
-        if args.debug:
-            config.debug = True
-        config = config.canonical_copy()
-    except ConfigError as exc:
-        _report(args.ready_fd, {"error": f"{args.config}: {exc}"})
-        print(f"Error: {exc}", file=sys.stderr)
+    from ..experiment.config import ConfigError
+    from .launcher import LaunchError, run_experiment, view_experiment
+
+    def fail(message: str) -> int:
+        _report(args.ready_fd, {"error": message})
+        print(f"Error: {message}", file=sys.stderr)
         return 1
 
-    async def run() -> int:
-        def started(manager) -> None:
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, lambda: asyncio.ensure_future(manager.stop()))
+    def ready(info: dict, notes: list[str]) -> None:
+        _report(args.ready_fd, {**info, "notes": notes})
+        if args.ready_fd is not None and not args.foreground:
+            _redirect_output(info["dir"])
 
+    if not args.view:
         try:
+            config, notes = _load_config(args)
+        except (ConfigError, ValueError) as exc:
+            return fail(f"{args.config}: {exc}" if args.config else str(exc))
+
+    async def run() -> int:
+        loop = asyncio.get_running_loop()
+        try:
+            if args.view:
+                stop = asyncio.Event()
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    loop.add_signal_handler(sig, stop.set)
+                await view_experiment(args.view, Path(args.dir), port=args.port, stop=stop,
+                                      on_ready=lambda info: ready(info, []))
+                return 0
+
+            def started(manager) -> None:
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    loop.add_signal_handler(sig, lambda: asyncio.ensure_future(manager.stop()))
+
             await run_experiment(config, port=args.port, foreground=args.foreground,
-                                 on_ready=lambda info: _report(args.ready_fd, {**info, "notes": notes}),
-                                 started=started)
+                                 experiment_id=args.resume, resume=bool(args.resume),
+                                 on_ready=lambda info: ready(info, notes), started=started)
         except LaunchError as exc:
-            _report(args.ready_fd, {"error": str(exc)})
-            print(f"Error: {exc}", file=sys.stderr)
-            return 1
+            return fail(str(exc))
         return 0
 
     return asyncio.run(run())

@@ -31,46 +31,80 @@ def new_experiment_id() -> str:
     return "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
 
 
-def _setup_logging(experiment_dir: Path, level: str, foreground: bool) -> None:
+def _setup_logging(experiment_dir: Path, level: str, foreground: bool) -> list[logging.Handler]:
+    """Log to the experiment's ``log/nnimanager.log``; returns the handlers to remove at the end."""
     log_dir = experiment_dir / "log"
     log_dir.mkdir(parents=True, exist_ok=True)
     logger = logging.getLogger("nni")
     logger.setLevel({"trace": logging.DEBUG, "fatal": logging.CRITICAL}.get(level, level.upper()))
-    handler = logging.FileHandler(log_dir / "nnimanager.log")
-    handler.setFormatter(logging.Formatter("[%(asctime)s] %(levelname)s (%(name)s) %(message)s"))
-    logger.addHandler(handler)
+    handlers: list[logging.Handler] = [logging.FileHandler(log_dir / "nnimanager.log")]
     if foreground:
-        logger.addHandler(logging.StreamHandler())
+        handlers.append(logging.StreamHandler())
+    for handler in handlers:
+        handler.setFormatter(logging.Formatter("[%(asctime)s] %(levelname)s (%(name)s) %(message)s"))
+        logger.addHandler(handler)
+    return handlers
+
+
+def _drop_logging(handlers: list[logging.Handler]) -> None:
+    logger = logging.getLogger("nni")
+    for handler in handlers:
+        logger.removeHandler(handler)
+        handler.close()
+
+
+def bind_hosts(config: Any) -> list[str]:
+    """Loopback always; also ``nniManagerIp`` when set, so trials on other hosts can report."""
+    hosts = ["127.0.0.1"]
+    ip = getattr(config, "nni_manager_ip", None)
+    if ip and ip not in hosts and ip != "localhost":
+        hosts.append(ip)
+    return hosts
+
+
+async def _serve(app: web.Application, hosts: list[str], port: int) -> tuple[web.AppRunner, int]:
+    """Start serving ``app``; port 0 picks a free one (the same on every host)."""
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    try:
+        for host in hosts:
+            site = web.TCPSite(runner, host, port)
+            await site.start()
+            port = port or site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    except OSError as exc:
+        await runner.cleanup()
+        raise LaunchError(f"port {port} on {host} is not available ({exc.strerror or exc}); "
+                          "choose another with --port, or --port 0 for any free port") from exc
+    return runner, port
 
 
 async def run_experiment(config: Any, *, port: int = 8080, experiment_id: str | None = None,
-                         tuner: Any = None, foreground: bool = False,
+                         tuner: Any = None, foreground: bool = False, resume: bool = False,
                          on_ready: Callable[[dict[str, Any]], None] | None = None,
                          started: Callable[[ExperimentManager], None] | None = None) -> ExperimentManager:
-    """Run an experiment from a canonical config until it is stopped; return its manager."""
+    """Run an experiment from a canonical config until it is stopped; return its manager.
+
+    With ``resume`` the experiment's directory must hold its store: stored trials and
+    results are taken up again (see ``ExperimentManager._restore``).
+    """
     experiment_id = experiment_id or new_experiment_id()
     experiment_dir = Path(config.experiment_working_directory) / experiment_id
+    if resume and not (experiment_dir / "db" / "nni.sqlite").is_file():
+        raise LaunchError(f"experiment {experiment_id} has no database at {experiment_dir / 'db' / 'nni.sqlite'}")
     experiment_dir.mkdir(parents=True, exist_ok=True)
-    _setup_logging(experiment_dir, config.log_level or "info", foreground)
-    manager = ExperimentManager(config, experiment_id, experiment_dir, tuner=tuner, port=port)
-    app = build_app(manager.store, manager)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    host = "127.0.0.1"
-    site = web.TCPSite(runner, host, port)
+    handlers = _setup_logging(experiment_dir, config.log_level or "info", foreground)
+    manager = ExperimentManager(config, experiment_id, experiment_dir, tuner=tuner, port=port, resume=resume)
     try:
-        await site.start()
-    except OSError as exc:
-        await runner.cleanup()
+        runner, manager.port = await _serve(build_app(manager.store, manager), bind_hosts(config), port)
+    except LaunchError:
         manager.store.close()
-        raise LaunchError(f"port {port} on {host} is not available ({exc.strerror or exc}); "
-                          "choose another with --port, or --port 0 for any free port") from exc
-    manager.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    info = {"id": experiment_id, "port": manager.port, "url": f"http://{host}:{manager.port}",
+        _drop_logging(handlers)
+        raise
+    info = {"id": experiment_id, "port": manager.port, "url": f"http://127.0.0.1:{manager.port}",
             "dir": str(experiment_dir), "pid": os.getpid()}
     registry.update_entry(experiment_id, name=config.experiment_name, port=manager.port, pid=os.getpid(),
                           dir=str(experiment_dir), status="RUNNING", start_time=manager.start_time,
-                          platform=config.training_service.platform)
+                          end_time=None, platform=config.training_service.platform)
     try:
         await manager.start()
         if manager.status == "ERROR":  # bad tuner name or classArgs, no GPU, ...: refuse to start
@@ -88,4 +122,49 @@ async def run_experiment(config: Any, *, port: int = 8080, experiment_id: str | 
         await runner.cleanup()
         registry.update_entry(experiment_id, status=manager.status, end_time=manager.end_time)
         manager.store.close()
+        _drop_logging(handlers)
     return manager
+
+
+async def view_experiment(experiment_id: str, experiment_dir: Path, *, port: int = 8080,
+                          on_ready: Callable[[dict[str, Any]], None] | None = None,
+                          stop: asyncio.Event | None = None) -> None:
+    """Serve a stopped experiment read-only (REST and web UI) until ``stop`` is set or a stop request."""
+    from .store import Store
+    database = Path(experiment_dir) / "db" / "nni.sqlite"
+    if not database.is_file():
+        raise LaunchError(f"experiment {experiment_id} has no database at {database}")
+    store = Store(database, readonly=True)
+    stop = stop or asyncio.Event()
+    app = build_app(store, None, stop_view=stop)
+    try:
+        runner, port = await _serve(app, ["127.0.0.1"], port)
+    except LaunchError:
+        store.close()
+        raise
+    info = {"id": experiment_id, "port": port, "url": f"http://127.0.0.1:{port}", "dir": str(experiment_dir),
+            "pid": os.getpid()}
+    registry.update_entry(experiment_id, port=port, pid=os.getpid(), status="VIEWED")
+    try:
+        if on_ready:
+            on_ready(info)
+        await stop.wait()
+        await asyncio.sleep(0.05)
+    finally:
+        await runner.cleanup()
+        store.close()
+        registry.update_entry(experiment_id, status=store_status(experiment_dir), pid=None)
+
+
+def store_status(experiment_dir: Path) -> str:
+    """The status an experiment's store last recorded (STOPPED if its manager died running)."""
+    from .store import Store
+    try:
+        store = Store(Path(experiment_dir) / "db" / "nni.sqlite", readonly=True)
+    except Exception:  # noqa: BLE001 - a missing or broken database reads as stopped
+        return "STOPPED"
+    try:
+        status = store.get_meta("status", "STOPPED")
+    finally:
+        store.close()
+    return status if status in ("DONE", "STOPPED", "ERROR") else "STOPPED"

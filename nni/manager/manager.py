@@ -29,7 +29,9 @@ from .store import Store
 _logger = logging.getLogger("nni.manager")
 
 ACTIVE_STATES = ("WAITING", "RUNNING")
-FINISHED_TRIAL_STATES = ("SUCCEEDED", "FAILED", "USER_CANCELED", "EARLY_STOPPED")
+FINISHED_TRIAL_STATES = ("SUCCEEDED", "FAILED", "USER_CANCELED", "EARLY_STOPPED", "SYS_CANCELED")
+# A trial the manager lost while it ran (it was killed); NNI's name for a system-side cancel.
+INTERRUPTED = "SYS_CANCELED"
 # States in which the manager still starts trials / has finished for good.
 SCHEDULING_STATES = ("RUNNING",)
 ENDED_STATES = ("DONE", "STOPPED", "ERROR")
@@ -58,7 +60,7 @@ class ExperimentManager:
     """One experiment: its tuner, assessor, training service, store and limits."""
 
     def __init__(self, config: Any, experiment_id: str, experiment_dir: Path, *,
-                 tuner: Any = None, assessor: Any = None, port: int = 8080) -> None:
+                 tuner: Any = None, assessor: Any = None, port: int = 8080, resume: bool = False) -> None:
         self.config = config            # canonical ExperimentConfig
         self.id = experiment_id
         self.dir = Path(experiment_dir)
@@ -77,6 +79,9 @@ class ExperimentManager:
         self._next_parameter_id = 0
         self._next_sequence_id = 0
         self._parameter_sets = 0          # parameter sets given out (the multi-phase budget unit)
+        self._counted_trials = 0          # trials that count against maxTrialNumber (not interrupted ones)
+        self._resume = resume
+        self._reruns: list[dict[str, Any]] = []   # parameters of interrupted trials, run again first
         self._tuner_exhausted = False
         self._duration_timer: asyncio.TimerHandle | None = None
         self._wake = asyncio.Event()
@@ -94,9 +99,13 @@ class ExperimentManager:
         (self.dir / "trials").mkdir(parents=True, exist_ok=True)
         (self.dir / "checkpoint").mkdir(parents=True, exist_ok=True)
         os.environ.setdefault("NNI_CHECKPOINT_DIRECTORY", str(self.dir / "checkpoint"))
+        if self._resume:
+            # Limits carry on: the time already spent counts against maxExperimentDuration.
+            self.start_time = time.time() - self._elapsed_before()
         self.store.set_meta(id=self.id, config=config.json(), start_time=self.start_time,
                             status="INITIALIZED", port=self.port, pid=os.getpid())
-        self._record_event("EXPERIMENT_CREATED", f"experiment {self.id} created")
+        self._record_event("EXPERIMENT_RESUMED" if self._resume else "EXPERIMENT_CREATED",
+                           f"experiment {self.id} {'resumed' if self._resume else 'created'}")
         try:
             tuner = self._tuner_obj or _create_algorithm("tuner", config.tuner)
             assessor = self._assessor_obj or (
@@ -110,6 +119,8 @@ class ExperimentManager:
             self._service.on_trial_waiting = self._on_trial_waiting
             self._service.on_trial_end = self._on_trial_end
             await self._service.start()
+            if self._resume:
+                await self._restore()
         except Exception as exc:
             self._fail(str(exc))
             return
@@ -143,6 +154,94 @@ class ExperimentManager:
         self.stopped.set()
         await self._notify()
 
+    # -- resume ----------------------------------------------------------------------------
+    def _elapsed_before(self) -> float:
+        """Seconds the experiment ran before this resume (up to its end or its last event)."""
+        meta = self.store.all_meta()
+        started = meta.get("start_time")
+        if started is None:
+            return 0.0
+        events = self.store.events(limit=1)
+        last = max([meta.get("end_time") or 0.0] + [e["timestamp"] for e in events])
+        return max(0.0, last - started)
+
+    async def _restore(self) -> None:
+        """Rebuild state from the store: trials, counters, best result, and the tuner's history.
+
+        Trials that were running when the previous manager died are ended (their leftover
+        processes killed) and recorded SYS_CANCELED; their parameters run again first. A
+        trial that had already reported its final result keeps it and counts as SUCCEEDED.
+        """
+        assert self._service is not None and self._tuner is not None
+        records: dict[str, list[dict[str, Any]]] = {}
+        for p in self.store.parameters():
+            records.setdefault(p["trial_id"], []).append(
+                {"parameter_id": p["parameter_id"], "parameter_source": p["source"],
+                 "parameters": p["parameters"], "parameter_index": p["parameter_index"]})
+        finals: dict[str, dict[int | None, Any]] = {}
+        history: dict[str, dict[int | None, list[Any]]] = {}
+        for m in self.store.metrics():
+            if m["type"] == "FINAL":
+                finals.setdefault(m["trial_id"], {})[m["parameter_id"]] = json.loads(m["value"])
+            else:
+                history.setdefault(m["trial_id"], {}).setdefault(m["parameter_id"], []).append(
+                    json.loads(m["value"]))
+        interrupted: list[TrialState] = []
+        for row in self.store.trials():
+            trial = TrialState(row["trial_id"], row["sequence_id"], row["trial_dir"], secrets.token_urlsafe(24),
+                               records.get(row["trial_id"], []), status=row["status"])
+            trial.finals = set(finals.get(trial.trial_id, {}))
+            trial.history = history.get(trial.trial_id, {})
+            self.trials[trial.trial_id] = trial
+            if trial.status in ACTIVE_STATES:
+                interrupted.append(trial)
+        await self._service.cleanup_interrupted([(t.trial_id, t.trial_dir) for t in interrupted])
+        for trial in interrupted:
+            complete = bool(trial.records) and all(r["parameter_id"] in trial.finals for r in trial.records)
+            if complete and not self.config.multi_phase:
+                status, message = "SUCCEEDED", "the manager stopped after this trial's final result"
+            else:
+                status = INTERRUPTED
+                message = "interrupted: the experiment manager stopped while this trial ran"
+                if not self.config.multi_phase and trial.records:
+                    self._reruns.append(trial.records[0]["parameters"])
+                    message += "; its parameters run again in a new trial"
+            trial.status = status
+            self.store.update_trial(trial.trial_id, status=status, end_time=time.time(), message=message)
+            for record in trial.records:
+                if record["parameter_id"] not in trial.finals:
+                    self.store.set_parameter_status(record["parameter_id"], status)
+            self._record_event("TRIAL_" + status, message, trial.trial_id)
+        data = []
+        for trial in self.trials.values():
+            for record in trial.records:
+                value = finals.get(trial.trial_id, {}).get(record["parameter_id"])
+                if record["parameter_id"] in trial.finals and _finite(value):
+                    data.append({"parameter": record["parameters"], "value": value})
+                    self._update_best(trial.trial_id, value)
+        data += self.store.get_meta("imported_data", [])
+        if data and hasattr(self._tuner.algorithm, "import_data"):
+            await self._tuner.call("import_data", data)
+        self._next_parameter_id = self.store.max_parameter_id() + 1
+        self._next_sequence_id = max((t.sequence_id for t in self.trials.values()), default=-1) + 1
+        self._counted_trials = sum(t.status != INTERRUPTED for t in self.trials.values())
+        self._parameter_sets = sum(1 for t in self.trials.values() for r in t.records
+                                   if t.status != INTERRUPTED or r["parameter_id"] in t.finals)
+        _logger.info("resumed with %d trials (%d interrupted), %d results given to the tuner",
+                     len(self.trials), len(interrupted), len(data))
+
+    async def import_data(self, data: list[dict[str, Any]]) -> int:
+        """Give the tuner prior results ({'parameter': ..., 'value': ...}); kept for resume too."""
+        assert self._tuner is not None
+        rows = [d for d in data if isinstance(d, dict) and "parameter" in d and "value" in d]
+        if len(rows) != len(data):
+            raise ValueError("each imported entry must be an object with 'parameter' and 'value'")
+        await self._tuner.call("import_data", rows)
+        self.store.set_meta(imported_data=self.store.get_meta("imported_data", []) + rows)
+        self._record_event("DATA_IMPORTED", f"{len(rows)} results imported")
+        await self._notify()
+        return len(rows)
+
     # -- scheduling ------------------------------------------------------------------------
     def active_trials(self) -> list[TrialState]:
         return [t for t in self.trials.values() if t.status in ACTIVE_STATES]
@@ -152,7 +251,7 @@ class ExperimentManager:
         limit = self.config.max_trial_number
         if limit is None:
             return math.inf
-        used = self._parameter_sets if self.config.multi_phase else self._next_sequence_id
+        used = self._parameter_sets if self.config.multi_phase else self._counted_trials
         return limit - used
 
     def _limit_reached(self) -> bool:
@@ -180,6 +279,12 @@ class ExperimentManager:
             free = min(self.config.trial_concurrency - len(self.active_trials()), self._budget_left())
             if free <= 0:
                 return
+            if self._reruns:
+                parameter_id = self._next_parameter_id
+                self._next_parameter_id += 1
+                self._parameter_sets += 1
+                await self._launch(parameter_id, self._reruns.pop(0), source="resumed")
+                continue
             # A multi-phase tuner is told which trial job a parameter set is for, so the
             # trial id exists before its first parameters do.
             trial_id = self._new_trial_id() if self.config.multi_phase else None
@@ -212,16 +317,18 @@ class ExperimentManager:
             trial_id = new_id(5)
         return trial_id
 
-    async def _launch(self, parameter_id: int, parameters: dict[str, Any], trial_id: str | None = None) -> None:
+    async def _launch(self, parameter_id: int, parameters: dict[str, Any], trial_id: str | None = None,
+                      source: str = "algorithm") -> None:
         sequence_id = self._next_sequence_id
         self._next_sequence_id += 1
+        self._counted_trials += 1
         trial_id = trial_id or self._new_trial_id()
         trial_dir = self.dir / "trials" / trial_id
-        record = {"parameter_id": parameter_id, "parameter_source": "algorithm",
+        record = {"parameter_id": parameter_id, "parameter_source": source,
                   "parameters": parameters, "parameter_index": 0}
         trial = TrialState(trial_id, sequence_id, str(trial_dir), secrets.token_urlsafe(24), [record])
         self.trials[trial_id] = trial
-        self.store.add_trial(trial_id, sequence_id, str(trial_dir), parameter_id, parameters)
+        self.store.add_trial(trial_id, sequence_id, str(trial_dir), parameter_id, parameters, source)
         self._record_event("TRIAL_SUBMITTED", f"parameter {parameter_id}", trial_id)
         spec = TrialSpec(trial_id=trial_id, sequence_id=sequence_id, command=self.config.trial_command,
                          code_dir=self.config.trial_code_directory, trial_dir=str(trial_dir),
@@ -402,8 +509,14 @@ class ExperimentManager:
             record = next(r for r in trial.records if r["parameter_id"] == parameter_id)
             self.store.set_parameter_status(parameter_id, "SUCCEEDED")
             if self._tuner is not None and _finite(parsed):
-                self._feed(self._tuner.call("receive_trial_result", parameter_id, record["parameters"], parsed,
-                                            **self._phase_kwargs(trial)))
+                if record["parameter_source"] == "resumed":
+                    # This tuner instance never generated these parameters (they are re-run
+                    # after a resume), so the result reaches it as imported data.
+                    self._feed(self._tuner.call("import_data", [{"parameter": record["parameters"],
+                                                                 "value": parsed}]))
+                else:
+                    self._feed(self._tuner.call("receive_trial_result", parameter_id, record["parameters"],
+                                                parsed, **self._phase_kwargs(trial)))
         else:
             history = trial.history.setdefault(parameter_id, [])
             history.append(parsed)

@@ -19,7 +19,7 @@ API = "/api/v1/nni"
 TRIAL_API = "/api/v1/trial"
 MANAGER_KEY = web.AppKey("manager", Any)
 STORE_KEY = web.AppKey("store", Store)
-META_KEY = web.AppKey("meta", dict)
+STOP_VIEW_KEY = web.AppKey("stop_view", Any)
 
 
 def _ms(seconds: float | None) -> int | None:
@@ -30,7 +30,7 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
-def _metric_json(row: dict[str, Any]) -> dict[str, Any]:
+def metric_json(row: dict[str, Any]) -> dict[str, Any]:
     return {
         "timestamp": _ms(row["timestamp"]),
         "trialJobId": row["trial_id"],
@@ -62,7 +62,7 @@ def trial_job_json(trial: dict[str, Any], parameters: list[dict[str, Any]],
         "endTime": _ms(trial["end_time"]),
         "exitCode": trial["exit_code"],
         "message": trial["message"],
-        "finalMetricData": [_metric_json(m) for m in finals],
+        "finalMetricData": [metric_json(m) for m in finals],
     }
     return {k: v for k, v in info.items() if v is not None}
 
@@ -88,15 +88,18 @@ async def version(request: web.Request) -> web.Response:
 
 
 async def get_experiment(request: web.Request) -> web.Response:
-    store = request.app[STORE_KEY]
-    manager = request.app[MANAGER_KEY]
+    return web.json_response(experiment_profile(request.app[STORE_KEY], request.app[MANAGER_KEY]))
+
+
+def experiment_profile(store: Store, manager: Any) -> dict[str, Any]:
+    """NNI's experiment profile: id, status, times, and the config as ``params``."""
     meta = store.all_meta()
     start = meta.get("start_time")
     end = meta.get("end_time")
     trials = store.trials()
     params = manager.config.json() if manager is not None else meta.get("config", {})
     duration = ((end or time.time()) - start) if start else 0
-    return web.json_response({
+    return {
         "id": meta.get("id"),
         "revision": manager.version if manager is not None else 0,
         "execDuration": int(duration),
@@ -107,16 +110,19 @@ async def get_experiment(request: web.Request) -> web.Response:
         "startTime": _ms(start),
         "endTime": _ms(end),
         "status": manager.status if manager is not None else meta.get("status"),
-    })
+    }
+
+
+def trial_jobs(store: Store, status: str | None = None) -> list[dict[str, Any]]:
+    """Every trial in NNI's TrialJobInfo shape (the REST route and ``nnictl`` on a stopped experiment)."""
+    params = _group(store.parameters())
+    finals = _group(store.metrics(metric_type="FINAL"))
+    return [trial_job_json(t, params.get(t["trial_id"], []), finals.get(t["trial_id"], []))
+            for t in store.trials(status)]
 
 
 async def list_trial_jobs(request: web.Request) -> web.Response:
-    store = request.app[STORE_KEY]
-    trials = store.trials(request.query.get("status"))
-    params = _group(store.parameters())
-    finals = _group(store.metrics(metric_type="FINAL"))
-    return web.json_response([trial_job_json(t, params.get(t["trial_id"], []), finals.get(t["trial_id"], []))
-                              for t in trials])
+    return web.json_response(trial_jobs(request.app[STORE_KEY], request.query.get("status")))
 
 
 async def get_trial_job(request: web.Request) -> web.Response:
@@ -132,12 +138,15 @@ async def get_trial_job(request: web.Request) -> web.Response:
 async def metric_data(request: web.Request) -> web.Response:
     store = request.app[STORE_KEY]
     trial_id = request.match_info.get("trial_id")
-    return web.json_response([_metric_json(m) for m in store.metrics(trial_id)])
+    return web.json_response([metric_json(m) for m in store.metrics(trial_id)])
 
 
 async def export_data(request: web.Request) -> web.Response:
+    return web.json_response(export_rows(request.app[STORE_KEY]))
+
+
+def export_rows(store: Store) -> list[dict[str, Any]]:
     """One row per final result: the parameters of exactly that parameter id, and its value."""
-    store = request.app[STORE_KEY]
     by_id = {p["parameter_id"]: p for p in store.parameters()}
     rows = []
     for metric in store.metrics(metric_type="FINAL"):
@@ -147,7 +156,7 @@ async def export_data(request: web.Request) -> web.Response:
         rows.append({"parameter": record["parameters"], "value": metric["value"],
                      "trialJobId": metric["trial_id"], "parameterId": metric["parameter_id"],
                      "parameterIndex": record["parameter_index"]})
-    return web.json_response(rows)
+    return rows
 
 
 async def job_statistics(request: web.Request) -> web.Response:
@@ -221,9 +230,29 @@ def _validate_update(attr: str, value: Any) -> Any:
 
 
 async def stop_experiment(request: web.Request) -> web.Response:
+    stop_view = request.app[STOP_VIEW_KEY]
+    if request.app[MANAGER_KEY] is None and stop_view is not None:
+        stop_view.set()   # ``nnictl view`` ends its read-only server this way
+        return web.json_response({"status": "STOPPED"})
     manager = _live(request)
     await manager.stop()
     return web.json_response({"status": manager.status})
+
+
+async def import_data(request: web.Request) -> web.Response:
+    """Give the tuner prior results: a JSON list of {"parameter": {...}, "value": ...}."""
+    manager = _live(request)
+    try:
+        data = await request.json()
+    except ValueError:
+        return _error(400, "body must be a JSON list of {\"parameter\": {...}, \"value\": ...}")
+    if not isinstance(data, list):
+        return _error(400, f"body must be a JSON list of results, got {type(data).__name__}")
+    try:
+        count = await manager.import_data(data)
+    except ValueError as exc:
+        return _error(400, str(exc))
+    return web.json_response({"imported": count})
 
 
 async def cancel_trial_job(request: web.Request) -> web.Response:
@@ -254,7 +283,13 @@ async def _trial_request(request: web.Request) -> tuple[Any, Any, dict[str, Any]
 
 async def trial_parameter(request: web.Request) -> web.Response:
     manager, trial, body = await _trial_request(request)
-    record = await manager.next_parameter(trial, int(body.get("index", 0)))
+    try:
+        index = int(body.get("index", 0))
+        if index < 0:
+            raise ValueError(f"index must be >= 0, got {index}")
+        record = await manager.next_parameter(trial, index)
+    except (TypeError, ValueError) as exc:
+        raise web.HTTPBadRequest(text=f"bad parameter request: {exc}")
     return web.json_response(record)
 
 
@@ -268,11 +303,15 @@ async def trial_metric(request: web.Request) -> web.Response:
     return web.json_response(None)
 
 
-def build_app(store: Store, manager: Any = None) -> web.Application:
-    """The aiohttp application; ``manager`` None serves a stopped experiment read-only."""
+def build_app(store: Store, manager: Any = None, stop_view: Any = None) -> web.Application:
+    """The aiohttp application; ``manager`` None serves a stopped experiment read-only.
+
+    ``stop_view``, an asyncio.Event, is set by a stop request in read-only mode.
+    """
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app[STORE_KEY] = store
     app[MANAGER_KEY] = manager
+    app[STOP_VIEW_KEY] = stop_view
     app.add_routes([
         web.get(f"{API}/version", version),
         web.get(f"{API}/check-status", check_status),
@@ -285,6 +324,7 @@ def build_app(store: Store, manager: Any = None) -> web.Application:
         web.get(f"{API}/metric-data", metric_data),
         web.get(f"{API}/metric-data/{{trial_id}}", metric_data),
         web.get(f"{API}/export-data", export_data),
+        web.post(f"{API}/experiment/import-data", import_data),
         web.get(f"{API}/job-statistics", job_statistics),
         web.get(f"{API}/progress", progress),
         web.post(f"{TRIAL_API}/{{trial_id}}/parameter", trial_parameter),

@@ -50,6 +50,12 @@ class TrainingService(ABC):
     async def start(self) -> None:
         """Prepare machines (called once before the first trial)."""
 
+    async def cleanup_interrupted(self, trials: list[tuple[str, str]]) -> None:
+        """End what is left of trials a previous manager started and lost: (trial id, trial dir).
+
+        Called on resume, before any new trial starts; the default has nothing to clean.
+        """
+
     @abstractmethod
     async def submit(self, spec: TrialSpec) -> None:
         """Accept the trial: start it now or queue it until resources are free."""

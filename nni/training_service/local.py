@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 from .base import TrainingService, TrialEnded, TrialSpec
@@ -13,6 +15,7 @@ from .gpu import GpuError, GpuScheduler
 # A trial gets this long to exit after SIGTERM before the whole tree is SIGKILLed.
 KILL_GRACE_SECONDS = 0.5
 STDERR_TAIL_BYTES = 2000
+PID_FILE = "trial.pid"   # "<pid> <start ticks>" of the process group leader
 # How often a trial waiting for a GPU that *another* program holds looks again (nothing
 # signals us when a foreign process frees a GPU; our own trials' ends do wake the queue).
 FOREIGN_GPU_RECHECK_SECONDS = 5.0
@@ -53,6 +56,15 @@ def signal_tree(root: int, sig: int) -> None:
             pass
 
 
+def _start_ticks(pid: int) -> str | None:
+    """When a process started (clock ticks since boot), to tell it from a later one with its pid."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[19].decode()
+    except (OSError, IndexError):
+        return None
+
+
 def read_tail(path: str | Path, limit: int = STDERR_TAIL_BYTES) -> str:
     """The last ``limit`` bytes of a text file ('' when missing)."""
     try:
@@ -76,8 +88,12 @@ class LocalTrainingService(TrainingService):
         self._gpu_held: dict[str, list[int]] = {}
         self._waiting_reason: dict[str, str] = {}
         self._recheck: asyncio.TimerHandle | None = None
+        self._reaper: subprocess.Popen | None = None
 
     async def start(self) -> None:
+        self._reaper = subprocess.Popen([sys.executable, "-m", "nni.training_service._reaper"],
+                                        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                        start_new_session=True)
         gpu_number = self._config.trial_gpu_number or 0
         if gpu_number > 0:
             service = self._config.training_service
@@ -132,6 +148,9 @@ class LocalTrainingService(TrainingService):
                 stdin=asyncio.subprocess.DEVNULL, stdout=stdout, stderr=stderr,
                 start_new_session=True)
         self._processes[spec.trial_id] = process
+        self._tell_reaper(f"+{process.pid}")
+        # Lets a resumed manager end this trial if the current one is killed while it runs.
+        (trial_dir / PID_FILE).write_text(f"{process.pid} {_start_ticks(process.pid)}")
         watcher = asyncio.create_task(self._watch(spec, process))
         self._watchers.add(watcher)
         watcher.add_done_callback(self._watchers.discard)
@@ -147,6 +166,7 @@ class LocalTrainingService(TrainingService):
         except (ProcessLookupError, PermissionError):
             pass
         self._processes.pop(spec.trial_id, None)
+        self._tell_reaper(f"-{process.pid}")
         message = ""
         if exit_code != 0:
             tail = read_tail(Path(spec.trial_dir) / "stderr").strip()
@@ -180,9 +200,45 @@ class LocalTrainingService(TrainingService):
             signal_tree(process.pid, signal.SIGKILL)
             await process.wait()
 
+    def _tell_reaper(self, line: str) -> None:
+        if self._reaper is None or self._reaper.stdin is None:
+            return
+        try:
+            self._reaper.stdin.write(line.encode() + b"\n")
+            self._reaper.stdin.flush()
+        except (BrokenPipeError, ValueError):
+            pass
+
+    async def cleanup_interrupted(self, trials: list[tuple[str, str]]) -> None:
+        for _, trial_dir in trials:
+            try:
+                pid_text, ticks = (Path(trial_dir) / PID_FILE).read_text().split()
+                pid = int(pid_text)
+            except (OSError, ValueError):
+                continue
+            # The shell that led the trial's process group may be gone while its children
+            # live on; a pid is not reused while a group of that id exists, so killing the
+            # group is safe unless a new process has taken the pid (then its start differs).
+            current = _start_ticks(pid)
+            if current is not None and current != ticks:
+                continue
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
     async def stop(self) -> None:
         if self._recheck is not None:
             self._recheck.cancel()
         await asyncio.gather(*(self.kill(t) for t in [s.trial_id for s in self._gpu_queue] + list(self._processes)))
         if self._watchers:
             await asyncio.gather(*self._watchers, return_exceptions=True)
+        if self._reaper is not None:
+            self._tell_reaper("stop")
+            if self._reaper.stdin is not None:
+                self._reaper.stdin.close()
+            try:
+                self._reaper.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._reaper.kill()
+            self._reaper = None

@@ -1,0 +1,410 @@
+"""The ``nnictl`` commands. Each takes the parsed arguments and returns an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ..experiment import rest
+from ..manager import registry
+from ._errors import CliError
+from ._experiment import export_rows, is_live, metrics, profile, require_live, resolve, running_entries, trial_jobs
+from ._launch import start_manager
+from ._table import format_duration, format_table, format_time
+
+
+def _print_started(info: dict[str, Any] | None, verb: str) -> None:
+    if info is None:
+        return
+    for note in info.get("notes", []):
+        print(f"Note: {note}")
+    print(f"Experiment {info['id']} {verb}.")
+    print(f"  Web UI:       {info['url']}")
+    print(f"  REST API:     {info['url']}/api/v1/nni")
+    print(f"  Directory:    {info['dir']}")
+    print(f"  Stop it with: nnictl stop {info['id']}")
+
+
+# -- create / resume / view / stop -------------------------------------------------------------
+def create(args: argparse.Namespace) -> int:
+    config_path = Path(args.config)
+    if not config_path.is_file():
+        raise CliError(f"config file {args.config!r} not found")
+    manager_args = ["--config", str(config_path.resolve()), "--port", str(args.port)]
+    if args.debug:
+        manager_args.append("--debug")
+    _print_started(start_manager(manager_args, foreground=args.foreground), "started")
+    return 0
+
+
+def resume(args: argparse.Namespace) -> int:
+    entry = resolve(args.id)
+    if entry["alive"]:
+        raise CliError(f"experiment {entry['id']} is already {'being viewed' if entry.get('status') == 'VIEWED' else 'running'} "
+                       f"on port {entry['port']}; stop it first with 'nnictl stop {entry['id']}'")
+    manager_args = ["--resume", entry["id"], "--dir", entry["dir"], "--port", str(args.port)]
+    if args.debug:
+        manager_args.append("--debug")
+    _print_started(start_manager(manager_args, foreground=args.foreground), "resumed")
+    return 0
+
+
+def view(args: argparse.Namespace) -> int:
+    entry = resolve(args.id)
+    if entry["alive"]:
+        raise CliError(f"experiment {entry['id']} is {'already viewed' if entry.get('status') == 'VIEWED' else 'running'} "
+                       f"on port {entry['port']}: open http://127.0.0.1:{entry['port']}")
+    info = start_manager(["--view", entry["id"], "--dir", entry["dir"], "--port", str(args.port)],
+                         foreground=args.foreground)
+    if info is not None:
+        print(f"Experiment {info['id']} is served read-only at {info['url']}")
+        print(f"  Stop viewing with: nnictl stop {info['id']}")
+    return 0
+
+
+def _stop_entry(entry: dict[str, Any]) -> None:
+    if not entry["alive"]:
+        print(f"Experiment {entry['id']} is not running.")
+        return
+    try:
+        rest.delete(entry["port"], "/experiment", timeout=60)
+    except rest.RestError:
+        # The manager does not answer: end its process; it cancels its trials on SIGTERM.
+        os.kill(entry["pid"], signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while registry.pid_alive(entry["pid"]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    print(f"Experiment {entry['id']} stopped.")
+
+
+def stop(args: argparse.Namespace) -> int:
+    if args.all:
+        alive = [e for e in registry.list_entries() if e["alive"]]
+        if not alive:
+            print("No experiment is running.")
+        for entry in alive:
+            _stop_entry(entry)
+        return 0
+    if args.id is None and args.port is None:
+        alive = [e for e in registry.list_entries() if e["alive"]]
+        if len(alive) == 1:
+            _stop_entry(alive[0])
+            return 0
+    _stop_entry(resolve(args.id, args.port))
+    return 0
+
+
+# -- update ------------------------------------------------------------------------------------
+_UPDATES = {
+    "searchspace": ("SEARCH_SPACE", "searchSpace"),
+    "concurrency": ("TRIAL_CONCURRENCY", "trialConcurrency"),
+    "duration": ("MAX_EXEC_DURATION", "maxExperimentDuration"),
+    "trialnum": ("MAX_TRIAL_NUM", "maxTrialNumber"),
+}
+
+
+def update(args: argparse.Namespace) -> int:
+    entry = resolve(args.id)
+    port = require_live(entry, "update it")
+    update_type, key = _UPDATES[args.what]
+    if args.what == "searchspace":
+        if not args.filename:
+            raise CliError("update searchspace needs --filename FILE (a JSON or YAML search space)")
+        from ..search_space import load_search_space
+        try:
+            value: Any = load_search_space(args.filename)
+        except (OSError, ValueError) as exc:
+            raise CliError(f"{args.filename}: {exc}") from None
+    else:
+        if args.value is None:
+            raise CliError(f"update {args.what} needs --value")
+        value = args.value
+        if args.what in ("concurrency", "trialnum"):
+            try:
+                value = int(value)
+            except ValueError:
+                raise CliError(f"--value must be a positive integer, got {args.value!r}") from None
+    rest.put(port, f"/experiment?update_type={update_type}", {"params": {key: value}})
+    print(f"Experiment {entry['id']}: {args.what} updated.")
+    return 0
+
+
+# -- experiment ...----------------------------------------------------------------------------
+def experiment_list(args: argparse.Namespace) -> int:
+    entries = registry.list_entries()
+    if not args.all:
+        entries = [e for e in entries if e["alive"]]
+    if not entries:
+        print("No experiment is running." if not args.all else "No experiments.")
+        if not args.all:
+            print("Add --all to list stopped ones too.")
+        return 0
+    rows = [(e["id"], e.get("name") or "", e.get("status"), e.get("port") if e["alive"] else "",
+             format_time(e.get("start_time")), format_time(e.get("end_time")) if not e["alive"] else "",
+             e.get("dir", "")) for e in entries]
+    print(format_table(["ID", "NAME", "STATUS", "PORT", "STARTED", "ENDED", "DIRECTORY"], rows))
+    return 0
+
+
+def experiment_show(args: argparse.Namespace) -> int:
+    print(json.dumps(profile(resolve(args.id)), indent=2))
+    return 0
+
+
+def experiment_status(args: argparse.Namespace) -> int:
+    entry = resolve(args.id)
+    status = profile(entry)["status"] if entry["alive"] else entry.get("status")
+    print(f"{entry['id']}: {status}")
+    return 0
+
+
+def experiment_delete(args: argparse.Namespace) -> int:
+    entries = registry.list_entries() if args.all else [resolve(args.id)]
+    if args.all:
+        entries = [e for e in entries if not e["alive"]]
+    for entry in entries:
+        if entry["alive"]:
+            raise CliError(f"experiment {entry['id']} is running; stop it first with 'nnictl stop {entry['id']}'")
+        directory = Path(entry.get("dir", ""))
+        if directory.is_dir() and (directory / "db").is_dir():
+            shutil.rmtree(directory)
+        registry.remove_entry(entry["id"])
+        print(f"Experiment {entry['id']} deleted.")
+    return 0
+
+
+def experiment_export(args: argparse.Namespace) -> int:
+    entry = resolve(args.id)
+    rows = export_rows(entry)
+    if args.intermediate:
+        intermediate: dict[tuple[str, Any], list[Any]] = {}
+        for m in metrics(entry):
+            if m["type"] == "PERIODICAL":
+                intermediate.setdefault((m["trialJobId"], m["parameterId"]), []).append(_decode(m["data"]))
+        for row in rows:
+            row["intermediate"] = intermediate.get((row["trialJobId"], str(row["parameterId"])), [])
+    for row in rows:
+        row["value"] = _decode(row["value"])
+    path = Path(args.filename)
+    if args.type == "json":
+        path.write_text(json.dumps(rows, indent=1))
+    else:
+        keys: list[str] = []
+        for row in rows:
+            keys += [k for k in row["parameter"] if k not in keys]
+        metric_keys: list[str] = []
+        for row in rows:
+            if isinstance(row["value"], dict):
+                metric_keys += [k for k in row["value"] if k not in metric_keys]
+        with path.open("w", newline="") as f:
+            writer = csv.writer(f)
+            header = ["trialJobId", "parameterId", "parameterIndex"] + keys
+            header += metric_keys or ["value"]
+            writer.writerow(header + (["intermediate"] if args.intermediate else []))
+            for row in rows:
+                value = row["value"]
+                metric_cells = ([value.get(k, "") for k in metric_keys] if metric_keys and isinstance(value, dict)
+                                else [value] + [""] * (len(metric_keys) - 1) if metric_keys else [value])
+                cells = [row["trialJobId"], row["parameterId"], row.get("parameterIndex", 0)]
+                cells += [_cell(row["parameter"].get(k, "")) for k in keys] + metric_cells
+                if args.intermediate:
+                    cells.append(json.dumps(row["intermediate"]))
+                writer.writerow(cells)
+    print(f"Exported {len(rows)} results of experiment {entry['id']} to {path}")
+    return 0
+
+
+def experiment_import(args: argparse.Namespace) -> int:
+    entry = resolve(args.id)
+    port = require_live(entry, "import data into it")
+    data = _read_import_file(Path(args.filename))
+    reply = rest.request("POST", port, "/experiment/import-data", data)
+    print(f"Imported {reply['imported']} results into experiment {entry['id']}.")
+    return 0
+
+
+def _read_import_file(path: Path) -> list[dict[str, Any]]:
+    """A JSON list of {"parameter", "value"} (what ``export --type json`` writes) or an exported CSV."""
+    if not path.is_file():
+        raise CliError(f"import file {str(path)!r} not found")
+    text = path.read_text()
+    if path.suffix.lower() == ".csv":
+        reader = csv.DictReader(text.splitlines())
+        fixed = {"trialJobId", "parameterId", "parameterIndex", "intermediate", "value"}
+        data = []
+        for i, row in enumerate(reader, start=2):
+            if "value" not in row and "default" not in row:
+                raise CliError(f"{path}: needs a 'value' or 'default' column (an 'nnictl experiment export' CSV)")
+            value_key = "value" if "value" in row else "default"
+            parameter = {k: _parse_cell(v) for k, v in row.items() if k not in fixed and k != value_key and v != ""}
+            try:
+                value = float(row[value_key])
+            except (TypeError, ValueError):
+                raise CliError(f"{path}, line {i}: value {row[value_key]!r} is not a number") from None
+            data.append({"parameter": parameter, "value": value})
+        return data
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise CliError(f"{path}: not valid JSON ({exc}); expected a list of {{\"parameter\": ..., \"value\": ...}}") from None
+    if not isinstance(data, list) or not all(isinstance(d, dict) and "parameter" in d and "value" in d for d in data):
+        raise CliError(f"{path}: expected a JSON list of {{\"parameter\": {{...}}, \"value\": ...}} objects")
+    return [{"parameter": d["parameter"], "value": d["value"]} for d in data]
+
+
+def _decode(value: Any) -> Any:
+    while isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            break
+    return value
+
+
+def _cell(value: Any) -> Any:
+    return json.dumps(value) if isinstance(value, (dict, list)) else value
+
+
+def _parse_cell(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+# -- trial ---------------------------------------------------------------------------------
+def _default_metric(job: dict[str, Any]) -> Any:
+    finals = job.get("finalMetricData") or []
+    if not finals:
+        return None
+    value = _decode(finals[-1]["data"])
+    return value.get("default") if isinstance(value, dict) else value
+
+
+def trial_ls(args: argparse.Namespace) -> int:
+    entry = resolve(args.id)
+    jobs = trial_jobs(entry)
+    if args.head or args.tail:
+        scored = [j for j in jobs if isinstance(_default_metric(j), (int, float))]
+        mode = (profile(entry).get("params", {}).get("tuner") or {}).get("classArgs", {}).get("optimize_mode",
+                                                                                               "maximize")
+        scored.sort(key=_default_metric, reverse=(mode != "minimize"))
+        jobs = scored[:args.head] if args.head else scored[-args.tail:]
+    rows = []
+    for job in jobs:
+        params = [_decode(h) for h in job.get("hyperParameters", [])]
+        shown = params[-1]["parameters"] if params else {}
+        end = job.get("endTime") or (time.time() * 1000 if job.get("startTime") else None)
+        duration = (end - job["startTime"]) / 1000 if job.get("startTime") and end else None
+        rows.append((job["trialJobId"], job["sequenceId"], job["status"], _format_metric(_default_metric(job)),
+                     format_duration(duration), json.dumps(shown)))
+    if not rows:
+        print(f"Experiment {entry['id']} has no trials yet.")
+        return 0
+    print(format_table(["TRIAL", "SEQ", "STATUS", "METRIC", "DURATION", "PARAMETERS"], rows))
+    return 0
+
+
+def _format_metric(value: Any) -> str:
+    if value is None:
+        return ""
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+def trial_kill(args: argparse.Namespace) -> int:
+    entry = resolve(args.id)
+    port = require_live(entry, "kill its trials")
+    rest.delete(port, f"/trial-jobs/{args.trial_id}")
+    print(f"Trial {args.trial_id} killed.")
+    return 0
+
+
+# -- log -------------------------------------------------------------------------------------
+def _print_file(path: Path, head: int | None, tail: int | None, show_path: bool) -> int:
+    if show_path:
+        print(path)
+        return 0
+    if not path.is_file():
+        raise CliError(f"log file {path} does not exist (yet)")
+    lines = path.read_text(errors="replace").splitlines()
+    if head:
+        lines = lines[:head]
+    elif tail:
+        lines = lines[-tail:]
+    print("\n".join(lines))
+    return 0
+
+
+def log_manager(args: argparse.Namespace) -> int:
+    entry = resolve(args.id)
+    name = {"stdout": "nnictl_stdout.log", "stderr": "nnictl_stderr.log"}[args.stream]
+    path = Path(entry["dir"]) / "log" / name
+    if not path.is_file() and args.stream == "stdout":
+        path = Path(entry["dir"]) / "log" / "nnimanager.log"
+    return _print_file(path, args.head, args.tail, args.path)
+
+
+def log_trial(args: argparse.Namespace) -> int:
+    entry = resolve(args.id)
+    jobs = {j["trialJobId"]: j for j in trial_jobs(entry)}
+    if args.trial_id not in jobs:
+        raise CliError(f"experiment {entry['id']} has no trial {args.trial_id!r}")
+    trial_dir = Path(jobs[args.trial_id]["trialDir"])
+    if args.path:
+        print(trial_dir)
+        return 0
+    for stream in ("stdout", "stderr"):
+        path = trial_dir / stream
+        if path.is_file() and path.stat().st_size:
+            print(f"==> {path} <==")
+            _print_file(path, args.head, args.tail, False)
+    return 0
+
+
+# -- top / webui -------------------------------------------------------------------------------
+def top(args: argparse.Namespace) -> int:
+    entry = resolve(args.id)
+    port = require_live(entry, "watch it")
+    version = -1
+    try:
+        while True:
+            progress = rest.get(port, f"/progress?since={version}&timeout={args.time}", timeout=args.time + 10)
+            version = progress["version"]
+            jobs = [j for j in rest.get(port, "/trial-jobs") if j["status"] in ("RUNNING", "WAITING")]
+            if sys.stdout.isatty():
+                print("\033[2J\033[H", end="")
+            limit = progress.get("maxTrialNumber")
+            print(f"Experiment {entry['id']}  {progress['status']}  elapsed {format_duration(progress['elapsed'])}  "
+                  f"{progress['limitDone']}/{limit if limit else '-'} {progress['limitUnit']} done  "
+                  f"best {_format_metric(progress.get('bestMetric'))} ({progress.get('bestTrialId') or '-'})")
+            counts = ", ".join(f"{k} {v}" for k, v in sorted(progress["counts"].items()))
+            print(f"Trials: {counts or 'none yet'}")
+            now = time.time() * 1000
+            rows = [(j["trialJobId"], j["sequenceId"], j["status"],
+                     format_duration((now - j["startTime"]) / 1000 if j.get("startTime") else None),
+                     json.dumps(_decode(j["hyperParameters"][-1])["parameters"]) if j.get("hyperParameters") else "")
+                    for j in jobs]
+            print(format_table(["TRIAL", "SEQ", "STATUS", "RUNNING FOR", "PARAMETERS"], rows) if rows
+                  else "No trial is running.")
+            print("", flush=True)
+            if progress["status"] in ("DONE", "STOPPED", "ERROR"):
+                return 0
+    except rest.RestError:
+        print(f"Experiment {entry['id']} is no longer running.")
+        return 0
+
+
+def webui_url(args: argparse.Namespace) -> int:
+    entry = resolve(args.id)
+    if not entry["alive"]:
+        raise CliError(f"experiment {entry['id']} is not running; serve it with 'nnictl view {entry['id']}'")
+    print(f"http://127.0.0.1:{entry['port']}")
+    return 0
