@@ -261,6 +261,10 @@ class BaseTuner(Tuner):
             self._add_observation(copy.deepcopy(params), to_vector(self._dims, xs), loss)
             imported += 1
         _logger.info("import_data: imported %d of %d entries", imported, len(data or []))
+        if imported and self.seed is not None:
+            # A resumed experiment rebuilds its tuner with the same seed and imports its history;
+            # without this it would replay the proposals it made before (still reproducible).
+            self._rng = np.random.default_rng([self.seed, len(self._y)])
 
     # ---- helpers for model-based tuners -------------------------------------------------------
     def _observations(self, liar: str | None) -> tuple[np.ndarray, np.ndarray, int]:

@@ -1,0 +1,354 @@
+"""The experiment lifecycle through the real ``nnictl`` executable: resume after a crash, view,
+update, export/import, trial and log commands, algo registration, and their error paths."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import pid_alive
+from nni.experiment import rest
+from test_nnictl import nnictl, wait_done
+
+STREAMING_TRIAL = """
+import nni, time
+p = nni.get_next_parameter()
+for step in range(6):
+    nni.report_intermediate_result(p["x"] * step)
+    time.sleep(0.15)
+nni.report_final_result(p["x"])
+"""
+
+
+@pytest.fixture
+def make_config(write, tmp_path):
+    write("exp/trial.py", STREAMING_TRIAL)
+    write("exp/search_space.json", json.dumps({"x": {"_type": "uniform", "_value": [0, 1]}}))
+
+    def config(**overrides) -> Path:
+        data = {
+            "experimentName": "lifecycle",
+            "searchSpaceFile": "search_space.json",
+            "trialCommand": f"{sys.executable} trial.py",
+            "trialConcurrency": 2,
+            "maxTrialNumber": 6,
+            "experimentWorkingDirectory": str(tmp_path / "experiments"),
+            "tuner": {"name": "TPE", "classArgs": {"optimize_mode": "maximize", "seed": 3}},
+            "trainingService": {"platform": "local"},
+        }
+        data.update(overrides)
+        path = tmp_path / "exp" / f"config-{len(list((tmp_path / 'exp').glob('config*')))}.yml"
+        path.write_text(yaml.safe_dump(data))
+        return path
+    return config
+
+
+def create(config: Path) -> tuple[str, int]:
+    out = nnictl("create", "--config", str(config), "--port", "0")
+    assert out.returncode == 0, out.stderr
+    exp_id, port = re.search(r"Experiment (\w+) (?:started|resumed).*http://127\.0\.0\.1:(\d+)",
+                             out.stdout, re.S).groups()
+    return exp_id, int(port)
+
+
+def entry(exp_id: str) -> dict:
+    return json.loads((Path(os.environ["NNI_NG_HOME"]) / "experiments" / f"{exp_id}.json").read_text())
+
+
+def database(exp_dir: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"file:{exp_dir / 'db' / 'nni.sqlite'}?mode=ro", uri=True)
+
+
+def trial_pids(exp_dir: Path) -> list[int]:
+    return [int(p.read_text().split()[0]) for p in exp_dir.glob("trials/*/trial.pid")]
+
+
+def wait_for(predicate, timeout: float = 30, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_create_list_stop_resume_finish_export_and_import(make_config, tmp_path):
+    exp_id, port = create(make_config(maxTrialNumber=6))
+    try:
+        wait_for(lambda: len(rest.get(port, "/trial-jobs")) >= 2, what="trials to start")
+        listing = nnictl("experiment", "list")
+        assert listing.returncode == 0 and exp_id in listing.stdout and "RUNNING" in listing.stdout
+        ls = nnictl("trial", "ls", exp_id)
+        assert ls.returncode == 0 and "TRIAL" in ls.stdout and ls.stdout.count("RUNNING") >= 1
+    finally:
+        stopped = nnictl("stop", exp_id)
+    assert stopped.returncode == 0, stopped.stderr
+    listing = nnictl("experiment", "list", "--all")
+    assert re.search(rf"{exp_id}\s+lifecycle\s+STOPPED", listing.stdout), listing.stdout
+    shown = json.loads(nnictl("experiment", "show", exp_id).stdout)
+    assert shown["id"] == exp_id and shown["status"] == "STOPPED"
+    done_before = succeeded_count(tmp_path / "experiments" / exp_id)
+
+    out = nnictl("resume", exp_id, "--port", "0")
+    assert out.returncode == 0, out.stderr
+    port = int(re.search(r"http://127\.0\.0\.1:(\d+)", out.stdout).group(1))
+    try:
+        assert wait_done(port) == "DONE"
+        jobs = rest.get(port, "/trial-jobs")
+    finally:
+        nnictl("stop", exp_id)
+    # The trials the stop canceled keep their state; the budget counts every trial once.
+    counted = [j for j in jobs if j["status"] != "SYS_CANCELED"]
+    assert len(counted) == 6
+    assert sum(j["status"] == "SUCCEEDED" for j in jobs) >= done_before
+    assert all(j["status"] in ("SUCCEEDED", "USER_CANCELED") for j in jobs)
+
+    csv_path, json_path = tmp_path / "out.csv", tmp_path / "out.json"
+    assert nnictl("experiment", "export", exp_id, "--type", "csv", "--filename", str(csv_path)).returncode == 0
+    out = nnictl("experiment", "export", exp_id, "--type", "json", "--filename", str(json_path), "--intermediate")
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(json_path.read_text())
+    succeeded = [j for j in jobs if j["status"] == "SUCCEEDED"]
+    assert len(rows) == len(succeeded)
+    for row in rows:
+        assert row["value"] == pytest.approx(row["parameter"]["x"])
+        assert len(row["intermediate"]) == 6
+    with csv_path.open() as f:
+        table = list(csv.DictReader(f))
+    assert len(table) == len(rows) and {"trialJobId", "x", "value"} <= set(table[0])
+
+    # Import into a new experiment: its tuner is given the prior results.
+    new_id, new_port = create(make_config(maxTrialNumber=2, trialConcurrency=1))
+    try:
+        out = nnictl("experiment", "import", new_id, "--filename", str(json_path))
+        assert out.returncode == 0, out.stderr
+        assert f"Imported {len(rows)} results" in out.stdout
+        out = nnictl("experiment", "import", new_id, "--filename", str(csv_path))
+        assert out.returncode == 0, out.stderr
+        assert wait_done(new_port) == "DONE"
+        events = database(tmp_path / "experiments" / new_id).execute(
+            "SELECT message FROM events WHERE kind = 'DATA_IMPORTED'").fetchall()
+        assert [e[0] for e in events] == [f"{len(rows)} results imported"] * 2
+    finally:
+        nnictl("stop", new_id)
+
+
+def succeeded_count(exp_dir: Path) -> int:
+    with database(exp_dir) as db:
+        return db.execute("SELECT COUNT(*) FROM trials WHERE status = 'SUCCEEDED'").fetchone()[0]
+
+
+def test_kill_dash_nine_then_resume_loses_nothing_and_counts_every_trial_once(make_config, tmp_path):
+    exp_id, port = create(make_config(maxTrialNumber=8, trialConcurrency=3))
+    exp_dir = tmp_path / "experiments" / exp_id
+    manager_pid = entry(exp_id)["pid"]
+
+    def streaming() -> bool:
+        with database(exp_dir) as db:
+            running = db.execute("SELECT COUNT(*) FROM trials WHERE status = 'RUNNING'").fetchone()[0]
+            periodical = db.execute("SELECT COUNT(*) FROM metrics WHERE type = 'PERIODICAL'").fetchone()[0]
+        return running >= 2 and periodical >= 3
+    wait_for(streaming, what="running trials with streamed metrics")
+    os.kill(manager_pid, signal.SIGKILL)
+    wait_for(lambda: not pid_alive(manager_pid), what="the manager to die")
+    # The reaper ends the dead manager's trials: no orphan keeps running.
+    wait_for(lambda: not any(pid_alive(p) for p in trial_pids(exp_dir)), timeout=10, what="orphans to end")
+    with database(exp_dir) as db:
+        before = db.execute("SELECT trial_id, parameter_id, type, sequence, value FROM metrics ORDER BY id").fetchall()
+        interrupted = db.execute("SELECT trial_id FROM trials WHERE status IN ('RUNNING', 'WAITING')").fetchall()
+    assert before and interrupted
+    assert "STOPPED" in nnictl("experiment", "list", "--all").stdout   # a dead pid shows as stopped
+
+    out = nnictl("resume", exp_id, "--port", "0")
+    assert out.returncode == 0, out.stderr
+    port = int(re.search(r"http://127\.0\.0\.1:(\d+)", out.stdout).group(1))
+    try:
+        assert wait_done(port) == "DONE"
+        jobs = rest.get(port, "/trial-jobs")
+    finally:
+        nnictl("stop", exp_id)
+    with database(exp_dir) as db:
+        after = db.execute("SELECT trial_id, parameter_id, type, sequence, value FROM metrics ORDER BY id").fetchall()
+    assert after[:len(before)] == before                          # every metric reported before the kill
+    states = {j["trialJobId"]: j["status"] for j in jobs}
+    assert all(states[t] in ("SYS_CANCELED", "SUCCEEDED") for (t,) in interrupted)
+    counted = [j for j in jobs if j["status"] != "SYS_CANCELED"]
+    assert len(counted) == 8 and all(j["status"] == "SUCCEEDED" for j in counted)
+    # Each interrupted parameter set ran again exactly once; nothing else repeated.
+    params = [json.loads(h)["parameters"]["x"] for j in counted for h in j["hyperParameters"]]
+    assert len(params) == len(set(params)) == 8
+    canceled_params = {json.loads(h)["parameters"]["x"] for j in jobs if j["status"] == "SYS_CANCELED"
+                       for h in j["hyperParameters"]}
+    assert canceled_params <= set(params)
+    assert not any(pid_alive(p) for p in trial_pids(exp_dir))
+
+
+def test_view_serves_a_stopped_experiment_read_only(make_config, tmp_path):
+    exp_id, port = create(make_config(maxTrialNumber=2))
+    assert wait_done(port) == "DONE"
+    nnictl("stop", exp_id)
+    out = nnictl("view", exp_id, "--port", "0")
+    assert out.returncode == 0, out.stderr
+    view_port = int(re.search(r"http://127\.0\.0\.1:(\d+)", out.stdout).group(1))
+    try:
+        assert len(rest.get(view_port, "/trial-jobs")) == 2
+        assert rest.get(view_port, "/experiment")["status"] == "DONE"
+        with pytest.raises(rest.RestError, match="409"):
+            rest.put(view_port, "/experiment?update_type=TRIAL_CONCURRENCY", {"params": {"trialConcurrency": 3}})
+        again = nnictl("view", exp_id, "--port", "0")
+        assert again.returncode == 1 and "already viewed" in again.stderr
+        ls = nnictl("trial", "ls", exp_id)
+        assert ls.returncode == 0 and ls.stdout.count("SUCCEEDED") == 2
+    finally:
+        stopped = nnictl("stop", exp_id)
+    assert stopped.returncode == 0
+    wait_for(lambda: not entry(exp_id)["pid"] or not pid_alive(entry(exp_id)["pid"]), what="the viewer to end")
+    assert re.search(rf"{exp_id}\s+lifecycle\s+DONE", nnictl("experiment", "list", "--all").stdout)
+
+
+def test_update_trial_log_top_and_webui_commands_on_a_live_experiment(make_config, write, tmp_path):
+    write("exp/slow.py", "import nni, time\np = nni.get_next_parameter()\nprint('hello from', nni.get_trial_id())\n"
+                         "time.sleep(30)\nnni.report_final_result(p['x'])\n")
+    exp_id, port = create(make_config(trialCommand=f"{sys.executable} slow.py", trialConcurrency=1,
+                                      maxTrialNumber=10))
+    try:
+        wait_for(lambda: any(j["status"] == "RUNNING" for j in rest.get(port, "/trial-jobs")), what="a trial")
+        assert nnictl("update", "concurrency", exp_id, "--value", "3").returncode == 0
+        wait_for(lambda: sum(j["status"] == "RUNNING" for j in rest.get(port, "/trial-jobs")) == 3,
+                 what="three trials at once after the concurrency update")
+        assert nnictl("update", "trialnum", exp_id, "--value", "4").returncode == 0
+        assert nnictl("update", "duration", exp_id, "--value", "2h").returncode == 0
+        space = write("exp/space2.json", json.dumps({"x": {"_type": "uniform", "_value": [5, 6]}}))
+        assert nnictl("update", "searchspace", exp_id, "--filename", str(space)).returncode == 0
+        params = rest.get(port, "/experiment")["params"]
+        assert params["trialConcurrency"] == 3 and params["maxTrialNumber"] == 4
+        assert params["maxExperimentDuration"] in (7200, "7200s", "2h")
+        assert params["searchSpace"]["x"]["_value"] == [5, 6]
+
+        running = next(j for j in rest.get(port, "/trial-jobs") if j["status"] == "RUNNING")
+        wait_for(lambda: Path(running["trialDir"], "stdout").read_text().strip() != "", what="trial output")
+        log = nnictl("log", "trial", exp_id, "--trial_id", running["trialJobId"])
+        assert log.returncode == 0 and f"hello from {running['trialJobId']}" in log.stdout
+        assert nnictl("log", "stdout", exp_id, "--path").stdout.strip().endswith(".log")
+        assert nnictl("log", "stderr", exp_id).returncode in (0, 1)
+        url = nnictl("webui", "url", exp_id)
+        assert url.returncode == 0 and url.stdout.strip() == f"http://127.0.0.1:{port}"
+
+        top = subprocess.Popen([sys.executable, "-m", "nni.cli", "top", exp_id, "--time", "0.5"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(2.5)
+        top.send_signal(signal.SIGINT)
+        top_out, _ = top.communicate(timeout=10)
+        assert f"Experiment {exp_id}  RUNNING" in top_out and running["trialJobId"] in top_out
+
+        killed = nnictl("trial", "kill", exp_id, "--trial_id", running["trialJobId"])
+        assert killed.returncode == 0, killed.stderr
+        assert rest.get(port, f"/trial-jobs/{running['trialJobId']}")["status"] == "USER_CANCELED"
+        again = nnictl("trial", "kill", exp_id, "--trial_id", running["trialJobId"])
+        assert again.returncode == 1 and "not running" in again.stderr
+    finally:
+        nnictl("stop", exp_id)
+
+
+def test_error_paths_are_one_clear_line_and_exit_1(make_config, write, tmp_path):
+    def fails(*args: str, expect: str) -> None:
+        out = nnictl(*args)
+        assert out.returncode == 1, (args, out.stdout, out.stderr)
+        assert expect in out.stderr, (args, out.stderr)
+        assert out.stderr.strip().count("\n") == 0, out.stderr
+
+    for command in (("resume", "nope"), ("view", "nope"), ("trial", "ls", "nope"), ("experiment", "show", "nope"),
+                    ("experiment", "export", "nope", "--type", "csv", "--filename", "x.csv"),
+                    ("log", "stdout", "nope"), ("webui", "url", "nope"), ("update", "concurrency", "nope",
+                                                                           "--value", "2")):
+        fails(*command, expect="no experiment with id 'nope'")
+    fails("trial", "ls", expect="no experiment is running")
+
+    exp_id, port = create(make_config(maxTrialNumber=1))
+    assert wait_done(port) == "DONE"
+    nnictl("stop", exp_id)
+    fails("update", "concurrency", exp_id, "--value", "2", expect="is not running")
+    fails("trial", "kill", exp_id, "--trial_id", "abc", expect="is not running")
+    fails("experiment", "import", exp_id, "--filename", "x.json", expect="is not running")
+    fails("webui", "url", exp_id, expect="nnictl view")
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        fails("resume", exp_id, "--port", str(busy.getsockname()[1]), expect="not available")
+        fails("view", exp_id, "--port", str(busy.getsockname()[1]), expect="not available")
+
+    live_id, live_port = create(make_config(maxTrialNumber=50, trialConcurrency=1))
+    try:
+        fails("resume", live_id, expect="already running")
+        fails("update", "concurrency", live_id, "--value", "zero", expect="positive integer")
+        fails("update", "concurrency", live_id, "--value", "0", expect="positive integer")
+        fails("update", "duration", live_id, "--value", "soon", expect="maxExperimentDuration")
+        fails("update", "searchspace", live_id, "--filename", str(tmp_path / "missing.json"), expect="missing.json")
+        bad = write("bad.json", "[1, 2")
+        fails("experiment", "import", live_id, "--filename", str(bad), expect="not valid JSON")
+        wrong = write("wrong.json", json.dumps([{"params": {}}]))
+        fails("experiment", "import", live_id, "--filename", str(wrong), expect="parameter")
+        fails("trial", "kill", live_id, "--trial_id", "zzzzz", expect="no trial 'zzzzz'")
+        fails("experiment", "delete", live_id, expect="is running")
+        fails("create", "--config", str(make_config()), "--url_prefix", "/nni", expect="--url_prefix")
+    finally:
+        nnictl("stop", live_id)
+
+    out = nnictl("experiment", "delete", exp_id)
+    assert out.returncode == 0 and not (tmp_path / "experiments" / exp_id).exists()
+    fails("experiment", "show", exp_id, expect="no experiment with id")
+
+
+def test_a_registered_tuner_is_usable_by_name_and_listed(make_config, write, tmp_path, monkeypatch):
+    write("algo/my_tuners.py", """
+        from nni.tuner import Tuner
+
+        class ConstantTuner(Tuner):
+            def __init__(self, value=0.25):
+                self.value = value
+            def update_search_space(self, space):
+                pass
+            def generate_parameters(self, parameter_id, **kwargs):
+                return {"x": self.value}
+            def receive_trial_result(self, parameter_id, parameters, value, **kwargs):
+                pass
+    """)
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "algo"))
+    meta = write("algo/meta.yml", "algoType: tuner\nbuiltinName: ConstantTuner\nclassName: my_tuners.ConstantTuner\n")
+    out = nnictl("algo", "register", "--meta", str(meta))
+    assert out.returncode == 0, out.stderr
+    listing = nnictl("algo", "list").stdout
+    assert re.search(r"ConstantTuner\s+tuner\s+registered\s+my_tuners.ConstantTuner", listing)
+    assert re.search(r"TPE\s+tuner\s+built-in", listing)
+
+    exp_id, port = create(make_config(maxTrialNumber=2, tuner={"name": "ConstantTuner",
+                                                                  "classArgs": {"value": 0.75}}))
+    try:
+        assert wait_done(port) == "DONE"
+        assert [r["parameter"]["x"] for r in rest.get(port, "/export-data")] == [0.75, 0.75]
+    finally:
+        nnictl("stop", exp_id)
+
+    dup = nnictl("algo", "register", "--meta", str(meta))
+    assert dup.returncode == 1 and "already registered" in dup.stderr
+    clash = write("algo/tpe.yml", "algoType: tuner\nbuiltinName: tpe\nclassName: my_tuners.ConstantTuner\n")
+    assert "built-in" in nnictl("algo", "register", "--meta", str(clash)).stderr
+    missing = write("algo/missing.yml", "algoType: tuner\nbuiltinName: X\nclassName: nowhere.Tuner\n")
+    assert "cannot import 'nowhere'" in nnictl("algo", "register", "--meta", str(missing)).stderr
+    assert nnictl("algo", "unregister", "ConstantTuner").returncode == 0
+    assert "ConstantTuner" not in nnictl("algo", "list").stdout
+    gone = nnictl("algo", "unregister", "ConstantTuner")
+    assert gone.returncode == 1 and "no registered algorithm" in gone.stderr
