@@ -352,3 +352,76 @@ def test_a_registered_tuner_is_usable_by_name_and_listed(make_config, write, tmp
     assert "ConstantTuner" not in nnictl("algo", "list").stdout
     gone = nnictl("algo", "unregister", "ConstantTuner")
     assert gone.returncode == 1 and "no registered algorithm" in gone.stderr
+
+
+def test_resume_keeps_the_phases_of_a_multi_phase_experiment(make_config, write, tmp_path):
+    write("exp/phased.py", """
+        import nni, time
+        while True:
+            p = nni.get_next_parameter()
+            if p is None:
+                break
+            time.sleep(0.4)
+            nni.report_final_result(p["x"])
+    """)
+    exp_id, port = create(make_config(trialCommand=f"{sys.executable} phased.py", multiPhase=True,
+                                      trialConcurrency=2, maxTrialNumber=10))
+    exp_dir = tmp_path / "experiments" / exp_id
+    manager_pid = entry(exp_id)["pid"]
+
+    def some_phases_done() -> bool:
+        with database(exp_dir) as db:
+            return db.execute("SELECT COUNT(*) FROM metrics WHERE type = 'FINAL'").fetchone()[0] >= 3
+    wait_for(some_phases_done, what="finished phases")
+    os.kill(manager_pid, signal.SIGKILL)
+    wait_for(lambda: not pid_alive(manager_pid), what="the manager to die")
+    with database(exp_dir) as db:
+        finished_before = db.execute("SELECT parameter_id, trial_id, parameter_index FROM parameters "
+                                     "WHERE status = 'SUCCEEDED' ORDER BY parameter_id").fetchall()
+
+    out = nnictl("resume", exp_id, "--port", "0")
+    assert out.returncode == 0, out.stderr
+    port = int(re.search(r"http://127\.0\.0\.1:(\d+)", out.stdout).group(1))
+    try:
+        assert wait_done(port) == "DONE"
+        rows = rest.get(port, "/export-data")
+        jobs = rest.get(port, "/trial-jobs")
+    finally:
+        nnictl("stop", exp_id)
+    with database(exp_dir) as db:
+        finished_after = db.execute("SELECT parameter_id, trial_id, parameter_index FROM parameters "
+                                    "WHERE status = 'SUCCEEDED' ORDER BY parameter_id").fetchall()
+        open_phases = db.execute("SELECT COUNT(*) FROM parameters WHERE status = 'SYS_CANCELED'").fetchone()[0]
+    assert set(finished_before) <= set(finished_after)      # finished phases kept, same trial and phase
+    assert open_phases >= 1                                  # the phases open at the kill are marked
+    assert len(rows) == 10 == len(finished_after)            # maxTrialNumber counts parameter sets
+    assert any(j["status"] == "SYS_CANCELED" for j in jobs)
+    for job in jobs:
+        indices = [json.loads(h)["parameter_index"] for h in job["hyperParameters"]]
+        assert indices == list(range(len(indices)))
+
+
+def test_python_api_resume_and_view(make_experiment):
+    from nni.experiment import Experiment
+    exp = make_experiment(STREAMING_TRIAL, {"x": {"_type": "uniform", "_value": [0, 1]}}, concurrency=1, max_trials=3)
+    exp.start(port=0)
+    wait_for(lambda: any(j.status == "SUCCEEDED" for j in exp.list_trial_jobs()), what="a finished trial")
+    exp.stop()
+    assert exp.config.tuner.name == "Random"          # start() left the user's config alone
+
+    resumed = Experiment.resume(exp.id, port=0, wait_completion=False)
+    try:
+        assert resumed.wait(timeout=60) == "DONE"
+        jobs = resumed.list_trial_jobs()
+    finally:
+        resumed.stop()
+    assert sum(j.status in ("SUCCEEDED", "USER_CANCELED") for j in jobs) == 3
+
+    viewer = Experiment.view(exp.id, port=0, non_blocking=True)
+    try:
+        assert len(viewer.list_trial_jobs()) == len(jobs)
+        assert viewer.get_status() == "VIEWED"      # NNI's status of a read-only view
+    finally:
+        viewer.stop()
+    with pytest.raises(ValueError, match="no experiment with id"):
+        Experiment.resume("nope", port=0)

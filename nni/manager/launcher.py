@@ -120,7 +120,8 @@ async def run_experiment(config: Any, *, port: int = 8080, experiment_id: str | 
         if not manager.stopped.is_set():
             await manager.stop()
         await runner.cleanup()
-        registry.update_entry(experiment_id, status=manager.status, end_time=manager.end_time)
+        # pid None: nothing serves it any more (the Python API's process lives on after stop()).
+        registry.update_entry(experiment_id, status=manager.status, end_time=manager.end_time, pid=None)
         manager.store.close()
         _drop_logging(handlers)
     return manager
