@@ -89,6 +89,8 @@ class TrialJob:
     endTime: int | None
     finalMetricData: list[TrialMetricData]
     stderrPath: str | None
+    stdoutPath: str | None = None
+    trialDir: str | None = None
     sequenceId: int | None = None
     exitCode: int | None = None
     message: str | None = None
@@ -98,7 +100,7 @@ class TrialJob:
                  logPath: str | None = None, startTime: int | None = None, endTime: int | None = None,
                  finalMetricData: list[Any] | None = None, stderrPath: str | None = None,
                  sequenceId: int | None = None, exitCode: int | None = None, message: str | None = None,
-                 **extra: Any) -> None:
+                 stdoutPath: str | None = None, trialDir: str | None = None, **extra: Any) -> None:
         self.trialJobId = trialJobId
         self.status = status
         self.hyperParameters = [TrialHyperParameters(**(json.loads(h) if isinstance(h, str) else h))
@@ -108,6 +110,8 @@ class TrialJob:
         self.endTime = endTime
         self.finalMetricData = [TrialMetricData(**m) for m in finalMetricData or []]
         self.stderrPath = stderrPath
+        self.stdoutPath = stdoutPath
+        self.trialDir = trialDir
         self.sequenceId = sequenceId
         self.exitCode = exitCode
         self.message = message

@@ -10,6 +10,7 @@ import asyncio
 import logging
 import os
 import secrets
+import shutil
 import string
 from pathlib import Path
 from typing import Any, Callable
@@ -105,9 +106,11 @@ async def run_experiment(config: Any, *, port: int = 8080, experiment_id: str | 
     registry.update_entry(experiment_id, name=config.experiment_name, port=manager.port, pid=os.getpid(),
                           dir=str(experiment_dir), status="RUNNING", start_time=manager.start_time,
                           end_time=None, platform=config.training_service.platform)
+    refused = False
     try:
         await manager.start()
         if manager.status == "ERROR":  # bad tuner name or classArgs, no GPU, ...: refuse to start
+            refused = True
             raise LaunchError(manager.errors[0])
         if on_ready:
             on_ready(info)
@@ -124,6 +127,10 @@ async def run_experiment(config: Any, *, port: int = 8080, experiment_id: str | 
         registry.update_entry(experiment_id, status=manager.status, end_time=manager.end_time, pid=None)
         manager.store.close()
         _drop_logging(handlers)
+        if refused and not resume:
+            # Nothing ran: leave no experiment behind in `experiment list` or on disk.
+            registry.remove_entry(experiment_id)
+            shutil.rmtree(experiment_dir, ignore_errors=True)
     return manager
 
 

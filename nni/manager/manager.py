@@ -98,7 +98,8 @@ class ExperimentManager:
         config = self.config
         (self.dir / "trials").mkdir(parents=True, exist_ok=True)
         (self.dir / "checkpoint").mkdir(parents=True, exist_ok=True)
-        os.environ.setdefault("NNI_CHECKPOINT_DIRECTORY", str(self.dir / "checkpoint"))
+        # Where built-in tuners such as PBT keep checkpoints (NNI's variable); set per experiment.
+        os.environ["NNI_CHECKPOINT_DIRECTORY"] = str(self.dir / "checkpoint")
         if self._resume:
             # Limits carry on: the time already spent counts against maxExperimentDuration.
             self.start_time = time.time() - self._elapsed_before()

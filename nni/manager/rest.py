@@ -218,7 +218,8 @@ async def update_experiment(request: web.Request) -> web.Response:
 def _validate_update(attr: str, value: Any) -> Any:
     if attr in ("trial_concurrency", "max_trial_number"):
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise ValueError(f"{attr}: expected a positive integer, got {value!r}")
+            name = "trialConcurrency" if attr == "trial_concurrency" else "maxTrialNumber"
+            raise ValueError(f"{name}: expected a positive integer, got {value!r}")
         return value
     if attr == "max_experiment_duration":
         from ..experiment.config import parse_duration
