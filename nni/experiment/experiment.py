@@ -268,12 +268,20 @@ class Experiment:
         line = ProgressLine(sys.stderr) if show_progress else None
         deadline = None if timeout is None else time.monotonic() + timeout
         version = -1
+        # Without a progress line only the end matters, so the manager is not woken per trial.
+        until = "" if line is not None else "&until=ended"
         try:
             while True:
-                progress = rest.get(self._port(), f"/progress?since={version}&timeout=1", timeout=40)
+                asked = time.monotonic()
+                wait = 1.0 if line is not None else 5.0
+                if deadline is not None:
+                    wait = max(0.0, min(wait, deadline - asked))
+                progress = rest.get(self._port(), f"/progress?since={version}&timeout={wait:.3f}{until}", timeout=40)
                 version = progress["version"]
                 if line is not None:
                     line.show(progress)
+                    # Redraw at most 5 times a second: a fast experiment changes every few ms.
+                    time.sleep(max(0.0, 0.2 - (time.monotonic() - asked)))
                 if progress["status"] in ENDED or (deadline is not None and time.monotonic() > deadline):
                     break
         finally:

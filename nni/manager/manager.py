@@ -605,11 +605,16 @@ class ExperimentManager:
             self.version += 1
             self._changed.notify_all()
 
-    async def wait_for_change(self, since: int, timeout: float) -> None:
-        """Return as soon as ``version`` passes ``since``, or after ``timeout`` seconds."""
+    async def wait_for_change(self, since: int, timeout: float, *, until_ended: bool = False) -> None:
+        """Return as soon as ``version`` passes ``since`` (or, ``until_ended``, once the
+        experiment has ended), or after ``timeout`` seconds."""
+        if until_ended:
+            predicate = lambda: self.status in ENDED_STATES  # noqa: E731
+        else:
+            predicate = lambda: self.version > since  # noqa: E731
         async with self._changed:
             try:
-                await asyncio.wait_for(self._changed.wait_for(lambda: self.version > since), timeout)
+                await asyncio.wait_for(self._changed.wait_for(predicate), timeout)
             except asyncio.TimeoutError:
                 pass
 

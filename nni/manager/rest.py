@@ -165,7 +165,10 @@ async def job_statistics(request: web.Request) -> web.Response:
 
 
 async def progress(request: web.Request) -> web.Response:
-    """Our addition: a cheap summary that long-polls (``?since=VERSION&timeout=SECONDS``)."""
+    """Our addition: a cheap summary that long-polls (``?since=VERSION&timeout=SECONDS``).
+
+    ``&until=ended`` waits for the experiment's end instead of any change.
+    """
     manager = request.app[MANAGER_KEY]
     if manager is None:
         return _error(409, "experiment is not running (view mode)")
@@ -174,8 +177,9 @@ async def progress(request: web.Request) -> web.Response:
         timeout = min(float(request.query.get("timeout", "0")), 30.0)
     except ValueError:
         return _error(400, "since must be an integer and timeout a number of seconds")
-    if timeout > 0 and manager.version <= since:
-        await manager.wait_for_change(since, timeout)
+    until_ended = request.query.get("until") == "ended"
+    if timeout > 0 and (until_ended or manager.version <= since):
+        await manager.wait_for_change(since, timeout, until_ended=until_ended)
     return web.json_response(manager.progress())
 
 

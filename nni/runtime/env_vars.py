@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import os
-from typing import NamedTuple
 
 
-class TrialEnv(NamedTuple):
-    platform: str | None
-    experiment_id: str
-    trial_job_id: str
-    sys_dir: str
-    output_dir: str
-    sequence_id: int
-    channel_url: str | None
-    token: str | None
+class TrialEnv:
+    """What a trial knows about itself. (A plain class: ``typing`` costs a trial 5 ms to import.)"""
+
+    __slots__ = ("platform", "experiment_id", "trial_job_id", "sys_dir", "output_dir", "sequence_id",
+                 "channel_url", "token")
+
+    def __init__(self, *, platform: str | None, experiment_id: str, trial_job_id: str, sys_dir: str,
+                 output_dir: str, sequence_id: int, channel_url: str | None, token: str | None) -> None:
+        self.platform = platform
+        self.experiment_id = experiment_id
+        self.trial_job_id = trial_job_id
+        self.sys_dir = sys_dir
+        self.output_dir = output_dir
+        self.sequence_id = sequence_id
+        self.channel_url = channel_url
+        self.token = token
 
 
 def read_trial_env() -> TrialEnv:
