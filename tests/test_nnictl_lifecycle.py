@@ -63,6 +63,12 @@ def create(config: Path) -> tuple[str, int]:
     return exp_id, int(port)
 
 
+def resume(exp_id: str) -> int:
+    out = nnictl("resume", exp_id, "--port", "0")
+    assert out.returncode == 0, out.stderr
+    return int(re.search(r"http://127\.0\.0\.1:(\d+)", out.stdout).group(1))
+
+
 def entry(exp_id: str) -> dict:
     return json.loads((Path(os.environ["NNI_NG_HOME"]) / "experiments" / f"{exp_id}.json").read_text())
 
@@ -101,9 +107,7 @@ def test_create_list_stop_resume_finish_export_and_import(make_config, tmp_path)
     assert shown["id"] == exp_id and shown["status"] == "STOPPED"
     done_before = succeeded_count(tmp_path / "experiments" / exp_id)
 
-    out = nnictl("resume", exp_id, "--port", "0")
-    assert out.returncode == 0, out.stderr
-    port = int(re.search(r"http://127\.0\.0\.1:(\d+)", out.stdout).group(1))
+    port = resume(exp_id)
     try:
         assert wait_done(port) == "DONE"
         jobs = rest.get(port, "/trial-jobs")
@@ -171,9 +175,7 @@ def test_kill_dash_nine_then_resume_loses_nothing_and_counts_every_trial_once(ma
     assert before and interrupted
     assert "STOPPED" in nnictl("experiment", "list", "--all").stdout   # a dead pid shows as stopped
 
-    out = nnictl("resume", exp_id, "--port", "0")
-    assert out.returncode == 0, out.stderr
-    port = int(re.search(r"http://127\.0\.0\.1:(\d+)", out.stdout).group(1))
+    port = resume(exp_id)
     try:
         assert wait_done(port) == "DONE"
         jobs = rest.get(port, "/trial-jobs")
@@ -379,9 +381,7 @@ def test_resume_keeps_the_phases_of_a_multi_phase_experiment(make_config, write,
         finished_before = db.execute("SELECT parameter_id, trial_id, parameter_index FROM parameters "
                                      "WHERE status = 'SUCCEEDED' ORDER BY parameter_id").fetchall()
 
-    out = nnictl("resume", exp_id, "--port", "0")
-    assert out.returncode == 0, out.stderr
-    port = int(re.search(r"http://127\.0\.0\.1:(\d+)", out.stdout).group(1))
+    port = resume(exp_id)
     try:
         assert wait_done(port) == "DONE"
         rows = rest.get(port, "/export-data")

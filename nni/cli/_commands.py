@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..experiment import rest
+from ..experiment.data import _decode
 from ..manager import registry
 from ._errors import CliError
 from ._experiment import export_rows, is_live, metrics, profile, require_live, resolve, running_entries, trial_jobs
@@ -258,15 +259,6 @@ def _read_import_file(path: Path) -> list[dict[str, Any]]:
     if not isinstance(data, list) or not all(isinstance(d, dict) and "parameter" in d and "value" in d for d in data):
         raise CliError(f"{path}: expected a JSON list of {{\"parameter\": {{...}}, \"value\": ...}} objects")
     return [{"parameter": d["parameter"], "value": d["value"]} for d in data]
-
-
-def _decode(value: Any) -> Any:
-    while isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            break
-    return value
 
 
 def _cell(value: Any) -> Any:
