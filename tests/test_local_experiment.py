@@ -13,6 +13,7 @@ import pytest
 
 from conftest import pid_alive
 from nni.experiment import Experiment
+from nni.errors import NoMoreTrialError
 from nni.tuner import Tuner
 
 FUNCTION_TRIAL = """
@@ -270,6 +271,38 @@ def test_tuner_running_out_of_parameters_ends_the_experiment(make_experiment):
     exp = make_experiment(trial, SPACE, tuner=ExhaustedAfterTwo(), concurrency=2, max_trials=10)
     assert exp.run(port=0) is True
     assert len(exp_jobs_after_run(exp)) == 2
+
+
+class RungTuner(Tuner):
+    """Gives two parameter sets per rung and waits until both have results, like Hyperband."""
+
+    def __init__(self) -> None:
+        self.rung = 0
+        self.given = 0
+        self.results: list[float] = []
+
+    def update_search_space(self, search_space):
+        pass
+
+    def generate_parameters(self, parameter_id, **kwargs):
+        if self.rung == 3 or self.given == 2 * (self.rung + 1):
+            raise NoMoreTrialError("waiting for the rung's results")
+        self.given += 1
+        return {"x": self.rung, "y": 0.5}
+
+    def receive_trial_result(self, parameter_id, parameters, value, **kwargs):
+        self.results.append(value)
+        if len(self.results) == 2 * (self.rung + 1):
+            self.rung += 1
+
+
+def test_a_tuner_waiting_for_results_is_asked_again_and_not_ended(make_experiment):
+    trial = "import nni, time\np = nni.get_next_parameter()\ntime.sleep(0.2)\nnni.report_final_result(p['x'])\n"
+    exp = make_experiment(trial, SPACE, tuner=RungTuner(), concurrency=4, max_trials=20)
+    assert exp.run(port=0) is True
+    jobs = exp_jobs_after_run(exp)
+    assert sorted(j.hyperParameters[0].parameters["x"] for j in jobs) == [0, 0, 1, 1, 2, 2]
+    assert all(j.status == "SUCCEEDED" for j in jobs)
 
 
 class BrokenTuner(ExhaustedAfterTwo):

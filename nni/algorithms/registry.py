@@ -22,25 +22,41 @@ class AlgorithmError(ValueError):
 
 _KINDS = ("tuner", "assessor")
 
-# name -> (class path, fixed class args)
+# name -> (class path, fixed class args); NNI's names and class paths, so its configs run
+_HPO = "nni.algorithms.hpo."
 _BUILTINS: dict[str, dict[str, tuple[str, dict]]] = {
     "tuner": {
-        "TPE": ("nni.algorithms.hpo.tpe_tuner.TpeTuner", {}),
-        "Random": ("nni.algorithms.hpo.random_tuner.RandomTuner", {}),
-        "Anneal": ("nni.algorithms.hpo.hyperopt_tuner.HyperoptTuner", {"algorithm_name": "anneal"}),
-        "TPE_legacy": ("nni.algorithms.hpo.hyperopt_tuner.HyperoptTuner", {"algorithm_name": "tpe"}),
-        "GridSearch": ("nni.algorithms.hpo.gridsearch_tuner.GridSearchTuner", {}),
+        "TPE": (_HPO + "tpe_tuner.TpeTuner", {}),
+        "Random": (_HPO + "random_tuner.RandomTuner", {}),
+        "Anneal": (_HPO + "hyperopt_tuner.HyperoptTuner", {"algorithm_name": "anneal"}),
+        "TPE_legacy": (_HPO + "hyperopt_tuner.HyperoptTuner", {"algorithm_name": "tpe"}),
+        "GridSearch": (_HPO + "gridsearch_tuner.GridSearchTuner", {}),
+        "Evolution": (_HPO + "evolution_tuner.EvolutionTuner", {}),
+        "RegularizedEvolutionTuner": (_HPO + "regularized_evolution_tuner.RegularizedEvolutionTuner", {}),
+        "RegularizedEvolution": (_HPO + "regularized_evolution_tuner.RegularizedEvolutionTuner", {}),
+        "Batch": (_HPO + "batch_tuner.BatchTuner", {}),
+        "BatchTuner": (_HPO + "batch_tuner.BatchTuner", {}),
+        "Hyperband": (_HPO + "hyperband_advisor.Hyperband", {}),
+        "BOHB": (_HPO + "bohb_advisor.BOHB", {}),
+        "PBT": (_HPO + "pbt_tuner.PBTTuner", {}),
+        "PBTTuner": (_HPO + "pbt_tuner.PBTTuner", {}),
+        "GP": (_HPO + "gp_tuner.GPTuner", {}),
+        "GPTuner": (_HPO + "gp_tuner.GPTuner", {}),
+        "Metis": (_HPO + "metis_tuner.MetisTuner", {}),
+        "MetisTuner": (_HPO + "metis_tuner.MetisTuner", {}),
+        "SMAC": (_HPO + "smac_tuner.SMACTuner", {}),
     },
     "assessor": {
-        "Medianstop": ("nni.algorithms.hpo.medianstop_assessor.MedianstopAssessor", {}),
+        "Medianstop": (_HPO + "medianstop_assessor.MedianstopAssessor", {}),
+        "Curvefitting": (_HPO + "curvefitting_assessor.CurvefittingAssessor", {}),
+        "ASHA": (_HPO + "asha_assessor.AshaAssessor", {}),
     },
 }
 
-# NNI built-ins that are planned here but not implemented yet (name -> aliases NNI accepted)
+# NNI built-ins that nni-ng does not provide (name -> aliases NNI accepted)
 _PLANNED: dict[str, list[str]] = {
-    "tuner": ["Evolution", "BatchTuner", "Batch", "GPTuner", "GP", "MetisTuner", "Metis", "SMAC",
-              "PBTTuner", "PBT", "RegularizedEvolutionTuner", "DNGOTuner", "DNGO", "Hyperband", "BOHB"],
-    "assessor": ["Curvefitting"],
+    "tuner": ["DNGOTuner", "DNGO"],
+    "assessor": [],
 }
 
 _NAS_ONLY = ["PPOTuner", "PPO", "NetworkMorphism", "NetworkMorphismTuner"]
@@ -74,7 +90,7 @@ def _resolve_builtin(kind: str, name: str) -> tuple[str, dict]:
         return registered, {}
     available = ", ".join(_BUILTINS[kind])
     if _lookup(_PLANNED[kind], name) is not None:
-        raise AlgorithmError(f"built-in {kind} {name!r} is planned but not available yet in nni-ng; "
+        raise AlgorithmError(f"built-in {kind} {name!r} is not provided by nni-ng (use GP or TPE for a model-based search); "
                              f"available built-in {kind}s: {available}")
     if _lookup(_NAS_ONLY, name) is not None:
         raise AlgorithmError(f"{name!r} is a NAS tuner, which is out of scope for nni-ng (hyperparameter "

@@ -83,6 +83,11 @@ class ExperimentManager:
         self._resume = resume
         self._reruns: list[dict[str, Any]] = []   # parameters of interrupted trials, run again first
         self._tuner_exhausted = False
+        # The tuner gave fewer parameter sets than asked while trials were running: it may be
+        # waiting for their results (Hyperband rungs, PBT generations), so it is asked again
+        # after the next result or trial end, and is exhausted only if it gives nothing while
+        # no trial runs (NNI's TUNER_NO_MORE_TRIAL semantics).
+        self._tuner_waiting = False
         self._duration_timer: asyncio.TimerHandle | None = None
         self._wake = asyncio.Event()
         self._changed = asyncio.Condition()
@@ -280,6 +285,8 @@ class ExperimentManager:
             free = min(self.config.trial_concurrency - len(self.active_trials()), self._budget_left())
             if free <= 0:
                 return
+            if self._tuner_waiting and not self._reruns:
+                return
             if self._reruns:
                 parameter_id = self._next_parameter_id
                 self._next_parameter_id += 1
@@ -308,8 +315,11 @@ class ExperimentManager:
             batch = []
         self._parameter_sets -= count - len(batch)
         if len(batch) < count and not self._tuner_exhausted:
-            self._tuner_exhausted = True
-            self._record_event("TUNER_NO_MORE_TRIAL", "the tuner has no more parameters")
+            if batch or any(t.trial_id != trial_id for t in self.active_trials()):
+                self._tuner_waiting = True
+            else:
+                self._tuner_exhausted = True
+                self._record_event("TUNER_NO_MORE_TRIAL", "the tuner has no more parameters")
         return list(zip(ids, batch))
 
     def _new_trial_id(self) -> str:
@@ -415,6 +425,7 @@ class ExperimentManager:
                                                 **self._phase_kwargs(trial)))
         if self._assessor is not None:
             self._feed(self._assessor.call("trial_end", trial.trial_id, success))
+        self._tuner_waiting = False
         self._wake.set()
         await self._notify()
 
@@ -518,6 +529,9 @@ class ExperimentManager:
                 else:
                     self._feed(self._tuner.call("receive_trial_result", parameter_id, record["parameters"],
                                                 parsed, **self._phase_kwargs(trial)))
+                if self._tuner_waiting:
+                    self._tuner_waiting = False
+                    self._wake.set()
         else:
             history = trial.history.setdefault(parameter_id, [])
             history.append(parsed)
@@ -561,7 +575,7 @@ class ExperimentManager:
             assert self._tuner is not None
             await self._tuner.call("update_search_space", search_space)
             self.config.search_space = search_space
-            self._tuner_exhausted = False
+            self._tuner_exhausted = self._tuner_waiting = False
             if self.status == "TUNER_NO_MORE_TRIAL":
                 self._set_status("RUNNING")
         self.store.set_meta(config=self.config.json())
