@@ -406,10 +406,14 @@ def test_medianstop_without_completed_trials_keeps_everything():
 
 def test_builtin_names():
     tuners = builtin_algorithms("tuner")
-    assert set(tuners) == {"TPE", "Random", "Anneal", "TPE_legacy", "GridSearch"}
+    # NNI's config names (and the aliases NNI accepted) at NNI's class paths
+    assert {"TPE", "Random", "Anneal", "TPE_legacy", "GridSearch", "Evolution", "BatchTuner", "Hyperband",
+            "BOHB", "GPTuner", "MetisTuner", "SMAC", "PBTTuner", "RegularizedEvolutionTuner"} <= set(tuners)
     assert tuners["TPE"] == "nni.algorithms.hpo.tpe_tuner.TpeTuner"
-    assert builtin_algorithms("assessor") == {
-        "Medianstop": "nni.algorithms.hpo.medianstop_assessor.MedianstopAssessor"}
+    assert tuners["BOHB"] == "nni.algorithms.hpo.bohb_advisor.BOHB"
+    assessors = builtin_algorithms("assessor")
+    assert assessors["Medianstop"] == "nni.algorithms.hpo.medianstop_assessor.MedianstopAssessor"
+    assert assessors["Curvefitting"] == "nni.algorithms.hpo.curvefitting_assessor.CurvefittingAssessor"
     with pytest.raises(AlgorithmError):
         builtin_algorithms("advisor")
 

@@ -1,0 +1,244 @@
+"""Population Based Training (NNI's ``PBTTuner``, Jaderberg et al. 2017).
+
+A population of ``population_size`` members trains generation by generation.  Every
+parameter set carries two extra keys:
+
+* ``load_checkpoint_dir``: where the trial should load its model from (if a checkpoint
+  is there; in generation 0 it is the same directory as ``save_checkpoint_dir``, empty);
+* ``save_checkpoint_dir``: where the trial must save its model at the end.
+
+Directories are ``<all_checkpoint_dir>/<member>/<generation>`` and are created by the
+tuner.  ``all_checkpoint_dir`` defaults to ``$NNI_CHECKPOINT_DIRECTORY``, which the
+manager sets to the experiment's ``checkpoint/`` directory (else
+``~/nni/checkpoint/<experiment id>``).
+
+Generation 0 is random (or the best imported configurations, see ``import_data``).
+When every member of a generation has a result (a trial that ends without one counts
+as the worst), the members are ranked: the bottom ``fraction`` *exploit* a random member
+of the top ``fraction`` (they load its checkpoint and take its hyperparameters) and
+*explore* (each hyperparameter is redrawn from its prior with probability
+``resample_probability``, otherwise a number is multiplied by ``1 - factor`` or
+``1 + factor``, an int is scaled and rounded, and a choice among numbers moves to a
+neighbouring option).  The other members continue from their own checkpoint with the
+same hyperparameters.  While a generation runs the tuner gives nothing
+(:class:`nni.NoMoreTrialError`); the manager asks again after each result.  Generations
+continue until the experiment's trial or time limit.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from nni.errors import NoMoreTrialError
+from nni.search_space._flat import decode, is_active
+
+from ._base import BaseTuner, params_key, python_value, random_vector, sample_prior
+from ._population import check_int, check_number, fill_inactive, refuse_reserved, strip_keys
+
+__all__ = ["PBTTuner"]
+
+_logger = logging.getLogger(__name__)
+
+LOAD_KEY = "load_checkpoint_dir"
+SAVE_KEY = "save_checkpoint_dir"
+_DIR_KEYS = (LOAD_KEY, SAVE_KEY)
+
+
+@dataclass
+class _Member:
+    vec: np.ndarray
+    params: dict               # hyperparameters only
+    load_dir: str
+    save_dir: str
+    parameter_id: Any = None
+    given: bool = False
+    loss: float | None = None
+
+
+def default_checkpoint_dir() -> str:
+    """``$NNI_CHECKPOINT_DIRECTORY`` (set by the manager), else ``~/nni/checkpoint/<experiment id>``."""
+    env = os.environ.get("NNI_CHECKPOINT_DIRECTORY")
+    if env:
+        return env
+    return os.path.join(os.path.expanduser("~"), "nni", "checkpoint", os.environ.get("NNI_EXP_ID", "default"))
+
+
+class PBTTuner(BaseTuner):
+    """Population Based Training over checkpoint directories.
+
+    Parameters
+    ----------
+    optimize_mode
+        ``'maximize'`` (default) or ``'minimize'``.
+    all_checkpoint_dir
+        Root of the members' checkpoint directories (default: see module docs).
+    population_size
+        Members per generation (trials per generation).
+    factor
+        Perturbation size: numbers are multiplied by ``1 - factor`` or ``1 + factor``.
+    resample_probability
+        Probability that an exploring hyperparameter is redrawn from its prior instead.
+    fraction
+        Share of the population that is replaced (bottom) / copied (top) each generation.
+    seed
+        Makes the proposals reproducible.
+    """
+
+    _default_mode = "maximize"
+
+    def __init__(self, optimize_mode: Any = "maximize", all_checkpoint_dir: str | None = None,
+                 population_size: int = 10, factor: float = 0.2, resample_probability: float = 0.25,
+                 fraction: float = 0.2, seed: Any = None) -> None:
+        super().__init__(optimize_mode=optimize_mode, seed=seed)
+        if all_checkpoint_dir is not None and not isinstance(all_checkpoint_dir, (str, os.PathLike)):
+            raise ValueError(f"all_checkpoint_dir must be a directory path or None, got {all_checkpoint_dir!r}")
+        self.all_checkpoint_dir = None if all_checkpoint_dir is None else os.fspath(all_checkpoint_dir)
+        self.population_size = check_int("population_size", population_size, 2)
+        self.factor = check_number("factor", factor, 0, 1, high_open=True)
+        self.resample_probability = check_number("resample_probability", resample_probability, 0, 1)
+        self.fraction = check_number("fraction", fraction, 0, 0.5, low_open=True)
+        self.generation = 0
+        self._members: list[_Member] = []
+        self._by_id: dict[Any, _Member] = {}
+        self._imported: list[tuple[float, dict, np.ndarray]] = []
+        self._importing = False
+
+    # ---- space, directories --------------------------------------------------------------
+    def update_search_space(self, search_space: dict) -> None:
+        """Validate and use the space; it must not define the checkpoint keys."""
+        refuse_reserved(search_space, _DIR_KEYS, "PBTTuner")
+        super().update_search_space(search_space)
+        if self.all_checkpoint_dir is None:
+            # resolved here, not in __init__, so the manager's per-experiment variable is seen
+            self.all_checkpoint_dir = default_checkpoint_dir()
+
+    def _dir(self, member: int, generation: int) -> str:
+        assert self.all_checkpoint_dir is not None
+        return os.path.join(self.all_checkpoint_dir, str(member), str(generation))
+
+    def _member(self, index: int, vec: np.ndarray, load_dir: str | None) -> _Member:
+        save = self._dir(index, self.generation)
+        return _Member(vec, python_value(decode(self._dims, list(vec))), load_dir or save, save)
+
+    # ---- generations ---------------------------------------------------------------------
+    def _first_generation(self) -> None:
+        ranked = sorted(self._imported, key=lambda t: t[0])
+        seen: set[str] = set()
+        self._members = []
+        for _, params, vec in ranked:
+            if len(self._members) >= self.population_size:
+                break
+            if params_key(params) not in seen:
+                seen.add(params_key(params))
+                member = self._member(len(self._members), vec, None)
+                member.params = params   # exactly what was imported (no float round trip)
+                self._members.append(member)
+        while len(self._members) < self.population_size:
+            self._members.append(self._member(len(self._members), random_vector(self._dims, self._rng), None))
+
+    def _next_generation(self) -> None:
+        old = self._members
+        order = sorted(range(len(old)), key=lambda i: (old[i].loss, i))
+        cut = min(max(1, int(math.ceil(self.fraction * len(old) - 1e-9))), len(old) // 2)
+        top, bottom = order[:cut], set(order[-cut:])
+        self.generation += 1
+        members = []
+        for i, m in enumerate(old):
+            if i in bottom:
+                src = old[top[int(self._rng.integers(len(top)))]]
+                members.append(self._member(i, self._explore(src.vec), src.save_dir))
+            else:
+                member = self._member(i, m.vec, m.save_dir)
+                member.params = m.params   # unchanged hyperparameters, exactly as before
+                members.append(member)
+        self._members = members
+        _logger.info("PBTTuner: generation %d: members %s exploit %s", self.generation,
+                     sorted(bottom), [members[i].load_dir for i in sorted(bottom)])
+
+    def _explore(self, vec: np.ndarray) -> np.ndarray:
+        out = vec.copy()
+        for dim in self._dims:
+            if not is_active(dim, out) or np.isnan(out[dim.index]):
+                continue
+            if self._rng.random() < self.resample_probability:
+                out[dim.index] = sample_prior(dim, self._rng, 1)[0]
+                continue
+            up = self._rng.random() < 0.5
+            scale = 1.0 + self.factor if up else 1.0 - self.factor
+            if dim.type == "randint":
+                current = (dim.lower + int(out[dim.index])) if dim.categorical else int(round(out[dim.index]))
+                new = int(round(current * scale))
+                if new == current:   # small ints: still move one step in the chosen direction
+                    new = current + (1 if up else -1)
+                new = min(max(new, dim.lower), dim.lower + dim.size - 1)
+                out[dim.index] = float(new - dim.lower) if dim.categorical else float(new)
+            elif dim.categorical:
+                # only an ordered (all-numeric) choice has neighbours; others keep their value
+                ordinal = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in dim.value)
+                if ordinal and dim.size > 1:
+                    values = dim.value
+                    ranks = sorted(range(dim.size), key=lambda k: values[k])
+                    pos = ranks.index(int(out[dim.index])) + (1 if up else -1)
+                    out[dim.index] = float(ranks[min(max(pos, 0), dim.size - 1)])
+            else:
+                value = dim.decode_numeric(float(out[dim.index])) * scale
+                out[dim.index] = dim.encode_numeric(dim.finalize(value))
+        return fill_inactive(self._dims, out, self._rng)
+
+    def generate_parameters(self, parameter_id: Any, **kwargs: Any) -> dict:
+        """The next member of the current generation; NoMoreTrialError while it runs."""
+        if self.search_space is None:
+            raise RuntimeError("PBTTuner: update_search_space() must be called before generate_parameters()")
+        if not self._members:
+            self._first_generation()
+        for m in self._members:
+            if not m.given:
+                m.given = True
+                m.parameter_id = parameter_id
+                self._by_id[parameter_id] = m
+                os.makedirs(m.save_dir, exist_ok=True)
+                return {**m.params, LOAD_KEY: m.load_dir, SAVE_KEY: m.save_dir}
+        raise NoMoreTrialError(f"PBTTuner: waiting for generation {self.generation} to finish")
+
+    # ---- results -------------------------------------------------------------------------
+    def _add_observation(self, params: dict, vec: np.ndarray, loss: float) -> None:
+        params = strip_keys(params, _DIR_KEYS)
+        super()._add_observation(params, vec, loss)
+        if self._importing:
+            self._imported.append((loss, params, vec))
+
+    def import_data(self, data: list[dict[str, Any]]) -> None:
+        """Earlier results; before the first generation starts, its members are the best of them."""
+        self._importing = True
+        try:
+            super().import_data(data)
+        finally:
+            self._importing = False
+
+    def receive_trial_result(self, parameter_id: Any, parameters: dict, value: Any, **kwargs: Any) -> None:
+        """Record a member's result; start the next generation when all members have one."""
+        loss = self._loss(value)
+        member = self._by_id.get(parameter_id)
+        if member is None or member.loss is not None:
+            return
+        member.loss = loss
+        self._add_observation(member.params, member.vec, loss)
+        self._check_generation()
+
+    def trial_end(self, parameter_id: Any, success: bool, **kwargs: Any) -> None:
+        """A member that ended without a result counts as the worst of its generation."""
+        member = self._by_id.pop(parameter_id, None)
+        if member is None or member.loss is not None:
+            return
+        member.loss = math.inf
+        self._check_generation()
+
+    def _check_generation(self) -> None:
+        if self._members and all(m.given and m.loss is not None for m in self._members):
+            self._next_generation()
