@@ -527,3 +527,69 @@ def test_hyperband_experiment_runs_every_rung_with_its_budget(make_experiment):
     assert _runs(rows) == [(1, 9), (3, 3), (9, 1), (3, 5), (9, 4)]   # budgets R / eta**k
     # rung 1 of bracket s=2 re-ran the 3 best of its 9 configurations at 3 x the budget
     assert sorted(p["x"] for p in rows[9:12]) == sorted(p["x"] for p in rows[:9])[-3:]
+
+
+CURVE_TRIAL = """
+import nni
+p = nni.get_next_parameter()
+x = p["x"]
+budget = int(p.get("TRIAL_BUDGET", 9))
+value = 0.0
+for step in range(1, budget + 1):
+    value = x * (1 - 0.5 ** step)          # a learning curve that rises to x
+    nni.report_intermediate_result(value)
+nni.report_final_result(value)
+"""
+
+
+@pytest.mark.parametrize("tuner,args,assessor,assessor_args", [
+    ("BOHB", {"min_budget": 1, "max_budget": 9, "eta": 3, "seed": 3}, "ASHA",
+     {"min_resource": 1, "reduction_factor": 3}),
+    ("Evolution", {"population_size": 4, "seed": 3}, "Curvefitting",
+     {"epoch_num": 9, "start_step": 3, "threshold": 0.95}),
+])
+def test_bandit_and_population_tuners_with_assessors_complete_a_real_experiment(
+        make_experiment, tuner, args, assessor, assessor_args):
+    space = {"x": {"_type": "uniform", "_value": [0, 1]}}
+    exp = make_experiment(CURVE_TRIAL, space, concurrency=3, max_trials=15)
+    exp.config.tuner.name = tuner
+    exp.config.tuner.class_args = {"optimize_mode": "maximize", **args}
+    exp.config.assessor.name = assessor
+    exp.config.assessor.class_args = {"optimize_mode": "maximize", **assessor_args}
+    exp.start(port=0)
+    assert exp.wait(timeout=120) == "DONE"
+    jobs = exp.list_trial_jobs()
+    exp.stop()
+    assert len(jobs) == 15
+    statuses = {j.status for j in jobs}
+    assert statuses <= {"SUCCEEDED", "EARLY_STOPPED"} and "SUCCEEDED" in statuses
+    for job in jobs:
+        x = job.hyperParameters[0].parameters["x"]
+        assert 0 <= x <= 1
+
+
+def test_pbt_experiment_passes_checkpoints_from_generation_to_generation(make_experiment):
+    trial = """
+import json, os, nni
+p = nni.get_next_parameter()
+os.makedirs(p["save_checkpoint_dir"], exist_ok=True)
+start = 0.0
+loaded = os.path.join(p["load_checkpoint_dir"], "model.json")
+if os.path.exists(loaded):
+    start = json.load(open(loaded))["score"]
+score = start + p["lr"]
+json.dump({"score": score}, open(os.path.join(p["save_checkpoint_dir"], "model.json"), "w"))
+nni.report_final_result(score)
+"""
+    space = {"lr": {"_type": "uniform", "_value": [0.1, 1.0]}}
+    exp = make_experiment(trial, space, concurrency=4, max_trials=12)
+    exp.config.tuner.name = "PBT"
+    exp.config.tuner.class_args = {"optimize_mode": "maximize", "population_size": 4, "seed": 5}
+    exp.start(port=0)
+    assert exp.wait(timeout=120) == "DONE"
+    jobs = exp.list_trial_jobs()
+    exp.stop()
+    assert len(jobs) == 12 and all(j.status == "SUCCEEDED" for j in jobs)
+    finals = sorted(float(j.finalMetricData[0].data) for j in jobs)
+    # three generations: scores accumulate through the checkpoints, so the best exceeds any one lr
+    assert finals[-1] > 1.0
