@@ -117,6 +117,7 @@ class ExperimentManager:
             assessor = self._assessor_obj or (
                 _create_algorithm("assessor", config.assessor) if config.assessor else None)
             self.optimize_mode = _optimize_mode(config.tuner, tuner)
+            self.store.set_meta(optimize_mode=self.optimize_mode)   # read by `nnictl view`
             self._tuner = SerialRunner(tuner, "tuner")
             self._assessor = SerialRunner(assessor, "assessor") if assessor is not None else None
             await self._tuner.call("update_search_space", config.search_space)

@@ -335,4 +335,6 @@ def build_app(store: Store, manager: Any = None, stop_view: Any = None) -> web.A
         web.post(f"{TRIAL_API}/{{trial_id}}/parameter", trial_parameter),
         web.post(f"{TRIAL_API}/{{trial_id}}/metric", trial_metric),
     ])
+    from .webui import add_webui_routes   # the web UI and its JSON endpoints (nni/manager/webui)
+    add_webui_routes(app)
     return app

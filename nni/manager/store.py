@@ -88,9 +88,8 @@ class Store:
 
     # -- experiment metadata -------------------------------------------------------------
     def set_meta(self, **items: Any) -> None:
-        with self._db:
-            self._db.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
-                                 [(k, json.dumps(v)) for k, v in items.items()])
+        self.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+                         [(k, json.dumps(v)) for k, v in items.items()])
 
     def get_meta(self, key: str, default: Any = None) -> Any:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -195,5 +194,11 @@ class Store:
         return [dict(r) for r in rows][::-1]
 
     def executemany(self, sql: str, rows: Iterable[tuple[Any, ...]]) -> None:
-        with self._db:
+        # The connection is in autocommit mode, so `with self._db` would commit row by row.
+        self._db.execute("BEGIN")
+        try:
             self._db.executemany(sql, rows)
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")

@@ -1,0 +1,507 @@
+"""The web UI's read side: SQL over the experiment's SQLite store, off the manager's loop.
+
+The UI needs sorted, filtered pages of trials and whole-experiment chart data, also for
+experiments with 100,000 trials. Joining trials, parameters and metrics (a million
+intermediate results) on every request would take about a second, so :class:`UiData`
+keeps a *snapshot* in TEMP tables of its own read-only connection to the database:
+
+- ``rows``: one row per trial with its state, its latest final result (``final`` and the
+  scalar ``metric``) and the parameter set that result belongs to (the trial's latest
+  set while it has none);
+- ``results``: one row per final result with the parameters of exactly its parameter
+  set (multi-phase trials have several).
+
+The snapshot is brought up to date before each query, incrementally and in SQL: new
+trials (by ``sequence_id``), trials still WAITING/RUNNING in the snapshot (the only ones
+whose row can change), new parameter sets (by ``parameter_id``) and new final results (by
+metric ``id``). ``PRAGMA data_version`` tells whether anything was committed at all.
+Queries then run on the TEMP tables (tens of milliseconds for 100,000 trials).
+
+Every method runs in one worker thread (see :meth:`UiData.run`), so a slow query never
+holds up the manager's event loop and the connection is never used by two threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import re
+import sqlite3
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable
+
+ACTIVE_STATES = ("WAITING", "RUNNING")
+FINISHED_STATES = ("SUCCEEDED", "FAILED", "USER_CANCELED", "EARLY_STOPPED", "SYS_CANCELED")
+ALL_STATES = ACTIVE_STATES + FINISHED_STATES
+
+
+def scalar_sql(column: str) -> str:
+    """SQL for the number a tuner optimizes from a metric stored as JSON text (else NULL).
+
+    The same rule as ``nni.utils.extract_scalar_reward``: a JSON number, or the numeric
+    ``default`` key of an object. Values SQLite cannot parse (NaN, Infinity) give NULL.
+    """
+    return (f"(CASE WHEN {column} IS NULL OR NOT json_valid({column}) THEN NULL"
+            f" WHEN json_type({column}) IN ('integer', 'real') THEN json_extract({column}, '$')"
+            f" WHEN json_type({column}) = 'object' AND json_type({column}, '$.default') IN ('integer', 'real')"
+            f" THEN json_extract({column}, '$.default') END)")
+
+
+def json_path(key: str) -> str:
+    """The JSON path of a top-level key (quoted, so dots and spaces in names are fine)."""
+    return '$."' + key + '"'
+
+
+_SNAPSHOT = """
+CREATE TEMP TABLE rows (
+    trial_id TEXT PRIMARY KEY,
+    sequence_id INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    trial_dir TEXT,
+    submit_time REAL,
+    start_time REAL,
+    end_time REAL,
+    exit_code INTEGER,
+    message TEXT,
+    phases INTEGER NOT NULL DEFAULT 0,
+    parameter_id INTEGER,
+    parameter_index INTEGER,
+    parameters TEXT,
+    final TEXT,
+    final_pid INTEGER,
+    metric REAL
+);
+CREATE INDEX temp.rows_by_sequence ON rows(sequence_id);
+CREATE INDEX temp.rows_by_status ON rows(status);
+CREATE TABLE temp.results (
+    id INTEGER PRIMARY KEY,          -- the metric's id: arrival order
+    trial_id TEXT NOT NULL,
+    parameter_id INTEGER,
+    parameter_index INTEGER,
+    parameters TEXT,
+    value TEXT NOT NULL,
+    metric REAL,
+    timestamp REAL
+);
+CREATE INDEX temp.results_by_trial ON results(trial_id, id);
+CREATE TABLE temp.dirty (trial_id TEXT PRIMARY KEY);
+"""
+
+_TRIAL_FIELDS = "status, trial_dir, submit_time, start_time, end_time, exit_code, message"
+
+# Sort keys of the trials table besides ``param:NAME`` and ``metric:KEY``.
+_SORTS = {
+    "sequenceId": "sequence_id",
+    "trialJobId": "trial_id",
+    "status": "status",
+    "startTime": "start_time",
+    "endTime": "end_time",
+    "submitTime": "submit_time",
+    "duration": "(COALESCE(end_time, :now) - start_time)",
+    "metric": "metric",
+}
+# Fields a filter expression may name besides parameters and metric keys.
+_FILTER_FIELDS = {
+    "metric": "metric",
+    "duration": "(COALESCE(end_time, :now) - start_time)",
+    "sequence": "sequence_id",
+    "seq": "sequence_id",
+    "id": "trial_id",
+    "status": "status",
+}
+_EXPRESSION = re.compile(r"^([^\s<>=!]+)\s*(<=|>=|!=|==|=|<|>)\s*(.+)$")
+
+
+class QueryError(ValueError):
+    """A bad query parameter (answered 400 with this message)."""
+
+
+class UiData:
+    """Snapshot tables and queries over one experiment's database (see the module doc)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nni-webui")
+        self._db: sqlite3.Connection | None = None
+        self._data_version: int | None = None
+        self._max_sequence = -1
+        self._max_parameter = -1
+        self._max_metric = -1
+        self._param_keys: list[str] = []
+        self._metric_keys: list[str] = []
+        self.cache: dict[str, tuple[Any, Any]] = {}   # name -> (snapshot key, value)
+
+    async def run(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run ``method`` (one of ours) in the worker thread, after refreshing the snapshot."""
+        def call() -> Any:
+            self.refresh()
+            return method(*args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    def close(self) -> None:
+        """Close the connection and stop the worker thread."""
+        def close_db() -> None:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+        self._executor.submit(close_db)
+        self._executor.shutdown(wait=True)
+
+    # -- snapshot ----------------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        if self._db is None:
+            db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None,
+                                 check_same_thread=False)
+            db.row_factory = sqlite3.Row
+            db.executescript(_SNAPSHOT)
+            self._db = db
+        return self._db
+
+    @property
+    def key(self) -> tuple[int, int, int]:
+        """Changes whenever the snapshot does (for caching derived answers)."""
+        return (self._max_sequence, self._max_metric, self._data_version or 0)
+
+    def refresh(self) -> None:
+        """Bring the snapshot up to date with what the store has committed (cheap when nothing was)."""
+        db = self._connect()
+        version = db.execute("PRAGMA data_version").fetchone()[0]
+        if version == self._data_version:
+            return
+        db.execute("BEGIN")   # one read snapshot for every statement below
+        try:
+            self._refresh(db)
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        self._data_version = version
+
+    def _refresh(self, db: sqlite3.Connection) -> None:
+        seq, pid, mid = self._max_sequence, self._max_parameter, self._max_metric
+        new_seq = _int(db.execute("SELECT MAX(sequence_id) FROM main.trials").fetchone()[0], seq)
+        new_pid = _int(db.execute("SELECT MAX(parameter_id) FROM main.parameters").fetchone()[0], pid)
+        new_mid = _int(db.execute("SELECT MAX(id) FROM main.metrics").fetchone()[0], mid)
+        # Trials the snapshot still has active may have started, ended or got a message.
+        db.execute(f"UPDATE temp.rows SET ({_TRIAL_FIELDS}) = (SELECT {_TRIAL_FIELDS} FROM main.trials t"
+                   " WHERE t.trial_id = temp.rows.trial_id) WHERE status IN ('WAITING', 'RUNNING')")
+        if new_seq > seq:
+            db.execute(f"INSERT INTO temp.rows (trial_id, sequence_id, {_TRIAL_FIELDS})"
+                       f" SELECT trial_id, sequence_id, {_TRIAL_FIELDS} FROM main.trials"
+                       " WHERE sequence_id > ? AND sequence_id <= ?", (seq, new_seq))
+            db.execute("INSERT OR IGNORE INTO temp.dirty SELECT trial_id FROM main.trials"
+                       " WHERE sequence_id > ? AND sequence_id <= ?", (seq, new_seq))
+        if new_pid > pid:
+            db.execute("INSERT OR IGNORE INTO temp.dirty SELECT DISTINCT trial_id FROM main.parameters"
+                       " WHERE parameter_id > ? AND parameter_id <= ?", (pid, new_pid))
+            self._add_keys(self._param_keys, db.execute(
+                "SELECT DISTINCT j.key FROM main.parameters p, json_each(p.parameters) j"
+                " WHERE p.parameter_id > ? AND p.parameter_id <= ? AND json_valid(p.parameters)"
+                " AND json_type(p.parameters) = 'object'", (pid, new_pid)))
+        if new_mid > mid:
+            db.execute("INSERT INTO temp.results (id, trial_id, parameter_id, parameter_index, parameters,"
+                       f" value, metric, timestamp) SELECT m.id, m.trial_id, m.parameter_id, p.parameter_index,"
+                       f" p.parameters, m.value, {scalar_sql('m.value')}, m.timestamp FROM main.metrics m"
+                       " LEFT JOIN main.parameters p ON p.parameter_id = m.parameter_id"
+                       " WHERE m.id > ? AND m.id <= ? AND m.type = 'FINAL'", (mid, new_mid))
+            db.execute("INSERT OR IGNORE INTO temp.dirty SELECT DISTINCT trial_id FROM temp.results WHERE id > ?",
+                       (mid,))
+            self._add_keys(self._metric_keys, db.execute(
+                "SELECT DISTINCT j.key FROM temp.results r, json_each(r.value) j"
+                " WHERE r.id > ? AND json_valid(r.value) AND json_type(r.value) = 'object'"
+                " AND j.key != 'default'", (mid,)))
+        # Rows of trials with a new trial record, parameter set or final result.
+        dirty = "trial_id IN (SELECT trial_id FROM temp.dirty)"
+        db.execute("UPDATE temp.rows SET (final, final_pid, metric) = (SELECT r.value, r.parameter_id, r.metric"
+                   " FROM temp.results r WHERE r.trial_id = temp.rows.trial_id ORDER BY r.id DESC LIMIT 1)"
+                   f" WHERE {dirty}")
+        db.execute("UPDATE temp.rows SET"
+                   " phases = (SELECT COUNT(*) FROM main.parameters p WHERE p.trial_id = temp.rows.trial_id),"
+                   " parameter_id = COALESCE(final_pid, (SELECT p.parameter_id FROM main.parameters p"
+                   " WHERE p.trial_id = temp.rows.trial_id ORDER BY p.parameter_index DESC LIMIT 1))"
+                   f" WHERE {dirty}")
+        db.execute("UPDATE temp.rows SET (parameter_index, parameters) = (SELECT p.parameter_index, p.parameters"
+                   " FROM main.parameters p WHERE p.parameter_id = temp.rows.parameter_id)"
+                   f" WHERE {dirty}")
+        db.execute("DELETE FROM temp.dirty")
+        self._max_sequence, self._max_parameter, self._max_metric = new_seq, new_pid, new_mid
+
+    @staticmethod
+    def _add_keys(keys: list[str], rows: Any) -> None:
+        for (key,) in rows:
+            if key not in keys:
+                keys.append(key)
+
+    # -- answers -----------------------------------------------------------------------------
+    def parameter_keys(self, space: dict[str, Any] | None = None) -> list[str]:
+        """Parameter names: the search space's order first, then any others seen."""
+        ordered = [k for k in (space or {}) if k in self._param_keys]
+        return ordered + [k for k in self._param_keys if k not in ordered]
+
+    def metric_keys(self) -> list[str]:
+        """Keys of dict final results other than ``default``, in the order first seen."""
+        return list(self._metric_keys)
+
+    def meta(self) -> dict[str, Any]:
+        """The store's ``meta`` table (id, config, status, times, ...), decoded."""
+        db = self._connect()
+        return {r[0]: json.loads(r[1]) for r in db.execute("SELECT key, value FROM main.meta")}
+
+    def summary(self, optimize_mode: str, multi_phase: bool) -> dict[str, Any]:
+        """Counts by state, the best final result with its parameters, and trial-limit progress."""
+        db = self._connect()
+        counts = {r[0]: r[1] for r in db.execute("SELECT status, COUNT(*) FROM temp.rows GROUP BY status")}
+        order = "ASC" if optimize_mode == "minimize" else "DESC"
+        best = db.execute("SELECT r.*, t.sequence_id FROM temp.results r JOIN temp.rows t USING (trial_id)"
+                          f" WHERE r.metric IS NOT NULL ORDER BY r.metric {order}, r.id ASC LIMIT 1").fetchone()
+        finished = sum(counts.get(s, 0) for s in FINISHED_STATES)
+        if multi_phase:
+            states = ", ".join(f"'{s}'" for s in FINISHED_STATES)
+            done = db.execute(f"SELECT SUM(CASE WHEN status IN ({states}) THEN phases ELSE"
+                              " (SELECT COUNT(*) FROM temp.results r WHERE r.trial_id = temp.rows.trial_id) END)"
+                              " FROM temp.rows").fetchone()[0] or 0
+        else:
+            done = finished
+        return {
+            "counts": counts,
+            "trialsSubmitted": sum(counts.values()),
+            "trialsDone": finished,
+            "limitDone": done,
+            "finalResults": db.execute("SELECT COUNT(*) FROM temp.results").fetchone()[0],
+            "best": None if best is None else {
+                "trialJobId": best["trial_id"],
+                "sequenceId": best["sequence_id"],
+                "parameterId": best["parameter_id"],
+                "parameterIndex": best["parameter_index"],
+                "metric": best["metric"],
+                "value": _loads(best["value"]),
+                "parameters": _loads(best["parameters"]),
+            },
+        }
+
+    def trials_page(self, *, offset: int = 0, limit: int = 50, sort: str = "sequenceId", order: str = "asc",
+                    statuses: list[str] | None = None, text: str = "",
+                    space: dict[str, Any] | None = None) -> dict[str, Any]:
+        """One page of the trials table, sorted and filtered in SQL."""
+        db = self._connect()
+        params: dict[str, Any] = {"now": time.time(), "limit": limit, "offset": offset}
+        where, sort_sql = [], self._sort_sql(sort, params)
+        if statuses:
+            names = []
+            for i, status in enumerate(statuses):
+                params[f"s{i}"] = status
+                names.append(f":s{i}")
+            where.append(f"status IN ({', '.join(names)})")
+        where += self._filter_sql(text, params)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        direction = "DESC" if order == "desc" else "ASC"
+        total = db.execute(f"SELECT COUNT(*) FROM temp.rows{clause}", params).fetchone()[0]
+        # Sort row ids only, then fetch the page's rows: the sorter then moves a few bytes per
+        # trial instead of whole rows with their JSON (4x faster on 100,000 trials).
+        page_ids = [r[0] for r in db.execute(
+            f"SELECT rowid FROM temp.rows{clause}"
+            f" ORDER BY ({sort_sql}) IS NULL, {sort_sql} {direction}, sequence_id {direction}"
+            " LIMIT :limit OFFSET :offset", params)]
+        by_id = {r["rowid"]: r for r in db.execute(
+            "SELECT rowid, *, COALESCE(end_time, ?) - start_time AS duration FROM temp.rows"
+            f" WHERE rowid IN ({', '.join('?' for _ in page_ids)})", (params["now"], *page_ids))}
+        rows = [by_id[i] for i in page_ids]
+        return {
+            "total": total,
+            "offset": offset,
+            "limit": limit,
+            "sort": sort,
+            "order": order.lower(),
+            "parameterKeys": self.parameter_keys(space),
+            "metricKeys": self.metric_keys(),
+            "trials": [_row_json(r) for r in rows],
+        }
+
+    def _sort_sql(self, sort: str, params: dict[str, Any]) -> str:
+        if sort in _SORTS:
+            return _SORTS[sort]
+        kind, _, name = sort.partition(":")
+        if kind == "param" and name in self._param_keys:
+            params["sort_path"] = json_path(name)
+            return "json_extract(parameters, :sort_path)"
+        if kind == "metric" and name in self._metric_keys:
+            params["sort_path"] = json_path(name)
+            return "(CASE WHEN json_valid(final) AND json_type(final) = 'object'" \
+                   " THEN json_extract(final, :sort_path) END)"
+        raise QueryError(f"sort must be one of {', '.join(_SORTS)}, param:NAME or metric:KEY"
+                         f" (known parameters: {', '.join(self._param_keys) or 'none'}), got {sort!r}")
+
+    def _filter_sql(self, text: str, params: dict[str, Any]) -> list[str]:
+        """SQL conditions for the filter box: ``name<op>value`` terms and free text, all ANDed.
+
+        ``name`` is a parameter, a metric key, ``metric`` (the default metric),
+        ``duration`` (seconds), ``sequence``/``seq``, ``id`` or ``status``. A term that is not
+        an expression matches the trial id, the sequence number or the parameters' JSON text.
+        """
+        clauses = []
+        for i, term in enumerate(text.split()):
+            match = _EXPRESSION.match(term)
+            field = self._field_sql(match.group(1), params, i) if match else None
+            if match and field is not None:
+                op = {"==": "=", "=": "="}.get(match.group(2), match.group(2))
+                value: Any = match.group(3)
+                try:
+                    value = float(value)
+                except ValueError:
+                    value = value.strip("'\"")
+                params[f"v{i}"] = value
+                clauses.append(f"{field} {op} :v{i}")
+                continue
+            params[f"t{i}"] = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            params[f"n{i}"] = term
+            clauses.append(f"(trial_id LIKE :t{i} ESCAPE '\\' OR parameters LIKE :t{i} ESCAPE '\\'"
+                           f" OR CAST(sequence_id AS TEXT) = :n{i})")
+        return clauses
+
+    def _field_sql(self, name: str, params: dict[str, Any], i: int) -> str | None:
+        if name in self._param_keys:
+            params[f"p{i}"] = json_path(name)
+            return f"json_extract(parameters, :p{i})"
+        if name in _FILTER_FIELDS:
+            return _FILTER_FIELDS[name]
+        if name in self._metric_keys:
+            params[f"p{i}"] = json_path(name)
+            return f"(CASE WHEN json_valid(final) AND json_type(final) = 'object' THEN json_extract(final, :p{i}) END)"
+        return None
+
+    def chart_data(self, space: dict[str, Any] | None = None) -> str:
+        """Column-oriented JSON for the charts, built by SQLite itself (no per-row Python).
+
+        ``trials``: every trial (duration chart); ``results``: every final result with the
+        values of each parameter of its own parameter set.
+        """
+        db = self._connect()
+        keys = self.parameter_keys(space)
+        params = {f"k{i}": json_path(k) for i, k in enumerate(keys)}
+        columns = ", ".join(f"'{i}', json_group_array(json_extract(parameters, :k{i}))" for i in range(len(keys)))
+        trials = db.execute(
+            "SELECT json_object('trialJobId', json_group_array(trial_id), 'sequenceId', json_group_array(sequence_id),"
+            " 'status', json_group_array(status), 'startTime', json_group_array(CAST(start_time * 1000 AS INTEGER)),"
+            " 'endTime', json_group_array(CAST(end_time * 1000 AS INTEGER)))"
+            " FROM (SELECT * FROM temp.rows ORDER BY sequence_id)").fetchone()[0]
+        results = db.execute(
+            "SELECT json_object('trialJobId', json_group_array(trial_id), 'sequenceId', json_group_array(sequence_id),"
+            " 'parameterIndex', json_group_array(parameter_index), 'metric', json_group_array(metric)"
+            + (f", 'params', json_object({columns})" if keys else "")
+            + ") FROM (SELECT r.*, t.sequence_id FROM temp.results r JOIN temp.rows t USING (trial_id)"
+            " ORDER BY t.sequence_id, r.id)", params).fetchone()[0]
+        # The parameter columns are keyed by position above (names may hold any character).
+        results_obj = json.loads(results) if keys else {**json.loads(results), "params": {}}
+        results_obj["params"] = {k: results_obj["params"][str(i)] for i, k in enumerate(keys)}
+        return ('{"parameterKeys": ' + json.dumps(keys) + ', "metricKeys": ' + json.dumps(self.metric_keys())
+                + ', "trials": ' + trials + ', "results": ' + json.dumps(results_obj) + '}')
+
+    def importance_input(self, space: dict[str, Any] | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """(parameter names, rows of (metric, value per parameter)) of every numeric final result."""
+        db = self._connect()
+        keys = self.parameter_keys(space)
+        selects = "".join(f", json_extract(parameters, :k{i})" for i in range(len(keys)))
+        params = {f"k{i}": json_path(k) for i, k in enumerate(keys)}
+        rows = db.execute(f"SELECT metric{selects} FROM temp.results WHERE metric IS NOT NULL ORDER BY id", params)
+        return keys, [tuple(r) for r in rows]
+
+    def intermediate(self, trial_ids: list[str] | None, top: int, optimize_mode: str) -> dict[str, Any]:
+        """Intermediate results of the given trials, or of the ``top`` best plus running ones."""
+        db = self._connect()
+        if not trial_ids:
+            order = "ASC" if optimize_mode == "minimize" else "DESC"
+            best = [r[0] for r in db.execute(
+                f"SELECT trial_id FROM temp.rows WHERE metric IS NOT NULL ORDER BY metric {order}, sequence_id"
+                " LIMIT ?", (top,))]
+            running = [r[0] for r in db.execute(
+                "SELECT trial_id FROM temp.rows WHERE status = 'RUNNING' ORDER BY sequence_id DESC LIMIT ?",
+                (top,))]
+            trial_ids = best + [t for t in running if t not in best]
+        series: dict[tuple[str, Any], dict[str, Any]] = {}
+        info = {}
+        for chunk in _chunks(trial_ids, 500):
+            marks = ", ".join("?" for _ in chunk)
+            for r in db.execute(f"SELECT trial_id, sequence_id, status, metric FROM temp.rows"
+                                f" WHERE trial_id IN ({marks})", chunk):
+                info[r[0]] = r
+            for r in db.execute(
+                    f"SELECT m.trial_id, m.parameter_id, p.parameter_index, m.sequence, {scalar_sql('m.value')}"
+                    " FROM main.metrics m LEFT JOIN main.parameters p ON p.parameter_id = m.parameter_id"
+                    f" WHERE m.trial_id IN ({marks}) AND m.type = 'PERIODICAL'"
+                    " ORDER BY m.trial_id, m.parameter_id, m.sequence", chunk):
+                entry = series.setdefault((r[0], r[1]), {"trialJobId": r[0], "parameterId": r[1],
+                                                         "parameterIndex": r[2], "sequence": [], "value": []})
+                entry["sequence"].append(r[3])
+                entry["value"].append(r[4])
+        answer = []
+        for trial_id in trial_ids:
+            row = info.get(trial_id)
+            if row is None:
+                continue
+            for (tid, _), entry in series.items():
+                if tid == trial_id:
+                    answer.append({**entry, "sequenceId": row["sequence_id"], "status": row["status"],
+                                   "metric": row["metric"]})
+        return {"series": answer}
+
+    def trial_dir(self, trial_id: str) -> str | None:
+        """A trial's directory, or None for an unknown trial."""
+        row = self._connect().execute("SELECT trial_dir FROM main.trials WHERE trial_id = ?", (trial_id,)).fetchone()
+        return None if row is None else row[0]
+
+
+def _row_json(row: sqlite3.Row) -> dict[str, Any]:
+    info = {
+        "trialJobId": row["trial_id"],
+        "sequenceId": row["sequence_id"],
+        "status": row["status"],
+        "parameters": _loads(row["parameters"]),
+        "parameterId": row["parameter_id"],
+        "parameterIndex": row["parameter_index"],
+        "phases": row["phases"],
+        "metric": row["metric"],
+        "final": _loads(row["final"]),
+        "submitTime": _ms(row["submit_time"]),
+        "startTime": _ms(row["start_time"]),
+        "endTime": _ms(row["end_time"]),
+        "duration": row["duration"],
+        "exitCode": row["exit_code"],
+        "message": row["message"],
+    }
+    return info
+
+
+def _loads(text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    return _finite_json(value)
+
+
+def _finite_json(value: Any) -> Any:
+    """NaN and infinities become strings: browsers' JSON.parse rejects them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite_json(v) for v in value]
+    return value
+
+
+def _ms(seconds: float | None) -> int | None:
+    return None if seconds is None else int(seconds * 1000)
+
+
+def _int(value: Any, default: int) -> int:
+    return default if value is None else int(value)
+
+
+def _chunks(items: list[str], size: int) -> list[list[str]]:
+    return [items[i:i + size] for i in range(0, len(items), size)]

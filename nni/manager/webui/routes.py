@@ -1,0 +1,354 @@
+"""HTTP routes of the web UI: its static files, plotly.js, and the JSON endpoints it reads.
+
+Everything here reads the store (through :class:`~.queries.UiData`) and works the same
+for a live experiment and a stopped one served read-only (``manager`` None); changes go
+through the existing REST routes (``PUT /experiment``, ``DELETE /trial-jobs/{id}``).
+The JSON endpoints are documented in ``docs/rest_api.md`` ("Web UI endpoints").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import os
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from ..rest import API, MANAGER_KEY, STORE_KEY
+from .importance import importance
+from .queries import ALL_STATES, QueryError, UiData
+
+UI_API = f"{API}/ui"
+STATIC_DIR = Path(__file__).parent / "static"
+UI_DATA_KEY = web.AppKey("webui_data", UiData)
+SHUTDOWN_KEY = web.AppKey("webui_shutdown", asyncio.Event)
+VIEW_CACHE_KEY = web.AppKey("webui_view_cache", dict)   # facts of a read-only experiment, worked out once
+LOG_STREAMS = ("stdout", "stderr")
+LOG_DEFAULT_BYTES = 64 * 1024
+LOG_MAX_BYTES = 1024 * 1024
+MAX_PAGE = 1000
+# NNI's page paths, sent to the matching page of this UI.
+_REDIRECTS = {"/oview": "overview", "/overview": "overview", "/detail": "trials", "/trials": "trials",
+              "/trialsDetail": "trials", "/charts": "charts"}
+
+
+def add_webui_routes(app: web.Application) -> None:
+    """Register the UI on ``app`` (built by ``rest.build_app``, which holds the store and manager)."""
+    app.add_routes([
+        web.get("/", index),
+        *[web.get(path, _redirect(page)) for path, page in _REDIRECTS.items()],
+        web.get("/webui/plotly.min.js", plotly_js),
+        web.get(f"{UI_API}/overview", ui_overview),
+        web.get(f"{UI_API}/trials", ui_trials),
+        web.get(f"{UI_API}/trials/{{trial_id}}/log", ui_trial_log),
+        web.get(f"{UI_API}/chart-data", ui_chart_data),
+        web.get(f"{UI_API}/intermediate", ui_intermediate),
+        web.get(f"{UI_API}/importance", ui_importance),
+    ])
+    app[UI_DATA_KEY] = UiData(app[STORE_KEY].path)
+    app[SHUTDOWN_KEY] = asyncio.Event()
+    app[VIEW_CACHE_KEY] = {}
+    app.router.add_static("/webui/static", STATIC_DIR, append_version=False)
+    app.middlewares.append(_long_poll_guard)
+    app.on_response_prepare.append(_revalidate_static)
+    app.on_shutdown.append(_shutting_down)
+    app.on_cleanup.append(_close)
+
+
+@web.middleware
+async def _long_poll_guard(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Answer a held ``progress`` request at once when the server shuts down.
+
+    A browser keeps one long-poll open; without this, stopping the experiment would wait
+    for it to time out (aiohttp lets running handlers finish). The UI shows the 503 as
+    the manager going away.
+    """
+    if request.path != f"{API}/progress":
+        return await handler(request)
+    shutdown = request.app[SHUTDOWN_KEY]
+    if shutdown.is_set():
+        return _error(503, "the experiment manager is shutting down")
+    task = asyncio.ensure_future(handler(request))
+    waiter = asyncio.ensure_future(shutdown.wait())
+    try:
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    return _error(503, "the experiment manager is shutting down")
+
+
+async def _shutting_down(app: web.Application) -> None:
+    app[SHUTDOWN_KEY].set()
+
+
+async def _revalidate_static(request: web.Request, response: web.StreamResponse) -> None:
+    """The UI's own files are small: have browsers revalidate them, so an upgrade shows at once."""
+    if request.path.startswith("/webui/static/"):
+        response.headers["Cache-Control"] = "no-cache"
+
+
+async def _close(app: web.Application) -> None:
+    data = app.get(UI_DATA_KEY)
+    if data is not None:
+        data.close()
+
+
+def _data(request: web.Request) -> UiData:
+    return request.app[UI_DATA_KEY]
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+# -- pages -------------------------------------------------------------------------------------
+async def index(request: web.Request) -> web.FileResponse:
+    """The single page; the browser routes between its pages by the address's #fragment."""
+    return web.FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+def _redirect(page: str) -> Any:
+    async def handler(request: web.Request) -> web.Response:
+        raise web.HTTPFound(f"/#/{page}")
+    return handler
+
+
+def plotly_path() -> Path:
+    """plotly.js as shipped inside the ``plotly`` Python package."""
+    import plotly
+    return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+
+
+async def plotly_js(request: web.Request) -> web.StreamResponse:
+    """plotly.js from the installed ``plotly`` package (no CDN); cached a day by the browser."""
+    path = plotly_path()
+    if not path.is_file():
+        return web.Response(status=404, text=f"plotly.js not found at {path}; reinstall the 'plotly' package")
+    return web.FileResponse(path, headers={"Cache-Control": "public, max-age=86400",
+                                           "Content-Type": "text/javascript"})
+
+
+# -- shared context ----------------------------------------------------------------------------
+async def _context(request: web.Request) -> dict[str, Any]:
+    """Config, status and mode, from the live manager or (read-only) the store's metadata."""
+    manager = request.app[MANAGER_KEY]
+    data = _data(request)
+    if manager is not None:
+        return {"config": manager.config.json(), "status": manager.status, "errors": list(manager.errors),
+                "optimizeMode": manager.optimize_mode, "readOnly": False, "manager": manager}
+    meta = await data.run(data.meta)
+    config = meta.get("config") or {}
+    cache = request.app[VIEW_CACHE_KEY]
+    if "optimizeMode" not in cache:   # the stored config does not change
+        cache["optimizeMode"] = await data.run(stored_optimize_mode, meta)
+    return {"config": config, "status": meta.get("status") or "STOPPED", "errors": meta.get("errors") or [],
+            "optimizeMode": cache["optimizeMode"], "readOnly": True, "manager": None, "meta": meta}
+
+
+def stored_optimize_mode(meta: dict[str, Any]) -> str:
+    """The optimize mode of a stopped experiment, as its manager worked it out.
+
+    The manager takes ``classArgs.optimize_mode`` or else the tuner's own default, which
+    differs between tuners (TPE and Random minimize, Evolution and GP maximize). Without a
+    running tuner: the stored ``optimize_mode`` when the store has it, else the class
+    argument, else the default of a *built-in* tuner built from the stored config (a custom
+    tuner's code is not run by a viewer), else ``maximize``.
+    """
+    mode = meta.get("optimize_mode")
+    tuner = (meta.get("config") or {}).get("tuner") or {}
+    if mode is None:
+        mode = (tuner.get("classArgs") or {}).get("optimize_mode")
+    if mode is None and tuner.get("name") and not tuner.get("className"):
+        from ...algorithms.registry import create_algorithm
+        try:
+            built = create_algorithm("tuner", name=tuner["name"], class_args=dict(tuner.get("classArgs") or {}))
+        except Exception:  # noqa: BLE001 - an unknown or broken tuner: fall back to the default
+            built = None
+        mode = getattr(built, "optimize_mode", None)
+        mode = getattr(mode, "value", mode)
+    return "minimize" if str(mode).lower() == "minimize" else "maximize"
+
+
+# -- JSON endpoints ----------------------------------------------------------------------------
+async def ui_overview(request: web.Request) -> web.Response:
+    """Everything the overview page shows, in one answer."""
+    ctx = await _context(request)
+    data = _data(request)
+    config = ctx["config"]
+    summary = await data.run(data.summary, ctx["optimizeMode"], bool(config.get("multiPhase")))
+    manager = ctx["manager"]
+    if manager is not None:
+        progress = manager.progress()
+        start, end = manager.start_time, manager.end_time
+        elapsed, version = progress["elapsed"], progress["version"]
+        summary["limitDone"] = progress["limitDone"]
+        experiment_id = manager.id
+    else:
+        meta = ctx["meta"]
+        start, end = meta.get("start_time"), meta.get("end_time")
+        elapsed = (end - start) if start and end else 0.0
+        version, experiment_id = None, meta.get("id")
+    return web.json_response({
+        "id": experiment_id,
+        "name": config.get("experimentName"),
+        "status": ctx["status"],
+        "errors": ctx["errors"],
+        "readOnly": ctx["readOnly"],
+        "version": version,
+        "startTime": None if start is None else int(start * 1000),
+        "endTime": None if end is None else int(end * 1000),
+        "elapsed": elapsed,
+        "maxExperimentDuration": _seconds(config.get("maxExperimentDuration")),
+        "maxTrialNumber": config.get("maxTrialNumber"),
+        "trialConcurrency": config.get("trialConcurrency"),
+        "limitUnit": "parameter sets" if config.get("multiPhase") else "trials",
+        "optimizeMode": ctx["optimizeMode"],
+        "searchSpace": config.get("searchSpace") or {},
+        "config": config,
+        **summary,
+    })
+
+
+def _seconds(duration: Any) -> float | None:
+    """A config duration (``"1h"``, ``90``, ...) in seconds; None when unset or unreadable."""
+    if duration is None:
+        return None
+    from ...experiment.config import parse_duration
+    try:
+        return parse_duration(duration, "maxExperimentDuration")
+    except (TypeError, ValueError):
+        return None
+
+
+def _int_query(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise QueryError(f"{name} must be an integer, got {raw!r}") from None
+    if not low <= value <= high:
+        raise QueryError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+async def ui_trials(request: web.Request) -> web.Response:
+    """A page of the trials table: ``offset``, ``limit``, ``sort``, ``order``, ``status``, ``filter``."""
+    data = _data(request)
+    query = request.query
+    try:
+        offset = _int_query(request, "offset", 0, 0, 2**62)
+        limit = _int_query(request, "limit", 50, 1, MAX_PAGE)
+        order = query.get("order", "asc").lower()
+        if order not in ("asc", "desc"):
+            raise QueryError(f"order must be asc or desc, got {order!r}")
+        statuses = [s for s in query.get("status", "").split(",") if s]
+        unknown = [s for s in statuses if s not in ALL_STATES]
+        if unknown:
+            raise QueryError(f"unknown status {unknown[0]!r}; statuses: {', '.join(ALL_STATES)}")
+        ctx_space = await _space(request)
+        answer = await data.run(data.trials_page, offset=offset, limit=limit, sort=query.get("sort", "sequenceId"),
+                                order=order, statuses=statuses, text=query.get("filter", ""), space=ctx_space)
+    except QueryError as exc:
+        return _error(400, str(exc))
+    return web.json_response(answer)
+
+
+async def _space(request: web.Request) -> dict[str, Any]:
+    manager = request.app[MANAGER_KEY]
+    if manager is not None:
+        return dict(manager.config.search_space or {})
+    data = _data(request)
+    meta = await data.run(data.meta)
+    return (meta.get("config") or {}).get("searchSpace") or {}
+
+
+async def ui_trial_log(request: web.Request) -> web.Response:
+    """The tail of a trial's ``stdout`` or ``stderr`` file (``stream``, ``bytes``)."""
+    data = _data(request)
+    trial_id = request.match_info["trial_id"]
+    stream = request.query.get("stream", "stdout")
+    if stream not in LOG_STREAMS:
+        return _error(400, f"stream must be stdout or stderr, got {stream!r}")
+    try:
+        limit = _int_query(request, "bytes", LOG_DEFAULT_BYTES, 1, LOG_MAX_BYTES)
+    except QueryError as exc:
+        return _error(400, str(exc))
+    trial_dir = await data.run(data.trial_dir, trial_id)
+    if trial_dir is None:
+        return _error(404, f"no trial {trial_id!r} in this experiment")
+    path = Path(trial_dir) / stream
+    answer = await data.run(_read_tail, path, limit)
+    return web.json_response({"trialJobId": trial_id, "stream": stream, "path": str(path), **answer})
+
+
+def _read_tail(path: Path, limit: int) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            start = max(0, size - limit)
+            f.seek(start)
+            raw = f.read(limit)
+    except OSError:
+        return {"exists": False, "size": 0, "truncated": False, "text": ""}
+    if start > 0:   # start at a line boundary when one is near
+        newline = raw.find(b"\n", 0, 4096)
+        if newline >= 0:
+            raw = raw[newline + 1:]
+    return {"exists": True, "size": size, "truncated": start > 0, "text": raw.decode(errors="replace")}
+
+
+async def ui_chart_data(request: web.Request) -> web.Response:
+    """Every trial and final result, column-oriented, for the charts (cached per snapshot)."""
+    data = _data(request)
+    space = await _space(request)
+
+    def compute() -> tuple[bytes, bytes]:
+        body = data.chart_data(space).encode()
+        return body, gzip.compress(body, compresslevel=1)
+    body, packed = await data.run(_cached, data, "chart-data", compute)
+    if "gzip" in request.headers.get("Accept-Encoding", ""):   # 100,000 trials: ~14 MB, ~4 MB gzipped
+        return web.Response(body=packed, content_type="application/json",
+                            headers={"Content-Encoding": "gzip", "Vary": "Accept-Encoding"})
+    return web.Response(body=body, content_type="application/json", headers={"Vary": "Accept-Encoding"})
+
+
+async def ui_intermediate(request: web.Request) -> web.Response:
+    """Intermediate results of ``trials`` (comma-separated ids), or of the ``top`` best and running ones."""
+    data = _data(request)
+    try:
+        top = _int_query(request, "top", 20, 1, 500)
+    except QueryError as exc:
+        return _error(400, str(exc))
+    trials = [t for t in request.query.get("trials", "").split(",") if t][:500]
+    ctx = await _context(request)
+    return web.json_response(await data.run(data.intermediate, trials, top, ctx["optimizeMode"]))
+
+
+async def ui_importance(request: web.Request) -> web.Response:
+    """Hyperparameter importance of the final results (cached per snapshot); see importance.py."""
+    data = _data(request)
+    space = await _space(request)
+
+    def compute() -> dict[str, Any]:
+        names, rows = data.importance_input(space)
+        return importance(names, rows)
+    return web.json_response(await data.run(_cached, data, "importance", compute))
+
+
+def _cached(data: UiData, name: str, compute: Any) -> Any:
+    """``compute()``, reused while the snapshot has not changed (runs in the worker thread)."""
+    key = data.key
+    hit = data.cache.get(name)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    value = compute()
+    data.cache[name] = (key, value)
+    return value

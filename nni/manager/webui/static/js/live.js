@@ -1,0 +1,48 @@
+// Live updates: long-poll the manager's `progress` route; call back when anything changed.
+//
+// `GET /progress?since=V&timeout=20` is held by the manager until its change counter passes
+// V (or 20 s pass), so an idle experiment costs one cheap request every 20 s, and a change
+// reaches the page within one round trip. The page then re-fetches only what it shows.
+
+import { get } from "./api.js";
+import { sleep } from "./dom.js";
+
+const HOLD_SECONDS = 20;
+
+/** Start long-polling; `onChange(progress)` runs for every new version. Returns a stop function. */
+export function startLive(onChange) {
+  let stopped = false;
+  let version = -1;
+  (async () => {
+    let delay = 1000;
+    while (!stopped) {
+      try {
+        const progress = await get(`/progress?since=${version}&timeout=${HOLD_SECONDS}`);
+        delay = 1000;
+        if (progress.version !== version) {
+          version = progress.version;
+          onChange(progress);
+        } else if (["DONE", "STOPPED", "ERROR"].includes(progress.status)) {
+          await sleep(1000);   // an ended manager may answer at once: do not spin
+        }
+      } catch (error) {
+        if (error.status === 409) return;   // served read-only: nothing will change
+        await sleep(delay);               // the manager is gone (banner shown) or restarting
+        delay = Math.min(delay * 2, 10000);
+      }
+    }
+  })();
+  return () => { stopped = true; };
+}
+
+/** Read-only mode has nothing to long-poll: check now and then that the server still answers. */
+export function startHeartbeat(intervalMs = 5000) {
+  let stopped = false;
+  (async () => {
+    while (!stopped) {
+      await sleep(intervalMs);
+      try { await get("/check-status"); } catch { /* the banner shows it */ }
+    }
+  })();
+  return () => { stopped = true; };
+}

@@ -1,0 +1,151 @@
+// The app shell: header, hash router, live updates, the "manager gone" banner.
+//
+// Pages are modules exporting create(ctx) -> {refresh(), unmount(), minInterval?}; a page
+// draws itself in ctx.root and re-fetches its own data in refresh(), which runs on mount
+// and whenever the manager reports a change (at most once per page's minInterval).
+
+import { get, lastAnswer, onConnectionChange } from "./api.js";
+import { fill, formatTime, sleep } from "./dom.js";
+import { startHeartbeat, startLive } from "./live.js";
+import * as overview from "./pages/overview.js";
+import * as trials from "./pages/trials.js";
+import * as detail from "./pages/detail.js";
+import * as compare from "./pages/compare.js";
+import * as charts from "./pages/charts.js";
+
+const PAGES = {overview, trials, trial: detail, compare, charts};
+const NAV = {overview: "overview", trials: "trials", trial: "trials", compare: "trials", charts: "charts"};
+
+const $ = (id) => document.getElementById(id);
+
+const ctx = {
+  readOnly: false,
+  experiment: null,     // the last /ui/overview answer
+  progress: null,       // the last /progress answer (live only)
+  toast,
+  setStatus,
+};
+
+let current = null;          // {name, page, ...refresh bookkeeping}
+
+function parseHash() {
+  const raw = location.hash.replace(/^#\/?/, "");
+  const [path, search = ""] = raw.split("?");
+  const [name, ...rest] = path.split("/");
+  return {name: name || "overview", arg: rest.length ? decodeURIComponent(rest.join("/")) : null,
+          params: new URLSearchParams(search)};
+}
+
+function route() {
+  const {name, arg, params} = parseHash();
+  const key = PAGES[name] ? name : "overview";
+  if (current && current.page.unmount) current.page.unmount();
+  const root = $("page");
+  root.replaceChildren();
+  for (const link of document.querySelectorAll("#nav a")) {
+    link.classList.toggle("active", link.dataset.page === NAV[key]);
+  }
+  const page = PAGES[key].create(Object.assign(Object.create(ctx), {root, arg, params}));
+  current = {name: key, page, lastRefresh: 0, pending: false, running: false};
+  refresh(current);
+}
+
+/** Refresh the current page now, or as soon as its running refresh ends (coalesced). */
+async function refresh(entry = current) {
+  if (!entry) return;
+  entry.pending = true;
+  if (entry.running) return;
+  entry.running = true;
+  while (entry.pending && entry === current) {
+    entry.pending = false;
+    const wait = entry.lastRefresh + (entry.page.minInterval || 300) - Date.now();
+    if (wait > 0) await sleep(wait);
+    if (entry !== current) break;
+    entry.lastRefresh = Date.now();
+    try {
+      await entry.page.refresh();
+    } catch (error) {
+      if (error.status !== 0 && error.status !== 503) toast(error.message, true);
+    }
+  }
+  entry.running = false;
+}
+
+function setStatus(status) {
+  const chip = $("exp-status");
+  chip.textContent = status || "";
+  chip.className = `status status-${status}`;
+}
+
+function showExperiment(info) {
+  ctx.experiment = info;
+  $("exp-name").textContent = info.name || "";
+  $("exp-id").textContent = info.id || "";
+  document.title = `${info.name || info.id || "experiment"} · nni-ng`;
+  setStatus(info.status);
+}
+
+let toastTimer = null;
+function toast(message, isError = false) {
+  const el = $("toast");
+  el.textContent = message;
+  el.className = isError ? "toast error" : "toast";
+  el.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => { el.hidden = true; }, isError ? 8000 : 4000);
+}
+
+function setLive(state, title) {
+  const dot = $("live");
+  dot.className = `live ${state}`;
+  dot.title = title;
+}
+
+onConnectionChange((connected) => {
+  const banner = $("banner");
+  // Controls cannot work without the manager: the stylesheet greys them out meanwhile.
+  document.body.classList.toggle("disconnected", !connected);
+  if (connected) {
+    banner.hidden = true;
+    setLive(ctx.readOnly ? "" : "on", ctx.readOnly ? "Read-only: a stopped experiment" : "Live");
+    refresh();
+  } else {
+    fill(banner, `The experiment manager is not responding: it was stopped or has exited. `
+      + `The data shown is from ${formatTime(lastAnswer())}. Retrying in the background…`);
+    banner.hidden = false;
+    setLive("off", "Disconnected");
+  }
+});
+
+async function start() {
+  let info = null;
+  while (!info) {
+    try {
+      info = await get("/ui/overview");
+    } catch {
+      await sleep(2000);
+    }
+  }
+  ctx.readOnly = info.readOnly;
+  document.body.classList.toggle("read-only", ctx.readOnly);
+  $("readonly-badge").hidden = !ctx.readOnly;
+  showExperiment(info);
+  window.addEventListener("hashchange", route);
+  route();
+  if (ctx.readOnly) {
+    setLive("", "Read-only: a stopped experiment");
+    startHeartbeat();
+  } else {
+    setLive("on", "Live");
+    startLive((progress) => {
+      ctx.progress = progress;
+      setStatus(progress.status);
+      refresh();
+    });
+  }
+}
+
+// Pages call this after fetching the overview, so the header follows along.
+ctx.showExperiment = showExperiment;
+
+start();

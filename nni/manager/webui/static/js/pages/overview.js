@@ -1,0 +1,154 @@
+// Overview: status, progress against the limits, counts by state, best result, controls,
+// search space and config.
+
+import { get, put } from "../api.js";
+import {
+  ENDED_EXPERIMENT, STATES, fill, formatDuration, formatNumber, formatValue, h, progressBar, statusChip,
+} from "../dom.js";
+
+const CONTROLS = [
+  {key: "concurrency", label: "Trial concurrency", field: "trialConcurrency", update: "TRIAL_CONCURRENCY",
+   type: "number", parse: (text) => Number(text)},
+  {key: "max-trials", label: "Max trial number", field: "maxTrialNumber", update: "MAX_TRIAL_NUM",
+   type: "number", parse: (text) => Number(text)},
+  {key: "max-duration", label: "Max duration", field: "maxExperimentDuration", update: "MAX_EXEC_DURATION",
+   type: "text", placeholder: "e.g. 90m, 2h, 3600", parse: (text) => (/^\d+(\.\d+)?$/.test(text) ? Number(text) : text),
+   show: (seconds) => (seconds ? formatDuration(seconds) : "none")},
+];
+
+export function create(ctx) {
+  const cards = {
+    status: h("div", {class: "card", id: "card-status"}),
+    trials: h("div", {class: "card", id: "card-trials"}),
+    duration: h("div", {class: "card", id: "card-duration"}),
+    best: h("div", {class: "card", id: "card-best"}),
+  };
+  const counts = h("div", {class: "counts", id: "state-counts"});
+  const space = h("div", {class: "table-wrap"});
+  const config = h("pre", {id: "config"});
+  const controls = ctx.readOnly ? null : buildControls(ctx, () => page.refresh());
+  fill(ctx.root,
+    h("div", {class: "grid"}, cards.status, cards.trials, cards.duration, cards.best),
+    h("div", {class: "card section"}, h("h2", {}, "Trials by state"), counts),
+    controls,
+    h("div", {class: "grid wide"},
+      h("div", {class: "card"}, h("h2", {}, "Search space"), space),
+      h("div", {class: "card"}, h("details", {open: true}, h("summary", {}, h("strong", {}, "Configuration")), config))));
+
+  let info = null;
+  let fetchedAt = 0;
+  // The elapsed time ticks here between updates from the manager.
+  const ticker = setInterval(() => {
+    const gone = document.body.classList.contains("disconnected");   // do not count time we cannot vouch for
+    if (info && !ctx.readOnly && !gone && !ENDED_EXPERIMENT.has(info.status)) renderDuration();
+  }, 1000);
+
+  function renderDuration() {
+    const elapsed = info.elapsed + (ENDED_EXPERIMENT.has(info.status) ? 0 : (Date.now() - fetchedAt) / 1000);
+    const max = info.maxExperimentDuration;
+    fill(cards.duration,
+      h("h2", {}, "Duration"),
+      h("div", {class: "big", id: "elapsed"}, formatDuration(elapsed)),
+      max ? progressBar(elapsed / max, "duration-progress") : null,
+      h("div", {class: "muted small"}, max ? `of ${formatDuration(max)} maximum` : "no maximum duration"));
+  }
+
+  const page = {
+    async refresh() {
+      info = await get("/ui/overview");
+      fetchedAt = Date.now();
+      ctx.showExperiment(info);
+      render(info);
+    },
+    unmount() { clearInterval(ticker); },
+  };
+
+  function render(o) {
+    fill(cards.status,
+      h("h2", {}, "Experiment"),
+      h("div", {class: "big"}, statusChip(o.status)),
+      h("div", {class: "muted small"}, `${o.name ? o.name + " · " : ""}${o.id}`),
+      h("div", {class: "muted small"}, `optimize mode: ${o.optimizeMode}`),
+      o.errors.length ? h("pre", {class: "errors"}, o.errors.join("\n\n")) : null);
+
+    const max = o.maxTrialNumber;
+    const running = o.counts.RUNNING || 0;
+    const waiting = o.counts.WAITING || 0;
+    fill(cards.trials,
+      h("h2", {}, "Trials"),
+      h("div", {class: "big", id: "trials-done"}, `${o.limitDone} / ${max ?? "∞"}`),
+      max ? progressBar(o.limitDone / max, "trial-progress") : null,
+      h("div", {class: "muted small"},
+        `${o.limitUnit} done · ${o.trialsSubmitted} trials submitted · ${running} running · ${waiting} waiting`));
+
+    renderDuration();
+
+    const best = o.best;
+    fill(cards.best,
+      h("h2", {}, `Best metric (${o.optimizeMode})`),
+      best
+        ? [h("div", {class: "big", id: "best-metric"}, formatNumber(best.metric)),
+           h("div", {class: "small"}, "trial ", h("a", {href: `#/trial/${encodeURIComponent(best.trialJobId)}`},
+             best.trialJobId), ` (#${best.sequenceId}${best.parameterIndex ? `, phase ${best.parameterIndex}` : ""})`),
+           h("table", {class: "kv small"}, Object.entries(best.parameters || {}).map(
+             ([k, v]) => h("tr", {}, h("th", {}, k), h("td", {}, formatValue(v)))))]
+        : h("div", {class: "muted", id: "best-metric"}, "no final result yet"));
+
+    fill(counts, STATES.map((state) => {
+      const n = o.counts[state] || 0;
+      return h("a", {class: `count${n ? "" : " zero"}`, id: `count-${state}`, href: `#/trials?status=${state}`},
+        statusChip(state), h("span", {class: "num"}, n));
+    }));
+
+    if (controls) controls.update(o);
+
+    fill(space, h("table", {id: "search-space"},
+      h("tr", {}, h("th", {}, "Parameter"), h("th", {}, "Type"), h("th", {}, "Values")),
+      Object.entries(o.searchSpace).map(([name, spec]) => h("tr", {},
+        h("td", {}, h("code", {}, name)),
+        h("td", {}, spec && spec._type),
+        h("td", {}, h("code", {}, JSON.stringify(spec && spec._value)))))));
+    config.textContent = JSON.stringify(o.config, null, 2);
+  }
+
+  return page;
+}
+
+/** The three limit controls; each saves through PUT /experiment?update_type=... */
+function buildControls(ctx, refresh) {
+  const message = h("div", {class: "message", id: "ctl-message"});
+  const rows = CONTROLS.map((control) => {
+    const input = h("input", {id: `ctl-${control.key}`, type: control.type, min: control.type === "number" ? 1 : null,
+      placeholder: control.placeholder || "", required: true});
+    const current = h("span", {class: "current", id: `ctl-${control.key}-current`});
+    const form = h("form", {
+      onsubmit: async (event) => {
+        event.preventDefault();
+        const text = input.value.trim();
+        if (!text) return;
+        const value = control.parse(text);
+        try {
+          await put(`/experiment?update_type=${control.update}`, {params: {[control.field]: value}});
+          message.className = "message ok";
+          message.textContent = `${control.label} set to ${text}.`;
+          input.value = "";
+          refresh();
+        } catch (error) {
+          message.className = "message error";
+          message.textContent = `${control.label}: ${error.message}`;
+        }
+      },
+    }, h("label", {for: `ctl-${control.key}`}, control.label), input,
+    h("button", {type: "submit", class: "primary", id: `ctl-${control.key}-save`}, "Set"), current);
+    return {control, form, current};
+  });
+  const card = h("div", {class: "card section controls", id: "controls"},
+    h("h2", {}, "Change limits"), rows.map((r) => r.form), message);
+  card.update = (o) => {
+    for (const {control, current} of rows) {
+      const value = o[control.field];
+      current.textContent = `now: ${control.show ? control.show(value) : (value ?? "none")}`;
+    }
+  };
+  return card;
+}

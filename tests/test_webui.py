@@ -1,0 +1,548 @@
+"""The web UI against real experiments: a real manager, real trial processes, real HTTP,
+and a real browser (Debian's chromium driven by Playwright).
+
+Screenshots of every page go to ``$NNI_TEST_ARTIFACTS`` (default: the test's tmp_path);
+``NNI_TEST_ARTIFACTS=docs/images pytest tests/test_webui.py`` refreshes the ones in the docs.
+The JSON endpoints' speed on 100,000 stored trials is checked without a browser.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import re
+import sqlite3
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from nni.experiment import Experiment
+
+CHROMIUM = "/usr/bin/chromium"
+
+SPACE = {
+    "x": {"_type": "uniform", "_value": [0, 1]},
+    "lr": {"_type": "loguniform", "_value": [1e-4, 1e-1]},
+    "opt": {"_type": "choice", "_value": ["sgd", "adam"]},
+}
+
+# Reports 4 intermediate results, writes to both logs, and a final result computed from the
+# parameters (so the test knows every metric).
+QUICK_TRIAL = """
+    import sys, nni
+    p = nni.get_next_parameter()
+    for step in range(4):
+        nni.report_intermediate_result(p["x"] * (step + 1) / 4)
+    print("stdout line of the trial", p["opt"])
+    print("stderr line of the trial", file=sys.stderr)
+    nni.report_final_result({"default": p["x"] * 10 + (1 if p["opt"] == "adam" else 0), "acc": p["x"]})
+"""
+
+# Reports once, then sleeps until killed.
+SLEEPY_TRIAL = """
+    import time, nni
+    p = nni.get_next_parameter()
+    nni.report_intermediate_result(p["x"])
+    time.sleep(120)
+"""
+
+
+# -- browser fixtures --------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is missing: the web UI tests drive Debian's chromium (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True)
+        yield chromium
+        chromium.close()
+
+
+class Console:
+    """Console errors and uncaught exceptions of a page."""
+
+    def __init__(self, page: Any) -> None:
+        self.messages: list[str] = []
+        page.on("console", lambda m: self.messages.append(f"console.{m.type}: {m.text} @ {m.location}")
+                if m.type == "error" else None)
+        page.on("pageerror", lambda e: self.messages.append(f"uncaught: {e}"))
+
+    def assert_clean(self, where: str) -> None:
+        assert not self.messages, f"console errors on {where}:\n" + "\n".join(self.messages)
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    tab = context.new_page()
+    tab.set_default_timeout(15_000)
+    tab.on("dialog", lambda dialog: dialog.accept())   # the kill confirmation
+    tab.console = Console(tab)
+    yield tab
+    context.close()
+
+
+@pytest.fixture
+def shot(tmp_path) -> Callable[[Any, str], Path]:
+    """Save a full-page screenshot as ``webui-NAME.png`` under $NNI_TEST_ARTIFACTS (or tmp_path)."""
+    folder = Path(os.environ.get("NNI_TEST_ARTIFACTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def _shot(tab: Any, name: str) -> Path:
+        path = folder / f"webui-{name}.png"
+        tab.wait_for_timeout(300)   # let plotly finish its transitions
+        tab.screenshot(path=str(path), full_page=True)
+        return path
+    return _shot
+
+
+def expect():
+    from playwright.sync_api import expect as _expect
+    return _expect
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 20, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.1)
+
+
+def cells(tab: Any, column: str) -> list[str]:
+    return tab.locator(f"#trials-table tbody td[data-col='{column}']").all_inner_texts()
+
+
+def trial_status(exp: Experiment, trial_id: str) -> str:
+    return exp.get_trial_job(trial_id).status
+
+
+def running(exp: Experiment) -> list[str]:
+    return [j.trialJobId for j in exp.list_trial_jobs() if j.status == "RUNNING"]
+
+
+# -- a finished experiment: every page -------------------------------------------------------
+def test_pages_show_a_real_experiment(make_experiment, page, shot):
+    exp = make_experiment(QUICK_TRIAL, SPACE, concurrency=4, max_trials=10, experiment_name="webui-demo")
+    exp.config.tuner.class_args = {"seed": 3, "optimize_mode": "maximize"}
+    exp.start(port=0)
+    assert exp.wait(timeout=60) == "DONE"
+    jobs = exp.list_trial_jobs()
+    metric = {j.trialJobId: j.finalMetricData[0].data["default"] for j in jobs}
+    params = {j.trialJobId: j.hyperParameters[0].parameters for j in jobs}
+    best = max(metric, key=metric.get)
+    e = expect()
+
+    # Overview: name, id, status, counts, progress, best result and its parameters, config, space.
+    page.goto(f"{exp.url}/")
+    e(page.locator("#exp-id")).to_have_text(exp.id)
+    e(page.locator("#exp-name")).to_have_text("webui-demo")
+    e(page.locator("#exp-status")).to_have_text("DONE")
+    e(page.locator("#count-SUCCEEDED .num")).to_have_text("10")
+    e(page.locator("#count-FAILED .num")).to_have_text("0")
+    e(page.locator("#trials-done")).to_have_text("10 / 10")
+    e(page.locator("#trial-progress > div")).to_have_attribute("style", re.compile(r"width: 100(\.0)?%"))
+    e(page.locator("#card-best")).to_contain_text(best)
+    e(page.locator("#card-best")).to_contain_text(params[best]["opt"])
+    assert abs(float(page.locator("#best-metric").inner_text()) - metric[best]) < 1e-4
+    e(page.locator("#search-space")).to_contain_text("loguniform")
+    e(page.locator("#config")).to_contain_text('"trialConcurrency": 4')
+    e(page.locator("#controls")).to_be_visible()
+    shot(page, "overview")
+
+    # Trials: every trial listed, parameters as columns, sortable by metric both ways.
+    page.goto(f"{exp.url}/#/trials")
+    e(page.locator("#trials-table tbody tr")).to_have_count(10)
+    assert set(page.locator("#trials-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.trialId)")) \
+        == set(metric)
+    e(page.locator("#trials-summary")).to_have_text("1–10 of 10 trials")
+    for name in ("x", "lr", "opt", "acc"):
+        e(page.locator("#trials-table thead")).to_contain_text(name)
+    page.click("th[data-sort='metric']")   # first click: best first (descending)
+    e(page.locator("th[data-sort='metric'] .arrow")).to_have_text("▼")
+    shown = [float(v) for v in cells(page, "metric")]
+    assert shown == sorted(shown, reverse=True) and len(shown) == 10
+    assert page.locator("#trials-table tbody tr").first.get_attribute("data-trial-id") == best
+    page.click("th[data-sort='metric']")
+    e(page.locator("th[data-sort='metric'] .arrow")).to_have_text("▲")
+    shown = [float(v) for v in cells(page, "metric")]
+    assert shown == sorted(shown)
+    assert "sort=metric" in page.url   # the view is kept in the address
+    # Filtering happens on the server: an expression on a parameter.
+    adam = sorted(t for t, p in params.items() if p["opt"] == "adam")
+    page.fill("#trial-filter", "opt=adam")
+    e(page.locator("#trials-summary")).to_have_text(f"{min(1, len(adam))}–{len(adam)} of {len(adam)} trials")
+    assert sorted(page.locator("#trials-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.trialId)")) \
+        == adam
+    page.fill("#trial-filter", "")
+    e(page.locator("#trials-table tbody tr")).to_have_count(10)
+    shot(page, "trials")
+
+    # Compare two selected trials.
+    page.locator(".select-trial").nth(0).check()
+    page.locator(".select-trial").nth(1).check()
+    e(page.locator("#compare")).to_have_text("Compare (2)")
+    page.click("#compare")
+    e(page.locator("#compare-table tr").first.locator("td")).to_have_count(2)
+    e(page.locator("#chart-compare .scatterlayer .trace")).to_have_count(2)
+    shot(page, "compare")
+
+    # Trial detail: parameters, final result, intermediate curve, logs, directory.
+    page.goto(f"{exp.url}/#/trial/{best}")
+    e(page.locator("#trial-head")).to_contain_text(best)
+    e(page.locator("#trial-parameters")).to_contain_text(params[best]["opt"])
+    e(page.locator("#trial-parameters .final-result")).to_contain_text("acc:")
+    e(page.locator("#chart-trial-intermediate .scatterlayer .point")).to_have_count(4)
+    e(page.locator("#trial-log")).to_contain_text(f"stdout line of the trial {params[best]['opt']}")
+    trial_dir = Path(exp.config.experiment_working_directory) / exp.id / "trials" / best
+    e(page.locator("#trial-dir")).to_have_text(str(trial_dir))
+    page.click("button[data-stream='stderr']")
+    e(page.locator("#trial-log")).to_contain_text("stderr line of the trial")
+    shot(page, "detail")
+
+    # Charts: every final result is a point, best-so-far line, curves, parcoords, importance, slices.
+    page.goto(f"{exp.url}/#/charts")
+    e(page.locator("#chart-metric .scatterlayer .trace").first.locator(".point")).to_have_count(10)
+    e(page.locator("#chart-metric .scatterlayer .trace")).to_have_count(2)   # points + best so far
+    e(page.locator("#chart-intermediate .scatterlayer .trace")).to_have_count(10)
+    e(page.locator("#chart-parcoords .parcoords")).to_have_count(1)
+    e(page.locator("#chart-duration .bars .point")).to_have_count(10)
+    e(page.locator("#chart-importance .bars .point")).to_have_count(3)
+    e(page.locator("#importance-note")).to_contain_text("From 10 final results")
+    e(page.locator("#chart-slices .chart")).to_have_count(3)
+    e(page.locator("#chart-slices .chart").first.locator(".scatterlayer .point")).to_have_count(10)
+    shot(page, "charts")
+    # Clicking a point opens its trial.
+    page.locator("#chart-metric .scatterlayer .trace").first.locator(".point").first.click(force=True)
+    e(page.locator("#trial-head")).to_be_visible()
+
+    page.console.assert_clean("the pages of a finished experiment")
+
+
+# -- a running experiment: kill, limits, live updates, the banner --------------------------------
+def test_kill_and_concurrency_from_the_ui_update_live(make_experiment, page, shot):
+    exp = make_experiment(SLEEPY_TRIAL, SPACE, concurrency=1, max_trials=6)
+    exp.start(port=0)
+    first = wait_until(lambda: running(exp), what="a running trial")[0]
+    e = expect()
+
+    page.goto(f"{exp.url}/#/trials")
+    row = page.locator(f"#trials-table tbody tr[data-trial-id='{first}']")
+    e(row).to_contain_text("RUNNING")
+    row.locator("button.kill").click()   # the confirmation dialog is accepted
+    wait_until(lambda: trial_status(exp, first) == "USER_CANCELED", what=f"{first} to be killed")
+    # The page follows on its own (no reload): the killed row and the next trial.
+    e(row).to_contain_text("USER_CANCELED")
+    e(row.locator("button.kill")).to_have_count(0)
+    e(page.locator("#trials-table tbody tr")).to_have_count(2)
+
+    page.goto(f"{exp.url}/#/overview")
+    e(page.locator("#ctl-concurrency-current")).to_have_text("now: 1")
+    page.fill("#ctl-concurrency", "3")
+    page.click("#ctl-concurrency-save")
+    e(page.locator("#ctl-message")).to_have_text("Trial concurrency set to 3.")
+    assert exp.get_experiment_profile()["params"]["trialConcurrency"] == 3
+    wait_until(lambda: len(running(exp)) == 3, what="3 trials running after raising the concurrency")
+    e(page.locator("#count-RUNNING .num")).to_have_text("3")
+    e(page.locator("#count-USER_CANCELED .num")).to_have_text("1")
+    e(page.locator("#ctl-concurrency-current")).to_have_text("now: 3")
+
+    page.fill("#ctl-max-duration", "2h")
+    page.click("#ctl-max-duration-save")
+    e(page.locator("#ctl-max-duration-current")).to_have_text("now: 2h 00m 00s")
+    assert exp.get_experiment_profile()["params"]["maxExperimentDuration"] == 7200
+    e(page.locator("#card-duration")).to_contain_text("of 2h 00m 00s maximum")
+    page.console.assert_clean("the live overview and trials pages")
+
+    # A bad value is refused with the manager's reason (the 400 is logged by the browser itself).
+    page.fill("#ctl-max-duration", "soon")
+    page.click("#ctl-max-duration-save")
+    e(page.locator("#ctl-message")).to_contain_text("maxExperimentDuration")
+    e(page.locator("#ctl-message")).to_have_class("message error")
+
+    # The manager goes away: the banner says so.
+    e(page.locator("#banner")).to_be_hidden()
+    exp.stop()
+    e(page.locator("#banner")).to_be_visible(timeout=15_000)
+    e(page.locator("#banner")).to_contain_text("not responding")
+    e(page.locator("body")).to_have_class("disconnected")   # the controls are greyed out
+    shot(page, "banner")
+
+
+# -- a stopped experiment under view ----------------------------------------------------------
+def test_view_mode_is_read_only(make_experiment, page, shot):
+    exp = make_experiment(QUICK_TRIAL, SPACE, concurrency=3, max_trials=5)
+    assert exp.run(port=0)
+    viewer = Experiment.view(exp.id, port=0, non_blocking=True)
+    metrics = [j.finalMetricData[0].data["default"] for j in viewer.list_trial_jobs()]
+    e = expect()
+    try:
+        page.goto(f"{viewer.url}/#/overview")
+        e(page.locator("#readonly-badge")).to_be_visible()
+        e(page.locator("#count-SUCCEEDED .num")).to_have_text("5")
+        e(page.locator("#trials-done")).to_have_text("5 / 5")
+        e(page.locator("#exp-id")).to_have_text(exp.id)
+        e(page.locator("#controls")).to_have_count(0)
+        # Random's default direction (minimize), as the live manager had it, without a tuner running.
+        e(page.locator("#card-best h2")).to_have_text("Best metric (minimize)")
+        assert abs(float(page.locator("#best-metric").inner_text()) - min(metrics)) < 1e-4
+        shot(page, "view")
+        page.goto(f"{viewer.url}/#/trials")
+        e(page.locator("#trials-table tbody tr")).to_have_count(5)
+        e(page.locator("button.kill")).to_have_count(0)
+        trial = page.locator("#trials-table tbody tr").first.get_attribute("data-trial-id")
+        page.goto(f"{viewer.url}/#/trial/{trial}")
+        e(page.locator("#chart-trial-intermediate .scatterlayer .point")).to_have_count(4)
+        e(page.locator("#kill-trial")).to_have_count(0)
+        page.goto(f"{viewer.url}/#/charts")
+        e(page.locator("#chart-metric .scatterlayer .trace").first.locator(".point")).to_have_count(5)
+        page.console.assert_clean("view mode")
+    finally:
+        viewer.stop()
+    e(page.locator("#banner")).to_be_visible(timeout=15_000)
+
+
+# -- multi-phase: every parameter set of a trial --------------------------------------------------
+PHASED_TRIAL = """
+    import nni
+    for phase in range(3):
+        p = nni.get_next_parameter()
+        for step in range(2):
+            nni.report_intermediate_result(p["x"] + step)
+        nni.report_final_result(p["x"] * 100)
+"""
+
+
+def test_detail_shows_every_phase_of_a_multi_phase_trial(make_experiment, page):
+    from nni.multi_phase import MultiPhaseTuner
+
+    class Counting(MultiPhaseTuner):
+        """Parameter set n gets x = n, so each phase's result is known."""
+
+        def update_search_space(self, search_space):
+            pass
+
+        def generate_parameters(self, parameter_id, trial_job_id=None):
+            return {"x": parameter_id}
+
+        def receive_trial_result(self, parameter_id, parameters, value, trial_job_id=None):
+            pass
+
+    exp = make_experiment(PHASED_TRIAL, {"x": {"_type": "choice", "_value": [0]}}, tuner=Counting(),
+                          concurrency=1, max_trials=3, multi_phase=True)
+    exp.start(port=0)
+    assert exp.wait(timeout=60) == "DONE"
+    (job,) = exp.list_trial_jobs()
+    sets = {p.parameter_index: p.parameters["x"] for p in job.hyperParameters}
+    assert sorted(sets) == [0, 1, 2]
+    e = expect()
+    page.goto(f"{exp.url}/#/trial/{job.trialJobId}")
+    e(page.locator("#trial-parameters .phase")).to_have_count(3)
+    e(page.locator("#trial-parameters h2")).to_have_text("Parameters (3 parameter sets)")
+    for index, x in sets.items():
+        phase = page.locator(f"#trial-parameters .phase[data-parameter-index='{index}']")
+        e(phase.locator(".final-result")).to_have_text(str(x * 100))
+    e(page.locator("#chart-trial-intermediate .scatterlayer .trace")).to_have_count(3)
+    page.goto(f"{exp.url}/#/overview")
+    e(page.locator("#trials-done")).to_have_text("3 / 3")   # maxTrialNumber counts parameter sets here
+    page.console.assert_clean("a multi-phase trial")
+
+
+# -- the JSON endpoints on 100,000 trials (no browser) -----------------------------------------
+def _fill_store(path: Path, n: int) -> dict[str, Any]:
+    """n trials, each with a parameter set, 2 intermediate results and (most) a final result."""
+    from nni.manager.store import Store
+    store = Store(path)   # creates the schema
+    store.set_meta(id="big00001", status="STOPPED", start_time=1_700_000_000.0, end_time=1_700_100_000.0,
+                   config={"experimentName": "big", "searchSpace": {
+                       "lr": {"_type": "loguniform", "_value": [1e-4, 0.1]},
+                       "opt": {"_type": "choice", "_value": ["sgd", "adam"]},
+                       "layers": {"_type": "randint", "_value": [1, 9]}}})
+    store.close()
+    rng = random.Random(0)
+    states = ["SUCCEEDED"] * 8 + ["FAILED", "USER_CANCELED"]
+    trials, params, metrics, truth = [], [], [], {}
+    for i in range(n):
+        tid = f"t{i:06d}"
+        status = states[i % 10]
+        start = 1_700_000_000.0 + i
+        trials.append((tid, i, status, f"/nowhere/{tid}", start, start, start + rng.random() * 100, 0, None))
+        p = {"lr": 10 ** rng.uniform(-4, -1), "opt": rng.choice(["sgd", "adam"]), "layers": rng.randint(1, 8)}
+        params.append((i, tid, 0, "algorithm", json.dumps(p), start))
+        metrics += [(tid, i, "PERIODICAL", s, json.dumps(rng.random()), start) for s in range(2)]
+        if status == "SUCCEEDED":
+            value = rng.random()
+            metrics.append((tid, i, "FINAL", 0, json.dumps({"default": value, "acc": 1 - value}), start))
+            truth[tid] = (value, p)
+    # One transaction for the bulk load (the manager commits row by row; that is not under test).
+    db = sqlite3.connect(path)
+    with db:
+        db.executemany("INSERT INTO trials VALUES (?,?,?,?,?,?,?,?,?)", trials)
+        db.executemany("INSERT INTO parameters(parameter_id, trial_id, parameter_index, source, parameters, created)"
+                       " VALUES (?,?,?,?,?,?)", params)
+        db.executemany("INSERT INTO metrics(trial_id, parameter_id, type, sequence, value, timestamp)"
+                       " VALUES (?,?,?,?,?,?)", metrics)
+    db.close()
+    return truth
+
+
+class Server:
+    """``rest.build_app`` on a read-only store, served on 127.0.0.1 from a thread (as ``nnictl view`` does)."""
+
+    def __init__(self, path: Path) -> None:
+        from aiohttp import web
+        from nni.manager.rest import build_app
+        from nni.manager.store import Store
+        self.store = Store(path, readonly=True)
+        self.loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        async def serve() -> None:
+            self.runner = web.AppRunner(build_app(self.store, None))
+            await self.runner.setup()
+            site = web.TCPSite(self.runner, "127.0.0.1", 0)
+            await site.start()
+            self.port = site._server.sockets[0].getsockname()[1]
+            ready.set()
+        self.thread = threading.Thread(target=lambda: (self.loop.run_until_complete(serve()), self.loop.run_forever()),
+                                       daemon=True)
+        self.thread.start()
+        assert ready.wait(10)
+
+    def get(self, path: str) -> tuple[float, Any]:
+        started = time.perf_counter()
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/api/v1/nni/ui{path}", timeout=30) as answer:
+            body = json.load(answer)
+        return time.perf_counter() - started, body
+
+    def close(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.store.close()
+
+
+def test_trials_endpoint_pages_sorts_and_filters_100000_trials_fast(tmp_path):
+    n = 100_000
+    path = tmp_path / "db" / "nni.sqlite"
+    path.parent.mkdir()
+    truth = _fill_store(path, n)
+    server = Server(path)
+    try:
+        # The first request builds the UI's snapshot of the store.
+        cold, page = server.get("/trials")
+        assert page["total"] == n and len(page["trials"]) == 50
+        assert page["parameterKeys"] == ["lr", "opt", "layers"] and page["metricKeys"] == ["acc"]
+        # Loose bounds (the machine may be busy): they catch a per-request rebuild, not jitter.
+        assert cold < 10.0, f"first request (snapshot build) took {cold:.2f} s"
+
+        timings = {}
+
+        def timed(query: str) -> Any:
+            timings[query], body = server.get(query)
+            return body
+
+        best = max(truth, key=lambda t: truth[t][0])
+        page = timed("/trials?sort=metric&order=desc&limit=100")
+        assert page["trials"][0]["trialJobId"] == best
+        values = [t["metric"] for t in page["trials"]]
+        assert values == sorted(values, reverse=True)
+        assert page["trials"][0]["parameters"] == pytest.approx(truth[best][1])
+
+        page = timed("/trials?offset=99990&limit=50")
+        assert [t["sequenceId"] for t in page["trials"]] == list(range(99990, 100000))
+
+        page = timed("/trials?sort=param:lr&order=asc&offset=50000&limit=20")
+        lrs = [t["parameters"]["lr"] for t in page["trials"]]
+        assert lrs == sorted(lrs) and page["total"] == n
+
+        page = timed("/trials?filter=opt%3Dadam%20lr%3C0.001&sort=metric&limit=1000")
+        expected = sum(1 for v, p in truth.values() if p["opt"] == "adam" and p["lr"] < 0.001)
+        with_metric = [t for t in page["trials"] if t["metric"] is not None]
+        assert all(t["parameters"]["opt"] == "adam" and t["parameters"]["lr"] < 0.001 for t in page["trials"])
+        assert len(with_metric) == min(expected, 1000) and page["total"] >= expected
+
+        page = timed("/trials?status=FAILED,USER_CANCELED&sort=duration&order=desc")
+        assert page["total"] == n // 5
+        assert {t["status"] for t in page["trials"]} <= {"FAILED", "USER_CANCELED"}
+
+        page = timed("/trials?filter=t09999")
+        assert page["total"] == 10
+
+        page = timed("/trials?sort=metric:acc&order=asc")
+        assert page["trials"][0]["trialJobId"] == best   # acc = 1 - metric
+
+        overview = timed("/overview")
+        assert overview["counts"] == {"SUCCEEDED": len(truth), "FAILED": n // 10, "USER_CANCELED": n // 10}
+        assert overview["best"]["trialJobId"] == best and overview["readOnly"] is True
+
+        slow = {q: round(t, 3) for q, t in timings.items() if t >= 2.0}
+        assert not slow, f"requests over 2 s on {n} trials: {slow}"
+        print("timings (s):", {q: round(t, 3) for q, t in timings.items()}, "cold:", round(cold, 3))
+
+        # Bad queries are refused with the reason.
+        for query, reason in [("/trials?sort=bogus", "sort must be one of"), ("/trials?limit=0", "limit must be"),
+                              ("/trials?status=DONE", "unknown status 'DONE'"), ("/trials?order=up", "order must be")]:
+            with pytest.raises(urllib.error.HTTPError) as caught:
+                server.get(query)
+            assert caught.value.code == 400 and reason in json.load(caught.value)["error"]
+    finally:
+        server.close()
+
+
+def test_snapshot_follows_new_trials_and_results(tmp_path):
+    """Rows committed after the first request show up in the next one (incremental refresh)."""
+    from nni.manager.store import Store
+    path = tmp_path / "db" / "nni.sqlite"
+    path.parent.mkdir()
+    _fill_store(path, 30)
+    server = Server(path)
+    writer = Store(path)
+    try:
+        _, page = server.get("/trials?sort=metric&order=desc")
+        assert page["total"] == 30
+        writer.add_trial("late1", 30, "/nowhere/late1", 1000, {"lr": 0.05, "opt": "sgd", "layers": 2})
+        _, page = server.get("/trials?status=WAITING")
+        assert [t["trialJobId"] for t in page["trials"]] == ["late1"] and page["trials"][0]["metric"] is None
+        writer.update_trial("late1", status="SUCCEEDED", start_time=time.time() - 5, end_time=time.time())
+        writer.add_metric("late1", 1000, "FINAL", 0, json.dumps({"default": 2.5, "acc": 0.1, "f1": 0.3}))
+        _, page = server.get("/trials?sort=metric&order=desc&limit=1")
+        top = page["trials"][0]
+        assert top["trialJobId"] == "late1" and top["metric"] == 2.5 and top["status"] == "SUCCEEDED"
+        assert "f1" in page["metricKeys"] and top["duration"] == pytest.approx(5, abs=0.5)
+        _, overview = server.get("/overview")
+        assert overview["best"]["trialJobId"] == "late1" and overview["counts"]["SUCCEEDED"] == 25
+    finally:
+        writer.close()
+        server.close()
+
+
+# -- hyperparameter importance ----------------------------------------------------------------
+def test_importance_ranks_the_parameter_that_drives_the_metric_first():
+    from nni.manager.webui.importance import importance
+    rng = random.Random(1)
+    rows = []
+    for _ in range(300):
+        lr, noise, opt = rng.uniform(0, 1), rng.uniform(0, 1), rng.choice(["a", "b", "c"])
+        metric = (lr - 0.3) ** 2 + (0.2 if opt == "b" else 0.0) + rng.gauss(0, 0.01)
+        rows.append((metric, lr, noise, opt))
+    answer = importance(["lr", "noise", "opt"], rows)
+    by_name = {p["name"]: p for p in answer["parameters"]}
+    assert [p["name"] for p in answer["parameters"]][0] == "lr"
+    assert by_name["lr"]["importance"] > 0.5
+    assert by_name["opt"]["importance"] > 0.05 and by_name["opt"]["kind"] == "categorical"
+    assert by_name["noise"]["importance"] < 0.05
+    assert answer["n"] == 300
+    few = importance(["lr"], rows[:3])
+    assert few["parameters"] == [] and "at least" in few["note"]
