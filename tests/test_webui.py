@@ -546,3 +546,14 @@ def test_importance_ranks_the_parameter_that_drives_the_metric_first():
     assert answer["n"] == 300
     few = importance(["lr"], rows[:3])
     assert few["parameters"] == [] and "at least" in few["note"]
+
+
+def test_importance_finds_the_driving_parameter_with_only_ten_results():
+    from nni.manager.webui.importance import importance
+    rng = random.Random(1)
+    rows = []
+    for _ in range(10):
+        x, lr, opt = rng.random(), 10 ** rng.uniform(-4, -1), rng.choice(["sgd", "adam"])
+        rows.append((10 * x + rng.random(), x, lr, opt))
+    ranked = importance(["x", "lr", "opt"], rows)["parameters"]
+    assert ranked[0]["name"] == "x" and ranked[0]["importance"] > 0.3

@@ -55,7 +55,9 @@ def _groups(values: Sequence[Any]) -> tuple[np.ndarray, str, np.ndarray | None]:
     if numeric and present:
         x = np.array([np.nan if v is None else float(v) for v in values])
         distinct = np.unique(x[~np.isnan(x)])
-        if len(distinct) <= MAX_GROUPS:
+        # Few values that repeat (a small integer range) are groups of their own; values that
+        # hardly repeat (continuous, or few results) are binned, else every group has one member.
+        if len(distinct) <= MAX_GROUPS and 2 * len(distinct) <= len(present):
             index = np.searchsorted(distinct, x)
         else:
             bins = int(min(MAX_GROUPS, max(2, round(math.sqrt(len(present) / 2)))))
