@@ -366,7 +366,7 @@ def test_missing_platform_and_bad_platform():
         ExperimentConfig.from_dict, minimal(trainingService={"useActiveGpu": True})
     ) == "trainingService.platform: required field is missing"
     message = error_of(ExperimentConfig.from_dict, minimal(trainingService={"platform": "kubeflow"}))
-    assert message == "trainingService.platform: unsupported platform 'kubeflow'; supported: local"
+    assert message == "trainingService.platform: unsupported platform 'kubeflow'; supported: local, ray, remote"
     assert "unsupported platform 'pai'" in error_of(ExperimentConfig, "pai")
 
 

@@ -91,13 +91,35 @@ async def get_experiment(request: web.Request) -> web.Response:
     return web.json_response(experiment_profile(request.app[STORE_KEY], request.app[MANAGER_KEY]))
 
 
+_SECRET_KEYS = ("password", "sshPassphrase")
+
+
+def public_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The config JSON with SSH passwords and passphrases masked, for every reader of the API.
+
+    The store keeps them (``resume`` must reconnect); the API and the web UI never show them.
+    """
+    services = config.get("trainingService")
+    if not services:
+        return config
+    masked = []
+    for service in services if isinstance(services, list) else [services]:
+        machines = service.get("machineList") if isinstance(service, dict) else None
+        if machines:
+            service = {**service, "machineList": [
+                {k: ("***" if k in _SECRET_KEYS and v else v) for k, v in m.items()} if isinstance(m, dict) else m
+                for m in machines]}
+        masked.append(service)
+    return {**config, "trainingService": masked if isinstance(services, list) else masked[0]}
+
+
 def experiment_profile(store: Store, manager: Any) -> dict[str, Any]:
     """NNI's experiment profile: id, status, times, and the config as ``params``."""
     meta = store.all_meta()
     start = meta.get("start_time")
     end = meta.get("end_time")
     trials = store.trials()
-    params = manager.config.json() if manager is not None else meta.get("config", {})
+    params = public_config(manager.config.json() if manager is not None else meta.get("config", {}))
     duration = ((end or time.time()) - start) if start else 0
     return {
         "id": meta.get("id"),

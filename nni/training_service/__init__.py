@@ -1,4 +1,6 @@
-"""Training services: where trial commands run (local machine now; SSH and Ray next)."""
+"""Training services: where trial commands run (this machine, SSH machines, a Ray cluster)."""
+
+import importlib.util
 
 from .base import TrainingService, TrialEnded, TrialSpec
 
@@ -6,9 +8,26 @@ __all__ = ["TrainingService", "TrialEnded", "TrialSpec", "create_training_servic
 
 
 def create_training_service(config) -> TrainingService:
-    """The training service for a canonical experiment config's ``training_service``."""
+    """The training service for a canonical experiment config's ``training_service``.
+
+    The remote and Ray services are imported only when used, so neither asyncssh nor ray is
+    loaded by ``import nni.training_service`` (nor by the local platform).
+    """
     platform = config.training_service.platform
     if platform == "local":
         from .local import LocalTrainingService
         return LocalTrainingService(config)
-    raise ValueError(f"trainingService.platform: {platform!r} is not supported; supported: 'local'")
+    if platform == "remote":
+        if importlib.util.find_spec("asyncssh") is None:
+            raise ValueError("trainingService.platform 'remote' needs asyncssh: "
+                             "pip install 'nni[remote]' (or pip install asyncssh)") from None
+        from .remote import RemoteTrainingService
+        return RemoteTrainingService(config)
+    if platform == "ray":
+        if importlib.util.find_spec("ray") is None:   # found, not imported: importing ray is slow
+            raise ValueError("trainingService.platform 'ray' needs ray: "
+                             "pip install 'nni[ray]' (or pip install 'ray[default]')") from None
+        from .ray import RayTrainingService
+        return RayTrainingService(config)
+    raise ValueError(f"trainingService.platform: {platform!r} is not supported; "
+                     "supported: 'local', 'remote', 'ray'")

@@ -30,7 +30,8 @@ _DROPPED = {
     "logCollection": "trial logs always stay in the trial directory",
     "description": "not used by config v2",
 }
-_HANDLED = {"useAnnotation", "trainingServicePlatform", "trial", "localConfig", "tuner", "assessor", "advisor"}
+_HANDLED = {"useAnnotation", "trainingServicePlatform", "trial", "localConfig", "tuner", "assessor", "advisor",
+            "machineList", "remoteConfig"}
 _V1_ONLY = {
     "authorName", "trainingServicePlatform", "maxExecDuration", "maxTrialNum", "searchSpacePath",
     "trial", "logDir", "localConfig", "remoteConfig", "machineList", "multiThread", "versionCheck",
@@ -45,6 +46,20 @@ _LOCAL_KEYS = {
     "maxTrialNumPerGpu": "maxTrialNumberPerGpu",
     "useActiveGpu": "useActiveGpu",
 }
+# NNI v1 machineList item key -> v2 RemoteMachineConfig key
+_REMOTE_MACHINE_KEYS = {
+    "ip": "host",
+    "port": "port",
+    "username": "user",
+    "passwd": "password",
+    "sshKeyPath": "sshKeyFile",
+    "passphrase": "sshPassphrase",
+    "gpuIndices": "gpuIndices",
+    "maxTrialNumPerGpu": "maxTrialNumberPerGpu",
+    "useActiveGpu": "useActiveGpu",
+    "pythonPath": "pythonPath",
+}
+_REMOTE_CONFIG_KEYS = {"reuse": "reuseMode"}
 _BUILTIN_NAME_KEY = {
     "tuner": "builtinTunerName",
     "assessor": "builtinAssessorName",
@@ -109,13 +124,18 @@ def convert_v1(data: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     service: dict[str, Any] | None = None
     platform = data.get("trainingServicePlatform")
     if platform is not None:
-        if platform != "local":
+        if platform == "remote":
+            service = _convert_remote(data, notes)
+        elif platform != "local":
             raise ConfigError(
                 f"trainingServicePlatform: platform {platform!r} in an NNI v1 config is not "
-                f"supported yet; supported: local"
+                f"supported yet; supported: local, remote"
             )
-        service = {"platform": "local"}
-        notes.append("trainingServicePlatform: local -> trainingService.platform: local")
+        else:
+            service = {"platform": "local"}
+            notes.append("trainingServicePlatform: local -> trainingService.platform: local")
+    elif data.get("machineList") is not None or data.get("remoteConfig") is not None:
+        raise ConfigError("machineList: only used with trainingServicePlatform: remote")
 
     if "localConfig" in data and data["localConfig"] is not None:
         local = _mapping(data["localConfig"], "localConfig")
@@ -199,3 +219,34 @@ def _convert_algorithm(
     if "includeIntermediateResults" in section:
         notes.append(f"{name}.includeIntermediateResults: dropped (not supported)")
     return converted
+
+
+def _convert_remote(data: Mapping[str, Any], notes: list[str]) -> dict[str, Any]:
+    """v1 ``trainingServicePlatform: remote`` + ``machineList`` + ``remoteConfig`` -> trainingService."""
+    machines = data.get("machineList")
+    if not isinstance(machines, list) or not machines:
+        raise ConfigError(
+            "trainingServicePlatform: platform 'remote' needs a non-empty machineList "
+            "(items like {ip, port, username, passwd | sshKeyPath}); NNI v1 platforms supported: local, remote"
+        )
+    service: dict[str, Any] = {"platform": "remote", "machineList": []}
+    notes.append("trainingServicePlatform: remote -> trainingService.platform: remote")
+    for index, item in enumerate(machines):
+        item = _mapping(item, f"machineList[{index}]")
+        machine: dict[str, Any] = {}
+        for key, value in item.items():
+            if key not in _REMOTE_MACHINE_KEYS:
+                raise unknown_field_error(f"machineList[{index}]", str(key), _REMOTE_MACHINE_KEYS)
+            machine[_REMOTE_MACHINE_KEYS[key]] = value
+        service["machineList"].append(machine)
+    renamed = sorted({f"{k} -> {v}" for m in machines for k, v in _REMOTE_MACHINE_KEYS.items() if k in m and k != v})
+    notes.append("machineList -> trainingService.machineList" + (f" ({', '.join(renamed)})" if renamed else ""))
+    remote = data.get("remoteConfig")
+    if remote is not None:
+        remote = _mapping(remote, "remoteConfig")
+        for key, value in remote.items():
+            if key not in _REMOTE_CONFIG_KEYS:
+                raise unknown_field_error("remoteConfig", str(key), _REMOTE_CONFIG_KEYS)
+            service[_REMOTE_CONFIG_KEYS[key]] = value
+            notes.append(f"remoteConfig.{key} -> trainingService.{_REMOTE_CONFIG_KEYS[key]}")
+    return service

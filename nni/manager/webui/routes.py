@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ..rest import API, MANAGER_KEY, STORE_KEY
+from ..rest import API, MANAGER_KEY, STORE_KEY, public_config
 from .importance import importance
 from .queries import ALL_STATES, QueryError, UiData
 
@@ -139,10 +139,10 @@ async def _context(request: web.Request) -> dict[str, Any]:
     manager = request.app[MANAGER_KEY]
     data = _data(request)
     if manager is not None:
-        return {"config": manager.config.json(), "status": manager.status, "errors": list(manager.errors),
+        return {"config": public_config(manager.config.json()), "status": manager.status, "errors": list(manager.errors),
                 "optimizeMode": manager.optimize_mode, "readOnly": False, "manager": manager}
     meta = await data.run(data.meta)
-    config = meta.get("config") or {}
+    config = public_config(meta.get("config") or {})
     cache = request.app[VIEW_CACHE_KEY]
     if "optimizeMode" not in cache:   # the stored config does not change
         cache["optimizeMode"] = await data.run(stored_optimize_mode, meta)

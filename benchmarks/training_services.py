@@ -1,0 +1,256 @@
+"""Training service throughput and the manager's limits under many reporting trials.
+
+    .venv/bin/python benchmarks/training_services.py                  # everything (~1-2 min)
+    .venv/bin/python benchmarks/training_services.py --skip ray       # local + remote + load
+    .venv/bin/python benchmarks/training_services.py --load 200,500,1000 --metrics 20
+
+Part 1, trials/s: the same trivial trial (``get_next_parameter`` + ``report_final_result``)
+run by a real experiment on ``local``, ``remote`` (a throwaway OpenSSH server on
+127.0.0.1, set up like tests/test_remote.py) and ``ray`` (a private local Ray). ``wall`` is
+start to DONE including the service's start (SSH connect and upload, Ray init); ``steady``
+is trials / (last trial end - first trial start).
+
+Part 2, manager limits: a real manager (real REST server, real SQLite, Random tuner) whose
+training service only hands out trial ids and tokens, and a separate client process that
+plays N concurrent trials: each asks for its parameters and posts M intermediate metrics
+and a final one, one HTTP/1.0 request per connection like ``nni``'s trial channel. Reported:
+metrics stored per second and request latency percentiles (every metric is committed to
+SQLite before its 200).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from nni.training_service import TrainingService, TrialEnded  # noqa: E402
+TRIAL = "import nni; p = nni.get_next_parameter(); nni.report_final_result(p['x'])\n"
+SPACE = {"x": {"_type": "uniform", "_value": [0, 1]}}
+
+
+def _experiment(work: Path, platform: str, trials: int, concurrency: int):
+    from nni.experiment import Experiment
+
+    code = work / "code"
+    code.mkdir(parents=True, exist_ok=True)
+    (code / "trial.py").write_text(TRIAL)
+    exp = Experiment("local")
+    exp.config.trial_command = "python3 trial.py" if platform != "local" else f"{sys.executable} trial.py"
+    exp.config.trial_code_directory = str(code)
+    exp.config.search_space = SPACE
+    exp.config.trial_concurrency = concurrency
+    exp.config.max_trial_number = trials
+    exp.config.experiment_working_directory = str(work / "experiments")
+    exp.config.tuner.name = "Random"
+    return exp
+
+
+def _timed_run(exp) -> dict:
+    started = time.monotonic()
+    assert exp.run(port=0) is True, "the experiment did not finish DONE"
+    wall = time.monotonic() - started
+    db = sqlite3.connect(Path(exp.config.experiment_working_directory) / exp.id / "db" / "nni.sqlite")
+    rows = db.execute("SELECT status, start_time, end_time FROM trials").fetchall()
+    ok = sum(1 for r in rows if r[0] == "SUCCEEDED")
+    span = max(r[2] for r in rows) - min(r[1] for r in rows if r[1] is not None)
+    return {"trials": len(rows), "succeeded": ok, "wall_s": wall, "trials_per_s_wall": len(rows) / wall,
+            "trials_per_s_steady": len(rows) / span}
+
+
+def bench_platform(platform: str, trials: int, concurrency: int) -> dict:
+    with tempfile.TemporaryDirectory(prefix="nni-bench-") as tmp:
+        work = Path(tmp)
+        exp = _experiment(work, platform, trials, concurrency)
+        sshd = None
+        venv_bin = str(Path(sys.executable).parent)
+        if platform == "remote":
+            sys.path.insert(0, str(ROOT / "tests"))
+            from test_remote import Sshd   # the test's throwaway sshd
+
+            sshd = Sshd(work / "sshd")
+            sshd.start()
+            import getpass
+            exp.config.training_service = {
+                "platform": "remote", "remoteWorkingDirectory": str(work / "remote-home"),
+                "machineList": [{"host": "127.0.0.1", "port": sshd.port, "user": getpass.getuser(),
+                                 "sshKeyFile": str(sshd.root / "client_key"), "pythonPath": venv_bin}]}
+        elif platform == "ray":
+            exp.config.training_service = {"platform": "ray", "trialResources": {"numCpus": 0.25}}
+            # Ray's default token auth would leave ~/.ray/auth_token behind; not needed here.
+            os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+            os.environ["PATH"] = venv_bin + os.pathsep + os.environ["PATH"]   # python3 = this venv for tasks
+        try:
+            return _timed_run(exp)
+        finally:
+            if sshd is not None:
+                sshd.kill()
+
+
+# -- part 2: many fake trials against one manager ------------------------------------------------
+class _TokenService(TrainingService):
+    """A training service that starts nothing: it records each trial's id, token and channel."""
+
+    def __init__(self, specs: list, expected: int, ready: threading.Event) -> None:
+        super().__init__()
+        self.specs, self.expected, self.ready = specs, expected, ready
+
+    async def submit(self, spec) -> None:
+        self.specs.append({"id": spec.trial_id, "token": spec.env["NNI_TRIAL_TOKEN"],
+                           "url": spec.env["NNI_TRIAL_CHANNEL"]})
+        await self.on_trial_start(spec.trial_id)
+        if len(self.specs) >= self.expected:
+            self.ready.set()
+
+    async def kill(self, trial_id: str) -> None:
+        await self.on_trial_end(TrialEnded(trial_id, None, "killed"))
+
+    async def stop(self) -> None:
+        pass
+
+
+CLIENT = r'''
+import asyncio, json, sys, time
+specs, metrics = json.load(open(sys.argv[1])), int(sys.argv[2])
+latencies, errors = [], []
+
+async def post(host, port, trial, action, payload):
+    body = json.dumps(payload).encode()
+    head = (f"POST /api/v1/trial/{trial['id']}/{action} HTTP/1.0\r\nHost: {host}:{port}\r\n"
+            f"Authorization: Bearer {trial['token']}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    started = time.perf_counter()
+    for attempt in range(6):
+        try:
+            reader, writer = await asyncio.open_connection(host, port)
+            break
+        except OSError:
+            await asyncio.sleep(0.1 * 2 ** attempt)
+    writer.write(head + body)
+    data = await reader.read()
+    writer.close()
+    latencies.append(time.perf_counter() - started)
+    status = int(data.split(b" ", 2)[1])
+    if status != 200:
+        errors.append(data[:200])
+    return json.loads(data.split(b"\r\n\r\n", 1)[1] or b"null")
+
+async def trial(t):
+    host, port = t["url"].split("//")[1].split(":")
+    record = await post(host, int(port), t, "parameter", {"index": 0})
+    pid = record["parameter_id"]
+    for i in range(metrics):
+        await post(host, int(port), t, "metric", {"parameter_id": pid, "type": "PERIODICAL", "sequence": i,
+                                                  "value": json.dumps(i * 0.1)})
+    await post(host, int(port), t, "metric", {"parameter_id": pid, "type": "FINAL", "sequence": 0,
+                                              "value": json.dumps(1.0)})
+
+async def main():
+    started = time.perf_counter()
+    await asyncio.gather(*(trial(t) for t in specs))
+    return time.perf_counter() - started
+
+wall = asyncio.run(main())
+latencies.sort()
+pct = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000
+print(json.dumps({"wall_s": wall, "requests": len(latencies), "errors": len(errors),
+                  "p50_ms": pct(0.5), "p90_ms": pct(0.9), "p99_ms": pct(0.99), "max_ms": latencies[-1] * 1000}))
+'''
+
+
+def bench_load(trials: int, metrics: int) -> dict:
+    import nni.manager.manager as manager_module
+    from nni.manager.launcher import run_experiment
+
+    specs: list = []
+    ready = threading.Event()
+    original = manager_module.create_training_service
+    manager_module.create_training_service = lambda config: _TokenService(specs, trials, ready)
+    holder: dict = {}
+    with tempfile.TemporaryDirectory(prefix="nni-load-") as tmp:
+        work = Path(tmp)
+        exp = _experiment(work, "local", trials, trials)
+        config = exp.config.canonical_copy()
+        loop = asyncio.new_event_loop()
+
+        def started(manager) -> None:
+            holder["manager"] = manager
+
+        thread = threading.Thread(target=lambda: loop.run_until_complete(
+            run_experiment(config, port=0, started=started)), daemon=True)
+        thread.start()
+        try:
+            if not ready.wait(120):
+                raise RuntimeError(f"only {len(specs)} of {trials} fake trials were created")
+            (work / "specs.json").write_text(json.dumps(specs))
+            (work / "client.py").write_text(CLIENT)
+            out = subprocess.run([sys.executable, str(work / "client.py"), str(work / "specs.json"), str(metrics)],
+                                 capture_output=True, text=True, timeout=600)
+            if out.returncode != 0:
+                raise RuntimeError(out.stderr[-2000:])
+            result = json.loads(out.stdout)
+        finally:
+            manager = holder.get("manager")
+            if manager is not None:
+                asyncio.run_coroutine_threadsafe(manager.stop(), loop).result(60)
+            thread.join(60)
+            manager_module.create_training_service = original
+        db = sqlite3.connect(work / "experiments" / holder["manager"].id / "db" / "nni.sqlite")
+        stored = db.execute("SELECT count(*) FROM metrics").fetchone()[0]
+    expected = trials * (metrics + 1)
+    result.update(trials=trials, metrics_stored=stored, metrics_expected=expected,
+                  metrics_per_s=stored / result["wall_s"], requests_per_s=result["requests"] / result["wall_s"])
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--trials", type=int, default=40, help="trials per platform run (default 40)")
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--skip", default="", help="comma-separated: local,remote,ray,load")
+    parser.add_argument("--load", default="200,500,1000", help="fake trial counts for the manager load test")
+    parser.add_argument("--metrics", type=int, default=20, help="intermediate metrics per fake trial")
+    args = parser.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
+    import logging
+    logging.getLogger("nni").setLevel(logging.WARNING)
+
+    print(f"## trials/s: {args.trials} trivial trials, concurrency {args.concurrency}, {os.cpu_count()} CPUs")
+    print("| platform | succeeded | wall s | trials/s (wall) | trials/s (steady) |")
+    print("|---|---|---|---|---|")
+    for platform in ("local", "remote", "ray"):
+        if platform in skip:
+            continue
+        try:
+            r = bench_platform(platform, args.trials, args.concurrency)
+        except Exception as exc:  # noqa: BLE001 - one platform missing must not hide the others
+            print(f"| {platform} | skipped: {exc} | | | |", flush=True)
+            continue
+        print(f"| {platform} | {r['succeeded']}/{r['trials']} | {r['wall_s']:.2f} | "
+              f"{r['trials_per_s_wall']:.1f} | {r['trials_per_s_steady']:.1f} |", flush=True)
+    if "load" in skip:
+        return
+    print(f"\n## manager limits: N concurrent fake trials, 1 parameter request + {args.metrics} intermediate "
+          "+ 1 final metric each (HTTP/1.0, one connection per request)")
+    print("| trials | metrics stored | wall s | metrics/s | requests/s | p50 ms | p90 ms | p99 ms | max ms | errors |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for count in (int(c) for c in args.load.split(",") if c):
+        r = bench_load(count, args.metrics)
+        print(f"| {count} | {r['metrics_stored']}/{r['metrics_expected']} | {r['wall_s']:.2f} | "
+              f"{r['metrics_per_s']:.0f} | {r['requests_per_s']:.0f} | {r['p50_ms']:.1f} | {r['p90_ms']:.1f} | "
+              f"{r['p99_ms']:.1f} | {r['max_ms']:.1f} | {r['errors']} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

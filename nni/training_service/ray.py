@@ -1,0 +1,265 @@
+"""Runs each trial as a Ray task (``platform: ray``).
+
+The task (:func:`_run_trial`, on whichever node Ray picks with the requested resources)
+starts the trial command with ``/bin/sh`` in its own session and process group, waits
+for it and returns its exit status. The trial reports to the manager over the usual HTTP
+channel. Where the experiment's trial directory is visible on the node (this machine, a
+shared file system) stdout/stderr are written there live; elsewhere they go to a
+node-local directory and come back with the task's result.
+
+No orphans: the trial's group holds a watchdog that reads a pipe from the Ray worker; when
+the worker dies (``ray.cancel(force=True)``, node lost, cluster shut down) the pipe closes
+and the watchdog SIGKILLs the group. A normal cancel (``ray.cancel``) interrupts the task,
+which sends SIGTERM, then SIGKILL, to the group itself.
+
+``import ray`` and ``ray.init`` take seconds, so both run on a worker thread, never on the
+manager's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from .base import TrainingService, TrialEnded, TrialSpec
+
+_log = logging.getLogger("nni.training_service.ray")
+
+KILL_GRACE_SECONDS = 1.0
+STDERR_TAIL_BYTES = 2000
+RETURNED_LOG_BYTES = 8 * 1024 * 1024   # logs a node cannot write to the trial dir come back, capped
+
+# Same watchdog as the SSH service: fd 0 is a pipe from the Ray worker.
+_INNER_SCRIPT = (
+    'exec 3<&0; '
+    '(cat <&3 >/dev/null 2>&1; kill -KILL -$$) >/dev/null 2>&1 & '
+    'exec /bin/sh -c "$NNI_NG_TRIAL_COMMAND" </dev/null 3<&-'
+)
+
+
+def _tail_bytes(path: str, limit: int) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - limit))
+            return f.read()
+    except OSError:
+        return b""
+
+
+def _run_trial(command: str, code_dir: str | None, trial_dir: str, env: dict[str, str]) -> dict[str, Any]:
+    """The body of the Ray task: run one trial on this node and return how it ended.
+
+    ``code_dir`` None: the task's working directory (Ray's ``runtime_env`` ``working_dir``).
+    """
+    import signal
+    import socket
+    import subprocess
+    import tempfile
+    import time
+
+    shared = os.path.isdir(os.path.dirname(trial_dir.rstrip("/")))
+    out_dir = trial_dir if shared else os.path.join(
+        tempfile.gettempdir(), "nni-ng-ray", env.get("NNI_EXP_ID", "exp"), env.get("NNI_TRIAL_JOB_ID", "trial"))
+    os.makedirs(out_dir, exist_ok=True)
+    full_env = {**os.environ, **env, "NNI_SYS_DIR": out_dir, "NNI_OUTPUT_DIR": out_dir,
+                "NNI_NG_TRIAL_COMMAND": command}
+    stdout_path, stderr_path = os.path.join(out_dir, "stdout"), os.path.join(out_dir, "stderr")
+    with open(stdout_path, "wb") as stdout, open(stderr_path, "wb") as stderr:
+        process = subprocess.Popen(["/bin/sh", "-c", _INNER_SCRIPT], cwd=code_dir or os.getcwd(), env=full_env,
+                                   stdin=subprocess.PIPE, stdout=stdout, stderr=stderr, start_new_session=True)
+    with open(os.path.join(out_dir, "trial.pid"), "w") as f:
+        f.write(f"{socket.gethostname()} {process.pid}\n")
+    try:
+        # Polling, not wait(): Ray's cancel raises KeyboardInterrupt between bytecodes, which a
+        # blocking waitpid() would not see until the trial ended by itself.
+        while process.poll() is None:
+            time.sleep(0.05)
+        exit_code = process.returncode
+    except BaseException:
+        # ray.cancel() without force: KeyboardInterrupt here. End the group, then re-raise.
+        for sig, grace in ((signal.SIGTERM, KILL_GRACE_SECONDS), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(process.pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+            deadline = time.monotonic() + grace
+            while process.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+        raise
+    finally:
+        try:
+            process.stdin.close()   # the watchdog then SIGKILLs whatever is left in the group
+        except OSError:
+            pass
+    result: dict[str, Any] = {"exit_code": exit_code, "node": socket.gethostname(), "shared": shared}
+    if not shared:
+        result["stdout"] = _tail_bytes(stdout_path, RETURNED_LOG_BYTES)
+        result["stderr"] = _tail_bytes(stderr_path, RETURNED_LOG_BYTES)
+    return result
+
+
+class RayTrainingService(TrainingService):
+    """Trials as Ray tasks on the cluster at ``trainingService.address`` (or a private local one)."""
+
+    def __init__(self, config: Any) -> None:
+        super().__init__()
+        self._config = config
+        service = config.training_service
+        self._address: str | None = service.address
+        self._runtime_env: dict[str, Any] = dict(service.runtime_env or {})
+        resources = dict(service.trial_resources or {})
+        resources.setdefault("num_cpus", 1)
+        if config.trial_gpu_number:
+            resources.setdefault("num_gpus", config.trial_gpu_number)
+        self._resources = resources
+        self._ray: Any = None
+        self._task: Any = None
+        self._refs: dict[str, Any] = {}
+        self._watchers: dict[str, asyncio.Task] = {}
+        self._ended: set[str] = set()
+        self._killed: set[str] = set()
+        self._private = self._address is None
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self._init_ray)
+        if self._address is not None and not self._config.nni_manager_ip:
+            _log.warning("Ray cluster %s: nniManagerIp is not set, so trials report to 127.0.0.1; "
+                         "trials on other nodes need nniManagerIp set to an address they can reach",
+                         self._address)
+
+    def _init_ray(self) -> None:
+        import ray
+
+        self._ray = ray
+        options: dict[str, Any] = {"log_to_driver": False, "ignore_reinit_error": False,
+                                   "configure_logging": False}
+        if self._private:
+            # "local": always a new instance, never a cluster that `ray start` left on this host.
+            options.update(address="local", include_dashboard=False, num_cpus=os.cpu_count() or 1)
+        else:
+            options["address"] = self._address
+        runtime_env = self._job_runtime_env()
+        if runtime_env:
+            options["runtime_env"] = runtime_env
+        if ray.is_initialized():
+            raise RuntimeError("Ray is already initialized in this process; platform ray needs its own "
+                               "connection (call ray.shutdown() first)")
+        try:
+            ray.init(**options)
+        except Exception as exc:  # noqa: BLE001 - reported with the address tried
+            where = "a private local Ray" if self._private else f"the Ray cluster at {self._address!r}"
+            raise RuntimeError(f"trainingService: cannot start/connect to {where}: {exc}") from None
+        self._task = ray.remote(_run_trial)
+
+    def _job_runtime_env(self) -> dict[str, Any] | None:
+        """Ray's job-level runtime_env: for a cluster given by address, the code directory is
+        shipped as ``working_dir`` (Ray uploads it once; ``.nniignore`` patterns become its
+        ``excludes``) unless the user's runtime_env names one."""
+        runtime_env = dict(self._runtime_env)
+        if not self._private and "working_dir" not in runtime_env:
+            code_dir = self._config.trial_code_directory
+            runtime_env["working_dir"] = code_dir
+            ignore = Path(code_dir) / ".nniignore"
+            if ignore.is_file():
+                excludes = [line.strip() for line in ignore.read_text().splitlines()
+                            if line.strip() and not line.lstrip().startswith("#")]
+                runtime_env["excludes"] = list(runtime_env.get("excludes", [])) + excludes
+        return runtime_env or None
+
+    async def submit(self, spec: TrialSpec) -> None:
+        env = dict(spec.env)
+        env["NNI_PLATFORM"] = "ray"
+        if self._config.trial_gpu_number == 0:
+            env["CUDA_VISIBLE_DEVICES"] = ""   # NNI's meaning of trialGpuNumber 0: no GPU
+        Path(spec.trial_dir).mkdir(parents=True, exist_ok=True)
+        # A private local Ray runs the code in place; a cluster runs it from its working_dir copy.
+        code_dir = spec.code_dir if self._private else None
+        # No retries: a trial whose node died is FAILED (the tuner decides what runs next).
+        options: dict[str, Any] = {**self._resources, "max_retries": 0}
+        ref = self._task.options(**options).remote(spec.command, code_dir, spec.trial_dir, env)
+        self._refs[spec.trial_id] = ref
+        self._watchers[spec.trial_id] = asyncio.ensure_future(self._watch(spec, ref))
+        # Ray queues the task until a node has the resources; from here on it is Ray's to run.
+        if self.on_trial_start is not None:
+            await self.on_trial_start(spec.trial_id)
+
+    async def _watch(self, spec: TrialSpec, ref: Any) -> None:
+        ray = self._ray
+        try:
+            result = await asyncio.wrap_future(ref.future())
+        except BaseException as exc:  # noqa: BLE001 - cancelled, worker or node died, runtime_env failed
+            if isinstance(exc, asyncio.CancelledError) and spec.trial_id not in self._killed:
+                raise
+            if spec.trial_id in self._killed:
+                await self._report(spec, None, "killed")
+            else:
+                text = str(exc).strip().splitlines()
+                kind = type(exc).__name__
+                if isinstance(exc, getattr(ray.exceptions, "NodeDiedError", ())) or "node" in kind.lower():
+                    reason = "its Ray node died"
+                else:
+                    reason = f"Ray task failed ({kind})"
+                await self._report(spec, None, f"{reason}: {' '.join(text[:3])[:STDERR_TAIL_BYTES]}")
+            return
+        trial_dir = Path(spec.trial_dir)
+        if not result.get("shared"):
+            (trial_dir / "stdout").write_bytes(result.get("stdout", b""))
+            (trial_dir / "stderr").write_bytes(result.get("stderr", b""))
+        exit_code = result["exit_code"]
+        message = ""
+        if exit_code != 0:
+            tail = _tail_bytes(str(trial_dir / "stderr"), STDERR_TAIL_BYTES).decode(errors="replace").strip()
+            reason = f"killed by signal {-exit_code}" if exit_code < 0 else f"exit code {exit_code}"
+            message = f"{reason} on Ray node {result.get('node')}" + (
+                f"; stderr tail:\n{tail}" if tail else "; stderr was empty")
+        await self._report(spec, exit_code, message)
+
+    async def _report(self, spec: TrialSpec, exit_code: int | None, message: str) -> None:
+        if spec.trial_id in self._ended:
+            return
+        self._ended.add(spec.trial_id)
+        self._refs.pop(spec.trial_id, None)
+        self._watchers.pop(spec.trial_id, None)
+        if self.on_trial_end is not None:
+            await self.on_trial_end(TrialEnded(spec.trial_id, exit_code, message))
+
+    async def kill(self, trial_id: str) -> None:
+        ref = self._refs.get(trial_id)
+        watcher = self._watchers.get(trial_id)
+        if ref is None or watcher is None or trial_id in self._killed:
+            return
+        self._killed.add(trial_id)
+        loop = asyncio.get_running_loop()
+        # A gentle cancel first: the task ends the trial's group (SIGTERM, then SIGKILL).
+        await loop.run_in_executor(None, lambda: self._ray.cancel(ref, force=False))
+        try:
+            await asyncio.wait_for(asyncio.shield(watcher), KILL_GRACE_SECONDS + 5.0)
+            return
+        except asyncio.TimeoutError:
+            pass
+        # The worker did not react: kill it; the watchdog in the trial's group ends the trial.
+        await loop.run_in_executor(None, lambda: self._ray.cancel(ref, force=True))
+        try:
+            await asyncio.wait_for(asyncio.shield(watcher), 10)
+        except asyncio.TimeoutError:
+            watcher.cancel()
+            await self._report_by_id(trial_id, "killed; Ray did not confirm the cancel")
+
+    async def _report_by_id(self, trial_id: str, message: str) -> None:
+        if trial_id not in self._ended:
+            self._ended.add(trial_id)
+            self._refs.pop(trial_id, None)
+            self._watchers.pop(trial_id, None)
+            if self.on_trial_end is not None:
+                await self.on_trial_end(TrialEnded(trial_id, None, message))
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(self.kill(t) for t in list(self._refs)), return_exceptions=True)
+        if self._ray is not None:
+            # Disconnects from a cluster; for the private one started here it also shuts it down.
+            await asyncio.get_running_loop().run_in_executor(None, self._ray.shutdown)

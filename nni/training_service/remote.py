@@ -1,0 +1,609 @@
+"""Runs trials on other machines over SSH (``platform: remote``), on asyncssh.
+
+Per machine: one SSH connection, kept for the whole experiment. The trial code directory
+is uploaded once (a gzipped tar over an exec channel, ``.nniignore`` honoured) into
+``<remoteWorkingDirectory>/<experiment id>/code``; each trial runs in its own session and
+process group (``setsid``) from that directory, with ``<...>/trials/<trial id>`` as its
+``NNI_SYS_DIR``/``NNI_OUTPUT_DIR``. The trial reaches the manager through a reverse port
+forward of the same connection (``127.0.0.1:<port>`` on the remote host), so neither
+``nniManagerIp`` nor an open firewall port is needed. stdout/stderr stream back over the
+channel into the local trial directory (``stdout``/``stderr``, the local layout).
+
+No orphans: a small watchdog inside each trial's process group reads the channel's stdin;
+when the channel closes (trial ended, kill, manager died, connection lost) it SIGKILLs the
+group, so nothing the trial left in its group outlives it on the remote host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import shlex
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ._upload import pack_code_dir
+from .base import TrainingService, TrialEnded, TrialSpec
+from .gpu import GpuError
+
+_log = logging.getLogger("nni.training_service.remote")
+
+CONNECT_TIMEOUT_SECONDS = 15.0
+# SSH keepalives find a dead peer (cable pulled, host down) that TCP alone notices only
+# after minutes: 3 unanswered probes 5 s apart fail the connection.
+KEEPALIVE_INTERVAL_SECONDS = 5.0
+KEEPALIVE_COUNT_MAX = 3
+KILL_GRACE_SECONDS = 1.0
+RECONNECT_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)   # then 30 s forever
+STDERR_TAIL_BYTES = 2000
+PGID_MARKER = b"NNI-NG-PGID "
+
+# Runs inside the new session as /bin/sh: record the group id, start the watchdog on a copy
+# of the channel's stdin (fd 3: an asynchronous list gets /dev/null as stdin unless
+# redirected explicitly), then become the trial's shell (same pid, so the group leader).
+_INNER_SCRIPT = (
+    'echo "$$" > "$NNI_SYS_DIR/trial.pid"; '
+    'printf "NNI-NG-PGID %s\\n" "$$"; '
+    'exec 3<&0; '
+    '(cat <&3 >/dev/null 2>&1; kill -KILL -$$) >/dev/null 2>&1 & '
+    'exec /bin/sh -c "$NNI_NG_TRIAL_COMMAND" </dev/null 3<&-'
+)
+
+
+class RemoteError(RuntimeError):
+    """A remote machine cannot be used (unreachable, authentication failed, missing tools)."""
+
+
+@dataclass
+class _RemoteTrial:
+    spec: TrialSpec
+    machine: "_Machine"
+    process: Any = None                 # asyncssh.SSHClientProcess
+    pgid: int | None = None
+    gpus: list[int] | None = None
+    starter: asyncio.Task | None = None
+    watcher: asyncio.Task | None = None
+    ended: bool = False
+    killing: bool = False
+
+
+@dataclass
+class _Machine:
+    config: Any                         # RemoteMachineConfig
+    conn: Any = None                    # asyncssh.SSHClientConnection
+    listener: Any = None                # reverse port forward
+    forward_port: int | None = None
+    home: str = ""
+    prepared_for: str | None = None     # experiment id whose code is uploaded
+    trials: dict[str, _RemoteTrial] = field(default_factory=dict)
+    lost_pgids: list[int] = field(default_factory=list)
+    gpus: list[int] | None = None       # usable GPU indices (None: not GPU-scheduled)
+    gpu_load: dict[int, int] = field(default_factory=dict)
+    reconnect: asyncio.Task | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    last_error: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"{self.config.user}@{self.config.host}:{self.config.port}"
+
+    @property
+    def connected(self) -> bool:
+        return self.conn is not None
+
+
+def _auth_hint(config: Any) -> str:
+    if config.password is not None:
+        return "password"
+    if config.ssh_key_file is not None:
+        return f"sshKeyFile {config.ssh_key_file}"
+    return "the SSH agent / default keys (~/.ssh/id_*)"
+
+
+def _tail(path: Path, limit: int = STDERR_TAIL_BYTES) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - limit))
+            return f.read().decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+class RemoteTrainingService(TrainingService):
+    """Trials on the machines of ``trainingService.machineList``, least loaded machine first."""
+
+    def __init__(self, config: Any) -> None:
+        super().__init__()
+        self._config = config
+        service = config.training_service
+        self._machines = [_Machine(m) for m in service.machine_list]
+        self._working_dir: str = service.remote_working_directory
+        self._gpu_number: int | None = config.trial_gpu_number
+        self._trials: dict[str, _RemoteTrial] = {}
+        self._queue: list[TrialSpec] = []
+        self._waiting_reason: dict[str, str] = {}
+        self._manager_port: int | None = None
+        self._experiment_id: str | None = None
+        self._stopping = False
+        self._rr = 0
+        self._recheck: asyncio.TimerHandle | None = None
+        # One dispatcher at a time: it awaits (nvidia-smi, callbacks) between picking a
+        # trial and a machine, and two interleaved ones could start a trial twice.
+        self._dispatch_lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task] = set()   # background tasks, referenced until done
+
+    def _background(self, coroutine: Any) -> asyncio.Task:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # -- connections -----------------------------------------------------------------------
+    async def start(self) -> None:
+        results = await asyncio.gather(*(self._connect(m) for m in self._machines), return_exceptions=True)
+        errors = [str(r) for r in results if isinstance(r, BaseException)]
+        if errors:
+            await self._close_all()
+            raise RemoteError("; ".join(errors))
+
+    async def _connect(self, machine: _Machine) -> None:
+        import asyncssh
+
+        cfg = machine.config
+        options: dict[str, Any] = {
+            "host": cfg.host, "port": cfg.port, "username": cfg.user,
+            # Like NNI (paramiko's AutoAddPolicy) the host key is not checked against known_hosts.
+            "known_hosts": None,
+            "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+            "keepalive_interval": KEEPALIVE_INTERVAL_SECONDS,
+            "keepalive_count_max": KEEPALIVE_COUNT_MAX,
+        }
+        if cfg.password is not None:
+            options["password"] = cfg.password
+            options["client_keys"] = None
+        if cfg.ssh_key_file is not None:
+            options["client_keys"] = [os.path.expanduser(str(cfg.ssh_key_file))]
+            if cfg.ssh_passphrase is not None:
+                options["passphrase"] = cfg.ssh_passphrase
+        try:
+            conn = await asyncssh.connect(**options)
+        except asyncssh.PermissionDenied as exc:
+            raise RemoteError(f"machine {machine.name}: authentication failed with {_auth_hint(cfg)} "
+                              f"({exc.reason or exc})") from None
+        except asyncssh.KeyImportError as exc:
+            raise RemoteError(f"machine {machine.name}: cannot read sshKeyFile {cfg.ssh_key_file} "
+                              f"({exc}); a wrong or missing sshPassphrase?") from None
+        except (OSError, asyncssh.Error, asyncio.TimeoutError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+            raise RemoteError(f"machine {machine.name}: cannot connect ({reason})") from None
+        try:
+            probe = await conn.run('echo "$HOME"; command -v setsid >/dev/null && echo setsid-ok', check=False)
+            lines = str(probe.stdout or "").splitlines()
+            if "setsid-ok" not in lines:
+                raise RemoteError(f"machine {machine.name}: 'setsid' (util-linux) is not installed there; "
+                                  "it is needed to run each trial in its own process group")
+            machine.home = lines[0] if lines else ""
+            if self._gpu_number and machine.gpus is None:
+                machine.gpus = await self._detect_gpus(machine, conn)
+        except BaseException:
+            conn.close()
+            raise
+        machine.conn = conn
+        machine.last_error = ""
+        self._background(self._watch_connection(machine, conn))
+
+    async def _watch_connection(self, machine: _Machine, conn: Any) -> None:
+        """Wait for ``conn`` to close; if unexpected, fail its trials and reconnect in the background."""
+        try:
+            await conn.wait_closed()
+        except Exception:  # noqa: BLE001 - any way of closing counts
+            pass
+        if machine.conn is not conn:
+            return
+        machine.conn = None
+        machine.listener = None
+        machine.forward_port = None
+        if self._stopping:
+            return
+        reason = f"lost the SSH connection to machine {machine.name}"
+        _log.warning("%s; failing its %d running trial(s) and reconnecting", reason, len(machine.trials))
+        for trial in list(machine.trials.values()):
+            if trial.pgid is not None:
+                machine.lost_pgids.append(trial.pgid)
+            await self._trial_ended(trial, None, f"{reason} while the trial ran")
+        machine.reconnect = self._background(self._reconnect(machine))
+
+    async def _reconnect(self, machine: _Machine) -> None:
+        attempt = 0
+        while not self._stopping:
+            await asyncio.sleep(RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)])
+            attempt += 1
+            try:
+                await self._connect(machine)
+            except Exception as exc:  # noqa: BLE001 - keep trying whatever went wrong
+                machine.last_error = str(exc)
+                _log.info("reconnect %d to %s failed: %s", attempt, machine.name, exc)
+                continue
+            _log.info("reconnected to %s", machine.name)
+            if machine.lost_pgids:
+                # The watchdogs should have ended these when the channels closed; make sure.
+                await self._kill_groups(machine, machine.lost_pgids, "KILL")
+                machine.lost_pgids.clear()
+            machine.prepared_for = None   # re-create the forward (and re-check the code)
+            await self._dispatch()
+            return
+
+    async def _close_all(self) -> None:
+        for machine in self._machines:
+            if machine.reconnect is not None:
+                machine.reconnect.cancel()
+            conn, machine.conn = machine.conn, None
+            if conn is not None:
+                conn.close()
+                try:
+                    await asyncio.wait_for(conn.wait_closed(), 5)
+                except (asyncio.TimeoutError, Exception):  # noqa: BLE001
+                    pass
+
+    # -- GPUs ------------------------------------------------------------------------------
+    async def _smi(self, machine: _Machine, conn: Any) -> tuple[list[tuple[int, str]], dict[str, set[int]], dict[int, int]]:
+        """GPUs (index, uuid), GPU uuid -> pids computing on it, and pid -> process group on the machine."""
+        fmt = "--format=csv,noheader,nounits"
+        result = await conn.run(self._with_path(
+            machine, f"nvidia-smi --query-gpu=index,uuid {fmt} && echo --- && "
+                     f"nvidia-smi --query-compute-apps=gpu_uuid,pid {fmt} && echo --- && ps -eo pid=,pgid="),
+            check=False)
+        if result.exit_status != 0:
+            raise GpuError(f"machine {machine.name}: nvidia-smi failed (exit code {result.exit_status}): "
+                           f"{str(result.stderr or result.stdout).strip()[:500]}")
+        sections = str(result.stdout).split("---\n")
+        gpus = [(int(r[0]), r[1]) for r in (line.split(", ") for line in sections[0].splitlines() if line.strip())]
+        busy: dict[str, set[int]] = {}
+        for line in sections[1].splitlines() if len(sections) > 1 else ():
+            parts = [p.strip() for p in line.split(",")]
+            if len(parts) >= 2 and parts[1].isdigit():
+                busy.setdefault(parts[0], set()).add(int(parts[1]))
+        groups = {}
+        for line in sections[2].splitlines() if len(sections) > 2 else ():
+            parts = line.split()
+            if len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit():
+                groups[int(parts[0])] = int(parts[1])
+        return gpus, busy, groups
+
+    async def _detect_gpus(self, machine: _Machine, conn: Any) -> list[int]:
+        gpus, _, _ = await self._smi(machine, conn)
+        indices = [index for index, _ in gpus]
+        allowed = machine.config.gpu_indices
+        if allowed is not None:
+            missing = sorted(set(allowed) - set(indices))
+            if missing:
+                raise GpuError(f"machine {machine.name}: gpuIndices {missing} do not exist there (found {indices})")
+            indices = [i for i in indices if i in set(allowed)]
+        if len(indices) < (self._gpu_number or 0):
+            raise GpuError(f"trialGpuNumber is {self._gpu_number} but machine {machine.name} has only "
+                           f"{len(indices)} usable GPU(s) {indices}")
+        return indices
+
+    async def _allocate_gpus(self, machine: _Machine, number: int) -> tuple[list[int] | None, str]:
+        """Same rules as the local service: maxTrialNumberPerGpu per GPU, busy GPUs skipped unless useActiveGpu."""
+        assert machine.gpus is not None
+        cap = machine.config.max_trial_number_per_gpu or 1
+        busy: set[int] = set()
+        if not machine.config.use_active_gpu:
+            gpus, apps, groups = await self._smi(machine, machine.conn)
+            own = {t.pgid for t in machine.trials.values() if t.pgid is not None}
+            for index, uuid in gpus:
+                if any(groups.get(pid) not in own for pid in apps.get(uuid, ())):
+                    busy.add(index)
+        free = [i for i in machine.gpus if i not in busy and machine.gpu_load.get(i, 0) < cap]
+        free.sort(key=lambda i: machine.gpu_load.get(i, 0))
+        if len(free) < number:
+            reasons = []
+            if busy:
+                reasons.append(f"GPU {', '.join(map(str, sorted(busy)))} busy with other processes "
+                               "(set useActiveGpu: true to share them)")
+            full = [i for i in machine.gpus if machine.gpu_load.get(i, 0) >= cap]
+            if full:
+                reasons.append(f"GPU {', '.join(map(str, full))} already run maxTrialNumberPerGpu={cap} trial(s)")
+            return None, f"{machine.name}: " + ("; ".join(reasons) or "not enough GPUs")
+        chosen = sorted(free[:number])
+        for i in chosen:
+            machine.gpu_load[i] = machine.gpu_load.get(i, 0) + 1
+        return chosen, ""
+
+    # -- preparing a machine for the experiment ------------------------------------------------
+    def _remote_root(self, machine: _Machine) -> str:
+        base = self._working_dir
+        if base == "~":
+            base = machine.home
+        elif base.startswith("~/"):
+            base = machine.home.rstrip("/") + base[1:]
+        return f"{base.rstrip('/')}/{self._experiment_id}"
+
+    def _with_path(self, machine: _Machine, command: str) -> str:
+        python_path = machine.config.python_path
+        if python_path:
+            # "~/venv/bin" is common in configs; quoting would stop the shell expanding it.
+            parts = [machine.home + p[1:] if p == "~" or p.startswith("~/") else p for p in python_path.split(":")]
+            return f"export PATH={shlex.quote(':'.join(parts))}:\"$PATH\"; {command}"
+        return command
+
+    async def _prepare(self, machine: _Machine, spec: TrialSpec) -> None:
+        """Upload the code (once per experiment) and open the reverse forward to the manager."""
+        async with machine.lock:
+            if machine.prepared_for == self._experiment_id and machine.connected:
+                return
+            conn = machine.conn
+            if conn is None:
+                raise RemoteError(f"machine {machine.name} is not connected")
+            root = self._remote_root(machine)
+            code_dir = f"{root}/code"
+            marker = f"{root}/code.done"
+            check = await conn.run(f"test -f {shlex.quote(marker)}", check=False)
+            if check.exit_status != 0:
+                data, count = await asyncio.get_running_loop().run_in_executor(None, pack_code_dir, spec.code_dir)
+                started = time.monotonic()
+                command = (f"rm -rf {shlex.quote(code_dir)} && mkdir -p {shlex.quote(code_dir)} "
+                           f"{shlex.quote(root + '/trials')} && tar -xzf - -C {shlex.quote(code_dir)} && "
+                           f"touch {shlex.quote(marker)}")
+                result = await conn.run(command, input=data, encoding=None, check=False)
+                if result.exit_status != 0:
+                    raise RemoteError(f"machine {machine.name}: uploading trialCodeDirectory to {code_dir} failed: "
+                                      f"{(result.stderr or b'').decode(errors='replace').strip()[:500]}")
+                _log.info("uploaded %d file(s) (%d bytes) to %s:%s in %.2f s", count, len(data), machine.name,
+                          code_dir, time.monotonic() - started)
+            if machine.listener is None:
+                try:
+                    machine.listener = await conn.forward_remote_port("127.0.0.1", 0, "127.0.0.1",
+                                                                      self._manager_port)
+                    machine.forward_port = machine.listener.get_port()
+                except Exception as exc:  # noqa: BLE001 - forwarding disabled by the server
+                    # Fall back to the address the manager gave (nniManagerIp must then be reachable).
+                    _log.warning("machine %s refused the reverse port forward (%s); trials there use %s",
+                                 machine.name, exc, spec.env.get("NNI_TRIAL_CHANNEL"))
+                    machine.listener = False
+                    machine.forward_port = None
+            machine.prepared_for = self._experiment_id
+
+    # -- trials ----------------------------------------------------------------------------
+    async def submit(self, spec: TrialSpec) -> None:
+        if self._experiment_id is None:
+            # The manager's channel and experiment id arrive with the first trial.
+            self._experiment_id = spec.env.get("NNI_EXP_ID") or Path(spec.trial_dir).parent.parent.name
+            match = re.search(r":(\d+)/?$", spec.env.get("NNI_TRIAL_CHANNEL", ""))
+            self._manager_port = int(match.group(1)) if match else None
+        self._queue.append(spec)
+        await self._dispatch()
+
+    async def _dispatch(self) -> None:
+        """Start queued trials on the least loaded connected machines that can take them."""
+        async with self._dispatch_lock:
+            await self._dispatch_locked()
+
+    async def _dispatch_locked(self) -> None:
+        while self._queue and not self._stopping:
+            spec = self._queue[0]
+            candidates = [m for m in self._machines if m.connected]
+            if not candidates:
+                down = "; ".join(f"{m.name}: {m.last_error or 'reconnecting'}" for m in self._machines)
+                for queued in list(self._queue):
+                    await self._wait(queued, f"waiting for a remote machine: none is connected ({down})")
+                return
+            # Least loaded first; equal loads rotate so trials spread over the machines.
+            order = sorted(range(len(candidates)),
+                           key=lambda i: (len(candidates[i].trials), (i - self._rr) % len(candidates)))
+            chosen, gpus, reasons = None, None, []
+            for i in order:
+                machine = candidates[i]
+                if spec.gpu_number > 0 and machine.gpus is not None:
+                    try:
+                        gpus, reason = await self._allocate_gpus(machine, spec.gpu_number)
+                    except Exception as exc:  # noqa: BLE001 - nvidia-smi failed: skip this machine for now
+                        gpus, reason = None, f"{machine.name}: {exc}"
+                    if gpus is None:
+                        reasons.append(reason)
+                        continue
+                chosen = machine
+                break
+            if chosen is None:
+                for queued in list(self._queue):
+                    await self._wait(queued, f"waiting for {spec.gpu_number} free GPU(s): " + " | ".join(reasons))
+                if self._recheck is None:
+                    # GPUs held by other programs free up without telling us: look again later.
+                    self._recheck = asyncio.get_running_loop().call_later(5.0, self._recheck_queue)
+                return
+            self._rr += 1
+            self._queue.remove(spec)
+            self._waiting_reason.pop(spec.trial_id, None)
+            trial = _RemoteTrial(spec, chosen, gpus=gpus)
+            self._trials[spec.trial_id] = trial
+            chosen.trials[spec.trial_id] = trial
+            # Started concurrently: an SSH session takes a while to open, trials need not queue for it.
+            trial.starter = self._background(self._start(trial))
+
+    async def _start(self, trial: _RemoteTrial) -> None:
+        try:
+            await self._spawn(trial)
+        except Exception as exc:  # noqa: BLE001 - one trial's start failing must not stop the others
+            await self._trial_ended(trial, None, f"could not start the trial on {trial.machine.name}: {exc}")
+
+    def _recheck_queue(self) -> None:
+        self._recheck = None
+        self._background(self._dispatch())
+
+    async def _wait(self, spec: TrialSpec, reason: str) -> None:
+        if self._waiting_reason.get(spec.trial_id) != reason:
+            self._waiting_reason[spec.trial_id] = reason
+            if self.on_trial_waiting is not None:
+                await self.on_trial_waiting(spec.trial_id, reason)
+
+    def _command(self, trial: _RemoteTrial) -> str:
+        machine, spec = trial.machine, trial.spec
+        root = self._remote_root(machine)
+        trial_dir = f"{root}/trials/{spec.trial_id}"
+        env = dict(spec.env)
+        env["NNI_PLATFORM"] = "remote"
+        env["NNI_SYS_DIR"] = env["NNI_OUTPUT_DIR"] = trial_dir
+        if machine.forward_port:
+            env["NNI_TRIAL_CHANNEL"] = f"http://127.0.0.1:{machine.forward_port}"
+        if trial.gpus is not None:
+            env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, trial.gpus))
+        elif self._gpu_number == 0:
+            env["CUDA_VISIBLE_DEVICES"] = ""   # NNI's meaning of trialGpuNumber 0: no GPU
+        env["NNI_NG_TRIAL_COMMAND"] = spec.command
+        exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+        return self._with_path(machine, (
+            f"mkdir -p {shlex.quote(trial_dir)} && cd {shlex.quote(root + '/code')} && "
+            f"export {exports} && exec setsid -w /bin/sh -c {shlex.quote(_INNER_SCRIPT)}"))
+
+    async def _spawn(self, trial: _RemoteTrial) -> None:
+        machine, spec = trial.machine, trial.spec
+        await self._prepare(machine, spec)
+        trial_dir = Path(spec.trial_dir)
+        trial_dir.mkdir(parents=True, exist_ok=True)
+        process = await machine.conn.create_process(self._command(trial), encoding=None)
+        trial.process = process
+        first = await process.stdout.readline()
+        if not first.startswith(PGID_MARKER):
+            # The wrapper failed before the trial started (missing directory, no /bin/sh ...).
+            rest = await process.stderr.read()
+            await process.wait()
+            raise RemoteError((first + rest).decode(errors="replace").strip()[:STDERR_TAIL_BYTES]
+                              or f"exit status {process.exit_status}")
+        trial.pgid = int(first[len(PGID_MARKER):].strip())
+        # For a resumed manager: which machine ran the trial and its process group there.
+        (trial_dir / "trial.remote").write_text(f"{machine.name} {trial.pgid} {self._remote_root(machine)}\n")
+        trial.watcher = self._background(self._watch(trial))
+        if self.on_trial_start is not None:
+            await self.on_trial_start(spec.trial_id)
+
+    async def _pump(self, stream: Any, path: Path) -> None:
+        with open(path, "ab") as f:
+            while True:
+                try:
+                    chunk = await stream.read(65536)
+                except Exception:  # noqa: BLE001 - the connection went away; the watcher reports it
+                    return
+                if not chunk:
+                    return
+                f.write(chunk)
+                f.flush()   # `nnictl log trial` and the web UI read the file while the trial runs
+
+    async def _watch(self, trial: _RemoteTrial) -> None:
+        process, trial_dir = trial.process, Path(trial.spec.trial_dir)
+        await asyncio.gather(self._pump(process.stdout, trial_dir / "stdout"),
+                             self._pump(process.stderr, trial_dir / "stderr"))
+        try:
+            await process.wait()
+        except Exception:  # noqa: BLE001
+            pass
+        if trial.ended:
+            return
+        status, signal_name = process.exit_status, process.exit_signal
+        if status is None and signal_name is None:
+            # Usually the connection is gone: give its watcher (which says so) a moment to notice.
+            for _ in range(20):
+                if trial.ended or not trial.machine.connected:
+                    return
+                await asyncio.sleep(0.05)
+            exit_code, reason = None, "the SSH channel closed without an exit status"
+        elif status is None:
+            exit_code, reason = -1, f"killed by signal {signal_name[0] if isinstance(signal_name, tuple) else signal_name}"
+        else:
+            exit_code, reason = status, f"exit code {status}"
+        message = ""
+        if exit_code != 0:
+            tail = _tail(trial_dir / "stderr")
+            message = f"{reason} on {trial.machine.name}" + (f"; stderr tail:\n{tail}" if tail else "; stderr was empty")
+        await self._trial_ended(trial, exit_code, message)
+
+    async def _trial_ended(self, trial: _RemoteTrial, exit_code: int | None, message: str) -> None:
+        if trial.ended:
+            return
+        trial.ended = True
+        machine = trial.machine
+        machine.trials.pop(trial.spec.trial_id, None)
+        self._trials.pop(trial.spec.trial_id, None)
+        if trial.gpus is not None:
+            for i in trial.gpus:
+                machine.gpu_load[i] = max(0, machine.gpu_load.get(i, 0) - 1)
+        if self.on_trial_end is not None:
+            await self.on_trial_end(TrialEnded(trial.spec.trial_id, exit_code, message))
+        if self._queue:
+            # Not awaited: this may run inside the dispatcher itself.
+            self._background(self._dispatch())
+
+    async def _kill_groups(self, machine: _Machine, pgids: list[int], signal_name: str) -> None:
+        if not pgids or machine.conn is None:
+            return
+        targets = " ".join(f"-{p}" for p in pgids)
+        try:
+            await asyncio.wait_for(machine.conn.run(f"kill -{signal_name} -- {targets} 2>/dev/null", check=False), 10)
+        except Exception as exc:  # noqa: BLE001 - connection gone: the watchdogs end the groups
+            _log.debug("kill -%s on %s failed: %s", signal_name, machine.name, exc)
+
+    async def kill(self, trial_id: str) -> None:
+        queued = next((s for s in self._queue if s.trial_id == trial_id), None)
+        if queued is not None:
+            self._queue.remove(queued)
+            self._waiting_reason.pop(trial_id, None)
+            if self.on_trial_end is not None:
+                await self.on_trial_end(TrialEnded(trial_id, None, "canceled before it started"))
+            return
+        trial = self._trials.get(trial_id)
+        if trial is None or trial.ended or trial.killing:
+            return
+        trial.killing = True
+        machine = trial.machine
+        if trial.starter is not None and not trial.starter.done():
+            await asyncio.shield(trial.starter)   # its process group is known once it started
+            if trial.ended:
+                return
+        if trial.pgid is not None:
+            await self._kill_groups(machine, [trial.pgid], "TERM")
+        if trial.watcher is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(trial.watcher), KILL_GRACE_SECONDS)
+                return
+            except asyncio.TimeoutError:
+                pass
+        if trial.pgid is not None:
+            await self._kill_groups(machine, [trial.pgid], "KILL")
+        if trial.process is not None:
+            # Closing stdin makes the watchdog SIGKILL the group even if the exec above failed.
+            try:
+                trial.process.stdin.write_eof()
+            except Exception:  # noqa: BLE001
+                pass
+        if trial.watcher is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(trial.watcher), 10)
+            except asyncio.TimeoutError:
+                await self._trial_ended(trial, None, f"killed; no exit status came back from {machine.name}")
+
+    async def cleanup_interrupted(self, trials: list[tuple[str, str]]) -> None:
+        """Kill the process groups of trials a previous manager left, on the machines still reachable."""
+        by_machine: dict[str, list[tuple[int, str]]] = {}
+        for _, trial_dir in trials:
+            try:
+                name, pgid, _root = (Path(trial_dir) / "trial.remote").read_text().split()
+                by_machine.setdefault(name, []).append((int(pgid), trial_dir))
+            except (OSError, ValueError):
+                continue
+        for machine in self._machines:
+            if machine.connected and machine.name in by_machine:
+                await self._kill_groups(machine, [p for p, _ in by_machine[machine.name]], "KILL")
+
+    async def stop(self) -> None:
+        if self._recheck is not None:
+            self._recheck.cancel()
+        for spec in list(self._queue):
+            await self.kill(spec.trial_id)
+        await asyncio.gather(*(self.kill(t) for t in list(self._trials)), return_exceptions=True)
+        self._stopping = True
+        await self._close_all()

@@ -1,0 +1,380 @@
+"""platform: remote end to end against a real OpenSSH server on 127.0.0.1 (no mocks).
+
+The fixture starts ``/usr/sbin/sshd -D`` as the current user on a free port with a fresh
+host key, a client key and an ``authorized_keys``; trials run through it exactly as on a
+remote host (code uploaded over SSH, channel through the reverse port forward).
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import re
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import pid_alive
+
+SSHD = "/usr/sbin/sshd"
+pytestmark = pytest.mark.skipif(
+    not (os.path.exists(SSHD) and shutil.which("ssh-keygen") and shutil.which("setsid")),
+    reason="needs OpenSSH's server (/usr/sbin/sshd), ssh-keygen and util-linux setsid")
+pytest.importorskip("asyncssh", reason="platform remote needs asyncssh (pip install 'nni[remote]')")
+
+SPACE = {"x": {"_type": "randint", "_value": [0, 100]}}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry))
+    out, stack = [], [root]
+    while stack:
+        pid = stack.pop()
+        out.append(pid)
+        stack.extend(children.get(pid, ()))
+    return out
+
+
+class Sshd:
+    """A throwaway sshd: ``start()``/``kill()`` (the listener and every session process)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        for name in ("host_key", "client_key"):
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(root / name)], check=True)
+        (root / "authorized_keys").write_text((root / "client_key.pub").read_text())
+        self.port = free_port()
+        (root / "sshd_config").write_text(textwrap.dedent(f"""\
+            Port {self.port}
+            ListenAddress 127.0.0.1
+            HostKey {root / 'host_key'}
+            AuthorizedKeysFile {root / 'authorized_keys'}
+            PidFile {root / 'sshd.pid'}
+            UsePAM no
+            StrictModes no
+            PasswordAuthentication no
+            AllowTcpForwarding yes
+            MaxSessions 100
+            MaxStartups 100
+            """))
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        if os.geteuid() == 0:
+            os.makedirs("/run/sshd", mode=0o755, exist_ok=True)   # sshd's privilege separation dir
+        self.process = subprocess.Popen([SSHD, "-D", "-e", "-f", str(self.root / "sshd_config")],
+                                        stderr=open(self.root / "sshd.log", "ab"))
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return
+            except OSError:
+                assert self.process.poll() is None, (self.root / "sshd.log").read_text()
+                time.sleep(0.05)
+        raise AssertionError("sshd did not start: " + (self.root / "sshd.log").read_text())
+
+    def kill(self) -> None:
+        """SIGKILL the listener and its per-connection processes: every connection drops."""
+        if self.process is None:
+            return
+        for pid in descendants(self.process.pid):
+            try:
+                with open(f"/proc/{pid}/comm") as f:
+                    if f.read().strip() != "sshd":
+                        continue
+                os.kill(pid, signal.SIGKILL)
+            except (OSError, ProcessLookupError):
+                pass
+        self.process.wait()
+        self.process = None
+
+
+@pytest.fixture
+def sshd(tmp_path):
+    server = Sshd(tmp_path / "sshd")
+    try:
+        server.start()
+    except (AssertionError, OSError) as exc:
+        pytest.skip(f"cannot start a test sshd as this user: {exc}")
+    yield server
+    server.kill()
+
+
+def remote_service(sshd, tmp_path, **machine) -> dict:
+    """A ``trainingService`` mapping for the test sshd; ``machine`` overrides machine fields."""
+    return {
+        "platform": "remote",
+        "remoteWorkingDirectory": str(tmp_path / "remote-home"),
+        "machineList": [{"host": "127.0.0.1", "port": sshd.port, "user": getpass.getuser(),
+                         "sshKeyFile": str(sshd.root / "client_key"),
+                         "pythonPath": str(Path(sys.executable).parent), **machine}],
+    }
+
+
+def remote_experiment(make_experiment, sshd, tmp_path, trial_code, **fields):
+    exp = make_experiment(trial_code, SPACE, **fields)
+    exp.config.training_service = remote_service(sshd, tmp_path)
+    return exp
+
+
+REPORTING_TRIAL = """
+    import os, sys, nni
+    p = nni.get_next_parameter()
+    print("hello from", os.environ["NNI_PLATFORM"], os.getcwd(), flush=True)
+    print("on stderr", file=sys.stderr, flush=True)
+    for i in range(3):
+        nni.report_intermediate_result(i)
+    open(os.path.join(os.environ["NNI_OUTPUT_DIR"], "marker"), "w").write(str(p["x"]))
+    nni.report_final_result(p["x"])
+"""
+
+
+def test_experiment_runs_end_to_end_over_ssh(make_experiment, sshd, tmp_path):
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / ".nniignore").write_text("data/\n*.bin\n!keep.bin\n")
+    (code / "data").mkdir()
+    (code / "data" / "huge.txt").write_text("x")
+    (code / "skip.bin").write_text("x")
+    (code / "keep.bin").write_text("x")
+    exp = remote_experiment(make_experiment, sshd, tmp_path, REPORTING_TRIAL, concurrency=2, max_trials=4)
+    assert exp.run(port=0) is True
+    exp_dir = Path(exp.config.experiment_working_directory) / exp.id
+    db = sqlite3.connect(exp_dir / "db" / "nni.sqlite")
+    statuses = [r[0] for r in db.execute("SELECT status FROM trials")]
+    assert statuses == ["SUCCEEDED"] * 4
+    finals = {r[0]: json.loads(r[1]) for r in db.execute("SELECT trial_id, value FROM metrics WHERE type='FINAL'")}
+    params = {r[0]: json.loads(r[1]) for r in db.execute("SELECT trial_id, parameters FROM parameters")}
+    assert finals == {t: p["x"] for t, p in params.items()}
+    assert db.execute("SELECT count(*) FROM metrics WHERE type='PERIODICAL'").fetchone()[0] == 12
+    remote_root = tmp_path / "remote-home" / exp.id
+    for trial_id in params:
+        # Logs come back into the local trial directory, the layout `nnictl log trial` reads.
+        stdout = (exp_dir / "trials" / trial_id / "stdout").read_text()
+        assert stdout.startswith("hello from remote " + str(remote_root / "code")), stdout
+        assert "NNI-NG-PGID" not in stdout
+        assert (exp_dir / "trials" / trial_id / "stderr").read_text() == "on stderr\n"
+        # The trial's own output directory is on the remote machine.
+        assert (remote_root / "trials" / trial_id / "marker").read_text() == str(params[trial_id]["x"])
+    uploaded = sorted(p.relative_to(remote_root / "code").as_posix() for p in (remote_root / "code").rglob("*"))
+    assert uploaded == [".nniignore", "keep.bin", "trial.py"]
+
+
+LONG_TRIAL = """
+    import os, subprocess, sys, time, nni
+    nni.get_next_parameter()
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    with open(os.path.join(os.environ["NNI_OUTPUT_DIR"], "pids"), "w") as f:
+        f.write(f"{os.getpid()} {child.pid}")
+    time.sleep(120)
+"""
+
+
+def wait_for(predicate, timeout=30.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def running_pids(exp, tmp_path, count):
+    jobs = wait_for(lambda: (lambda j: j if len(j) == count else None)(exp.list_trial_jobs("RUNNING")),
+                    what=f"{count} running trials")
+    root = tmp_path / "remote-home" / exp.id / "trials"
+
+    def pids(trial_id):
+        path = root / trial_id / "pids"
+        wait_for(lambda: path.exists() and len(path.read_text().split()) == 2, what="trial pids")
+        return [int(p) for p in path.read_text().split()]
+    return {j.trialJobId: pids(j.trialJobId) for j in jobs}
+
+
+def test_kill_and_stop_leave_no_remote_process(make_experiment, sshd, tmp_path):
+    exp = remote_experiment(make_experiment, sshd, tmp_path, LONG_TRIAL, concurrency=2, max_trials=2)
+    exp.start(port=0)
+    pids = running_pids(exp, tmp_path, 2)
+    first, second = list(pids)
+    exp.kill_trial_job(first)
+    assert exp.get_trial_job(first).status == "USER_CANCELED"
+    wait_for(lambda: not any(pid_alive(p) for p in pids[first]), 5, "killed trial's processes to end")
+    assert all(pid_alive(p) for p in pids[second])
+    started = time.monotonic()
+    exp.stop()
+    assert time.monotonic() - started < 10
+    wait_for(lambda: not any(pid_alive(p) for p in pids[second]), 5, "stopped trial's processes to end")
+
+
+def test_lost_connection_fails_running_trials_and_the_experiment_goes_on(make_experiment, sshd, tmp_path):
+    trial = LONG_TRIAL.replace("time.sleep(120)\n", "time.sleep(120 if p0['x'] >= 0 and os.path.exists(os.path.join(os.environ['NNI_SYS_DIR'], '..', '..', 'block')) else 0)\n")
+    trial = trial.replace("nni.get_next_parameter()", "p0 = nni.get_next_parameter()")
+    (tmp_path / "remote-home").mkdir()
+    exp = remote_experiment(make_experiment, sshd, tmp_path, trial, concurrency=2, max_trials=4)
+    exp.start(port=0)
+    # The first two trials block until the connection is lost; later ones finish at once.
+    wait_for(lambda: (tmp_path / "remote-home" / exp.id).is_dir(), what="experiment dir on the remote side")
+    (tmp_path / "remote-home" / exp.id / "block").write_text("")
+    pids = running_pids(exp, tmp_path, 2)
+    sshd.kill()
+    jobs = wait_for(lambda: (lambda j: j if len(j) == 2 else None)(exp.list_trial_jobs("FAILED")), 30,
+                    "trials on the lost machine to fail")
+    assert {j.trialJobId for j in jobs} == set(pids)
+    for job in jobs:
+        assert "lost the SSH connection to machine" in exp.get_trial_job(job.trialJobId).message
+    # No orphan: the watchdog in each trial group ended it when its channel closed.
+    wait_for(lambda: not any(pid_alive(p) for ps in pids.values() for p in ps), 10, "orphans to end")
+    assert exp.get_status() in ("RUNNING", "NO_MORE_TRIAL")   # not ERROR, not stopped
+    waiting = wait_for(lambda: (lambda j: j if len(j) == 2 else None)(exp.list_trial_jobs("WAITING")), 10,
+                       "the next trials to wait for the machine")
+    messages = [exp.get_trial_job(j.trialJobId).message or "" for j in waiting]
+    assert all("none is connected" in m for m in messages), messages
+    (tmp_path / "remote-home" / exp.id / "block").unlink()
+    sshd.start()   # the service reconnects with backoff and runs the remaining trials
+    assert exp.wait(timeout=60) == "DONE"
+    statuses = sorted(j.status for j in exp.list_trial_jobs())
+    assert statuses == ["FAILED", "FAILED", "SUCCEEDED", "SUCCEEDED"]
+
+
+def test_unreachable_host_and_bad_key_are_clear_errors(make_experiment, sshd, tmp_path):
+    exp = remote_experiment(make_experiment, sshd, tmp_path, REPORTING_TRIAL)
+    bad_key = tmp_path / "other_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(bad_key)], check=True)
+    exp.config.training_service = remote_service(sshd, tmp_path, sshKeyFile=str(bad_key))
+    with pytest.raises(Exception) as info:
+        exp.start(port=0)
+    assert f"machine {getpass.getuser()}@127.0.0.1:{sshd.port}: authentication failed with sshKeyFile" \
+        in str(info.value)
+
+    closed = free_port()
+    exp.config.training_service = remote_service(sshd, tmp_path, port=closed)
+    with pytest.raises(Exception) as info:
+        exp.start(port=0)
+    assert f"machine {getpass.getuser()}@127.0.0.1:{closed}: cannot connect" in str(info.value)
+
+
+def test_gpu_scheduling_uses_the_remote_nvidia_smi(make_experiment, sshd, tmp_path):
+    # A stand-in nvidia-smi on the remote PATH (pythonPath is prepended there): 2 idle GPUs.
+    fake_bin = tmp_path / "fake-bin"
+    fake_bin.mkdir()
+    smi = fake_bin / "nvidia-smi"
+    smi.write_text('#!/bin/sh\ncase "$*" in *--query-gpu*) printf "0, GPU-a\\n1, GPU-b\\n";; esac\n')
+    smi.chmod(0o755)
+    trial = """
+        import os, time, nni
+        nni.get_next_parameter()
+        out = os.environ["NNI_OUTPUT_DIR"]
+        open(os.path.join(out, "cuda"), "w").write(os.environ["CUDA_VISIBLE_DEVICES"])
+        time.sleep(1.0)
+        nni.report_final_result(0)
+    """
+    exp = make_experiment(trial, SPACE, concurrency=3, max_trials=4, trial_gpu_number=1)
+    exp.config.training_service = remote_service(
+        sshd, tmp_path, pythonPath=f"{fake_bin}:{Path(sys.executable).parent}", maxTrialNumberPerGpu=1)
+    exp.start(port=0)
+    waiting = wait_for(lambda: [j for j in exp.list_trial_jobs("WAITING") if j.message],
+                       what="a trial waiting for a GPU, with the reason")
+    assert "GPU 0, 1 already run maxTrialNumberPerGpu=1" in waiting[0].message
+    assert exp.wait(timeout=60) == "DONE"
+    # Never more than 2 trials (1 per GPU) at once although trialConcurrency is 3.
+    spans = [(j.startTime, j.endTime) for j in exp.list_trial_jobs()]
+    assert max(sum(1 for s, e in spans if s <= start < e) for start, _ in spans) <= 2
+    root = tmp_path / "remote-home" / exp.id / "trials"
+    seen = sorted((root / j.trialJobId / "cuda").read_text() for j in exp.list_trial_jobs())
+    assert seen == ["0", "0", "1", "1"]
+    assert {j.status for j in exp.list_trial_jobs()} == {"SUCCEEDED"}
+
+
+def test_v1_config_via_nnictl_manager_kill_dash_nine_leaves_no_remote_process_and_resume_finishes(sshd, tmp_path):
+    import yaml
+    from test_nnictl import nnictl, wait_done
+
+    code = tmp_path / "exp"
+    code.mkdir()
+    (code / "trial.py").write_text(textwrap.dedent("""
+        import os, time, nni
+        p = nni.get_next_parameter()
+        open(os.path.join(os.environ["NNI_OUTPUT_DIR"], "pid"), "w").write(str(os.getpid()))
+        nni.report_intermediate_result(p["x"])
+        time.sleep(1.0 if os.path.exists(os.path.join(os.environ["NNI_SYS_DIR"], "..", "..", "slow")) else 0)
+        nni.report_final_result(p["x"])
+    """))
+    (code / "search_space.json").write_text(json.dumps(SPACE))
+    config = {   # an NNI v1 config, converted on load
+        "authorName": "test", "experimentName": "remote-v1", "trialConcurrency": 2, "maxTrialNum": 4,
+        "searchSpacePath": "search_space.json", "trainingServicePlatform": "remote",
+        "logDir": str(tmp_path / "experiments"),
+        "trial": {"command": "python3 trial.py", "codeDir": ".", "gpuNum": 0},
+        "tuner": {"builtinTunerName": "Random"},
+        "machineList": [{"ip": "127.0.0.1", "port": sshd.port, "username": getpass.getuser(),
+                         "sshKeyPath": str(sshd.root / "client_key"), "pythonPath": str(Path(sys.executable).parent)}],
+    }
+    (code / "config.yml").write_text(yaml.safe_dump(config))
+    remote_home = Path.home() / "nni-experiments" / "remote"   # the default remoteWorkingDirectory
+    out = nnictl("create", "--config", str(code / "config.yml"), "--port", "0")
+    assert out.returncode == 0, out.stderr
+    exp_id = re.search(r"Experiment (\w+) started", out.stdout).group(1)
+    root = remote_home / exp_id
+    try:
+        wait_for(lambda: root.is_dir(), what="the remote experiment directory")
+        (root / "slow").write_text("")
+        entry = json.loads((Path(os.environ["NNI_NG_HOME"]) / "experiments" / f"{exp_id}.json").read_text())
+        pid_files = wait_for(lambda: (lambda f: f if len(f) == 2 else None)(list(root.glob("trials/*/pid"))),
+                             what="two running remote trials")
+        pids = [int(wait_for(lambda: f.read_text(), what="pid")) for f in pid_files]
+        os.kill(entry["pid"], signal.SIGKILL)
+        # The SSH connection dies with the manager; each trial's watchdog ends its group.
+        wait_for(lambda: not any(pid_alive(p) for p in pids), 10, "remote trials of the dead manager to end")
+        (root / "slow").unlink()
+        out = nnictl("resume", exp_id, "--port", "0")
+        assert out.returncode == 0, out.stderr
+        port = int(re.search(r"http://127\.0\.0\.1:(\d+)", out.stdout).group(1))
+        assert wait_done(port) == "DONE"
+    finally:
+        nnictl("stop", exp_id)
+        shutil.rmtree(root, ignore_errors=True)
+    db = sqlite3.connect(tmp_path / "experiments" / exp_id / "db" / "nni.sqlite")
+    statuses = sorted(r[0] for r in db.execute("SELECT status FROM trials"))
+    assert statuses.count("SUCCEEDED") == 4 and set(statuses) <= {"SUCCEEDED", "SYS_CANCELED"}
+
+
+def test_passwords_never_leave_the_manager_through_the_api():
+    from nni.experiment.config import ExperimentConfig
+    from nni.manager.rest import public_config
+    config = ExperimentConfig.from_dict({
+        "trialCommand": "python3 trial.py", "trialConcurrency": 1,
+        "searchSpace": {"x": {"_type": "uniform", "_value": [0, 1]}}, "tuner": {"name": "Random"},
+        "trainingService": {"platform": "remote", "machineList": [
+            {"host": "10.0.0.1", "user": "bob", "password": "hunter2"},
+            {"host": "10.0.0.2", "user": "bob", "sshKeyFile": "/tmp/key", "sshPassphrase": "open sesame"}]}})
+    stored = config.json()
+    shown = public_config(stored)
+    assert "hunter2" not in json.dumps(shown) and "open sesame" not in json.dumps(shown)
+    assert shown["trainingService"]["machineList"][0]["password"] == "***"
+    assert shown["trainingService"]["machineList"][1]["sshKeyFile"] == "/tmp/key"
+    assert stored["trainingService"]["machineList"][0]["password"] == "hunter2"   # kept for resume
