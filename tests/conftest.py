@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -71,3 +72,25 @@ def pid_alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
+    """Poll ``predicate`` until it returns something truthy (returned), failing after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+#: A trial that starts a child process, writes "<own pid> <child pid>" to NNI_OUTPUT_DIR/pids, and sleeps.
+TRIAL_WITH_CHILD = """
+    import os, subprocess, sys, time, nni
+    nni.get_next_parameter()
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    with open(os.path.join(os.environ["NNI_OUTPUT_DIR"], "pids"), "w") as f:
+        f.write(f"{os.getpid()} {child.pid}")
+    time.sleep(120)
+"""

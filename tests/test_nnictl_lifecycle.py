@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import pid_alive
+from conftest import pid_alive, wait_for
 from nni.experiment import rest
 from test_nnictl import nnictl, wait_done
 
@@ -81,13 +81,6 @@ def trial_pids(exp_dir: Path) -> list[int]:
     return [int(p.read_text().split()[0]) for p in exp_dir.glob("trials/*/trial.pid")]
 
 
-def wait_for(predicate, timeout: float = 30, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_create_list_stop_resume_finish_export_and_import(make_config, tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import pid_alive
+from conftest import TRIAL_WITH_CHILD, pid_alive, wait_for
 
 pytest.importorskip("ray", reason="platform ray needs ray (pip install 'nni[ray]')")
 
@@ -42,36 +43,82 @@ def no_ray_token_auth():
         os.environ["RAY_AUTH_MODE"] = saved
 
 
+def cmdlines() -> dict[int, str]:
+    """pid -> command line of every process this user can see (from /proc)."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                found[int(entry)] = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                pass
+    return found
+
+
+class RayCluster:
+    """A Ray cluster of this machine's processes: a head and one more node, each with ``num_cpus``."""
+
+    def __init__(self, temp_dir: str, num_cpus: int) -> None:
+        self.temp_dir = temp_dir
+        self.num_cpus = num_cpus
+        self.env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+        self.address = ""
+        self.worker_port = 0   # the second node's node-manager port: how its raylet is told from the head's
+
+    def _ray_start(self, *args: str) -> None:
+        result = subprocess.run([RAY, "start", "--node-ip-address=127.0.0.1", f"--num-cpus={self.num_cpus}",
+                                 "--num-gpus=0", "--disable-usage-stats", *args], env=self.env,
+                                capture_output=True, text=True, timeout=120)
+        if result.returncode != 0:
+            last = (result.stderr or result.stdout).strip().splitlines()[-1:]
+            pytest.skip(f"cannot start a Ray node ({' '.join(args[:1])}): {last}")
+
+    def start_head(self) -> None:
+        port = free_port()
+        self._ray_start("--head", f"--port={port}", "--include-dashboard=false", f"--temp-dir={self.temp_dir}")
+        self.address = f"127.0.0.1:{port}"
+
+    def add_worker(self) -> None:
+        """Adds the second node (again, after a test killed it), on a fresh node-manager port."""
+        self.worker_port = free_port()
+        self._ray_start(f"--address={self.address}", f"--node-manager-port={self.worker_port}")
+
+    def worker_raylet(self) -> tuple[int, str]:
+        """(pid, node id) of the second node's raylet."""
+        for pid, cmd in cmdlines().items():
+            if "/raylet/raylet " in cmd and f"--node_manager_port={self.worker_port} " in cmd:
+                return pid, cmd.split("--node_id=", 1)[1].split()[0]
+        raise AssertionError(f"no raylet with node manager port {self.worker_port}")
+
+    def leftovers(self) -> list[str]:
+        """Processes of this cluster still running (all of them name its temp dir)."""
+        return [cmd[:120] for pid, cmd in cmdlines().items() if self.temp_dir in cmd and pid_alive(pid)]
+
+
 @pytest.fixture(scope="module")
 def ray_cluster():
     """A head (2 CPUs) plus a second node (2 CPUs) on this machine; `ray stop` afterwards."""
     if not os.path.exists(RAY):
         pytest.skip("the ray command is not installed next to this Python")
     # Ray's socket paths must stay short (AF_UNIX limit): a short temp dir under /tmp.
-    temp_dir = tempfile.mkdtemp(prefix="nr", dir="/tmp")
-    port = free_port()
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
-    common = ["--num-cpus=2", "--num-gpus=0", f"--temp-dir={temp_dir}", "--disable-usage-stats"]
+    cluster = RayCluster(tempfile.mkdtemp(prefix="nr", dir="/tmp"), num_cpus=2)
     try:
-        head = subprocess.run([RAY, "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1",
-                               "--include-dashboard=false", *common], env=env, capture_output=True, text=True,
-                              timeout=120)
-        if head.returncode != 0:
-            pytest.skip(f"cannot start a Ray head node: {(head.stderr or head.stdout).strip().splitlines()[-1:]}")
-        worker = subprocess.run([RAY, "start", f"--address=127.0.0.1:{port}", "--node-ip-address=127.0.0.1",
-                                 *common[:2], "--disable-usage-stats"], env=env, capture_output=True,
-                                text=True, timeout=120)
-        if worker.returncode != 0:
-            pytest.skip(f"cannot add a second Ray node: {(worker.stderr or worker.stdout).strip().splitlines()[-1:]}")
-        yield f"127.0.0.1:{port}"
+        cluster.start_head()
+        cluster.add_worker()
+        yield cluster
     finally:
-        subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True, timeout=120)
-        shutil.rmtree(temp_dir, ignore_errors=True)
+        subprocess.run([RAY, "stop", "--force"], env=cluster.env, capture_output=True, timeout=120)
+        deadline = time.monotonic() + 20
+        while cluster.leftovers() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        leftovers = cluster.leftovers()
+        shutil.rmtree(cluster.temp_dir, ignore_errors=True)
+        assert not leftovers, f"Ray processes left after `ray stop`: {leftovers}"
 
 
-def ray_experiment(make_experiment, address, trial, **fields):
+def ray_experiment(make_experiment, address, trial, num_cpus=1, **fields):
     exp = make_experiment(trial, SPACE, **fields)
-    exp.config.training_service = {"platform": "ray", "address": address, "trialResources": {"numCpus": 1}}
+    exp.config.training_service = {"platform": "ray", "address": address, "trialResources": {"numCpus": num_cpus}}
     return exp
 
 
@@ -86,7 +133,7 @@ TRIAL = """
 
 
 def test_experiment_runs_end_to_end_on_a_two_node_cluster(make_experiment, ray_cluster, tmp_path):
-    exp = ray_experiment(make_experiment, ray_cluster, TRIAL, concurrency=4, max_trials=8)
+    exp = ray_experiment(make_experiment, ray_cluster.address, TRIAL, concurrency=4, max_trials=8)
     assert exp.run(port=0) is True
     exp_dir = Path(exp.config.experiment_working_directory) / exp.id
     db = sqlite3.connect(exp_dir / "db" / "nni.sqlite")
@@ -101,35 +148,18 @@ def test_experiment_runs_end_to_end_on_a_two_node_cluster(make_experiment, ray_c
         assert (exp_dir / "trials" / trial_id / "stderr").read_text() == "to stderr\n"
 
 
-LONG_TRIAL = """
-    import os, subprocess, sys, time, nni
-    nni.get_next_parameter()
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
-    with open(os.path.join(os.environ["NNI_OUTPUT_DIR"], "pids"), "w") as f:
-        f.write(f"{os.getpid()} {child.pid}")
-    time.sleep(120)
-"""
-
-
-def wait_for(predicate, timeout=60.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
+LONG_TRIAL = TRIAL_WITH_CHILD
 
 
 def test_kill_and_stop_leave_no_trial_process(make_experiment, ray_cluster, tmp_path):
-    exp = ray_experiment(make_experiment, ray_cluster, LONG_TRIAL, concurrency=2, max_trials=2)
+    exp = ray_experiment(make_experiment, ray_cluster.address, LONG_TRIAL, concurrency=2, max_trials=2)
     exp.start(port=0)
     exp_dir = Path(exp.config.experiment_working_directory) / exp.id
-    jobs = wait_for(lambda: (lambda j: j if len(j) == 2 else None)(exp.list_trial_jobs("RUNNING")), what="2 trials")
+    jobs = wait_for(lambda: (lambda j: j if len(j) == 2 else None)(exp.list_trial_jobs("RUNNING")), 60, "2 trials")
 
     def pids(trial_id):
         path = exp_dir / "trials" / trial_id / "pids"
-        wait_for(lambda: path.exists() and len(path.read_text().split()) == 2, what="trial pids")
+        wait_for(lambda: path.exists() and len(path.read_text().split()) == 2, 60, "trial pids")
         return [int(p) for p in path.read_text().split()]
     first, second = (j.trialJobId for j in jobs)
     first_pids, second_pids = pids(first), pids(second)
@@ -139,6 +169,85 @@ def test_kill_and_stop_leave_no_trial_process(make_experiment, ray_cluster, tmp_
     assert all(pid_alive(p) for p in second_pids)
     exp.stop()
     wait_for(lambda: not any(pid_alive(p) for p in second_pids), 10, "the stopped trial's processes to end")
+
+
+#: Records its node (the pid of the raylet that started its worker) and its pids, then waits for
+#: a "release" file in its trial directory (or RELEASE_ALL) and succeeds.
+NODE_LOSS_TRIAL = """
+    import os, pathlib, subprocess, sys, time, nni
+    p = nni.get_next_parameter()
+    out = pathlib.Path(os.environ["NNI_OUTPUT_DIR"])
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    (out / "raylet").write_text(os.environ["RAY_RAYLET_PID"])
+    (out / "pids").write_text(f"{os.getpid()} {child.pid}")   # written last: the test waits for it
+    while not (out / "release").exists() and not os.path.exists(RELEASE_ALL):
+        time.sleep(0.1)
+    child.kill()
+    nni.report_final_result(p["x"])
+"""
+
+
+def test_node_loss_fails_only_the_trial_on_that_node(make_experiment, ray_cluster, tmp_path):
+    # numCpus 2 = all of a node's CPUs: each node runs exactly one trial at a time. A third trial
+    # replaces the failed one and must run on the surviving head (max 4: the experiment stays RUNNING).
+    release_all = tmp_path / "release-all"
+    trial = NODE_LOSS_TRIAL.replace("RELEASE_ALL", repr(str(release_all)))
+    exp = ray_experiment(make_experiment, ray_cluster.address, trial, num_cpus=2, concurrency=2, max_trials=4)
+    exp.start(port=0)
+    killed = False
+    try:
+        trials_dir = Path(exp.config.experiment_working_directory) / exp.id / "trials"
+        jobs = wait_for(lambda: (lambda j: j if len(j) == 2 else None)(exp.list_trial_jobs("RUNNING")), 60,
+                        "2 running trials")
+
+        def started(trial_id):
+            path = trials_dir / trial_id / "pids"
+            wait_for(lambda: path.exists() and len(path.read_text().split()) == 2, 60, "trial pids")
+            return [int(p) for p in path.read_text().split()], int((trials_dir / trial_id / "raylet").read_text())
+        placed = {j.trialJobId: started(j.trialJobId) for j in jobs}
+        worker_raylet, worker_node = ray_cluster.worker_raylet()
+        lost = [t for t, (_, raylet) in placed.items() if raylet == worker_raylet]
+        kept = [t for t, (_, raylet) in placed.items() if raylet != worker_raylet]
+        assert len(lost) == 1 and len(kept) == 1, f"not one trial per node: {placed}, 2nd raylet {worker_raylet}"
+        (lost,), (kept,) = lost, kept
+        head_raylet = placed[kept][1]
+
+        os.kill(worker_raylet, signal.SIGKILL)   # the second node is lost; the head is untouched
+        killed = True
+        T0 = time.monotonic()
+        job = wait_for(lambda: (lambda j: j if j.status != "RUNNING" else None)(exp.get_trial_job(lost)), 30,
+                       "the lost node's trial to end")
+        assert job.status == "FAILED"
+        print("TIMING failed after", time.monotonic() - T0, job.message)
+        assert job.message.startswith("its Ray node died: ") and worker_node in job.message, job.message
+        # Its worker died with the raylet, so the watchdog in the trial's group killed the trial.
+        wait_for(lambda: not any(pid_alive(p) for p in placed[lost][0]), 15, "the lost trial's processes to end")
+
+        # Once Ray has declared the node dead, the other trial and the experiment go on.
+        import ray
+        wait_for(lambda: any(n["NodeID"] == worker_node and not n["Alive"] for n in ray.nodes()), 40,
+                 "Ray to mark the node dead")
+        print("TIMING dead after", time.monotonic() - T0)
+        assert exp.get_trial_job(kept).status == "RUNNING"
+        assert all(pid_alive(p) for p in placed[kept][0]) and pid_alive(head_raylet)
+        assert exp.get_status() == "RUNNING"
+        (third,) = [j.trialJobId for j in exp.list_trial_jobs("RUNNING") if j.trialJobId != kept]
+        assert not (trials_dir / third / "pids").exists()   # queued by Ray: the head's CPUs are taken
+
+        (trials_dir / kept / "release").touch()
+        wait_for(lambda: exp.get_trial_job(kept).status == "SUCCEEDED", 30, "the head's trial to succeed")
+        _, third_raylet = started(third)
+        print("TIMING third started", time.monotonic() - T0)
+        assert third_raylet == head_raylet
+        release_all.touch()   # the third and the fourth trial (on the head, one after the other)
+        wait_for(lambda: exp.get_status() == "DONE", 30, "the experiment to finish")
+        statuses = {j.trialJobId: j.status for j in exp.list_trial_jobs()}
+        assert statuses.pop(lost) == "FAILED" and set(statuses.values()) == {"SUCCEEDED"} and len(statuses) == 3
+        assert all(exp.get_trial_job(t).finalMetricData for t in statuses)
+    finally:
+        exp.stop()
+        if killed:
+            ray_cluster.add_worker()   # the tests after this one get their two nodes back
 
 
 def test_private_local_ray_runs_trials_in_the_code_dir_and_shuts_down(make_experiment, tmp_path):

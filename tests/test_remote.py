@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import pid_alive
+from conftest import TRIAL_WITH_CHILD, pid_alive, wait_for
 
 SSHD = "/usr/sbin/sshd"
 pytestmark = pytest.mark.skipif(
@@ -184,24 +184,9 @@ def test_experiment_runs_end_to_end_over_ssh(make_experiment, sshd, tmp_path):
     assert uploaded == [".nniignore", "keep.bin", "trial.py"]
 
 
-LONG_TRIAL = """
-    import os, subprocess, sys, time, nni
-    nni.get_next_parameter()
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
-    with open(os.path.join(os.environ["NNI_OUTPUT_DIR"], "pids"), "w") as f:
-        f.write(f"{os.getpid()} {child.pid}")
-    time.sleep(120)
-"""
+LONG_TRIAL = TRIAL_WITH_CHILD
 
 
-def wait_for(predicate, timeout=30.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def running_pids(exp, tmp_path, count):

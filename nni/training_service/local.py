@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from .base import TrainingService, TrialEnded, TrialSpec
@@ -54,6 +55,36 @@ def signal_tree(root: int, sig: int) -> None:
             os.kill(pid, sig)
         except (ProcessLookupError, PermissionError):
             pass
+
+
+async def _reap_escaped(tree: list[tuple[int, str | None]]) -> None:
+    """Wait until the descendants seen at kill time are gone; SIGKILL those that linger.
+
+    Children that left the trial's process group got SIGTERM, but nobody here waits for
+    them, and a kill must not return while they still run.
+    """
+    def alive() -> list[int]:
+        return [pid for pid, ticks in tree if ticks is not None and _start_ticks(pid) == ticks and not _zombie(pid)]
+
+    deadline = time.monotonic() + KILL_GRACE_SECONDS
+    while alive() and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    for pid in alive():
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    deadline = time.monotonic() + 1.0
+    while alive() and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except OSError:
+        return True
 
 
 def _start_ticks(pid: int) -> str | None:
@@ -193,12 +224,14 @@ class LocalTrainingService(TrainingService):
         process = self._processes.get(trial_id)
         if process is None or process.returncode is not None:
             return
+        tree = [(pid, _start_ticks(pid)) for pid in process_tree(process.pid)]
         signal_tree(process.pid, signal.SIGTERM)
         try:
             await asyncio.wait_for(asyncio.shield(process.wait()), KILL_GRACE_SECONDS)
         except asyncio.TimeoutError:
             signal_tree(process.pid, signal.SIGKILL)
             await process.wait()
+        await _reap_escaped(tree)
 
     def _tell_reaper(self, line: str) -> None:
         if self._reaper is None or self._reaper.stdin is None:
