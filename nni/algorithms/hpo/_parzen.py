@@ -122,3 +122,211 @@ def forgetting_weights(n: int, linear_forgetting: int) -> np.ndarray:
     if linear_forgetting and n > linear_forgetting:
         w[: n - linear_forgetting] = np.linspace(1.0 / n, 1.0, n - linear_forgetting)
     return w
+
+
+# ---- joint (multivariate) Parzen estimator ---------------------------------------------------
+
+def _gap_bandwidths(dim: Dim, x: np.ndarray) -> np.ndarray:
+    """Per-observation bandwidths of a numeric dim (the univariate neighbour-gap rule)."""
+    if len(x) == 0:
+        return np.zeros(0)
+    pe = NumericParzen(dim, x, np.ones(len(x)), 1.0)
+    return pe.sig[:-1]
+
+
+class JointParzen:
+    """A mixture over whole observations: component k is observation k (every dim a kernel
+    around its value) plus one prior component.
+
+    A dim inactive in an observation uses the dim's prior in that component, so nested
+    spaces work: a candidate is scored on the dims active in it.  Numeric kernels are
+    normals truncated to the bounds with neighbour-gap bandwidths; categorical kernels keep
+    the observed option with probability ``1 - eps`` and spread ``eps`` uniformly.
+    """
+
+    def __init__(self, dims: list[Dim], X: np.ndarray, w: np.ndarray, prior_weight: float) -> None:
+        self.dims = dims
+        self.X = X
+        n = len(X)
+        weights = np.append(np.asarray(w, dtype=float), prior_weight)
+        self.log_w = np.log(weights / weights.sum())
+        self.p = weights / weights.sum()
+        self.sig = np.full(X.shape, np.nan)
+        self.log_mass = np.zeros(X.shape)
+        self.eps = np.zeros(len(dims))
+        for dim in dims:
+            j = dim.index
+            act = ~np.isnan(X[:, j])
+            if _ordinal(dim):
+                # randint: a normal kernel over the integers 0..size-1, rounded (order matters)
+                if act.any():
+                    self.sig[act, j] = np.maximum(_gaps(X[act, j], -0.5, dim.size - 0.5), 0.5)
+                    mus, s = X[act, j], self.sig[act, j]
+                    mass = norm_cdf((dim.size - 0.5 - mus) / s) - norm_cdf((-0.5 - mus) / s)
+                    self.log_mass[act, j] = np.log(np.maximum(mass, 1e-300))
+                continue
+            if dim.categorical:
+                # an observed option keeps most of its component's mass; the rest is spread evenly
+                self.eps[j] = CATEGORICAL_EPS
+                continue
+            if act.any():
+                # the univariate neighbour-gap rule beat Scott-style and mixed rules on the
+                # benchmark problems (docs/benchmarks.md)
+                pmu, psig, low, high = prior_of(dim)
+                self.sig[act, j] = (_gaps(X[act, j], low, high) if math.isfinite(low)
+                                    else _gap_bandwidths(dim, X[act, j]))
+                if math.isfinite(low):
+                    mus, s = X[act, j], self.sig[act, j]
+                    mass = norm_cdf((high - mus) / s) - norm_cdf((low - mus) / s)
+                    self.log_mass[act, j] = np.log(np.maximum(mass, 1e-300))
+        self.n = n
+        # per-kernel constants of the numeric log densities
+        self._inv_s = 1.0 / self.sig
+        self._coef = -np.log(self.sig) - _LOG_SQRT_2PI - self.log_mass
+
+    def sample(self, rng: np.random.Generator, m: int) -> np.ndarray:
+        """``m`` candidates (internal vectors, canonical, NaN for inactive dims)."""
+        comp = rng.choice(self.n + 1, size=m, p=self.p)
+        C = np.full((m, len(self.dims)), np.nan)
+        from_obs = comp < self.n
+        safe = np.where(from_obs, comp, 0)
+        for dim in self.dims:
+            j = dim.index
+            if dim.parent is None:
+                active = np.ones(m, bool)
+            else:
+                pv = C[:, dim.parent]
+                active = ~np.isnan(pv) & (np.nan_to_num(pv, nan=-1).astype(int) == dim.parent_option)
+            if not active.any():
+                continue
+            base = np.where(from_obs, self.X[safe, j], np.nan) if self.n else np.full(m, np.nan)
+            kern = active & ~np.isnan(base)
+            prior = active & np.isnan(base)
+            vals = np.full(m, np.nan)
+            if prior.any():
+                vals[prior] = _sample_prior(dim, rng, int(prior.sum()))
+            if kern.any():
+                b = base[kern]
+                if _ordinal(dim):
+                    s = self.sig[safe[kern], j]
+                    v = rng.normal(b, s)
+                    for _ in range(100):
+                        bad = (v < -0.5) | (v > dim.size - 0.5)
+                        if not bad.any():
+                            break
+                        v[bad] = rng.normal(b[bad], s[bad])
+                    vals[kern] = np.clip(np.round(v), 0, dim.size - 1)
+                elif dim.categorical:
+                    flip = rng.random(len(b)) < self.eps[j]
+                    b = np.where(flip, rng.integers(0, dim.size, size=len(b)), b)
+                    vals[kern] = b
+                else:
+                    s = self.sig[safe[kern], j]
+                    vals[kern] = _truncnorm(dim, rng, b, s)
+            if not dim.categorical:
+                vals[active] = canonical_array(dim, vals[active])
+            C[:, j] = vals
+        return C
+
+    def log_pdf(self, C: np.ndarray) -> np.ndarray:
+        """Log density of each candidate row, over the dims active in it."""
+        m = len(C)
+        terms = np.empty((m, self.n + 1))
+        terms[:] = self.log_w
+        for dim in self.dims:
+            j = dim.index
+            cj = C[:, j]
+            act_c = ~np.isnan(cj)
+            if not act_c.any():
+                continue
+            all_c = bool(act_c.all())
+            c = cj if all_c else cj[act_c]
+            lp = _prior_log_pdf(dim, c)     # the prior component, and observations without this dim
+            t = np.empty((len(c), self.n + 1))
+            t[:, -1] = lp
+            if self.n:
+                xo = self.X[:, j]
+                act_o = ~np.isnan(xo)
+                all_o = bool(act_o.all())
+                k = self._kernel(dim, c, xo if all_o else xo[act_o], act_o, all_o)
+                if all_o:
+                    t[:, :-1] = k
+                else:
+                    t[:, :-1] = lp[:, None]
+                    t[:, np.flatnonzero(act_o)] = k
+            if all_c:
+                terms += t
+            else:
+                terms[act_c] += t
+        top = terms.max(axis=1)
+        return top + np.log(np.exp(terms - top[:, None]).sum(axis=1))
+
+    def _kernel(self, dim: Dim, c: np.ndarray, xo: np.ndarray, act_o: np.ndarray, all_o: bool) -> np.ndarray:
+        """Log kernel densities (candidates x active observations) of one dim."""
+        j = dim.index
+        cc = c[:, None]
+        xr = xo[None, :]
+        if dim.categorical and not _ordinal(dim):
+            e = self.eps[j]
+            return np.where(cc == xr, math.log(1 - e + e / dim.size), math.log(e / dim.size))
+        s = (self.sig[:, j] if all_o else self.sig[act_o, j])[None, :]
+        lm = (self.log_mass[:, j] if all_o else self.log_mass[act_o, j])[None, :]
+        if _ordinal(dim):
+            p = norm_cdf((cc + 0.5 - xr) / s) - norm_cdf((cc - 0.5 - xr) / s)
+            return np.log(np.maximum(p, 1e-300)) - lm
+        inv = (self._inv_s[:, j] if all_o else self._inv_s[act_o, j])[None, :]
+        coef = (self._coef[:, j] if all_o else self._coef[act_o, j])[None, :]
+        z = (cc - xr) * inv
+        return coef - 0.5 * z * z
+
+
+#: Share of a categorical kernel spread evenly over the options (the rest stays on the observed one).
+CATEGORICAL_EPS = 0.25
+
+
+def _ordinal(dim: Dim) -> bool:
+    return dim.categorical and dim.type == "randint" and dim.size > 1
+
+
+def _gaps(x: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Neighbour-gap bandwidths of values in [low, high] (the middle counts as a neighbour),
+    clipped to [range / min(100, n + 1), range]."""
+    span = high - low
+    mus = np.append(x, (low + high) / 2)
+    order = np.argsort(mus, kind="stable")
+    s = mus[order]
+    gaps = np.diff(s)
+    left = np.concatenate([[s[0] - low], gaps])
+    right = np.concatenate([gaps, [high - s[-1]]])
+    sig = np.empty(len(mus))
+    sig[order] = np.maximum(left, right)
+    return np.clip(sig, span / min(100.0, len(x) + 1.0), span)[:-1]
+
+
+def _sample_prior(dim: Dim, rng: np.random.Generator, n: int) -> np.ndarray:
+    if dim.categorical:
+        return rng.integers(0, dim.size, size=n).astype(float)
+    if dim.normal:
+        return rng.normal(dim.mu, dim.sigma, size=n)
+    return rng.uniform(dim.low, dim.high, size=n)
+
+
+def _prior_log_pdf(dim: Dim, c: np.ndarray) -> np.ndarray:
+    if dim.categorical:
+        return np.full(len(c), -math.log(dim.size))
+    if dim.normal:
+        z = (c - dim.mu) / dim.sigma
+        return -0.5 * z * z - math.log(dim.sigma) - _LOG_SQRT_2PI
+    return np.full(len(c), -math.log(max(dim.high - dim.low, 1e-300)))
+
+
+def _truncnorm(dim: Dim, rng: np.random.Generator, mu: np.ndarray, sig: np.ndarray) -> np.ndarray:
+    out = rng.normal(mu, sig)
+    if not dim.normal:
+        for _ in range(100):
+            bad = (out < dim.low) | (out > dim.high)
+            if not bad.any():
+                break
+            out[bad] = rng.normal(mu[bad], sig[bad])
+        out = np.clip(out, dim.low, dim.high)
+    return out

@@ -85,7 +85,8 @@ class HyperoptTuner(BaseTuner):
         self.parallel_optimize = parallel_optimize
         self.constant_liar_type = constant_liar_type
         liar = _LIARS[constant_liar_type] if parallel_optimize else None
-        self._tpe_args = TpeArguments(constant_liar_type=liar)
+        # TPE_legacy is hyperopt's classic TPE: one independent Parzen estimator per parameter.
+        self._tpe_args = TpeArguments(constant_liar_type=liar, multivariate=False)
 
     def _propose(self) -> np.ndarray:
         if self.algorithm_name == "random_search":

@@ -20,7 +20,7 @@ import numpy as np
 from nni.search_space._flat import Dim, is_active
 
 from ._base import BaseTuner, random_vector
-from ._parzen import CategoricalParzen, NumericParzen, canonical_array, forgetting_weights
+from ._parzen import CategoricalParzen, JointParzen, NumericParzen, canonical_array, forgetting_weights
 
 __all__ = ["TpeTuner", "TpeArguments"]
 
@@ -39,6 +39,8 @@ class TpeArguments:
         "linear_forgetting": 25,
         "prior_weight": 1.0,
         "gamma": 0.25,
+        # nni-ng extension (not in NNI): sample all dims jointly from whole good observations
+        "multivariate": True,
     }
 
     def __init__(self, **kwargs: Any) -> None:
@@ -53,8 +55,8 @@ class TpeArguments:
         for key in ("n_startup_jobs", "n_ei_candidates", "linear_forgetting"):
             v = args[key]
             if isinstance(v, bool) or not isinstance(v, int) or v < (1 if key == "n_ei_candidates" else 0):
-                raise ValueError(f"tpe_args[{key!r}] must be a {'positive' if key == 'n_ei_candidates' else 'non-negative'}"
-                                 f" int, got {v!r}")
+                kind = "positive" if key == "n_ei_candidates" else "non-negative"
+                raise ValueError(f"tpe_args[{key!r}] must be a {kind} int, got {v!r}")
         if isinstance(args["prior_weight"], bool) or not isinstance(args["prior_weight"], (int, float)) \
                 or not args["prior_weight"] > 0:
             raise ValueError(f"tpe_args['prior_weight'] must be a positive number, got {args['prior_weight']!r}")
@@ -67,11 +69,35 @@ class TpeArguments:
         self.linear_forgetting: int = args["linear_forgetting"]
         self.prior_weight: float = float(args["prior_weight"])
         self.gamma: float = float(g)
+        if not isinstance(args["multivariate"], bool):
+            raise ValueError(f"tpe_args['multivariate'] must be true or false, got {args['multivariate']!r}")
+        self.multivariate: bool = args["multivariate"]
+
+
+def _split(y: np.ndarray, args: TpeArguments) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (time order) of the good group (best ``ceil(gamma * n)``, at most 25) and the rest."""
+    order = np.argsort(y, kind="stable")
+    n_good = max(1, min(int(math.ceil(args.gamma * len(y))), _MAX_GOOD))
+    return np.sort(order[:n_good]), np.sort(order[n_good:])
+
+
+def tpe_propose_joint(dims: list[Dim], X: np.ndarray, y: np.ndarray, rng: np.random.Generator,
+                      args: TpeArguments) -> np.ndarray:
+    """Multivariate TPE: candidates are drawn from the good group's joint mixture and the one
+    maximizing ``l(x) / g(x)`` (joint densities, see ``JointParzen``) is kept."""
+    good, bad = _split(y, args)
+    lo = JointParzen(dims, X[good], forgetting_weights(len(good), args.linear_forgetting), args.prior_weight)
+    hi = JointParzen(dims, X[bad], forgetting_weights(len(bad), args.linear_forgetting), args.prior_weight)
+    cand = lo.sample(rng, args.n_ei_candidates)
+    score = lo.log_pdf(cand) - hi.log_pdf(cand)
+    return cand[int(np.argmax(score))]
 
 
 def tpe_propose(dims: list[Dim], X: np.ndarray, y: np.ndarray, rng: np.random.Generator,
                 args: TpeArguments) -> np.ndarray:
     """One TPE suggestion (internal vector) from observations ``X`` (n x d, NaN = inactive) and losses ``y``."""
+    if args.multivariate:
+        return tpe_propose_joint(dims, X, y, rng, args)
     n = len(y)
     order = np.argsort(y, kind="stable")
     n_good = max(1, min(int(math.ceil(args.gamma * n)), _MAX_GOOD))

@@ -1,0 +1,375 @@
+"""Tuner quality benchmark: this project's tuners beside Optuna's and hyperopt's TPE.
+
+Run from the repository root with the project's venv::
+
+    python -m benchmarks.tuner_quality --quick            # ~2-4 minutes on 2 cores
+    python -m benchmarks.tuner_quality                    # the full run (see docs/benchmarks.md)
+    python -m benchmarks.tuner_quality --peer-python /path/to/venv/bin/python
+
+Optuna and hyperopt are not project dependencies: they run in a separate venv through
+``benchmarks/tuner_quality/peer.py`` as subprocesses.  Without ``--peer-python`` the venv
+``~/.cache/nni-ng/bench-venv`` is used, and created (``pip install optuna hyperopt
+scikit-learn numpy``) when missing; ``--no-peers`` skips them.
+
+Every (tuner, problem, seed) run goes to ``budget`` trials; the best loss after 50 and
+after ``budget`` trials is recorded.  Per problem and budget the table gives the median
+best loss [25th-75th percentile] over seeds and the rank of that median among the tuners
+(``r1`` = best, ties share; the JSON also has the mean per-seed rank over common seeds).
+``≈`` marks our TPE against Optuna's TPE when a Mann-Whitney test finds no difference
+(p > 0.05).  Results go to ``benchmarks/results/tuner_quality*.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import ours
+from .peer import PEERS
+from .problems import PROBLEMS
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_PEER_VENV = Path.home() / ".cache" / "nni-ng" / "bench-venv"
+PARALLEL_PROBLEMS = ("hartmann6", "rosenbrock5", "mixed", "conditional")
+GP_PARALLEL_PROBLEMS = ("hartmann6",)   # GP takes a minute per run: one parallel problem
+LATENCY_PROBLEM = "hartmann6"
+
+
+# ---- jobs ----------------------------------------------------------------------------------
+def _run_job(job: dict) -> dict:
+    t0 = time.perf_counter()
+    try:
+        if job["tuner"] in PEERS:
+            proc = subprocess.run([job["peer_python"], "-m", "benchmarks.tuner_quality.peer", json.dumps(job)],
+                                  cwd=ROOT, capture_output=True, text=True, timeout=3600)
+            if proc.returncode != 0:
+                raise RuntimeError(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "peer failed")
+            out = json.loads(proc.stdout.strip().splitlines()[-1])
+        elif job["kind"] == "latency":
+            out = ours.latency(job["tuner"], job["problem"], job["n"], job["k"])
+        else:
+            out = ours.run(job["tuner"], job["problem"], job["seed"], job["budget"], job["parallel"])
+    except Exception as exc:   # one failing run must not lose the others
+        out = {"error": f"{type(exc).__name__}: {exc}"}
+    out["wall_s"] = time.perf_counter() - t0
+    return {**job, **out}
+
+
+def make_jobs(args: argparse.Namespace, tuners: list[str], peer_python: str | None) -> list[dict]:
+    """Every (tuner, problem, mode, seed) run and latency measurement to do."""
+    jobs = []
+    budget = max(args.budgets)
+    for problem in ([] if args.latency_only else args.problems):
+        for tuner in tuners:
+            if ours_or_peer(tuner) == "ours" and ours.needs_numeric(tuner) and not PROBLEMS[problem].numeric:
+                continue
+            if tuner == "smac" and problem not in args.smac_problems:
+                continue
+            # hyperopt's fmin is sequential; SMAC (seconds per proposal) only runs sequentially
+            modes = [1] + ([4] if problem in PARALLEL_PROBLEMS and args.parallel
+                           and tuner not in ("hyperopt_tpe", "smac")
+                           and (tuner not in ("gp", "metis") or problem in GP_PARALLEL_PROBLEMS) else [])
+            seeds = {"smac": args.smac_seeds, "gp": args.gp_seeds, "metis": args.gp_seeds,
+                     "gridsearch": 1}.get(tuner, args.seeds)
+            for parallel in modes:
+                for seed in range(min(seeds, args.seeds)):
+                    jobs.append({"kind": "run", "tuner": tuner, "problem": problem, "seed": seed,
+                                 "budget": budget, "parallel": parallel, "peer_python": peer_python})
+    if args.latency:
+        for tuner in tuners:
+            for n in (100, 1000):
+                jobs.append({"kind": "latency", "tuner": tuner, "problem": LATENCY_PROBLEM, "n": n,
+                             "k": 20, "peer_python": peer_python, "seed": 0})
+    # fast tuners first (the core of the table is there early; partial results are saved),
+    # then the slow model-based ones, slowest first so the pool stays busy to the end
+    cost = {"smac": 8, "gp": 6, "metis": 6}
+    jobs.sort(key=lambda j: (j["tuner"] in cost, -cost.get(j["tuner"], 1) * (
+        5 if j["problem"] in ("svc_digits", "gb_cancer") else 1) - (50 if j["kind"] == "latency" else 0)))
+    return jobs
+
+
+def _job_key(j: dict) -> tuple:
+    return (j["kind"], j["tuner"], j["problem"], j.get("seed"), j.get("budget"), j.get("parallel"), j.get("n"))
+
+
+def ours_or_peer(tuner: str) -> str:
+    """'peer' for Optuna/hyperopt (run in the peer venv), 'ours' otherwise."""
+    return "peer" if tuner in PEERS else "ours"
+
+
+def peer_python(args: argparse.Namespace) -> str | None:
+    """The peers' interpreter; create the default venv when it is missing."""
+    if args.no_peers:
+        return None
+    if args.peer_python:
+        return args.peer_python
+    py = DEFAULT_PEER_VENV / "bin" / "python"
+    if not py.exists():
+        print(f"creating {DEFAULT_PEER_VENV} with optuna, hyperopt, scikit-learn (once)", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", str(DEFAULT_PEER_VENV)], check=True)
+        subprocess.run([str(py), "-m", "pip", "install", "-q", "optuna", "hyperopt", "scikit-learn", "numpy"],
+                       check=True)
+    return str(py)
+
+
+# ---- statistics ----------------------------------------------------------------------------
+def mann_whitney_p(a: list[float], b: list[float]) -> float:
+    """Two-sided Mann-Whitney U p-value (normal approximation with tie correction)."""
+    x, y = np.asarray(a, float), np.asarray(b, float)
+    n1, n2 = len(x), len(y)
+    if n1 == 0 or n2 == 0:
+        return math.nan
+    allv = np.concatenate([x, y])
+    ranks = _avg_ranks(allv)
+    u = ranks[:n1].sum() - n1 * (n1 + 1) / 2
+    _, counts = np.unique(allv, return_counts=True)
+    n = n1 + n2
+    var = n1 * n2 / 12 * ((n + 1) - (counts ** 3 - counts).sum() / (n * (n - 1)))
+    if var <= 0:
+        return 1.0
+    z = (abs(u - n1 * n2 / 2) - 0.5) / math.sqrt(var)
+    return float(math.erfc(max(z, 0) / math.sqrt(2)))
+
+
+def _avg_ranks(v: np.ndarray) -> np.ndarray:
+    order = np.argsort(v, kind="stable")
+    ranks = np.empty(len(v))
+    sv = v[order]
+    i = 0
+    while i < len(v):
+        j = i
+        while j + 1 < len(v) and sv[j + 1] == sv[i]:
+            j += 1
+        ranks[order[i:j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    return ranks
+
+
+def summarize(results: list[dict], budgets: list[int]) -> list[dict]:
+    """One row per (mode, problem, budget, tuner): median, IQR, mean rank over seeds."""
+    rows = []
+    runs = [r for r in results if r["kind"] == "run" and "losses" in r]
+    keys = sorted({(r["parallel"], r["problem"]) for r in runs}, key=lambda k: (k[0], list(PROBLEMS).index(k[1])))
+    for parallel, problem in keys:
+        group = [r for r in runs if r["parallel"] == parallel and r["problem"] == problem]
+        tuners = sorted({r["tuner"] for r in group}, key=_tuner_order)
+        for budget in budgets:
+            best = {t: {r["seed"]: float(np.min(r["losses"][:budget])) for r in group if r["tuner"] == t}
+                    for t in tuners}
+            medians = {t: float(np.median(list(best[t].values()))) for t in tuners}
+            # rank of each tuner's median among the medians (1 = best; ties share)
+            med_rank = dict(zip(tuners, _avg_ranks(np.array([medians[t] for t in tuners]))))
+            # and the mean per-seed rank over the seeds every tuner ran (slow tuners run fewer)
+            common = sorted(set.intersection(*(set(v) for v in best.values())))
+            rank_sum = {t: 0.0 for t in tuners}
+            for s in common:
+                rk = _avg_ranks(np.array([best[t][s] for t in tuners]))
+                for t, r in zip(tuners, rk):
+                    rank_sum[t] += r
+            for t in tuners:
+                vals = np.array(list(best[t].values()))
+                rows.append({"parallel": parallel, "problem": problem, "budget": budget, "tuner": t,
+                             "median": medians[t], "q25": float(np.percentile(vals, 25)),
+                             "q75": float(np.percentile(vals, 75)), "rank": float(med_rank[t]),
+                             "mean_seed_rank": rank_sum[t] / max(1, len(common)), "common_seeds": len(common),
+                             "seeds": len(vals), "values": vals.tolist()})
+            if "tpe" in best and "optuna_tpe" in best:
+                p = mann_whitney_p(list(best["tpe"].values()), list(best["optuna_tpe"].values()))
+                for row in rows[-len(tuners):]:
+                    if row["tuner"] == "tpe":
+                        row["p_vs_optuna_tpe"] = p
+    return rows
+
+
+_ORDER = ["tpe", "tpe_uni", "gp", "smac", "metis", "evolution", "anneal", "random", "gridsearch", "optuna_tpe",
+          "optuna_tpe_uni", "hyperopt_tpe"]
+
+
+def _tuner_order(t: str) -> int:
+    return _ORDER.index(t) if t in _ORDER else len(_ORDER)
+
+
+def _fmt(v: float) -> str:
+    if v == 0:
+        return "0"
+    a = abs(v)
+    return f"{v:.3g}" if 1e-3 <= a < 1e4 else f"{v:.2e}"
+
+
+def render(rows: list[dict], latency: list[dict], budgets: list[int]) -> str:
+    """The markdown tables: sequential, parallel, latency."""
+    out = []
+    for parallel in sorted({r["parallel"] for r in rows}):
+        out.append(f"\n### {'Sequential' if parallel == 1 else f'Parallel: {parallel} pending trials'}\n")
+        tuners = sorted({r["tuner"] for r in rows if r["parallel"] == parallel}, key=_tuner_order)
+        out.append("| problem | budget | " + " | ".join(tuners) + " |")
+        out.append("|---|---|" + "---|" * len(tuners))
+        for problem in PROBLEMS:
+            for budget in budgets:
+                cells = {r["tuner"]: r for r in rows
+                         if r["parallel"] == parallel and r["problem"] == problem and r["budget"] == budget}
+                if not cells:
+                    continue
+                best_rank = min(c["rank"] for c in cells.values())
+                line = []
+                for t in tuners:
+                    c = cells.get(t)
+                    if c is None:
+                        line.append("—")
+                        continue
+                    s = f"{_fmt(c['median'])} [{_fmt(c['q25'])}, {_fmt(c['q75'])}] r{c['rank']:g}"
+                    if c["rank"] == best_rank:
+                        s = f"**{s}**"
+                    if "p_vs_optuna_tpe" in c and c["p_vs_optuna_tpe"] > 0.05:
+                        s += " ≈"
+                    line.append(s)
+                out.append(f"| {problem} | {budget} | " + " | ".join(line) + " |")
+    if latency:
+        out.append(f"\n### Suggestion latency ({LATENCY_PROBLEM}, ms per suggestion incl. its result)\n")
+        out.append("| tuner | 100 results | 1,000 results |")
+        out.append("|---|---|---|")
+        by = {(r["tuner"], r["n"]): r for r in latency}
+        for t in sorted({r["tuner"] for r in latency}, key=_tuner_order):
+            cells = []
+            for n in (100, 1000):
+                r = by.get((t, n))
+                cells.append("—" if r is None or "ms" not in r else f"{r['ms']:.1f}")
+            out.append(f"| {t} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def _out_path(args: argparse.Namespace) -> Path:
+    return Path(args.out) if args.out else ROOT / "benchmarks" / "results" / \
+        f"tuner_quality{'_quick' if args.quick else ''}.json"
+
+
+def merge(args: argparse.Namespace) -> int:
+    """Summarize runs from earlier results files (e.g. ours and the peers run separately)."""
+    results, metas = [], []
+    for path in args.from_results:
+        data = json.loads(Path(path).read_text())
+        metas.append({"file": str(path), **data["meta"]})
+        results += [r for r in data["runs"] if "error" not in r]
+    budgets = sorted({b for m in metas for b in m["budgets"]})
+    rows = summarize(results, budgets)
+    lat = [r for r in results if r["kind"] == "latency"]
+    table = render(rows, lat, budgets)
+    print(table)
+    out = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / "tuner_quality.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"meta": {"merged_from": metas, "budgets": budgets}, "summary": rows,
+                               "latency": lat, "runs": results, "table_markdown": table}, indent=1))
+    print(f"results: {out}", file=sys.stderr)
+    return 0
+
+
+# ---- main ----------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    """Command line entry point; returns the exit status (1 if a run failed)."""
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.tuner_quality", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true",
+                    help="5 seeds (GP 3), the synthetic problems, budgets 50,100, no SMAC (~2-4 minutes)")
+    ap.add_argument("--seeds", type=int, help="seeds per (tuner, problem) (default 10; quick 5)")
+    ap.add_argument("--gp-seeds", type=int, help="seeds for GP and Metis (slow; default 5, quick 3)")
+    ap.add_argument("--smac-seeds", type=int, default=3, help="seeds for SMAC (slowest; default 3)")
+    ap.add_argument("--smac-problems", type=lambda s: s.split(","),
+                    default=["branin", "conditional"], help="problems SMAC runs on (default branin,conditional)")
+    ap.add_argument("--budgets", type=lambda s: [int(x) for x in s.split(",")], help="default 50,200")
+    ap.add_argument("--problems", type=lambda s: s.split(","), help=f"default all: {','.join(PROBLEMS)}")
+    ap.add_argument("--tuners", type=lambda s: s.split(","), help="default: all available")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: CPUs)")
+    ap.add_argument("--peer-python", help="python of a venv with optuna and hyperopt")
+    ap.add_argument("--no-peers", action="store_true", help="skip Optuna and hyperopt")
+    ap.add_argument("--no-parallel", dest="parallel", action="store_false", help="skip the 4-pending mode")
+    ap.add_argument("--no-latency", dest="latency", action="store_false", help="skip the latency measurement")
+    ap.add_argument("--latency-only", action="store_true", help="only the latency measurement")
+    ap.add_argument("--reuse-peers", metavar="JSON",
+                    help="take Optuna/hyperopt runs from an earlier results file when they match")
+    ap.add_argument("--from-results", metavar="JSON[,JSON...]", type=lambda s: s.split(","),
+                    help="run nothing: merge the runs of earlier results files and print their table")
+    ap.add_argument("--out", help="JSON output (default benchmarks/results/tuner_quality[_quick].json)")
+    args = ap.parse_args(argv)
+
+    args.seeds = args.seeds or (5 if args.quick else 10)
+    args.gp_seeds = args.gp_seeds or (3 if args.quick else 5)
+    args.budgets = sorted(args.budgets or ([50, 100] if args.quick else [50, 200]))
+    args.problems = args.problems or ([p for p in PROBLEMS if p not in ("svc_digits", "gb_cancer")]
+                                      if args.quick else list(PROBLEMS))
+    for p in args.problems:
+        if p not in PROBLEMS:
+            ap.error(f"unknown problem {p!r}; choose from {', '.join(PROBLEMS)}")
+    if args.from_results:
+        return merge(args)
+    py = peer_python(args)
+    default_tuners = [t for t in ours.available()
+                      if t not in ("metis", "tpe_uni", "gridsearch") and not (args.quick and t == "smac")]
+    tuners = args.tuners or default_tuners + ([] if py is None else list(PEERS))
+    for t in tuners:
+        if t not in ours.available() and t not in PEERS:
+            ap.error(f"unknown or unavailable tuner {t!r}; available: {', '.join(ours.available() + list(PEERS))}")
+    if py is None:
+        tuners = [t for t in tuners if t not in PEERS]
+
+    jobs = make_jobs(args, tuners, py)
+    results = []
+    if args.reuse_peers:
+        # peers do not change with this project's code: reuse their runs while iterating on ours
+        old = {_job_key(r): r for r in json.loads(Path(args.reuse_peers).read_text())["runs"]
+               if r["tuner"] in PEERS and "error" not in r}
+        results = [old[_job_key(j)] for j in jobs if _job_key(j) in old]
+        jobs = [j for j in jobs if _job_key(j) not in old]
+        print(f"reusing {len(results)} peer runs from {args.reuse_peers}", file=sys.stderr)
+    print(f"{len(jobs)} jobs on {args.jobs} processes: tuners {','.join(tuners)}; problems "
+          f"{','.join(args.problems)}; {args.seeds} seeds; budgets {args.budgets}", file=sys.stderr)
+    t0 = time.time()
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(args.jobs, maxtasksperchild=20) as pool:
+        for i, res in enumerate(pool.imap_unordered(_run_job, jobs), 1):
+            results.append(res)
+            if "error" in res:
+                print(f"  ERROR {res['tuner']} {res['problem']}: {res['error']}", file=sys.stderr)
+            if i % 25 == 0 or i == len(jobs):
+                print(f"  {i}/{len(jobs)} done, {time.time() - t0:.0f} s", file=sys.stderr)
+                # partial results survive an interrupted run (merge them with --from-results)
+                partial = _out_path(args).with_suffix(".partial.json")
+                partial.parent.mkdir(parents=True, exist_ok=True)
+                partial.write_text(json.dumps({"meta": {"budgets": args.budgets, "partial": True},
+                                               "runs": [{k: v for k, v in r.items() if k != "peer_python"}
+                                                        for r in results]}))
+    duration = time.time() - t0
+    rows = summarize(results, args.budgets)
+    lat = [r for r in results if r["kind"] == "latency"]
+    table = render(rows, lat, args.budgets)
+    print(table)
+    print(f"\n{len(jobs)} jobs, {duration:.0f} s wall on {args.jobs} processes")
+    print(f"\n{len(jobs)} jobs, {duration:.0f} s wall on {args.jobs} processes", file=sys.stderr)
+    out = _out_path(args)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tuner_seconds: dict[str, list] = {}
+    for r in results:
+        if r["kind"] == "run" and "tuner_seconds" in r and r["parallel"] == 1:
+            tuner_seconds.setdefault(r["tuner"], []).append(r["tuner_seconds"] / r["budget"] * 1000)
+    out.write_text(json.dumps({
+        "meta": {"seeds": args.seeds, "budgets": args.budgets, "problems": args.problems, "tuners": tuners,
+                 "jobs": args.jobs, "duration_s": duration, "quick": args.quick, "gp_warm_up": ours.GP_WARM_UP,
+                 "cpu_count": os.cpu_count(), "python": sys.version.split()[0]},
+        "summary": rows, "latency": lat,
+        "mean_ms_per_trial_in_tuner": {t: float(np.mean(v)) for t, v in tuner_seconds.items()},
+        "runs": [{k: v for k, v in r.items() if k != "peer_python"} for r in results],
+        "table_markdown": table,
+    }, indent=1))
+    print(f"results: {out}", file=sys.stderr)
+    return 0 if not any("error" in r for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,299 @@
+"""Gaussian-process machinery shared by the GP and Metis tuners (private, numpy only).
+
+* :class:`UnitSpace` maps a flat numeric search space (``choice`` of numbers, ``randint``,
+  ``uniform``, ``quniform``, ``loguniform``, ``qloguniform``) to the unit cube and back;
+  discrete dims snap to their allowed positions.
+* :class:`GaussianProcess` is a Matern GP (``nu`` 0.5, 1.5, 2.5 or inf) with one length
+  scale per dim, a signal variance and a noise variance (at least ``alpha``), fitted by
+  maximizing the log marginal likelihood with Adam on analytic gradients (warm-started from
+  the previous fit, so refitting after each new result is cheap).
+* :func:`maximize` maximizes an acquisition over the unit cube: random warm-up points, then
+  a vectorized local search from the best of them plus random starting points.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import numpy as np
+
+from nni.search_space._flat import Dim
+
+from ._parzen import norm_cdf
+
+_SUPPORTED = ("choice", "randint", "uniform", "quniform", "loguniform", "qloguniform")
+_NUS = (0.5, 1.5, 2.5, math.inf)
+_FIT_MAX = 240   # most points the hyperparameter fit looks at
+
+
+def check_numeric_space(dims: list[Dim], tuner: str) -> None:
+    """Refuse what a GP cannot model, naming the parameter and what would be accepted."""
+    hint = "use TPE, Random, Anneal or Evolution for nested spaces"
+    for dim in dims:
+        if dim.parent is not None:
+            raise ValueError(f"{tuner} does not support nested search spaces (parameter {dim.display!r} is "
+                             f"inside a choice option); {hint}")
+    for dim in dims:
+        if dim.type == "choice" and any(dim.nested):
+            raise ValueError(f"{tuner} does not support nested search spaces (choice {dim.display!r} has "
+                             f"sub-space options); {hint}")
+        if dim.type not in _SUPPORTED:
+            raise ValueError(f"{tuner} does not support {dim.type!r} (parameter {dim.display!r}); "
+                             f"supported types: {', '.join(_SUPPORTED)}")
+        if dim.type == "choice":
+            for opt in dim.value:
+                if isinstance(opt, bool) or not isinstance(opt, (int, float)) or not math.isfinite(opt):
+                    raise ValueError(f"{tuner} needs numeric choice values; parameter {dim.display!r} has "
+                                     f"{opt!r} (use TPE, Random, Anneal or Evolution for categorical choices)")
+
+
+class UnitSpace:
+    """Internal vectors (see ``_flat``) <-> points of ``[0, 1]^d``."""
+
+    def __init__(self, dims: list[Dim]) -> None:
+        self.dims = dims
+        self.d = len(dims)
+        # per dim: sorted unit positions of a discrete dim (None for continuous) and its internal values
+        self.grid: list[np.ndarray | None] = []
+        self.grid_internal: list[np.ndarray | None] = []
+        for dim in dims:
+            if dim.categorical:
+                if dim.type == "choice":
+                    vals = np.array([float(v) for v in dim.value])
+                else:
+                    vals = np.arange(dim.size, dtype=float)
+                lo, hi = vals.min(), vals.max()
+                pos = (vals - lo) / (hi - lo) if hi > lo else np.full(len(vals), 0.5)
+                order = np.argsort(pos, kind="stable")
+                self.grid.append(pos[order])
+                self.grid_internal.append(order.astype(float))
+            else:
+                self.grid.append(None)
+                self.grid_internal.append(None)
+
+    def to_unit(self, X: np.ndarray) -> np.ndarray:
+        """Rows of internal vectors -> unit points."""
+        X = np.atleast_2d(X)
+        U = np.empty(X.shape)
+        for j, dim in enumerate(self.dims):
+            if self.grid[j] is not None:
+                # grid_internal[k] is the index whose unit position is grid[k]
+                inv = np.empty(len(self.grid[j]))
+                inv[self.grid_internal[j].astype(int)] = self.grid[j]
+                U[:, j] = inv[X[:, j].astype(int)]
+            else:
+                U[:, j] = (X[:, j] - dim.low) / (dim.high - dim.low)
+        return U
+
+    def snap(self, U: np.ndarray) -> np.ndarray:
+        """Move discrete coordinates to their nearest allowed position (others clipped to [0, 1])."""
+        U = np.clip(U, 0.0, 1.0)
+        for j, g in enumerate(self.grid):
+            if g is not None:
+                k = np.clip(np.searchsorted(g, U[:, j]), 1, len(g) - 1) if len(g) > 1 else np.zeros(len(U), int)
+                if len(g) > 1:
+                    k = np.where(np.abs(U[:, j] - g[k - 1]) <= np.abs(U[:, j] - g[k]), k - 1, k)
+                U[:, j] = g[k]
+        return U
+
+    def from_unit(self, u: np.ndarray) -> np.ndarray:
+        """One unit point -> an internal vector."""
+        u = self.snap(np.atleast_2d(u))[0]
+        vec = np.empty(self.d)
+        for j, dim in enumerate(self.dims):
+            g = self.grid[j]
+            if g is not None:
+                vec[j] = self.grid_internal[j][int(np.argmin(np.abs(g - u[j])))]
+            else:
+                vec[j] = dim.low + u[j] * (dim.high - dim.low)
+        return vec
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """``n`` uniform unit points, snapped."""
+        return self.snap(rng.random((n, self.d)))
+
+
+def _matern(r: np.ndarray, nu: float) -> tuple[np.ndarray, np.ndarray]:
+    """Correlation f(r) and g(r) = -f'(r) / r (finite at r = 0 except for nu = 0.5)."""
+    if nu == 0.5:
+        e = np.exp(-r)
+        return e, e / np.maximum(r, 1e-12)
+    if nu == 1.5:
+        s = math.sqrt(3.0) * r
+        e = np.exp(-s)
+        return (1.0 + s) * e, 3.0 * e
+    if nu == 2.5:
+        s = math.sqrt(5.0) * r
+        e = np.exp(-s)
+        return (1.0 + s + s * s / 3.0) * e, (5.0 / 3.0) * (1.0 + s) * e
+    e = np.exp(-0.5 * r * r)
+    return e, e
+
+
+class GaussianProcess:
+    """Matern GP regression on unit-cube inputs with standardized targets."""
+
+    # bounds of the log hyperparameters: length scales, signal variance, noise variance
+    _LOG_LS = (math.log(0.01), math.log(20.0))
+    _LOG_SF = (math.log(0.05), math.log(20.0))
+
+    def __init__(self, nu: float = 2.5, alpha: float = 1e-6) -> None:
+        if nu not in _NUS:
+            raise ValueError(f"nu must be one of 0.5, 1.5, 2.5 or inf (Matern smoothness), got {nu!r}")
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha > 0:
+            raise ValueError(f"alpha must be a positive number (noise added to the kernel diagonal), got {alpha!r}")
+        self.nu = float(nu)
+        self.alpha = float(alpha)
+        self._theta: np.ndarray | None = None   # warm start: [log ls..., log sf2, log sn2]
+
+    # ---- kernel --------------------------------------------------------------------------------
+    def _cov(self, A: np.ndarray, B: np.ndarray, ls: np.ndarray, sf2: float) -> np.ndarray:
+        a, b = A / ls, B / ls
+        d2 = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * a @ b.T
+        r = np.sqrt(np.maximum(d2, 0.0))
+        return sf2 * _matern(r, self.nu)[0]
+
+    def _lml_grad(self, theta: np.ndarray, X: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+        d = X.shape[1]
+        ls, sf2, sn2 = np.exp(theta[:d]), math.exp(theta[d]), math.exp(theta[d + 1])
+        diff2 = ((X[:, None, :] - X[None, :, :]) / ls) ** 2          # n x n x d
+        r = np.sqrt(diff2.sum(-1))
+        f, g = _matern(r, self.nu)
+        Kf = sf2 * f
+        K = Kf + (sn2 + 1e-10) * np.eye(len(y))
+        try:
+            L = np.linalg.cholesky(K)
+        except np.linalg.LinAlgError:
+            return -math.inf, np.zeros_like(theta)
+        Linv = np.linalg.inv(L)
+        Kinv = Linv.T @ Linv
+        a = Kinv @ y
+        lml = -0.5 * y @ a - np.log(np.diag(L)).sum() - 0.5 * len(y) * math.log(2 * math.pi)
+        W = np.outer(a, a) - Kinv
+        grad = np.empty_like(theta)
+        gs = sf2 * g
+        grad[:d] = 0.5 * np.einsum("ij,ijk->k", W * gs, diff2)
+        grad[d] = 0.5 * (W * Kf).sum()
+        grad[d + 1] = 0.5 * np.trace(W) * sn2
+        # weak log-normal prior on the length scales keeps them away from degenerate fits
+        lml -= 0.5 * ((theta[:d] - math.log(0.3)) ** 2).sum() / 4.0
+        grad[:d] -= (theta[:d] - math.log(0.3)) / 4.0
+        return float(lml), grad
+
+    def fit(self, X: np.ndarray, y: np.ndarray, steps: int = 40) -> "GaussianProcess":
+        """Fit to unit points ``X`` and losses ``y`` (non-finite losses become the worst finite one)."""
+        y = np.asarray(y, dtype=float).copy()
+        finite = np.isfinite(y)
+        y[~finite] = y[finite].max() if finite.any() else 0.0
+        self.y_mean = float(y.mean())
+        self.y_std = float(y.std()) or 1.0
+        ys = (y - self.y_mean) / self.y_std
+        self.X = np.asarray(X, dtype=float)
+        d = X.shape[1]
+        lo = np.array([self._LOG_LS[0]] * d + [self._LOG_SF[0], math.log(max(self.alpha, 1e-10))])
+        hi = np.array([self._LOG_LS[1]] * d + [self._LOG_SF[1], math.log(1.0)])
+        theta = self._theta if self._theta is not None and len(self._theta) == d + 2 \
+            else np.array([math.log(0.3)] * d + [0.0, math.log(max(self.alpha, 1e-3))])
+        theta = np.clip(theta, lo, hi)
+        # Adam on the log marginal likelihood; keep the best iterate
+        # Above _FIT_MAX points the hyperparameters are fitted on a subset (the best third plus a
+        # random rest): the fit costs O(steps * n^3), the posterior below only one O(n^3).
+        Xf, yf = self.X, ys
+        if len(ys) > _FIT_MAX:
+            order = np.argsort(ys, kind="stable")
+            keep = order[: _FIT_MAX // 3]
+            rest = np.random.default_rng(len(ys)).choice(order[_FIT_MAX // 3:], _FIT_MAX - len(keep), replace=False)
+            idx = np.concatenate([keep, rest])
+            Xf, yf = self.X[idx], ys[idx]
+        m = np.zeros_like(theta)
+        v = np.zeros_like(theta)
+        best, best_theta = -math.inf, theta.copy()
+        for t in range(1, steps + 1):
+            lml, grad = self._lml_grad(theta, Xf, yf)
+            if lml > best:
+                best, best_theta = lml, theta.copy()
+            m = 0.9 * m + 0.1 * grad
+            v = 0.999 * v + 0.001 * grad * grad
+            step = 0.1 * (m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
+            theta = np.clip(theta + step, lo, hi)
+        self._theta = best_theta
+        self.ls = np.exp(best_theta[:d])
+        self.sf2 = math.exp(best_theta[d])
+        self.sn2 = max(math.exp(best_theta[d + 1]), self.alpha)
+        K = self._cov(self.X, self.X, self.ls, self.sf2) + (self.sn2 + 1e-10) * np.eye(len(ys))
+        jitter = 1e-10
+        while True:
+            try:
+                L = np.linalg.cholesky(K + jitter * np.eye(len(ys)))
+                break
+            except np.linalg.LinAlgError:
+                jitter *= 100
+        self._Linv = np.linalg.inv(L)
+        self._a = self._Linv.T @ (self._Linv @ ys)
+        self.ys = ys
+        return self
+
+    def predict(self, U: np.ndarray, raw: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior mean and standard deviation at unit points (standardized unless ``raw``)."""
+        Ks = self._cov(np.atleast_2d(U), self.X, self.ls, self.sf2)
+        mu = Ks @ self._a
+        V = Ks @ self._Linv.T
+        var = np.maximum(self.sf2 - (V * V).sum(1), 1e-12)
+        sd = np.sqrt(var)
+        if raw:
+            return mu * self.y_std + self.y_mean, sd * self.y_std
+        return mu, sd
+
+    def loo(self) -> tuple[np.ndarray, np.ndarray]:
+        """Leave-one-out predictive mean and sd of every observation (standardized)."""
+        Kinv = self._Linv.T @ self._Linv
+        dinv = np.diag(Kinv)
+        mu = self.ys - self._a / dinv
+        return mu, np.sqrt(1.0 / dinv)
+
+
+def utility(kind: str, mu: np.ndarray, sd: np.ndarray, best: float, kappa: float, xi: float) -> np.ndarray:
+    """Acquisition value to *maximize* for a loss model (lower is better)."""
+    if kind == "ucb":
+        return -(mu - kappa * sd)
+    imp = best - mu - xi
+    z = imp / sd
+    if kind == "poi":
+        return norm_cdf(z)
+    pdf = np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
+    return imp * norm_cdf(z) + sd * pdf
+
+
+def maximize(fn: Callable[[np.ndarray], np.ndarray], space: UnitSpace, rng: np.random.Generator,
+             n_warm_up: int, n_starts: int, rounds: int = 20, chunk: int = 4096) -> np.ndarray:
+    """Approximate argmax of ``fn`` (vectorized over rows of unit points) on the unit cube.
+
+    ``n_warm_up`` random points are scored in chunks; the best of them and random points
+    (``n_starts`` starts in all) are then improved together by a shrinking random local
+    search (a gradient-free stand-in for L-BFGS-B, which would need scipy).
+    """
+    pool_u, pool_v = [], []
+    left = max(1, n_warm_up)
+    while left > 0:
+        U = space.sample(rng, min(chunk, left))
+        left -= len(U)
+        v = fn(U)
+        k = min(len(U), max(1, n_starts // 2))
+        top = np.argpartition(-v, k - 1)[:k]
+        pool_u.append(U[top])
+        pool_v.append(v[top])
+    U = np.vstack(pool_u)
+    v = np.concatenate(pool_v)
+    k = min(len(U), max(1, n_starts // 2))
+    top = np.argsort(-v)[:k]
+    starts = np.vstack([U[top], space.sample(rng, max(0, n_starts - k))])
+    vals = np.concatenate([v[top], fn(starts[k:])]) if n_starts > k else v[top]
+    step = np.full(len(starts), 0.1)
+    for _ in range(rounds):
+        prop = space.snap(starts + rng.normal(size=starts.shape) * step[:, None])
+        pv = fn(prop)
+        better = pv > vals
+        starts[better], vals[better] = prop[better], pv[better]
+        step = np.where(better, np.minimum(step * 1.5, 0.3), np.maximum(step * 0.6, 1e-4))
+    return starts[int(np.argmax(vals))]

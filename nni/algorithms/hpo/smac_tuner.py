@@ -1,0 +1,232 @@
+"""SMAC tuner (NNI's ``SMACTuner``) on the ``smac`` package (>= 2.0, optional extra).
+
+Install with ``pip install "nni-ng[smac]"``.  This module imports without smac; only
+constructing :class:`SMACTuner` needs it.  The search space becomes a ConfigSpace space
+in the tuner's internal coordinates (log types on their log scale, so SMAC's model sees
+them as NNI's priors do); nested ``choice`` options become ConfigSpace conditions, so
+conditional spaces work.  Normal-family types become normal priors truncated to
+``mu ± 4 sigma``.  Proposals come from SMAC's ``ask()`` (random forest + EI,
+``HyperparameterOptimizationFacade``) and results go back through ``tell()``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nni.errors import NoMoreTrialError
+
+from ._base import BaseTuner, canonical, params_key, random_vector
+
+__all__ = ["SMACTuner"]
+
+_logger = logging.getLogger(__name__)
+
+_INSTALL_HINT = 'SMACTuner needs the "smac" package (>= 2.0): pip install "nni-ng[smac]"'
+_INITIAL_CONFIGS = 20   # random (Sobol) configurations before the model is used, at most 10 per dim
+
+
+def _import_smac() -> Any:
+    try:
+        import ConfigSpace  # noqa: F401  # smac needs it: fail early, naming the extra
+        import smac
+    except ImportError as exc:
+        raise ImportError(f"{_INSTALL_HINT} ({exc})") from exc
+    return smac
+
+
+class SMACTuner(BaseTuner):
+    """Sequential Model-based Algorithm Configuration (random-forest surrogate).
+
+    Parameters
+    ----------
+    optimize_mode
+        ``'maximize'`` (default) or ``'minimize'``.
+    config_dedup
+        Never propose the same parameter set twice (default False: SMAC may re-propose a
+        set, as in NNI; finite spaces are always de-duplicated).
+    seed
+        Random seed; the same seed gives the same proposals.
+    """
+
+    _default_mode = "maximize"
+
+    def __init__(self, optimize_mode: Any = "maximize", config_dedup: bool = False, seed: Any = None) -> None:
+        _import_smac()
+        super().__init__(optimize_mode=optimize_mode, seed=seed)
+        if not isinstance(config_dedup, bool):
+            raise ValueError(f"config_dedup must be true or false, got {config_dedup!r}")
+        self.config_dedup = config_dedup
+        self._smac: Any = None
+        self._cs: Any = None
+        self._infos: dict[Any, Any] = {}     # parameter id -> smac TrialInfo
+        self._outdir: str | None = None
+        self._asked = 0
+
+    # ---- search space -----------------------------------------------------------------------
+    def _on_space_updated(self) -> None:
+        import ConfigSpace as CS
+
+        cs = CS.ConfigurationSpace(seed=self.seed)
+        hps = []
+        for dim in self._dims:
+            name = f"p{dim.index}"
+            if dim.categorical and dim.type == "choice":
+                hp = CS.Categorical(name, [str(i) for i in range(dim.size)])
+            elif dim.categorical:   # small randint: ordered integers
+                hp = CS.Integer(name, (0, max(dim.size - 1, 1))) if dim.size > 1 else CS.Constant(name, 0)
+            elif dim.normal:
+                hp = CS.Float(name, (dim.mu - 4 * dim.sigma, dim.mu + 4 * dim.sigma),
+                              distribution=CS.Normal(dim.mu, dim.sigma), default=dim.mu)
+            else:
+                hp = CS.Float(name, (dim.low, dim.high))
+            hps.append(hp)
+        cs.add(hps)
+        conds = [CS.EqualsCondition(hps[d.index], hps[d.parent], str(d.parent_option))
+                 for d in self._dims if d.parent is not None]
+        if conds:
+            cs.add(conds)
+        self._cs = cs
+        self._build()
+
+    def _build(self) -> None:
+        """(Re)create the SMAC facade and tell it every result known so far.
+
+        The random initial design shrinks by the number of known results, so imported data
+        replaces random trials instead of coming on top of them.
+        """
+        from smac import HyperparameterOptimizationFacade as HPO
+        from smac import Scenario
+
+        if self._outdir is not None:
+            shutil.rmtree(self._outdir, ignore_errors=True)
+        self._outdir = tempfile.mkdtemp(prefix="nni-smac-")
+        seed = self.seed if self.seed is not None else int(self._rng.integers(2**31 - 1))
+        scenario = Scenario(self._cs, deterministic=True, n_trials=1_000_000, seed=seed,
+                            output_directory=Path(self._outdir))
+        n_init = max(0, min(_INITIAL_CONFIGS, 10 * max(1, len(self._dims))) - len(self._y))
+        initial = HPO.get_initial_design(scenario, n_configs=n_init)
+        intensifier = HPO.get_intensifier(scenario, max_config_calls=1)
+        self._smac = HPO(scenario, _no_target, initial_design=initial, intensifier=intensifier,
+                         overwrite=True, logging_level=logging.ERROR + 10)
+        self._infos = {}
+        self._asked = 0
+        for loss, vec in zip(self._y, self._X.reshape(len(self._y), len(self._dims))):
+            self._tell_new(vec, float(loss))
+
+    # ---- conversion -------------------------------------------------------------------------
+    def _config_to_vec(self, config: Any) -> np.ndarray:
+        values = dict(config)
+        vec = np.full(len(self._dims), np.nan)
+        for dim in self._dims:
+            v = values.get(f"p{dim.index}")
+            if v is None:
+                continue
+            vec[dim.index] = float(int(v)) if dim.categorical else float(v)
+        return canonical(self._dims, vec)
+
+    def _vec_to_config(self, vec: np.ndarray) -> Any:
+        from ConfigSpace import Configuration
+        values: dict[str, Any] = {}
+        for dim in self._dims:
+            x = vec[dim.index]
+            if np.isnan(x):
+                continue
+            if dim.categorical and dim.type == "choice":
+                values[f"p{dim.index}"] = str(int(x))
+            elif dim.categorical:
+                values[f"p{dim.index}"] = int(x)
+            else:
+                values[f"p{dim.index}"] = float(x)
+        return Configuration(self._cs, values=values)
+
+    def _tell_new(self, vec: np.ndarray, loss: float) -> None:
+        """Tell SMAC a result for a configuration it did not propose (import_data, manual trials)."""
+        from smac.runhistory.dataclasses import TrialInfo, TrialValue
+        try:
+            config = self._vec_to_config(vec)
+        except Exception as exc:   # value outside a truncated normal prior, etc.
+            _logger.info("SMACTuner: a result is not given to SMAC: %s", exc)
+            return
+        cost = loss if math.isfinite(loss) else self._worst()
+        self._smac.tell(TrialInfo(config=config, seed=0), TrialValue(cost=cost), save=False)
+
+    def _worst(self) -> float:
+        finite = self._y[np.isfinite(self._y)]
+        return float(finite.max()) if finite.size else 1e10
+
+    # ---- Tuner API --------------------------------------------------------------------------
+    def generate_parameters(self, parameter_id: Any, **kwargs: Any) -> dict:
+        """Ask SMAC for the next configuration (de-duplicated when asked or the space is finite)."""
+        if self.search_space is None:
+            raise RuntimeError("SMACTuner: update_search_space() must be called before generate_parameters()")
+        if self.is_finite and len(self._seen) >= self._size:
+            raise NoMoreTrialError(f"Search space fully explored: all {int(self._size)} parameter sets used")
+        dedup = self.config_dedup or self.is_finite
+        from smac.runhistory.dataclasses import TrialValue
+        for _ in range(20):
+            info = self._smac.ask()
+            self._asked += 1
+            vec = self._config_to_vec(info.config)
+            key = params_key(self._decode(vec))
+            if not dedup or key not in self._seen:
+                self._infos[parameter_id] = info
+                return self._emit(parameter_id, vec)
+            # a repeat: give SMAC the known result of that set so it moves on
+            known = [loss for params, loss in self._history if params_key(params) == key]
+            self._smac.tell(info, TrialValue(cost=known[-1] if known and math.isfinite(known[-1])
+                                             else self._worst()), save=False)
+        vec = self._pick_unused() if self.is_finite else random_vector(self._dims, self._rng)
+        return self._emit(parameter_id, vec)
+
+    def _decode(self, vec: np.ndarray) -> dict:
+        from nni.search_space._flat import decode
+        return decode(self._dims, list(vec))
+
+    def receive_trial_result(self, parameter_id: Any, parameters: dict, value: Any, **kwargs: Any) -> None:
+        """Record the result and tell it to SMAC."""
+        from smac.runhistory.dataclasses import TrialValue
+        n_before = len(self._y)
+        info = self._infos.pop(parameter_id, None)
+        super().receive_trial_result(parameter_id, parameters, value, **kwargs)
+        if len(self._y) == n_before:
+            return   # ignored (did not fit the space)
+        loss = float(self._y[-1])
+        if info is not None:
+            self._smac.tell(info, TrialValue(cost=loss if math.isfinite(loss) else self._worst()), save=False)
+        else:
+            self._tell_new(self._X.reshape(len(self._y), len(self._dims))[-1], loss)
+
+    def trial_end(self, parameter_id: Any, success: bool, **kwargs: Any) -> None:
+        """A trial that ended without a result counts as the worst result seen for SMAC."""
+        from smac.runhistory.dataclasses import TrialValue
+        info = self._infos.pop(parameter_id, None)
+        if info is not None:
+            self._smac.tell(info, TrialValue(cost=self._worst()), save=False)
+        super().trial_end(parameter_id, success, **kwargs)
+
+    def import_data(self, data: list[dict[str, Any]]) -> None:
+        """Learn from earlier results; each imported row is told to SMAC."""
+        n_before = len(self._y)
+        super().import_data(data)
+        if self._asked == 0:
+            self._build()   # nothing asked yet: imported rows replace part of the initial design
+            return
+        X = self._X.reshape(len(self._y), len(self._dims))
+        for i in range(n_before, len(self._y)):
+            self._tell_new(X[i], float(self._y[i]))
+
+    def __del__(self) -> None:
+        if getattr(self, "_outdir", None):
+            shutil.rmtree(self._outdir, ignore_errors=True)
+
+
+def _no_target(config: Any, seed: int = 0) -> float:
+    """SMAC wants a target function; trials are run by the experiment instead."""
+    raise RuntimeError("SMACTuner drives SMAC through ask/tell; the target function is never called")
