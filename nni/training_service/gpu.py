@@ -75,23 +75,34 @@ class GpuScheduler:
             for gpu in detect_gpus():
                 if set(gpu.busy_pids) - own_pids:
                     busy.append(gpu.index)
-        free = [g.index for g in self.gpus
-                if g.index not in busy and self._load.get(g.index, 0) < self._max]
-        free.sort(key=lambda i: self._load.get(i, 0))
-        if len(free) < gpu_number:
-            reasons = []
-            if busy:
-                reasons.append(f"GPU {', '.join(map(str, busy))} busy with other processes "
-                               "(set useActiveGpu: true to share them)")
-            full = [g.index for g in self.gpus if self._load.get(g.index, 0) >= self._max]
-            if full:
-                reasons.append(f"GPU {', '.join(map(str, full))} already run maxTrialNumberPerGpu={self._max} trial(s)")
-            return None, f"waiting for {gpu_number} free GPU(s): " + "; ".join(reasons)
-        chosen = sorted(free[:gpu_number])
-        for index in chosen:
-            self._load[index] = self._load.get(index, 0) + 1
-        return chosen, ""
+        chosen, reason = choose_gpus([g.index for g in self.gpus], busy, self._load, self._max, gpu_number)
+        return chosen, (f"waiting for {gpu_number} free GPU(s): {reason}" if chosen is None else "")
 
     def release(self, indices: Iterable[int]) -> None:
         for index in indices:
             self._load[index] = max(0, self._load.get(index, 0) - 1)
+
+
+def choose_gpus(indices: list[int], busy: Iterable[int], load: dict[int, int], cap: int,
+                number: int) -> tuple[list[int] | None, str]:
+    """Pick ``number`` of ``indices`` for one trial and count them in ``load``; None and why if not enough.
+
+    A GPU is free while fewer than ``cap`` (maxTrialNumberPerGpu) trials hold it and it is
+    not ``busy`` with other programs; the least loaded free GPUs are chosen. Shared by the
+    local and remote services so both follow the same rules.
+    """
+    busy = sorted(set(busy))
+    free = sorted((i for i in indices if i not in busy and load.get(i, 0) < cap), key=lambda i: load.get(i, 0))
+    if len(free) < number:
+        reasons = []
+        if busy:
+            reasons.append(f"GPU {', '.join(map(str, busy))} busy with other processes "
+                           "(set useActiveGpu: true to share them)")
+        full = [i for i in indices if load.get(i, 0) >= cap]
+        if full:
+            reasons.append(f"GPU {', '.join(map(str, full))} already run maxTrialNumberPerGpu={cap} trial(s)")
+        return None, "; ".join(reasons) or "not enough GPUs"
+    chosen = sorted(free[:number])
+    for index in chosen:
+        load[index] = load.get(index, 0) + 1
+    return chosen, ""

@@ -28,7 +28,7 @@ from typing import Any
 
 from ._upload import pack_code_dir
 from .base import TrainingService, TrialEnded, TrialSpec
-from .gpu import GpuError
+from .gpu import GpuError, choose_gpus
 
 _log = logging.getLogger("nni.training_service.remote")
 
@@ -300,21 +300,8 @@ class RemoteTrainingService(TrainingService):
             for index, uuid in gpus:
                 if any(groups.get(pid) not in own for pid in apps.get(uuid, ())):
                     busy.add(index)
-        free = [i for i in machine.gpus if i not in busy and machine.gpu_load.get(i, 0) < cap]
-        free.sort(key=lambda i: machine.gpu_load.get(i, 0))
-        if len(free) < number:
-            reasons = []
-            if busy:
-                reasons.append(f"GPU {', '.join(map(str, sorted(busy)))} busy with other processes "
-                               "(set useActiveGpu: true to share them)")
-            full = [i for i in machine.gpus if machine.gpu_load.get(i, 0) >= cap]
-            if full:
-                reasons.append(f"GPU {', '.join(map(str, full))} already run maxTrialNumberPerGpu={cap} trial(s)")
-            return None, f"{machine.name}: " + ("; ".join(reasons) or "not enough GPUs")
-        chosen = sorted(free[:number])
-        for i in chosen:
-            machine.gpu_load[i] = machine.gpu_load.get(i, 0) + 1
-        return chosen, ""
+        chosen, reason = choose_gpus(machine.gpus, busy, machine.gpu_load, cap, number)
+        return chosen, (f"{machine.name}: {reason}" if chosen is None else "")
 
     # -- preparing a machine for the experiment ------------------------------------------------
     def _remote_root(self, machine: _Machine) -> str:

@@ -73,3 +73,14 @@ export function query(params) {
   const text = search.toString();
   return text ? `?${text}` : "";
 }
+
+/** Ask for confirmation, kill a trial, and say how it went; the caller refreshes its page. */
+export async function killTrial(ctx, id) {
+  if (!window.confirm(`Kill trial ${id}? It will be recorded USER_CANCELED.`)) return;
+  try {
+    await del(`/trial-jobs/${encodeURIComponent(id)}`);
+    ctx.toast(`Trial ${id} killed.`);
+  } catch (error) {
+    ctx.toast(`Could not kill ${id}: ${error.message}`, true);
+  }
+}

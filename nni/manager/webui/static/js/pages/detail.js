@@ -1,7 +1,7 @@
 // Trial detail: state and times, every parameter set (multi-phase trials have several),
 // final results, intermediate results as a curve, the tail of stdout/stderr, the trial's directory.
 
-import { ApiError, del, get, query } from "../api.js";
+import { ApiError, get, killTrial, query } from "../api.js";
 import {
   ACTIVE, decodeMetric, fill, formatDuration, formatMetric, formatTime, formatValue, h, scalar, statusChip, trialSeconds,
 } from "../dom.js";
@@ -114,13 +114,7 @@ export function create(ctx) {
   }
 
   async function kill() {
-    if (!window.confirm(`Kill trial ${id}? It will be recorded USER_CANCELED.`)) return;
-    try {
-      await del(`/trial-jobs/${encodeURIComponent(id)}`);
-      ctx.toast(`Trial ${id} killed.`);
-    } catch (error) {
-      ctx.toast(`Could not kill ${id}: ${error.message}`, true);
-    }
+    await killTrial(ctx, id);
     page.refresh();
   }
 

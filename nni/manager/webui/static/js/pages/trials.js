@@ -1,7 +1,7 @@
 // Trials: one page of the trials table at a time, sorted, filtered and paged by the server
 // (GET /ui/trials), so an experiment with 100,000 trials loads as fast as one with ten.
 
-import { del, get, query } from "../api.js";
+import { get, killTrial, query } from "../api.js";
 import {
   ACTIVE, STATES, debounce, fill, formatDuration, formatNumber, formatTime, formatValue, h, statusChip,
 } from "../dom.js";
@@ -74,13 +74,7 @@ export function create(ctx) {
   }
 
   async function kill(id) {
-    if (!window.confirm(`Kill trial ${id}? It will be recorded USER_CANCELED.`)) return;
-    try {
-      await del(`/trial-jobs/${encodeURIComponent(id)}`);
-      ctx.toast(`Trial ${id} killed.`);
-    } catch (error) {
-      ctx.toast(`Could not kill ${id}: ${error.message}`, true);
-    }
+    await killTrial(ctx, id);
     page.refresh();
   }
 
