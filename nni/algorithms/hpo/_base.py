@@ -258,13 +258,18 @@ class BaseTuner(Tuner):
             except RuntimeError as exc:
                 _logger.info("import_data: skipping entry #%d: %s", i, exc)
                 continue
-            self._add_observation(copy.deepcopy(params), to_vector(self._dims, xs), loss)
+            vec = to_vector(self._dims, xs)
+            self._add_observation(copy.deepcopy(params), vec, loss)
+            self._on_imported(copy.deepcopy(params), vec, loss)
             imported += 1
         _logger.info("import_data: imported %d of %d entries", imported, len(data or []))
         if imported and self.seed is not None:
             # A resumed experiment rebuilds its tuner with the same seed and imports its history;
             # without this it would replay the proposals it made before (still reproducible).
             self._rng = np.random.default_rng([self.seed, len(self._y)])
+
+    def _on_imported(self, params: dict, vec: np.ndarray, loss: float) -> None:
+        """Called for each row ``import_data`` accepted, after it joined the history (a hook)."""
 
     # ---- helpers for model-based tuners -------------------------------------------------------
     def _observations(self, liar: str | None) -> tuple[np.ndarray, np.ndarray, int]:

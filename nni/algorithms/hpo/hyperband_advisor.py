@@ -111,7 +111,6 @@ class Hyperband(BaseTuner):
         self._iteration = 0
         self._imported: list[tuple[float, str, dict, np.ndarray]] = []
         self._imported_used: set[str] = set()
-        self._importing = False
 
     # ---- schedule ------------------------------------------------------------------------
     def _bracket_schedule(self, s: int) -> tuple[list[int], list[Any]]:
@@ -192,16 +191,11 @@ class Hyperband(BaseTuner):
     def _add_observation(self, params: dict, vec: np.ndarray, loss: float) -> None:
         params = strip_keys(params, (BUDGET_KEY,))
         super()._add_observation(params, vec, loss)
-        if self._importing:
-            self._imported.append((loss, params_key(params), params, vec))
 
-    def import_data(self, data: list[dict[str, Any]]) -> None:
-        """Learn from earlier results; the best imported configurations warm-start new brackets."""
-        self._importing = True
-        try:
-            super().import_data(data)
-        finally:
-            self._importing = False
+    def _on_imported(self, params: dict, vec: np.ndarray, loss: float) -> None:
+        # the best imported configurations warm-start new brackets
+        params = strip_keys(params, (BUDGET_KEY,))
+        self._imported.append((loss, params_key(params), params, vec))
 
     def receive_trial_result(self, parameter_id: Any, parameters: dict, value: Any, **kwargs: Any) -> None:
         """Record the result of a configuration at its budget; promote when its rung is complete."""

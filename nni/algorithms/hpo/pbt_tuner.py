@@ -107,7 +107,6 @@ class PBTTuner(BaseTuner):
         self._members: list[_Member] = []
         self._by_id: dict[Any, _Member] = {}
         self._imported: list[tuple[float, dict, np.ndarray]] = []
-        self._importing = False
 
     # ---- space, directories --------------------------------------------------------------
     def update_search_space(self, search_space: dict) -> None:
@@ -210,16 +209,10 @@ class PBTTuner(BaseTuner):
     def _add_observation(self, params: dict, vec: np.ndarray, loss: float) -> None:
         params = strip_keys(params, _DIR_KEYS)
         super()._add_observation(params, vec, loss)
-        if self._importing:
-            self._imported.append((loss, params, vec))
 
-    def import_data(self, data: list[dict[str, Any]]) -> None:
-        """Earlier results; before the first generation starts, its members are the best of them."""
-        self._importing = True
-        try:
-            super().import_data(data)
-        finally:
-            self._importing = False
+    def _on_imported(self, params: dict, vec: np.ndarray, loss: float) -> None:
+        # before the first generation starts, its members are the best imported results
+        self._imported.append((loss, strip_keys(params, _DIR_KEYS), vec))
 
     def receive_trial_result(self, parameter_id: Any, parameters: dict, value: Any, **kwargs: Any) -> None:
         """Record a member's result; start the next generation when all members have one."""
