@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import importlib.util
-import time
-from collections import deque
 from typing import Any
 
 import numpy as np
 
-from .problems import PROBLEMS
+from .problems import PROBLEMS, drive, time_suggestions
 
 #: GP's random warm-up is lowered from NNI's 100000 to keep the full run under an hour;
 #: at these budgets the local search that follows makes up the difference (see docs/benchmarks.md).
@@ -68,25 +66,17 @@ def run(name: str, problem: str, seed: int, budget: int, parallel: int) -> dict:
     prob = PROBLEMS[problem]
     tuner = make_tuner(name, seed)
     tuner.update_search_space(prob.space)
-    losses: list[float] = []
-    pending: deque = deque()
-    spent = 0.0
-    asked = 0
-    while len(losses) < budget:
-        while len(pending) < parallel and asked < budget:
-            t0 = time.perf_counter()
-            params = tuner.generate_parameters(asked)
-            spent += time.perf_counter() - t0
-            pending.append((asked, params))
-            asked += 1
-        pid, params = pending.popleft()
-        loss = prob.fn(params)
-        t0 = time.perf_counter()
+    ids = iter(range(budget))
+
+    def ask() -> tuple[int, dict]:
+        pid = next(ids)
+        return pid, tuner.generate_parameters(pid)
+
+    def tell(pid: int, params: dict, loss: float) -> None:
         tuner.receive_trial_result(pid, params, loss)
         tuner.trial_end(pid, True)
-        spent += time.perf_counter() - t0
-        losses.append(loss)
-    return {"losses": losses, "tuner_seconds": spent}
+
+    return drive(ask, tell, prob.fn, budget, parallel)
 
 
 def latency(name: str, problem: str, n: int, k: int, seed: int = 0) -> dict:
@@ -100,12 +90,9 @@ def latency(name: str, problem: str, n: int, k: int, seed: int = 0) -> dict:
         params = {key: float(rng.uniform(*spec["_value"])) for key, spec in prob.space.items()}
         rows.append({"parameter": params, "value": prob.fn(params)})
     tuner.import_data(rows)
-    t0 = time.perf_counter()
-    done = 0
-    while done < k:
-        params = tuner.generate_parameters(done)
-        tuner.receive_trial_result(done, params, prob.fn(params))
-        done += 1
-        if done >= 2 and time.perf_counter() - t0 > 20:
-            break   # slow tuners (GP at 1,000 results): a few suggestions are enough to measure
-    return {"ms": 1000 * (time.perf_counter() - t0) / done, "k": done}
+
+    def suggest_and_report(i: int) -> None:
+        params = tuner.generate_parameters(i)
+        tuner.receive_trial_result(i, params, prob.fn(params))
+
+    return time_suggestions(suggest_and_report, k)

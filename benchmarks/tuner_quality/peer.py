@@ -11,12 +11,11 @@ import math
 import sys
 import time
 import warnings
-from collections import deque
 from typing import Any
 
 import numpy as np
 
-from .problems import PROBLEMS, apply_q
+from .problems import PROBLEMS, apply_q, drive, time_suggestions
 
 #: optuna_tpe: TPESampler's defaults (Optuna 5.0: multivariate); optuna_tpe_uni: multivariate=False
 #: (the default before Optuna 5.0); hyperopt_tpe: hyperopt.tpe.suggest
@@ -73,25 +72,12 @@ def _optuna_study(tuner: str, seed: int, parallel: int) -> Any:
 def run_optuna(tuner: str, problem: str, seed: int, budget: int, parallel: int) -> dict:
     prob = PROBLEMS[problem]
     study = _optuna_study(tuner, seed, parallel)
-    losses: list[float] = []
-    pending: deque = deque()
-    spent = 0.0
-    asked = 0
-    while len(losses) < budget:
-        while len(pending) < parallel and asked < budget:
-            t0 = time.perf_counter()
-            trial = study.ask()
-            params = optuna_params(trial, prob.space)
-            spent += time.perf_counter() - t0
-            pending.append((trial, params))
-            asked += 1
-        trial, params = pending.popleft()
-        loss = prob.fn(params)
-        t0 = time.perf_counter()
-        study.tell(trial, loss)
-        spent += time.perf_counter() - t0
-        losses.append(loss)
-    return {"losses": losses, "tuner_seconds": spent}
+
+    def ask() -> tuple[Any, dict]:
+        trial = study.ask()
+        return trial, optuna_params(trial, prob.space)
+
+    return drive(ask, lambda trial, params, loss: study.tell(trial, loss), prob.fn, budget, parallel)
 
 
 # ---- hyperopt ------------------------------------------------------------------------------
@@ -182,16 +168,12 @@ def latency(tuner: str, problem: str, n: int, k: int, seed: int = 0) -> dict:
             params = {key: float(rng.uniform(d.low, d.high)) for key, d in dists.items()}
             trials.append(optuna.trial.create_trial(params=params, distributions=dists, value=prob.fn(params)))
         study.add_trials(trials)
-        t0 = time.perf_counter()
-        done = 0
-        while done < k:
+
+        def suggest_and_report(i: int) -> None:
             trial = study.ask()
-            params = optuna_params(trial, prob.space)
-            study.tell(trial, prob.fn(params))
-            done += 1
-            if done >= 2 and time.perf_counter() - t0 > 20:
-                break
-        return {"ms": 1000 * (time.perf_counter() - t0) / done, "k": done}
+            study.tell(trial, prob.fn(optuna_params(trial, prob.space)))
+
+        return time_suggestions(suggest_and_report, k)
     from hyperopt import STATUS_OK, Trials, fmin, rand, tpe
     space = hyperopt_space(prob.space)
     trials = Trials()

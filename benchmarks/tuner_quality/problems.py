@@ -7,6 +7,8 @@ hyperopt only); it needs numpy, and scikit-learn for the two model-tuning proble
 from __future__ import annotations
 
 import math
+import time
+from collections import deque
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable
@@ -158,3 +160,42 @@ def apply_q(spec: dict, v: float) -> Any:
     """NNI's rounding of q-types: clip(round(v / q) * q, low, high)."""
     lo, hi, q = spec["_value"]
     return min(max(round(v / q) * q, lo), hi)
+
+
+# ---- the driving loops every tuner (ours and the peers) goes through ---------------------------
+def drive(ask: Callable[[], tuple[Any, dict]], tell: Callable[[Any, dict, float], None],
+          fn: Callable[[dict], float], budget: int, parallel: int) -> dict:
+    """Run ``budget`` trials keeping ``parallel`` pending (results come back oldest first).
+
+    ``ask()`` returns (handle, parameters); ``tell(handle, parameters, loss)`` reports. Only
+    the time spent inside ask/tell counts as the tuner's.
+    """
+    losses: list[float] = []
+    pending: deque = deque()
+    spent = 0.0
+    asked = 0
+    while len(losses) < budget:
+        while len(pending) < parallel and asked < budget:
+            t0 = time.perf_counter()
+            pending.append(ask())
+            spent += time.perf_counter() - t0
+            asked += 1
+        handle, params = pending.popleft()
+        loss = fn(params)
+        t0 = time.perf_counter()
+        tell(handle, params, loss)
+        spent += time.perf_counter() - t0
+        losses.append(loss)
+    return {"losses": losses, "tuner_seconds": spent}
+
+
+def time_suggestions(suggest_and_report: Callable[[int], None], k: int) -> dict:
+    """Milliseconds per call of ``suggest_and_report(i)``: ``k`` calls, or fewer past 20 s (slow tuners)."""
+    t0 = time.perf_counter()
+    done = 0
+    while done < k:
+        suggest_and_report(done)
+        done += 1
+        if done >= 2 and time.perf_counter() - t0 > 20:
+            break   # e.g. GP at 1,000 results: a few suggestions are enough to measure
+    return {"ms": 1000 * (time.perf_counter() - t0) / done, "k": done}

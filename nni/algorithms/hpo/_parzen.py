@@ -17,6 +17,8 @@ import numpy as np
 
 from nni.search_space._flat import Dim
 
+from ._base import sample_prior
+
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
 
@@ -204,7 +206,7 @@ class JointParzen:
             prior = active & np.isnan(base)
             vals = np.full(m, np.nan)
             if prior.any():
-                vals[prior] = _sample_prior(dim, rng, int(prior.sum()))
+                vals[prior] = sample_prior(dim, rng, int(prior.sum()))
             if kern.any():
                 b = base[kern]
                 if _ordinal(dim):
@@ -301,14 +303,6 @@ def _gaps(x: np.ndarray, low: float, high: float) -> np.ndarray:
     sig = np.empty(len(mus))
     sig[order] = np.maximum(left, right)
     return np.clip(sig, span / min(100.0, len(x) + 1.0), span)[:-1]
-
-
-def _sample_prior(dim: Dim, rng: np.random.Generator, n: int) -> np.ndarray:
-    if dim.categorical:
-        return rng.integers(0, dim.size, size=n).astype(float)
-    if dim.normal:
-        return rng.normal(dim.mu, dim.sigma, size=n)
-    return rng.uniform(dim.low, dim.high, size=n)
 
 
 def _prior_log_pdf(dim: Dim, c: np.ndarray) -> np.ndarray:
