@@ -1,4 +1,4 @@
-"""Shared fixtures: every test gets its own registry and experiment directory."""
+"""Shared fixtures: every test gets its own HOME, working directory, registry and experiment directory."""
 
 from __future__ import annotations
 
@@ -15,6 +15,17 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 @pytest.fixture(autouse=True)
 def nni_home(tmp_path, monkeypatch):
+    """A private HOME, current directory and ``NNI_NG_HOME`` for each test.
+
+    Nothing a test starts (nnictl, managers, trials: they inherit the environment) can
+    write into the user's real ``~/nni-experiments`` or ``~/.nni-ng``.
+    """
+    user_home = tmp_path / "home"
+    user_home.mkdir()
+    monkeypatch.setenv("HOME", str(user_home))
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
     home = tmp_path / "nni-home"
     monkeypatch.setenv("NNI_NG_HOME", str(home))
     return home
@@ -74,8 +85,11 @@ def pid_alive(pid: int) -> bool:
         return False
 
 
-def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
-    """Poll ``predicate`` until it returns something truthy (returned), failing after ``timeout`` s."""
+def wait_for(predicate, timeout: float = 90.0, what: str = "condition"):
+    """Poll ``predicate`` until it returns something truthy (returned), failing after ``timeout`` s.
+
+    The bound is generous on purpose: on a loaded machine (CI) a start can take many seconds.
+    """
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()

@@ -73,7 +73,15 @@ def test_each_trial_gets_its_own_gpu_and_gpus_are_never_oversubscribed(make_expe
 
 def test_max_trial_number_per_gpu_allows_sharing(make_experiment, fake_gpus):
     fake_gpus(1)
-    exp = make_experiment(TRIAL, SPACE, concurrency=2, max_trials=2, trial_gpu_number=1)
+    # Each trial holds its GPU until both have started (or 60 s pass): if the GPU were not
+    # shared, the second would start only after the first ended, however slow the machine.
+    together = TRIAL.replace("    time.sleep(0.3)\n", """    started = os.path.join(os.environ["NNI_OUTPUT_DIR"], "..", "..", "started")
+    os.makedirs(started, exist_ok=True)
+    open(os.path.join(started, os.environ["NNI_TRIAL_JOB_ID"]), "w").close()
+    while len(os.listdir(started)) < 2 and time.time() < start + 60:
+        time.sleep(0.05)
+""")
+    exp = make_experiment(together, SPACE, concurrency=2, max_trials=2, trial_gpu_number=1)
     exp.config.training_service.use_active_gpu = False
     exp.config.training_service.max_trial_number_per_gpu = 2
     assert exp.run(port=0)

@@ -64,7 +64,7 @@ def test_three_phases_at_concurrency_two_reach_the_right_parameter_ids(make_expe
     exp = make_experiment(PHASED_TRIAL.format(phases=3), SPACE, tuner=tuner, concurrency=2, max_trials=12,
                           multi_phase=True)
     exp.start(port=0)
-    assert exp.wait(timeout=60) == "DONE"
+    assert exp.wait(timeout=240) == "DONE"
     jobs = exp.list_trial_jobs()
     rows = exp.export_data()
     exp.stop()
@@ -106,7 +106,7 @@ def test_exhausted_tuner_gives_none_instead_of_hanging(make_experiment):
     exp = make_experiment(PHASED_TRIAL.format(phases=100), SPACE, tuner=tuner, concurrency=2, max_trials=None,
                           multi_phase=True)
     exp.start(port=0)
-    assert exp.wait(timeout=60) == "DONE"
+    assert exp.wait(timeout=240) == "DONE"
     jobs = exp.list_trial_jobs()
     rows = exp.export_data()
     exp.stop()
@@ -173,7 +173,7 @@ def test_built_in_tuners_work_in_multi_phase_mode(make_experiment):
     exp.config.tuner.name = "TPE"
     exp.config.tuner.class_args = {"optimize_mode": "maximize", "seed": 3}
     exp.start(port=0)
-    assert exp.wait(timeout=60) == "DONE"
+    assert exp.wait(timeout=240) == "DONE"
     rows = exp.export_data()
     exp.stop()
     assert len(rows) == 9

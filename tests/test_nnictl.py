@@ -20,7 +20,7 @@ from nni.experiment import rest
 NNICTL = shutil.which("nnictl", path=str(Path(sys.executable).parent)) or "nnictl"
 
 
-def nnictl(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+def nnictl(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
     return subprocess.run([NNICTL, *args], capture_output=True, text=True, timeout=timeout, env=os.environ.copy())
 
 
@@ -52,7 +52,7 @@ def experiment_files(write, tmp_path):
     return config
 
 
-def wait_done(port: int, timeout: float = 60) -> str:
+def wait_done(port: int, timeout: float = 240) -> str:
     deadline = time.monotonic() + timeout
     version = -1
     while time.monotonic() < deadline:

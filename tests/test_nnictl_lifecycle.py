@@ -83,6 +83,19 @@ def trial_pids(exp_dir: Path) -> list[int]:
 
 
 
+def read_lines_until(process: subprocess.Popen, done, timeout: float = 90.0) -> str:
+    """Read ``process``'s stdout (on a thread) until ``done(text so far)``; return the text."""
+    import threading
+    lines: list[str] = []
+
+    def pump() -> None:
+        for line in process.stdout:
+            lines.append(line)
+    threading.Thread(target=pump, daemon=True).start()
+    return wait_for(lambda: (lambda text: text if done(text) else None)("".join(lines)), timeout,
+                    "the expected output")
+
+
 def test_create_list_stop_resume_finish_export_and_import(make_config, tmp_path):
     exp_id, port = create(make_config(maxTrialNumber=6))
     try:
@@ -161,7 +174,7 @@ def test_kill_dash_nine_then_resume_loses_nothing_and_counts_every_trial_once(ma
     os.kill(manager_pid, signal.SIGKILL)
     wait_for(lambda: not pid_alive(manager_pid), what="the manager to die")
     # The reaper ends the dead manager's trials: no orphan keeps running.
-    wait_for(lambda: not any(pid_alive(p) for p in trial_pids(exp_dir)), timeout=10, what="orphans to end")
+    wait_for(lambda: not any(pid_alive(p) for p in trial_pids(exp_dir)), timeout=60, what="orphans to end")
     with database(exp_dir) as db:
         before = db.execute("SELECT trial_id, parameter_id, type, sequence, value FROM metrics ORDER BY id").fetchall()
         interrupted = db.execute("SELECT trial_id FROM trials WHERE status IN ('RUNNING', 'WAITING')").fetchall()
@@ -243,10 +256,11 @@ def test_update_trial_log_top_and_webui_commands_on_a_live_experiment(make_confi
 
         top = subprocess.Popen([sys.executable, "-m", "nni.cli", "top", exp_id, "--time", "0.5"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(2.5)
+        seen = read_lines_until(top, lambda text: f"Experiment {exp_id}  RUNNING" in text
+                                and running["trialJobId"] in text)
         top.send_signal(signal.SIGINT)
-        top_out, _ = top.communicate(timeout=10)
-        assert f"Experiment {exp_id}  RUNNING" in top_out and running["trialJobId"] in top_out
+        top.communicate(timeout=60)
+        assert "best -" in seen and "(-)" not in seen   # no result yet: no empty "best  (-)"
 
         killed = nnictl("trial", "kill", exp_id, "--trial_id", running["trialJobId"])
         assert killed.returncode == 0, killed.stderr
@@ -404,7 +418,7 @@ def test_python_api_resume_and_view(make_experiment):
 
     resumed = Experiment.resume(exp.id, port=0, wait_completion=False)
     try:
-        assert resumed.wait(timeout=60) == "DONE"
+        assert resumed.wait(timeout=240) == "DONE"
         jobs = resumed.list_trial_jobs()
     finally:
         resumed.stop()

@@ -27,8 +27,8 @@ from conftest import TRIAL_WITH_CHILD, pid_alive, wait_for
 
 SSHD = "/usr/sbin/sshd"
 pytestmark = pytest.mark.skipif(
-    not (os.path.exists(SSHD) and shutil.which("ssh-keygen") and shutil.which("setsid")),
-    reason="needs OpenSSH's server (/usr/sbin/sshd), ssh-keygen and util-linux setsid")
+    not (os.path.exists(SSHD) and shutil.which("ssh") and shutil.which("ssh-keygen") and shutil.which("setsid")),
+    reason="needs OpenSSH's server (/usr/sbin/sshd), ssh, ssh-keygen and util-linux setsid")
 pytest.importorskip("asyncssh", reason="platform remote needs asyncssh (pip install 'nni[remote]')")
 
 SPACE = {"x": {"_type": "randint", "_value": [0, 100]}}
@@ -87,10 +87,10 @@ class Sshd:
             os.makedirs("/run/sshd", mode=0o755, exist_ok=True)   # sshd's privilege separation dir
         self.process = subprocess.Popen([SSHD, "-D", "-e", "-f", str(self.root / "sshd_config")],
                                         stderr=open(self.root / "sshd.log", "ab"))
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                socket.create_connection(("127.0.0.1", self.port), timeout=5).close()
                 return
             except OSError:
                 assert self.process.poll() is None, (self.root / "sshd.log").read_text()
@@ -111,6 +111,16 @@ class Sshd:
                 pass
         self.process.wait()
         self.process = None
+
+
+def ssh_home(sshd: "Sshd") -> Path:
+    """``~`` as the test sshd's sessions see it."""
+    out = subprocess.run(["ssh", "-p", str(sshd.port), "-i", str(sshd.root / "client_key"), "-o", "BatchMode=yes",
+                          "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                          f"{getpass.getuser()}@127.0.0.1", "cd && pwd"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return Path(out.stdout.strip())
 
 
 @pytest.fixture
@@ -208,12 +218,12 @@ def test_kill_and_stop_leave_no_remote_process(make_experiment, sshd, tmp_path):
     first, second = list(pids)
     exp.kill_trial_job(first)
     assert exp.get_trial_job(first).status == "USER_CANCELED"
-    wait_for(lambda: not any(pid_alive(p) for p in pids[first]), 5, "killed trial's processes to end")
+    wait_for(lambda: not any(pid_alive(p) for p in pids[first]), 60, "killed trial's processes to end")
     assert all(pid_alive(p) for p in pids[second])
     started = time.monotonic()
     exp.stop()
-    assert time.monotonic() - started < 10
-    wait_for(lambda: not any(pid_alive(p) for p in pids[second]), 5, "stopped trial's processes to end")
+    assert time.monotonic() - started < 60   # not the trial's 120 s: stop does not wait for it
+    wait_for(lambda: not any(pid_alive(p) for p in pids[second]), 60, "stopped trial's processes to end")
 
 
 def test_lost_connection_fails_running_trials_and_the_experiment_goes_on(make_experiment, sshd, tmp_path):
@@ -227,21 +237,21 @@ def test_lost_connection_fails_running_trials_and_the_experiment_goes_on(make_ex
     (tmp_path / "remote-home" / exp.id / "block").write_text("")
     pids = running_pids(exp, tmp_path, 2)
     sshd.kill()
-    jobs = wait_for(lambda: (lambda j: j if len(j) == 2 else None)(exp.list_trial_jobs("FAILED")), 30,
+    jobs = wait_for(lambda: (lambda j: j if len(j) == 2 else None)(exp.list_trial_jobs("FAILED")), 90,
                     "trials on the lost machine to fail")
     assert {j.trialJobId for j in jobs} == set(pids)
     for job in jobs:
         assert "lost the SSH connection to machine" in exp.get_trial_job(job.trialJobId).message
     # No orphan: the watchdog in each trial group ended it when its channel closed.
-    wait_for(lambda: not any(pid_alive(p) for ps in pids.values() for p in ps), 10, "orphans to end")
+    wait_for(lambda: not any(pid_alive(p) for ps in pids.values() for p in ps), 60, "orphans to end")
     assert exp.get_status() in ("RUNNING", "NO_MORE_TRIAL")   # not ERROR, not stopped
-    waiting = wait_for(lambda: (lambda j: j if len(j) == 2 else None)(exp.list_trial_jobs("WAITING")), 10,
+    waiting = wait_for(lambda: (lambda j: j if len(j) == 2 else None)(exp.list_trial_jobs("WAITING")), 90,
                        "the next trials to wait for the machine")
     messages = [exp.get_trial_job(j.trialJobId).message or "" for j in waiting]
     assert all("none is connected" in m for m in messages), messages
     (tmp_path / "remote-home" / exp.id / "block").unlink()
     sshd.start()   # the service reconnects with backoff and runs the remaining trials
-    assert exp.wait(timeout=60) == "DONE"
+    assert exp.wait(timeout=240) == "DONE"
     statuses = sorted(j.status for j in exp.list_trial_jobs())
     assert statuses == ["FAILED", "FAILED", "SUCCEEDED", "SUCCEEDED"]
 
@@ -285,7 +295,7 @@ def test_gpu_scheduling_uses_the_remote_nvidia_smi(make_experiment, sshd, tmp_pa
     waiting = wait_for(lambda: [j for j in exp.list_trial_jobs("WAITING") if j.message],
                        what="a trial waiting for a GPU, with the reason")
     assert "GPU 0, 1 already run maxTrialNumberPerGpu=1" in waiting[0].message
-    assert exp.wait(timeout=60) == "DONE"
+    assert exp.wait(timeout=240) == "DONE"
     # Never more than 2 trials (1 per GPU) at once although trialConcurrency is 3.
     spans = [(j.startTime, j.endTime) for j in exp.list_trial_jobs()]
     assert max(sum(1 for s, e in spans if s <= start < e) for start, _ in spans) <= 2
@@ -320,7 +330,9 @@ def test_v1_config_via_nnictl_manager_kill_dash_nine_leaves_no_remote_process_an
                          "sshKeyPath": str(sshd.root / "client_key"), "pythonPath": str(Path(sys.executable).parent)}],
     }
     (code / "config.yml").write_text(yaml.safe_dump(config))
-    remote_home = Path.home() / "nni-experiments" / "remote"   # the default remoteWorkingDirectory
+    # The default remoteWorkingDirectory is under `~` of the SSH side, which is the user's
+    # passwd home there, not this process's HOME (each test has its own): ask the SSH side.
+    remote_home = ssh_home(sshd) / "nni-experiments" / "remote"
     out = nnictl("create", "--config", str(code / "config.yml"), "--port", "0")
     assert out.returncode == 0, out.stderr
     exp_id = re.search(r"Experiment (\w+) started", out.stdout).group(1)
@@ -334,7 +346,7 @@ def test_v1_config_via_nnictl_manager_kill_dash_nine_leaves_no_remote_process_an
         pids = [int(wait_for(lambda: f.read_text(), what="pid")) for f in pid_files]
         os.kill(entry["pid"], signal.SIGKILL)
         # The SSH connection dies with the manager; each trial's watchdog ends its group.
-        wait_for(lambda: not any(pid_alive(p) for p in pids), 10, "remote trials of the dead manager to end")
+        wait_for(lambda: not any(pid_alive(p) for p in pids), 60, "remote trials of the dead manager to end")
         (root / "slow").unlink()
         out = nnictl("resume", exp_id, "--port", "0")
         assert out.returncode == 0, out.stderr

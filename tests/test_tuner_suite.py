@@ -517,7 +517,7 @@ def test_hyperband_experiment_runs_every_rung_with_its_budget(make_experiment):
     exp.config.tuner.name = "Hyperband"
     exp.config.tuner.class_args = {"R": 9, "eta": 3, "exec_mode": "serial", "optimize_mode": "maximize", "seed": 7}
     exp.start(port=0)
-    assert exp.wait(timeout=120) == "DONE"
+    assert exp.wait(timeout=300) == "DONE"
     exp_dir = Path(exp.config.experiment_working_directory) / exp.id
     conn = sqlite3.connect(exp_dir / "db" / "nni.sqlite")
     rows = [json.loads(r[0]) for r in conn.execute(
@@ -557,7 +557,7 @@ def test_bandit_and_population_tuners_with_assessors_complete_a_real_experiment(
     exp.config.assessor.name = assessor
     exp.config.assessor.class_args = {"optimize_mode": "maximize", **assessor_args}
     exp.start(port=0)
-    assert exp.wait(timeout=120) == "DONE"
+    assert exp.wait(timeout=300) == "DONE"
     jobs = exp.list_trial_jobs()
     exp.stop()
     assert len(jobs) == 15
@@ -586,7 +586,7 @@ nni.report_final_result(score)
     exp.config.tuner.name = "PBT"
     exp.config.tuner.class_args = {"optimize_mode": "maximize", "population_size": 4, "seed": 5}
     exp.start(port=0)
-    assert exp.wait(timeout=120) == "DONE"
+    assert exp.wait(timeout=300) == "DONE"
     jobs = exp.list_trial_jobs()
     exp.stop()
     assert len(jobs) == 12 and all(j.status == "SUCCEEDED" for j in jobs)

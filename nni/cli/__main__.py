@@ -7,6 +7,7 @@ Commands and flags follow NNI's; see docs/cli.md. Every failure prints one line,
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Callable
 
@@ -24,9 +25,9 @@ def _id(parser: argparse.ArgumentParser, required: bool = False) -> None:
         parser.add_argument("id", nargs="?", help="experiment id (default: the only running one)")
 
 
-def _port(parser: argparse.ArgumentParser, default: int | None = 8080) -> None:
-    parser.add_argument("--port", "-p", type=int, default=default,
-                        help="REST API / web UI port on 127.0.0.1 (default 8080; 0 picks a free port)")
+def _port(parser: argparse.ArgumentParser, default: int | None = 8080,
+          help: str = "REST API / web UI port on 127.0.0.1 (default 8080; 0 picks a free port)") -> None:
+    parser.add_argument("--port", "-p", type=int, default=default, help=help)
 
 
 def _head_tail(parser: argparse.ArgumentParser, what: str) -> None:
@@ -54,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     resume = command("resume", _commands.resume, "resume a stopped or crashed experiment where it left off")
     _id(resume, required=True)
-    _port(resume)
+    _port(resume, default=None, help="REST API / web UI port on 127.0.0.1 (default: the port the experiment had, "
+                                      "or a free one if that is in use; 0 picks a free port)")
     resume.add_argument("--debug", "-d", action="store_true", help="debug logging")
     resume.add_argument("--foreground", "-f", action="store_true", help="run in this terminal until stopped")
 
@@ -65,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     stop = command("stop", _commands.stop, "stop a running experiment (its trials are killed)")
     _id(stop)
-    _port(stop, default=None)
+    _port(stop, default=None, help="stop the running experiment on this port")
     stop.add_argument("--all", "-a", action="store_true", help="stop every running experiment")
 
     update = command("update", None, "change a running experiment's search space or limits")
@@ -166,6 +168,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`nnictl top | head -4`): that is its choice, not an error.
+        # Point stdout at /dev/null so the interpreter's final flush cannot complain either.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 0
 
 
 if __name__ == "__main__":

@@ -17,7 +17,8 @@ from ..experiment import rest
 from ..experiment.data import _decode
 from ..manager import registry
 from ._errors import CliError
-from ._experiment import export_rows, is_live, metrics, profile, require_live, resolve, running_entries, trial_jobs
+from ._experiment import (export_rows, is_live, metrics, optimize_mode, profile, require_live, resolve, status,
+                          times, trial_jobs)
 from ._launch import start_manager
 from ._table import format_duration, format_table, format_time
 
@@ -51,11 +52,29 @@ def resume(args: argparse.Namespace) -> int:
     if entry["alive"]:
         raise CliError(f"experiment {entry['id']} is already {'being viewed' if entry.get('status') == 'VIEWED' else 'running'} "
                        f"on port {entry['port']}; stop it first with 'nnictl stop {entry['id']}'")
-    manager_args = ["--resume", entry["id"], "--dir", entry["dir"], "--port", str(args.port)]
+    port = args.port
+    if port is None:
+        # The port it had, so bookmarks and scripts keep working; any free one if that is taken.
+        port = entry.get("port") or 8080
+        if not _port_free(port):
+            print(f"Note: port {port}, which experiment {entry['id']} had, is in use; a free port is used instead")
+            port = 0
+    manager_args = ["--resume", entry["id"], "--dir", entry["dir"], "--port", str(port)]
     if args.debug:
         manager_args.append("--debug")
     _print_started(start_manager(manager_args, foreground=args.foreground), "resumed")
     return 0
+
+
+def _port_free(port: int) -> bool:
+    import socket
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def view(args: argparse.Namespace) -> int:
@@ -148,9 +167,12 @@ def experiment_list(args: argparse.Namespace) -> int:
         if not args.all:
             print("Add --all to list stopped ones too.")
         return 0
-    rows = [(e["id"], e.get("name") or "", e.get("status"), e.get("port") if e["alive"] else "",
-             format_time(e.get("start_time")), format_time(e.get("end_time")) if not e["alive"] else "",
-             e.get("dir", "")) for e in entries]
+    rows = []
+    for e in entries:
+        shown = status(e)["status"]
+        started, ended = times(e, shown)
+        rows.append((e["id"], e.get("name") or "", shown, e.get("port") if e["alive"] else "",
+                     format_time(started), format_time(ended), e.get("dir", "")))
     print(format_table(["ID", "NAME", "STATUS", "PORT", "STARTED", "ENDED", "DIRECTORY"], rows))
     return 0
 
@@ -161,9 +183,14 @@ def experiment_show(args: argparse.Namespace) -> int:
 
 
 def experiment_status(args: argparse.Namespace) -> int:
+    """``ID: STATUS``, then why, when it is an error or all its trials failed."""
     entry = resolve(args.id)
-    status = profile(entry)["status"] if entry["alive"] else entry.get("status")
-    print(f"{entry['id']}: {status}")
+    state = status(entry)
+    print(f"{entry['id']}: {state['status']}")
+    for error in state["errors"]:
+        print(f"  error: {error}")
+    for warning in state["warnings"]:
+        print(f"  warning: {warning}")
     return 0
 
 
@@ -285,10 +312,11 @@ def trial_ls(args: argparse.Namespace) -> int:
     entry = resolve(args.id)
     jobs = trial_jobs(entry)
     if args.head or args.tail:
-        scored = [j for j in jobs if isinstance(_default_metric(j), (int, float))]
-        mode = (profile(entry).get("params", {}).get("tuner") or {}).get("classArgs", {}).get("optimize_mode",
-                                                                                               "maximize")
-        scored.sort(key=_default_metric, reverse=(mode != "minimize"))
+        # Only trials with a final result are ranked (a running trial's latest intermediate
+        # value is no result), in the direction the manager optimizes.
+        scored = [j for j in jobs if isinstance(_default_metric(j), (int, float))
+                  and not isinstance(_default_metric(j), bool)]
+        scored.sort(key=_default_metric, reverse=(optimize_mode(entry) != "minimize"))
         jobs = scored[:args.head] if args.head else scored[-args.tail:]
     rows = []
     for job in jobs:
@@ -374,11 +402,14 @@ def top(args: argparse.Namespace) -> int:
             if sys.stdout.isatty():
                 print("\033[2J\033[H", end="")
             limit = progress.get("maxTrialNumber")
+            best = ("best -" if progress.get("bestMetric") is None else
+                    f"best {_format_metric(progress['bestMetric'])} ({progress.get('bestTrialId')})")
             print(f"Experiment {entry['id']}  {progress['status']}  elapsed {format_duration(progress['elapsed'])}  "
-                  f"{progress['limitDone']}/{limit if limit else '-'} {progress['limitUnit']} done  "
-                  f"best {_format_metric(progress.get('bestMetric'))} ({progress.get('bestTrialId') or '-'})")
+                  f"{progress['limitDone']}/{limit if limit else '-'} {progress['limitUnit']} done  {best}")
             counts = ", ".join(f"{k} {v}" for k, v in sorted(progress["counts"].items()))
             print(f"Trials: {counts or 'none yet'}")
+            for note in progress.get("errors", []) + progress.get("warnings", []):
+                print(f"Note: {note}")
             now = time.time() * 1000
             rows = [(j["trialJobId"], j["sequenceId"], j["status"],
                      format_duration((now - j["startTime"]) / 1000 if j.get("startTime") else None),

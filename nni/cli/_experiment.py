@@ -95,4 +95,55 @@ def profile(entry: dict[str, Any]) -> dict[str, Any]:
         return rest.get(entry["port"], "/experiment")
     from ..manager.rest import experiment_profile
     with open_store(entry) as store:
-        return experiment_profile(store, None)
+        shown = experiment_profile(store, None)
+    shown["status"] = status(entry)["status"]    # a killed manager's store may still say RUNNING
+    return shown
+
+
+def status(entry: dict[str, Any]) -> dict[str, Any]:
+    """``{status, errors, warnings}`` of an experiment: the one answer every command gives.
+
+    A running experiment answers for itself (check-status); a viewed one is ``VIEWED``; a
+    stopped one reads what its store last recorded (``STOPPED`` if its manager died while
+    it ran). The registry's copy of the status is never shown: it can be out of date.
+    """
+    if entry["alive"]:
+        try:
+            answer = rest.get(entry["port"], "/check-status", timeout=30)
+            return {"status": answer["status"], "errors": answer.get("errors") or [],
+                    "warnings": answer.get("warnings") or []}
+        except rest.RestError:
+            pass    # not answering (busy or just ending): read its store as for a stopped one
+    from ..manager.launcher import store_status
+    meta: dict[str, Any] = {}
+    try:
+        with open_store(entry) as store:
+            meta = store.all_meta()
+    except Exception:  # noqa: BLE001 - a missing or broken database reads as stopped
+        pass
+    shown = "VIEWED" if entry["alive"] and entry.get("status") == "VIEWED" else store_status(Path(entry.get("dir", "")))
+    return {"status": shown, "errors": meta.get("errors") or [], "warnings": meta.get("warnings") or []}
+
+
+def times(entry: dict[str, Any], shown_status: str) -> tuple[float | None, float | None]:
+    """When the experiment began (its creation, not its last resume) and ended (if it has)."""
+    try:
+        with open_store(entry) as store:
+            started = store.first_event_time("EXPERIMENT_CREATED") or store.get_meta("start_time")
+            ended = store.get_meta("end_time")
+    except Exception:  # noqa: BLE001 - no store: what the registry remembers
+        started, ended = entry.get("start_time"), entry.get("end_time")
+    ended_states = ("DONE", "STOPPED", "ERROR", "VIEWED")
+    return started, (ended if shown_status in ended_states else None)
+
+
+def optimize_mode(entry: dict[str, Any]) -> str:
+    """``maximize`` or ``minimize``, as the experiment's manager worked it out (not guessed from classArgs)."""
+    if is_live(entry):
+        try:
+            return rest.get(entry["port"], "/progress")["optimizeMode"]
+        except (rest.RestError, KeyError):
+            pass
+    from ..manager.webui.routes import stored_optimize_mode
+    with open_store(entry) as store:
+        return stored_optimize_mode(store.all_meta())

@@ -289,6 +289,9 @@ class Experiment:
                 line.close()
         if line is not None and progress["status"] == "ERROR":
             print("Experiment failed: " + ("\n".join(progress["errors"]) or "see the manager log"), file=sys.stderr)
+        if line is not None:
+            for warning in progress.get("warnings") or []:   # e.g. "all 4 trials failed; last: ..."
+                print(f"Warning: {warning}", file=sys.stderr)
         return progress["status"]
 
 

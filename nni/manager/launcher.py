@@ -11,6 +11,7 @@ import logging
 import os
 import secrets
 import shutil
+import socket
 import string
 from pathlib import Path
 from typing import Any, Callable
@@ -63,20 +64,38 @@ def bind_hosts(config: Any) -> list[str]:
     return hosts
 
 
-async def _serve(app: web.Application, hosts: list[str], port: int) -> tuple[web.AppRunner, int]:
-    """Start serving ``app``; port 0 picks a free one (the same on every host)."""
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
+def _bind(hosts: list[str], port: int) -> list[socket.socket]:
+    """Listening sockets on every host, bound before anything of the experiment is created.
+
+    Port 0 picks a free port (the same on every host). A port in use raises LaunchError and
+    leaves nothing behind: no directory, no store, no registry entry.
+    """
+    sockets: list[socket.socket] = []
     try:
         for host in hosts:
-            site = web.TCPSite(runner, host, port)
-            await site.start()
-            port = port or site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+            sockets.append(sock)
+            # As asyncio's own servers do: a port in TIME_WAIT from an earlier run may be reused.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+            sock.listen(128)
+            sock.setblocking(False)
+            port = port or sock.getsockname()[1]
     except OSError as exc:
-        await runner.cleanup()
+        for sock in sockets:
+            sock.close()
         raise LaunchError(f"port {port} on {host} is not available ({exc.strerror or exc}); "
                           "choose another with --port, or --port 0 for any free port") from exc
-    return runner, port
+    return sockets
+
+
+async def _serve(app: web.Application, sockets: list[socket.socket]) -> web.AppRunner:
+    """Serve ``app`` on sockets from :func:`_bind`."""
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    for sock in sockets:
+        await web.SockSite(runner, sock).start()
+    return runner
 
 
 async def run_experiment(config: Any, *, port: int = 8080, experiment_id: str | None = None,
@@ -92,14 +111,16 @@ async def run_experiment(config: Any, *, port: int = 8080, experiment_id: str | 
     experiment_dir = Path(config.experiment_working_directory) / experiment_id
     if resume and not (experiment_dir / "db" / "nni.sqlite").is_file():
         raise LaunchError(f"experiment {experiment_id} has no database at {experiment_dir / 'db' / 'nni.sqlite'}")
-    experiment_dir.mkdir(parents=True, exist_ok=True)
-    handlers = _setup_logging(experiment_dir, config.log_level or "info", foreground)
-    manager = ExperimentManager(config, experiment_id, experiment_dir, tuner=tuner, port=port, resume=resume)
+    sockets = _bind(bind_hosts(config), port)    # first: a busy port must not leave a half-made experiment
+    port = sockets[0].getsockname()[1]
     try:
-        runner, manager.port = await _serve(build_app(manager.store, manager), bind_hosts(config), port)
-    except LaunchError:
-        manager.store.close()
-        _drop_logging(handlers)
+        experiment_dir.mkdir(parents=True, exist_ok=True)
+        handlers = _setup_logging(experiment_dir, config.log_level or "info", foreground)
+        manager = ExperimentManager(config, experiment_id, experiment_dir, tuner=tuner, port=port, resume=resume)
+        runner = await _serve(build_app(manager.store, manager), sockets)
+    except BaseException:
+        for sock in sockets:
+            sock.close()
         raise
     info = {"id": experiment_id, "port": manager.port, "url": f"http://127.0.0.1:{manager.port}",
             "dir": str(experiment_dir), "pid": os.getpid()}
@@ -142,14 +163,11 @@ async def view_experiment(experiment_id: str, experiment_dir: Path, *, port: int
     database = Path(experiment_dir) / "db" / "nni.sqlite"
     if not database.is_file():
         raise LaunchError(f"experiment {experiment_id} has no database at {database}")
+    sockets = _bind(["127.0.0.1"], port)
+    port = sockets[0].getsockname()[1]
     store = Store(database, readonly=True)
     stop = stop or asyncio.Event()
-    app = build_app(store, None, stop_view=stop)
-    try:
-        runner, port = await _serve(app, ["127.0.0.1"], port)
-    except LaunchError:
-        store.close()
-        raise
+    runner = await _serve(build_app(store, None, stop_view=stop), sockets)
     info = {"id": experiment_id, "port": port, "url": f"http://127.0.0.1:{port}", "dir": str(experiment_dir),
             "pid": os.getpid()}
     registry.update_entry(experiment_id, port=port, pid=os.getpid(), status="VIEWED")

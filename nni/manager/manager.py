@@ -17,7 +17,7 @@ import string
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from ..errors import NoMoreTrialError
 from ..multi_phase import MultiPhaseTuner
@@ -35,6 +35,8 @@ INTERRUPTED = "SYS_CANCELED"
 # States in which the manager still starts trials / has finished for good.
 SCHEDULING_STATES = ("RUNNING",)
 ENDED_STATES = ("DONE", "STOPPED", "ERROR")
+# Default of maxFailedTrialsAtStart: this many failures before any trial succeeds end the experiment.
+DEFAULT_MAX_FAILED_TRIALS_AT_START = 5
 
 
 def new_id(length: int, alphabet: str = string.ascii_letters + string.digits) -> str:
@@ -96,6 +98,7 @@ class ExperimentManager:
         self._scheduler: asyncio.Task | None = None
         self.optimize_mode = "maximize"
         self.best: tuple[float, str, Any] | None = None   # (reward, trial id, raw value)
+        self._failures = _FailureWatch(getattr(config, "max_failed_trials_at_start", None))
 
     # -- start and stop --------------------------------------------------------------------
     async def start(self) -> None:
@@ -195,6 +198,8 @@ class ExperimentManager:
                     json.loads(m["value"]))
         interrupted: list[TrialState] = []
         for row in self.store.trials():
+            if row["status"] == "FAILED":   # what the all-failed note quotes (rows come in sequence order)
+                self._failures.last = failure_line(row["message"])
             trial = TrialState(row["trial_id"], row["sequence_id"], row["trial_dir"], secrets.token_urlsafe(24),
                                records.get(row["trial_id"], []), status=row["status"])
             trial.finals = set(finals.get(trial.trial_id, {}))
@@ -411,6 +416,8 @@ class ExperimentManager:
         self.store.update_trial(trial.trial_id, status=status, end_time=time.time(), exit_code=exit_code,
                                 message=message or None)
         self._record_event("TRIAL_" + status, message, trial.trial_id)
+        if self._failures.trial_ended(status, message, produced_result=bool(trial.finals)):
+            self._fail(self._failures.stop_message())
         success = status == "SUCCEEDED"
         for record in trial.records:
             # Phases that never got a final result end with the trial (a crash mid-phase
@@ -589,7 +596,7 @@ class ExperimentManager:
         if status == self.status:
             return
         self.status = status
-        self.store.set_meta(status=status, errors=self.errors)
+        self.store.set_meta(status=status, errors=self.errors, warnings=self.warnings())
         self._record_event("STATUS", status)
         self.version += 1
 
@@ -633,6 +640,19 @@ class ExperimentManager:
             except asyncio.TimeoutError:
                 pass
 
+    def warnings(self) -> list[str]:
+        """Plain-language notes on an outcome that is not an error but that no one should miss.
+
+        Today one: every trial that ended on its own failed (``all 4 trials failed; last:
+        exit code 127: /bin/sh: 1: nosuchcommand_xyz: not found``), which would otherwise
+        hide behind a ``DONE``. Shown by check-status, ``/progress``, ``nnictl experiment
+        status`` and the last line of ``Experiment.run()``; kept in the store for stopped ones.
+        """
+        if self._failures.stopped_experiment:
+            return []    # the error already says it
+        note = self._failures.all_failed_note(self.trials.values())
+        return [note] if note else []
+
     def progress(self) -> dict[str, Any]:
         counts: dict[str, int] = {}
         for trial in self.trials.values():
@@ -650,6 +670,7 @@ class ExperimentManager:
             "version": self.version,
             "status": self.status,
             "errors": self.errors,
+            "warnings": self.warnings(),
             "limitUnit": "parameter sets" if self.config.multi_phase else "trials",
             "limitDone": done,
             "trialsDone": finished,
@@ -662,6 +683,60 @@ class ExperimentManager:
             "elapsed": (end or time.time()) - self.start_time,
             "maxExperimentDuration": self.config.max_experiment_duration,
         }
+
+
+def failure_line(message: str | None) -> str:
+    """A failed trial's message on one line: ``exit code 127: <last line of its stderr>``."""
+    message = (message or "").strip()
+    head, _, tail = message.partition("; stderr tail:\n")
+    head = head.replace("; stderr was empty", " (stderr was empty)").strip() or "failed"
+    lines = [line.strip() for line in tail.splitlines() if line.strip()]
+    text = f"{head}: {lines[-1]}" if lines else head
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+class _FailureWatch:
+    """Notices an experiment whose trials all fail: usually a wrong trialCommand or path.
+
+    ``maxFailedTrialsAtStart`` (default 5, 0 turns it off): when that many trials have failed
+    before any trial succeeded (or reported a final result, or was stopped early by the
+    assessor, which needs a result), the experiment ends in ERROR instead of spending its
+    whole budget on the same failure. The count starts again on a resume.
+    """
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = DEFAULT_MAX_FAILED_TRIALS_AT_START if limit is None else limit
+        self.failed = 0
+        self.armed = True          # until a trial succeeds
+        self.last = ""
+        self.stopped_experiment = False
+
+    def trial_ended(self, status: str, message: str, produced_result: bool) -> bool:
+        """Record a trial's end; True when the experiment should stop for its failures."""
+        if status == "FAILED":
+            self.last = failure_line(message)
+        if produced_result or status in ("SUCCEEDED", "EARLY_STOPPED"):
+            self.armed = False
+        elif status == "FAILED" and self.armed:
+            self.failed += 1
+            if self.limit and self.failed >= self.limit and not self.stopped_experiment:
+                self.stopped_experiment = True
+                return True
+        return False
+
+    def stop_message(self) -> str:
+        return (f"the first {self.failed} trials all failed, so no more are started "
+                f"(maxFailedTrialsAtStart: {self.limit}; 0 turns this off); last: {self.last}")
+
+    def all_failed_note(self, trials: Iterable[TrialState]) -> str | None:
+        """``all N trials failed; last: ...`` when every trial that ended by itself failed."""
+        trials = list(trials)
+        ended = [t for t in trials if t.status in ("SUCCEEDED", "FAILED", "EARLY_STOPPED")]
+        if not ended or any(t.status != "FAILED" for t in ended):
+            return None
+        canceled = sum(t.status in ("USER_CANCELED", "SYS_CANCELED") for t in trials)
+        what = f"finished trials failed ({canceled} canceled)" if canceled else "trials failed"
+        return f"all {len(ended)} {what}; last: {self.last or 'see the trials stderr'}"
 
 
 def _finite(value: Any) -> bool:

@@ -76,10 +76,13 @@ def _group(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
 
 # -- read routes (store) ---------------------------------------------------------------------
 async def check_status(request: web.Request) -> web.Response:
+    """NNI's ``{status, errors}``, plus ``warnings`` (e.g. ``all 4 trials failed; last: ...``)."""
     manager = request.app[MANAGER_KEY]
     if manager is None:
-        return web.json_response({"status": "VIEWED", "errors": request.app[STORE_KEY].get_meta("errors", [])})
-    return web.json_response({"status": manager.status, "errors": manager.errors})
+        store = request.app[STORE_KEY]
+        return web.json_response({"status": "VIEWED", "errors": store.get_meta("errors", []),
+                                  "warnings": store.get_meta("warnings", [])})
+    return web.json_response({"status": manager.status, "errors": manager.errors, "warnings": manager.warnings()})
 
 
 async def version(request: web.Request) -> web.Response:
@@ -88,7 +91,10 @@ async def version(request: web.Request) -> web.Response:
 
 
 async def get_experiment(request: web.Request) -> web.Response:
-    return web.json_response(experiment_profile(request.app[STORE_KEY], request.app[MANAGER_KEY]))
+    profile = experiment_profile(request.app[STORE_KEY], request.app[MANAGER_KEY])
+    if request.app[MANAGER_KEY] is None:
+        profile["status"] = "VIEWED"    # what check-status and nnictl say while it is viewed
+    return web.json_response(profile)
 
 
 _SECRET_KEYS = ("password", "sshPassphrase")

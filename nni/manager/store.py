@@ -3,6 +3,13 @@
 The database lives at ``<experiment dir>/db/nni.sqlite`` in WAL mode. WAL with
 ``synchronous=NORMAL`` survives a killed manager (only a power loss can drop the last
 commits), which is the failure this store is designed for.
+
+The connection is opened with ``isolation_level=None``, so the ``sqlite3`` module never
+begins or commits a transaction behind our back: a lone statement commits by itself, and
+every write of more than one statement goes through :meth:`Store._transaction`, an explicit
+``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on any error). A crash half-way through
+such a write therefore leaves nothing of it behind (for example a trial without its
+parameters).
 """
 
 from __future__ import annotations
@@ -10,8 +17,9 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -86,6 +94,22 @@ class Store:
     def close(self) -> None:
         self._db.close()
 
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One real transaction: all statements inside commit together or not at all.
+
+        ``with connection:`` would not do: in autocommit mode (``isolation_level=None``)
+        no transaction is open, so each statement would already have committed on its own.
+        IMMEDIATE takes the write lock up front, so a reader cannot make it fail half-way.
+        """
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
     # -- experiment metadata -------------------------------------------------------------
     def set_meta(self, **items: Any) -> None:
         self.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
@@ -103,7 +127,7 @@ class Store:
                   parameters: dict[str, Any] | None, source: str = "algorithm") -> None:
         """Record a new WAITING trial together with the parameter set it was given."""
         now = _now()
-        with self._db:
+        with self._transaction():
             self._db.execute(
                 "INSERT INTO trials(trial_id, sequence_id, status, trial_dir, submit_time) VALUES (?,?,?,?,?)",
                 (trial_id, sequence_id, "WAITING", trial_dir, now))
@@ -112,8 +136,7 @@ class Store:
 
     def add_parameter(self, trial_id: str, parameter_id: int, index: int, parameters: dict[str, Any],
                       source: str = "algorithm") -> None:
-        with self._db:
-            self._insert_parameter(trial_id, parameter_id, index, source, parameters, _now())
+        self._insert_parameter(trial_id, parameter_id, index, source, parameters, _now())
 
     def _insert_parameter(self, trial_id: str, parameter_id: int, index: int, source: str,
                           parameters: dict[str, Any], now: float) -> None:
@@ -123,16 +146,14 @@ class Store:
 
     def set_parameter_status(self, parameter_id: int, status: str) -> None:
         """The outcome of one parameter set (a phase): SUCCEEDED once its final result is in."""
-        with self._db:
-            self._db.execute("UPDATE parameters SET status = ? WHERE parameter_id = ?", (status, parameter_id))
+        self._db.execute("UPDATE parameters SET status = ? WHERE parameter_id = ?", (status, parameter_id))
 
     def update_trial(self, trial_id: str, **fields: Any) -> None:
         unknown = set(fields) - set(TRIAL_COLUMNS)
         if unknown:
             raise KeyError(f"unknown trial columns: {sorted(unknown)}")
         assignments = ", ".join(f"{k} = ?" for k in fields)
-        with self._db:
-            self._db.execute(f"UPDATE trials SET {assignments} WHERE trial_id = ?", (*fields.values(), trial_id))
+        self._db.execute(f"UPDATE trials SET {assignments} WHERE trial_id = ?", (*fields.values(), trial_id))
 
     def trials(self, status: str | None = None) -> list[dict[str, Any]]:
         query = "SELECT * FROM trials"
@@ -166,10 +187,9 @@ class Store:
     def add_metric(self, trial_id: str, parameter_id: int | None, metric_type: str, sequence: int,
                    value: str) -> bool:
         """Store a metric; False when the same metric was stored before (a retried request)."""
-        with self._db:
-            cursor = self._db.execute(
-                "INSERT OR IGNORE INTO metrics(trial_id, parameter_id, type, sequence, value, timestamp)"
-                " VALUES (?,?,?,?,?,?)", (trial_id, parameter_id, metric_type, sequence, value, _now()))
+        cursor = self._db.execute(
+            "INSERT OR IGNORE INTO metrics(trial_id, parameter_id, type, sequence, value, timestamp)"
+            " VALUES (?,?,?,?,?,?)", (trial_id, parameter_id, metric_type, sequence, value, _now()))
         return cursor.rowcount == 1
 
     def metrics(self, trial_id: str | None = None, metric_type: str | None = None) -> list[dict[str, Any]]:
@@ -185,20 +205,19 @@ class Store:
 
     # -- events ----------------------------------------------------------------------------
     def add_event(self, kind: str, message: str = "", trial_id: str | None = None) -> None:
-        with self._db:
-            self._db.execute("INSERT INTO events(timestamp, kind, trial_id, message) VALUES (?,?,?,?)",
-                             (_now(), kind, trial_id, message))
+        self._db.execute("INSERT INTO events(timestamp, kind, trial_id, message) VALUES (?,?,?,?)",
+                         (_now(), kind, trial_id, message))
 
     def events(self, limit: int = 1000) -> list[dict[str, Any]]:
         rows = self._db.execute("SELECT * FROM events ORDER BY id DESC LIMIT ?", (limit,))
         return [dict(r) for r in rows][::-1]
 
+    def first_event_time(self, kind: str) -> float | None:
+        """When the first event of ``kind`` was recorded (EXPERIMENT_CREATED: when the experiment began)."""
+        row = self._db.execute("SELECT MIN(timestamp) FROM events WHERE kind = ?", (kind,)).fetchone()
+        return row[0]
+
     def executemany(self, sql: str, rows: Iterable[tuple[Any, ...]]) -> None:
-        # The connection is in autocommit mode, so `with self._db` would commit row by row.
-        self._db.execute("BEGIN")
-        try:
+        """Run ``sql`` for every row, in one transaction."""
+        with self._transaction():
             self._db.executemany(sql, rows)
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")

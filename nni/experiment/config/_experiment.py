@@ -78,6 +78,7 @@ class ExperimentConfig(_ConfigBase):
         _Field("max_experiment_duration", check_duration),
         _Field("max_trial_number", check_positive_int),
         _Field("max_trial_duration", check_duration),
+        _Field("max_failed_trials_at_start", check_nonnegative_int),
         _Field("nni_manager_ip", check_nonempty_str),
         _Field("use_annotation", check_bool, default=False),
         _Field("multi_phase", check_bool, default=False),
@@ -105,6 +106,8 @@ class ExperimentConfig(_ConfigBase):
     max_experiment_duration: str | int | float | None
     max_trial_number: int | None
     max_trial_duration: str | int | float | None
+    max_failed_trials_at_start: int | None
+    """End the experiment (ERROR) when this many trials failed before any succeeded; unset: 5, 0: never."""
     nni_manager_ip: str | None
     use_annotation: bool
     multi_phase: bool
