@@ -212,7 +212,7 @@ def test_view_serves_a_stopped_experiment_read_only(make_config, tmp_path):
     view_port = int(re.search(r"http://127\.0\.0\.1:(\d+)", out.stdout).group(1))
     try:
         assert len(rest.get(view_port, "/trial-jobs")) == 2
-        assert rest.get(view_port, "/experiment")["status"] == "DONE"
+        assert rest.get(view_port, "/experiment")["status"] == "VIEWED"
         with pytest.raises(rest.RestError, match="409"):
             rest.put(view_port, "/experiment?update_type=TRIAL_CONCURRENCY", {"params": {"trialConcurrency": 3}})
         again = nnictl("view", exp_id, "--port", "0")

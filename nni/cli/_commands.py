@@ -55,7 +55,7 @@ def resume(args: argparse.Namespace) -> int:
     port = args.port
     if port is None:
         # The port it had, so bookmarks and scripts keep working; any free one if that is taken.
-        port = entry.get("port") or 8080
+        port = _stored_port(entry) or 8080
         if not _port_free(port):
             print(f"Note: port {port}, which experiment {entry['id']} had, is in use; a free port is used instead")
             port = 0
@@ -64,6 +64,16 @@ def resume(args: argparse.Namespace) -> int:
         manager_args.append("--debug")
     _print_started(start_manager(manager_args, foreground=args.foreground), "resumed")
     return 0
+
+
+def _stored_port(entry: dict[str, Any]) -> int | None:
+    """The port its manager last served on (the store's; the registry's may be a view's)."""
+    from ._experiment import open_store
+    try:
+        with open_store(entry) as store:
+            return store.get_meta("port")
+    except Exception:  # noqa: BLE001 - no store: the registry's memory
+        return entry.get("port")
 
 
 def _port_free(port: int) -> bool:
