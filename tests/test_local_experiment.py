@@ -348,7 +348,7 @@ def test_connect_from_another_process(make_experiment):
             f"e = Experiment.connect({exp.port})\n"
             f"print(e.id, e.get_status(), e.config.trial_concurrency)\n"
             f"e.stop()\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == [exp.id, "RUNNING", "1"]
     # the manager thread here ended because the other process stopped the experiment

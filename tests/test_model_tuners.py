@@ -257,7 +257,7 @@ def test_smac_module_imports_without_smac():
     code = ("import sys; sys.modules['smac'] = None; sys.modules['ConfigSpace'] = None\n"
             "import nni.algorithms.hpo.smac_tuner as m\n"
             "try:\n    m.SMACTuner()\nexcept ImportError as e:\n    print('ERR', e)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
     assert out.returncode == 0, out.stderr
     assert 'ERR SMACTuner needs the "smac" package' in out.stdout and 'pip install "nni-ng[smac]"' in out.stdout
 

@@ -116,7 +116,7 @@ def ray_cluster():
         yield cluster
     finally:
         subprocess.run([RAY, "stop", "--force"], env=cluster.env, capture_output=True, timeout=120)
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60
         while cluster.leftovers() and time.monotonic() < deadline:
             time.sleep(0.2)
         leftovers = cluster.leftovers()

@@ -9,7 +9,7 @@ import sys
 
 def run_python(code: str, env: dict | None = None) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if not k.startswith("NNI_")}
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180,
                           env={**base, **(env or {})})
 
 

@@ -109,7 +109,7 @@ def _stop_entry(entry: dict[str, Any]) -> None:
     except rest.RestError:
         # The manager does not answer: end its process; it cancels its trials on SIGTERM.
         os.kill(entry["pid"], signal.SIGTERM)
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30   # a loaded machine can take a while to end a manager
     while registry.pid_alive(entry["pid"]) and time.monotonic() < deadline:
         time.sleep(0.05)
     print(f"Experiment {entry['id']} stopped.")
