@@ -214,3 +214,46 @@ def test_bulk_rerun_from_nnictl_after_resume(tmp_path):
     assert imported == [10, 20, 30]
     db = sqlite3.connect(tmp_path / "experiments" / exp_id / "db" / "nni.sqlite")
     assert db.execute("SELECT count(*) FROM metrics WHERE type='FINAL'").fetchone()[0] == 3
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture
+def page():
+    import os
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is missing: the web UI test drives Debian's chromium")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
+        tab = browser.new_page(viewport={"width": 1400, "height": 1000})
+        tab.set_default_timeout(20_000)
+        tab.on("dialog", lambda dialog: dialog.accept())   # the re-run confirmation
+        yield tab
+        browser.close()
+
+
+def test_bulk_rerun_from_the_web_ui_button(make_experiment, page):
+    from playwright.sync_api import expect
+    tuner = RecordingTuner()
+    exp = make_experiment(FLAKY_TRIAL, SPACE, tuner=tuner, concurrency=3, max_trials=3)
+    exp.start(port=0)
+    assert exp.wait(timeout=60) == "DONE"
+    ids = [j.trialJobId for j in exp.list_trial_jobs("FAILED")]
+    assert len(ids) == 3
+
+    page.goto(f"{exp.url}/#/trials")
+    expect(page.locator("#rerun")).to_be_disabled()
+    for trial_id in ids:
+        page.locator(f"input.select-trial[data-id='{trial_id}']").check()
+    expect(page.locator("#rerun")).to_have_text("Re-run (3)")
+    page.click("#rerun")   # the confirmation dialog is accepted
+    wait_for(lambda: exp.get_status() == "DONE" and all(j.status == "SUCCEEDED" for j in exp.list_trial_jobs()),
+             60, "the re-runs to succeed")
+    assert sorted(j.trialJobId for j in exp.list_trial_jobs()) == sorted(ids)
+    assert sorted(d["value"] for d in tuner.imported) == [10, 20, 30]
+    # The page follows on its own: the rows turn SUCCEEDED, the selection is cleared.
+    for trial_id in ids:
+        expect(page.locator(f"#trials-table tbody tr[data-trial-id='{trial_id}']")).to_contain_text("SUCCEEDED")
+    expect(page.locator("#rerun")).to_be_disabled()
