@@ -485,9 +485,14 @@ class ExperimentManager:
             status, message = "SUCCEEDED", ""
         else:
             status, message, lost = "FAILED", ended.message, ended.lost
-        if status == "FAILED" and (lost or (self.config.retry_failed_trials and not trial.kill_status)):
+        # Not with multiPhase: a new attempt would ask for phase 0 again and could report a
+        # second final result for a phase that has one. Not once the experiment has failed.
+        retryable = not self.config.multi_phase and self.status in SCHEDULING_STATES + (
+            "NO_MORE_TRIAL", "TUNER_NO_MORE_TRIAL")
+        if retryable and status == "FAILED" and (
+                lost or (self.config.retry_failed_trials and not trial.kill_status)):
             complete = bool(trial.records) and all(r["parameter_id"] in trial.finals for r in trial.records)
-            if lost and complete and not self.config.multi_phase:
+            if lost and complete:
                 # Its result is in; only the exit was lost. Nothing to run again.
                 status, message = "SUCCEEDED", f"{message} (after its final result)"
             elif trial.attempt <= self.max_trial_retries:
@@ -597,6 +602,8 @@ class ExperimentManager:
         if trial.queued:   # an attempt not handed to the service yet: nothing runs to be killed
             await self._finish_trial(trial, status, None, message or "canceled before it started")
             return True
+        if trial.kill_status == LOST and status != LOST:
+            trial.kill_status, trial.kill_message = None, ""   # the user's (or a limit's) kill wins
         trial.kill_status = trial.kill_status or status
         trial.kill_message = trial.kill_message or message or {
             "USER_CANCELED": "canceled by the user", "EARLY_STOPPED": "stopped early by the assessor"}.get(status, "")
