@@ -20,6 +20,7 @@ from aiohttp import web
 from . import registry
 from .manager import ExperimentManager
 from .rest import build_app
+from .secret import load_or_create_secret, private_dir, private_file
 
 _logger = logging.getLogger("nni.manager")
 
@@ -34,11 +35,10 @@ def new_experiment_id() -> str:
 
 def _setup_logging(experiment_dir: Path, level: str, foreground: bool) -> list[logging.Handler]:
     """Log to the experiment's ``log/nnimanager.log``; returns the handlers to remove at the end."""
-    log_dir = experiment_dir / "log"
-    log_dir.mkdir(parents=True, exist_ok=True)
+    log_dir = private_dir(experiment_dir / "log")
     logger = logging.getLogger("nni")
     logger.setLevel({"trace": logging.DEBUG, "fatal": logging.CRITICAL}.get(level, level.upper()))
-    handlers: list[logging.Handler] = [logging.FileHandler(log_dir / "nnimanager.log")]
+    handlers: list[logging.Handler] = [logging.FileHandler(private_file(log_dir / "nnimanager.log"))]
     if foreground:
         handlers.append(logging.StreamHandler())
     for handler in handlers:
@@ -79,6 +79,14 @@ async def _serve(app: web.Application, hosts: list[str], port: int) -> tuple[web
     return runner, port
 
 
+def _ready_info(experiment_id: str, port: int, experiment_dir: Path, secret: str) -> dict[str, Any]:
+    """What a started manager reports: ``url`` is the plain address (REST clients add paths to
+    it), ``webui_url`` the web UI address with the secret that logs the browser in once."""
+    url = f"http://127.0.0.1:{port}"
+    return {"id": experiment_id, "port": port, "url": url, "webui_url": f"{url}/?token={secret}",
+            "dir": str(experiment_dir), "pid": os.getpid()}
+
+
 async def run_experiment(config: Any, *, port: int = 8080, experiment_id: str | None = None,
                          tuner: Any = None, foreground: bool = False, resume: bool = False,
                          on_ready: Callable[[dict[str, Any]], None] | None = None,
@@ -92,17 +100,18 @@ async def run_experiment(config: Any, *, port: int = 8080, experiment_id: str | 
     experiment_dir = Path(config.experiment_working_directory) / experiment_id
     if resume and not (experiment_dir / "db" / "nni.sqlite").is_file():
         raise LaunchError(f"experiment {experiment_id} has no database at {experiment_dir / 'db' / 'nni.sqlite'}")
-    experiment_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(experiment_dir)
+    secret = load_or_create_secret(experiment_dir)   # the same one again on resume
     handlers = _setup_logging(experiment_dir, config.log_level or "info", foreground)
     manager = ExperimentManager(config, experiment_id, experiment_dir, tuner=tuner, port=port, resume=resume)
     try:
-        runner, manager.port = await _serve(build_app(manager.store, manager), bind_hosts(config), port)
+        app = build_app(manager.store, manager, secret=secret)
+        runner, manager.port = await _serve(app, bind_hosts(config), port)
     except LaunchError:
         manager.store.close()
         _drop_logging(handlers)
         raise
-    info = {"id": experiment_id, "port": manager.port, "url": f"http://127.0.0.1:{manager.port}",
-            "dir": str(experiment_dir), "pid": os.getpid()}
+    info = _ready_info(experiment_id, manager.port, experiment_dir, secret)
     registry.update_entry(experiment_id, name=config.experiment_name, port=manager.port, pid=os.getpid(),
                           dir=str(experiment_dir), status="RUNNING", start_time=manager.start_time,
                           end_time=None, platform=config.training_service.platform)
@@ -144,14 +153,16 @@ async def view_experiment(experiment_id: str, experiment_dir: Path, *, port: int
         raise LaunchError(f"experiment {experiment_id} has no database at {database}")
     store = Store(database, readonly=True)
     stop = stop or asyncio.Event()
-    app = build_app(store, None, stop_view=stop)
     try:
+        secret = load_or_create_secret(experiment_dir)
+        app = build_app(store, None, stop_view=stop, secret=secret)
         runner, port = await _serve(app, ["127.0.0.1"], port)
-    except LaunchError:
+    except (LaunchError, OSError) as exc:
         store.close()
-        raise
-    info = {"id": experiment_id, "port": port, "url": f"http://127.0.0.1:{port}", "dir": str(experiment_dir),
-            "pid": os.getpid()}
+        if isinstance(exc, LaunchError):
+            raise
+        raise LaunchError(f"cannot serve experiment {experiment_id}: {exc}") from exc
+    info = _ready_info(experiment_id, port, Path(experiment_dir), secret)
     registry.update_entry(experiment_id, port=port, pid=os.getpid(), status="VIEWED")
     try:
         if on_ready:
