@@ -145,7 +145,7 @@ def test_pages_show_a_real_experiment(make_experiment, page, shot):
     e = expect()
 
     # Overview: name, id, status, counts, progress, best result and its parameters, config, space.
-    page.goto(f"{exp.url}/")
+    page.goto(f"{exp.webui_url}")
     e(page.locator("#exp-id")).to_have_text(exp.id)
     e(page.locator("#exp-name")).to_have_text("webui-demo")
     e(page.locator("#exp-status")).to_have_text("DONE")
@@ -162,7 +162,7 @@ def test_pages_show_a_real_experiment(make_experiment, page, shot):
     shot(page, "overview")
 
     # Trials: every trial listed, parameters as columns, sortable by metric both ways.
-    page.goto(f"{exp.url}/#/trials")
+    page.goto(f"{exp.webui_url}#/trials")
     e(page.locator("#trials-table tbody tr")).to_have_count(10)
     assert set(page.locator("#trials-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.trialId)")) \
         == set(metric)
@@ -199,7 +199,7 @@ def test_pages_show_a_real_experiment(make_experiment, page, shot):
     shot(page, "compare")
 
     # Trial detail: parameters, final result, intermediate curve, logs, directory.
-    page.goto(f"{exp.url}/#/trial/{best}")
+    page.goto(f"{exp.webui_url}#/trial/{best}")
     e(page.locator("#trial-head")).to_contain_text(best)
     e(page.locator("#trial-parameters")).to_contain_text(params[best]["opt"])
     e(page.locator("#trial-parameters .final-result")).to_contain_text("acc:")
@@ -212,7 +212,7 @@ def test_pages_show_a_real_experiment(make_experiment, page, shot):
     shot(page, "detail")
 
     # Charts: every final result is a point, best-so-far line, curves, parcoords, importance, slices.
-    page.goto(f"{exp.url}/#/charts")
+    page.goto(f"{exp.webui_url}#/charts")
     e(page.locator("#chart-metric .scatterlayer .trace").first.locator(".point")).to_have_count(10)
     e(page.locator("#chart-metric .scatterlayer .trace")).to_have_count(2)   # points + best so far
     e(page.locator("#chart-intermediate .scatterlayer .trace")).to_have_count(10)
@@ -237,7 +237,7 @@ def test_kill_and_concurrency_from_the_ui_update_live(make_experiment, page, sho
     first = wait_until(lambda: running(exp), what="a running trial")[0]
     e = expect()
 
-    page.goto(f"{exp.url}/#/trials")
+    page.goto(f"{exp.webui_url}#/trials")
     row = page.locator(f"#trials-table tbody tr[data-trial-id='{first}']")
     e(row).to_contain_text("RUNNING")
     row.locator("button.kill").click()   # the confirmation dialog is accepted
@@ -247,7 +247,7 @@ def test_kill_and_concurrency_from_the_ui_update_live(make_experiment, page, sho
     e(row.locator("button.kill")).to_have_count(0)
     e(page.locator("#trials-table tbody tr")).to_have_count(2)
 
-    page.goto(f"{exp.url}/#/overview")
+    page.goto(f"{exp.webui_url}#/overview")
     e(page.locator("#ctl-concurrency-current")).to_have_text("now: 1")
     page.fill("#ctl-concurrency", "3")
     page.click("#ctl-concurrency-save")
@@ -288,7 +288,7 @@ def test_view_mode_is_read_only(make_experiment, page, shot):
     metrics = [j.finalMetricData[0].data["default"] for j in viewer.list_trial_jobs()]
     e = expect()
     try:
-        page.goto(f"{viewer.url}/#/overview")
+        page.goto(f"{viewer.webui_url}#/overview")
         e(page.locator("#readonly-badge")).to_be_visible()
         e(page.locator("#count-SUCCEEDED .num")).to_have_text("5")
         e(page.locator("#trials-done")).to_have_text("5 / 5")
@@ -298,14 +298,14 @@ def test_view_mode_is_read_only(make_experiment, page, shot):
         e(page.locator("#card-best h2")).to_have_text("Best metric (minimize)")
         assert abs(float(page.locator("#best-metric").inner_text()) - min(metrics)) < 1e-4
         shot(page, "view")
-        page.goto(f"{viewer.url}/#/trials")
+        page.goto(f"{viewer.webui_url}#/trials")
         e(page.locator("#trials-table tbody tr")).to_have_count(5)
         e(page.locator("button.kill")).to_have_count(0)
         trial = page.locator("#trials-table tbody tr").first.get_attribute("data-trial-id")
-        page.goto(f"{viewer.url}/#/trial/{trial}")
+        page.goto(f"{viewer.webui_url}#/trial/{trial}")
         e(page.locator("#chart-trial-intermediate .scatterlayer .point")).to_have_count(4)
         e(page.locator("#kill-trial")).to_have_count(0)
-        page.goto(f"{viewer.url}/#/charts")
+        page.goto(f"{viewer.webui_url}#/charts")
         e(page.locator("#chart-metric .scatterlayer .trace").first.locator(".point")).to_have_count(5)
         page.console.assert_clean("view mode")
     finally:
@@ -347,14 +347,14 @@ def test_detail_shows_every_phase_of_a_multi_phase_trial(make_experiment, page):
     sets = {p.parameter_index: p.parameters["x"] for p in job.hyperParameters}
     assert sorted(sets) == [0, 1, 2]
     e = expect()
-    page.goto(f"{exp.url}/#/trial/{job.trialJobId}")
+    page.goto(f"{exp.webui_url}#/trial/{job.trialJobId}")
     e(page.locator("#trial-parameters .phase")).to_have_count(3)
     e(page.locator("#trial-parameters h2")).to_have_text("Parameters (3 parameter sets)")
     for index, x in sets.items():
         phase = page.locator(f"#trial-parameters .phase[data-parameter-index='{index}']")
         e(phase.locator(".final-result")).to_have_text(str(x * 100))
     e(page.locator("#chart-trial-intermediate .scatterlayer .trace")).to_have_count(3)
-    page.goto(f"{exp.url}/#/overview")
+    page.goto(f"{exp.webui_url}#/overview")
     e(page.locator("#trials-done")).to_have_text("3 / 3")   # maxTrialNumber counts parameter sets here
     page.console.assert_clean("a multi-phase trial")
 
@@ -409,7 +409,7 @@ class Server:
         ready = threading.Event()
 
         async def serve() -> None:
-            self.runner = web.AppRunner(build_app(self.store, None))
+            self.runner = web.AppRunner(build_app(self.store, None, secret="test-secret"))
             await self.runner.setup()
             site = web.TCPSite(self.runner, "127.0.0.1", 0)
             await site.start()
@@ -422,7 +422,9 @@ class Server:
 
     def get(self, path: str) -> tuple[float, Any]:
         started = time.perf_counter()
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/api/v1/nni/ui{path}", timeout=30) as answer:
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}/api/v1/nni/ui{path}",
+                                         headers={"Authorization": "Bearer test-secret"})
+        with urllib.request.urlopen(request, timeout=30) as answer:
             body = json.load(answer)
         return time.perf_counter() - started, body
 

@@ -39,6 +39,10 @@ ENDED_STATES = ("DONE", "STOPPED", "ERROR")
 DEFAULT_MAX_FAILED_TRIALS_AT_START = 5
 
 
+class DuplicateFinal(ValueError):
+    """A second, different final result for a parameter set that already has one (HTTP 409)."""
+
+
 def new_id(length: int, alphabet: str = string.ascii_letters + string.digits) -> str:
     return "".join(secrets.choice(alphabet) for _ in range(length))
 
@@ -104,8 +108,9 @@ class ExperimentManager:
     async def start(self) -> None:
         """Build the algorithms and the training service, then begin scheduling."""
         config = self.config
-        (self.dir / "trials").mkdir(parents=True, exist_ok=True)
-        (self.dir / "checkpoint").mkdir(parents=True, exist_ok=True)
+        from .secret import private_dir
+        private_dir(self.dir / "trials")
+        private_dir(self.dir / "checkpoint")
         # Where built-in tuners such as PBT keep checkpoints (NNI's variable); set per experiment.
         os.environ["NNI_CHECKPOINT_DIRECTORY"] = str(self.dir / "checkpoint")
         if self._resume:
@@ -231,7 +236,7 @@ class ExperimentManager:
                 if record["parameter_id"] in trial.finals and _finite(value):
                     data.append({"parameter": record["parameters"], "value": value})
                     self._update_best(trial.trial_id, value)
-        data += self.store.get_meta("imported_data", [])
+        data += self.store.imported()
         if data and hasattr(self._tuner.algorithm, "import_data"):
             await self._tuner.call("import_data", data)
         self._next_parameter_id = self.store.max_parameter_id() + 1
@@ -249,7 +254,7 @@ class ExperimentManager:
         if len(rows) != len(data):
             raise ValueError("each imported entry must be an object with 'parameter' and 'value'")
         await self._tuner.call("import_data", rows)
-        self.store.set_meta(imported_data=self.store.get_meta("imported_data", []) + rows)
+        self.store.add_imported(rows)   # appended: an import costs O(its own rows)
         self._record_event("DATA_IMPORTED", f"{len(rows)} results imported")
         await self._notify()
         return len(rows)
@@ -521,6 +526,14 @@ class ExperimentManager:
         if metric_type not in ("FINAL", "PERIODICAL"):
             raise ValueError(f"metric type must be FINAL or PERIODICAL, got {metric_type!r}")
         parsed = json.loads(value)
+        if metric_type == "FINAL" and parameter_id in trial.finals:
+            # One final result per parameter set. The same one again is a retried request
+            # (already stored and acted upon); a different one is refused, not stored.
+            stored = self.store.final_metric(trial.trial_id, parameter_id)
+            if stored is not None and stored["sequence"] == sequence and stored["value"] == value:
+                return
+            raise DuplicateFinal(f"parameter set {parameter_id} of trial {trial.trial_id} already has its "
+                                 "final result; only the first report_final_result() counts")
         if not self.store.add_metric(trial.trial_id, parameter_id, metric_type, sequence, value):
             return  # a retried request: already stored and acted upon
         if metric_type == "FINAL":
@@ -740,9 +753,11 @@ class _FailureWatch:
 
 
 def _finite(value: Any) -> bool:
+    """The NaN/inf rule (docs/rest_api.md): only metrics whose scalar is a finite float reach the
+    tuner and the best result; NaN, +-inf and integers beyond a float (10**400) are only stored."""
     try:
-        return math.isfinite(extract_scalar_reward(value))
-    except RuntimeError:
+        return math.isfinite(float(extract_scalar_reward(value)))
+    except (RuntimeError, TypeError, ValueError, OverflowError):
         return False
 
 

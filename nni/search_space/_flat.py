@@ -24,6 +24,9 @@ from typing import Any, Iterator, Sequence
 from . import is_nested_option
 
 CATEGORICAL_RANDINT_MAX = 1024
+# A finite numeric dim with more values than this is never listed, only counted (and
+# sampled as a range); listing 10**6 floats costs ~0.1 s and ~30 MB.
+ENUMERATE_MAX = 1_000_000
 
 
 @dataclass
@@ -81,23 +84,53 @@ class Dim:
         return float(v)
 
     # ---- finiteness ------------------------------------------------------------------------
+    def count(self) -> float:
+        """How many distinct values this dim can take (``math.inf`` when continuous).
+
+        Worked out arithmetically, never by listing: ``randint [0, 2**63]`` or a
+        ``quniform`` with 10**12 steps costs nothing (choice options are counted by
+        :func:`space_size`, which also walks nested sub-spaces).
+        """
+        if self.categorical or self.integer:
+            return self.size
+        if self.q is None or self.clip is None:
+            return math.inf
+        k_lo, k_hi = self._q_steps()
+        steps = k_hi - k_lo + 1
+        if steps <= ENUMERATE_MAX:
+            return len(self._q_values(k_lo, k_hi))
+        # Every step value strictly inside the bounds is distinct; the ones rounded
+        # outside them are clipped onto a bound.
+        lo, hi = self.clip
+        inside = max(0, math.ceil(hi / self.q) - math.floor(lo / self.q) - 1)
+        return inside + 2 if hi > lo else 1
+
     def finite_values(self) -> list | None:
-        """Internal values of a finite numeric dim (q-types with bounds); None when infinite."""
+        """Internal values of a finite dim, or None when it is continuous *or* has more than
+        ``ENUMERATE_MAX`` values (callers then sample it as a numeric range)."""
         if self.categorical:
             return list(range(self.size))
         if self.integer:
+            if self.size > ENUMERATE_MAX:
+                return None
             return [float(self.lower + i) for i in range(self.size)]
         if self.q is None or self.clip is None:
             return None
-        lo, hi = self.clip
-        k_lo, k_hi = round(lo / self.q), round(hi / self.q)
-        if k_hi - k_lo > 10_000_000:
+        k_lo, k_hi = self._q_steps()
+        if k_hi - k_lo + 1 > ENUMERATE_MAX:
             return None
+        return [self.encode_numeric(v) for v in self._q_values(k_lo, k_hi)]
+
+    def _q_steps(self) -> tuple[int, int]:
+        assert self.q is not None and self.clip is not None
+        lo, hi = self.clip
+        return round(lo / self.q), round(hi / self.q)
+
+    def _q_values(self, k_lo: int, k_hi: int) -> list:
         seen: dict = {}
         for k in range(k_lo, k_hi + 1):
-            v = self.finalize(k * self.q)
-            seen.setdefault(v, None)
-        return [self.encode_numeric(v) for v in seen]
+            seen.setdefault(self.finalize(k * self.q), None)
+        return list(seen)
 
 
 def flatten(space: dict) -> list[Dim]:
@@ -258,8 +291,7 @@ def _container_size(dims: list[Dim], key: tuple | None) -> float:
             n: float = sum(_container_size(dims, (dim.index, i)) if dim.nested[i] else 1
                            for i in range(dim.size))
         else:
-            vals = dim.finite_values()
-            n = math.inf if vals is None else len(vals)
+            n = dim.count()
         total *= n
     return total
 
@@ -293,4 +325,4 @@ def enumerate_space(dims: list[Dim], values_of=None) -> Iterator[list]:
 
 
 __all__ = ["Dim", "flatten", "decode", "encode", "is_active", "space_size", "enumerate_space",
-           "CATEGORICAL_RANDINT_MAX"]
+           "CATEGORICAL_RANDINT_MAX", "ENUMERATE_MAX"]
