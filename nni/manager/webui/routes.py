@@ -288,9 +288,23 @@ async def ui_trial_log(request: web.Request) -> web.Response:
     return web.json_response({"trialJobId": trial_id, "stream": stream, "path": str(path), **answer})
 
 
+def _open_in(directory: Path, name: str) -> int:
+    """Open ``directory/name`` for reading without leaving ``directory``: a symlink a trial
+    put in place of its log is refused (O_NOFOLLOW), and so is a path that resolves elsewhere."""
+    path = directory / name
+    if path.resolve().parent != directory.resolve():
+        raise OSError(f"{path} leaves the trial directory")
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    import stat
+    if not stat.S_ISREG(os.fstat(fd).st_mode):   # no FIFOs or devices either
+        os.close(fd)
+        raise OSError(f"{path} is not a regular file")
+    return fd
+
+
 def _read_tail(path: Path, limit: int) -> dict[str, Any]:
     try:
-        with open(path, "rb") as f:
+        with os.fdopen(_open_in(path.parent, path.name), "rb") as f:
             f.seek(0, os.SEEK_END)
             size = f.tell()
             start = max(0, size - limit)
