@@ -205,6 +205,8 @@ class ExperimentManager:
         for row in self.store.trials():
             if row["status"] == "FAILED":   # what the all-failed note quotes (rows come in sequence order)
                 self._failures.last = failure_line(row["message"])
+            elif row["status"] in ("SUCCEEDED", "EARLY_STOPPED"):
+                self._failures.armed = False    # it has worked before: later failures are not a broken setup
             trial = TrialState(row["trial_id"], row["sequence_id"], row["trial_dir"], secrets.token_urlsafe(24),
                                records.get(row["trial_id"], []), status=row["status"])
             trial.finals = set(finals.get(trial.trial_id, {}))
@@ -663,7 +665,7 @@ class ExperimentManager:
         """
         if self._failures.stopped_experiment:
             return []    # the error already says it
-        note = self._failures.all_failed_note(self.trials.values())
+        note = self._failures.all_failed_note(self.trials.values(), so_far=self.status not in ENDED_STATES)
         return [note] if note else []
 
     def progress(self) -> dict[str, Any]:
@@ -714,7 +716,8 @@ class _FailureWatch:
     ``maxFailedTrialsAtStart`` (default 5, 0 turns it off): when that many trials have failed
     before any trial succeeded (or reported a final result, or was stopped early by the
     assessor, which needs a result), the experiment ends in ERROR instead of spending its
-    whole budget on the same failure. The count starts again on a resume.
+    whole budget on the same failure. On a resume the count starts again, unless a trial
+    has succeeded before.
     """
 
     def __init__(self, limit: int | None) -> None:
@@ -741,14 +744,15 @@ class _FailureWatch:
         return (f"the first {self.failed} trials all failed, so no more are started "
                 f"(maxFailedTrialsAtStart: {self.limit}; 0 turns this off); last: {self.last}")
 
-    def all_failed_note(self, trials: Iterable[TrialState]) -> str | None:
+    def all_failed_note(self, trials: Iterable[TrialState], so_far: bool = False) -> str | None:
         """``all N trials failed; last: ...`` when every trial that ended by itself failed."""
         trials = list(trials)
         ended = [t for t in trials if t.status in ("SUCCEEDED", "FAILED", "EARLY_STOPPED")]
         if not ended or any(t.status != "FAILED" for t in ended):
             return None
         canceled = sum(t.status in ("USER_CANCELED", "SYS_CANCELED") for t in trials)
-        what = f"finished trials failed ({canceled} canceled)" if canceled else "trials failed"
+        what = f"finished trials{' so far' if so_far else ''} failed ({canceled} canceled)" if canceled \
+            else f"trials{' so far' if so_far else ''} failed"
         return f"all {len(ended)} {what}; last: {self.last or 'see the trials stderr'}"
 
 
