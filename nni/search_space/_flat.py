@@ -3,8 +3,9 @@
 A space becomes a list of :class:`Dim`, parents before children.  Each dimension has
 an *internal* value:
 
-* categorical dims (``choice``, and ``randint`` with at most ``CATEGORICAL_RANDINT_MAX``
-  values): the option index ``0 .. size-1``;
+* categorical dims (``choice``, ``randint`` with at most ``CATEGORICAL_RANDINT_MAX``
+  values, and a uniform-family range with ``low == high``, which is a constant): the
+  option index ``0 .. size-1``;
 * numeric dims: a float in the sampling space (the log of the value for log types;
   randint with a huge range is numeric on ``[lower - 0.5, upper - 0.5]``).
 
@@ -51,6 +52,7 @@ class Dim:
     q: float | None = None
     clip: tuple | None = None      # bounds of the final value (uniform family)
     integer: bool = False          # big randint handled numerically
+    constant: float | None = None  # uniform family with low == high: one categorical value
     children: list = field(default_factory=list)
 
     @property
@@ -173,6 +175,13 @@ def _configure(dim: Dim) -> None:
             dim.integer = True
             dim.low, dim.high = dim.lower - 0.5, dim.lower + dim.size - 0.5
         return
+    if "normal" not in t and v[0] == v[1]:
+        # NNI accepts a degenerate range; a one-value categorical keeps every tuner's
+        # numeric model (bounds, scaling) free of a zero-width dimension.
+        dim.categorical = True
+        dim.size = 1
+        dim.constant = float(v[0])
+        return
     dim.log = "log" in t
     dim.q = float(v[2]) if t.startswith("q") else None
     if "normal" in t:
@@ -208,6 +217,8 @@ def decode(dims: list[Dim], xs: Sequence) -> dict:
             i = int(x)
             if dim.type == "randint":
                 target[dim.name] = dim.lower + i
+            elif dim.constant is not None:
+                target[dim.name] = dim.constant
             elif dim.nested[i]:
                 sub = {"_name": dim.value[i]["_name"]}
                 target[dim.name] = sub
@@ -248,6 +259,11 @@ def encode(dims: list[Dim], params: Any) -> list:
         else:
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
                 raise ValueError(f"parameter {dim.display!r}: expected a finite number, got {v!r}")
+            if dim.constant is not None:
+                if not math.isclose(v, dim.constant, rel_tol=1e-9, abs_tol=1e-12):
+                    raise ValueError(f"parameter {dim.display!r}: {v} is not the constant {dim.constant}")
+                xs[dim.index] = 0
+                continue
             if dim.clip is not None:
                 lo, hi = dim.clip
                 tol = 1e-9 * max(1.0, abs(lo), abs(hi))
