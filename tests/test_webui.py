@@ -79,11 +79,17 @@ class Console:
         assert not self.messages, f"console errors on {where}:\n" + "\n".join(self.messages)
 
 
+# Every browser wait is a condition with this bound: generous, because a loaded 2-core CI
+# machine can take many seconds to parse plotly.js and draw (a quiet one takes under one).
+WAIT_MS = 60_000
+
+
 @pytest.fixture
 def page(browser):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     tab = context.new_page()
-    tab.set_default_timeout(15_000)
+    tab.set_default_timeout(WAIT_MS)
+    tab.set_default_navigation_timeout(WAIT_MS)
     tab.on("dialog", lambda dialog: dialog.accept())   # the kill confirmation
     tab.console = Console(tab)
     yield tab
@@ -98,7 +104,8 @@ def shot(tmp_path) -> Callable[[Any, str], Path]:
 
     def _shot(tab: Any, name: str) -> Path:
         path = folder / f"webui-{name}.png"
-        tab.wait_for_timeout(300)   # let plotly finish its transitions
+        # Two animation frames: what was just drawn is painted.
+        tab.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
         tab.screenshot(path=str(path), full_page=True)
         return path
     return _shot
@@ -106,10 +113,21 @@ def shot(tmp_path) -> Callable[[Any, str], Path]:
 
 def expect():
     from playwright.sync_api import expect as _expect
+    _expect.set_options(timeout=WAIT_MS)   # Playwright's default is 5 s: too short under load
     return _expect
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = 20, what: str = "condition") -> Any:
+def ui(target: Any, route: str = "") -> str:
+    """The address of a UI page (``route`` like ``#/trials``) of an Experiment or a base URL.
+
+    Every test builds page addresses here only, so what the address needs besides the
+    port (e.g. an access token) is added in one place.
+    """
+    base = target if isinstance(target, str) else target.url
+    return f"{base.rstrip('/')}/{route}"
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 60, what: str = "condition") -> Any:
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -137,7 +155,7 @@ def test_pages_show_a_real_experiment(make_experiment, page, shot):
     exp = make_experiment(QUICK_TRIAL, SPACE, concurrency=4, max_trials=10, experiment_name="webui-demo")
     exp.config.tuner.class_args = {"seed": 3, "optimize_mode": "maximize"}
     exp.start(port=0)
-    assert exp.wait(timeout=60) == "DONE"
+    assert exp.wait(timeout=240) == "DONE"
     jobs = exp.list_trial_jobs()
     metric = {j.trialJobId: j.finalMetricData[0].data["default"] for j in jobs}
     params = {j.trialJobId: j.hyperParameters[0].parameters for j in jobs}
@@ -145,7 +163,7 @@ def test_pages_show_a_real_experiment(make_experiment, page, shot):
     e = expect()
 
     # Overview: name, id, status, counts, progress, best result and its parameters, config, space.
-    page.goto(f"{exp.url}/")
+    page.goto(ui(exp, ""))
     e(page.locator("#exp-id")).to_have_text(exp.id)
     e(page.locator("#exp-name")).to_have_text("webui-demo")
     e(page.locator("#exp-status")).to_have_text("DONE")
@@ -162,7 +180,7 @@ def test_pages_show_a_real_experiment(make_experiment, page, shot):
     shot(page, "overview")
 
     # Trials: every trial listed, parameters as columns, sortable by metric both ways.
-    page.goto(f"{exp.url}/#/trials")
+    page.goto(ui(exp, "#/trials"))
     e(page.locator("#trials-table tbody tr")).to_have_count(10)
     assert set(page.locator("#trials-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.trialId)")) \
         == set(metric)
@@ -199,7 +217,7 @@ def test_pages_show_a_real_experiment(make_experiment, page, shot):
     shot(page, "compare")
 
     # Trial detail: parameters, final result, intermediate curve, logs, directory.
-    page.goto(f"{exp.url}/#/trial/{best}")
+    page.goto(ui(exp, f"#/trial/{best}"))
     e(page.locator("#trial-head")).to_contain_text(best)
     e(page.locator("#trial-parameters")).to_contain_text(params[best]["opt"])
     e(page.locator("#trial-parameters .final-result")).to_contain_text("acc:")
@@ -212,7 +230,7 @@ def test_pages_show_a_real_experiment(make_experiment, page, shot):
     shot(page, "detail")
 
     # Charts: every final result is a point, best-so-far line, curves, parcoords, importance, slices.
-    page.goto(f"{exp.url}/#/charts")
+    page.goto(ui(exp, "#/charts"))
     e(page.locator("#chart-metric .scatterlayer .trace").first.locator(".point")).to_have_count(10)
     e(page.locator("#chart-metric .scatterlayer .trace")).to_have_count(2)   # points + best so far
     e(page.locator("#chart-intermediate .scatterlayer .trace")).to_have_count(10)
@@ -237,7 +255,7 @@ def test_kill_and_concurrency_from_the_ui_update_live(make_experiment, page, sho
     first = wait_until(lambda: running(exp), what="a running trial")[0]
     e = expect()
 
-    page.goto(f"{exp.url}/#/trials")
+    page.goto(ui(exp, "#/trials"))
     row = page.locator(f"#trials-table tbody tr[data-trial-id='{first}']")
     e(row).to_contain_text("RUNNING")
     row.locator("button.kill").click()   # the confirmation dialog is accepted
@@ -247,7 +265,7 @@ def test_kill_and_concurrency_from_the_ui_update_live(make_experiment, page, sho
     e(row.locator("button.kill")).to_have_count(0)
     e(page.locator("#trials-table tbody tr")).to_have_count(2)
 
-    page.goto(f"{exp.url}/#/overview")
+    page.goto(ui(exp, "#/overview"))
     e(page.locator("#ctl-concurrency-current")).to_have_text("now: 1")
     page.fill("#ctl-concurrency", "3")
     page.click("#ctl-concurrency-save")
@@ -274,7 +292,7 @@ def test_kill_and_concurrency_from_the_ui_update_live(make_experiment, page, sho
     # The manager goes away: the banner says so.
     e(page.locator("#banner")).to_be_hidden()
     exp.stop()
-    e(page.locator("#banner")).to_be_visible(timeout=15_000)
+    e(page.locator("#banner")).to_be_visible()
     e(page.locator("#banner")).to_contain_text("not responding")
     e(page.locator("body")).to_have_class("disconnected")   # the controls are greyed out
     shot(page, "banner")
@@ -288,7 +306,7 @@ def test_view_mode_is_read_only(make_experiment, page, shot):
     metrics = [j.finalMetricData[0].data["default"] for j in viewer.list_trial_jobs()]
     e = expect()
     try:
-        page.goto(f"{viewer.url}/#/overview")
+        page.goto(ui(viewer, "#/overview"))
         e(page.locator("#readonly-badge")).to_be_visible()
         e(page.locator("#count-SUCCEEDED .num")).to_have_text("5")
         e(page.locator("#trials-done")).to_have_text("5 / 5")
@@ -298,19 +316,19 @@ def test_view_mode_is_read_only(make_experiment, page, shot):
         e(page.locator("#card-best h2")).to_have_text("Best metric (minimize)")
         assert abs(float(page.locator("#best-metric").inner_text()) - min(metrics)) < 1e-4
         shot(page, "view")
-        page.goto(f"{viewer.url}/#/trials")
+        page.goto(ui(viewer, "#/trials"))
         e(page.locator("#trials-table tbody tr")).to_have_count(5)
         e(page.locator("button.kill")).to_have_count(0)
         trial = page.locator("#trials-table tbody tr").first.get_attribute("data-trial-id")
-        page.goto(f"{viewer.url}/#/trial/{trial}")
+        page.goto(ui(viewer, f"#/trial/{trial}"))
         e(page.locator("#chart-trial-intermediate .scatterlayer .point")).to_have_count(4)
         e(page.locator("#kill-trial")).to_have_count(0)
-        page.goto(f"{viewer.url}/#/charts")
+        page.goto(ui(viewer, "#/charts"))
         e(page.locator("#chart-metric .scatterlayer .trace").first.locator(".point")).to_have_count(5)
         page.console.assert_clean("view mode")
     finally:
         viewer.stop()
-    e(page.locator("#banner")).to_be_visible(timeout=15_000)
+    e(page.locator("#banner")).to_be_visible()
 
 
 # -- multi-phase: every parameter set of a trial --------------------------------------------------
@@ -342,19 +360,19 @@ def test_detail_shows_every_phase_of_a_multi_phase_trial(make_experiment, page):
     exp = make_experiment(PHASED_TRIAL, {"x": {"_type": "choice", "_value": [0]}}, tuner=Counting(),
                           concurrency=1, max_trials=3, multi_phase=True)
     exp.start(port=0)
-    assert exp.wait(timeout=60) == "DONE"
+    assert exp.wait(timeout=240) == "DONE"
     (job,) = exp.list_trial_jobs()
     sets = {p.parameter_index: p.parameters["x"] for p in job.hyperParameters}
     assert sorted(sets) == [0, 1, 2]
     e = expect()
-    page.goto(f"{exp.url}/#/trial/{job.trialJobId}")
+    page.goto(ui(exp, f"#/trial/{job.trialJobId}"))
     e(page.locator("#trial-parameters .phase")).to_have_count(3)
     e(page.locator("#trial-parameters h2")).to_have_text("Parameters (3 parameter sets)")
     for index, x in sets.items():
         phase = page.locator(f"#trial-parameters .phase[data-parameter-index='{index}']")
         e(phase.locator(".final-result")).to_have_text(str(x * 100))
     e(page.locator("#chart-trial-intermediate .scatterlayer .trace")).to_have_count(3)
-    page.goto(f"{exp.url}/#/overview")
+    page.goto(ui(exp, "#/overview"))
     e(page.locator("#trials-done")).to_have_text("3 / 3")   # maxTrialNumber counts parameter sets here
     page.console.assert_clean("a multi-phase trial")
 
