@@ -575,3 +575,124 @@ def test_importance_finds_the_driving_parameter_with_only_ten_results():
         rows.append((10 * x + rng.random(), x, lr, opt))
     ranked = importance(["x", "lr", "opt"], rows)["parameters"]
     assert ranked[0]["name"] == "x" and ranked[0]["importance"] > 0.3
+
+
+# -- limits: a DONE experiment continues when a limit is raised (issue 15 item 1) ---------------
+def test_raising_max_trials_continues_a_done_experiment(make_experiment, page):
+    from nni.experiment.rest import RestError
+    exp = make_experiment(QUICK_TRIAL, SPACE, concurrency=2, max_trials=3)
+    exp.start(port=0)
+    assert exp.wait(timeout=240) == "DONE"
+    # Python API (REST): lowering below what is done is refused with the count.
+    with pytest.raises(RestError) as refused:
+        exp.update_max_trial_number(2)
+    assert "3 trials are already done" in str(refused.value)
+    assert exp.get_experiment_profile()["params"]["maxTrialNumber"] == 3 and exp.get_status() == "DONE"
+    # Raising it continues the experiment where it stopped.
+    exp.update_max_trial_number(5)
+    assert exp.get_status() in ("RUNNING", "NO_MORE_TRIAL", "DONE")
+    assert exp.wait(timeout=240) == "DONE"
+    assert len(exp.list_trial_jobs()) == 5
+    # nnictl is a client of the same route.
+    from test_nnictl import nnictl
+    out = nnictl("update", "trialnum", exp.id, "--value", "6")
+    assert out.returncode == 0, out.stderr
+    assert exp.wait(timeout=240) == "DONE" and len(exp.list_trial_jobs()) == 6
+
+    # The browser: raise it, see the experiment continue; lower it, see why it is refused.
+    e = expect()
+    page.goto(ui(exp, "#/overview"))
+    e(page.locator("#exp-status")).to_have_text("DONE")
+    e(page.locator("#trials-done")).to_have_text("6 / 6")
+    page.fill("#ctl-max-trials", "8")
+    page.click("#ctl-max-trials-save")
+    e(page.locator("#ctl-message")).to_contain_text("Max trial number set to 8.")
+    wait_until(lambda: len(exp.list_trial_jobs()) == 8 and exp.get_status() == "DONE", timeout=240,
+               what="the 2 more trials")
+    e(page.locator("#trials-done")).to_have_text("8 / 8")
+    e(page.locator("#exp-status")).to_have_text("DONE")
+    page.fill("#ctl-max-trials", "3")
+    page.click("#ctl-max-trials-save")
+    e(page.locator("#ctl-message")).to_contain_text("8 trials are already done")
+    e(page.locator("#ctl-message")).to_have_class("message error")
+    assert exp.get_experiment_profile()["params"]["maxTrialNumber"] == 8
+
+
+def test_raising_max_duration_continues_an_experiment_that_ran_out_of_time(make_experiment):
+    exp = make_experiment(SLEEPY_TRIAL, SPACE, concurrency=1, max_trials=None, max_experiment_duration="4s")
+    exp.start(port=0)
+    assert exp.wait(timeout=240) == "DONE"
+    first = exp.list_trial_jobs()
+    assert [j.status for j in first] == ["USER_CANCELED"]
+    exp.update_max_experiment_duration("1h")
+    wait_until(lambda: running(exp), what="a trial after raising maxExperimentDuration")
+    assert exp.get_status() == "RUNNING"
+    # The time the experiment sat DONE does not count against the new limit.
+    assert exp.get_experiment_profile()["params"]["maxExperimentDuration"] == 3600
+
+
+# -- the assessor's work: latest intermediate results, early-stopped curves (item 4) -----------------
+STEPPING_TRIAL = """
+    import time, nni
+    p = nni.get_next_parameter()
+    for step in range(5):
+        nni.report_intermediate_result(p["x"] + step)
+        time.sleep(0.3)
+    nni.report_final_result(p["x"])
+"""
+
+STOP_LOW_ASSESSOR = """
+from nni.assessor import Assessor, AssessResult
+
+
+class StopLow(Assessor):
+    \"\"\"Stops every trial whose first intermediate result is under 0.5, after its second.\"\"\"
+
+    def __init__(self, **kwargs):
+        pass
+
+    def assess_trial(self, trial_job_id, trial_history):
+        if len(trial_history) >= 2 and trial_history[0] < 0.5:
+            return AssessResult.Bad
+        return AssessResult.Good
+"""
+
+
+def test_early_stopped_and_running_trials_show_their_latest_intermediate_result(make_experiment, page, tmp_path):
+    from nni.experiment.config import CustomAlgorithmConfig
+    from nni.tuner import Tuner
+
+    class Alternating(Tuner):
+        """x = 0.9, 0.1, 0.9, 0.1, ...: every second trial is stopped by StopLow."""
+
+        def update_search_space(self, search_space):
+            pass
+
+        def generate_parameters(self, parameter_id, **kwargs):
+            return {"x": 0.9 if parameter_id % 2 == 0 else 0.1}
+
+        def receive_trial_result(self, parameter_id, parameters, value, **kwargs):
+            pass
+
+    assessor_dir = tmp_path / "assessor"
+    assessor_dir.mkdir()
+    (assessor_dir / "stop_low.py").write_text(STOP_LOW_ASSESSOR)
+    exp = make_experiment(STEPPING_TRIAL, {"x": {"_type": "uniform", "_value": [0, 1]}}, tuner=Alternating(),
+                          concurrency=2, max_trials=4)
+    exp.config.assessor = CustomAlgorithmConfig(class_name="stop_low.StopLow", code_directory=str(assessor_dir))
+    exp.start(port=0)
+    assert exp.wait(timeout=240) == "DONE"
+    jobs = {j.trialJobId: j for j in exp.list_trial_jobs()}
+    stopped = sorted(t for t, j in jobs.items() if j.status == "EARLY_STOPPED")
+    assert len(stopped) == 2, {t: j.status for t, j in jobs.items()}
+    e = expect()
+    page.goto(ui(exp, "#/trials"))
+    for trial in stopped:
+        cell = page.locator(f"#trials-table tr[data-trial-id='{trial}'] td[data-col='metric']")
+        e(cell).to_have_class(re.compile(r"\blatest\b"))
+        assert float(cell.inner_text()) >= 1.1   # 0.1 + step, from the last intermediate result
+    # The intermediate chart has the early-stopped curves too, named in its legend.
+    page.goto(ui(exp, "#/charts"))
+    e(page.locator("#chart-intermediate .scatterlayer .trace")).to_have_count(4)
+    e(page.locator("#chart-intermediate .legendtext")).to_have_text(["best trials", "early-stopped"])
+    page.console.assert_clean("early-stopped trials")
