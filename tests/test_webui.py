@@ -696,3 +696,195 @@ def test_early_stopped_and_running_trials_show_their_latest_intermediate_result(
     e(page.locator("#chart-intermediate .scatterlayer .trace")).to_have_count(4)
     e(page.locator("#chart-intermediate .legendtext")).to_have_text(["best trials", "early-stopped"])
     page.console.assert_clean("early-stopped trials")
+
+
+# -- overview, trials table tools, downloads, readability (items 6-8, "also expected") -------------
+LONG_SPACE = {
+    "x": {"_type": "uniform", "_value": [0, 1]},
+    "lr": {"_type": "loguniform", "_value": [1e-4, 1e-1]},
+    "opt": {"_type": "choice", "_value": ["sgd", "adam"]},
+    "loss": {"_type": "choice", "_value": ["hinge", "modified_huber"]},
+}
+
+
+def test_overview_tables_exports_and_chart_controls(make_experiment, page, tmp_path):
+    exp = make_experiment(QUICK_TRIAL, LONG_SPACE, concurrency=4, max_trials=14, experiment_name="tools")
+    exp.config.tuner.class_args = {"seed": 5, "optimize_mode": "maximize"}
+    exp.start(port=0)
+    assert exp.wait(timeout=240) == "DONE"
+    jobs = exp.list_trial_jobs()
+    metric = {j.trialJobId: j.finalMetricData[0].data["default"] for j in jobs}
+    params = {j.trialJobId: j.hyperParameters[0].parameters for j in jobs}
+    ranked = sorted(metric, key=metric.get, reverse=True)
+    e = expect()
+
+    # Overview: the top 10 trials best first, and the metric chart with every result.
+    page.goto(ui(exp, "#/overview"))
+    e(page.locator("#top-trials tbody tr")).to_have_count(10)
+    assert page.locator("#top-trials tbody tr").evaluate_all("rows => rows.map(r => r.dataset.trialId)") == ranked[:10]
+    e(page.locator("#overview-metric .scatterlayer .trace").first.locator(".point")).to_have_count(14)
+    # Whole-number trial ticks only.
+    ticks = page.locator("#overview-metric .xtick text").all_text_contents()
+    assert ticks and all(re.fullmatch(r"-?\d+", t.replace("\u2212", "-")) for t in ticks), ticks
+    with page.expect_download() as download:
+        page.click("#download-manager-log")
+    assert "experiment" in Path(download.value.path()).read_text()
+
+    # Trials: export as CSV and JSON (every trial, the filter applied).
+    page.goto(ui(exp, "#/trials"))
+    e(page.locator("#trials-table tbody tr")).to_have_count(14)
+    with page.expect_download() as download:
+        page.click("#export-csv")
+    lines = Path(download.value.path()).read_text().splitlines()
+    assert lines[0].startswith("sequenceId,trialJobId,status,x,lr,opt,loss,metric,result:acc") and len(lines) == 15
+    page.fill("#trial-filter", "opt=adam")
+    adam = sorted(t for t, p in params.items() if p["opt"] == "adam")
+    e(page.locator("#trials-summary")).to_contain_text(f"of {len(adam)} trials")
+    with page.expect_download() as download:
+        page.click("#export-json")
+    exported = json.loads(Path(download.value.path()).read_text())
+    assert sorted(t["trialJobId"] for t in exported) == adam
+
+    # Filter terms the server cannot read are said, not answered with 0 rows.
+    for text, reason in [("metric>abc", "metric is a number"), ("lr<", "a value must follow"),
+                         ("nosuch=3", "unknown field 'nosuch'")]:
+        page.fill("#trial-filter", text)
+        e(page.locator("#filter-error")).to_contain_text(reason)
+        e(page.locator("#trial-filter")).to_have_class(re.compile(r"\binvalid\b"))
+    page.console.messages.clear()   # the browser itself logs each 400 answer
+    # Spaces around the operator are fine.
+    hinge = sorted(t for t, p in params.items() if p["loss"] == "hinge")
+    page.fill("#trial-filter", "loss = hinge")
+    e(page.locator("#filter-error")).to_be_hidden()
+    e(page.locator("#trials-summary")).to_contain_text(f"of {len(hinge)} trials")
+    assert sorted(page.locator("#trials-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.trialId)")) \
+        == hinge
+    page.fill("#trial-filter", "")
+    e(page.locator("#trials-table tbody tr")).to_have_count(14)
+
+    # Columns: add the intermediate-result count and latest value, drop a parameter; kept on reload.
+    page.click("#columns-button")
+    page.check("#columns-panel input[data-column='intermediates']")
+    page.check("#columns-panel input[data-column='latest']")
+    page.uncheck("#columns-panel input[data-column='param:lr']")
+    e(page.locator("#trials-table td[data-col='intermediates']")).to_have_count(14)
+    assert set(cells(page, "intermediates")) == {"4"}
+    e(page.locator("#trials-table td[data-col='param:lr']")).to_have_count(0)
+    page.reload()
+    e(page.locator("#trials-table td[data-col='latest']")).to_have_count(14)
+    e(page.locator("#trials-table td[data-col='param:lr']")).to_have_count(0)
+
+    # Compare and back: the selection is still there.
+    pick = ranked[:2]
+    for trial in pick:
+        page.locator(f".select-trial[data-id='{trial}']").check()
+    page.click("#compare")
+    e(page.locator("#compare-table tr").first.locator("td")).to_have_count(2)
+    page.go_back()
+    e(page.locator("#compare")).to_have_text("Compare (2)")
+    for trial in pick:
+        e(page.locator(f".select-trial[data-id='{trial}']")).to_be_checked()
+
+    # Charts: parallel coordinates axes and top N%; slices with a colour scale and whole category names.
+    page.goto(ui(exp, "#/charts"))
+    e(page.locator("#chart-parcoords .parcoords .y-axis")).to_have_count(5)   # 4 parameters + metric
+    page.uncheck("#parcoords-axes input[data-axis='lr']")
+    e(page.locator("#chart-parcoords .parcoords .y-axis")).to_have_count(4)
+    page.select_option("#parcoords-top", "20")
+    e(page.locator("#parcoords-note")).to_contain_text("3 results (the best 20% of 14)")
+    loss = page.locator("#chart-slices .chart[data-param='loss']")
+    e(loss.locator(".colorbar")).to_have_count(1)
+    e(loss.locator(".xtick text")).to_have_text(["hinge", "modified_huber"])
+    page.console.assert_clean("overview, trials tools and charts")
+
+
+def test_empty_states_say_why(make_experiment, page):
+    failing = """
+        import nni
+        nni.get_next_parameter()
+        raise SystemExit("no data")
+    """
+    exp = make_experiment(failing, SPACE, concurrency=2, max_trials=2)
+    exp.start(port=0)
+    assert exp.wait(timeout=240) == "DONE"
+    trial = exp.list_trial_jobs()[0].trialJobId
+    e = expect()
+    page.goto(ui(exp, f"#/trial/{trial}"))
+    e(page.locator("#chart-trial-intermediate .chart-empty")).to_contain_text("the trial failed before reporting any")
+    page.goto(ui(exp, "#/charts"))
+    e(page.locator("#chart-metric .chart-empty")).to_have_text("No final results.")
+    e(page.locator("#chart-importance .chart-empty")).to_contain_text("Not computed yet")
+    e(page.locator("#chart-intermediate .chart-empty")).to_have_text("No intermediate results yet.")
+    e(page.locator("#chart-duration .bars .point")).to_have_count(2)
+    # The manager goes away; a chart page opened meanwhile says so instead of blank axes.
+    page.goto(ui(exp, "#/overview"))
+    e(page.locator("#exp-status")).to_have_text("DONE")
+    exp.stop()
+    e(page.locator("#banner")).to_be_visible()
+    page.click("#nav a[data-page='charts']")
+    e(page.locator("#chart-metric .chart-empty")).to_contain_text("not responding")
+    e(page.locator("#chart-parcoords .chart-empty")).to_contain_text("not responding")
+
+
+# -- phones: no page scrolls sideways at 390x844 (item 2) ------------------------------------------
+# Watches every frame: when the document is ever wider than the screen (even for a moment,
+# while a page loads), it records the page and the elements that stick out furthest.
+WIDTH_PROBE = """
+window.__wide = [];
+(function watch() {
+  const width = document.documentElement ? document.documentElement.scrollWidth : 0;
+  if (width > window.screen.width && window.__wide.length < 3) {
+    const widest = [...document.querySelectorAll('body *')]
+      .map(el => [Math.round(el.getBoundingClientRect().right), el.scrollWidth, el.tagName + '#' + el.id + '.' + el.className])
+      .sort((a, b) => b[0] - a[0] || b[1] - a[1]).slice(0, 4);
+    window.__wide.push({width, page: location.hash, widest});
+  }
+  requestAnimationFrame(watch);
+})();
+"""
+
+def test_every_page_fits_a_phone(make_experiment, browser, shot):
+    exp = make_experiment(QUICK_TRIAL, LONG_SPACE, concurrency=4, max_trials=6, experiment_name="a-phone-sized-name")
+    exp.start(port=0)
+    assert exp.wait(timeout=240) == "DONE"
+    trial = exp.list_trial_jobs()[0].trialJobId
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+                                  device_scale_factor=2)
+    context.add_init_script(WIDTH_PROBE)
+    tab = context.new_page()
+    tab.set_default_timeout(WAIT_MS)
+    e = expect()
+    try:
+        ids = ",".join(j.trialJobId for j in exp.list_trial_jobs()[:2])
+        for route, ready in [("#/overview", "#top-trials tbody tr"), ("#/trials", "#trials-table tbody tr"),
+                             (f"#/trial/{trial}", "#chart-trial-intermediate .scatterlayer .trace"),
+                             (f"#/compare?ids={ids}", "#chart-compare .scatterlayer .trace"),
+                             ("#/charts", "#chart-slices .chart .scatterlayer .trace"),
+                             ("#/experiments", "#experiments-table tbody tr")]:
+            tab.goto(ui(exp, route))
+            e(tab.locator(ready).first).to_be_visible()
+            width = tab.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+            assert width == [390, 390], f"{route} is {width[0]} px wide on a 390 px screen"
+            wide = tab.evaluate("() => window.__wide")
+            assert not wide, f"the document got wider than the screen: {wide}"
+            # The header fits: brand, navigation and status chip inside the screen.
+            for selector in ("#nav a[data-page='charts']", "#exp-status", ".brand"):
+                box = tab.locator(selector).bounding_box()
+                assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390, (route, selector, box)
+            if route == "#/overview":
+                shot(tab, "phone-overview")
+                # The limit controls are usable: inside the screen, and they work.
+                box = tab.locator("#ctl-concurrency-save").bounding_box()
+                assert box["x"] + box["width"] <= 390
+                tab.fill("#ctl-concurrency", "2")
+                tab.click("#ctl-concurrency-save")
+                e(tab.locator("#ctl-message")).to_have_text("Trial concurrency set to 2.")
+            if route.startswith("#/trial/"):
+                box = tab.locator("#trial-dir").bounding_box()
+                assert box["width"] > 150, f"the directory path is squeezed into {box['width']} px"
+            if route == "#/trials":
+                rows = tab.locator("#trials-table tbody tr").evaluate_all("rows => rows.map(r => r.offsetHeight)")
+                assert max(rows) < 50, f"trial rows are {max(rows)} px tall"
+                shot(tab, "phone-trials")
+    finally:
+        context.close()

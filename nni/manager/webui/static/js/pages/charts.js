@@ -344,7 +344,8 @@ async function drawSlices(container, note, allRows, keys, space, mode) {
                showscale: true, colorbar: {title: {text: "trial #", side: "right"}, thickness: 8, len: 0.9, tickformat: "d"}}}],
     {title: {text: k, font: {size: 13}}, margin: {l: 50, r: 10, t: 30, b: 35},
      xaxis: {type: a.numeric ? (a.log ? "log" : "linear") : "category", automargin: true,
-             ...(a.numeric ? {} : {tickangle: a.categories.some((c) => c.length > 6) ? -30 : 0})},
+             ...(a.numeric ? {} : {categoryorder: "category ascending",
+                                   tickangle: a.categories.some((c) => c.length > 6) ? -30 : 0})},
      yaxis: {title: {text: "metric"}, automargin: true}});
     if (el) linkPoints(el);
     if (i + 1 < keys.length) await idle();
