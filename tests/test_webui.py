@@ -888,3 +888,87 @@ def test_every_page_fits_a_phone(make_experiment, browser, shot):
                 shot(tab, "phone-trials")
     finally:
         context.close()
+
+
+# -- all experiments, served by any manager ("also expected") ---------------------------------------
+def test_experiments_page_lists_every_registered_experiment(make_experiment, page):
+    first = make_experiment(QUICK_TRIAL, SPACE, concurrency=3, max_trials=3, experiment_name="first-one")
+    assert first.run(port=0)   # run, then stopped
+    second = make_experiment(SLEEPY_TRIAL, SPACE, concurrency=1, max_trials=5, experiment_name="second-one")
+    second.start(port=0)
+    wait_until(lambda: running(second), what="a running trial")
+    e = expect()
+    page.goto(ui(second, "#/experiments"))
+    rows = page.locator("#experiments-table tbody tr")
+    e(rows).to_have_count(2)
+    old = page.locator(f"#experiments-table tr[data-id='{first.id}']")
+    e(old).to_contain_text("first-one")
+    e(old).to_contain_text("DONE")
+    e(old.locator("td[data-col='trials']")).to_have_text("3 / 3")
+    e(old).to_contain_text(f"nnictl view {first.id}")
+    assert old.locator("td[data-col='best']").inner_text().split()[0] != "–"
+    this = page.locator(f"#experiments-table tr[data-id='{second.id}']")
+    e(this).to_contain_text("RUNNING")
+    e(this).to_have_class("current-exp")
+    e(this.locator("td[data-col='trials']")).to_have_text("0 / 5")
+    page.console.assert_clean("the experiments page")
+
+
+# -- plotly.js: compressed, cached for good, fetched only by pages that draw (item 3) ------------------
+def test_plotly_is_sent_compressed_once_and_only_where_charts_are(make_experiment, page):
+    exp = make_experiment(QUICK_TRIAL, SPACE, concurrency=2, max_trials=2)
+    exp.start(port=0)
+    assert exp.wait(timeout=240) == "DONE"
+    html = urllib.request.urlopen(ui(exp, ""), timeout=30).read().decode()
+    plotly_url = re.search(r'name="plotly-url" content="([^"]+)"', html).group(1)
+    request = urllib.request.Request(ui(exp, plotly_url.lstrip("/")), headers={"Accept-Encoding": "gzip"})
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        body = answer.read()
+        assert answer.headers["Content-Encoding"] == "gzip"
+        assert "immutable" in answer.headers["Cache-Control"] and "max-age=31536000" in answer.headers["Cache-Control"]
+    assert len(body) < 2_000_000   # 4.8 MB as sent by the plotly package
+    e = expect()
+    plotly_requests: list[str] = []
+    page.on("request", lambda r: plotly_requests.append(r.url) if "plotly" in r.url else None)
+    page.goto(ui(exp, "#/trials"))   # a table: no plotly
+    e(page.locator("#trials-table tbody tr")).to_have_count(2)
+    assert plotly_requests == []
+    page.goto(ui(exp, "#/charts"))
+    e(page.locator("#chart-metric .scatterlayer .trace").first.locator(".point")).to_have_count(2)
+    transfer = "() => performance.getEntriesByType('resource').filter(r => r.name.includes('plotly'))" \
+               ".map(r => [r.transferSize, r.decodedBodySize])"
+    (first,) = page.evaluate(transfer)
+    assert 0 < first[0] < 2_000_000 and first[1] > 4_000_000   # sent gzipped
+    # A second visit (a new page load): plotly comes from the browser's cache, nothing sent.
+    page.goto("about:blank")
+    page.goto(ui(exp, "#/charts"))
+    e(page.locator("#chart-metric .scatterlayer .trace").first.locator(".point")).to_have_count(2)
+    (second,) = page.evaluate(transfer)
+    assert second[0] == 0, f"plotly.js was fetched again ({second[0]} bytes)"
+
+
+# -- a resumed experiment on the same port is followed again at once (item 7) --------------------------
+def test_page_follows_an_experiment_resumed_on_the_same_port(make_experiment, page):
+    exp = make_experiment(SLEEPY_TRIAL, SPACE, concurrency=1, max_trials=4)
+    exp.start(port=0)
+    wait_until(lambda: running(exp), what="a running trial")
+    port = exp.port
+    e = expect()
+    page.goto(ui(exp, "#/overview"))
+    e(page.locator("#count-RUNNING .num")).to_have_text("1")
+    exp.stop()
+    e(page.locator("#banner")).to_be_visible()
+    polls: list[str] = []
+    page.on("request", lambda r: polls.append(r.url) if "/progress?" in r.url else None)
+    resumed = Experiment.resume(exp.id, port=port, wait_completion=False)
+    try:
+        e(page.locator("#banner")).to_be_hidden()
+        e(page.locator("#exp-status")).to_have_text("RUNNING")
+        e(page.locator("#count-SYS_CANCELED .num, #count-USER_CANCELED .num").first).not_to_have_text("0")
+        # The resumed manager counts its changes from 0 again: the page asks from the start
+        # rather than waiting 20 s for the new manager to pass the old one's count.
+        wait_until(lambda: any("since=-1" in url for url in polls), what="a progress request from the start")
+        wait_until(lambda: running(resumed), what="the resumed experiment's trial")
+        e(page.locator("#count-RUNNING .num")).to_have_text("1")
+    finally:
+        resumed.stop()
