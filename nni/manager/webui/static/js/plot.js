@@ -11,6 +11,11 @@ function plotlyUrl() {
 
 export function loadPlotly() {
   if (window.Plotly) return Promise.resolve(window.Plotly);
+  if (!loading && window.__plotlyLoad) {   // started by index.html for a page that draws
+    loading = window.__plotlyLoad;
+    window.__plotlyLoad = null;
+    loading.catch(() => { loading = null; });
+  }
   if (!loading) {
     loading = new Promise((resolve, reject) => {
       const script = document.createElement("script");

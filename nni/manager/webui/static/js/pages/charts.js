@@ -13,6 +13,9 @@ import {
 const LOG_TYPES = new Set(["loguniform", "qloguniform", "lognormal", "qlognormal"]);
 const SAMPLE_LIMIT = 5000;   // parallel coordinates and slice plots draw at most this many results
 const TOP_CHOICES = [100, 50, 20, 10, 5];   // parallel coordinates: keep the best N% of results
+// Parallel coordinates are drawn with WebGL: on a machine without a GPU one draw can hold the
+// page for seconds. They are drawn only while on screen, and redrawn at most this often.
+const PARCOORDS_INTERVAL = 15000;
 const GONE = "The experiment manager is not responding: the charts will be drawn when it answers again.";
 
 export function create(ctx) {
@@ -57,10 +60,30 @@ export function create(ctx) {
   let drawn = false;
   let last = null;   // {results, keys, space, mode} for redrawing parallel coordinates on a control change
 
+  const parcoordsState = {visible: false, drawnAt: 0, drawnFor: null, timer: null};
   function redrawParcoords() {
-    if (last) drawParcoords(boxes.parcoords, notes.parcoords, last.results, last.keys, last.space, last.mode,
+    parcoordsState.drawnFor = null;
+    return parcoordsIfDue(true);
+  }
+  /** Draw the parallel coordinates if on screen, with data not drawn yet, and not drawn too recently. */
+  async function parcoordsIfDue(now = false) {
+    if (!last || !parcoordsState.visible || parcoordsState.drawnFor === last) return;
+    const wait = parcoordsState.drawnAt + PARCOORDS_INTERVAL - Date.now();
+    if (!now && parcoordsState.drawnAt && wait > 0) {
+      clearTimeout(parcoordsState.timer);
+      parcoordsState.timer = setTimeout(() => parcoordsIfDue(), wait);
+      return;
+    }
+    parcoordsState.drawnFor = last;
+    parcoordsState.drawnAt = Date.now();
+    await drawParcoords(boxes.parcoords, notes.parcoords, last.results, last.keys, last.space, last.mode,
       {hidden: hiddenAxes, percent: Number(topPercent.value)});
   }
+  const observer = window.IntersectionObserver ? new IntersectionObserver((entries) => {
+    parcoordsState.visible = entries.some((entry) => entry.isIntersecting);
+    if (parcoordsState.visible) parcoordsIfDue();
+  }) : null;
+  if (observer) observer.observe(boxes.parcoords); else parcoordsState.visible = true;
 
   function renderAxisChoice(keys) {
     const wanted = [...keys, "metric"].join("\u0000");
@@ -103,8 +126,7 @@ export function create(ctx) {
       await drawIntermediate(boxes.intermediate, notes.intermediate, curves.series);
       await idle();
       renderAxisChoice(keys);
-      await drawParcoords(boxes.parcoords, notes.parcoords, results, keys, space, mode,
-        {hidden: hiddenAxes, percent: Number(topPercent.value)});
+      await parcoordsIfDue();
       await idle();
       await drawDuration(boxes.duration, data.trials);
       await idle();
@@ -112,6 +134,10 @@ export function create(ctx) {
       await idle();
       await drawSlices(slices, notes.slices, results, keys, space, mode);
       drawTime = performance.now() - started;
+    },
+    unmount() {
+      if (observer) observer.disconnect();
+      clearTimeout(parcoordsState.timer);
     },
   };
   return page;
