@@ -581,19 +581,34 @@ class ExperimentManager:
     # -- user updates ----------------------------------------------------------------------
     async def update(self, *, trial_concurrency: int | None = None, max_trial_number: int | None = None,
                      max_experiment_duration: float | None = None, search_space: dict | None = None) -> None:
+        """Change limits or the search space while the experiment runs or after it is DONE.
+
+        Raising ``max_trial_number`` or ``max_experiment_duration`` past what is used
+        continues an experiment that stopped on that limit (``NO_MORE_TRIAL`` or ``DONE``),
+        as NNI does. A ``max_trial_number`` below the trials already done is refused
+        (ValueError, answered 400): it cannot be honoured and would end the run silently.
+        """
+        if max_trial_number is not None:
+            done = self.progress()["limitDone"]
+            if max_trial_number < done:
+                unit = "parameter sets" if self.config.multi_phase else "trials"
+                raise ValueError(f"maxTrialNumber: {done} {unit} are already done; "
+                                 f"the limit cannot be lowered below {done} (got {max_trial_number})")
         if trial_concurrency is not None:
             self.config.trial_concurrency = trial_concurrency
         if max_trial_number is not None:
             self.config.max_trial_number = max_trial_number
-            if self.status == "NO_MORE_TRIAL" and not self._limit_reached():
-                self._set_status("RUNNING")
         if max_experiment_duration is not None:
             self.config.max_experiment_duration = max_experiment_duration
-            if self._duration_timer:
-                self._duration_timer.cancel()
-            remaining = max(0.0, self.start_time + max_experiment_duration - time.time())
-            self._duration_timer = asyncio.get_running_loop().call_later(
-                remaining, lambda: asyncio.ensure_future(self._on_duration_reached()))
+        if max_trial_number is not None or max_experiment_duration is not None:
+            continued = self._continue_if_limits_allow()
+            if (max_experiment_duration is not None or continued) and self.config.max_experiment_duration:
+                # The start time may have moved (continued): the timer follows the limit.
+                if self._duration_timer:
+                    self._duration_timer.cancel()
+                remaining = max(0.0, self.start_time + self.config.max_experiment_duration - time.time())
+                self._duration_timer = asyncio.get_running_loop().call_later(
+                    remaining, lambda: asyncio.ensure_future(self._on_duration_reached()))
         if search_space is not None:
             assert self._tuner is not None
             await self._tuner.call("update_search_space", search_space)
@@ -605,6 +620,29 @@ class ExperimentManager:
         self._record_event("EXPERIMENT_UPDATED", "")
         self._wake.set()
         await self._notify()
+
+    def _continue_if_limits_allow(self) -> bool:
+        """Back to RUNNING when the limits that ended scheduling were raised past what is used.
+
+        A DONE experiment continues too. The time it sat DONE does not count against
+        ``maxExperimentDuration`` (as for ``nnictl resume``): the start time moves forward by it.
+        """
+        if self.status not in ("NO_MORE_TRIAL", "DONE") or self._tuner_exhausted:
+            return False
+        if self._limit_reached():
+            return False
+        limit = self.config.max_experiment_duration
+        now = time.time()
+        idle = (now - self.end_time) if self.status == "DONE" and self.end_time else 0.0
+        if limit and (self.start_time + idle + limit) <= now:
+            return False
+        if self.status == "DONE":
+            self.start_time += idle
+            self.end_time = None
+            self.store.set_meta(start_time=self.start_time, end_time=None)
+            self._record_event("EXPERIMENT_CONTINUED", "a raised limit continues the experiment")
+        self._set_status("RUNNING")
+        return True
 
     # -- status and progress ---------------------------------------------------------------
     def _set_status(self, status: str) -> None:
