@@ -45,6 +45,9 @@ _BUILTINS: dict[str, dict[str, tuple[str, dict]]] = {
         "Metis": (_HPO + "metis_tuner.MetisTuner", {}),
         "MetisTuner": (_HPO + "metis_tuner.MetisTuner", {}),
         "SMAC": (_HPO + "smac_tuner.SMACTuner", {}),
+        # multi-objective (nni-ng extension): need the config's `objectives`
+        "MOTPE": (_HPO + "motpe_tuner.MOTPETuner", {}),
+        "NSGA2": (_HPO + "nsga2_tuner.NSGA2Tuner", {}),
     },
     "assessor": {
         "Medianstop": (_HPO + "medianstop_assessor.MedianstopAssessor", {}),
