@@ -46,8 +46,54 @@ def _normalized(F: np.ndarray) -> np.ndarray:
     return (F - low) / span
 
 
-def split_good_bad(F: np.ndarray, n_good: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of the good group (by front, ties on the last front broken by hypervolume) and the rest."""
+#: Samples of the Monte Carlo contributions used with 3+ objectives (exact ones cost too much per
+#: suggestion there: a large front and one 3-D hypervolume per point per removal).
+_MC_SAMPLES = 8192
+
+
+def _contributions(G: np.ndarray, ref: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
+    if G.shape[1] <= 2 or rng is None:
+        return hypervolume_contributions(G, ref)
+    return _mc_owner_counts(G, ref, rng)[1]
+
+
+def _mc_owner_counts(G: np.ndarray, ref: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Samples x points dominance matrix and each point's estimated exclusive contribution."""
+    low = G.min(axis=0)
+    S = rng.uniform(low, ref, size=(_MC_SAMPLES, G.shape[1]))
+    D = np.all(S[:, None, :] >= G[None, :, :], axis=2)
+    only = D.sum(axis=1) == 1
+    return D, (D & only[:, None]).sum(axis=0).astype(float)
+
+
+def _drop_least_contributing(G: np.ndarray, keep_n: int, rng: np.random.Generator | None) -> list[int]:
+    """Indices of ``keep_n`` rows of the front ``G``, removing the least-contributing one at a time."""
+    keep = list(range(len(G)))
+    ref = np.full(G.shape[1], 1.1)
+    if G.shape[1] <= 2 or rng is None:
+        while len(keep) > keep_n:
+            keep.pop(int(np.argmin(hypervolume_contributions(G[keep], ref))))
+        return keep
+    # 3+ objectives: one shared set of samples; a sample owned by exactly one point is that point's
+    D, _ = _mc_owner_counts(G, ref, rng)
+    alive = np.ones(len(G), bool)
+    counts = D.sum(axis=1)
+    while alive.sum() > keep_n:
+        excl = (D & (counts == 1)[:, None]).sum(axis=0).astype(float)
+        excl[~alive] = np.inf
+        # ties (e.g. no sample owned): keep the point farther from the others
+        i = int(np.argmin(excl))
+        alive[i] = False
+        counts = counts - D[:, i]
+    return [int(i) for i in np.flatnonzero(alive)]
+
+
+def split_good_bad(F: np.ndarray, n_good: int,
+                   rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the good group (by front, ties on the last front broken by hypervolume) and the rest.
+
+    With 3+ objectives and ``rng`` given, hypervolume contributions are Monte Carlo estimates.
+    """
     n = len(F)
     n_good = max(1, min(n_good, n))
     G = _normalized(F)
@@ -61,25 +107,21 @@ def split_good_bad(F: np.ndarray, n_good: int) -> tuple[np.ndarray, np.ndarray]:
                 break
             continue
         # the front overflows: drop its least-contributing points one at a time
-        keep = list(front)
-        ref = np.ones(G.shape[1]) * 1.1
-        while len(good) + len(keep) > n_good:
-            contrib = hypervolume_contributions(G[keep], ref)
-            keep.pop(int(np.argmin(contrib)))
-        good.extend(keep)
+        kept = _drop_least_contributing(G[front], n_good - len(good), rng)
+        good.extend(front[kept].tolist())
         break
     mask = np.zeros(n, bool)
     mask[good] = True
     return np.flatnonzero(mask), np.flatnonzero(~mask)
 
 
-def good_weights(F_good: np.ndarray) -> np.ndarray:
+def good_weights(F_good: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
     """Weights of the good points: their hypervolume contribution in the good group, scaled to
     a maximum of 1 and floored so that no good point is ignored."""
     if len(F_good) <= 1:
         return np.ones(len(F_good))
     G = _normalized(F_good)
-    contrib = hypervolume_contributions(G, np.ones(G.shape[1]) * 1.1)
+    contrib = _contributions(G, np.full(G.shape[1], 1.1), rng)
     top = contrib.max()
     if not top > 0:
         return np.ones(len(F_good))
@@ -133,14 +175,14 @@ class MOTPETuner(MultiObjectiveTuner):
         if n < max(1, self.n_startup_jobs) or not F.size:
             return random_vector(self._dims, self._rng)
         n_good = min(int(math.ceil(self.gamma * n)), _MAX_GOOD)
-        good, bad = split_good_bad(F, n_good)
+        good, bad = split_good_bad(F, n_good, self._rng)
         Xb = X[bad]
         wb = forgetting_weights(len(bad), 25)
         if self.constant_liar and self._pending:
             P = np.array([vec for _, vec in self._pending.values()], dtype=float).reshape(-1, len(self._dims))
             Xb = np.vstack([Xb, P])
             wb = np.append(wb, np.ones(len(P)))
-        lo = JointParzen(self._dims, X[good], good_weights(F[good]), self.prior_weight)
+        lo = JointParzen(self._dims, X[good], good_weights(F[good], self._rng), self.prior_weight)
         hi = JointParzen(self._dims, Xb, wb, self.prior_weight)
         cand = lo.sample(self._rng, self.n_ei_candidates)
         score = lo.log_pdf(cand) - hi.log_pdf(cand)

@@ -212,9 +212,10 @@ class NSGA2Tuner(MultiObjectiveTuner):
         p = self.mutation_prob if self.mutation_prob is not None else 1.0 / max(1, len(active))
         changed = False
         for dim in self._dims:
-            if not is_active(dim, out) or self._rng.random() >= p:
-                continue
             j = dim.index
+            # a NaN here belongs to a sub-space that a mutated choice just opened: drawn below
+            if not is_active(dim, out) or np.isnan(out[j]) or self._rng.random() >= p:
+                continue
             if dim.categorical:
                 if dim.size < 2:
                     continue
