@@ -47,6 +47,9 @@ _BUILTINS: dict[str, dict[str, tuple[str, dict]]] = {
         "SMAC": (_HPO + "smac_tuner.SMACTuner", {}),
         "DNGO": (_HPO + "dngo_tuner.DNGOTuner", {}),
         "DNGOTuner": (_HPO + "dngo_tuner.DNGOTuner", {}),
+        # multi-objective (nni-ng extension): need the config's `objectives`
+        "MOTPE": (_HPO + "motpe_tuner.MOTPETuner", {}),
+        "NSGA2": (_HPO + "nsga2_tuner.NSGA2Tuner", {}),
     },
     "assessor": {
         "Medianstop": (_HPO + "medianstop_assessor.MedianstopAssessor", {}),
