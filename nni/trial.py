@@ -32,6 +32,7 @@ _channel: Any = None
 _records: list[dict[str, Any]] = []       # every parameter record received, in order
 _exhausted = False
 _intermediate_seq: dict[Any, int] = {}
+_finals_sent: set[Any] = set()            # parameter ids whose final result was sent (one each)
 
 
 def _warn(message: str, *args: Any) -> None:
@@ -147,9 +148,26 @@ def report_intermediate_result(metric: Any) -> None:
 
 
 def report_final_result(metric: Any) -> None:
-    """Report the final result of the current parameter set (a number or a dict with ``'default'``)."""
+    """Report the final result of the current parameter set (a number or a dict with ``'default'``).
+
+    Only the first final result of a parameter set counts: a second call prints a warning
+    on stderr and sends nothing (the manager would refuse it with HTTP 409). A NaN or
+    infinite result is stored and shown but never given to the tuner.
+    """
     value = _encode_metric(metric)
     if _standalone():
         print(f"[nni standalone] final result: {value}", flush=True)
         return
-    _get_channel().send_metric(_current_parameter_id(), "FINAL", 0, value)
+    parameter_id = _current_parameter_id()
+    if parameter_id in _finals_sent:
+        _warn("report_final_result() called again for parameter set %s; only the first final result "
+              "counts, this one (%s) is not sent", parameter_id, value)
+        return
+    from .runtime.channel import ChannelError
+    try:
+        _get_channel().send_metric(parameter_id, "FINAL", 0, value)
+    except ChannelError as exc:
+        if "HTTP 409" not in str(exc):
+            raise
+        _warn("the manager refused this final result: %s", exc)   # one was sent before (another process?)
+    _finals_sent.add(parameter_id)

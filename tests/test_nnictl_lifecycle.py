@@ -20,6 +20,7 @@ import yaml
 
 from conftest import pid_alive, wait_for
 from nni.experiment import rest
+from nni.manager import registry
 from test_nnictl import nnictl, wait_done
 
 STREAMING_TRIAL = """
@@ -252,7 +253,8 @@ def test_update_trial_log_top_and_webui_commands_on_a_live_experiment(make_confi
         assert nnictl("log", "stdout", exp_id, "--path").stdout.strip().endswith(".log")
         assert nnictl("log", "stderr", exp_id).returncode in (0, 1)
         url = nnictl("webui", "url", exp_id)
-        assert url.returncode == 0 and url.stdout.strip() == f"http://127.0.0.1:{port}"
+        secret = Path(registry.get_entry(exp_id)["dir"], "secret").read_text().strip()
+        assert url.returncode == 0 and url.stdout.strip() == f"http://127.0.0.1:{port}/?token={secret}"
 
         top = subprocess.Popen([sys.executable, "-m", "nni.cli", "top", exp_id, "--time", "0.5"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

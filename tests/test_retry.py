@@ -243,7 +243,7 @@ def test_bulk_rerun_from_the_web_ui_button(make_experiment, page):
     ids = [j.trialJobId for j in exp.list_trial_jobs("FAILED")]
     assert len(ids) == 3
 
-    page.goto(f"{exp.url}/#/trials")
+    page.goto(f"{exp.webui_url}#/trials")   # the printed address, with its secret
     expect(page.locator("#rerun")).to_be_disabled()
     for trial_id in ids:
         page.locator(f"input.select-trial[data-id='{trial_id}']").check()

@@ -89,11 +89,44 @@ def test_value_must_be_list():
     assert "must be a list" in _err({"p": {"_type": "uniform", "_value": "0,1"}})
 
 
-@pytest.mark.parametrize("type_,value", [("uniform", [1, 1]), ("uniform", [2, 1]), ("quniform", [5, 1, 1]),
-                                         ("loguniform", [1, 0.5]), ("qloguniform", [10, 10, 1])])
-def test_low_not_below_high(type_, value):
+@pytest.mark.parametrize("type_,value", [("uniform", [2, 1]), ("quniform", [5, 1, 1]),
+                                         ("loguniform", [1, 0.5]), ("qloguniform", [11, 10, 1])])
+def test_low_above_high(type_, value):
     msg = _err({"p": {"_type": type_, "_value": value}})
-    assert "'p'" in msg and "low < high" in msg
+    assert "'p'" in msg and "low <= high" in msg
+
+
+@pytest.mark.parametrize("type_,value", [("uniform", [1, 1]), ("quniform", [5, 5, 1]),
+                                         ("loguniform", [0.5, 0.5]), ("qloguniform", [10, 10, 1])])
+def test_degenerate_range_is_a_constant_as_in_nni(type_, value):
+    """NNI accepts low == high for the uniform family; every tuner then gives that value."""
+    space = {"p": {"_type": type_, "_value": value}}
+    validate_search_space(space)
+    from nni.search_space._flat import decode, flatten, space_size
+    dims = flatten(space)
+    assert space_size(dims) == 1
+    got = decode(dims, [0])["p"]
+    assert isinstance(got, float) and got == pytest.approx(value[0])
+
+
+@pytest.mark.parametrize("value", [[1.0, 2.0], [1, 2.5]])
+def test_randint_float_bounds_refused_as_in_nni(value):
+    msg = _err({"p": {"_type": "randint", "_value": value}})
+    assert "'p'" in msg and "int bounds" in msg
+
+
+def test_choice_options_must_be_json_values():
+    msg = _err({"p": {"_type": "choice", "_value": [1, object()]}})
+    assert "'p'" in msg and "option #1 is not a JSON value" in msg
+    msg = _err({"p": {"_type": "choice", "_value": [float("nan")]}})
+    assert "option #0" in msg
+    validate_search_space({"p": {"_type": "choice", "_value": [[1, 2], {"a": 1}, None, "s"]}})
+
+
+def test_json_file_with_trailing_comma_loads_through_yaml_as_in_nni(tmp_path):
+    path = tmp_path / "space.json"
+    path.write_text('{"lr": {"_type": "choice", "_value": [0.1, 0.01,]},\n}\n')
+    assert load_search_space(path) == {"lr": {"_type": "choice", "_value": [0.1, 0.01]}}
 
 
 def test_randint_empty_range():

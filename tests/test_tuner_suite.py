@@ -238,10 +238,19 @@ def test_batch_skips_imported_sets():
     assert tuner.generate_multiple_parameters(list(range(10))) == [{"x": 0}, {"x": 2}]
 
 
+def test_batch_takes_one_choice_of_any_name_with_scalar_or_dict_values_as_nni():
+    tuner = BatchTuner()
+    tuner.update_search_space({"lr": {"_type": "choice", "_value": [0.1, 0.01, "x", [1, 2]]}})
+    assert tuner.generate_multiple_parameters(list(range(6))) == [0.1, 0.01, "x", [1, 2]]
+    tuner = BatchTuner()
+    tuner.update_search_space({"sets": {"_type": "choice", "_value": [{"a": 1}, 3]}})
+    assert [tuner.generate_parameters(0), tuner.generate_parameters(1)] == [{"a": 1}, 3]
+
+
 @pytest.mark.parametrize("space,match", [
-    ({"lr": {"_type": "uniform", "_value": [0, 1]}}, "exactly one parameter, 'combine_params'.*got \\['lr'\\]"),
-    ({"combine_params": {"_type": "uniform", "_value": [0, 1]}}, "must be \\{\"_type\": \"choice\""),
-    ({"combine_params": {"_type": "choice", "_value": [{"a": 1}, 3]}}, "option #1 must be a dict"),
+    ({"lr": {"_type": "uniform", "_value": [0, 1]}}, "must be \\{\"_type\": \"choice\""),
+    ({"a": {"_type": "choice", "_value": [1]}, "b": {"_type": "choice", "_value": [1]}},
+     "exactly one parameter.*got \\['a', 'b'\\]"),
     ({"combine_params": {"_type": "choice", "_value": []}}, "lists no parameter sets"),
 ])
 def test_batch_refuses_other_space_shapes(space, match):

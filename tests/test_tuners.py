@@ -446,10 +446,30 @@ def test_builtin_bad_class_args():
         create_algorithm("tuner", name="Anneal", class_args={"algorithm_name": "tpe"})
 
 
-@pytest.mark.parametrize("name", ["DNGOTuner", "dngo"])
-def test_unprovided_tuners_are_refused_by_name(name):
-    with pytest.raises(AlgorithmError, match="not provided by nni-ng.*TPE, Random"):
-        create_algorithm("tuner", name=name)
+@pytest.mark.parametrize("name", ["DNGOTuner", "dngo", "DNGO"])
+def test_dngo_is_built_in_under_nni_names(name):
+    from nni.algorithms.hpo.dngo_tuner import DNGOTuner
+    tuner = create_algorithm("tuner", name=name, class_args={"optimize_mode": "minimize", "sample_size": 200})
+    assert isinstance(tuner, DNGOTuner) and tuner.sample_size == 200
+
+
+def test_dngo_model_beats_random_on_a_smooth_function():
+    """After its first training DNGO concentrates near the optimum of a 2-d bowl."""
+    from nni.algorithms.hpo.dngo_tuner import DNGOTuner
+    space = {"x": {"_type": "uniform", "_value": [-5, 5]}, "y": {"_type": "quniform", "_value": [-5, 5, 0.5]}}
+    tuner = DNGOTuner(optimize_mode="minimize", trials_per_update=10, num_epochs_per_training=200, seed=1)
+    tuner.update_search_space(space)
+    losses = []
+    for i in range(40):
+        p = tuner.generate_parameters(i)
+        assert -5 <= p["x"] <= 5 and (p["y"] / 0.5) == round(p["y"] / 0.5)
+        loss = (p["x"] - 1) ** 2 + (p["y"] + 2) ** 2
+        losses.append(loss)
+        tuner.receive_trial_result(i, p, loss)
+    assert tuner._model is not None
+    assert np.median(losses[20:]) < np.median(losses[:10]) / 2
+    with pytest.raises(ValueError, match="DNGOTuner does not support 'normal'"):
+        DNGOTuner().update_search_space({"a": {"_type": "normal", "_value": [0, 1]}})
 
 
 @pytest.mark.parametrize("name", ["PPOTuner", "NetworkMorphism", "ppo"])

@@ -79,11 +79,17 @@ class Console:
         assert not self.messages, f"console errors on {where}:\n" + "\n".join(self.messages)
 
 
+# Every browser wait is a condition with this bound: generous, because a loaded 2-core CI
+# machine can take many seconds to parse plotly.js and draw (a quiet one takes under one).
+WAIT_MS = 60_000
+
+
 @pytest.fixture
 def page(browser):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     tab = context.new_page()
-    tab.set_default_timeout(15_000)
+    tab.set_default_timeout(WAIT_MS)
+    tab.set_default_navigation_timeout(WAIT_MS)
     tab.on("dialog", lambda dialog: dialog.accept())   # the kill confirmation
     tab.console = Console(tab)
     yield tab
@@ -98,7 +104,8 @@ def shot(tmp_path) -> Callable[[Any, str], Path]:
 
     def _shot(tab: Any, name: str) -> Path:
         path = folder / f"webui-{name}.png"
-        tab.wait_for_timeout(300)   # let plotly finish its transitions
+        # Two animation frames: what was just drawn is painted.
+        tab.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
         tab.screenshot(path=str(path), full_page=True)
         return path
     return _shot
@@ -106,10 +113,24 @@ def shot(tmp_path) -> Callable[[Any, str], Path]:
 
 def expect():
     from playwright.sync_api import expect as _expect
+    _expect.set_options(timeout=WAIT_MS)   # Playwright's default is 5 s: too short under load
     return _expect
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = 20, what: str = "condition") -> Any:
+def ui(target: Any, route: str = "") -> str:
+    """The address of a UI page (``route`` like ``#/trials``) of an Experiment or a base URL.
+
+    Every test builds page addresses here only, so what the address needs besides the
+    port (e.g. an access token) is added in one place.
+    """
+    if isinstance(target, str):
+        return f"{target.rstrip('/')}/{route}"
+    # The URL the experiment printed: it carries the secret once (?token=...), which the
+    # manager trades for a cookie; the route after '#' survives that redirect.
+    return f"{target.webui_url}{route}"
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 60, what: str = "condition") -> Any:
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -137,7 +158,7 @@ def test_pages_show_a_real_experiment(make_experiment, page, shot):
     exp = make_experiment(QUICK_TRIAL, SPACE, concurrency=4, max_trials=10, experiment_name="webui-demo")
     exp.config.tuner.class_args = {"seed": 3, "optimize_mode": "maximize"}
     exp.start(port=0)
-    assert exp.wait(timeout=60) == "DONE"
+    assert exp.wait(timeout=240) == "DONE"
     jobs = exp.list_trial_jobs()
     metric = {j.trialJobId: j.finalMetricData[0].data["default"] for j in jobs}
     params = {j.trialJobId: j.hyperParameters[0].parameters for j in jobs}
@@ -145,7 +166,7 @@ def test_pages_show_a_real_experiment(make_experiment, page, shot):
     e = expect()
 
     # Overview: name, id, status, counts, progress, best result and its parameters, config, space.
-    page.goto(f"{exp.url}/")
+    page.goto(ui(exp, ""))
     e(page.locator("#exp-id")).to_have_text(exp.id)
     e(page.locator("#exp-name")).to_have_text("webui-demo")
     e(page.locator("#exp-status")).to_have_text("DONE")
@@ -162,7 +183,7 @@ def test_pages_show_a_real_experiment(make_experiment, page, shot):
     shot(page, "overview")
 
     # Trials: every trial listed, parameters as columns, sortable by metric both ways.
-    page.goto(f"{exp.url}/#/trials")
+    page.goto(ui(exp, "#/trials"))
     e(page.locator("#trials-table tbody tr")).to_have_count(10)
     assert set(page.locator("#trials-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.trialId)")) \
         == set(metric)
@@ -199,7 +220,7 @@ def test_pages_show_a_real_experiment(make_experiment, page, shot):
     shot(page, "compare")
 
     # Trial detail: parameters, final result, intermediate curve, logs, directory.
-    page.goto(f"{exp.url}/#/trial/{best}")
+    page.goto(ui(exp, f"#/trial/{best}"))
     e(page.locator("#trial-head")).to_contain_text(best)
     e(page.locator("#trial-parameters")).to_contain_text(params[best]["opt"])
     e(page.locator("#trial-parameters .final-result")).to_contain_text("acc:")
@@ -212,7 +233,7 @@ def test_pages_show_a_real_experiment(make_experiment, page, shot):
     shot(page, "detail")
 
     # Charts: every final result is a point, best-so-far line, curves, parcoords, importance, slices.
-    page.goto(f"{exp.url}/#/charts")
+    page.goto(ui(exp, "#/charts"))
     e(page.locator("#chart-metric .scatterlayer .trace").first.locator(".point")).to_have_count(10)
     e(page.locator("#chart-metric .scatterlayer .trace")).to_have_count(2)   # points + best so far
     e(page.locator("#chart-intermediate .scatterlayer .trace")).to_have_count(10)
@@ -237,7 +258,7 @@ def test_kill_and_concurrency_from_the_ui_update_live(make_experiment, page, sho
     first = wait_until(lambda: running(exp), what="a running trial")[0]
     e = expect()
 
-    page.goto(f"{exp.url}/#/trials")
+    page.goto(ui(exp, "#/trials"))
     row = page.locator(f"#trials-table tbody tr[data-trial-id='{first}']")
     e(row).to_contain_text("RUNNING")
     row.locator("button.kill").click()   # the confirmation dialog is accepted
@@ -247,7 +268,7 @@ def test_kill_and_concurrency_from_the_ui_update_live(make_experiment, page, sho
     e(row.locator("button.kill")).to_have_count(0)
     e(page.locator("#trials-table tbody tr")).to_have_count(2)
 
-    page.goto(f"{exp.url}/#/overview")
+    page.goto(ui(exp, "#/overview"))
     e(page.locator("#ctl-concurrency-current")).to_have_text("now: 1")
     page.fill("#ctl-concurrency", "3")
     page.click("#ctl-concurrency-save")
@@ -274,7 +295,7 @@ def test_kill_and_concurrency_from_the_ui_update_live(make_experiment, page, sho
     # The manager goes away: the banner says so.
     e(page.locator("#banner")).to_be_hidden()
     exp.stop()
-    e(page.locator("#banner")).to_be_visible(timeout=15_000)
+    e(page.locator("#banner")).to_be_visible()
     e(page.locator("#banner")).to_contain_text("not responding")
     e(page.locator("body")).to_have_class("disconnected")   # the controls are greyed out
     shot(page, "banner")
@@ -288,7 +309,7 @@ def test_view_mode_is_read_only(make_experiment, page, shot):
     metrics = [j.finalMetricData[0].data["default"] for j in viewer.list_trial_jobs()]
     e = expect()
     try:
-        page.goto(f"{viewer.url}/#/overview")
+        page.goto(ui(viewer, "#/overview"))
         e(page.locator("#readonly-badge")).to_be_visible()
         e(page.locator("#count-SUCCEEDED .num")).to_have_text("5")
         e(page.locator("#trials-done")).to_have_text("5 / 5")
@@ -298,19 +319,19 @@ def test_view_mode_is_read_only(make_experiment, page, shot):
         e(page.locator("#card-best h2")).to_have_text("Best metric (minimize)")
         assert abs(float(page.locator("#best-metric").inner_text()) - min(metrics)) < 1e-4
         shot(page, "view")
-        page.goto(f"{viewer.url}/#/trials")
+        page.goto(ui(viewer, "#/trials"))
         e(page.locator("#trials-table tbody tr")).to_have_count(5)
         e(page.locator("button.kill")).to_have_count(0)
         trial = page.locator("#trials-table tbody tr").first.get_attribute("data-trial-id")
-        page.goto(f"{viewer.url}/#/trial/{trial}")
+        page.goto(ui(viewer, f"#/trial/{trial}"))
         e(page.locator("#chart-trial-intermediate .scatterlayer .point")).to_have_count(4)
         e(page.locator("#kill-trial")).to_have_count(0)
-        page.goto(f"{viewer.url}/#/charts")
+        page.goto(ui(viewer, "#/charts"))
         e(page.locator("#chart-metric .scatterlayer .trace").first.locator(".point")).to_have_count(5)
         page.console.assert_clean("view mode")
     finally:
         viewer.stop()
-    e(page.locator("#banner")).to_be_visible(timeout=15_000)
+    e(page.locator("#banner")).to_be_visible()
 
 
 # -- multi-phase: every parameter set of a trial --------------------------------------------------
@@ -342,19 +363,19 @@ def test_detail_shows_every_phase_of_a_multi_phase_trial(make_experiment, page):
     exp = make_experiment(PHASED_TRIAL, {"x": {"_type": "choice", "_value": [0]}}, tuner=Counting(),
                           concurrency=1, max_trials=3, multi_phase=True)
     exp.start(port=0)
-    assert exp.wait(timeout=60) == "DONE"
+    assert exp.wait(timeout=240) == "DONE"
     (job,) = exp.list_trial_jobs()
     sets = {p.parameter_index: p.parameters["x"] for p in job.hyperParameters}
     assert sorted(sets) == [0, 1, 2]
     e = expect()
-    page.goto(f"{exp.url}/#/trial/{job.trialJobId}")
+    page.goto(ui(exp, f"#/trial/{job.trialJobId}"))
     e(page.locator("#trial-parameters .phase")).to_have_count(3)
     e(page.locator("#trial-parameters h2")).to_have_text("Parameters (3 parameter sets)")
     for index, x in sets.items():
         phase = page.locator(f"#trial-parameters .phase[data-parameter-index='{index}']")
         e(phase.locator(".final-result")).to_have_text(str(x * 100))
     e(page.locator("#chart-trial-intermediate .scatterlayer .trace")).to_have_count(3)
-    page.goto(f"{exp.url}/#/overview")
+    page.goto(ui(exp, "#/overview"))
     e(page.locator("#trials-done")).to_have_text("3 / 3")   # maxTrialNumber counts parameter sets here
     page.console.assert_clean("a multi-phase trial")
 
@@ -557,3 +578,400 @@ def test_importance_finds_the_driving_parameter_with_only_ten_results():
         rows.append((10 * x + rng.random(), x, lr, opt))
     ranked = importance(["x", "lr", "opt"], rows)["parameters"]
     assert ranked[0]["name"] == "x" and ranked[0]["importance"] > 0.3
+
+
+# -- limits: a DONE experiment continues when a limit is raised (issue 15 item 1) ---------------
+def test_raising_max_trials_continues_a_done_experiment(make_experiment, page):
+    from nni.experiment.rest import RestError
+    exp = make_experiment(QUICK_TRIAL, SPACE, concurrency=2, max_trials=3)
+    exp.start(port=0)
+    assert exp.wait(timeout=240) == "DONE"
+    # Python API (REST): lowering below what is done is refused with the count.
+    with pytest.raises(RestError) as refused:
+        exp.update_max_trial_number(2)
+    assert "3 trials are already done" in str(refused.value)
+    assert exp.get_experiment_profile()["params"]["maxTrialNumber"] == 3 and exp.get_status() == "DONE"
+    # Raising it continues the experiment where it stopped.
+    exp.update_max_trial_number(5)
+    assert exp.get_status() in ("RUNNING", "NO_MORE_TRIAL", "DONE")
+    assert exp.wait(timeout=240) == "DONE"
+    assert len(exp.list_trial_jobs()) == 5
+    # nnictl is a client of the same route.
+    from test_nnictl import nnictl
+    out = nnictl("update", "trialnum", exp.id, "--value", "6")
+    assert out.returncode == 0, out.stderr
+    assert exp.wait(timeout=240) == "DONE" and len(exp.list_trial_jobs()) == 6
+
+    # The browser: raise it, see the experiment continue; lower it, see why it is refused.
+    e = expect()
+    page.goto(ui(exp, "#/overview"))
+    e(page.locator("#exp-status")).to_have_text("DONE")
+    e(page.locator("#trials-done")).to_have_text("6 / 6")
+    page.fill("#ctl-max-trials", "8")
+    page.click("#ctl-max-trials-save")
+    e(page.locator("#ctl-message")).to_contain_text("Max trial number set to 8.")
+    wait_until(lambda: len(exp.list_trial_jobs()) == 8 and exp.get_status() == "DONE", timeout=240,
+               what="the 2 more trials")
+    e(page.locator("#trials-done")).to_have_text("8 / 8")
+    e(page.locator("#exp-status")).to_have_text("DONE")
+    page.fill("#ctl-max-trials", "3")
+    page.click("#ctl-max-trials-save")
+    e(page.locator("#ctl-message")).to_contain_text("8 trials are already done")
+    e(page.locator("#ctl-message")).to_have_class("message error")
+    assert exp.get_experiment_profile()["params"]["maxTrialNumber"] == 8
+
+
+def test_raising_max_duration_continues_an_experiment_that_ran_out_of_time(make_experiment):
+    exp = make_experiment(SLEEPY_TRIAL, SPACE, concurrency=1, max_trials=None, max_experiment_duration="4s")
+    exp.start(port=0)
+    assert exp.wait(timeout=240) == "DONE"
+    first = exp.list_trial_jobs()
+    assert [j.status for j in first] == ["USER_CANCELED"]
+    exp.update_max_experiment_duration("1h")
+    wait_until(lambda: running(exp), what="a trial after raising maxExperimentDuration")
+    assert exp.get_status() == "RUNNING"
+    # The time the experiment sat DONE does not count against the new limit.
+    assert exp.get_experiment_profile()["params"]["maxExperimentDuration"] == 3600
+
+
+# -- the assessor's work: latest intermediate results, early-stopped curves (item 4) -----------------
+STEPPING_TRIAL = """
+    import time, nni
+    p = nni.get_next_parameter()
+    for step in range(5):
+        nni.report_intermediate_result(p["x"] + step)
+        time.sleep(0.3)
+    nni.report_final_result(p["x"])
+"""
+
+STOP_LOW_ASSESSOR = """
+from nni.assessor import Assessor, AssessResult
+
+
+class StopLow(Assessor):
+    \"\"\"Stops every trial whose first intermediate result is under 0.5, after its second.\"\"\"
+
+    def __init__(self, **kwargs):
+        pass
+
+    def assess_trial(self, trial_job_id, trial_history):
+        if len(trial_history) >= 2 and trial_history[0] < 0.5:
+            return AssessResult.Bad
+        return AssessResult.Good
+"""
+
+
+def test_early_stopped_and_running_trials_show_their_latest_intermediate_result(make_experiment, page, tmp_path):
+    from nni.experiment.config import CustomAlgorithmConfig
+    from nni.tuner import Tuner
+
+    class Alternating(Tuner):
+        """x = 0.9, 0.1, 0.9, 0.1, ...: every second trial is stopped by StopLow."""
+
+        def update_search_space(self, search_space):
+            pass
+
+        def generate_parameters(self, parameter_id, **kwargs):
+            return {"x": 0.9 if parameter_id % 2 == 0 else 0.1}
+
+        def receive_trial_result(self, parameter_id, parameters, value, **kwargs):
+            pass
+
+    assessor_dir = tmp_path / "assessor"
+    assessor_dir.mkdir()
+    (assessor_dir / "stop_low.py").write_text(STOP_LOW_ASSESSOR)
+    exp = make_experiment(STEPPING_TRIAL, {"x": {"_type": "uniform", "_value": [0, 1]}}, tuner=Alternating(),
+                          concurrency=2, max_trials=4)
+    exp.config.assessor = CustomAlgorithmConfig(class_name="stop_low.StopLow", code_directory=str(assessor_dir))
+    exp.start(port=0)
+    assert exp.wait(timeout=240) == "DONE"
+    jobs = {j.trialJobId: j for j in exp.list_trial_jobs()}
+    stopped = sorted(t for t, j in jobs.items() if j.status == "EARLY_STOPPED")
+    assert len(stopped) == 2, {t: j.status for t, j in jobs.items()}
+    e = expect()
+    page.goto(ui(exp, "#/trials"))
+    for trial in stopped:
+        cell = page.locator(f"#trials-table tr[data-trial-id='{trial}'] td[data-col='metric']")
+        e(cell).to_have_class(re.compile(r"\blatest\b"))
+        assert float(cell.inner_text()) >= 1.1   # 0.1 + step, from the last intermediate result
+    # The intermediate chart has the early-stopped curves too, named in its legend.
+    page.goto(ui(exp, "#/charts"))
+    e(page.locator("#chart-intermediate .scatterlayer .trace")).to_have_count(4)
+    e(page.locator("#chart-intermediate .legendtext")).to_have_text(["best trials", "early-stopped"])
+    page.console.assert_clean("early-stopped trials")
+
+
+# -- overview, trials table tools, downloads, readability (items 6-8, "also expected") -------------
+LONG_SPACE = {
+    "x": {"_type": "uniform", "_value": [0, 1]},
+    "lr": {"_type": "loguniform", "_value": [1e-4, 1e-1]},
+    "opt": {"_type": "choice", "_value": ["sgd", "adam"]},
+    "loss": {"_type": "choice", "_value": ["hinge", "modified_huber"]},
+}
+
+
+def test_overview_tables_exports_and_chart_controls(make_experiment, page, tmp_path):
+    exp = make_experiment(QUICK_TRIAL, LONG_SPACE, concurrency=4, max_trials=14, experiment_name="tools")
+    exp.config.tuner.class_args = {"seed": 5, "optimize_mode": "maximize"}
+    exp.start(port=0)
+    assert exp.wait(timeout=240) == "DONE"
+    jobs = exp.list_trial_jobs()
+    metric = {j.trialJobId: j.finalMetricData[0].data["default"] for j in jobs}
+    params = {j.trialJobId: j.hyperParameters[0].parameters for j in jobs}
+    ranked = sorted(metric, key=metric.get, reverse=True)
+    e = expect()
+
+    # Overview: the top 10 trials best first, and the metric chart with every result.
+    page.goto(ui(exp, "#/overview"))
+    e(page.locator("#top-trials tbody tr")).to_have_count(10)
+    assert page.locator("#top-trials tbody tr").evaluate_all("rows => rows.map(r => r.dataset.trialId)") == ranked[:10]
+    e(page.locator("#overview-metric .scatterlayer .trace").first.locator(".point")).to_have_count(14)
+    # Whole-number trial ticks only.
+    ticks = page.locator("#overview-metric .xtick text").all_text_contents()
+    assert ticks and all(re.fullmatch(r"-?\d+", t.replace("\u2212", "-")) for t in ticks), ticks
+    with page.expect_download() as download:
+        page.click("#download-manager-log")
+    assert "experiment" in Path(download.value.path()).read_text()
+
+    # Trials: export as CSV and JSON (every trial, the filter applied).
+    page.goto(ui(exp, "#/trials"))
+    e(page.locator("#trials-table tbody tr")).to_have_count(14)
+    with page.expect_download() as download:
+        page.click("#export-csv")
+    lines = Path(download.value.path()).read_text().splitlines()
+    assert lines[0].startswith("sequenceId,trialJobId,status,x,lr,opt,loss,metric,result:acc") and len(lines) == 15
+    page.fill("#trial-filter", "opt=adam")
+    adam = sorted(t for t, p in params.items() if p["opt"] == "adam")
+    e(page.locator("#trials-summary")).to_contain_text(f"of {len(adam)} trials")
+    with page.expect_download() as download:
+        page.click("#export-json")
+    exported = json.loads(Path(download.value.path()).read_text())
+    assert sorted(t["trialJobId"] for t in exported) == adam
+
+    # Filter terms the server cannot read are said, not answered with 0 rows.
+    for text, reason in [("metric>abc", "metric is a number"), ("lr<", "a value must follow"),
+                         ("nosuch=3", "unknown field 'nosuch'")]:
+        page.fill("#trial-filter", text)
+        e(page.locator("#filter-error")).to_contain_text(reason)
+        e(page.locator("#trial-filter")).to_have_class(re.compile(r"\binvalid\b"))
+    page.console.messages.clear()   # the browser itself logs each 400 answer
+    # Spaces around the operator are fine.
+    hinge = sorted(t for t, p in params.items() if p["loss"] == "hinge")
+    page.fill("#trial-filter", "loss = hinge")
+    e(page.locator("#filter-error")).to_be_hidden()
+    e(page.locator("#trials-summary")).to_contain_text(f"of {len(hinge)} trials")
+    assert sorted(page.locator("#trials-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.trialId)")) \
+        == hinge
+    page.fill("#trial-filter", "")
+    e(page.locator("#trials-table tbody tr")).to_have_count(14)
+
+    # Columns: add the intermediate-result count and latest value, drop a parameter; kept on reload.
+    page.click("#columns-button")
+    page.check("#columns-panel input[data-column='intermediates']")
+    page.check("#columns-panel input[data-column='latest']")
+    page.uncheck("#columns-panel input[data-column='param:lr']")
+    e(page.locator("#trials-table td[data-col='intermediates']")).to_have_count(14)
+    assert set(cells(page, "intermediates")) == {"4"}
+    e(page.locator("#trials-table td[data-col='param:lr']")).to_have_count(0)
+    page.reload()
+    e(page.locator("#trials-table td[data-col='latest']")).to_have_count(14)
+    e(page.locator("#trials-table td[data-col='param:lr']")).to_have_count(0)
+
+    # Compare and back: the selection is still there.
+    pick = ranked[:2]
+    for trial in pick:
+        page.locator(f".select-trial[data-id='{trial}']").check()
+    page.click("#compare")
+    e(page.locator("#compare-table tr").first.locator("td")).to_have_count(2)
+    page.go_back()
+    e(page.locator("#compare")).to_have_text("Compare (2)")
+    for trial in pick:
+        e(page.locator(f".select-trial[data-id='{trial}']")).to_be_checked()
+
+    # Charts: parallel coordinates axes and top N%; slices with a colour scale and whole category names.
+    page.goto(ui(exp, "#/charts"))
+    e(page.locator("#chart-parcoords .parcoords .y-axis")).to_have_count(5)   # 4 parameters + metric
+    page.uncheck("#parcoords-axes input[data-axis='lr']")
+    e(page.locator("#chart-parcoords .parcoords .y-axis")).to_have_count(4)
+    page.select_option("#parcoords-top", "20")
+    e(page.locator("#parcoords-note")).to_contain_text("3 results (the best 20% of 14)")
+    loss = page.locator("#chart-slices .chart[data-param='loss']")
+    e(loss.locator(".colorbar")).to_have_count(1)
+    e(loss.locator(".xtick text")).to_have_text(["hinge", "modified_huber"])
+    page.console.assert_clean("overview, trials tools and charts")
+
+
+def test_empty_states_say_why(make_experiment, page):
+    failing = """
+        import nni
+        nni.get_next_parameter()
+        raise SystemExit("no data")
+    """
+    exp = make_experiment(failing, SPACE, concurrency=2, max_trials=2)
+    exp.start(port=0)
+    assert exp.wait(timeout=240) == "DONE"
+    trial = exp.list_trial_jobs()[0].trialJobId
+    e = expect()
+    page.goto(ui(exp, f"#/trial/{trial}"))
+    e(page.locator("#chart-trial-intermediate .chart-empty")).to_contain_text("the trial failed before reporting any")
+    page.goto(ui(exp, "#/charts"))
+    e(page.locator("#chart-metric .chart-empty")).to_have_text("No final results.")
+    e(page.locator("#chart-importance .chart-empty")).to_contain_text("Not computed yet")
+    e(page.locator("#chart-intermediate .chart-empty")).to_have_text("No intermediate results yet.")
+    e(page.locator("#chart-duration .bars .point")).to_have_count(2)
+    # The manager goes away; a chart page opened meanwhile says so instead of blank axes.
+    page.goto(ui(exp, "#/overview"))
+    e(page.locator("#exp-status")).to_have_text("DONE")
+    exp.stop()
+    e(page.locator("#banner")).to_be_visible()
+    page.click("#nav a[data-page='charts']")
+    e(page.locator("#chart-metric .chart-empty")).to_contain_text("not responding")
+    e(page.locator("#chart-parcoords .chart-empty")).to_contain_text("not responding")
+
+
+# -- phones: no page scrolls sideways at 390x844 (item 2) ------------------------------------------
+# Watches every frame: when the document is ever wider than the screen (even for a moment,
+# while a page loads), it records the page and the elements that stick out furthest.
+WIDTH_PROBE = """
+window.__wide = [];
+(function watch() {
+  const width = document.documentElement ? document.documentElement.scrollWidth : 0;
+  if (width > window.screen.width && window.__wide.length < 3) {
+    const widest = [...document.querySelectorAll('body *')]
+      .map(el => [Math.round(el.getBoundingClientRect().right), el.scrollWidth, el.tagName + '#' + el.id + '.' + el.className])
+      .sort((a, b) => b[0] - a[0] || b[1] - a[1]).slice(0, 4);
+    window.__wide.push({width, page: location.hash, widest});
+  }
+  requestAnimationFrame(watch);
+})();
+"""
+
+def test_every_page_fits_a_phone(make_experiment, browser, shot):
+    exp = make_experiment(QUICK_TRIAL, LONG_SPACE, concurrency=4, max_trials=6, experiment_name="a-phone-sized-name")
+    exp.start(port=0)
+    assert exp.wait(timeout=240) == "DONE"
+    trial = exp.list_trial_jobs()[0].trialJobId
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+                                  device_scale_factor=2)
+    context.add_init_script(WIDTH_PROBE)
+    tab = context.new_page()
+    tab.set_default_timeout(WAIT_MS)
+    e = expect()
+    try:
+        ids = ",".join(j.trialJobId for j in exp.list_trial_jobs()[:2])
+        for route, ready in [("#/overview", "#top-trials tbody tr"), ("#/trials", "#trials-table tbody tr"),
+                             (f"#/trial/{trial}", "#chart-trial-intermediate .scatterlayer .trace"),
+                             (f"#/compare?ids={ids}", "#chart-compare .scatterlayer .trace"),
+                             ("#/charts", "#chart-slices .chart .scatterlayer .trace"),
+                             ("#/experiments", "#experiments-table tbody tr")]:
+            tab.goto(ui(exp, route))
+            e(tab.locator(ready).first).to_be_visible()
+            width = tab.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+            assert width == [390, 390], f"{route} is {width[0]} px wide on a 390 px screen"
+            wide = tab.evaluate("() => window.__wide")
+            assert not wide, f"the document got wider than the screen: {wide}"
+            # The header fits: brand, navigation and status chip inside the screen.
+            for selector in ("#nav a[data-page='charts']", "#exp-status", ".brand"):
+                box = tab.locator(selector).bounding_box()
+                assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390, (route, selector, box)
+            if route == "#/overview":
+                shot(tab, "phone-overview")
+                # The limit controls are usable: inside the screen, and they work.
+                box = tab.locator("#ctl-concurrency-save").bounding_box()
+                assert box["x"] + box["width"] <= 390
+                tab.fill("#ctl-concurrency", "2")
+                tab.click("#ctl-concurrency-save")
+                e(tab.locator("#ctl-message")).to_have_text("Trial concurrency set to 2.")
+            if route.startswith("#/trial/"):
+                box = tab.locator("#trial-dir").bounding_box()
+                assert box["width"] > 150, f"the directory path is squeezed into {box['width']} px"
+            if route == "#/trials":
+                rows = tab.locator("#trials-table tbody tr").evaluate_all("rows => rows.map(r => r.offsetHeight)")
+                assert max(rows) < 50, f"trial rows are {max(rows)} px tall"
+                shot(tab, "phone-trials")
+    finally:
+        context.close()
+
+
+# -- all experiments, served by any manager ("also expected") ---------------------------------------
+def test_experiments_page_lists_every_registered_experiment(make_experiment, page):
+    first = make_experiment(QUICK_TRIAL, SPACE, concurrency=3, max_trials=3, experiment_name="first-one")
+    assert first.run(port=0)   # run, then stopped
+    second = make_experiment(SLEEPY_TRIAL, SPACE, concurrency=1, max_trials=5, experiment_name="second-one")
+    second.start(port=0)
+    wait_until(lambda: running(second), what="a running trial")
+    e = expect()
+    page.goto(ui(second, "#/experiments"))
+    rows = page.locator("#experiments-table tbody tr")
+    e(rows).to_have_count(2)
+    old = page.locator(f"#experiments-table tr[data-id='{first.id}']")
+    e(old).to_contain_text("first-one")
+    e(old).to_contain_text("DONE")
+    e(old.locator("td[data-col='trials']")).to_have_text("3 / 3")
+    e(old).to_contain_text(f"nnictl view {first.id}")
+    assert old.locator("td[data-col='best']").inner_text().split()[0] != "–"
+    this = page.locator(f"#experiments-table tr[data-id='{second.id}']")
+    e(this).to_contain_text("RUNNING")
+    e(this).to_have_class("current-exp")
+    e(this.locator("td[data-col='trials']")).to_have_text("0 / 5")
+    page.console.assert_clean("the experiments page")
+
+
+# -- plotly.js: compressed, cached for good, fetched only by pages that draw (item 3) ------------------
+def test_plotly_is_sent_compressed_once_and_only_where_charts_are(make_experiment, page):
+    exp = make_experiment(QUICK_TRIAL, SPACE, concurrency=2, max_trials=2)
+    exp.start(port=0)
+    assert exp.wait(timeout=240) == "DONE"
+    html = urllib.request.urlopen(ui(exp, ""), timeout=30).read().decode()
+    plotly_url = re.search(r'name="plotly-url" content="([^"]+)"', html).group(1)
+    request = urllib.request.Request(ui(exp, plotly_url.lstrip("/")), headers={"Accept-Encoding": "gzip"})
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        body = answer.read()
+        assert answer.headers["Content-Encoding"] == "gzip"
+        assert "immutable" in answer.headers["Cache-Control"] and "max-age=31536000" in answer.headers["Cache-Control"]
+    assert len(body) < 2_000_000   # 4.8 MB as sent by the plotly package
+    e = expect()
+    plotly_requests: list[str] = []
+    page.on("request", lambda r: plotly_requests.append(r.url) if "plotly" in r.url else None)
+    page.goto(ui(exp, "#/trials"))   # a table: no plotly
+    e(page.locator("#trials-table tbody tr")).to_have_count(2)
+    assert plotly_requests == []
+    page.goto(ui(exp, "#/charts"))
+    e(page.locator("#chart-metric .scatterlayer .trace").first.locator(".point")).to_have_count(2)
+    transfer = "() => performance.getEntriesByType('resource').filter(r => r.name.includes('plotly'))" \
+               ".map(r => [r.transferSize, r.decodedBodySize])"
+    (first,) = page.evaluate(transfer)
+    assert 0 < first[0] < 2_000_000 and first[1] > 4_000_000   # sent gzipped
+    # A second visit (a new page load): plotly comes from the browser's cache, nothing sent.
+    page.goto("about:blank")
+    page.goto(ui(exp, "#/charts"))
+    e(page.locator("#chart-metric .scatterlayer .trace").first.locator(".point")).to_have_count(2)
+    (second,) = page.evaluate(transfer)
+    assert second[0] == 0, f"plotly.js was fetched again ({second[0]} bytes)"
+
+
+# -- a resumed experiment on the same port is followed again at once (item 7) --------------------------
+def test_page_follows_an_experiment_resumed_on_the_same_port(make_experiment, page):
+    exp = make_experiment(SLEEPY_TRIAL, SPACE, concurrency=1, max_trials=4)
+    exp.start(port=0)
+    wait_until(lambda: running(exp), what="a running trial")
+    port = exp.port
+    e = expect()
+    page.goto(ui(exp, "#/overview"))
+    e(page.locator("#count-RUNNING .num")).to_have_text("1")
+    exp.stop()
+    e(page.locator("#banner")).to_be_visible()
+    polls: list[str] = []
+    page.on("request", lambda r: polls.append(r.url) if "/progress?" in r.url else None)
+    resumed = Experiment.resume(exp.id, port=port, wait_completion=False)
+    try:
+        e(page.locator("#banner")).to_be_hidden()
+        e(page.locator("#exp-status")).to_have_text("RUNNING")
+        e(page.locator("#count-SYS_CANCELED .num, #count-USER_CANCELED .num").first).not_to_have_text("0")
+        # The resumed manager counts its changes from 0 again: the page asks from the start
+        # rather than waiting 20 s for the new manager to pass the old one's count.
+        wait_until(lambda: any("since=-1" in url for url in polls), what="a progress request from the start")
+        wait_until(lambda: running(resumed), what="the resumed experiment's trial")
+        e(page.locator("#count-RUNNING .num")).to_have_text("1")
+    finally:
+        resumed.stop()

@@ -45,6 +45,11 @@ _BUILTINS: dict[str, dict[str, tuple[str, dict]]] = {
         "Metis": (_HPO + "metis_tuner.MetisTuner", {}),
         "MetisTuner": (_HPO + "metis_tuner.MetisTuner", {}),
         "SMAC": (_HPO + "smac_tuner.SMACTuner", {}),
+        "DNGO": (_HPO + "dngo_tuner.DNGOTuner", {}),
+        "DNGOTuner": (_HPO + "dngo_tuner.DNGOTuner", {}),
+        # multi-objective (nni-ng extension): need the config's `objectives`
+        "MOTPE": (_HPO + "motpe_tuner.MOTPETuner", {}),
+        "NSGA2": (_HPO + "nsga2_tuner.NSGA2Tuner", {}),
     },
     "assessor": {
         "Medianstop": (_HPO + "medianstop_assessor.MedianstopAssessor", {}),
@@ -55,7 +60,7 @@ _BUILTINS: dict[str, dict[str, tuple[str, dict]]] = {
 
 # NNI built-ins that nni-ng does not provide (name -> aliases NNI accepted)
 _PLANNED: dict[str, list[str]] = {
-    "tuner": ["DNGOTuner", "DNGO"],
+    "tuner": [],
     "assessor": [],
 }
 

@@ -29,7 +29,7 @@ def _print_started(info: dict[str, Any] | None, verb: str) -> None:
     for note in info.get("notes", []):
         print(f"Note: {note}")
     print(f"Experiment {info['id']} {verb}.")
-    print(f"  Web UI:       {info['url']}")
+    print(f"  Web UI:       {info.get('webui_url', info['url'])}")
     print(f"  REST API:     {info['url']}/api/v1/nni")
     print(f"  Directory:    {info['dir']}")
     print(f"  Stop it with: nnictl stop {info['id']}")
@@ -95,7 +95,7 @@ def view(args: argparse.Namespace) -> int:
     info = start_manager(["--view", entry["id"], "--dir", entry["dir"], "--port", str(args.port)],
                          foreground=args.foreground)
     if info is not None:
-        print(f"Experiment {info['id']} is served read-only at {info['url']}")
+        print(f"Experiment {info['id']} is served read-only at {info.get('webui_url', info['url'])}")
         print(f"  Stop viewing with: nnictl stop {info['id']}")
     return 0
 
@@ -460,5 +460,5 @@ def webui_url(args: argparse.Namespace) -> int:
     entry = resolve(args.id)
     if not entry["alive"]:
         raise CliError(f"experiment {entry['id']} is not running; serve it with 'nnictl view {entry['id']}'")
-    print(f"http://127.0.0.1:{entry['port']}")
+    print(rest.webui_url(entry["port"]))   # with ?token=: opening it logs the browser in
     return 0

@@ -44,6 +44,9 @@ class Experiment:
         self.id: str | None = None
         self.port: int | None = None
         self.url: str | None = None
+        #: The web UI's address with the one-time ``?token=`` that logs a browser in
+        #: (``url`` is the bare address, for REST paths; see docs/security.md).
+        self.webui_url: str | None = None
         self._thread: threading.Thread | None = None
         self._failure: BaseException | None = None
         self._stopped = False
@@ -149,9 +152,15 @@ class Experiment:
             assert self._failure is not None
             raise self._failure
         self.id, self.port, self.url = info["id"], info["port"], info["url"]
+        self.webui_url = info.get("webui_url", self.url)
+        from ..manager.secret import read_secret
+        secret = read_secret(info["dir"])
+        if secret:
+            rest.remember_secret(self.port, secret)
         self._stopped = False
         atexit.register(self.stop)
-        print(f"Experiment {self.id} {verb}; REST API at {self.url}/api/v1/nni", file=sys.stderr)
+        print(f"Experiment {self.id} {verb}; web UI at {self.webui_url} (REST API at {self.url}/api/v1/nni)",
+              file=sys.stderr)
 
     def stop(self) -> None:
         """Stop the experiment: every running trial is killed and recorded USER_CANCELED."""
@@ -194,6 +203,7 @@ class Experiment:
         experiment.id = profile["id"]
         experiment.port = port
         experiment.url = f"http://127.0.0.1:{port}"
+        experiment.webui_url = rest.webui_url(port)
         return experiment
 
     def __enter__(self) -> "Experiment":

@@ -21,6 +21,7 @@ from aiohttp import web
 from . import registry
 from .manager import ExperimentManager
 from .rest import build_app
+from .secret import load_or_create_secret, private_dir, private_file
 
 _logger = logging.getLogger("nni.manager")
 
@@ -35,11 +36,10 @@ def new_experiment_id() -> str:
 
 def _setup_logging(experiment_dir: Path, level: str, foreground: bool) -> list[logging.Handler]:
     """Log to the experiment's ``log/nnimanager.log``; returns the handlers to remove at the end."""
-    log_dir = experiment_dir / "log"
-    log_dir.mkdir(parents=True, exist_ok=True)
+    log_dir = private_dir(experiment_dir / "log")
     logger = logging.getLogger("nni")
     logger.setLevel({"trace": logging.DEBUG, "fatal": logging.CRITICAL}.get(level, level.upper()))
-    handlers: list[logging.Handler] = [logging.FileHandler(log_dir / "nnimanager.log")]
+    handlers: list[logging.Handler] = [logging.FileHandler(private_file(log_dir / "nnimanager.log"))]
     if foreground:
         handlers.append(logging.StreamHandler())
     for handler in handlers:
@@ -98,6 +98,14 @@ async def _serve(app: web.Application, sockets: list[socket.socket]) -> web.AppR
     return runner
 
 
+def _ready_info(experiment_id: str, port: int, experiment_dir: Path, secret: str) -> dict[str, Any]:
+    """What a started manager reports: ``url`` is the plain address (REST clients add paths to
+    it), ``webui_url`` the web UI address with the secret that logs the browser in once."""
+    url = f"http://127.0.0.1:{port}"
+    return {"id": experiment_id, "port": port, "url": url, "webui_url": f"{url}/?token={secret}",
+            "dir": str(experiment_dir), "pid": os.getpid()}
+
+
 async def run_experiment(config: Any, *, port: int = 8080, experiment_id: str | None = None,
                          tuner: Any = None, foreground: bool = False, resume: bool = False,
                          on_ready: Callable[[dict[str, Any]], None] | None = None,
@@ -114,16 +122,16 @@ async def run_experiment(config: Any, *, port: int = 8080, experiment_id: str | 
     sockets = _bind(bind_hosts(config), port)    # first: a busy port must not leave a half-made experiment
     port = sockets[0].getsockname()[1]
     try:
-        experiment_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(experiment_dir)
+        secret = load_or_create_secret(experiment_dir)   # the same one again on resume
         handlers = _setup_logging(experiment_dir, config.log_level or "info", foreground)
         manager = ExperimentManager(config, experiment_id, experiment_dir, tuner=tuner, port=port, resume=resume)
-        runner = await _serve(build_app(manager.store, manager), sockets)
+        runner = await _serve(build_app(manager.store, manager, secret=secret), sockets)
     except BaseException:
         for sock in sockets:
             sock.close()
         raise
-    info = {"id": experiment_id, "port": manager.port, "url": f"http://127.0.0.1:{manager.port}",
-            "dir": str(experiment_dir), "pid": os.getpid()}
+    info = _ready_info(experiment_id, manager.port, experiment_dir, secret)
     registry.update_entry(experiment_id, name=config.experiment_name, port=manager.port, pid=os.getpid(),
                           dir=str(experiment_dir), status="RUNNING", start_time=manager.start_time,
                           end_time=None, platform=config.training_service.platform)
@@ -167,9 +175,15 @@ async def view_experiment(experiment_id: str, experiment_dir: Path, *, port: int
     port = sockets[0].getsockname()[1]
     store = Store(database, readonly=True)
     stop = stop or asyncio.Event()
-    runner = await _serve(build_app(store, None, stop_view=stop), sockets)
-    info = {"id": experiment_id, "port": port, "url": f"http://127.0.0.1:{port}", "dir": str(experiment_dir),
-            "pid": os.getpid()}
+    try:
+        secret = load_or_create_secret(experiment_dir)
+        runner = await _serve(build_app(store, None, stop_view=stop, secret=secret), sockets)
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        store.close()
+        raise
+    info = _ready_info(experiment_id, port, Path(experiment_dir), secret)
     registry.update_entry(experiment_id, port=port, pid=os.getpid(), status="VIEWED")
     try:
         if on_ready:

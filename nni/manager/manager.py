@@ -57,6 +57,10 @@ class RerunError(ValueError):
         self.status = status
 
 
+class DuplicateFinal(ValueError):
+    """A second, different final result for a parameter set that already has one (HTTP 409)."""
+
+
 def new_id(length: int, alphabet: str = string.ascii_letters + string.digits) -> str:
     return "".join(secrets.choice(alphabet) for _ in range(length))
 
@@ -136,8 +140,9 @@ class ExperimentManager:
     async def start(self) -> None:
         """Build the algorithms and the training service, then begin scheduling."""
         config = self.config
-        (self.dir / "trials").mkdir(parents=True, exist_ok=True)
-        (self.dir / "checkpoint").mkdir(parents=True, exist_ok=True)
+        from .secret import private_dir
+        private_dir(self.dir / "trials")
+        private_dir(self.dir / "checkpoint")
         # Where built-in tuners such as PBT keep checkpoints (NNI's variable); set per experiment.
         os.environ["NNI_CHECKPOINT_DIRECTORY"] = str(self.dir / "checkpoint")
         if self._resume:
@@ -235,6 +240,8 @@ class ExperimentManager:
         for row in self.store.trials():
             if row["status"] == "FAILED":   # what the all-failed note quotes (rows come in sequence order)
                 self._failures.last = failure_line(row["message"])
+            elif row["status"] in ("SUCCEEDED", "EARLY_STOPPED"):
+                self._failures.armed = False    # it has worked before: later failures are not a broken setup
             trial = TrialState(row["trial_id"], row["sequence_id"], row["trial_dir"], secrets.token_urlsafe(24),
                                records.get(row["trial_id"], []), status=row["status"])
             trial.finals = set(finals.get(trial.trial_id, {}))
@@ -270,7 +277,7 @@ class ExperimentManager:
                 if record["parameter_id"] in trial.finals and _finite(value):
                     data.append({"parameter": record["parameters"], "value": value})
                     self._update_best(trial.trial_id, value)
-        data += self.store.get_meta("imported_data", [])
+        data += self.store.imported()
         if data and hasattr(self._tuner.algorithm, "import_data"):
             await self._tuner.call("import_data", data)
         self._next_parameter_id = self.store.max_parameter_id() + 1
@@ -288,7 +295,7 @@ class ExperimentManager:
         if len(rows) != len(data):
             raise ValueError("each imported entry must be an object with 'parameter' and 'value'")
         await self._tuner.call("import_data", rows)
-        self.store.set_meta(imported_data=self.store.get_meta("imported_data", []) + rows)
+        self.store.add_imported(rows)   # appended: an import costs O(its own rows)
         self._record_event("DATA_IMPORTED", f"{len(rows)} results imported")
         await self._notify()
         return len(rows)
@@ -770,6 +777,14 @@ class ExperimentManager:
             raise ValueError(f"metric type must be FINAL or PERIODICAL, got {metric_type!r}")
         parsed = json.loads(value)
         sequence += trial.sequence_offset
+        if metric_type == "FINAL" and parameter_id in trial.finals:
+            # One final result per parameter set. The same one again is a retried request
+            # (already stored and acted upon); a different one is refused, not stored.
+            stored = self.store.final_metric(trial.trial_id, parameter_id)
+            if stored is not None and stored["sequence"] == sequence and stored["value"] == value:
+                return
+            raise DuplicateFinal(f"parameter set {parameter_id} of trial {trial.trial_id} already has its "
+                                 "final result; only the first report_final_result() counts")
         if not self.store.add_metric(trial.trial_id, parameter_id, metric_type, sequence, value):
             return  # a retried request: already stored and acted upon
         if metric_type == "FINAL":
@@ -816,19 +831,34 @@ class ExperimentManager:
     # -- user updates ----------------------------------------------------------------------
     async def update(self, *, trial_concurrency: int | None = None, max_trial_number: int | None = None,
                      max_experiment_duration: float | None = None, search_space: dict | None = None) -> None:
+        """Change limits or the search space while the experiment runs or after it is DONE.
+
+        Raising ``max_trial_number`` or ``max_experiment_duration`` past what is used
+        continues an experiment that stopped on that limit (``NO_MORE_TRIAL`` or ``DONE``),
+        as NNI does. A ``max_trial_number`` below the trials already done is refused
+        (ValueError, answered 400): it cannot be honoured and would end the run silently.
+        """
+        if max_trial_number is not None:
+            done = self.progress()["limitDone"]
+            if max_trial_number < done:
+                unit = "parameter sets" if self.config.multi_phase else "trials"
+                raise ValueError(f"maxTrialNumber: {done} {unit} are already done; "
+                                 f"the limit cannot be lowered below {done} (got {max_trial_number})")
         if trial_concurrency is not None:
             self.config.trial_concurrency = trial_concurrency
         if max_trial_number is not None:
             self.config.max_trial_number = max_trial_number
-            if self.status == "NO_MORE_TRIAL" and not self._limit_reached():
-                self._set_status("RUNNING")
         if max_experiment_duration is not None:
             self.config.max_experiment_duration = max_experiment_duration
-            if self._duration_timer:
-                self._duration_timer.cancel()
-            remaining = max(0.0, self.start_time + max_experiment_duration - time.time())
-            self._duration_timer = asyncio.get_running_loop().call_later(
-                remaining, lambda: asyncio.ensure_future(self._on_duration_reached()))
+        if max_trial_number is not None or max_experiment_duration is not None:
+            continued = self._continue_if_limits_allow()
+            if (max_experiment_duration is not None or continued) and self.config.max_experiment_duration:
+                # The start time may have moved (continued): the timer follows the limit.
+                if self._duration_timer:
+                    self._duration_timer.cancel()
+                remaining = max(0.0, self.start_time + self.config.max_experiment_duration - time.time())
+                self._duration_timer = asyncio.get_running_loop().call_later(
+                    remaining, lambda: asyncio.ensure_future(self._on_duration_reached()))
         if search_space is not None:
             assert self._tuner is not None
             await self._tuner.call("update_search_space", search_space)
@@ -840,6 +870,29 @@ class ExperimentManager:
         self._record_event("EXPERIMENT_UPDATED", "")
         self._wake.set()
         await self._notify()
+
+    def _continue_if_limits_allow(self) -> bool:
+        """Back to RUNNING when the limits that ended scheduling were raised past what is used.
+
+        A DONE experiment continues too. The time it sat DONE does not count against
+        ``maxExperimentDuration`` (as for ``nnictl resume``): the start time moves forward by it.
+        """
+        if self.status not in ("NO_MORE_TRIAL", "DONE") or self._tuner_exhausted:
+            return False
+        if self._limit_reached():
+            return False
+        limit = self.config.max_experiment_duration
+        now = time.time()
+        idle = (now - self.end_time) if self.status == "DONE" and self.end_time else 0.0
+        if limit and (self.start_time + idle + limit) <= now:
+            return False
+        if self.status == "DONE":
+            self.start_time += idle
+            self.end_time = None
+            self.store.set_meta(start_time=self.start_time, end_time=None)
+            self._record_event("EXPERIMENT_CONTINUED", "a raised limit continues the experiment")
+        self._set_status("RUNNING")
+        return True
 
     # -- status and progress ---------------------------------------------------------------
     def _set_status(self, status: str) -> None:
@@ -900,7 +953,7 @@ class ExperimentManager:
         """
         if self._failures.stopped_experiment:
             return []    # the error already says it
-        note = self._failures.all_failed_note(self.trials.values())
+        note = self._failures.all_failed_note(self.trials.values(), so_far=self.status not in ENDED_STATES)
         return [note] if note else []
 
     def progress(self) -> dict[str, Any]:
@@ -951,7 +1004,8 @@ class _FailureWatch:
     ``maxFailedTrialsAtStart`` (default 5, 0 turns it off): when that many trials have failed
     before any trial succeeded (or reported a final result, or was stopped early by the
     assessor, which needs a result), the experiment ends in ERROR instead of spending its
-    whole budget on the same failure. The count starts again on a resume.
+    whole budget on the same failure. On a resume the count starts again, unless a trial
+    has succeeded before.
     """
 
     def __init__(self, limit: int | None) -> None:
@@ -978,21 +1032,24 @@ class _FailureWatch:
         return (f"the first {self.failed} trials all failed, so no more are started "
                 f"(maxFailedTrialsAtStart: {self.limit}; 0 turns this off); last: {self.last}")
 
-    def all_failed_note(self, trials: Iterable[TrialState]) -> str | None:
+    def all_failed_note(self, trials: Iterable[TrialState], so_far: bool = False) -> str | None:
         """``all N trials failed; last: ...`` when every trial that ended by itself failed."""
         trials = list(trials)
         ended = [t for t in trials if t.status in ("SUCCEEDED", "FAILED", "EARLY_STOPPED")]
         if not ended or any(t.status != "FAILED" for t in ended):
             return None
         canceled = sum(t.status in ("USER_CANCELED", "SYS_CANCELED") for t in trials)
-        what = f"finished trials failed ({canceled} canceled)" if canceled else "trials failed"
+        what = f"finished trials{' so far' if so_far else ''} failed ({canceled} canceled)" if canceled \
+            else f"trials{' so far' if so_far else ''} failed"
         return f"all {len(ended)} {what}; last: {self.last or 'see the trials stderr'}"
 
 
 def _finite(value: Any) -> bool:
+    """The NaN/inf rule (docs/rest_api.md): only metrics whose scalar is a finite float reach the
+    tuner and the best result; NaN, +-inf and integers beyond a float (10**400) are only stored."""
     try:
-        return math.isfinite(extract_scalar_reward(value))
-    except RuntimeError:
+        return math.isfinite(float(extract_scalar_reward(value)))
+    except (RuntimeError, TypeError, ValueError, OverflowError):
         return False
 
 

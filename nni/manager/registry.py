@@ -35,14 +35,12 @@ def pid_alive(pid: int | None) -> bool:
 
 def update_entry(experiment_id: str, **fields: Any) -> dict[str, Any]:
     """Merge ``fields`` into the experiment's entry (written atomically)."""
-    directory = registry_dir()
-    directory.mkdir(parents=True, exist_ok=True)
+    from .secret import private_dir, write_private
+    directory = private_dir(registry_dir())   # owner-only, like the experiment directory
     path = directory / f"{experiment_id}.json"
     entry = _read(path) or {"id": experiment_id}
     entry.update(fields)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(entry, indent=1))
-    os.replace(tmp, path)
+    write_private(path, json.dumps(entry, indent=1))
     return entry
 
 

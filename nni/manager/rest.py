@@ -8,11 +8,14 @@ times are epoch milliseconds, metric ``data`` is a JSON-encoded JSON string.
 from __future__ import annotations
 
 import json
+import math
 import time
 from typing import Any
 
 from aiohttp import web
 
+from ._security import allowed_host_set, security_middleware
+from .secret import load_or_create_secret
 from .store import Store
 
 API = "/api/v1/nni"
@@ -20,6 +23,8 @@ TRIAL_API = "/api/v1/trial"
 MANAGER_KEY = web.AppKey("manager", Any)
 STORE_KEY = web.AppKey("store", Store)
 STOP_VIEW_KEY = web.AppKey("stop_view", Any)
+# The largest request body accepted (413 above it): 16 MiB holds ~100k imported results.
+MAX_BODY_BYTES = 16 * 1024 * 1024
 
 
 def _ms(seconds: float | None) -> int | None:
@@ -239,6 +244,45 @@ _UPDATE_FIELDS = {
     "MAX_EXEC_DURATION": ("maxExperimentDuration", "max_experiment_duration"),
     "SEARCH_SPACE": ("searchSpace", "search_space"),
 }
+# Nesting deeper than this is refused (400) before anything recurses over it.
+MAX_JSON_DEPTH = 100
+# import-data: at most this many results per request (split bigger files).
+MAX_IMPORT_ROWS = 100_000
+
+
+class BadRequest(ValueError):
+    """A request body that does not fit; the message names the field."""
+
+
+def json_depth_ok(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether a parsed JSON value nests at most ``limit`` levels (checked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return False
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return True
+
+
+def parse_json_text(text: str | bytes, what: str) -> Any:
+    """``json.loads`` that answers every malformed, overflowing or too deep input with BadRequest."""
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise BadRequest(f"{what}: JSON nested too deeply (at most {MAX_JSON_DEPTH} levels)") from None
+    except (ValueError, TypeError) as exc:   # UnicodeDecodeError is a ValueError
+        raise BadRequest(f"{what}: not valid JSON ({exc})") from None
+    if not json_depth_ok(value):
+        raise BadRequest(f"{what}: JSON nested too deeply (at most {MAX_JSON_DEPTH} levels)")
+    return value
+
+
+async def read_json(request: web.Request, what: str = "body") -> Any:
+    return parse_json_text(await request.read(), what)
 
 
 async def update_experiment(request: web.Request) -> web.Response:
@@ -248,31 +292,23 @@ async def update_experiment(request: web.Request) -> web.Response:
         return _error(400, f"update_type must be one of {', '.join(_UPDATE_FIELDS)}, got {update_type!r}")
     key, attr = _UPDATE_FIELDS[update_type]
     try:
-        body = await request.json()
-        value = (body.get("params") or body)[key]
-    except (ValueError, KeyError, AttributeError, TypeError):
-        return _error(400, f"body must be the experiment profile with params.{key}")
+        body = await read_json(request)
+    except BadRequest as exc:
+        return _error(400, str(exc))
+    params = body.get("params", body) if isinstance(body, dict) else None
+    if not isinstance(params, dict) or key not in params:
+        return _error(400, f"params.{key}: missing; the body must be the experiment profile "
+                           f"(or {{\"params\": {{\"{key}\": ...}}}})")
+    from ..experiment.config import ConfigError, ExperimentConfig
     try:
-        value = _validate_update(attr, value)
+        value = ExperimentConfig.canonical_field(attr, params[key])
+    except ConfigError as exc:
+        return _error(400, f"params.{exc}")
+    try:
         await manager.update(**{attr: value})
     except ValueError as exc:
-        return _error(400, str(exc))
+        return _error(400, f"params.{key}: {exc}")
     return web.json_response({})
-
-
-def _validate_update(attr: str, value: Any) -> Any:
-    if attr in ("trial_concurrency", "max_trial_number"):
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            name = "trialConcurrency" if attr == "trial_concurrency" else "maxTrialNumber"
-            raise ValueError(f"{name}: expected a positive integer, got {value!r}")
-        return value
-    if attr == "max_experiment_duration":
-        from ..experiment.config import parse_duration
-        return parse_duration(value, "maxExperimentDuration")
-    from ..search_space import load_search_space, validate_search_space
-    space = load_search_space(value)
-    validate_search_space(space)
-    return space
 
 
 async def stop_experiment(request: web.Request) -> web.Response:
@@ -289,16 +325,48 @@ async def import_data(request: web.Request) -> web.Response:
     """Give the tuner prior results: a JSON list of {"parameter": {...}, "value": ...}."""
     manager = _live(request)
     try:
-        data = await request.json()
-    except ValueError:
-        return _error(400, "body must be a JSON list of {\"parameter\": {...}, \"value\": ...}")
-    if not isinstance(data, list):
-        return _error(400, f"body must be a JSON list of results, got {type(data).__name__}")
-    try:
-        count = await manager.import_data(data)
-    except ValueError as exc:
+        data = await read_json(request)
+        if not isinstance(data, list):
+            raise BadRequest(f"body must be a JSON list of results, got {type(data).__name__}")
+        if len(data) > MAX_IMPORT_ROWS:
+            raise BadRequest(f"body: {len(data)} results in one request; at most {MAX_IMPORT_ROWS}, "
+                             "send the rest in further requests")
+        rows = [check_import_row(i, row) for i, row in enumerate(data)]
+        count = await manager.import_data(rows)
+    except ValueError as exc:   # BadRequest included
         return _error(400, str(exc))
     return web.json_response({"imported": count})
+
+
+def check_import_row(index: int, row: Any) -> dict[str, Any]:
+    """One imported result: an object with a ``parameter`` object and a finite ``value``."""
+    where = f"[{index}]"
+    if not isinstance(row, dict) or "parameter" not in row or "value" not in row:
+        raise BadRequest(f"{where}: each imported entry must be an object with 'parameter' and 'value'")
+    if not isinstance(row["parameter"], dict):
+        raise BadRequest(f"{where}.parameter: expected an object, got {type(row['parameter']).__name__}")
+    if not finite_metric(row["value"]):
+        raise BadRequest(f"{where}.value: expected a finite number or an object with a finite number "
+                         f"under 'default', got {_short(row['value'])}")
+    return {"parameter": row["parameter"], "value": row["value"]}
+
+
+def finite_metric(value: Any) -> bool:
+    """The NaN/inf rule: a metric counts (tuner, best result) only if its scalar is a finite float.
+
+    The scalar is the number itself or its ``default`` key. NaN, +-inf and integers
+    too big for a float (10**400) are stored and shown but never given to the tuner.
+    """
+    from ..utils import extract_scalar_reward
+    try:
+        return math.isfinite(float(extract_scalar_reward(value)))
+    except (RuntimeError, TypeError, ValueError, OverflowError):
+        return False
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 async def cancel_trial_job(request: web.Request) -> web.Response:
@@ -350,31 +418,55 @@ async def _trial_request(request: web.Request) -> tuple[Any, Any, dict[str, Any]
                                         "its reports are refused")
         raise web.HTTPForbidden(text="unknown trial or wrong token")
     try:
-        body = await request.json()
-    except ValueError:
-        raise web.HTTPBadRequest(text="body must be JSON")
+        body = await read_json(request)
+    except BadRequest as exc:
+        raise web.HTTPBadRequest(text=str(exc))
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text=f"body: expected a JSON object, got {type(body).__name__}")
     return manager, trial, body
+
+
+# Ids and counters are stored as SQLite integers (signed 64 bits).
+_INT64_MAX = 2**63 - 1
+
+
+def _int_field(body: dict[str, Any], name: str, default: Any, *, allow_none: bool = False) -> Any:
+    value = body.get(name, default)
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _INT64_MAX:
+        raise web.HTTPBadRequest(text=f"{name}: expected an integer from 0 to 2**63-1, got {_short(value)}")
+    return value
 
 
 async def trial_parameter(request: web.Request) -> web.Response:
     manager, trial, body = await _trial_request(request)
+    index = _int_field(body, "index", 0)
     try:
-        index = int(body.get("index", 0))
-        if index < 0:
-            raise ValueError(f"index must be >= 0, got {index}")
         record = await manager.next_parameter(trial, index)
     except (TypeError, ValueError) as exc:
-        raise web.HTTPBadRequest(text=f"bad parameter request: {exc}")
+        raise web.HTTPBadRequest(text=f"index: {exc}")
     return web.json_response(record)
 
 
 async def trial_metric(request: web.Request) -> web.Response:
     manager, trial, body = await _trial_request(request)
+    parameter_id = _int_field(body, "parameter_id", None, allow_none=True)
+    sequence = _int_field(body, "sequence", 0)
+    metric_type = body.get("type")
+    if metric_type not in ("FINAL", "PERIODICAL"):
+        raise web.HTTPBadRequest(text=f"type: must be FINAL or PERIODICAL, got {_short(metric_type)}")
+    value = body.get("value")
+    if not isinstance(value, str):
+        raise web.HTTPBadRequest(text=f"value: expected the metric as a JSON string, got {_short(value)}")
+    from .manager import DuplicateFinal
     try:
-        await manager.report_metric(trial, body.get("parameter_id"), body.get("type"),
-                                    int(body.get("sequence", 0)), body["value"])
-    except (KeyError, ValueError, TypeError) as exc:
-        raise web.HTTPBadRequest(text=f"bad metric: {exc}")
+        parse_json_text(value, "value")
+        await manager.report_metric(trial, parameter_id, metric_type, sequence, value)
+    except DuplicateFinal as exc:
+        raise web.HTTPConflict(text=str(exc))
+    except (ValueError, TypeError) as exc:
+        raise web.HTTPBadRequest(text=str(exc) if isinstance(exc, BadRequest) else f"metric: {exc}")
     return web.json_response(None)
 
 
@@ -386,12 +478,22 @@ async def trial_lease(request: web.Request) -> web.Response:
     return web.json_response({"timeout": timeout})
 
 
-def build_app(store: Store, manager: Any = None, stop_view: Any = None) -> web.Application:
+def build_app(store: Store, manager: Any = None, stop_view: Any = None, *,
+              secret: str | None = None) -> web.Application:
     """The aiohttp application; ``manager`` None serves a stopped experiment read-only.
 
     ``stop_view``, an asyncio.Event, is set by a stop request in read-only mode.
+    ``secret`` is what client routes ask for (default: the experiment directory's
+    ``secret`` file, created if missing); see ``_security`` for the checks.
     """
-    app = web.Application(client_max_size=64 * 1024 * 1024)
+    experiment_dir = store.path.parent.parent
+    if secret is None:
+        secret = load_or_create_secret(experiment_dir)
+    config = manager.config.json() if manager is not None else (store.get_meta("config", {}) or {})
+    experiment_id = manager.id if manager is not None else store.get_meta("id", experiment_dir.name)
+    hosts = allowed_host_set([config.get("nniManagerIp"), *(config.get("allowedHosts") or [])])
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[
+        security_middleware(secret=secret, experiment_id=str(experiment_id), allowed_hosts=hosts)])
     app[STORE_KEY] = store
     app[MANAGER_KEY] = manager
     app[STOP_VIEW_KEY] = stop_view

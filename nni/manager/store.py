@@ -76,6 +76,12 @@ CREATE TABLE IF NOT EXISTS attempts (
     reason TEXT,                -- why it ended (NULL: it succeeded)
     PRIMARY KEY (trial_id, attempt)
 );
+CREATE TABLE IF NOT EXISTS imported (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    parameter TEXT NOT NULL,
+    value TEXT NOT NULL,
+    timestamp REAL NOT NULL
+);
 CREATE INDEX IF NOT EXISTS metrics_by_trial ON metrics(trial_id);
 CREATE INDEX IF NOT EXISTS parameters_by_trial ON parameters(trial_id);
 """
@@ -94,7 +100,11 @@ class Store:
     def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
         self.path = Path(path)
         if not readonly:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Owner-only: the stored config can hold SSH passwords (SQLite gives the -wal and
+            # -shm files the database file's mode).
+            from .secret import private_dir, private_file
+            private_dir(self.path.parent)
+            private_file(self.path)
         uri = f"file:{self.path}?mode=ro" if readonly else f"file:{self.path}"
         self._db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
@@ -242,6 +252,26 @@ class Store:
             args.append(metric_type)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         return [dict(r) for r in self._db.execute(f"SELECT * FROM metrics{where} ORDER BY id", args)]
+
+    def final_metric(self, trial_id: str, parameter_id: int | None) -> dict[str, Any] | None:
+        """The final result stored for one parameter set of a trial (None if there is none)."""
+        row = self._db.execute("SELECT * FROM metrics WHERE trial_id = ? AND parameter_id IS ? AND type = 'FINAL'"
+                               " ORDER BY id LIMIT 1", (trial_id, parameter_id)).fetchone()
+        return dict(row) if row else None
+
+    # -- imported results ------------------------------------------------------------------
+    def add_imported(self, rows: list[dict[str, Any]]) -> None:
+        """Append imported results ({"parameter", "value"}) in one transaction."""
+        now = _now()
+        self.executemany("INSERT INTO imported(parameter, value, timestamp) VALUES (?, ?, ?)",
+                         [(json.dumps(r["parameter"]), json.dumps(r["value"]), now) for r in rows])
+
+    def imported(self) -> list[dict[str, Any]]:
+        """Every imported result, oldest first (also those kept in ``meta`` by older versions)."""
+        rows = list(self.get_meta("imported_data", []) or [])
+        rows += [{"parameter": json.loads(r[0]), "value": json.loads(r[1])}
+                 for r in self._db.execute("SELECT parameter, value FROM imported ORDER BY id")]
+        return rows
 
     # -- events ----------------------------------------------------------------------------
     def add_event(self, kind: str, message: str = "", trial_id: str | None = None) -> None:

@@ -7,9 +7,14 @@ Supported types (NNI semantics):
 
 * ``choice``: one of the listed options; an option that is a dict with a ``_name``
   key is a nested sub-space, sampled as ``{"_name": name, <param>: value, ...}``
-* ``randint [lower, upper)``: an int
+* ``randint [lower, upper)``: an int (both bounds must be ints, as in NNI)
 * ``uniform [low, high]``, ``loguniform [low, high]`` (low > 0)
 * ``quniform / qloguniform [low, high, q]``: ``clip(round(x / q) * q, low, high)``
+
+For the uniform family ``low == high`` is accepted, as NNI does: the parameter is the
+constant ``low``.  An empty ``randint [a, a]`` stays refused (it has no value at all).
+``choice`` options must be JSON values (the store, the REST API and the trial all carry
+them as JSON).
 * ``normal [mu, sigma]``, ``lognormal [mu, sigma]`` (``exp`` of a normal), and their
   quantized forms ``qnormal / qlognormal [mu, sigma, q]``
 
@@ -134,6 +139,8 @@ def _validate_param(path: str, spec: Any) -> None:
 
     if type_ == "randint":
         lower, upper = value
+        if not all(isinstance(x, int) for x in value):
+            raise _fail(path, f"'randint' needs int bounds [lower, upper] (as NNI), got {_fmt(list(value))}")
         if math.ceil(upper) - math.ceil(lower) < 1:
             raise _fail(path, f"'randint' needs lower < upper (upper is exclusive), got {_fmt(list(value))}")
         return
@@ -142,8 +149,8 @@ def _validate_param(path: str, spec: Any) -> None:
             raise _fail(path, f"{type_!r} needs sigma > 0, got {_fmt(list(value))}")
     else:
         low, high = value[0], value[1]
-        if low >= high:
-            raise _fail(path, f"{type_!r} needs low < high, got {_fmt(list(value))}")
+        if low > high:  # low == high is a constant (NNI accepts it)
+            raise _fail(path, f"{type_!r} needs low <= high, got {_fmt(list(value))}")
         if "log" in type_ and low <= 0:
             raise _fail(path, f"{type_!r} needs low > 0, got {_fmt(list(value))}")
     if type_.startswith("q") and value[2] <= 0:
@@ -156,6 +163,10 @@ def _validate_choice(path: str, options: list) -> None:
     any_nested = any(is_nested_option(o) for o in options)
     names: dict[Any, int] = {}
     for i, option in enumerate(options):
+        try:
+            json.dumps(option, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise _fail(path, f"choice option #{i} is not a JSON value ({exc}), got {option!r}") from None
         if not isinstance(option, dict):
             continue
         if "_name" not in option:
@@ -176,8 +187,8 @@ def _validate_choice(path: str, options: list) -> None:
 def load_search_space(source: Any) -> dict:
     """Return a search space from a dict (deep-copied) or a JSON/YAML file path.
 
-    ``.json`` files are parsed as JSON, ``.yaml``/``.yml`` as YAML, anything else as
-    JSON and then YAML.  The result is not validated: call :func:`validate_search_space`.
+    ``.yaml``/``.yml`` files are parsed as YAML, anything else (``.json`` too) as JSON
+    and then YAML, as NNI does: a JSON file with a trailing comma still loads.  The result is not validated: call :func:`validate_search_space`.
     """
     if isinstance(source, dict):
         return copy.deepcopy(source)
@@ -195,9 +206,7 @@ def load_search_space(source: Any) -> dict:
         raise SearchSpaceError(f"cannot read search space file {path!r}: {exc}") from exc
 
     ext = os.path.splitext(path)[1].lower()
-    if ext == ".json":
-        parsers = [_parse_json]
-    elif ext in (".yaml", ".yml"):
+    if ext in (".yaml", ".yml"):
         parsers = [_parse_yaml]
     else:
         parsers = [_parse_json, _parse_yaml]

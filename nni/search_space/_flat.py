@@ -3,8 +3,9 @@
 A space becomes a list of :class:`Dim`, parents before children.  Each dimension has
 an *internal* value:
 
-* categorical dims (``choice``, and ``randint`` with at most ``CATEGORICAL_RANDINT_MAX``
-  values): the option index ``0 .. size-1``;
+* categorical dims (``choice``, ``randint`` with at most ``CATEGORICAL_RANDINT_MAX``
+  values, and a uniform-family range with ``low == high``, which is a constant): the
+  option index ``0 .. size-1``;
 * numeric dims: a float in the sampling space (the log of the value for log types;
   randint with a huge range is numeric on ``[lower - 0.5, upper - 0.5]``).
 
@@ -24,6 +25,9 @@ from typing import Any, Iterator, Sequence
 from . import is_nested_option
 
 CATEGORICAL_RANDINT_MAX = 1024
+# A finite numeric dim with more values than this is never listed, only counted (and
+# sampled as a range); listing 10**6 floats costs ~0.1 s and ~30 MB.
+ENUMERATE_MAX = 1_000_000
 
 
 @dataclass
@@ -48,6 +52,7 @@ class Dim:
     q: float | None = None
     clip: tuple | None = None      # bounds of the final value (uniform family)
     integer: bool = False          # big randint handled numerically
+    constant: float | None = None  # uniform family with low == high: one categorical value
     children: list = field(default_factory=list)
 
     @property
@@ -81,23 +86,53 @@ class Dim:
         return float(v)
 
     # ---- finiteness ------------------------------------------------------------------------
+    def count(self) -> float:
+        """How many distinct values this dim can take (``math.inf`` when continuous).
+
+        Worked out arithmetically, never by listing: ``randint [0, 2**63]`` or a
+        ``quniform`` with 10**12 steps costs nothing (choice options are counted by
+        :func:`space_size`, which also walks nested sub-spaces).
+        """
+        if self.categorical or self.integer:
+            return self.size
+        if self.q is None or self.clip is None:
+            return math.inf
+        k_lo, k_hi = self._q_steps()
+        steps = k_hi - k_lo + 1
+        if steps <= ENUMERATE_MAX:
+            return len(self._q_values(k_lo, k_hi))
+        # Every step value strictly inside the bounds is distinct; the ones rounded
+        # outside them are clipped onto a bound.
+        lo, hi = self.clip
+        inside = max(0, math.ceil(hi / self.q) - math.floor(lo / self.q) - 1)
+        return inside + 2 if hi > lo else 1
+
     def finite_values(self) -> list | None:
-        """Internal values of a finite numeric dim (q-types with bounds); None when infinite."""
+        """Internal values of a finite dim, or None when it is continuous *or* has more than
+        ``ENUMERATE_MAX`` values (callers then sample it as a numeric range)."""
         if self.categorical:
             return list(range(self.size))
         if self.integer:
+            if self.size > ENUMERATE_MAX:
+                return None
             return [float(self.lower + i) for i in range(self.size)]
         if self.q is None or self.clip is None:
             return None
-        lo, hi = self.clip
-        k_lo, k_hi = round(lo / self.q), round(hi / self.q)
-        if k_hi - k_lo > 10_000_000:
+        k_lo, k_hi = self._q_steps()
+        if k_hi - k_lo + 1 > ENUMERATE_MAX:
             return None
+        return [self.encode_numeric(v) for v in self._q_values(k_lo, k_hi)]
+
+    def _q_steps(self) -> tuple[int, int]:
+        assert self.q is not None and self.clip is not None
+        lo, hi = self.clip
+        return round(lo / self.q), round(hi / self.q)
+
+    def _q_values(self, k_lo: int, k_hi: int) -> list:
         seen: dict = {}
         for k in range(k_lo, k_hi + 1):
-            v = self.finalize(k * self.q)
-            seen.setdefault(v, None)
-        return [self.encode_numeric(v) for v in seen]
+            seen.setdefault(self.finalize(k * self.q), None)
+        return list(seen)
 
 
 def flatten(space: dict) -> list[Dim]:
@@ -140,6 +175,13 @@ def _configure(dim: Dim) -> None:
             dim.integer = True
             dim.low, dim.high = dim.lower - 0.5, dim.lower + dim.size - 0.5
         return
+    if "normal" not in t and v[0] == v[1]:
+        # NNI accepts a degenerate range; a one-value categorical keeps every tuner's
+        # numeric model (bounds, scaling) free of a zero-width dimension.
+        dim.categorical = True
+        dim.size = 1
+        dim.constant = float(v[0])
+        return
     dim.log = "log" in t
     dim.q = float(v[2]) if t.startswith("q") else None
     if "normal" in t:
@@ -175,6 +217,8 @@ def decode(dims: list[Dim], xs: Sequence) -> dict:
             i = int(x)
             if dim.type == "randint":
                 target[dim.name] = dim.lower + i
+            elif dim.constant is not None:
+                target[dim.name] = dim.constant
             elif dim.nested[i]:
                 sub = {"_name": dim.value[i]["_name"]}
                 target[dim.name] = sub
@@ -215,6 +259,11 @@ def encode(dims: list[Dim], params: Any) -> list:
         else:
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
                 raise ValueError(f"parameter {dim.display!r}: expected a finite number, got {v!r}")
+            if dim.constant is not None:
+                if not math.isclose(v, dim.constant, rel_tol=1e-9, abs_tol=1e-12):
+                    raise ValueError(f"parameter {dim.display!r}: {v} is not the constant {dim.constant}")
+                xs[dim.index] = 0
+                continue
             if dim.clip is not None:
                 lo, hi = dim.clip
                 tol = 1e-9 * max(1.0, abs(lo), abs(hi))
@@ -258,8 +307,7 @@ def _container_size(dims: list[Dim], key: tuple | None) -> float:
             n: float = sum(_container_size(dims, (dim.index, i)) if dim.nested[i] else 1
                            for i in range(dim.size))
         else:
-            vals = dim.finite_values()
-            n = math.inf if vals is None else len(vals)
+            n = dim.count()
         total *= n
     return total
 
@@ -293,4 +341,4 @@ def enumerate_space(dims: list[Dim], values_of=None) -> Iterator[list]:
 
 
 __all__ = ["Dim", "flatten", "decode", "encode", "is_active", "space_size", "enumerate_space",
-           "CATEGORICAL_RANDINT_MAX"]
+           "CATEGORICAL_RANDINT_MAX", "ENUMERATE_MAX"]

@@ -1,7 +1,7 @@
 """Ends a manager's trials when the manager itself dies (``kill -9``, a crash, a lost terminal).
 
 The local training service starts this small process with a pipe on its stdin and
-writes ``+PGID`` when a trial's process group starts and ``-PGID`` when it has ended.
+writes ``+PGID`` when a trial's process group (led by its ``_launcher``) starts and ``-PGID`` when it has ended.
 When the pipe closes without a ``stop`` line (the manager is gone), every group still
 listed is killed, so no trial outlives its experiment.
 """
@@ -12,6 +12,8 @@ import os
 import signal
 import sys
 import time
+
+from ._launcher import _descendants
 
 
 def main() -> None:
@@ -25,6 +27,13 @@ def main() -> None:
             (groups.add if line[0] == "+" else groups.discard)(int(line[1:]))
     for sig in (signal.SIGTERM, signal.SIGKILL):
         for pgid in list(groups):
+            # The group leader is the trial's launcher, a child subreaper: its tree also
+            # holds what the trial double-forked away (those left the group).
+            for pid in _descendants(pgid):
+                try:
+                    os.kill(pid, sig)
+                except OSError:
+                    pass
             try:
                 os.killpg(pgid, sig)
             except ProcessLookupError:

@@ -16,6 +16,7 @@ from .gpu import GpuError, GpuScheduler
 # A trial gets this long to exit after SIGTERM before the whole tree is SIGKILLed.
 KILL_GRACE_SECONDS = 0.5
 STDERR_TAIL_BYTES = 2000
+LAUNCHER = Path(__file__).with_name("_launcher.py")
 PID_FILE = "trial.pid"   # "<pid> <start ticks>" of the process group leader
 # How often a trial waiting for a GPU that *another* program holds looks again (nothing
 # signals us when a foreign process frees a GPU; our own trials' ends do wake the queue).
@@ -175,8 +176,11 @@ class LocalTrainingService(TrainingService):
         trial_dir.mkdir(parents=True, exist_ok=True)
         # Appended: a re-run (a new attempt of the same trial) keeps the earlier attempts' output.
         with open(trial_dir / "stdout", "ab") as stdout, open(trial_dir / "stderr", "ab") as stderr:
+            # The launcher runs /bin/sh -c COMMAND as a child subreaper: daemons the trial
+            # double-forks stay in its tree and end with it (see _launcher.py).
             process = await asyncio.create_subprocess_exec(
-                "/bin/sh", "-c", spec.command, cwd=spec.code_dir, env={**os.environ, **env},
+                sys.executable, "-I", "-S", str(LAUNCHER), spec.command, cwd=spec.code_dir,
+                env={**os.environ, **env},
                 stdin=asyncio.subprocess.DEVNULL, stdout=stdout, stderr=stderr,
                 start_new_session=True)
         self._processes[spec.trial_id] = process

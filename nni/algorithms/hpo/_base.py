@@ -2,8 +2,10 @@
 
 Handles the search space, history (completed and pending trials as internal vectors),
 optimize mode, seeding, NaN/inf metrics, ``import_data`` and de-duplication: where the
-whole space is finite no parameter set is proposed twice and :class:`NoMoreTrialError`
-is raised once every point has been used.
+whole space is finite no parameter set is proposed twice while unused points remain.
+Once every point has been used, an *exhaustive* tuner (Random, TPE, GridSearch: NNI's
+ones that end a finite space) raises :class:`NoMoreTrialError`; the others go on
+proposing (repeats allowed), as NNI's Anneal, Evolution, GP, Metis, SMAC, ... do.
 """
 
 from __future__ import annotations
@@ -97,6 +99,8 @@ class BaseTuner(Tuner):
 
     #: Whether the tuner needs an optimize mode (minimize when None) to rank results.
     _default_mode: str | None = "minimize"
+    #: Whether a used-up finite space ends the experiment (else repeats are proposed).
+    _exhaustive: bool = True
 
     def __init__(self, optimize_mode: Any = None, seed: Any = None) -> None:
         self.optimize_mode = parse_optimize_mode(optimize_mode, self._default_mode or "minimize")
@@ -162,7 +166,9 @@ class BaseTuner(Tuner):
             raise RuntimeError(f"{type(self).__name__}: update_search_space() must be called "
                                f"before generate_parameters()")
         if self.is_finite and len(self._seen) >= self._size:
-            raise NoMoreTrialError(f"Search space fully explored: all {int(self._size)} parameter sets used")
+            if self._exhaustive:
+                raise NoMoreTrialError(f"Search space fully explored: all {int(self._size)} parameter sets used")
+            return self._emit(parameter_id, canonical(self._dims, self._propose()))
         vec = None
         for attempt in range(60):
             cand = self._propose() if attempt < 8 else random_vector(self._dims, self._rng)

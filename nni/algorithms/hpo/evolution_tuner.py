@@ -34,6 +34,8 @@ class EvolutionTuner(BaseTuner):
         Makes the proposals reproducible.
     """
 
+    _exhaustive = False   # as NNI: a used-up finite space gets repeats, not an end
+
     _default_mode = "maximize"
 
     def __init__(self, optimize_mode: Any = "maximize", population_size: int = 32, seed: Any = None) -> None:

@@ -70,6 +70,8 @@ class GPTuner(BaseTuner):
         Random seed; the same seed gives the same proposals.
     """
 
+    _exhaustive = False   # as NNI: a used-up finite space gets repeats, not an end
+
     _default_mode = "maximize"
 
     def __init__(self, optimize_mode: Any = "maximize", utility: str = "ei", kappa: float = 5, xi: float = 0,

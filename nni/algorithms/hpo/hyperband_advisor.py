@@ -90,6 +90,8 @@ class Hyperband(BaseTuner):
         Makes the sampled configurations reproducible.
     """
 
+    _exhaustive = False   # as NNI: a used-up finite space gets repeats, not an end
+
     _default_mode = "maximize"
 
     def __init__(self, optimize_mode: Any = "maximize", R: int = 60, eta: int = 3,

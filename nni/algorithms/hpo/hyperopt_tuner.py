@@ -82,6 +82,8 @@ class HyperoptTuner(BaseTuner):
             raise ValueError(f"parallel_optimize must be true or false, got {parallel_optimize!r}")
         super().__init__(optimize_mode=optimize_mode, seed=seed)
         self.algorithm_name = algorithm_name
+        # NNI's Anneal repeats points once a finite space is used up; tpe/random end it
+        self._exhaustive = algorithm_name != "anneal"
         self.parallel_optimize = parallel_optimize
         self.constant_liar_type = constant_liar_type
         liar = _LIARS[constant_liar_type] if parallel_optimize else None

@@ -57,6 +57,8 @@ class MetisTuner(BaseTuner):
         Random seed; the same seed gives the same proposals.
     """
 
+    _exhaustive = False   # as NNI: a used-up finite space gets repeats, not an end
+
     _default_mode = "maximize"
 
     def __init__(self, optimize_mode: Any = "maximize", no_resampling: bool = True, no_candidates: bool = False,

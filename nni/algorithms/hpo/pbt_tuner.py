@@ -90,6 +90,8 @@ class PBTTuner(BaseTuner):
         Makes the proposals reproducible.
     """
 
+    _exhaustive = False   # as NNI: a used-up finite space gets repeats, not an end
+
     _default_mode = "maximize"
 
     def __init__(self, optimize_mode: Any = "maximize", all_checkpoint_dir: str | None = None,

@@ -37,6 +37,8 @@ class RegularizedEvolutionTuner(BaseTuner):
         Makes the proposals reproducible.
     """
 
+    _exhaustive = False   # as NNI: a used-up finite space gets repeats, not an end
+
     _default_mode = "maximize"
 
     def __init__(self, optimize_mode: Any = "maximize", population_size: int = 100, sample_size: int = 25,

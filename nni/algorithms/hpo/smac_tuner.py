@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 
-from nni.errors import NoMoreTrialError
 
 from ._base import BaseTuner, canonical, params_key, random_vector
 
@@ -54,6 +53,8 @@ class SMACTuner(BaseTuner):
     seed
         Random seed; the same seed gives the same proposals.
     """
+
+    _exhaustive = False   # as NNI: a used-up finite space gets repeats, not an end
 
     _default_mode = "maximize"
 
@@ -166,9 +167,9 @@ class SMACTuner(BaseTuner):
         """Ask SMAC for the next configuration (de-duplicated when asked or the space is finite)."""
         if self.search_space is None:
             raise RuntimeError("SMACTuner: update_search_space() must be called before generate_parameters()")
-        if self.is_finite and len(self._seen) >= self._size:
-            raise NoMoreTrialError(f"Search space fully explored: all {int(self._size)} parameter sets used")
-        dedup = self.config_dedup or self.is_finite
+        exhausted = self.is_finite and len(self._seen) >= self._size
+        # a used-up finite space gets repeats (NNI's SMAC goes on proposing)
+        dedup = (self.config_dedup or self.is_finite) and not exhausted
         from smac.runhistory.dataclasses import TrialValue
         for _ in range(20):
             info = self._smac.ask()

@@ -138,6 +138,11 @@ def check_bool(value: Any, path: str) -> bool:
     return value
 
 
+# Far above any machine's process limit; a bound keeps one update from asking the tuner
+# for 10**30 parameter sets at once.
+MAX_TRIAL_CONCURRENCY = 100_000
+
+
 def check_positive_int(value: Any, path: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise _type_error(path, "a positive integer", value)
@@ -147,6 +152,23 @@ def check_positive_int(value: Any, path: str) -> int:
 def check_nonnegative_int(value: Any, path: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise _type_error(path, "a non-negative integer", value)
+    return value
+
+
+def check_host_list(value: Any, path: str) -> list[str]:
+    """A list of host names or IP addresses (``allowedHosts``); a single string is one host."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or not value or not all(
+            isinstance(h, str) and h.strip() and not any(c in h for c in "/ @") for h in value):
+        raise _type_error(path, "a list of host names or IP addresses (no scheme, path or port)", value)
+    return [h.strip() for h in value]
+
+
+def check_trial_concurrency(value: Any, path: str) -> int:
+    check_positive_int(value, path)
+    if value > MAX_TRIAL_CONCURRENCY:
+        raise ConfigError(f"{path}: expected at most {MAX_TRIAL_CONCURRENCY} concurrent trials, got {value}")
     return value
 
 

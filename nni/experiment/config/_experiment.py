@@ -27,15 +27,18 @@ from ._base import (
     check_dict,
     check_duration,
     check_gpu_indices,
+    check_host_list,
     check_nonempty_str,
     check_nonnegative_int,
     check_path,
     check_positive_int,
     check_str,
+    check_trial_concurrency,
     make_choice_checker,
     parse_duration,
     parse_gpu_indices,
     resolve_path,
+    to_camel,
 )
 from ._training_service import (
     LocalConfig,
@@ -73,7 +76,7 @@ class ExperimentConfig(_ConfigBase):
         _Field("search_space", check_dict),
         _Field("trial_command", check_nonempty_str, required=True),
         _Field("trial_code_directory", check_path, default=".", required=True, is_path=True),
-        _Field("trial_concurrency", check_positive_int, required=True),
+        _Field("trial_concurrency", check_trial_concurrency, required=True),
         _Field("trial_gpu_number", check_nonnegative_int),
         _Field("max_experiment_duration", check_duration),
         _Field("max_trial_number", check_positive_int),
@@ -83,6 +86,7 @@ class ExperimentConfig(_ConfigBase):
         _Field("retry_failed_trials", check_bool, default=False),
         _Field("trial_lease_timeout", check_duration),
         _Field("nni_manager_ip", check_nonempty_str),
+        _Field("allowed_hosts", check_host_list),
         _Field("use_annotation", check_bool, default=False),
         _Field("multi_phase", check_bool, default=False),
         _Field("debug", check_bool, default=False),
@@ -118,6 +122,9 @@ class ExperimentConfig(_ConfigBase):
     trial_lease_timeout: str | int | float | None
     """A remote/Ray trial whose lease is not renewed for this long is declared lost (unset: 60 s)."""
     nni_manager_ip: str | None
+    allowed_hosts: list[str] | None
+    """Extra names the REST API answers to in the ``Host`` header (besides loopback and
+    ``nni_manager_ip``), e.g. a reverse proxy's public name; see docs/security.md."""
     use_annotation: bool
     multi_phase: bool
     debug: bool
@@ -298,6 +305,35 @@ class ExperimentConfig(_ConfigBase):
         result.search_space_file = None
         result.conversion_notes = list(self.conversion_notes)
         return result
+
+    #: Fields a running experiment lets you change (``PUT /experiment``, ``nnictl update``).
+    UPDATABLE = ("trial_concurrency", "max_trial_number", "max_experiment_duration", "search_space")
+
+    @classmethod
+    def canonical_field(cls, name: str, value: Any) -> Any:
+        """``value`` checked and normalised for field ``name`` exactly as a config file's would be.
+
+        Used for runtime updates, so that a value the config refuses (``maxExperimentDuration:
+        0``, a misspelt search-space key, ...) is refused there too. Raises ConfigError.
+        """
+        field = next((f for f in cls._fields if f.name == name), None)
+        if field is None or name not in cls.UPDATABLE:
+            raise ConfigError(f"{to_camel(name)}: not a field that can be changed while running")
+        if value is None:
+            raise ConfigError(f"{field.key}: a value is required")
+        assert field.check is not None
+        value = field.check(value, field.key)
+        if name == "max_experiment_duration":
+            return parse_duration(value, field.key)
+        if name == "search_space":
+            from nni.search_space import load_search_space, validate_search_space
+            try:
+                space = load_search_space(value)
+                validate_search_space(space)
+            except (ValueError, OSError) as error:
+                raise ConfigError(f"{field.key}: {error}") from error
+            return space
+        return value
 
 
 def _parse_text(text: str, file: Path) -> Any:

@@ -72,7 +72,10 @@ CREATE TEMP TABLE rows (
     parameters TEXT,
     final TEXT,
     final_pid INTEGER,
-    metric REAL
+    metric REAL,
+    intermediates INTEGER NOT NULL DEFAULT 0,   -- PERIODICAL results reported so far
+    latest TEXT,                                -- the last of them (JSON text)
+    latest_metric REAL                          -- its scalar
 );
 CREATE INDEX temp.rows_by_sequence ON rows(sequence_id);
 CREATE INDEX temp.rows_by_status ON rows(status);
@@ -88,6 +91,7 @@ CREATE TABLE temp.results (
 );
 CREATE INDEX temp.results_by_trial ON results(trial_id, id);
 CREATE TABLE temp.dirty (trial_id TEXT PRIMARY KEY);
+CREATE TABLE temp.reporting (trial_id TEXT PRIMARY KEY);
 """
 
 _TRIAL_FIELDS = "status, trial_dir, submit_time, start_time, end_time, exit_code, message"
@@ -102,6 +106,8 @@ _SORTS = {
     "submitTime": "submit_time",
     "duration": "(COALESCE(end_time, :now) - start_time)",
     "metric": "metric",
+    "intermediates": "intermediates",
+    "latest": "latest_metric",
 }
 # Fields a filter expression may name besides parameters and metric keys.
 _FILTER_FIELDS = {
@@ -111,8 +117,12 @@ _FILTER_FIELDS = {
     "seq": "sequence_id",
     "id": "trial_id",
     "status": "status",
+    "intermediates": "intermediates",
+    "latest": "latest_metric",
 }
-_EXPRESSION = re.compile(r"^([^\s<>=!]+)\s*(<=|>=|!=|==|=|<|>)\s*(.+)$")
+_NUMERIC_FIELDS = {"metric", "duration", "sequence", "seq", "intermediates", "latest"}
+_OPERATOR = re.compile(r"\s*(<=|>=|!=|==|=|<|>)\s*")
+_EXPRESSION = re.compile(r"^([^\s<>=!]*)(<=|>=|!=|==|=|<|>)(.*)$")
 
 
 class QueryError(ValueError):
@@ -219,6 +229,17 @@ class UiData:
                        " WHERE m.id > ? AND m.id <= ? AND m.type = 'FINAL'", (mid, new_mid))
             db.execute("INSERT OR IGNORE INTO temp.dirty SELECT DISTINCT trial_id FROM temp.results WHERE id > ?",
                        (mid,))
+            # Trials with new intermediate results: their count and latest value (what the
+            # assessor judged; shown for running and early-stopped trials).
+            db.execute("INSERT OR IGNORE INTO temp.reporting SELECT DISTINCT trial_id FROM main.metrics"
+                       " WHERE id > ? AND id <= ? AND type = 'PERIODICAL'", (mid, new_mid))
+            db.execute("UPDATE temp.rows SET (intermediates, latest) = (SELECT COUNT(*), (SELECT m2.value FROM"
+                       " main.metrics m2 WHERE m2.trial_id = temp.rows.trial_id AND m2.type = 'PERIODICAL'"
+                       " ORDER BY m2.id DESC LIMIT 1) FROM main.metrics m WHERE m.trial_id = temp.rows.trial_id"
+                       " AND m.type = 'PERIODICAL') WHERE trial_id IN (SELECT trial_id FROM temp.reporting)")
+            db.execute(f"UPDATE temp.rows SET latest_metric = {scalar_sql('latest')}"
+                       " WHERE trial_id IN (SELECT trial_id FROM temp.reporting)")
+            db.execute("DELETE FROM temp.reporting")
             self._add_keys(self._metric_keys, db.execute(
                 "SELECT DISTINCT j.key FROM temp.results r, json_each(r.value) j"
                 " WHERE r.id > ? AND json_valid(r.value) AND json_type(r.value) = 'object'"
@@ -330,6 +351,24 @@ class UiData:
             "trials": [_row_json(r) for r in rows],
         }
 
+    def trials_export(self, *, sort: str = "sequenceId", order: str = "asc", statuses: list[str] | None = None,
+                      text: str = "", space: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Every trial that the same sort and filter as :meth:`trials_page` select, as one list."""
+        db = self._connect()
+        params: dict[str, Any] = {"now": time.time()}
+        where, sort_sql = [], self._sort_sql(sort, params)
+        for i, status in enumerate(statuses or []):
+            params[f"s{i}"] = status
+        if statuses:
+            where.append(f"status IN ({', '.join(f':s{i}' for i in range(len(statuses)))})")
+        where += self._filter_sql(text, params)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        direction = "DESC" if order == "desc" else "ASC"
+        rows = db.execute(f"SELECT rowid, *, COALESCE(end_time, :now) - start_time AS duration FROM temp.rows{clause}"
+                          f" ORDER BY ({sort_sql}) IS NULL, {sort_sql} {direction}, sequence_id {direction}", params)
+        return {"parameterKeys": self.parameter_keys(space), "metricKeys": self.metric_keys(),
+                "trials": [_row_json(r) for r in rows]}
+
     def _sort_sql(self, sort: str, params: dict[str, Any]) -> str:
         if sort in _SORTS:
             return _SORTS[sort]
@@ -348,20 +387,33 @@ class UiData:
         """SQL conditions for the filter box: ``name<op>value`` terms and free text, all ANDed.
 
         ``name`` is a parameter, a metric key, ``metric`` (the default metric),
-        ``duration`` (seconds), ``sequence``/``seq``, ``id`` or ``status``. A term that is not
-        an expression matches the trial id, the sequence number or the parameters' JSON text.
+        ``duration`` (seconds), ``sequence``/``seq``, ``id``, ``status``, ``intermediates``
+        (how many intermediate results) or ``latest`` (the last one). Spaces around the
+        operator are allowed (``loss = hinge``). A term without an operator matches the trial
+        id, the sequence number or the parameters' JSON text. A term with an operator that
+        names no known field, lacks a value or compares a numeric field with text is refused
+        (QueryError) rather than silently matching nothing.
         """
         clauses = []
-        for i, term in enumerate(text.split()):
+        for i, term in enumerate(_OPERATOR.sub(lambda m: m.group(1), text.strip()).split()):
             match = _EXPRESSION.match(term)
-            field = self._field_sql(match.group(1), params, i) if match else None
-            if match and field is not None:
-                op = {"==": "=", "=": "="}.get(match.group(2), match.group(2))
-                value: Any = match.group(3)
+            if match:
+                name, op, raw = match.groups()
+                if not name:
+                    raise QueryError(f"filter term {term!r}: a field name must come before {op!r}")
+                field = self._field_sql(name, params, i)
+                if field is None:
+                    raise QueryError(f"filter term {term!r}: unknown field {name!r}; fields:"
+                                     f" {', '.join(self._param_keys + self._metric_keys + list(_FILTER_FIELDS))}")
+                if not raw:
+                    raise QueryError(f"filter term {term!r}: a value must follow {op!r}")
+                value: Any = raw.strip("'\"")
                 try:
-                    value = float(value)
+                    value = float(raw)
                 except ValueError:
-                    value = value.strip("'\"")
+                    if name in _NUMERIC_FIELDS:
+                        raise QueryError(f"filter term {term!r}: {name} is a number, {raw!r} is not") from None
+                op = {"==": "="}.get(op, op)
                 params[f"v{i}"] = value
                 clauses.append(f"{field} {op} :v{i}")
                 continue
@@ -429,7 +481,12 @@ class UiData:
             running = [r[0] for r in db.execute(
                 "SELECT trial_id FROM temp.rows WHERE status = 'RUNNING' ORDER BY sequence_id DESC LIMIT ?",
                 (top,))]
-            trial_ids = best + [t for t in running if t not in best]
+            # Early-stopped trials have no final result but are the assessor's work: the
+            # latest ones are drawn too (their curves end where the assessor stopped them).
+            stopped = [r[0] for r in db.execute(
+                "SELECT trial_id FROM temp.rows WHERE status = 'EARLY_STOPPED' AND intermediates > 0"
+                " ORDER BY sequence_id DESC LIMIT ?", (top,))]
+            trial_ids = best + [t for t in running + stopped if t not in best]
         series: dict[tuple[str, Any], dict[str, Any]] = {}
         info = {}
         for chunk in _chunks(trial_ids, 500):
@@ -474,6 +531,9 @@ def _row_json(row: sqlite3.Row) -> dict[str, Any]:
         "phases": row["phases"],
         "metric": row["metric"],
         "final": _loads(row["final"]),
+        "intermediates": row["intermediates"],
+        "latest": _loads(row["latest"]),
+        "latestMetric": row["latest_metric"],
         "submitTime": _ms(row["submit_time"]),
         "startTime": _ms(row["start_time"]),
         "endTime": _ms(row["end_time"]),

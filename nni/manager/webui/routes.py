@@ -9,13 +9,21 @@ The JSON endpoints are documented in ``docs/rest_api.md`` ("Web UI endpoints").
 from __future__ import annotations
 
 import asyncio
+import csv
 import gzip
+import hashlib
+import io
+import json
+import mimetypes
 import os
+import sqlite3
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from .. import registry
 from ..rest import API, MANAGER_KEY, STORE_KEY, public_config
 from .importance import importance
 from .queries import ALL_STATES, QueryError, UiData
@@ -40,19 +48,23 @@ def add_webui_routes(app: web.Application) -> None:
         web.get("/", index),
         *[web.get(path, _redirect(page)) for path, page in _REDIRECTS.items()],
         web.get("/webui/plotly.min.js", plotly_js),
+        web.get("/webui/plotly-{version}.min.js", plotly_js),
+        web.get("/webui/static/{path:.+}", static_file),
         web.get(f"{UI_API}/overview", ui_overview),
         web.get(f"{UI_API}/trials", ui_trials),
         web.get(f"{UI_API}/trials/{{trial_id}}/log", ui_trial_log),
         web.get(f"{UI_API}/chart-data", ui_chart_data),
         web.get(f"{UI_API}/intermediate", ui_intermediate),
         web.get(f"{UI_API}/importance", ui_importance),
+        web.get(f"{UI_API}/trials-export", ui_trials_export),
+        web.get(f"{UI_API}/manager-log", ui_manager_log),
+        web.get(f"{UI_API}/experiments", ui_experiments),
     ])
     app[UI_DATA_KEY] = UiData(app[STORE_KEY].path)
     app[SHUTDOWN_KEY] = asyncio.Event()
     app[VIEW_CACHE_KEY] = {}
-    app.router.add_static("/webui/static", STATIC_DIR, append_version=False)
     app.middlewares.append(_long_poll_guard)
-    app.on_response_prepare.append(_revalidate_static)
+    app.on_startup.append(_warm_plotly)
     app.on_shutdown.append(_shutting_down)
     app.on_cleanup.append(_close)
 
@@ -82,14 +94,15 @@ async def _long_poll_guard(request: web.Request, handler: Any) -> web.StreamResp
     return _error(503, "the experiment manager is shutting down")
 
 
+async def _warm_plotly(app: web.Application) -> None:
+    """Compress plotly.js in the background now, so the first page that draws does not wait for it."""
+    path = plotly_path()
+    if path.is_file() and path not in _ASSETS:
+        asyncio.get_running_loop().run_in_executor(None, _asset, path)
+
+
 async def _shutting_down(app: web.Application) -> None:
     app[SHUTDOWN_KEY].set()
-
-
-async def _revalidate_static(request: web.Request, response: web.StreamResponse) -> None:
-    """The UI's own files are small: have browsers revalidate them, so an upgrade shows at once."""
-    if request.path.startswith("/webui/static/"):
-        response.headers["Cache-Control"] = "no-cache"
 
 
 async def _close(app: web.Application) -> None:
@@ -106,10 +119,65 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
-# -- pages -------------------------------------------------------------------------------------
-async def index(request: web.Request) -> web.FileResponse:
-    """The single page; the browser routes between its pages by the address's #fragment."""
-    return web.FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+# -- pages and static files --------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Asset:
+    """A file held in memory with its gzip form, worked out once (the UI's files never change
+    while a manager runs; an upgrade means a new process)."""
+
+    body: bytes
+    packed: bytes
+    etag: str
+    content_type: str
+
+
+_ASSETS: dict[Path, _Asset] = {}
+
+
+def _asset(path: Path, body: bytes | None = None) -> _Asset:
+    hit = _ASSETS.get(path)
+    if hit is None:
+        raw = path.read_bytes() if body is None else body
+        kind = "text/javascript" if path.suffix == ".js" else (mimetypes.guess_type(path.name)[0] or "application/octet-stream")
+        if kind.startswith("text/") or path.suffix in (".js", ".svg", ".json"):
+            kind += "; charset=utf-8"
+        hit = _Asset(raw, gzip.compress(raw, compresslevel=6, mtime=0), '"' + hashlib.sha1(raw).hexdigest()[:16] + '"', kind)
+        _ASSETS[path] = hit
+    return hit
+
+
+def _send(request: web.Request, asset: _Asset, cache_control: str) -> web.Response:
+    """The asset, gzipped when the browser accepts it; 304 when its copy is current."""
+    headers = {"Cache-Control": cache_control, "ETag": asset.etag, "Vary": "Accept-Encoding"}
+    if request.headers.get("If-None-Match") == asset.etag:
+        return web.Response(status=304, headers=headers)
+    if "gzip" in request.headers.get("Accept-Encoding", ""):
+        headers["Content-Encoding"] = "gzip"
+        body = asset.packed
+    else:
+        body = asset.body
+    return web.Response(body=body, headers={**headers, "Content-Type": asset.content_type})
+
+
+async def index(request: web.Request) -> web.Response:
+    """The single page; the browser routes between its pages by the address's #fragment.
+
+    It names plotly.js by a versioned address, so the browser keeps that file for good.
+    """
+    path = STATIC_DIR / "index.html"
+    if path not in _ASSETS:
+        text = path.read_text().replace("{{PLOTLY_URL}}", plotly_url())
+        _asset(path, text.encode())
+    return _send(request, _ASSETS[path], "no-cache")
+
+
+async def static_file(request: web.Request) -> web.Response:
+    """The UI's own modules and styles: small, compressed, revalidated (an upgrade shows at once)."""
+    relative = Path(request.match_info["path"])
+    path = (STATIC_DIR / relative).resolve()
+    if ".." in relative.parts or not path.is_relative_to(STATIC_DIR.resolve()) or not path.is_file():
+        raise web.HTTPNotFound()
+    return _send(request, _asset(path), "no-cache")
 
 
 def _redirect(page: str) -> Any:
@@ -124,13 +192,28 @@ def plotly_path() -> Path:
     return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 
 
-async def plotly_js(request: web.Request) -> web.StreamResponse:
-    """plotly.js from the installed ``plotly`` package (no CDN); cached a day by the browser."""
+def plotly_url() -> str:
+    """plotly.js's address, versioned by the installed plotly package (a new one, a new address)."""
+    try:
+        from importlib.metadata import version
+        tag = version("plotly")
+    except Exception:  # noqa: BLE001 - no metadata (a vendored copy): the file's size will do
+        tag = str(plotly_path().stat().st_size) if plotly_path().is_file() else "0"
+    return f"/webui/plotly-{tag}.min.js"
+
+
+async def plotly_js(request: web.Request) -> web.Response:
+    """plotly.js from the installed ``plotly`` package (no CDN), gzipped once (4.8 MB -> 1.4 MB).
+
+    The versioned address is cached by the browser for a year (``immutable``: no
+    revalidation on reload); the plain one, kept for old links, for a day.
+    """
     path = plotly_path()
     if not path.is_file():
         return web.Response(status=404, text=f"plotly.js not found at {path}; reinstall the 'plotly' package")
-    return web.FileResponse(path, headers={"Cache-Control": "public, max-age=86400",
-                                           "Content-Type": "text/javascript"})
+    asset = _ASSETS.get(path) or await asyncio.get_running_loop().run_in_executor(None, _asset, path)
+    versioned = "version" in request.match_info
+    return _send(request, asset, "public, max-age=31536000, immutable" if versioned else "public, max-age=86400")
 
 
 # -- shared context ----------------------------------------------------------------------------
@@ -270,7 +353,7 @@ async def _space(request: web.Request) -> dict[str, Any]:
 
 
 async def ui_trial_log(request: web.Request) -> web.Response:
-    """The tail of a trial's ``stdout`` or ``stderr`` file (``stream``, ``bytes``)."""
+    """The tail of a trial's ``stdout`` or ``stderr`` file (``stream``, ``bytes``); ``download=1``: all of it."""
     data = _data(request)
     trial_id = request.match_info["trial_id"]
     stream = request.query.get("stream", "stdout")
@@ -284,13 +367,29 @@ async def ui_trial_log(request: web.Request) -> web.Response:
     if trial_dir is None:
         return _error(404, f"no trial {trial_id!r} in this experiment")
     path = Path(trial_dir) / stream
+    if request.query.get("download"):
+        return _download(path, f"{trial_id}-{stream}.log")
     answer = await data.run(_read_tail, path, limit)
     return web.json_response({"trialJobId": trial_id, "stream": stream, "path": str(path), **answer})
 
 
+def _open_in(directory: Path, name: str) -> int:
+    """Open ``directory/name`` for reading without leaving ``directory``: a symlink a trial
+    put in place of its log is refused (O_NOFOLLOW), and so is a path that resolves elsewhere."""
+    path = directory / name
+    if path.resolve().parent != directory.resolve():
+        raise OSError(f"{path} leaves the trial directory")
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    import stat
+    if not stat.S_ISREG(os.fstat(fd).st_mode):   # no FIFOs or devices either
+        os.close(fd)
+        raise OSError(f"{path} is not a regular file")
+    return fd
+
+
 def _read_tail(path: Path, limit: int) -> dict[str, Any]:
     try:
-        with open(path, "rb") as f:
+        with os.fdopen(_open_in(path.parent, path.name), "rb") as f:
             f.seek(0, os.SEEK_END)
             size = f.tell()
             start = max(0, size - limit)
@@ -352,3 +451,133 @@ def _cached(data: UiData, name: str, compute: Any) -> Any:
     value = compute()
     data.cache[name] = (key, value)
     return value
+
+
+def _download(path: Path, name: str) -> web.StreamResponse:
+    """A whole file as an attachment (streamed from disk), or 404 when it does not exist (yet)."""
+    if not path.is_file():
+        return _error(404, f"{path} does not exist (yet)")
+    return web.FileResponse(path, headers={"Content-Disposition": f'attachment; filename="{name}"',
+                                           "Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store"})
+
+
+def _experiment_dir(request: web.Request) -> Path:
+    """The experiment's directory: its store lives in ``<dir>/db/nni.sqlite``."""
+    return Path(request.app[STORE_KEY].path).parent.parent
+
+
+async def ui_manager_log(request: web.Request) -> web.StreamResponse:
+    """The manager's log (``log/nnimanager.log``), downloaded."""
+    manager = request.app[MANAGER_KEY]
+    name = manager.id if manager is not None else (await _data(request).run(_data(request).meta)).get("id", "experiment")
+    return _download(_experiment_dir(request) / "log" / "nnimanager.log", f"{name}-nnimanager.log")
+
+
+EXPORT_FORMATS = ("csv", "json")
+
+
+async def ui_trials_export(request: web.Request) -> web.Response:
+    """The whole trials table as the page filters and sorts it, as CSV or JSON (``format``)."""
+    data = _data(request)
+    query = request.query
+    fmt = query.get("format", "csv")
+    try:
+        if fmt not in EXPORT_FORMATS:
+            raise QueryError(f"format must be csv or json, got {fmt!r}")
+        order = query.get("order", "asc").lower()
+        if order not in ("asc", "desc"):
+            raise QueryError(f"order must be asc or desc, got {order!r}")
+        statuses = [s for s in query.get("status", "").split(",") if s]
+        unknown = [s for s in statuses if s not in ALL_STATES]
+        if unknown:
+            raise QueryError(f"unknown status {unknown[0]!r}; statuses: {', '.join(ALL_STATES)}")
+        answer = await data.run(data.trials_export, sort=query.get("sort", "sequenceId"), order=order,
+                                statuses=statuses, text=query.get("filter", ""), space=await _space(request))
+    except QueryError as exc:
+        return _error(400, str(exc))
+    manager = request.app[MANAGER_KEY]
+    name = manager.id if manager is not None else (await data.run(data.meta)).get("id", "experiment")
+    disposition = {"Content-Disposition": f'attachment; filename="{name}-trials.{fmt}"'}
+    if fmt == "json":
+        return web.Response(text=json.dumps(answer["trials"]), content_type="application/json", headers=disposition)
+    return web.Response(text=_csv(answer), content_type="text/csv", headers=disposition)
+
+
+def _csv(answer: dict[str, Any]) -> str:
+    """One row per trial: its facts, one column per parameter and per result key."""
+    params, metrics = answer["parameterKeys"], answer["metricKeys"]
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["sequenceId", "trialJobId", "status", *params, "metric", *[f"result:{k}" for k in metrics],
+                     "intermediates", "latestIntermediate", "duration", "startTime", "endTime"])
+    for t in answer["trials"]:
+        parameters = t["parameters"] if isinstance(t["parameters"], dict) else {}
+        final = t["final"] if isinstance(t["final"], dict) else {}
+        writer.writerow([t["sequenceId"], t["trialJobId"], t["status"],
+                         *[_cell(parameters.get(k)) for k in params], _cell(t["metric"]),
+                         *[_cell(final.get(k)) for k in metrics], t["intermediates"], _cell(t["latestMetric"]),
+                         _cell(t["duration"]), _cell(t["startTime"]), _cell(t["endTime"])])
+    return out.getvalue()
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return value
+
+
+async def ui_experiments(request: web.Request) -> web.Response:
+    """Every experiment in this machine's registry, with status, trial counts and best metric.
+
+    Read from the registry and each experiment's own store (read-only), so any running
+    manager (or a viewer) can show them all, as NNI's "All experiments" page does.
+    """
+    manager = request.app[MANAGER_KEY]
+    current = manager.id if manager is not None else (await _data(request).run(_data(request).meta)).get("id")
+    entries = await asyncio.get_running_loop().run_in_executor(None, _experiments, current)
+    return web.json_response({"current": current, "experiments": entries})
+
+
+def _experiments(current: str | None) -> list[dict[str, Any]]:
+    answer = []
+    for entry in registry.list_entries():
+        info = {"id": entry.get("id"), "name": entry.get("name"), "status": entry.get("status"),
+                "port": entry.get("port") if entry.get("alive") else None, "alive": bool(entry.get("alive")),
+                "startTime": _ms(entry.get("start_time")), "endTime": _ms(entry.get("end_time")),
+                "current": entry.get("id") == current, "counts": {}, "trials": 0, "best": None,
+                "optimizeMode": None}
+        if entry.get("dir"):
+            info.update(_store_facts(Path(entry["dir"]) / "db" / "nni.sqlite", bool(entry.get("alive"))))
+        answer.append(info)
+    return sorted(answer, key=lambda e: e["startTime"] or 0, reverse=True)
+
+
+def _store_facts(path: Path, alive: bool) -> dict[str, Any]:
+    """Status, counts by state and best metric of one experiment's store (nothing when unreadable)."""
+    from .queries import scalar_sql
+    if not path.is_file():
+        return {}
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2)
+        try:
+            meta = {r[0]: json.loads(r[1]) for r in db.execute("SELECT key, value FROM meta")}
+            counts = dict(db.execute("SELECT status, COUNT(*) FROM trials GROUP BY status").fetchall())
+            mode = stored_optimize_mode(meta)
+            best = db.execute(f"SELECT MAX(v), MIN(v) FROM (SELECT {scalar_sql('value')} AS v FROM metrics"
+                              " WHERE type = 'FINAL')").fetchone()
+        finally:
+            db.close()
+    except (sqlite3.Error, ValueError):
+        return {}
+    status = meta.get("status")
+    if not alive and status not in ("DONE", "STOPPED", "ERROR"):
+        status = "STOPPED"   # its manager is gone
+    return {"status": status or "STOPPED", "counts": counts, "trials": sum(counts.values()), "optimizeMode": mode,
+            "best": best[1] if mode == "minimize" else best[0],
+            "maxTrialNumber": (meta.get("config") or {}).get("maxTrialNumber")}
+
+
+def _ms(seconds: Any) -> int | None:
+    return None if not isinstance(seconds, (int, float)) else int(seconds * 1000)

@@ -14,11 +14,11 @@ export function startLive(onChange) {
   let stopped = false;
   let version = -1;
   (async () => {
-    let delay = 1000;
+    let delay = 500;
     while (!stopped) {
       try {
         const progress = await get(`/progress?since=${version}&timeout=${HOLD_SECONDS}`);
-        delay = 1000;
+        delay = 500;
         if (progress.version !== version) {
           version = progress.version;
           onChange(progress);
@@ -27,8 +27,11 @@ export function startLive(onChange) {
         }
       } catch (error) {
         if (error.status === 409) return;   // served read-only: nothing will change
-        await sleep(delay);               // the manager is gone (banner shown) or restarting
-        delay = Math.min(delay * 2, 10000);
+        // The manager is gone (banner shown) or restarting. A resumed manager counts its
+        // versions from 0 again: ask for everything, or the first poll would be held 20 s.
+        version = -1;
+        await sleep(delay);
+        delay = Math.min(delay * 2, 2000);   // a local request is cheap: notice a resume within 2 s
       }
     }
   })();

@@ -12,9 +12,14 @@ import * as trials from "./pages/trials.js";
 import * as detail from "./pages/detail.js";
 import * as compare from "./pages/compare.js";
 import * as charts from "./pages/charts.js";
+import * as experiments from "./pages/experiments.js";
+import { loadPlotly } from "./plot.js";
 
-const PAGES = {overview, trials, trial: detail, compare, charts};
-const NAV = {overview: "overview", trials: "trials", trial: "trials", compare: "trials", charts: "charts"};
+const PAGES = {overview, trials, trial: detail, compare, charts, experiments};
+const NAV = {overview: "overview", trials: "trials", trial: "trials", compare: "trials", charts: "charts",
+             experiments: "experiments"};
+// Pages that draw charts: plotly.js (large) is fetched as they open, in parallel with their data.
+const DRAWING = new Set(["overview", "trial", "compare", "charts"]);
 
 const $ = (id) => document.getElementById(id);
 
@@ -45,6 +50,7 @@ function route() {
   for (const link of document.querySelectorAll("#nav a")) {
     link.classList.toggle("active", link.dataset.page === NAV[key]);
   }
+  if (DRAWING.has(key)) loadPlotly().catch(() => {});
   const page = PAGES[key].create(Object.assign(Object.create(ctx), {root, arg, params}));
   current = {name: key, page, lastRefresh: 0, pending: false, running: false};
   refresh(current);
@@ -147,5 +153,7 @@ async function start() {
 
 // Pages call this after fetching the overview, so the header follows along.
 ctx.showExperiment = showExperiment;
+// A page that skipped part of its work (throttled) asks to be refreshed again later.
+ctx.refreshSoon = () => refresh();
 
 start();

@@ -1,12 +1,22 @@
 // Charts: metric by trial with the best so far, intermediate curves, parallel coordinates,
 // duration per trial, hyperparameter importance (computed by the server) and slice plots.
+//
+// The metric chart is drawn as soon as its data arrives; the others follow one per idle
+// moment, so the first chart shows fast and a redraw never blocks the page for long.
 
 import { get, query } from "../api.js";
 import { fill, formatNumber, h } from "../dom.js";
-import { STATUS_COLORS, hasWebGL, linkPoints, plot, scatterType } from "../plot.js";
+import {
+  STATUS_COLORS, emptyChart, hasWebGL, idle, linkPoints, narrow, plot, scatterType, trialAxis,
+} from "../plot.js";
 
 const LOG_TYPES = new Set(["loguniform", "qloguniform", "lognormal", "qlognormal"]);
 const SAMPLE_LIMIT = 5000;   // parallel coordinates and slice plots draw at most this many results
+const TOP_CHOICES = [100, 50, 20, 10, 5];   // parallel coordinates: keep the best N% of results
+// Parallel coordinates are drawn with WebGL: on a machine without a GPU one draw can hold the
+// page for seconds. They are drawn only while on screen, and redrawn at most this often.
+const PARCOORDS_INTERVAL = 15000;
+const GONE = "The experiment manager is not responding: the charts will be drawn when it answers again.";
 
 export function create(ctx) {
   const boxes = {
@@ -19,13 +29,18 @@ export function create(ctx) {
   const notes = {
     metric: h("div", {class: "note"}),
     intermediate: h("div", {class: "note"}),
-    parcoords: h("div", {class: "note"}),
+    parcoords: h("div", {class: "note", id: "parcoords-note"}),
     importance: h("div", {class: "note", id: "importance-note"}),
     slices: h("div", {class: "note"}),
   };
   const slices = h("div", {class: "slices", id: "chart-slices"});
   const topInput = h("input", {type: "number", min: 1, max: 500, value: 20, id: "intermediate-top",
     onchange: () => page.refresh()});
+  // Parallel coordinates: which axes, and the best N% only.
+  const hiddenAxes = new Set();
+  const axisChoice = h("span", {class: "chart-options", id: "parcoords-axes"});
+  const topPercent = h("select", {id: "parcoords-top", onchange: () => redrawParcoords()},
+    TOP_CHOICES.map((n) => h("option", {value: n}, n === 100 ? "all trials" : `top ${n}%`)));
   const card = (title, ...children) => h("div", {class: "card"}, h("h2", {}, title), ...children);
 
   fill(ctx.root,
@@ -34,6 +49,7 @@ export function create(ctx) {
       h("div", {class: "card"}, h("div", {class: "tabs"}, h("h2", {style: {margin: 0, flex: 1}}, "Intermediate results"),
         h("label", {class: "small"}, "best trials ", topInput)), boxes.intermediate, notes.intermediate)),
     h("div", {class: "card section"}, h("h2", {}, "Hyperparameters (parallel coordinates, coloured by metric)"),
+      h("div", {class: "chart-options"}, h("label", {}, "show ", topPercent), axisChoice),
       boxes.parcoords, notes.parcoords),
     h("div", {class: "grid wide"},
       card("Duration per trial", boxes.duration),
@@ -41,36 +57,94 @@ export function create(ctx) {
     h("div", {class: "card section"}, h("h2", {}, "Slice plots: metric against each parameter"), slices, notes.slices));
 
   let drawTime = 0;
+  let drawn = false;
+  let last = null;   // {results, keys, space, mode} for redrawing parallel coordinates on a control change
+
+  const parcoordsState = {visible: false, drawnAt: 0, drawnFor: null, timer: null};
+  function redrawParcoords() {
+    parcoordsState.drawnFor = null;
+    return parcoordsIfDue(true);
+  }
+  /** Draw the parallel coordinates if on screen, with data not drawn yet, and not drawn too recently. */
+  async function parcoordsIfDue(now = false) {
+    if (!last || !parcoordsState.visible || parcoordsState.drawnFor === last) return;
+    const wait = parcoordsState.drawnAt + PARCOORDS_INTERVAL - Date.now();
+    if (!now && parcoordsState.drawnAt && wait > 0) {
+      clearTimeout(parcoordsState.timer);
+      parcoordsState.timer = setTimeout(() => parcoordsIfDue(), wait);
+      return;
+    }
+    parcoordsState.drawnFor = last;
+    parcoordsState.drawnAt = Date.now();
+    await drawParcoords(boxes.parcoords, notes.parcoords, last.results, last.keys, last.space, last.mode,
+      {hidden: hiddenAxes, percent: Number(topPercent.value)});
+  }
+  const observer = window.IntersectionObserver ? new IntersectionObserver((entries) => {
+    parcoordsState.visible = entries.some((entry) => entry.isIntersecting);
+    if (parcoordsState.visible) parcoordsIfDue();
+  }) : null;
+  if (observer) observer.observe(boxes.parcoords); else parcoordsState.visible = true;
+
+  function renderAxisChoice(keys) {
+    const wanted = [...keys, "metric"].join("\u0000");
+    if (axisChoice.dataset.keys === wanted) return;
+    axisChoice.dataset.keys = wanted;
+    fill(axisChoice, "axes:", keys.map((k) => h("label", {},
+      h("input", {type: "checkbox", checked: !hiddenAxes.has(k), dataset: {axis: k}, onchange: (event) => {
+        if (event.target.checked) hiddenAxes.delete(k); else hiddenAxes.add(k);
+        redrawParcoords();
+      }}), k)));
+  }
+
   const page = {
     // Whole-experiment data: redrawn at most every 3 s while trials run, less often when drawing is slow.
     get minInterval() { return Math.max(3000, 3 * drawTime); },
     async refresh() {
       const started = performance.now();
-      const [data, importance, curves] = await Promise.all([
-        get("/ui/chart-data"),
-        get("/ui/importance"),
-        get(`/ui/intermediate${query({top: Number(topInput.value) || 20})}`),
-      ]);
+      let data;
+      const others = Promise.all([get("/ui/importance"), get(`/ui/intermediate${query({top: Number(topInput.value) || 20})}`)]);
+      others.catch(() => {});   // awaited below; a failure is reported once, from there
+      try {
+        data = await get("/ui/chart-data");
+      } catch (error) {
+        if (!drawn && (error.status === 0 || error.status === 503)) {
+          for (const el of Object.values(boxes)) emptyChart(el, GONE);
+        }
+        throw error;
+      }
       const info = ctx.experiment || {};
       const mode = info.optimizeMode || "maximize";
       const space = info.searchSpace || {};
-      const results = withMetric(data.results, data.parameterKeys);
-      await Promise.all([
-        drawMetric(boxes.metric, notes.metric, results, mode),
-        drawIntermediate(boxes.intermediate, notes.intermediate, curves.series),
-        drawParcoords(boxes.parcoords, notes.parcoords, results, data.parameterKeys, space, mode),
-        drawDuration(boxes.duration, data.trials),
-        drawImportance(boxes.importance, notes.importance, importance),
-        drawSlices(slices, notes.slices, results, data.parameterKeys, space, mode),
-      ]);
+      const keys = data.parameterKeys;
+      const results = withMetric(data.results, keys);
+      last = {results, keys, space, mode};
+      // The first chart at once; each other one in its own task, when the browser is idle.
+      await drawMetric(boxes.metric, notes.metric, results, mode, ctx);
+      drawn = true;
+      const [importance, curves] = await others;
+      await idle();
+      await drawIntermediate(boxes.intermediate, notes.intermediate, curves.series);
+      await idle();
+      renderAxisChoice(keys);
+      await parcoordsIfDue();
+      await idle();
+      await drawDuration(boxes.duration, data.trials);
+      await idle();
+      await drawImportance(boxes.importance, notes.importance, importance);
+      await idle();
+      await drawSlices(slices, notes.slices, results, keys, space, mode);
       drawTime = performance.now() - started;
+    },
+    unmount() {
+      if (observer) observer.disconnect();
+      clearTimeout(parcoordsState.timer);
     },
   };
   return page;
 }
 
 /** Final results that have a numeric metric, as a list of {trial, seq, metric, params}. */
-function withMetric(columns, keys) {
+export function withMetric(columns, keys) {
   const rows = [];
   for (let i = 0; i < columns.metric.length; i++) {
     const metric = columns.metric[i];
@@ -93,42 +167,83 @@ function sample(rows, limit, mode) {
   return [...chosen].sort((a, b) => a - b).map((i) => rows[i]);
 }
 
+/** The best `percent`% of rows by metric (all of them at 100). */
+function best(rows, percent, mode) {
+  if (percent >= 100) return rows;
+  const sorted = [...rows].sort((a, b) => (mode === "minimize" ? 1 : -1) * (a.metric - b.metric));
+  return sorted.slice(0, Math.max(1, Math.ceil(rows.length * percent / 100))).sort((a, b) => a.seq - b.seq);
+}
+
 function label(row) {
   return `trial ${row.trial} (#${row.seq}${row.phase ? `, phase ${row.phase}` : ""})`;
 }
 
-function empty(note, text) {
-  note.textContent = text;
+function noResultsYet(ctx) {
+  const status = ctx && ctx.experiment && ctx.experiment.status;
+  return status === "RUNNING" ? "No final results yet: the first trials are still running." : "No final results.";
 }
 
-async function drawMetric(el, note, rows, mode) {
-  let best = null;
+export async function drawMetric(el, note, rows, mode, ctx) {
+  if (!rows.length) {
+    note.textContent = "";
+    emptyChart(el, noResultsYet(ctx));
+    return;
+  }
+  let bestSoFar = null;
   const bestX = [];
   const bestY = [];
   for (const r of rows) {
-    if (best === null || (mode === "minimize" ? r.metric < best : r.metric > best)) best = r.metric;
+    if (bestSoFar === null || (mode === "minimize" ? r.metric < bestSoFar : r.metric > bestSoFar)) bestSoFar = r.metric;
     bestX.push(r.seq);
-    bestY.push(best);
+    bestY.push(bestSoFar);
   }
-  empty(note, rows.length ? `${rows.length} final results · click a point to open its trial` : "No final results yet.");
+  note.textContent = `${rows.length} final results · click a point to open its trial`;
+  const lastSeq = rows[rows.length - 1].seq;
   await plot(el, [
     {type: scatterType(rows.length), mode: "markers", name: "metric", x: rows.map((r) => r.seq), y: rows.map((r) => r.metric),
      customdata: rows.map((r) => r.trial), text: rows.map(label), hovertemplate: "%{text}<br>metric %{y}<extra></extra>",
      marker: {size: rows.length > 2000 ? 3 : 7, color: "#24527a", opacity: rows.length > 2000 ? 0.5 : 0.75}},
     {type: "scatter", mode: "lines", name: `best so far (${mode})`, x: bestX, y: bestY, hoverinfo: "skip",
      line: {shape: "hv", color: "#e3692b", width: 2}},
-  ], {xaxis: {title: {text: "trial number"}}, yaxis: {title: {text: "default metric"}}});
+  ], {xaxis: trialAxis("trial number", lastSeq + 1), yaxis: {title: {text: "default metric"}}});
   linkPoints(el);
 }
 
+// Curves are grouped by the trial's state; the legend names the groups (one entry each),
+// so it stays readable with any number of curves.
+const CURVE_GROUPS = {
+  best: {name: "best trials", dash: "solid", width: 1.5},
+  RUNNING: {name: "running", dash: "dot", width: 2.5, color: STATUS_COLORS.RUNNING},
+  EARLY_STOPPED: {name: "early-stopped", dash: "dash", width: 1.2, color: STATUS_COLORS.EARLY_STOPPED},
+};
+
 async function drawIntermediate(el, note, series) {
-  empty(note, series.length ? `${series.length} curves: the best trials and those running` : "No intermediate results yet.");
-  await plot(el, series.map((s) => ({
-    type: "scatter", mode: "lines", x: s.sequence, y: s.value, name: s.trialJobId,
-    customdata: s.sequence.map(() => s.trialJobId),
-    line: {width: s.status === "RUNNING" ? 2.5 : 1.5, dash: s.status === "RUNNING" ? "dot" : "solid"},
-    hovertemplate: `trial ${s.trialJobId} (#${s.sequenceId}, ${s.status})<br>step %{x}: %{y}<extra></extra>`,
-  })), {xaxis: {title: {text: "step"}}, yaxis: {title: {text: "intermediate result"}}, showlegend: series.length <= 12});
+  if (!series.length) {
+    note.textContent = "";
+    emptyChart(el, "No intermediate results yet.");
+    return;
+  }
+  const counts = {};
+  const seen = new Set();
+  const traces = series.map((s) => {
+    const group = s.status === "RUNNING" || s.status === "EARLY_STOPPED" ? s.status : "best";
+    counts[group] = (counts[group] || 0) + 1;
+    const style = CURVE_GROUPS[group];
+    const first = !seen.has(group);
+    seen.add(group);
+    return {
+      type: "scatter", mode: "lines", x: s.sequence, y: s.value, name: style.name, legendgroup: group,
+      showlegend: first, customdata: s.sequence.map(() => s.trialJobId),
+      line: {width: style.width, dash: style.dash, ...(style.color ? {color: style.color} : {})},
+      opacity: group === "EARLY_STOPPED" ? 0.7 : 1,
+      hovertemplate: `trial ${s.trialJobId} (#${s.sequenceId}, ${s.status})<br>step %{x}: %{y}<extra></extra>`,
+    };
+  });
+  note.textContent = `${series.length} curves: ` + Object.entries(counts)
+    .map(([group, n]) => `${n} ${CURVE_GROUPS[group].name}`).join(", ") + " · click a curve to open its trial";
+  const steps = Math.max(...series.map((s) => s.sequence.length));
+  await plot(el, traces, {xaxis: trialAxis("step", steps), yaxis: {title: {text: "intermediate result"}},
+    showlegend: true, legend: {orientation: "h", y: -0.25}});
   linkPoints(el);
 }
 
@@ -145,30 +260,39 @@ function axis(values, spec) {
   return {values: names.map((n) => index.get(n)), names, categories, numeric: false};
 }
 
-async function drawParcoords(el, note, allRows, keys, space, mode) {
-  const rows = sample(allRows, SAMPLE_LIMIT, mode);
+const shorten = (text, n) => (text.length > n ? `${text.slice(0, n - 1)}…` : text);
+
+async function drawParcoords(el, note, allRows, keys, space, mode, {hidden, percent}) {
   if (!hasWebGL()) {
-    empty(note, "Parallel coordinates need WebGL, which this browser does not provide.");
+    emptyChart(el, "Parallel coordinates need WebGL, which this browser does not provide.");
     return;
   }
-  if (!rows.length || !keys.length) {
-    empty(note, "No final results yet.");
-    await plot(el, [], {xaxis: {visible: false}, yaxis: {visible: false}});
+  if (!allRows.length || !keys.length) {
+    note.textContent = "";
+    emptyChart(el, allRows.length ? "No parameters to draw." : "No final results yet.");
     return;
   }
-  const dimensions = keys.map((k) => {
+  const kept = best(allRows, percent, mode);
+  const rows = sample(kept, SAMPLE_LIMIT, mode);
+  const shown = keys.filter((k) => !hidden.has(k));
+  const small = narrow();
+  const dimensions = shown.map((k) => {
     const a = axis(rows.map((r) => r.params[k]), space[k]);
+    const name = small ? shorten(k, 10) : k;
     return a.numeric
-      ? {label: a.log ? `log10(${k})` : k, values: a.values}
-      : {label: k, values: a.values, tickvals: a.categories.map((c, i) => i), ticktext: a.categories};
+      ? {label: a.log ? `log10(${name})` : name, values: a.values}
+      : {label: name, values: a.values, tickvals: a.categories.map((c, i) => i),
+         ticktext: a.categories.map((c) => shorten(c, small ? 8 : 18))};
   });
   const metric = rows.map((r) => r.metric);
   dimensions.push({label: "metric", values: metric});
-  empty(note, `${rows.length === allRows.length ? rows.length : `${rows.length} of ${allRows.length}`} results; `
-    + `${mode === "minimize" ? "dark" : "bright"} lines are the better ones. Drag along an axis to filter.`);
-  await plot(el, [{type: "parcoords", dimensions,
-    line: {color: metric, colorscale: "Viridis", reversescale: mode === "minimize", showscale: true,
-           colorbar: {title: {text: "metric"}}}}], {margin: {l: 70, r: 70, t: 40, b: 30}});
+  const count = rows.length === kept.length ? `${rows.length}` : `${rows.length} of ${kept.length}`;
+  note.textContent = `${count} results${percent < 100 ? ` (the best ${percent}% of ${allRows.length})` : ""}; `
+    + `${mode === "minimize" ? "dark" : "bright"} lines are the better ones. Drag along an axis to filter.`;
+  await plot(el, [{type: "parcoords", dimensions, labelangle: small ? -30 : 0, labelside: "top",
+    line: {color: metric, colorscale: "Viridis", reversescale: mode === "minimize", showscale: !small,
+           colorbar: {title: {text: "metric"}, thickness: 12}}}],
+  {margin: small ? {l: 30, r: 30, t: 60, b: 20} : {l: 70, r: 70, t: 50, b: 30}});
 }
 
 async function drawDuration(el, trials) {
@@ -178,34 +302,42 @@ async function drawDuration(el, trials) {
   const y = [];
   const colors = [];
   const text = [];
+  const customdata = [];
   for (let i = 0; i < n; i++) {
     if (!trials.startTime[i]) continue;
     x.push(trials.sequenceId[i]);
     y.push(((trials.endTime[i] || now) - trials.startTime[i]) / 1000);
     colors.push(STATUS_COLORS[trials.status[i]] || "#888");
     text.push(`trial ${trials.trialJobId[i]} (#${trials.sequenceId[i]}, ${trials.status[i]})`);
+    customdata.push(trials.trialJobId[i]);
   }
-  const customdata = [];
-  for (let i = 0; i < n; i++) if (trials.startTime[i]) customdata.push(trials.trialJobId[i]);
+  if (!x.length) {
+    emptyChart(el, "No trial has started yet.");
+    return;
+  }
   const trace = x.length > 2000
     ? {type: scatterType(x.length), mode: "markers", marker: {color: colors, size: 4}}
     : {type: "bar", marker: {color: colors}, textposition: "none"};
   await plot(el, [{...trace, x, y, text, customdata, hovertemplate: "%{text}<br>%{y:.1f} s<extra></extra>"}],
-    {xaxis: {title: {text: "trial number"}}, yaxis: {title: {text: "seconds"}}, bargap: 0.1});
+    {xaxis: trialAxis("trial number", x[x.length - 1] + 1), yaxis: {title: {text: "seconds"}}, bargap: 0.1});
   linkPoints(el);
 }
 
 async function drawImportance(el, note, answer) {
+  if (answer.note || !answer.parameters.length) {
+    note.textContent = "";
+    emptyChart(el, `Not computed yet: ${answer.note || "no parameters"}.`);
+    return;
+  }
   const params = [...answer.parameters].reverse();   // plotly draws bars bottom-up
   await plot(el, [{type: "bar", orientation: "h", x: params.map((p) => p.importance), y: params.map((p) => p.name),
     marker: {color: "#24527a"},
     text: params.map((p) => (p.spearman === null ? p.kind : `ρ ${formatNumber(p.spearman)}`)),
     hovertemplate: "%{y}: %{x:.3f}<br>%{text}<extra></extra>"}],
-  {xaxis: {title: {text: "share of metric variance explained alone"}, range: [0, 1]}, margin: {l: 110, r: 20, t: 10, b: 45}});
-  empty(note, answer.note
-    ? `Not computed: ${answer.note}.`
-    : `From ${answer.n} final results. Method: ${answer.method}. Only main effects, not interactions; `
-      + "a rough guide with few results. ρ: Spearman correlation (sign = direction).");
+  {xaxis: {title: {text: "share of metric variance explained alone"}, range: [0, 1]},
+   yaxis: {automargin: true}, margin: {l: 20, r: 20, t: 10, b: 45}});
+  note.textContent = `From ${answer.n} final results. Method: ${answer.method}. Only main effects, not interactions; `
+    + "a rough guide with few results. ρ: Spearman correlation (sign = direction).";
 }
 
 async function drawSlices(container, note, allRows, keys, space, mode) {
@@ -220,18 +352,28 @@ async function drawSlices(container, note, allRows, keys, space, mode) {
   if (wanted.length !== container.children.length || wanted.some((el, i) => container.children[i] !== el)) {
     container.replaceChildren(...wanted);
   }
-  empty(note, rows.length ? (rows.length < allRows.length ? `${rows.length} of ${allRows.length} results shown.` : "")
-    : "No final results yet.");
-  await Promise.all(keys.map((k, i) => {
+  note.textContent = rows.length
+    ? `Colour: trial number (dark early, yellow late).${rows.length < allRows.length ? ` ${rows.length} of ${allRows.length} results shown.` : ""}`
+    : (keys.length ? "No final results yet." : "No parameters yet.");
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i];
+    if (!rows.length) {
+      emptyChart(wanted[i], `${k}: no final results yet.`);
+      continue;
+    }
     const a = axis(rows.map((r) => r.params[k]), space[k]);
     const x = a.numeric ? rows.map((r) => r.params[k]) : a.names;
-    return plot(wanted[i], [{type: scatterType(rows.length), mode: "markers", x, y: rows.map((r) => r.metric),
+    const el = await plot(wanted[i], [{type: scatterType(rows.length), mode: "markers", x, y: rows.map((r) => r.metric),
       customdata: rows.map((r) => r.trial), text: rows.map(label),
       hovertemplate: `%{text}<br>${k} %{x}<br>metric %{y}<extra></extra>`,
-      marker: {size: rows.length > 2000 ? 3 : 6, color: rows.map((r) => r.seq), colorscale: "Blues", opacity: 0.8,
-               showscale: false}}],
+      marker: {size: rows.length > 2000 ? 3 : 6, color: rows.map((r) => r.seq), colorscale: "Viridis", opacity: 0.85,
+               showscale: true, colorbar: {title: {text: "trial #", side: "right"}, thickness: 8, len: 0.9, tickformat: "d"}}}],
     {title: {text: k, font: {size: 13}}, margin: {l: 50, r: 10, t: 30, b: 35},
-     xaxis: {type: a.numeric ? (a.log ? "log" : "linear") : "category"}, yaxis: {title: {text: "metric"}}})
-      .then((el) => el && linkPoints(el));
-  }));
+     xaxis: {type: a.numeric ? (a.log ? "log" : "linear") : "category", automargin: true,
+             ...(a.numeric ? {} : {categoryorder: "category ascending",
+                                   tickangle: a.categories.some((c) => c.length > 6) ? -30 : 0})},
+     yaxis: {title: {text: "metric"}, automargin: true}});
+    if (el) linkPoints(el);
+    if (i + 1 < keys.length) await idle();
+  }
 }

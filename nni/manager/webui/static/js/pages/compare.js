@@ -3,14 +3,16 @@
 
 import { get, query } from "../api.js";
 import { decodeMetric, fill, formatDuration, formatValue, h, scalar, statusChip, trialSeconds } from "../dom.js";
-import { plot } from "../plot.js";
+import { emptyChart, plot, trialAxis } from "../plot.js";
 
 export function create(ctx) {
   const ids = (ctx.params.get("ids") || "").split(",").filter(Boolean);
   const table = h("table", {id: "compare-table"});
   const chart = h("div", {class: "chart tall", id: "chart-compare"});
   fill(ctx.root,
-    h("div", {class: "card section"}, h("h1", {}, `Compare ${ids.length} trials`), h("div", {class: "table-wrap"}, table)),
+    h("div", {class: "card section"}, h("h1", {}, h("a", {href: "#/trials", id: "compare-back", title: "Back to the trials",
+      onclick: (event) => { if (history.length > 1) { event.preventDefault(); history.back(); } }}, "‹ Trials"),
+    ` · Compare ${ids.length} trials`), h("div", {class: "table-wrap"}, table)),
     h("div", {class: "card"}, h("h2", {}, "Intermediate results"), chart));
 
   return {
@@ -52,7 +54,12 @@ export function create(ctx) {
         type: "scatter", mode: "lines+markers", x: s.sequence, y: s.value, customdata: s.sequence.map(() => s.trialJobId),
         name: s.parameterIndex ? `${s.trialJobId} (phase ${s.parameterIndex})` : s.trialJobId,
       }));
-      await plot(chart, traces, {xaxis: {title: {text: "step"}}, yaxis: {title: {text: "intermediate result"}}});
+      if (!traces.length) {
+        emptyChart(chart, "None of these trials reported intermediate results.");
+        return;
+      }
+      await plot(chart, traces, {xaxis: trialAxis("step", Math.max(...traces.map((t) => t.x.length))),
+        yaxis: {title: {text: "intermediate result"}}, showlegend: true});
     },
   };
 }

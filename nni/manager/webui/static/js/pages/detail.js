@@ -5,7 +5,7 @@ import { ApiError, get, killTrial, query } from "../api.js";
 import {
   ACTIVE, decodeMetric, fill, formatDuration, formatMetric, formatTime, formatValue, h, scalar, statusChip, trialSeconds,
 } from "../dom.js";
-import { plot } from "../plot.js";
+import { emptyChart, plot, trialAxis } from "../plot.js";
 
 const LOG_START = 64 * 1024;
 const LOG_MAX = 1024 * 1024;
@@ -33,7 +33,10 @@ export function create(ctx) {
         chartBox, chartNote)),
     h("div", {class: "card section"},
       h("div", {class: "tabs"}, h("h2", {style: {margin: "0 12px 0 0"}}, "Log"), tabs,
-        h("span", {style: {flex: 1}}), more, h("button", {onclick: () => loadLog()}, "Reload")),
+        h("span", {style: {flex: 1}}), more, h("button", {onclick: () => loadLog()}, "Reload"),
+        ["stdout", "stderr"].map((stream) => h("a", {class: "button", id: `download-${stream}`, download: `${id}-${stream}.log`,
+          href: `/api/v1/nni/ui/trials/${encodeURIComponent(id)}/log?stream=${stream}&download=1`,
+          title: `The whole ${stream} file`}, `⬇ ${stream}`))),
       logInfo, logView));
 
   let trial = null;
@@ -67,8 +70,15 @@ export function create(ctx) {
     const traces = [...byParameter.entries()].map(([parameterId, series]) => ({
       type: "scatter", mode: "lines+markers", x: series.x, y: series.y, name: `parameter ${parameterId}`,
     }));
-    chartNote.textContent = traces.length ? "" : "No intermediate results reported.";
-    return plot(chartBox, traces, {xaxis: {title: {text: "step"}}, yaxis: {title: {text: key}},
+    chartNote.textContent = "";
+    if (!traces.length) {
+      const status = trial && trial.status;
+      emptyChart(chartBox, status === "FAILED" ? "No intermediate results: the trial failed before reporting any (see its stderr below)."
+        : ACTIVE.has(status) ? "No intermediate results yet." : "This trial reported no intermediate results.");
+      return null;
+    }
+    const steps = Math.max(...traces.map((t) => t.x.length));
+    return plot(chartBox, traces, {xaxis: trialAxis("step", steps), yaxis: {title: {text: key}},
       showlegend: traces.length > 1});
   }
 

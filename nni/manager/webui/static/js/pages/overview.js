@@ -1,10 +1,14 @@
-// Overview: status, progress against the limits, counts by state, best result, controls,
-// search space and config.
+// Overview: status, progress against the limits, counts by state, best result, the metric
+// chart and the top trials, controls, search space and config.
 
-import { get, put } from "../api.js";
+import { get, put, query } from "../api.js";
 import {
   ENDED_EXPERIMENT, STATES, fill, formatDuration, formatNumber, formatValue, h, progressBar, statusChip,
 } from "../dom.js";
+import { drawMetric, withMetric } from "./charts.js";
+
+const TOP_TRIALS = 10;
+const CHART_INTERVAL = 3000;   // the metric chart needs every result: redrawn at most this often
 
 const CONTROLS = [
   {key: "concurrency", label: "Trial concurrency", field: "trialConcurrency", update: "TRIAL_CONCURRENCY",
@@ -27,9 +31,15 @@ export function create(ctx) {
   const space = h("div", {class: "table-wrap"});
   const config = h("pre", {id: "config"});
   const controls = ctx.readOnly ? null : buildControls(ctx, () => page.refresh());
+  const chart = h("div", {class: "chart", id: "overview-metric"});
+  const chartNote = h("div", {class: "note"});
+  const top = h("table", {id: "top-trials"});
   fill(ctx.root,
     h("div", {class: "grid"}, cards.status, cards.trials, cards.duration, cards.best),
     h("div", {class: "card section"}, h("h2", {}, "Trials by state"), counts),
+    h("div", {class: "grid wide"},
+      h("div", {class: "card"}, h("h2", {}, "Default metric by trial"), chart, chartNote),
+      h("div", {class: "card"}, h("h2", {}, `Top ${TOP_TRIALS} trials`), h("div", {class: "table-wrap"}, top))),
     controls,
     h("div", {class: "grid wide"},
       h("div", {class: "card"}, h("h2", {}, "Search space"), space),
@@ -53,15 +63,44 @@ export function create(ctx) {
       h("div", {class: "muted small"}, max ? `of ${formatDuration(max)} maximum` : "no maximum duration"));
   }
 
+  let chartAt = 0;
+  let chartVersion = null;
   const page = {
     async refresh() {
       info = await get("/ui/overview");
       fetchedAt = Date.now();
       ctx.showExperiment(info);
       render(info);
+      const best = await get(`/ui/trials${query({sort: "metric", order: info.optimizeMode === "minimize" ? "asc" : "desc",
+        limit: TOP_TRIALS, filter: "metric>=-1e308"})}`);
+      renderTop(best, info);
+      // The chart reads every result: not more often than every few seconds, and only on news.
+      const key = `${info.finalResults}/${info.status}`;
+      if (key !== chartVersion && Date.now() - chartAt >= CHART_INTERVAL) {
+        chartAt = Date.now();
+        chartVersion = key;
+        const data = await get("/ui/chart-data");
+        await drawMetric(chart, chartNote, withMetric(data.results, data.parameterKeys), info.optimizeMode, ctx);
+      } else if (key !== chartVersion) {
+        setTimeout(() => ctx.refreshSoon && ctx.refreshSoon(), CHART_INTERVAL);
+      }
     },
     unmount() { clearInterval(ticker); },
   };
+
+  function renderTop(answer, o) {
+    const keys = answer.parameterKeys;
+    fill(top,
+      h("thead", {}, h("tr", {}, h("th", {}, "#"), h("th", {}, "Trial"), h("th", {class: "num"}, "Metric"),
+        keys.map((k) => h("th", {}, k)))),
+      h("tbody", {}, answer.trials.length ? answer.trials.map((t) => h("tr", {dataset: {trialId: t.trialJobId}},
+        h("td", {class: "num"}, t.sequenceId),
+        h("td", {}, h("a", {href: `#/trial/${encodeURIComponent(t.trialJobId)}`}, t.trialJobId)),
+        h("td", {class: "num"}, formatNumber(t.metric)),
+        keys.map((k) => h("td", {}, formatValue((t.parameters || {})[k])))))
+        : h("tr", {}, h("td", {colspan: 3 + keys.length, class: "empty"},
+          o.status === "RUNNING" ? "No final result yet: the first trials are running." : "No final results."))));
+  }
 
   function render(o) {
     fill(cards.status,
@@ -69,6 +108,8 @@ export function create(ctx) {
       h("div", {class: "big"}, statusChip(o.status)),
       h("div", {class: "muted small"}, `${o.name ? o.name + " · " : ""}${o.id}`),
       h("div", {class: "muted small"}, `optimize mode: ${o.optimizeMode}`),
+      h("div", {class: "small"}, h("a", {href: "/api/v1/nni/ui/manager-log", download: `${o.id}-nnimanager.log`,
+        id: "download-manager-log", title: "The manager's log (log/nnimanager.log)"}, "⬇ manager log")),
       o.errors.length ? h("pre", {class: "errors"}, o.errors.join("\n\n")) : null);
 
     const max = o.maxTrialNumber;
@@ -128,9 +169,12 @@ function buildControls(ctx, refresh) {
         if (!text) return;
         const value = control.parse(text);
         try {
+          const before = ctx.experiment && ctx.experiment.status;
           await put(`/experiment?update_type=${control.update}`, {params: {[control.field]: value}});
+          const after = (await get("/check-status")).status;
           message.className = "message ok";
-          message.textContent = `${control.label} set to ${text}.`;
+          message.textContent = `${control.label} set to ${text}.`
+            + (ENDED_EXPERIMENT.has(before) && after === "RUNNING" ? " The experiment continues." : "");
           input.value = "";
           refresh();
         } catch (error) {

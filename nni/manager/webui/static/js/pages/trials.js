@@ -1,12 +1,30 @@
 // Trials: one page of the trials table at a time, sorted, filtered and paged by the server
 // (GET /ui/trials), so an experiment with 100,000 trials loads as fast as one with ten.
 
-import { get, killTrial, query, request } from "../api.js";
+import { ApiError, get, killTrial, query, request } from "../api.js";
 import {
   ACTIVE, STATES, debounce, fill, formatDuration, formatNumber, formatTime, formatValue, h, statusChip,
 } from "../dom.js";
 
 const PAGE_SIZES = [20, 50, 100, 200];
+// Columns besides parameters and result keys that can be shown or hidden; the choice is kept
+// in the browser (localStorage). Parameters and result keys are shown unless hidden.
+const OPTIONAL = [
+  {key: "intermediates", label: "Intermediate results", numeric: true, on: false},
+  {key: "latest", label: "Latest intermediate", numeric: true, on: false},
+  {key: "duration", label: "Duration", numeric: true, on: true},
+  {key: "startTime", label: "Start time", on: true},
+  {key: "endTime", label: "End time", on: false},
+];
+const COLUMNS_KEY = "nni-ng.trials.columns";
+
+function loadColumns() {
+  try {
+    return JSON.parse(localStorage.getItem(COLUMNS_KEY)) || {};
+  } catch {
+    return {};
+  }
+}
 
 export function create(ctx) {
   const p = ctx.params;
@@ -18,7 +36,11 @@ export function create(ctx) {
     offset: Number(p.get("offset")) || 0,
     limit: Number(p.get("limit")) || 50,
   };
-  const selected = new Set();
+  // The selection is kept in the address too, so coming back from Compare keeps it.
+  const selected = new Set((p.get("selected") || "").split(",").filter(Boolean));
+  const columns = loadColumns();   // column key -> shown?
+  const shown = (key, byDefault = true) => (key in columns ? columns[key] : byDefault);
+  let lastAnswer = null;
 
   const filterInput = h("input", {type: "search", id: "trial-filter", value: state.filter,
     placeholder: "Filter: text, or lr<0.01 metric>0.9 optimizer=adam",
@@ -35,11 +57,14 @@ export function create(ctx) {
       state.offset = 0;
       changed();
     }}), s)));
+  const filterError = h("div", {class: "filter-error", id: "filter-error", role: "alert", hidden: true});
   const compareButton = h("button", {id: "compare", disabled: true, onclick: () => {
+    keepInAddress();
     location.hash = `#/compare?ids=${[...selected].map(encodeURIComponent).join(",")}`;
   }}, "Compare");
   const clearButton = h("button", {id: "clear-selection", disabled: true, onclick: () => {
     selected.clear();
+    keepInAddress();
     page.refresh();
   }}, "Clear selection");
   // Re-run: the selected ended trials run again as new attempts (POST /trial-jobs/rerun).
@@ -57,23 +82,57 @@ export function create(ctx) {
     }
     page.refresh();
   }}, "Re-run");
+  const columnsPanel = h("div", {hidden: true, id: "columns-panel"});
+  const columnsMenu = h("span", {class: "columns-menu"},
+    h("button", {id: "columns-button", onclick: () => { columnsPanel.hidden = !columnsPanel.hidden; }}, "Columns"),
+    columnsPanel);
+  const exportLink = (fmt) => h("a", {class: "button", id: `export-${fmt}`, download: "",
+    title: `Every trial matching the filter, as ${fmt.toUpperCase()}`,
+    onclick: (event) => { event.currentTarget.href = `/api/v1/nni/ui/trials-export${exportQuery(fmt)}`; },
+    href: "#"}, fmt.toUpperCase());
   const pager = h("div", {class: "pager", id: "pager"});
   const table = h("table", {id: "trials-table"});
   const summary = h("span", {class: "muted", id: "trials-summary"});
 
   fill(ctx.root,
     h("div", {class: "card"},
-      h("div", {class: "toolbar"}, filterInput, stateFilter),
-      h("div", {class: "toolbar"}, summary, h("span", {class: "grow"}), compareButton, rerunButton, clearButton, pager),
+      h("div", {class: "toolbar"}, filterInput, stateFilter, filterError),
+      h("div", {class: "toolbar"}, summary, h("span", {class: "grow"}), compareButton, rerunButton, clearButton, columnsMenu,
+        h("span", {class: "small muted"}, "export"), exportLink("csv"), exportLink("json"), pager),
       h("div", {class: "table-wrap"}, table)));
 
-  function changed() {
+  function keepInAddress() {
     // Keep the view in the address (shareable, survives reloads) without re-mounting the page.
     const params = query({sort: state.sort === "sequenceId" ? "" : state.sort, order: state.order === "asc" ? "" : state.order,
       status: [...state.statuses].join(","), filter: state.filter, offset: state.offset || "",
-      limit: state.limit === 50 ? "" : state.limit});
+      limit: state.limit === 50 ? "" : state.limit, selected: [...selected].join(",")});
     history.replaceState(null, "", `#/trials${params}`);
+  }
+
+  function changed() {
+    keepInAddress();
     page.refresh();
+  }
+
+  function exportQuery(fmt) {
+    return query({format: fmt, sort: state.sort, order: state.order, status: [...state.statuses].join(","),
+      filter: state.filter});
+  }
+
+  function renderColumnsPanel(params, metrics) {
+    const option = (key, label, byDefault) => h("label", {},
+      h("input", {type: "checkbox", dataset: {column: key}, checked: shown(key, byDefault), onchange: (event) => {
+        columns[key] = event.target.checked;
+        try { localStorage.setItem(COLUMNS_KEY, JSON.stringify(columns)); } catch { /* private mode */ }
+        if (lastAnswer) render(lastAnswer);
+      }}), label);
+    fill(columnsPanel,
+      params.length ? h("div", {class: "small muted"}, "Parameters") : null,
+      params.map((k) => option(`param:${k}`, k, true)),
+      metrics.length ? h("div", {class: "small muted"}, "Result keys") : null,
+      metrics.map((k) => option(`metric:${k}`, k, true)),
+      h("div", {class: "small muted"}, "Other"),
+      OPTIONAL.map((c) => option(c.key, c.label, c.on)));
   }
 
   function sortBy(key) {
@@ -100,8 +159,11 @@ export function create(ctx) {
   }
 
   function render(answer) {
-    const params = answer.parameterKeys;
-    const metrics = answer.metricKeys;
+    lastAnswer = answer;
+    const params = answer.parameterKeys.filter((k) => shown(`param:${k}`));
+    const metrics = answer.metricKeys.filter((k) => shown(`metric:${k}`));
+    const extra = OPTIONAL.filter((c) => shown(c.key, c.on));
+    renderColumnsPanel(answer.parameterKeys, answer.metricKeys);
     const head = h("tr", {},
       h("th", {}, ""),
       header("#", "sequenceId", true),
@@ -110,9 +172,8 @@ export function create(ctx) {
       params.map((k) => header(k, `param:${k}`)),
       header("Metric", "metric", true),
       // A result key named like a parameter (both "lr") is told apart by its label.
-      metrics.map((k) => header(params.includes(k) ? `${k} (result)` : k, `metric:${k}`, true)),
-      header("Duration", "duration", true),
-      header("Start time", "startTime"),
+      metrics.map((k) => header(answer.parameterKeys.includes(k) ? `${k} (result)` : k, `metric:${k}`, true)),
+      extra.map((c) => header(c.label, c.key === "latest" ? "latest" : c.key, Boolean(c.numeric))),
       ctx.readOnly ? null : h("th", {}, ""));
     const rows = answer.trials.map((t) => {
       const final = t.final && typeof t.final === "object" ? t.final : {};
@@ -121,7 +182,18 @@ export function create(ctx) {
           if (event.target.checked) selected.add(t.trialJobId); else selected.delete(t.trialJobId);
           event.target.closest("tr").classList.toggle("selected", event.target.checked);
           updateSelection();
+          keepInAddress();
         }});
+      // Without a final result (running, early-stopped), the metric column shows the latest
+      // intermediate result, in italics: what the assessor judged the trial by.
+      const latest = t.metric === null && typeof t.latestMetric === "number";
+      const cell = {
+        intermediates: () => h("td", {class: "num", dataset: {col: "intermediates"}}, t.intermediates),
+        latest: () => h("td", {class: "num", dataset: {col: "latest"}}, formatNumber(t.latestMetric)),
+        duration: () => h("td", {class: "num", dataset: {col: "duration"}}, formatDuration(t.duration)),
+        startTime: () => h("td", {dataset: {col: "startTime"}}, formatTime(t.startTime)),
+        endTime: () => h("td", {dataset: {col: "endTime"}}, formatTime(t.endTime)),
+      };
       return h("tr", {class: selected.has(t.trialJobId) ? "selected" : "", dataset: {trialId: t.trialJobId}},
         h("td", {}, box),
         h("td", {class: "num"}, t.sequenceId),
@@ -129,16 +201,17 @@ export function create(ctx) {
           t.phases > 1 ? h("span", {class: "muted small", title: "parameter sets (multi-phase)"}, ` ×${t.phases}`) : null),
         h("td", {}, statusChip(t.status, t.message || "")),
         params.map((k) => h("td", {dataset: {col: `param:${k}`}}, formatValue((t.parameters || {})[k]))),
-        h("td", {class: "num", dataset: {col: "metric"}}, formatNumber(t.metric)),
+        h("td", {class: latest ? "num latest" : "num", dataset: {col: "metric"},
+          title: latest ? `latest of ${t.intermediates} intermediate results (no final result)` : null},
+        formatNumber(latest ? t.latestMetric : t.metric)),
         metrics.map((k) => h("td", {class: "num", dataset: {col: `metric:${k}`}}, formatValue(final[k]))),
-        h("td", {class: "num"}, formatDuration(t.duration)),
-        h("td", {}, formatTime(t.startTime)),
+        extra.map((c) => cell[c.key]()),
         ctx.readOnly ? null : h("td", {}, ACTIVE.has(t.status)
           ? h("button", {class: "danger kill", dataset: {id: t.trialJobId}, onclick: () => kill(t.trialJobId)}, "Kill")
           : null));
     });
     fill(table, h("thead", {}, head), h("tbody", {}, rows.length ? rows
-      : h("tr", {}, h("td", {colspan: 8 + params.length + metrics.length, class: "empty"}, "No trials match."))));
+      : h("tr", {}, h("td", {colspan: 6 + params.length + metrics.length + extra.length, class: "empty"}, "No trials match."))));
 
     const from = answer.total ? answer.offset + 1 : 0;
     const to = answer.offset + answer.trials.length;
@@ -167,8 +240,22 @@ export function create(ctx) {
 
   const page = {
     async refresh() {
-      const answer = await get(`/ui/trials${query({offset: state.offset, limit: state.limit, sort: state.sort,
-        order: state.order, status: [...state.statuses].join(","), filter: state.filter})}`);
+      let answer;
+      try {
+        answer = await get(`/ui/trials${query({offset: state.offset, limit: state.limit, sort: state.sort,
+          order: state.order, status: [...state.statuses].join(","), filter: state.filter})}`);
+      } catch (error) {
+        // A filter the server cannot read is said under the box, not answered with 0 rows.
+        if (error instanceof ApiError && error.status === 400 && state.filter && /filter/.test(error.message)) {
+          filterError.textContent = error.message;
+          filterError.hidden = false;
+          filterInput.classList.add("invalid");
+          return;
+        }
+        throw error;
+      }
+      filterError.hidden = true;
+      filterInput.classList.remove("invalid");
       if (answer.total > 0 && answer.offset >= answer.total) {   // the filter shrank the list under us
         state.offset = Math.floor((answer.total - 1) / state.limit) * state.limit;
         return page.refresh();

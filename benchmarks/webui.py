@@ -1,0 +1,326 @@
+"""Web UI speed: time to first chart per page, script bytes sent, main-thread blocking while live.
+
+Run from the repository root with the project's interpreter::
+
+    python benchmarks/webui.py [--sizes 300,100000] [--live-trials 120] [--compare DIR] [--skip-live]
+
+For each store size it builds a synthetic experiment store (trials with three parameters,
+two intermediate results each and, for 80 % of them, a final result), serves it the way
+``nnictl view`` does (``rest.build_app`` in a subprocess, so ``--compare`` can serve it
+with another checkout's code), and opens each page in headless Chromium (Playwright):
+
+* **first chart (cold)**: from navigation start to the first drawn trace of the page's
+  main chart, in a fresh browser profile (empty cache);
+* **first chart (warm)**: the same page loaded again in the same profile (cached files);
+* **scripts**: bytes of JavaScript as sent (compressed) and as decoded, on the cold load.
+
+Then a live experiment (trivial trials, real manager) runs with the Charts page open, and
+the page's long tasks (main-thread tasks over 50 ms, from ``PerformanceObserver``) are
+summed: the share of the time the page could not answer input while trials finished.
+
+``--compare DIR`` runs everything a second time with the code in DIR (for instance
+``git archive <commit> nni | tar -x -C DIR``) and prints it beside ours. The table goes to
+stdout and to benchmarks/results/webui.md; progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+RESULTS = HERE / "results" / "webui.md"
+CHROMIUM = "/usr/bin/chromium"
+WAIT_MS = 180_000
+
+# Each page and the selector of its main chart's first drawn trace.
+PAGES = [
+    ("overview", "#/overview", "#overview-metric .scatterlayer .trace"),
+    ("charts", "#/charts", "#chart-metric .scatterlayer .trace"),
+    ("trial", "#/trial/{trial}", "#chart-trial-intermediate .scatterlayer .trace"),
+    ("compare", "#/compare?ids={pair}", "#chart-compare .scatterlayer .trace"),
+]
+
+SERVER = """
+import asyncio, sys
+from aiohttp import web
+from nni.manager.rest import build_app
+from nni.manager.store import Store
+
+async def main():
+    store = Store(sys.argv[1], readonly=True)
+    runner = web.AppRunner(build_app(store, None))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", int(sys.argv[2])).start()
+    print("ready", flush=True)
+    await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+LIVE = """
+import json, sys, time
+from nni.experiment import Experiment
+exp = Experiment("local")
+exp.config.trial_command = sys.executable + " trial.py"
+exp.config.trial_code_directory = sys.argv[1]
+exp.config.search_space = {"x": {"_type": "uniform", "_value": [0, 1]}, "y": {"_type": "uniform", "_value": [0, 1]}}
+exp.config.tuner.name = "Random"
+exp.config.trial_concurrency = 4
+exp.config.max_trial_number = int(sys.argv[2])
+exp.config.experiment_working_directory = sys.argv[3]
+exp.start(port=0)
+print(json.dumps({"url": exp.url}), flush=True)
+exp.wait()
+print("done", flush=True)
+sys.stdin.readline()
+exp.stop()
+"""
+
+LIVE_TRIAL = """
+import os, time, nni
+while not os.path.exists("go"):   # the first trials wait until the page is open
+    time.sleep(0.05)
+p = nni.get_next_parameter()
+for step in range(3):
+    nni.report_intermediate_result(p["x"] * (step + 1))
+    time.sleep(0.1)
+nni.report_final_result(p["x"] + p["y"])
+"""
+
+# Records every long task of the page from the start (before any script runs).
+LONGTASKS = """
+window.__longtasks = [];
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) window.__longtasks.push([entry.startTime, entry.duration]);
+}).observe({type: "longtask", buffered: true});
+"""
+
+
+def log(message: str) -> None:
+    print(f"[webui] {message}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fill_store(path: Path, n: int) -> list[str]:
+    """A store of n finished trials (see the module doc); returns the trial ids."""
+    sys.path.insert(0, str(REPO))
+    from nni.manager.store import Store
+    store = Store(path)
+    store.set_meta(id=f"bench{n}", status="STOPPED", start_time=1_700_000_000.0, end_time=1_700_100_000.0,
+                   optimize_mode="maximize",
+                   config={"experimentName": f"bench-{n}", "maxTrialNumber": n, "trialConcurrency": 4, "searchSpace": {
+                       "lr": {"_type": "loguniform", "_value": [1e-4, 0.1]},
+                       "opt": {"_type": "choice", "_value": ["sgd", "adam"]},
+                       "layers": {"_type": "randint", "_value": [1, 9]}}})
+    store.close()
+    rng = random.Random(0)
+    trials, params, metrics, ids = [], [], [], []
+    for i in range(n):
+        tid = f"t{i:06d}"
+        ids.append(tid)
+        ok = i % 5 != 4
+        start = 1_700_000_000.0 + i
+        trials.append((tid, i, "SUCCEEDED" if ok else "EARLY_STOPPED", f"/nowhere/{tid}", start, start,
+                       start + rng.random() * 100, 0, None))
+        p = {"lr": 10 ** rng.uniform(-4, -1), "opt": rng.choice(["sgd", "adam"]), "layers": rng.randint(1, 8)}
+        params.append((i, tid, 0, "algorithm", json.dumps(p), start))
+        metrics += [(tid, i, "PERIODICAL", s, json.dumps(rng.random()), start) for s in range(2)]
+        if ok:
+            metrics.append((tid, i, "FINAL", 0, json.dumps(rng.random()), start))
+    db = sqlite3.connect(path)
+    with db:
+        db.executemany("INSERT INTO trials VALUES (?,?,?,?,?,?,?,?,?)", trials)
+        db.executemany("INSERT INTO parameters(parameter_id, trial_id, parameter_index, source, parameters, created)"
+                       " VALUES (?,?,?,?,?,?)", params)
+        db.executemany("INSERT INTO metrics(trial_id, parameter_id, type, sequence, value, timestamp)"
+                       " VALUES (?,?,?,?,?,?)", metrics)
+    db.close()
+    return ids
+
+
+def env_for(code: Path) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(code)}
+
+
+def serve(path: Path, code: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-c", SERVER, str(path), str(port)], env=env_for(code),
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def page_load(context: Any, url: str, selector: str) -> dict[str, float]:
+    """Open url; the time from navigation start to the selector, and the script bytes."""
+    tab = context.new_page()
+    try:
+        tab.goto(url, wait_until="commit", timeout=WAIT_MS)
+        tab.wait_for_selector(selector, state="attached", timeout=WAIT_MS)
+        first = tab.evaluate("() => performance.now()")
+        scripts = tab.evaluate("""() => performance.getEntriesByType('resource')
+            .filter(r => r.initiatorType === 'script' || r.initiatorType === 'link' && r.name.endsWith('.js')
+                         || r.name.endsWith('.js'))
+            .reduce((a, r) => [a[0] + r.transferSize, a[1] + r.decodedBodySize], [0, 0])""")
+        return {"first": first / 1000, "sent": scripts[0], "decoded": scripts[1]}
+    finally:
+        tab.close()
+
+
+def measure_pages(browser: Any, base: str, ids: list[str], overview_chart: bool) -> dict[str, dict[str, float]]:
+    answer = {}
+    for name, route, selector in PAGES:
+        if name == "overview" and not overview_chart:
+            answer[name] = {"first": None, "warm": None, "sent": None, "decoded": None}
+            continue
+        url = f"{base}/{route.format(trial=ids[0], pair=f'{ids[0]},{ids[1]}')}"
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        try:
+            cold = page_load(context, url, selector)
+            warm = page_load(context, url, selector)
+        finally:
+            context.close()
+        answer[name] = {**cold, "warm": warm["first"]}
+        log(f"  {name}: first chart {cold['first']:.2f} s cold, {warm['first']:.2f} s warm;"
+            f" scripts {cold['sent'] / 1e6:.2f} MB sent")
+    return answer
+
+
+def measure_live(browser: Any, code: Path, trials: int, work: Path) -> dict[str, float]:
+    """Long-task time of the Charts page while a live experiment runs `trials` trivial trials."""
+    code_dir = work / "live-code"
+    code_dir.mkdir(parents=True, exist_ok=True)
+    (code_dir / "trial.py").write_text(textwrap.dedent(LIVE_TRIAL))
+    env = {**env_for(code), "NNI_NG_HOME": str(work / "home")}
+    proc = subprocess.Popen([sys.executable, "-c", LIVE, str(code_dir), str(trials), str(work / "experiments")],
+                            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        url = json.loads(proc.stdout.readline())["url"]
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        context.add_init_script(LONGTASKS)
+        tab = context.new_page()
+        tab.goto(f"{url}/#/charts", timeout=WAIT_MS)
+        tab.wait_for_selector("#chart-metric .scatterlayer .trace, #chart-metric .chart-empty", state="attached",
+                              timeout=WAIT_MS)
+        begin = tab.evaluate("() => performance.now()")
+        (code_dir / "go").touch()
+        assert proc.stdout.readline().strip() == "done"
+        end = tab.evaluate("() => performance.now()")
+        tasks = [(s, d) for s, d in tab.evaluate("() => window.__longtasks") if s >= begin]
+        context.close()
+        blocked = sum(d for _, d in tasks)
+        wall = (end - begin) / 1000
+        log(f"  live: {trials} trials in {wall:.1f} s, long tasks {blocked / 1000:.2f} s"
+            f" ({100 * blocked / (end - begin):.0f} %), longest {max((d for _, d in tasks), default=0):.0f} ms")
+        return {"wall": wall, "blocked": blocked / 1000, "share": blocked / (end - begin),
+                "longest": max((d for _, d in tasks), default=0.0) / 1000, "count": len(tasks)}
+    finally:
+        try:
+            proc.stdin.write("stop\n")
+            proc.stdin.flush()
+            proc.wait(60)
+        except (OSError, subprocess.TimeoutExpired):
+            proc.kill()
+
+
+def run(code: Path, sizes: list[int], live_trials: int, skip_live: bool, work: Path) -> dict[str, Any]:
+    from playwright.sync_api import sync_playwright
+    overview_chart = (code / "nni" / "manager" / "webui" / "static" / "js" / "pages" / "experiments.js").exists()
+    results: dict[str, Any] = {"sizes": {}}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
+        try:
+            for n in sizes:
+                store = work / f"store-{n}" / "db" / "nni.sqlite"
+                if not store.exists():
+                    store.parent.mkdir(parents=True)
+                    log(f"filling a store with {n} trials")
+                    fill_store(store, n)
+                ids = [f"t{i:06d}" for i in range(2)]
+                log(f"{n} trials with {code}")
+                proc, base = serve(store, code)
+                try:
+                    results["sizes"][n] = measure_pages(browser, base, ids, overview_chart)
+                finally:
+                    proc.terminate()
+                    proc.wait(30)
+            if not skip_live:
+                results["live"] = measure_live(browser, code, live_trials, Path(tempfile.mkdtemp(dir=work)))
+        finally:
+            browser.close()
+    return results
+
+
+def fmt(value: Any, unit: str = "s") -> str:
+    if value is None:
+        return "–"
+    if unit == "MB":
+        return f"{value / 1e6:.2f}"
+    if unit == "%":
+        return f"{100 * value:.0f} %"
+    return f"{value:.2f}"
+
+
+def table(ours: dict[str, Any], other: dict[str, Any] | None, label: str) -> str:
+    head = "| trials | page | first chart, cold (s) | warm (s) | scripts sent (MB) | scripts decoded (MB) |"
+    rule = "|---|---|---|---|---|---|"
+    if other:
+        head += f" {label}: cold (s) | {label}: warm (s) | {label}: sent (MB) |"
+        rule += "---|---|---|"
+    rows = [head, rule]
+    for n, pages in ours["sizes"].items():
+        for name, m in pages.items():
+            row = f"| {n:,} | {name} | {fmt(m['first'])} | {fmt(m['warm'])} | {fmt(m['sent'], 'MB')} | {fmt(m['decoded'], 'MB')} |"
+            if other:
+                o = other["sizes"].get(n, {}).get(name, {})
+                row += f" {fmt(o.get('first'))} | {fmt(o.get('warm'))} | {fmt(o.get('sent'), 'MB')} |"
+            rows.append(row)
+    lines = ["\n".join(rows)]
+    for who, result in (("nni-ng (this)", ours), (label, other)):
+        live = (result or {}).get("live")
+        if live:
+            lines.append(f"- live, {who}: {live['wall']:.1f} s of trials finishing with the Charts page open;"
+                         f" main thread blocked by long tasks {live['blocked']:.2f} s ({fmt(live['share'], '%')}),"
+                         f" {live['count']} long tasks, longest {1000 * live['longest']:.0f} ms")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="300,100000", help="store sizes (trials), comma-separated")
+    parser.add_argument("--live-trials", type=int, default=120, help="trials of the live experiment")
+    parser.add_argument("--skip-live", action="store_true", help="only the page loads")
+    parser.add_argument("--compare", type=Path, help="another checkout's root (holding nni/) to run beside ours")
+    parser.add_argument("--compare-label", default="before")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    with tempfile.TemporaryDirectory(prefix="nni-webui-bench-") as tmp:
+        work = Path(tmp)
+        ours = run(REPO, sizes, args.live_trials, args.skip_live, work)
+        other = run(args.compare.resolve(), sizes, args.live_trials, args.skip_live, work) if args.compare else None
+    text = (f"Web UI benchmark ({os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end)\n\n"
+            + table(ours, other, args.compare_label))
+    print(text)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

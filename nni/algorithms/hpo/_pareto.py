@@ -1,0 +1,324 @@
+"""Pareto dominance, fronts, crowding distance and hypervolume (private; numpy).
+
+Every function takes a matrix ``Y`` of objective values (one row per point, one column
+per objective).  ``modes`` gives each column's direction (``'minimize'`` or
+``'maximize'``; None means all minimised); internally everything is minimised, so
+maximised columns are negated by :func:`to_minimization`.
+
+Conventions a caller relies on:
+
+* ``a`` dominates ``b`` when it is no worse in every objective and strictly better in at
+  least one.  Equal points therefore do not dominate each other: duplicates share a front.
+* Rows holding a NaN are never on a front (they are neither dominated nor dominating by
+  construction of the manager, which never feeds them; here they get the last rank).
+* Hypervolume is the volume dominated by the points and bounded by the reference point
+  ``ref`` (in the caller's own directions); points that do not strictly beat ``ref`` in
+  every objective add nothing.  2 and 3 objectives are exact; more use Monte Carlo with a
+  seed (deterministic for a given seed).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+
+__all__ = [
+    "to_minimization", "dominates", "non_dominated_mask", "non_dominated_sort", "crowding_distance",
+    "hypervolume", "hypervolume_contributions", "constraint_violation", "constrained_ranks",
+]
+
+#: Samples of the Monte Carlo hypervolume (4+ objectives) unless asked otherwise.
+MC_SAMPLES = 200_000
+
+
+def _modes_sign(modes: Sequence[str] | None, k: int) -> np.ndarray:
+    if modes is None:
+        return np.ones(k)
+    if len(modes) != k:
+        raise ValueError(f"modes has {len(modes)} entries but the points have {k} objectives")
+    sign = np.empty(k)
+    for i, m in enumerate(modes):
+        m = getattr(m, "value", m)   # accept nni.utils.OptimizeMode too
+        if not isinstance(m, str) or m.lower() not in ("minimize", "maximize"):
+            raise ValueError(f"modes[{i}] must be 'minimize' or 'maximize', got {m!r}")
+        sign[i] = -1.0 if m.lower() == "maximize" else 1.0
+    return sign
+
+
+def _matrix(Y: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
+    arr = np.asarray(Y, dtype=float)
+    if arr.ndim == 1:
+        arr = arr.reshape(len(arr), 1) if arr.size else arr.reshape(0, 0)
+    if arr.ndim != 2:
+        raise ValueError(f"points must be a 2-D array (points x objectives), got shape {arr.shape}")
+    return arr
+
+
+def to_minimization(Y: Sequence[Sequence[float]] | np.ndarray, modes: Sequence[str] | None = None) -> np.ndarray:
+    """A copy of ``Y`` as a float matrix with maximised columns negated."""
+    arr = _matrix(Y)
+    return arr * _modes_sign(modes, arr.shape[1])[None, :] if arr.size else arr.copy()
+
+
+def dominates(a: Sequence[float], b: Sequence[float], modes: Sequence[str] | None = None) -> bool:
+    """Whether point ``a`` Pareto-dominates point ``b``."""
+    x = to_minimization([a], modes)[0]
+    y = to_minimization([b], modes)[0]
+    return bool(np.all(x <= y) and np.any(x < y))
+
+
+def _dominance_matrix(Y: np.ndarray) -> np.ndarray:
+    """``D[i, j]``: row i dominates row j (Y already minimised, no NaN)."""
+    le = np.all(Y[:, None, :] <= Y[None, :, :], axis=2)
+    lt = np.any(Y[:, None, :] < Y[None, :, :], axis=2)
+    return le & lt
+
+
+def non_dominated_mask(Y: Sequence[Sequence[float]] | np.ndarray, modes: Sequence[str] | None = None) -> np.ndarray:
+    """Boolean mask of the rows on the Pareto front (duplicates of a front point are on it too)."""
+    return non_dominated_sort(Y, modes) == 0
+
+
+def non_dominated_sort(Y: Sequence[Sequence[float]] | np.ndarray, modes: Sequence[str] | None = None) -> np.ndarray:
+    """Front index of every row: 0 for the Pareto front, 1 for the front once 0 is removed, ...
+
+    Rows with a NaN get the rank after the last front.
+    """
+    M = to_minimization(Y, modes)
+    n = len(M)
+    ranks = np.zeros(n, dtype=int)
+    if n == 0:
+        return ranks
+    ok = ~np.isnan(M).any(axis=1) if M.shape[1] else np.ones(n, bool)
+    idx = np.flatnonzero(ok)
+    if idx.size:
+        sub = M[idx]
+        if sub.shape[1] == 2:
+            sub_ranks = _sort_2d(sub)
+        else:
+            D = _dominance_matrix(sub)
+            count = D.sum(axis=0)           # how many rows dominate each row
+            sub_ranks = np.full(len(sub), -1)
+            current = np.flatnonzero(count == 0)
+            r = 0
+            while current.size:
+                sub_ranks[current] = r
+                count = count - D[current].sum(axis=0)
+                count[sub_ranks >= 0] = -1
+                current = np.flatnonzero(count == 0)
+                r += 1
+        ranks[idx] = sub_ranks
+    ranks[~ok] = (ranks[ok].max() + 1) if ok.any() else 0
+    return ranks
+
+
+def _sort_2d(M: np.ndarray) -> np.ndarray:
+    """Non-dominated sort of two objectives in O(n log n) per front (peeling by a sweep)."""
+    n = len(M)
+    ranks = np.full(n, -1)
+    remaining = np.arange(n)
+    r = 0
+    while remaining.size:
+        sub = M[remaining]
+        order = np.lexsort((sub[:, 1], sub[:, 0]))   # by f0, then f1
+        front = []
+        best_f1 = math.inf
+        prev = None
+        for i in order:
+            f0, f1 = sub[i]
+            if f1 < best_f1:
+                front.append(i)
+                best_f1 = f1
+                prev = (f0, f1)
+            elif prev is not None and f0 == prev[0] and f1 == prev[1]:
+                front.append(i)   # an exact duplicate of a front point is not dominated by it
+        front = np.array(front, dtype=int)
+        ranks[remaining[front]] = r
+        keep = np.ones(remaining.size, bool)
+        keep[front] = False
+        remaining = remaining[keep]
+        r += 1
+    return ranks
+
+
+def crowding_distance(Y: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
+    """NSGA-II crowding distance of each row within the set ``Y`` (usually one front).
+
+    The two extremes of every objective get ``inf``; the others the sum over objectives of
+    the normalised gap between their neighbours.  Direction does not matter here.
+    """
+    M = _matrix(Y)
+    n = len(M)
+    dist = np.zeros(n)
+    if n == 0:
+        return dist
+    if n <= 2:
+        return np.full(n, math.inf)
+    for j in range(M.shape[1]):
+        order = np.argsort(M[:, j], kind="stable")
+        col = M[order, j]
+        span = col[-1] - col[0]
+        dist[order[0]] = dist[order[-1]] = math.inf
+        if span > 0 and math.isfinite(span):
+            dist[order[1:-1]] += (col[2:] - col[:-2]) / span
+    return dist
+
+
+# ---- hypervolume ---------------------------------------------------------------------------
+def _hv2(P: np.ndarray, r: np.ndarray) -> float:
+    """Exact 2-D hypervolume of minimised points that beat ``r`` (sweep over f0)."""
+    if not len(P):
+        return 0.0
+    order = np.lexsort((P[:, 1], P[:, 0]))
+    f0, f1 = P[order, 0], P[order, 1]
+    # each point that lowers the running minimum of f1 adds the strip below the previous one
+    prev = np.concatenate([[r[1]], np.minimum.accumulate(f1)[:-1]])
+    gain = np.where(f1 < prev, (r[0] - f0) * (prev - f1), 0.0)
+    return float(gain.sum())
+
+
+def _hv3(P: np.ndarray, r: np.ndarray) -> float:
+    """Exact 3-D hypervolume: slices along f2, each an exact 2-D hypervolume."""
+    if not len(P):
+        return 0.0
+    order = np.argsort(P[:, 2], kind="stable")
+    P = P[order]
+    vol = 0.0
+    for i in range(len(P)):
+        top = P[i + 1, 2] if i + 1 < len(P) else r[2]
+        h = top - P[i, 2]
+        if h > 0:
+            vol += h * _hv2(P[: i + 1, :2], r[:2])
+    return float(vol)
+
+
+def _hv_mc(P: np.ndarray, r: np.ndarray, n_samples: int, seed: int) -> float:
+    """Monte Carlo hypervolume in the box spanned by the points' minimum and ``r``."""
+    if not len(P):
+        return 0.0
+    low = P.min(axis=0)
+    box = float(np.prod(r - low))
+    rng = np.random.default_rng(seed)
+    hit = 0
+    done = 0
+    chunk = max(1, min(n_samples, 20_000_000 // max(1, P.size)))
+    while done < n_samples:
+        m = min(chunk, n_samples - done)
+        S = rng.uniform(low, r, size=(m, len(r)))
+        dom = np.zeros(m, bool)
+        for p in P:   # a sample is covered when some point is <= it in every objective
+            dom |= np.all(S >= p, axis=1)
+        hit += int(dom.sum())
+        done += m
+    return box * hit / n_samples
+
+
+def _prepare(Y: Sequence[Sequence[float]] | np.ndarray, ref: Sequence[float],
+             modes: Sequence[str] | None) -> tuple[np.ndarray, np.ndarray]:
+    M = to_minimization(Y, modes)
+    k = M.shape[1] if M.size else len(ref)
+    r = np.asarray(ref, dtype=float).reshape(-1) * _modes_sign(modes, k)
+    if len(r) != k:
+        raise ValueError(f"ref has {len(r)} values but the points have {k} objectives")
+    if not np.all(np.isfinite(r)):
+        raise ValueError(f"ref must be finite, got {list(ref)!r}")
+    if not M.size:
+        return np.zeros((0, k)), r
+    keep = ~np.isnan(M).any(axis=1) & np.all(M < r[None, :], axis=1)
+    P = M[keep]
+    if len(P) > 1:   # only the front matters; dropping the rest keeps the exact methods fast
+        P = P[non_dominated_sort(P) == 0]
+        P = np.unique(P, axis=0)
+    return P, r
+
+
+def hypervolume(Y: Sequence[Sequence[float]] | np.ndarray, ref: Sequence[float],
+                modes: Sequence[str] | None = None, *, n_samples: int = MC_SAMPLES, seed: int = 0) -> float:
+    """Volume dominated by the points of ``Y`` and bounded by the reference point ``ref``.
+
+    ``ref`` is in the same directions as ``Y`` (for a maximised objective it is a value
+    below every interesting point).  1, 2 and 3 objectives are exact; 4 or more are
+    estimated from ``n_samples`` uniform samples drawn with ``seed``.
+    """
+    P, r = _prepare(Y, ref, modes)
+    k = len(r)
+    if not len(P):
+        return 0.0
+    if k == 1:
+        return float(r[0] - P[:, 0].min())
+    if k == 2:
+        return _hv2(P, r)
+    if k == 3:
+        return _hv3(P, r)
+    return _hv_mc(P, r, n_samples, seed)
+
+
+def hypervolume_contributions(Y: Sequence[Sequence[float]] | np.ndarray, ref: Sequence[float],
+                              modes: Sequence[str] | None = None, *, n_samples: int = MC_SAMPLES,
+                              seed: int = 0) -> np.ndarray:
+    """Exclusive hypervolume of each row: how much the set loses without it.
+
+    Dominated rows, duplicates (each copy alone adds nothing) and rows that do not beat
+    ``ref`` contribute 0.
+    """
+    M = to_minimization(Y, modes)
+    n = len(M)
+    out = np.zeros(n)
+    if n == 0:
+        return out
+    k = M.shape[1]
+    r = np.asarray(ref, dtype=float).reshape(-1) * _modes_sign(modes, k)
+    ok = ~np.isnan(M).any(axis=1) & np.all(M < r[None, :], axis=1)
+    cand = np.flatnonzero(ok)
+    if not cand.size:
+        return out
+    front = cand[non_dominated_sort(M[cand]) == 0]
+    # a point with an exact duplicate loses nothing when removed
+    _, inverse, counts = np.unique(M[front], axis=0, return_inverse=True, return_counts=True)
+    unique = front[counts[inverse.reshape(-1)] == 1]
+    if not unique.size:
+        return out
+    # dominated rows matter too: removing a front point can expose them
+    P = M[ok]
+    total = hypervolume(P, r, n_samples=n_samples, seed=seed)
+    for i in unique:
+        others = M[ok & (np.arange(n) != i)]
+        out[i] = max(0.0, total - hypervolume(others, r, n_samples=n_samples, seed=seed))
+    return out
+
+
+# ---- constraints ---------------------------------------------------------------------------
+def constraint_violation(C: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
+    """Total violation of each row of constraint values (a value <= 0 is satisfied).
+
+    NaN counts as an infinite violation, so a row whose constraint could not be computed
+    is never preferred to a feasible one.
+    """
+    M = _matrix(C)
+    if not M.size:
+        return np.zeros(len(M))
+    v = np.where(np.isnan(M), math.inf, np.maximum(M, 0.0))
+    return v.sum(axis=1)
+
+
+def constrained_ranks(Y: Sequence[Sequence[float]] | np.ndarray, violation: np.ndarray | None,
+                      modes: Sequence[str] | None = None) -> np.ndarray:
+    """Front index under constrained domination (Deb et al.): feasible rows are sorted by
+    Pareto dominance first; infeasible ones follow, ordered by their total violation."""
+    ranks = non_dominated_sort(Y, modes)
+    if violation is None:
+        return ranks
+    violation = np.asarray(violation, dtype=float)
+    feasible = violation <= 0
+    out = np.empty(len(ranks), dtype=int)
+    base = 0
+    if feasible.any():
+        out[feasible] = non_dominated_sort(to_minimization(Y, modes)[feasible])
+        base = int(out[feasible].max()) + 1
+    inf_idx = np.flatnonzero(~feasible)
+    if inf_idx.size:
+        levels = np.unique(violation[inf_idx])
+        out[inf_idx] = base + np.searchsorted(levels, violation[inf_idx])
+    return out

@@ -1,0 +1,319 @@
+"""Only the owner gets in, and nothing a trial or a request does escapes the experiment.
+
+A real manager (``Experiment.start``) on 127.0.0.1, real HTTP requests with and without
+the experiment secret, real trial processes (one double-forks a daemon), real files.
+"""
+
+from __future__ import annotations
+
+import http.client as httpclient
+import json
+import os
+import stat
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import pid_alive, wait_for
+from nni.experiment import rest
+
+SPACE = {"x": {"_type": "uniform", "_value": [0, 1]}}
+
+SLEEPY_TRIAL = """
+    import time, nni
+    nni.get_next_parameter()
+    time.sleep(120)
+"""
+
+QUICK_TRIAL = """
+    import nni
+    p = nni.get_next_parameter()
+    nni.report_final_result(p["x"])
+"""
+
+
+def http(port: int, method: str, path: str, *, body: bytes | None = None,
+         headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    """One raw request (no redirects followed, headers exactly as given)."""
+    conn = httpclient.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        answer = conn.getresponse()
+        return answer.status, {k.lower(): v for k, v in answer.getheaders()}, answer.read()
+    finally:
+        conn.close()
+
+
+def secret_of(exp) -> str:
+    return Path(exp.config.experiment_working_directory, exp.id, "secret").read_text().strip()
+
+
+def client_routes(port: int, trial_id: str) -> list[tuple[str, str]]:
+    """Every (method, path) of the REST API and the web UI data routes, from the app itself."""
+    from nni.manager.rest import build_app
+    from nni.manager.store import Store
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(Path(tmp, "db", "nni.sqlite"))
+        try:
+            app = build_app(store, None, secret="x")
+            routes = sorted({(r.method, r.resource.canonical) for r in app.router.routes()
+                             if r.method != "HEAD" and r.resource is not None
+                             and r.resource.canonical.startswith("/api/v1/nni")})
+        finally:
+            store.close()
+    return [(m, p.replace("{trial_id}", trial_id)) for m, p in routes]
+
+
+def test_client_routes_need_the_secret_and_the_printed_url_logs_a_browser_in(make_experiment):
+    exp = make_experiment(SLEEPY_TRIAL, SPACE, concurrency=1, max_trials=2)
+    exp.start(port=0)
+    trial = wait_for(lambda: next((j for j in exp.list_trial_jobs() if j.status == "RUNNING"), None),
+                     what="a running trial")
+    secret = secret_of(exp)
+    routes = client_routes(exp.port, trial.trialJobId)
+    assert len(routes) >= 20 and ("DELETE", "/api/v1/nni/experiment") in routes
+    for method, path in routes:
+        body = b"{}" if method in ("POST", "PUT") else None
+        status, _, reply = http(exp.port, method, path, body=body,
+                                headers={"Content-Type": "application/json"} if body else {})
+        assert status == 401, (method, path, status)
+        error = json.loads(reply)["error"]
+        assert "nnictl webui url" in error and "\n" not in error
+        status, _, _ = http(exp.port, method, path, body=body, headers={
+            "Authorization": "Bearer wrong", **({"Content-Type": "application/json"} if body else {})})
+        assert status == 401, (method, path)
+    # With the secret the read routes answer.
+    for method, path in routes:
+        if method == "GET" and "progress" not in path:
+            status, _, _ = http(exp.port, "GET", path, headers={"Authorization": f"Bearer {secret}"})
+            assert status in (200, 404), (path, status)   # 404: e.g. no log stream of that name
+    assert exp.get_status() == "RUNNING"   # the Python API found the secret by itself
+
+    # The printed web UI URL: trades the token for an HttpOnly, SameSite=Strict cookie and
+    # sends the browser on to "/" so the secret leaves the address bar.
+    assert exp.webui_url == f"http://127.0.0.1:{exp.port}/?token={secret}"
+    status, headers, _ = http(exp.port, "GET", f"/?token={secret}")
+    assert status == 302 and headers["location"] == "/"
+    cookie = headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and secret in cookie
+    pair = cookie.split(";", 1)[0]
+    assert http(exp.port, "GET", "/api/v1/nni/ui/overview", headers={"Cookie": pair})[0] == 200
+    assert http(exp.port, "GET", "/api/v1/nni/ui/overview", headers={"Cookie": pair + "x"})[0] == 401
+    assert http(exp.port, "GET", "/?token=wrong")[0] == 401
+    # The page itself is public (it shows the error the API answers).
+    assert http(exp.port, "GET", "/")[0] == 200
+
+
+def test_foreign_host_and_cross_site_requests_are_refused(make_experiment):
+    exp = make_experiment(SLEEPY_TRIAL, SPACE, concurrency=1, max_trials=3)
+    exp.start(port=0)
+    trial = wait_for(lambda: next((j for j in exp.list_trial_jobs() if j.status == "RUNNING"), None),
+                     what="a running trial")
+    auth = {"Authorization": f"Bearer {secret_of(exp)}"}
+    json_type = {"Content-Type": "application/json"}
+    # DNS rebinding: the right secret does not help under a foreign name.
+    for path in ("/api/v1/nni/check-status", "/", f"/api/v1/trial/{trial.trialJobId}/parameter"):
+        status, _, reply = http(exp.port, "GET", path, headers={**auth, "Host": f"evil.example:{exp.port}"})
+        assert status == 403 and b"allowedHosts" in reply
+    for host in (f"127.0.0.1:{exp.port}", f"localhost:{exp.port}", "localhost"):
+        assert http(exp.port, "GET", "/api/v1/nni/check-status", headers={**auth, "Host": host})[0] == 200
+
+    update = json.dumps({"params": {"trialConcurrency": 3}}).encode()
+    path = "/api/v1/nni/experiment?update_type=TRIAL_CONCURRENCY"
+    # Another site's page: a cross-origin request, a form post, a text/plain fetch(no-cors).
+    status, _, _ = http(exp.port, "PUT", path, body=update,
+                        headers={**auth, **json_type, "Origin": "http://evil.example"})
+    assert status == 403
+    for kind in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"):
+        status, _, _ = http(exp.port, "POST", "/api/v1/nni/experiment/import-data",
+                            body=b'[{"parameter": {"x": 0.5}, "value": 1}]', headers={**auth, "Content-Type": kind})
+        assert status == 415, kind
+    status, _, _ = http(exp.port, "DELETE", f"/api/v1/nni/trial-jobs/{trial.trialJobId}",
+                        headers={**auth, "Origin": "null"})
+    assert status == 403
+    assert exp.get_experiment_profile()["params"]["trialConcurrency"] == 1
+    assert exp.get_trial_job(trial.trialJobId).status == "RUNNING"
+    # The manager's own origin (the web UI's requests) is fine.
+    status, _, _ = http(exp.port, "PUT", path, body=update,
+                        headers={**auth, **json_type, "Origin": f"http://127.0.0.1:{exp.port}"})
+    assert status == 200
+    assert exp.get_experiment_profile()["params"]["trialConcurrency"] == 3
+
+
+def test_files_are_owner_only_and_the_log_route_stays_in_the_trial_dir(make_experiment, nni_home, tmp_path):
+    outside = tmp_path / "private.txt"
+    outside.write_text("not for the web UI")
+    trial_code = f"""
+        import os, sys, nni
+        p = nni.get_next_parameter()
+        print("real stdout")
+        sys.stdout.flush()
+        d = os.environ["NNI_OUTPUT_DIR"]
+        os.rename(os.path.join(d, "stderr"), os.path.join(d, "stderr.real"))
+        os.symlink({str(outside)!r}, os.path.join(d, "stderr"))
+        nni.report_final_result(p["x"])
+    """
+    exp = make_experiment(trial_code, SPACE, concurrency=1, max_trials=1)
+    exp.start(port=0)
+    assert exp.wait(timeout=120) == "DONE"
+    job = exp.list_trial_jobs()[0]
+    directory = Path(exp.config.experiment_working_directory, exp.id)
+    mode = lambda p: stat.S_IMODE(os.stat(p).st_mode)  # noqa: E731
+    assert mode(directory) == 0o700
+    assert mode(directory / "secret") == 0o600
+    assert mode(directory / "db") == 0o700
+    assert mode(directory / "db" / "nni.sqlite") == 0o600
+    assert mode(directory / "log" / "nnimanager.log") == 0o600
+    assert mode(nni_home / "experiments" / f"{exp.id}.json") == 0o600
+
+    auth = {"Authorization": f"Bearer {secret_of(exp)}"}
+    base = f"/api/v1/nni/ui/trials/{job.trialJobId}/log"
+    status, _, reply = http(exp.port, "GET", f"{base}?stream=stdout", headers=auth)
+    assert status == 200 and "real stdout" in json.loads(reply)["text"]
+    status, _, reply = http(exp.port, "GET", f"{base}?stream=stderr", headers=auth)
+    assert status == 200 and b"not for the web UI" not in reply and json.loads(reply)["exists"] is False
+
+
+def test_nan_and_a_second_final_result(make_experiment):
+    trial_code = """
+        import math, sys, nni
+        p = nni.get_next_parameter()
+        nni.report_final_result(float("nan") if nni.get_sequence_id() == 0 else p["x"])
+        nni.report_final_result(5.0)
+        print("second final returned", file=sys.stderr)
+    """
+    exp = make_experiment(trial_code, SPACE, concurrency=1, max_trials=2)
+    exp.start(port=0)
+    assert exp.wait(timeout=120) == "DONE"
+    jobs = sorted(exp.list_trial_jobs(), key=lambda j: j.sequenceId)
+    assert [j.status for j in jobs] == ["SUCCEEDED", "SUCCEEDED"]
+    for job in jobs:
+        assert len(job.finalMetricData) == 1   # the second one was not stored
+        stderr = Path(job.stderrPath).read_text()
+        assert "only the first final result counts" in stderr and "second final returned" in stderr
+    first, second = (j.finalMetricData[0].data for j in jobs)
+    assert first != first   # NaN: stored and shown...
+    progress = rest.get(exp.port, "/progress")
+    assert progress["bestTrialId"] == jobs[1].trialJobId   # ...but never the best result
+
+
+
+def test_second_final_is_409_and_a_retry_is_accepted(make_experiment):
+    trial_code = """
+        import json, os, sys, time, nni
+        from nni.runtime.channel import ChannelError, TrialChannel
+        p = nni.get_next_parameter()
+        pid = nni.trial._records[-1]["parameter_id"]
+        channel = nni.trial._get_channel()
+        value = json.dumps(p["x"])
+        channel.send_metric(pid, "FINAL", 0, value)
+        channel.send_metric(pid, "FINAL", 0, value)          # a retried request
+        answers = []
+        for other in (json.dumps(7.0), value):
+            try:
+                channel.send_metric(pid, "FINAL", 1, other)   # a second, different final
+                answers.append("accepted")
+            except ChannelError as exc:
+                answers.append(str(exc))
+        with open(os.path.join(os.environ["NNI_OUTPUT_DIR"], "answers.json"), "w") as f:
+            json.dump(answers, f)
+    """
+    exp = make_experiment(trial_code, SPACE, concurrency=1, max_trials=1)
+    exp.start(port=0)
+    assert exp.wait(timeout=120) == "DONE"
+    job = exp.list_trial_jobs()[0]
+    answers = json.loads(Path(job.trialDir, "answers.json").read_text())
+    assert all("HTTP 409" in a and "already has its final result" in a for a in answers), answers
+    assert len(exp.get_job_metrics(job.trialJobId)[job.trialJobId]) == 1
+
+
+# -- no process outlives its trial ------------------------------------------------------------
+DAEMON_TRIAL = """
+    import os, signal, sys, time, nni
+    nni.get_next_parameter()
+    out = os.environ["NNI_OUTPUT_DIR"]
+    if os.fork() == 0:            # the classic daemon: fork, setsid, fork, exit
+        os.setsid()
+        if os.fork() == 0:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            with open(os.path.join(out, "daemon.tmp"), "w") as f:
+                f.write(str(os.getpid()))
+            os.rename(os.path.join(out, "daemon.tmp"), os.path.join(out, "daemon.pid"))
+            while True:
+                time.sleep(1)
+        os._exit(0)
+    os.wait()
+    while not os.path.exists(os.path.join(out, "daemon.pid")):
+        time.sleep(0.05)
+    nni.report_final_result(1.0)
+    if nni.get_sequence_id() >= {ends}:
+        time.sleep(120)
+"""
+
+
+def _daemon_pid(trial_dir: str) -> int:
+    path = Path(trial_dir, "daemon.pid")
+    wait_for(path.exists, timeout=60, what="the daemon's pid file")
+    return int(path.read_text())
+
+
+def test_a_double_forked_daemon_dies_at_trial_end_kill_and_stop(make_experiment):
+    # Trial 0 ends by itself, trial 1 is killed, trial 2 runs until the experiment stops.
+    exp = make_experiment(DAEMON_TRIAL.replace("{ends}", "1"), SPACE, concurrency=1, max_trials=3)
+    exp.start(port=0)
+    first = wait_for(lambda: next((j for j in exp.list_trial_jobs() if j.sequenceId == 0), None), what="trial 0")
+    daemon = _daemon_pid(first.trialDir)
+    wait_for(lambda: exp.get_trial_job(first.trialJobId).status == "SUCCEEDED", timeout=60, what="trial 0 end")
+    wait_for(lambda: not pid_alive(daemon), timeout=30, what="trial 0's daemon to die with it")
+
+    second = wait_for(lambda: next((j for j in exp.list_trial_jobs() if j.sequenceId == 1), None), timeout=60,
+                      what="trial 1")
+    daemon = _daemon_pid(second.trialDir)
+    wait_for(lambda: exp.get_trial_job(second.trialJobId).finalMetricData, timeout=60, what="trial 1's result")
+    exp.kill_trial_job(second.trialJobId)
+    wait_for(lambda: exp.get_trial_job(second.trialJobId).status == "USER_CANCELED", timeout=60, what="the kill")
+    wait_for(lambda: not pid_alive(daemon), timeout=30, what="trial 1's daemon to die with the kill")
+
+    third = wait_for(lambda: next((j for j in exp.list_trial_jobs() if j.sequenceId == 2), None), timeout=60,
+                     what="trial 2")
+    daemon = _daemon_pid(third.trialDir)
+    exp.stop()
+    wait_for(lambda: not pid_alive(daemon), timeout=30, what="trial 2's daemon to die with the experiment")
+
+
+def test_a_double_forked_daemon_dies_when_the_manager_is_killed(tmp_path, write):
+    import signal
+    import subprocess
+    from nni.manager import registry
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "trial.py").write_text(__import__("textwrap").dedent(DAEMON_TRIAL.replace("{ends}", "0")))
+    config = write("exp/config.yml", f"""
+        searchSpace: {json.dumps(SPACE)}
+        trialCommand: {sys.executable} trial.py
+        trialCodeDirectory: {code}
+        trialConcurrency: 1
+        maxTrialNumber: 1
+        experimentWorkingDirectory: {tmp_path / 'experiments'}
+        tuner:
+          name: Random
+        trainingService:
+          platform: local
+    """)
+    out = subprocess.run([sys.executable, "-m", "nni.cli", "create", "--config", str(config), "--port", "0"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    entry = registry.list_entries()[0]
+    trials = Path(entry["dir"], "trials")
+    trial_dir = wait_for(lambda: next(iter(trials.iterdir()), None) if trials.is_dir() else None, timeout=60,
+                         what="the trial directory")
+    daemon = _daemon_pid(str(trial_dir))
+    try:
+        os.kill(entry["pid"], signal.SIGKILL)
+        wait_for(lambda: not pid_alive(daemon), timeout=30, what="the reaper to end the daemon")
+    finally:
+        if pid_alive(daemon):
+            os.kill(daemon, signal.SIGKILL)
