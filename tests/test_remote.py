@@ -453,14 +453,16 @@ LEASE_TRIAL = """
     nni.report_final_result(p["x"])
 """
 LATE_REPORT = """
-import os, pathlib, time, nni
+import os, pathlib, time
+from nni.runtime.channel import TrialChannel
 out = pathlib.Path(os.environ["NNI_OUTPUT_DIR"])
 deadline = time.time() + 90
 while not (out / "report-late").exists() and time.time() < deadline:
     time.sleep(0.1)
-try:
-    nni.get_next_parameter()
-    nni.report_final_result(-1)
+time.sleep(0.2)
+channel = TrialChannel(os.environ["NNI_TRIAL_CHANNEL"], os.environ["NNI_TRIAL_JOB_ID"], os.environ["NNI_TRIAL_TOKEN"])
+try:   # what nni.report_final_result(-1) sends, with this (old) attempt's token
+    channel.send_metric(int((out / "report-late").read_text()), "FINAL", 0, "-1")
     (out / "late-answer").write_text("accepted")
 except Exception as exc:
     (out / "late-answer").write_text(str(exc))
@@ -488,7 +490,7 @@ def test_lapsed_lease_reruns_the_trial_and_refuses_the_old_attempts_report(make_
         assert (one["status"], two["status"]) == ("LOST", "SUCCEEDED")
         assert one["reason"].startswith("its lease lapsed: no renewal for 6 s")
         # The old attempt's helper reports after all: refused (409), never stored.
-        (trial_dir / "report-late").write_text("")
+        (trial_dir / "report-late").write_text(str(job.hyperParameters[0].parameter_id))
         answer = wait_for(lambda: (trial_dir / "late-answer").exists() and (trial_dir / "late-answer").read_text(),
                           60, "the late report")
         assert "HTTP 409" in answer and "superseded" in answer, answer
