@@ -234,14 +234,14 @@ async def update_experiment(request: web.Request) -> web.Response:
     except (ValueError, KeyError, AttributeError, TypeError):
         return _error(400, f"body must be the experiment profile with params.{key}")
     try:
-        value = _validate_update(attr, value)
+        value = _validate_update(attr, value, builtin_tuner=manager.has_builtin_tuner())
         await manager.update(**{attr: value})
     except ValueError as exc:
         return _error(400, str(exc))
     return web.json_response({})
 
 
-def _validate_update(attr: str, value: Any) -> Any:
+def _validate_update(attr: str, value: Any, builtin_tuner: bool = True) -> Any:
     if attr in ("trial_concurrency", "max_trial_number"):
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             name = "trialConcurrency" if attr == "trial_concurrency" else "maxTrialNumber"
@@ -252,7 +252,8 @@ def _validate_update(attr: str, value: Any) -> Any:
         return parse_duration(value, "maxExperimentDuration")
     from ..search_space import load_search_space, validate_search_space
     space = load_search_space(value)
-    validate_search_space(space)
+    if builtin_tuner:   # a custom tuner's own format is its to check
+        validate_search_space(space)
     return space
 
 
@@ -280,6 +281,11 @@ async def import_data(request: web.Request) -> web.Response:
     except ValueError as exc:
         return _error(400, str(exc))
     return web.json_response({"imported": count})
+
+
+async def imported_data(request: web.Request) -> web.Response:
+    """What was imported, as NNI answers: one JSON string per import (a list of {parameter, value})."""
+    return web.json_response(request.app[STORE_KEY].get_meta("imported_batches", []))
 
 
 async def cancel_trial_job(request: web.Request) -> web.Response:
@@ -352,6 +358,7 @@ def build_app(store: Store, manager: Any = None, stop_view: Any = None) -> web.A
         web.get(f"{API}/metric-data/{{trial_id}}", metric_data),
         web.get(f"{API}/export-data", export_data),
         web.post(f"{API}/experiment/import-data", import_data),
+        web.get(f"{API}/experiment/imported-data", imported_data),
         web.get(f"{API}/job-statistics", job_statistics),
         web.get(f"{API}/progress", progress),
         web.post(f"{TRIAL_API}/{{trial_id}}/parameter", trial_parameter),

@@ -52,6 +52,16 @@ LOG_LEVELS = ("fatal", "error", "warning", "info", "debug", "trace")
 _ALGORITHM_FIELDS = ("tuner", "assessor", "advisor")
 
 
+def _refuse_shared_storage(value: Any, path: str) -> None:
+    if value is None:
+        return None
+    raise ConfigError(
+        f"{path}: NNI's shared storage (NFS / Azure Blob mounted on every machine) is not supported by "
+        f"nni-ng; remove it: the local service runs trials in place and the remote and ray services "
+        f"upload trialCodeDirectory to each machine themselves (see docs/compatibility.md)")
+
+
+
 class ExperimentConfig(_ConfigBase):
     """An HPO experiment's config, as in NNI's config v2.
 
@@ -81,6 +91,7 @@ class ExperimentConfig(_ConfigBase):
         _Field("nni_manager_ip", check_nonempty_str),
         _Field("use_annotation", check_bool, default=False),
         _Field("multi_phase", check_bool, default=False),
+        _Field("multi_thread", check_bool, default=False),
         _Field("debug", check_bool, default=False),
         _Field("log_level", make_choice_checker(LOG_LEVELS)),
         _Field(
@@ -91,6 +102,7 @@ class ExperimentConfig(_ConfigBase):
         _Field("assessor", default=_AlgorithmConfig()),
         _Field("advisor", default=_AlgorithmConfig()),
         _Field("training_service", required=True),
+        _Field("shared_storage", _refuse_shared_storage),
     )
     _extra_attrs = frozenset({"conversion_notes"})
 
@@ -108,6 +120,8 @@ class ExperimentConfig(_ConfigBase):
     nni_manager_ip: str | None
     use_annotation: bool
     multi_phase: bool
+    multi_thread: bool
+    """NNI's ``multiThread``: ask the tuner for each free trial slot on a thread of its own."""
     debug: bool
     log_level: str | None
     experiment_working_directory: str | os.PathLike
@@ -116,6 +130,7 @@ class ExperimentConfig(_ConfigBase):
     assessor: AlgorithmConfig | CustomAlgorithmConfig | None
     advisor: AlgorithmConfig | CustomAlgorithmConfig | None
     training_service: TrainingServiceConfig | None
+    shared_storage: None
     conversion_notes: list[str]
     """What was changed when converting an NNI v1 config (empty for v2 configs)."""
 
@@ -279,13 +294,25 @@ class ExperimentConfig(_ConfigBase):
             field_name, source = "searchSpace", result.search_space
         try:
             space = load_search_space(source)
-            validate_search_space(space)
+            if _builtin_tuner(result.tuner):
+                # NNI's format is checked for built-in tuners only: a custom tuner may have
+                # its own format and checks it itself (in update_search_space).
+                validate_search_space(space)
         except (ValueError, OSError) as error:  # SearchSpaceError is a ValueError
             raise ConfigError(f"{field_name}: {error}") from error
         result.search_space = space
         result.search_space_file = None
         result.conversion_notes = list(self.conversion_notes)
         return result
+
+
+def _builtin_tuner(tuner: Any) -> bool:
+    """Whether the tuner config names a built-in tuner (not a custom or registered one)."""
+    name = getattr(tuner, "name", None)
+    if not isinstance(name, str):
+        return False
+    from nni.algorithms.registry import builtin_algorithms
+    return name.lower() in {n.lower() for n in builtin_algorithms("tuner")}
 
 
 def _parse_text(text: str, file: Path) -> Any:
