@@ -89,6 +89,7 @@ class ExperimentManager:
         self._resume = resume
         self._reruns: list[dict[str, Any]] = []   # parameters of interrupted trials, run again first
         self._tuner_exhausted = False
+        self._asking = 0                  # multiThread: tuner calls in flight, one per slot
         # The tuner gave fewer parameter sets than asked while trials were running: it may be
         # waiting for their results (Hyperband rungs, PBT generations), so it is asked again
         # after the next result or trial end, and is exhausted only if it gives nothing while
@@ -295,7 +296,7 @@ class ExperimentManager:
             if self._limit_reached() or self._tuner_exhausted:
                 self._set_status("TUNER_NO_MORE_TRIAL" if self._tuner_exhausted else "NO_MORE_TRIAL")
                 return
-            free = min(self.config.trial_concurrency - len(self.active_trials()), self._budget_left())
+            free = min(self.config.trial_concurrency - len(self.active_trials()), self._budget_left()) - self._asking
             if free <= 0:
                 return
             if self._tuner_waiting and not self._reruns:
@@ -306,6 +307,9 @@ class ExperimentManager:
                 self._parameter_sets += 1
                 await self._launch(parameter_id, self._reruns.pop(0), source="resumed")
                 continue
+            if getattr(self.config, "multi_thread", False) and not self.config.multi_phase:
+                self._ask_per_slot(free)
+                return
             # A multi-phase tuner is told which trial job a parameter set is for, so the
             # trial id exists before its first parameters do.
             trial_id = self._new_trial_id() if self.config.multi_phase else None
@@ -315,7 +319,32 @@ class ExperimentManager:
             for parameter_id, parameters in batch:
                 await self._launch(parameter_id, parameters, trial_id)
 
-    async def _generate(self, count: int, trial_id: str | None) -> list[tuple[int, dict[str, Any]]]:
+    def _ask_per_slot(self, free: float) -> None:
+        """multiThread: one concurrent tuner call per free slot, each launching its own trial.
+
+        A slot whose call is still running counts as taken, so a blocking
+        ``generate_parameters`` holds back only its own slot (NNI's multiThread).
+        """
+        for _ in range(int(free)):
+            self._asking += 1
+            asyncio.ensure_future(self._ask_one())
+
+    async def _ask_one(self) -> None:
+        try:
+            batch = await self._generate(1, None, concurrent=True)
+            if self.status == "RUNNING":
+                for parameter_id, parameters in batch:
+                    await self._launch(parameter_id, parameters)
+        except AlgorithmError as exc:
+            self._fail(str(exc))
+        except asyncio.CancelledError:
+            return
+        finally:
+            self._asking -= 1
+        self._wake.set()
+
+    async def _generate(self, count: int, trial_id: str | None,
+                        concurrent: bool = False) -> list[tuple[int, dict[str, Any]]]:
         """Ask the tuner for ``count`` parameter sets; fewer back means it has no more."""
         assert self._tuner is not None
         ids = list(range(self._next_parameter_id, self._next_parameter_id + count))
@@ -323,12 +352,13 @@ class ExperimentManager:
         self._parameter_sets += count   # reserved now: concurrent phase requests see the budget
         kwargs = {"trial_job_id": trial_id} if self.config.multi_phase else {}
         try:
-            batch = list(await self._tuner.call("generate_multiple_parameters", ids, **kwargs) or [])
+            call = self._tuner.call_concurrent if concurrent else self._tuner.call
+            batch = list(await call("generate_multiple_parameters", ids, **kwargs) or [])
         except NoMoreTrialError:
             batch = []
         self._parameter_sets -= count - len(batch)
         if len(batch) < count and not self._tuner_exhausted:
-            if batch or any(t.trial_id != trial_id for t in self.active_trials()):
+            if batch or self._asking > 1 or any(t.trial_id != trial_id for t in self.active_trials()):
                 self._tuner_waiting = True
             else:
                 self._tuner_exhausted = True
@@ -402,6 +432,7 @@ class ExperimentManager:
             self._set_status("DONE")
             self.end_time = time.time()
             self.store.set_meta(end_time=self.end_time)
+            _logger.info("Experiment done.")   # NNI's line; CI scripts grep nnimanager.log for it
 
     # -- trial events ----------------------------------------------------------------------
     async def _on_trial_end(self, ended: TrialEnded) -> None:
@@ -443,6 +474,10 @@ class ExperimentManager:
         self._tuner_waiting = False
         self._wake.set()
         await self._notify()
+
+    def has_builtin_tuner(self) -> bool:
+        """Whether the tuner is one of nni-ng's (they take NNI's search-space format and scalar results)."""
+        return self._tuner is not None and type(self._tuner.algorithm).__module__.startswith("nni.algorithms.")
 
     def _phase_kwargs(self, trial: TrialState) -> dict[str, Any]:
         return {"trial_job_id": trial.trial_id} if self.config.multi_phase else {}
@@ -543,7 +578,8 @@ class ExperimentManager:
             self._update_best(trial.trial_id, parsed)
             record = next(r for r in trial.records if r["parameter_id"] == parameter_id)
             self.store.set_parameter_status(parameter_id, "SUCCEEDED")
-            if self._tuner is not None and _finite(parsed):
+            # Built-in tuners get finite scalars only; a custom tuner gets any JSON value, as in NNI.
+            if self._tuner is not None and (_finite(parsed) or not self.has_builtin_tuner()):
                 if record["parameter_source"] == "resumed":
                     # This tuner instance never generated these parameters (they are re-run
                     # after a resume), so the result reaches it as imported data.

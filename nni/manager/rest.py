@@ -288,7 +288,7 @@ async def update_experiment(request: web.Request) -> web.Response:
                            f"(or {{\"params\": {{\"{key}\": ...}}}})")
     from ..experiment.config import ConfigError, ExperimentConfig
     try:
-        value = ExperimentConfig.canonical_field(attr, params[key])
+        value = ExperimentConfig.canonical_field(attr, params[key], builtin_tuner=manager.has_builtin_tuner())
     except ConfigError as exc:
         return _error(400, f"params.{exc}")
     try:
@@ -354,6 +354,11 @@ def finite_metric(value: Any) -> bool:
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+async def imported_data(request: web.Request) -> web.Response:
+    """What was imported, as NNI answers: one JSON string per import (a list of {parameter, value})."""
+    return web.json_response(request.app[STORE_KEY].imported_batches())
 
 
 async def cancel_trial_job(request: web.Request) -> web.Response:
@@ -460,6 +465,7 @@ def build_app(store: Store, manager: Any = None, stop_view: Any = None, *,
         web.get(f"{API}/metric-data/{{trial_id}}", metric_data),
         web.get(f"{API}/export-data", export_data),
         web.post(f"{API}/experiment/import-data", import_data),
+        web.get(f"{API}/experiment/imported-data", imported_data),
         web.get(f"{API}/job-statistics", job_statistics),
         web.get(f"{API}/progress", progress),
         web.post(f"{TRIAL_API}/{{trial_id}}/parameter", trial_parameter),

@@ -226,6 +226,29 @@ class Store:
         self.executemany("INSERT INTO imported(parameter, value, timestamp) VALUES (?, ?, ?)",
                          [(json.dumps(r["parameter"]), json.dumps(r["value"]), now) for r in rows])
 
+    def imported_batches(self) -> list[str]:
+        """Every import as NNI's ``imported-data`` route answers it: one JSON list per import.
+
+        Rows of one import share their timestamp (``add_imported`` writes them together);
+        rows kept in ``meta`` by older versions come first, as one batch.
+        """
+        batches: list[str] = []
+        legacy = self.get_meta("imported_data", []) or []
+        if legacy:
+            batches.append(json.dumps(legacy))
+        current: list[str] = []
+        last: float | None = None
+        for parameter, value, timestamp in self._db.execute(
+                "SELECT parameter, value, timestamp FROM imported ORDER BY id"):
+            if last is not None and timestamp != last:
+                batches.append("[" + ", ".join(current) + "]")
+                current = []
+            current.append(f'{{"parameter": {parameter}, "value": {value}}}')
+            last = timestamp
+        if current:
+            batches.append("[" + ", ".join(current) + "]")
+        return batches
+
     def imported(self) -> list[dict[str, Any]]:
         """Every imported result, oldest first (also those kept in ``meta`` by older versions)."""
         rows = list(self.get_meta("imported_data", []) or [])

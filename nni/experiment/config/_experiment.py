@@ -55,6 +55,16 @@ LOG_LEVELS = ("fatal", "error", "warning", "info", "debug", "trace")
 _ALGORITHM_FIELDS = ("tuner", "assessor", "advisor")
 
 
+def _refuse_shared_storage(value: Any, path: str) -> None:
+    if value is None:
+        return None
+    raise ConfigError(
+        f"{path}: NNI's shared storage (NFS / Azure Blob mounted on every machine) is not supported by "
+        f"nni-ng; remove it: the local service runs trials in place and the remote and ray services "
+        f"upload trialCodeDirectory to each machine themselves (see docs/compatibility.md)")
+
+
+
 class ExperimentConfig(_ConfigBase):
     """An HPO experiment's config, as in NNI's config v2.
 
@@ -86,6 +96,7 @@ class ExperimentConfig(_ConfigBase):
         _Field("allowed_hosts", check_host_list),
         _Field("use_annotation", check_bool, default=False),
         _Field("multi_phase", check_bool, default=False),
+        _Field("multi_thread", check_bool, default=False),
         _Field("debug", check_bool, default=False),
         _Field("log_level", make_choice_checker(LOG_LEVELS)),
         _Field(
@@ -96,6 +107,7 @@ class ExperimentConfig(_ConfigBase):
         _Field("assessor", default=_AlgorithmConfig()),
         _Field("advisor", default=_AlgorithmConfig()),
         _Field("training_service", required=True),
+        _Field("shared_storage", _refuse_shared_storage),
     )
     _extra_attrs = frozenset({"conversion_notes"})
 
@@ -118,6 +130,8 @@ class ExperimentConfig(_ConfigBase):
     ``nni_manager_ip``), e.g. a reverse proxy's public name; see docs/security.md."""
     use_annotation: bool
     multi_phase: bool
+    multi_thread: bool
+    """NNI's ``multiThread``: ask the tuner for each free trial slot on a thread of its own."""
     debug: bool
     log_level: str | None
     experiment_working_directory: str | os.PathLike
@@ -126,6 +140,7 @@ class ExperimentConfig(_ConfigBase):
     assessor: AlgorithmConfig | CustomAlgorithmConfig | None
     advisor: AlgorithmConfig | CustomAlgorithmConfig | None
     training_service: TrainingServiceConfig | None
+    shared_storage: None
     conversion_notes: list[str]
     """What was changed when converting an NNI v1 config (empty for v2 configs)."""
 
@@ -289,7 +304,10 @@ class ExperimentConfig(_ConfigBase):
             field_name, source = "searchSpace", result.search_space
         try:
             space = load_search_space(source)
-            validate_search_space(space)
+            if _builtin_tuner(result.tuner):
+                # NNI's format is checked for built-in tuners only: a custom tuner may have
+                # its own format and checks it itself (in update_search_space).
+                validate_search_space(space)
         except (ValueError, OSError) as error:  # SearchSpaceError is a ValueError
             raise ConfigError(f"{field_name}: {error}") from error
         result.search_space = space
@@ -301,11 +319,13 @@ class ExperimentConfig(_ConfigBase):
     UPDATABLE = ("trial_concurrency", "max_trial_number", "max_experiment_duration", "search_space")
 
     @classmethod
-    def canonical_field(cls, name: str, value: Any) -> Any:
+    def canonical_field(cls, name: str, value: Any, *, builtin_tuner: bool = True) -> Any:
         """``value`` checked and normalised for field ``name`` exactly as a config file's would be.
 
         Used for runtime updates, so that a value the config refuses (``maxExperimentDuration:
-        0``, a misspelt search-space key, ...) is refused there too. Raises ConfigError.
+        0``, a misspelt search-space key, ...) is refused there too. A search space for a
+        custom tuner (``builtin_tuner=False``) is that tuner's own format and is not checked
+        against NNI's. Raises ConfigError.
         """
         field = next((f for f in cls._fields if f.name == name), None)
         if field is None or name not in cls.UPDATABLE:
@@ -320,11 +340,21 @@ class ExperimentConfig(_ConfigBase):
             from nni.search_space import load_search_space, validate_search_space
             try:
                 space = load_search_space(value)
-                validate_search_space(space)
+                if builtin_tuner:
+                    validate_search_space(space)
             except (ValueError, OSError) as error:
                 raise ConfigError(f"{field.key}: {error}") from error
             return space
         return value
+
+
+def _builtin_tuner(tuner: Any) -> bool:
+    """Whether the tuner config names a built-in tuner (not a custom or registered one)."""
+    name = getattr(tuner, "name", None)
+    if not isinstance(name, str):
+        return False
+    from nni.algorithms.registry import builtin_algorithms
+    return name.lower() in {n.lower() for n in builtin_algorithms("tuner")}
 
 
 def _parse_text(text: str, file: Path) -> Any:
