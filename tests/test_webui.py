@@ -891,7 +891,7 @@ def test_every_page_fits_a_phone(make_experiment, browser, shot):
 
 
 # -- all experiments, served by any manager ("also expected") ---------------------------------------
-def test_experiments_page_lists_every_registered_experiment(make_experiment, page):
+def test_experiments_page_lists_every_registered_experiment(make_experiment, page, shot):
     first = make_experiment(QUICK_TRIAL, SPACE, concurrency=3, max_trials=3, experiment_name="first-one")
     assert first.run(port=0)   # run, then stopped
     second = make_experiment(SLEEPY_TRIAL, SPACE, concurrency=1, max_trials=5, experiment_name="second-one")
@@ -911,6 +911,7 @@ def test_experiments_page_lists_every_registered_experiment(make_experiment, pag
     e(this).to_contain_text("RUNNING")
     e(this).to_have_class("current-exp")
     e(this.locator("td[data-col='trials']")).to_have_text("0 / 5")
+    shot(page, "experiments")
     page.console.assert_clean("the experiments page")
 
 
