@@ -234,6 +234,7 @@ def test_pages_show_a_real_experiment(make_experiment, page, shot):
     e(page.locator("#chart-metric .scatterlayer .trace").first.locator(".point")).to_have_count(10)
     e(page.locator("#chart-metric .scatterlayer .trace")).to_have_count(2)   # points + best so far
     e(page.locator("#chart-intermediate .scatterlayer .trace")).to_have_count(10)
+    page.locator("#chart-parcoords").scroll_into_view_if_needed()   # drawn only on screen
     e(page.locator("#chart-parcoords .parcoords")).to_have_count(1)
     e(page.locator("#chart-duration .bars .point")).to_have_count(10)
     e(page.locator("#chart-importance .bars .point")).to_have_count(3)
@@ -787,6 +788,10 @@ def test_overview_tables_exports_and_chart_controls(make_experiment, page, tmp_p
 
     # Charts: parallel coordinates axes and top N%; slices with a colour scale and whole category names.
     page.goto(ui(exp, "#/charts"))
+    # Parallel coordinates (WebGL: costly) are off screen: every other chart is drawn, not they.
+    e(page.locator("#chart-slices .chart .scatterlayer .trace")).to_have_count(4)
+    assert page.locator("#chart-parcoords .parcoords").count() == 0
+    page.locator("#chart-parcoords").scroll_into_view_if_needed()
     e(page.locator("#chart-parcoords .parcoords .y-axis")).to_have_count(5)   # 4 parameters + metric
     page.uncheck("#parcoords-axes input[data-axis='lr']")
     e(page.locator("#chart-parcoords .parcoords .y-axis")).to_have_count(4)
