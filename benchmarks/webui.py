@@ -162,8 +162,9 @@ def env_for(code: Path) -> dict[str, str]:
 
 def serve(path: Path, code: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
+    # cwd: `python -c` puts the working directory first on sys.path; it must not be a checkout.
     proc = subprocess.Popen([sys.executable, "-c", SERVER, str(path), str(port)], env=env_for(code),
-                            stdout=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, text=True, cwd=path.parent)
     assert proc.stdout.readline().strip() == "ready"
     return proc, f"http://127.0.0.1:{port}"
 
@@ -210,7 +211,7 @@ def measure_live(browser: Any, code: Path, trials: int, work: Path) -> dict[str,
     (code_dir / "trial.py").write_text(textwrap.dedent(LIVE_TRIAL))
     env = {**env_for(code), "NNI_NG_HOME": str(work / "home")}
     proc = subprocess.Popen([sys.executable, "-c", LIVE, str(code_dir), str(trials), str(work / "experiments")],
-                            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=work)
     try:
         url = json.loads(proc.stdout.readline())["url"]
         context = browser.new_context(viewport={"width": 1400, "height": 900})
