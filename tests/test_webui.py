@@ -534,6 +534,14 @@ def test_snapshot_follows_new_trials_and_results(tmp_path):
         writer.add_trial("late1", 30, "/nowhere/late1", 1000, {"lr": 0.05, "opt": "sgd", "layers": 2})
         _, page = server.get("/trials?status=WAITING")
         assert [t["trialJobId"] for t in page["trials"]] == ["late1"] and page["trials"][0]["metric"] is None
+        # Intermediate results: counted, and the latest one kept (shown while there is no final result).
+        for step, value in enumerate([0.7, 0.9]):
+            writer.add_metric("late1", 1000, "PERIODICAL", step, json.dumps(value))
+            _, page = server.get("/trials?status=WAITING")
+            row = page["trials"][0]
+            assert row["intermediates"] == step + 1 and row["latestMetric"] == value and row["metric"] is None
+        _, page = server.get("/trials?filter=intermediates%3E1%20latest%3E0.8%20seq%3E29")
+        assert [t["trialJobId"] for t in page["trials"]] == ["late1"]
         writer.update_trial("late1", status="SUCCEEDED", start_time=time.time() - 5, end_time=time.time())
         writer.add_metric("late1", 1000, "FINAL", 0, json.dumps({"default": 2.5, "acc": 0.1, "f1": 0.3}))
         _, page = server.get("/trials?sort=metric&order=desc&limit=1")
