@@ -20,7 +20,8 @@ summed: the share of the time the page could not answer input while trials finis
 
 ``--compare DIR`` runs everything a second time with the code in DIR (for instance
 ``git archive <commit> nni | tar -x -C DIR``) and prints it beside ours. The table goes to
-stdout and to benchmarks/results/webui.md; progress goes to stderr.
+stdout and to benchmarks/results/webui.md; progress goes to stderr; the raw figures go to
+benchmarks/results/webui.json, and ``--reuse`` keeps those, measuring only what is missing.
 """
 
 from __future__ import annotations
