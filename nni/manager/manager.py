@@ -130,6 +130,7 @@ class ExperimentManager:
             self._tuner = SerialRunner(tuner, "tuner")
             self._assessor = SerialRunner(assessor, "assessor") if assessor is not None else None
             await self._tuner.call("update_search_space", config.search_space)
+            await self._tell_trial_budget()
             self._service = create_training_service(config)
             self._service.on_trial_start = self._on_trial_start
             self._service.on_trial_waiting = self._on_trial_waiting
@@ -614,6 +615,11 @@ class ExperimentManager:
                                             **self._phase_kwargs(trial)))
             await self.kill_trial(trial.trial_id, "EARLY_STOPPED")
 
+    async def _tell_trial_budget(self) -> None:
+        """Tell a tuner that sizes itself by the budget (built-in TPE) about maxTrialNumber."""
+        if self._tuner is not None and hasattr(self._tuner.algorithm, "set_trial_budget"):
+            await self._tuner.call("set_trial_budget", self.config.max_trial_number)
+
     # -- user updates ----------------------------------------------------------------------
     async def update(self, *, trial_concurrency: int | None = None, max_trial_number: int | None = None,
                      max_experiment_duration: float | None = None, search_space: dict | None = None) -> None:
@@ -634,6 +640,7 @@ class ExperimentManager:
             self.config.trial_concurrency = trial_concurrency
         if max_trial_number is not None:
             self.config.max_trial_number = max_trial_number
+            await self._tell_trial_budget()
         if max_experiment_duration is not None:
             self.config.max_experiment_duration = max_experiment_duration
         if max_trial_number is not None or max_experiment_duration is not None:
