@@ -312,6 +312,28 @@ class Experiment:
     def kill_trial_job(self, trial_job_id: str) -> None:
         rest.delete(self._port(), f"/trial-jobs/{trial_job_id}")
 
+    def rerun_trials(self, trial_job_ids: list[str] | None = None, status: str | None = None,
+                     extend_budget: bool = True) -> list[str]:
+        """Run ended trials again with the same parameters; returns the ids that will run.
+
+        Choose them by id (``trial_job_ids``) or by ``status`` (``'FAILED'`` or
+        ``'USER_CANCELED'``). Each runs as a new *attempt* of the same trial: same id,
+        parameters and output directory, ``NNI_TRIAL_ATTEMPT`` counting up; its result is
+        given to the tuner. ``extend_budget`` (default) runs them on top of
+        ``maxTrialNumber``; False makes each use one trial of what is left. A DONE experiment
+        continues. Trials that cannot run again (active, succeeded, with a final result) are
+        skipped; a warning names them.
+        """
+        body: dict[str, Any] = {"extendBudget": extend_budget}
+        if trial_job_ids is not None:
+            body["trialJobIds"] = list(trial_job_ids)
+        if status is not None:
+            body["status"] = status
+        reply = rest.request("POST", self._port(), "/trial-jobs/rerun", body)
+        for skipped in reply.get("skipped", []):
+            _logger.warning("trial %s not re-run: %s", skipped["trialJobId"], skipped["reason"])
+        return list(reply["rerun"])
+
     # -- updates ---------------------------------------------------------------------------
     def _update(self, update_type: str, key: str, value: Any) -> None:
         rest.put(self._port(), f"/experiment?update_type={update_type}", {"params": {key: value}})

@@ -92,6 +92,9 @@ class ExperimentConfig(_ConfigBase):
         _Field("max_trial_number", check_positive_int),
         _Field("max_trial_duration", check_duration),
         _Field("max_failed_trials_at_start", check_nonnegative_int),
+        _Field("max_trial_retries", check_nonnegative_int),
+        _Field("retry_failed_trials", check_bool, default=False),
+        _Field("trial_lease_timeout", check_duration),
         _Field("nni_manager_ip", check_nonempty_str),
         _Field("allowed_hosts", check_host_list),
         _Field("use_annotation", check_bool, default=False),
@@ -124,6 +127,12 @@ class ExperimentConfig(_ConfigBase):
     max_trial_duration: str | int | float | None
     max_failed_trials_at_start: int | None
     """End the experiment (ERROR) when this many trials failed before any succeeded; unset: 5, 0: never."""
+    max_trial_retries: int | None
+    """How many times a trial whose machine, node or connection was lost runs again (unset: 2; 0: never)."""
+    retry_failed_trials: bool
+    """Also retry trials that failed by themselves (non-zero exit), up to ``max_trial_retries``."""
+    trial_lease_timeout: str | int | float | None
+    """A remote/Ray trial whose lease is not renewed for this long is declared lost (unset: 60 s)."""
     nni_manager_ip: str | None
     allowed_hosts: list[str] | None
     """Extra names the REST API answers to in the ``Host`` header (besides loopback and
@@ -280,7 +289,7 @@ class ExperimentConfig(_ConfigBase):
             if field.is_path and value is not None:
                 setattr(result, field.name, resolve_path(os.fspath(value), cwd))
 
-        for name in ("max_experiment_duration", "max_trial_duration"):
+        for name in ("max_experiment_duration", "max_trial_duration", "trial_lease_timeout"):
             value = getattr(result, name)
             if value is not None:
                 setattr(result, name, parse_duration(value, name))

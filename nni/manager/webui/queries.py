@@ -139,6 +139,7 @@ class UiData:
         self._max_sequence = -1
         self._max_parameter = -1
         self._max_metric = -1
+        self._max_event = -1
         self._param_keys: list[str] = []
         self._metric_keys: list[str] = []
         self.cache: dict[str, tuple[Any, Any]] = {}   # name -> (snapshot key, value)
@@ -194,6 +195,15 @@ class UiData:
         new_seq = _int(db.execute("SELECT MAX(sequence_id) FROM main.trials").fetchone()[0], seq)
         new_pid = _int(db.execute("SELECT MAX(parameter_id) FROM main.parameters").fetchone()[0], pid)
         new_mid = _int(db.execute("SELECT MAX(id) FROM main.metrics").fetchone()[0], mid)
+        # An ended trial runs again when a new attempt is queued (a retry or a user re-run):
+        # the TRIAL_ATTEMPT_QUEUED event names it, so its row becomes active again here.
+        eid = self._max_event
+        new_eid = _int(db.execute("SELECT MAX(id) FROM main.events").fetchone()[0], eid)
+        if new_eid > eid:
+            db.execute(f"UPDATE temp.rows SET ({_TRIAL_FIELDS}) = (SELECT {_TRIAL_FIELDS} FROM main.trials t"
+                       " WHERE t.trial_id = temp.rows.trial_id) WHERE trial_id IN (SELECT trial_id FROM"
+                       " main.events WHERE id > ? AND id <= ? AND kind = 'TRIAL_ATTEMPT_QUEUED')", (eid, new_eid))
+            self._max_event = new_eid
         # Trials the snapshot still has active may have started, ended or got a message.
         db.execute(f"UPDATE temp.rows SET ({_TRIAL_FIELDS}) = (SELECT {_TRIAL_FIELDS} FROM main.trials t"
                    " WHERE t.trial_id = temp.rows.trial_id) WHERE status IN ('WAITING', 'RUNNING')")
