@@ -100,7 +100,8 @@ async def _serve(app: web.Application, sockets: list[socket.socket]) -> web.AppR
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     for sock in sockets:
-        await web.SockSite(runner, sock).start()
+        # backlog again here: aiohttp calls listen() once more, with 128 unless told.
+        await web.SockSite(runner, sock, backlog=LISTEN_BACKLOG).start()
     return runner
 
 
