@@ -79,7 +79,7 @@ def export_rows(entry: dict[str, Any]) -> list[dict[str, Any]]:
         return rest.get(entry["port"], "/export-data")
     from ..manager.rest import export_rows as stored_rows
     with open_store(entry) as store:
-        return stored_rows(store)
+        return list(stored_rows(store))
 
 
 def metrics(entry: dict[str, Any]) -> list[dict[str, Any]]:

@@ -24,7 +24,7 @@ from ..multi_phase import MultiPhaseTuner
 from ..training_service import TrainingService, TrialEnded, TrialSpec, create_training_service
 from ..utils import extract_scalar_reward
 from .dispatcher import AlgorithmError, SerialRunner
-from .store import Store
+from .store import Store, insert_metric
 
 _logger = logging.getLogger("nni.manager")
 
@@ -228,13 +228,11 @@ class ExperimentManager:
                 {"parameter_id": p["parameter_id"], "parameter_source": p["source"],
                  "parameters": p["parameters"], "parameter_index": p["parameter_index"]})
         finals: dict[str, dict[int | None, Any]] = {}
-        history: dict[str, dict[int | None, list[Any]]] = {}
-        for m in self.store.metrics():
-            if m["type"] == "FINAL":
-                finals.setdefault(m["trial_id"], {})[m["parameter_id"]] = json.loads(m["value"])
-            else:
-                history.setdefault(m["trial_id"], {}).setdefault(m["parameter_id"], []).append(
-                    json.loads(m["value"]))
+        # Only final results are read back: intermediate ones feed the assessor of a running
+        # trial, and after a resume no trial of the old manager runs any more (a million
+        # stored intermediate results would cost seconds and hundreds of MB for nothing).
+        for trial_id, parameter_id, value in self.store.final_values():
+            finals.setdefault(trial_id, {})[parameter_id] = json.loads(value)
         attempts: dict[str, int] = {}
         for row in self.store.attempts():
             attempts[row["trial_id"]] = max(attempts.get(row["trial_id"], 1), row["attempt"])
@@ -247,7 +245,6 @@ class ExperimentManager:
             trial = TrialState(row["trial_id"], row["sequence_id"], row["trial_dir"], secrets.token_urlsafe(24),
                                records.get(row["trial_id"], []), status=row["status"])
             trial.finals = set(finals.get(trial.trial_id, {}))
-            trial.history = history.get(trial.trial_id, {})
             trial.attempt = attempts.get(trial.trial_id, 1)
             trial.tuner_closed = True    # this tuner instance did not run it: results reach it as imports
             self.trials[trial.trial_id] = trial
@@ -821,13 +818,23 @@ class ExperimentManager:
                 return
             raise DuplicateFinal(f"parameter set {parameter_id} of trial {trial.trial_id} already has its "
                                  "final result; only the first report_final_result() counts")
-        if not self.store.add_metric(trial.trial_id, parameter_id, metric_type, sequence, value):
+        # Group commit: this metric shares a transaction with the others that arrived in the
+        # same loop turn, and the request is answered only after that transaction committed.
+        inserted = await self.store.group_commit(
+            lambda db: insert_metric(db, trial.trial_id, parameter_id, metric_type, sequence, value))
+        if not inserted:
+            if metric_type == "FINAL":
+                # Two different finals raced into the same group: only the stored one counts.
+                stored = self.store.final_metric(trial.trial_id, parameter_id)
+                if stored is not None and (stored["sequence"], stored["value"]) != (sequence, value):
+                    raise DuplicateFinal(f"parameter set {parameter_id} of trial {trial.trial_id} already has "
+                                         "its final result; only the first report_final_result() counts")
             return  # a retried request: already stored and acted upon
         if metric_type == "FINAL":
             trial.finals.add(parameter_id)
             self._update_best(trial.trial_id, parsed)
             record = next(r for r in trial.records if r["parameter_id"] == parameter_id)
-            self.store.set_parameter_status(parameter_id, "SUCCEEDED")
+            # (its parameter set was marked SUCCEEDED in the same transaction: insert_metric)
             # Built-in tuners get finite scalars only; a custom tuner gets any JSON value, as in NNI.
             if self._tuner is not None and (_finite(parsed) or not self.has_builtin_tuner()):
                 if record["parameter_source"] == "resumed" or trial.tuner_closed:
