@@ -107,6 +107,26 @@ def test_client_routes_need_the_secret_and_the_printed_url_logs_a_browser_in(mak
     assert http(exp.port, "GET", "/")[0] == 200
 
 
+def test_the_secret_is_kept_across_view_and_resume(make_experiment):
+    from nni.experiment import Experiment
+    exp = make_experiment(QUICK_TRIAL, SPACE, concurrency=1, max_trials=1)
+    assert exp.run(port=0)
+    secret = secret_of(exp)
+    viewer = Experiment.view(exp.id, port=0, non_blocking=True)
+    try:
+        assert viewer.webui_url.endswith(f"/?token={secret}")
+        assert len(viewer.list_trial_jobs()) == 1            # found the secret by itself
+        assert http(viewer.port, "GET", "/api/v1/nni/trial-jobs")[0] == 401
+    finally:
+        viewer.stop()
+    resumed = Experiment.resume(exp.id, port=0, wait_completion=False)
+    try:
+        assert secret_of(resumed) == secret and resumed.webui_url.endswith(f"/?token={secret}")
+        assert resumed.get_status() in ("RUNNING", "DONE", "NO_MORE_TRIAL")
+    finally:
+        resumed.stop()
+
+
 def test_foreign_host_and_cross_site_requests_are_refused(make_experiment):
     exp = make_experiment(SLEEPY_TRIAL, SPACE, concurrency=1, max_trials=3)
     exp.start(port=0)

@@ -91,7 +91,7 @@ def view(args: argparse.Namespace) -> int:
     entry = resolve(args.id)
     if entry["alive"]:
         raise CliError(f"experiment {entry['id']} is {'already viewed' if entry.get('status') == 'VIEWED' else 'running'} "
-                       f"on port {entry['port']}: open http://127.0.0.1:{entry['port']}")
+                       f"on port {entry['port']}: open {rest.webui_url(entry['port'])}")
     info = start_manager(["--view", entry["id"], "--dir", entry["dir"], "--port", str(args.port)],
                          foreground=args.foreground)
     if info is not None:
