@@ -97,8 +97,15 @@ def read_lines_until(process: subprocess.Popen, done, timeout: float = 90.0) -> 
                     "the expected output")
 
 
-def test_create_list_stop_resume_finish_export_and_import(make_config, tmp_path):
-    exp_id, port = create(make_config(maxTrialNumber=6))
+def test_create_list_stop_resume_finish_export_and_import(make_config, write, tmp_path):
+    # The trials hold before their final result until "go" exists, so the stop below always
+    # comes while they run, however slow the machine is.
+    go = tmp_path / "go"
+    write("exp/held.py", STREAMING_TRIAL.replace("nni.report_final_result", (
+        "import os\ndeadline = time.monotonic() + 120\n"
+        f"while not os.path.exists({str(go)!r}) and time.monotonic() < deadline:\n    time.sleep(0.05)\n"
+        "nni.report_final_result")))
+    exp_id, port = create(make_config(maxTrialNumber=6, trialCommand=f"{sys.executable} held.py"))
     try:
         wait_for(lambda: len(rest.get(port, "/trial-jobs")) >= 2, what="trials to start")
         listing = nnictl("experiment", "list")
@@ -114,6 +121,7 @@ def test_create_list_stop_resume_finish_export_and_import(make_config, tmp_path)
     assert shown["id"] == exp_id and shown["status"] == "STOPPED"
     done_before = succeeded_count(tmp_path / "experiments" / exp_id)
 
+    go.write_text("")
     port = resume(exp_id)
     try:
         assert wait_done(port) == "DONE"
@@ -337,7 +345,7 @@ def test_a_registered_tuner_is_usable_by_name_and_listed(make_config, write, tmp
             def receive_trial_result(self, parameter_id, parameters, value, **kwargs):
                 pass
     """)
-    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "algo"))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path / "algo"), os.environ.get("PYTHONPATH", "")]))
     meta = write("algo/meta.yml", "algoType: tuner\nbuiltinName: ConstantTuner\nclassName: my_tuners.ConstantTuner\n")
     out = nnictl("algo", "register", "--meta", str(meta))
     assert out.returncode == 0, out.stderr
