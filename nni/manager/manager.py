@@ -112,7 +112,7 @@ class ExperimentManager:
         self._service: TrainingService | None = None
         self._next_parameter_id = 0
         self._next_sequence_id = 0
-        self._parameter_sets = 0          # parameter sets given out (the multi-phase budget unit)
+        self._parameter_sets = 0          # parameter sets given out (multi-phase: several per trial job)
         self._counted_trials = 0          # trials that count against maxTrialNumber (not interrupted ones)
         self._resume = resume
         self._reruns: list[dict[str, Any]] = []   # parameters of interrupted trials, run again first
@@ -304,12 +304,11 @@ class ExperimentManager:
         return [t for t in self.trials.values() if t.status in ACTIVE_STATES]
 
     def _budget_left(self) -> float:
-        """How many more trials (multi-phase: parameter sets) maxTrialNumber allows."""
+        """How many more trial jobs maxTrialNumber allows (multi-phase too, as in NNI)."""
         limit = self.config.max_trial_number
         if limit is None:
             return math.inf
-        used = self._parameter_sets if self.config.multi_phase else self._counted_trials
-        return limit - used
+        return limit - self._counted_trials
 
     def _limit_reached(self) -> bool:
         return self._budget_left() <= 0
@@ -786,7 +785,9 @@ class ExperimentManager:
             return trial.records[-1] if trial.records else None
         if index > len(trial.records):
             raise ValueError(f"trial {trial.trial_id} asked for phase {index} before phase {len(trial.records)}")
-        if self.status != "RUNNING" or trial.status != "RUNNING" or self._limit_reached() or self._tuner_exhausted:
+        # A running job may take more parameter sets after maxTrialNumber jobs were started
+        # (NNI counts jobs); it gets None once the tuner has no more or the experiment ended.
+        if self.status not in ("RUNNING", "NO_MORE_TRIAL") or trial.status != "RUNNING" or self._tuner_exhausted:
             return None
         batch = await self._generate(1, trial.trial_id)
         if not batch or trial.status != "RUNNING":
@@ -1012,20 +1013,13 @@ class ExperimentManager:
             counts[trial.status] = counts.get(trial.status, 0) + 1
         finished = sum(counts.get(s, 0) for s in FINISHED_TRIAL_STATES)
         end = self.end_time if self.status in ENDED_STATES else None
-        if self.config.multi_phase:
-            # maxTrialNumber counts parameter sets here: a set is done once its final result
-            # is in or its trial has ended.
-            done = sum(len(t.records) if t.status in FINISHED_TRIAL_STATES else len(t.finals)
-                       for t in self.trials.values())
-        else:
-            done = finished
         return {
             "version": self.version,
             "status": self.status,
             "errors": self.errors,
             "warnings": self.warnings(),
-            "limitUnit": "parameter sets" if self.config.multi_phase else "trials",
-            "limitDone": done,
+            "limitUnit": "trials",   # maxTrialNumber counts trial jobs, multi-phase too (NNI)
+            "limitDone": finished,
             "trialsDone": finished,
             "trialsSubmitted": len(self.trials),
             "maxTrialNumber": self.config.max_trial_number,

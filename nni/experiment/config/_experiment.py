@@ -316,7 +316,7 @@ class ExperimentConfig(_ConfigBase):
             if _builtin_tuner(result.tuner):
                 # NNI's format is checked for built-in tuners only: a custom tuner may have
                 # its own format and checks it itself (in update_search_space).
-                validate_search_space(space)
+                validate_search_space(space, allow_nas=_takes_nas(result.tuner))
         except (ValueError, OSError) as error:  # SearchSpaceError is a ValueError
             raise ConfigError(f"{field_name}: {error}") from error
         result.search_space = space
@@ -364,6 +364,11 @@ def _builtin_tuner(tuner: Any) -> bool:
         return False
     from nni.algorithms.registry import builtin_algorithms
     return name.lower() in {n.lower() for n in builtin_algorithms("tuner")}
+
+
+def _takes_nas(tuner: Any) -> bool:
+    """Whether the built-in tuner takes NNI's classic NAS types (RegularizedEvolution, as in NNI)."""
+    return str(getattr(tuner, "name", "")).lower() in ("regularizedevolution", "regularizedevolutiontuner")
 
 
 def _parse_text(text: str, file: Path) -> Any:
