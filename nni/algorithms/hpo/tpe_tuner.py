@@ -33,12 +33,12 @@ class TpeArguments:
     """Hyperparameters of :class:`TpeTuner` (NNI's ``tpe_args``)."""
 
     DEFAULTS = {
-        "constant_liar_type": "best",
+        "constant_liar_type": "worst",   # NNI: "best" (docs/tuners.md)
         "n_startup_jobs": None,      # None: chosen from the trial budget (see auto_startup_jobs)
         "n_ei_candidates": 24,
         "linear_forgetting": 25,
         "prior_weight": 1.0,
-        "gamma": 0.25,
+        "gamma": 0.15,              # NNI: 0.25 (docs/tuners.md)
         # nni-ng extension (not in NNI): sample all dims jointly from whole good observations
         "multivariate": True,
     }
