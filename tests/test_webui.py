@@ -227,6 +227,9 @@ def test_pages_show_a_real_experiment(make_experiment, page, shot):
     e(page.locator("#trial-dir")).to_have_text(str(trial_dir))
     page.click("button[data-stream='stderr']")
     e(page.locator("#trial-log")).to_contain_text("stderr line of the trial")
+    with page.expect_download() as download:   # the whole file
+        page.click("#download-stdout")
+    assert Path(download.value.path()).read_text() == f"stdout line of the trial {params[best]['opt']}\n"
     shot(page, "detail")
 
     # Charts: every final result is a point, best-so-far line, curves, parcoords, importance, slices.
