@@ -17,7 +17,8 @@ from ..experiment import rest
 from ..experiment.data import _decode
 from ..manager import registry
 from ._errors import CliError
-from ._experiment import export_rows, is_live, metrics, profile, require_live, resolve, running_entries, trial_jobs
+from ._experiment import (export_rows, is_live, metrics, pareto_rows, profile, require_live, resolve,
+                          running_entries, trial_jobs)
 from ._launch import start_manager
 from ._table import format_duration, format_table, format_time
 
@@ -284,6 +285,16 @@ def _default_metric(job: dict[str, Any]) -> Any:
 def trial_ls(args: argparse.Namespace) -> int:
     entry = resolve(args.id)
     jobs = trial_jobs(entry)
+    if getattr(args, "pareto", False):
+        front = pareto_rows(entry)
+        if front is None:
+            raise CliError(f"experiment {entry['id']} has no objectives (config field 'objectives'), "
+                           f"so no Pareto front; list its trials without --pareto")
+        on_front = {row["trialJobId"] for row in front}
+        jobs = [j for j in jobs if j["trialJobId"] in on_front]
+        if not jobs:
+            print(f"Experiment {entry['id']} has no result on its Pareto front yet.")
+            return 0
     if args.head or args.tail:
         scored = [j for j in jobs if isinstance(_default_metric(j), (int, float))]
         mode = (profile(entry).get("params", {}).get("tuner") or {}).get("classArgs", {}).get("optimize_mode",
