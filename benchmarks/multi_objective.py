@@ -356,8 +356,14 @@ def main(argv: list[str] | None = None) -> int:
             results.append(res)
             if "error" in res:
                 print(f"  ERROR {res['tuner']} {res['problem']} seed {res['seed']}: {res['error']}", file=sys.stderr)
-            if i % 20 == 0 or i == len(jobs):
+            if i % 5 == 0 or i == len(jobs):
                 print(f"  {i}/{len(jobs)} done, {time.time() - t0:.0f} s", file=sys.stderr)
+                # partial results survive an interrupted run (merge them with --from-results)
+                partial = (Path(args.out) if args.out else ROOT / "benchmarks" / "results" / "multi_objective.json")
+                partial = partial.with_suffix(".partial.json")
+                partial.parent.mkdir(parents=True, exist_ok=True)
+                partial.write_text(json.dumps({"meta": {"partial": True}, "runs": [
+                    {k: v for k, v in r.items() if k != "peer_python"} for r in results]}))
     rows = summarize(results, budgets)
     table = render(rows, budgets)
     print(table)
