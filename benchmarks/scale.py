@@ -501,13 +501,13 @@ def bench_tune(python: str, address: str, kind: str, algo: str, trials: int, con
     with tempfile.TemporaryDirectory(prefix="nni-scale-tune-") as tmp:
         script = Path(tmp) / "tune_bench.py"
         script.write_text(TUNE_SCRIPT)
-        env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0", "HOME": tmp,
-               "TUNE_RESULT_DIR": tmp, "RAY_AIR_NEW_OUTPUT": "0"}
+        env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0", "HOME": tmp}
         env.pop("PYTHONPATH", None)
         out = subprocess.run([python, str(script), address, kind, algo, str(trials), str(concurrency)],
                              capture_output=True, text=True, env=env, cwd=tmp, timeout=3600)
         if out.returncode != 0:
-            raise RuntimeError(out.stderr[-1500:])
+            errors = [line for line in out.stderr.splitlines() if "Error" in line or "error" in line]
+            raise RuntimeError("\n".join(errors[-5:]) or out.stderr[-1500:])
         return json.loads(out.stdout.strip().splitlines()[-1])
 
 
