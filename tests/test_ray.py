@@ -202,7 +202,9 @@ def test_node_loss_fails_only_the_trial_on_that_node(make_experiment, ray_cluste
     # replaces the failed one and must run on the surviving head (max 4: the experiment stays RUNNING).
     release_all = tmp_path / "release-all"
     trial = NODE_LOSS_TRIAL.replace("RELEASE_ALL", repr(str(release_all)))
-    exp = ray_experiment(make_experiment, ray_cluster.address, trial, num_cpus=2, concurrency=2, max_trials=4)
+    # maxTrialRetries 0: NNI's behaviour, the lost trial is FAILED (the retry: the next test).
+    exp = ray_experiment(make_experiment, ray_cluster.address, trial, num_cpus=2, concurrency=2, max_trials=4,
+                         max_trial_retries=0)
     exp.start(port=0)
     killed = False
     try:
@@ -254,6 +256,57 @@ def test_node_loss_fails_only_the_trial_on_that_node(make_experiment, ray_cluste
         exp.stop()
         if killed:
             ray_cluster.add_worker()   # the tests after this one get their two nodes back
+
+
+def test_node_loss_reruns_the_trial_on_the_other_node_and_it_succeeds(make_experiment, ray_cluster, tmp_path):
+    """SIGKILL of the second node's raylet mid-trial: its trial runs again (attempt 2, same id) on
+    the head once the head has room, and succeeds; 2 trials in all, each counted once."""
+    release_all = tmp_path / "release-all"
+    trial = NODE_LOSS_TRIAL.replace("RELEASE_ALL", repr(str(release_all)))
+    exp = ray_experiment(make_experiment, ray_cluster.address, trial, num_cpus=2, concurrency=2, max_trials=2)
+    exp.start(port=0)
+    killed = False
+    try:
+        trials_dir = Path(exp.config.experiment_working_directory) / exp.id / "trials"
+        jobs = wait_for(lambda: (lambda j: j if len(j) == 2 else None)(exp.list_trial_jobs("RUNNING")), 60,
+                        "2 running trials")
+
+        def raylet_of(trial_id):
+            path = trials_dir / trial_id / "pids"
+            wait_for(lambda: path.exists() and len(path.read_text().split()) == 2, 60, "trial pids")
+            return int((trials_dir / trial_id / "raylet").read_text())
+        placed = {j.trialJobId: raylet_of(j.trialJobId) for j in jobs}
+        worker_raylet, worker_node = ray_cluster.worker_raylet()
+        (lost,) = [t for t, raylet in placed.items() if raylet == worker_raylet]
+        (kept,) = [t for t, raylet in placed.items() if raylet != worker_raylet]
+        (trials_dir / lost / "pids").unlink()   # attempt 2 writes it again where it runs
+
+        os.kill(worker_raylet, signal.SIGKILL)
+        killed = True
+        # The lost trial is not FAILED: it waits for, then gets, a second attempt.
+        wait_for(lambda: len(exp.get_trial_job(lost).extra.get("attempts", [])) == 2, 60, "a second attempt")
+        job = exp.get_trial_job(lost)
+        assert job.status in ("WAITING", "RUNNING")
+        first = job.extra["attempts"][0]
+        assert first["status"] == "LOST" and first["reason"].startswith("its Ray node died: ")
+        assert worker_node in first["reason"]
+
+        (trials_dir / kept / "release").touch()    # the head frees its CPUs for attempt 2
+        assert raylet_of(lost) == placed[kept]      # attempt 2 runs on the head
+        release_all.touch()
+        assert exp.wait(timeout=90) == "DONE"
+        jobs = {j.trialJobId: j for j in exp.list_trial_jobs()}
+        assert sorted(jobs) == sorted(placed) and {j.status for j in jobs.values()} == {"SUCCEEDED"}
+        job = jobs[lost]
+        assert [m.data for m in job.finalMetricData] == [job.hyperParameters[0].parameters["x"]]
+        one, two = job.extra["attempts"]
+        assert two["status"] == "SUCCEEDED" and two["machine"].startswith("ray node ")
+        assert worker_node not in two["machine"]
+        assert exp.get_job_statistics() == [{"trialJobStatus": "SUCCEEDED", "trialJobNumber": 2}]
+    finally:
+        exp.stop()
+        if killed:
+            ray_cluster.add_worker()
 
 
 def test_private_local_ray_runs_trials_in_the_code_dir_and_shuts_down(make_experiment, tmp_path):

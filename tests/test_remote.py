@@ -80,6 +80,10 @@ class Sshd:
             MaxSessions 100
             MaxStartups 100
             """))
+        if os.environ.get("PYTHONPATH"):
+            # Sessions import the nni under test (a checkout on PYTHONPATH), as local trials do.
+            with open(root / "sshd_config", "a") as f:
+                f.write(f"SetEnv PYTHONPATH={os.environ['PYTHONPATH']}\n")
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
@@ -230,7 +234,8 @@ def test_lost_connection_fails_running_trials_and_the_experiment_goes_on(make_ex
     trial = LONG_TRIAL.replace("time.sleep(120)\n", "time.sleep(120 if p0['x'] >= 0 and os.path.exists(os.path.join(os.environ['NNI_SYS_DIR'], '..', '..', 'block')) else 0)\n")
     trial = trial.replace("nni.get_next_parameter()", "p0 = nni.get_next_parameter()")
     (tmp_path / "remote-home").mkdir()
-    exp = remote_experiment(make_experiment, sshd, tmp_path, trial, concurrency=2, max_trials=4)
+    # maxTrialRetries 0: NNI's behaviour, a lost trial is FAILED (retries: the tests below).
+    exp = remote_experiment(make_experiment, sshd, tmp_path, trial, concurrency=2, max_trials=4, max_trial_retries=0)
     exp.start(port=0)
     # The first two trials block until the connection is lost; later ones finish at once.
     wait_for(lambda: (tmp_path / "remote-home" / exp.id).is_dir(), what="experiment dir on the remote side")
@@ -375,3 +380,123 @@ def test_passwords_never_leave_the_manager_through_the_api():
     assert shown["trainingService"]["machineList"][0]["password"] == "***"
     assert shown["trainingService"]["machineList"][1]["sshKeyFile"] == "/tmp/key"
     assert stored["trainingService"]["machineList"][0]["password"] == "hunter2"   # kept for resume
+
+
+#: Attempt 1 blocks (writing its pids) until the test ends it; later attempts report x at once.
+RETRY_TRIAL = """
+    import os, pathlib, subprocess, sys, time, nni
+    p = nni.get_next_parameter()
+    out = pathlib.Path(os.environ["NNI_OUTPUT_DIR"])
+    attempt = int(os.environ["NNI_TRIAL_ATTEMPT"])
+    (out / f"attempt-{attempt}").write_text(os.environ["NNI_TRIAL_CHANNEL"])
+    if attempt == 1:
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+        (out / "pids").write_text(f"{os.getpid()} {child.pid}")
+        time.sleep(120)
+    nni.report_final_result(p["x"])
+"""
+
+
+def attempts(exp, trial_id):
+    return exp.get_trial_job(trial_id).extra.get("attempts", [])
+
+
+def test_lost_machine_reruns_the_trial_on_the_other_machine(make_experiment, tmp_path):
+    """Two SSH machines; the sshd of the one running the trial is killed mid-trial: the trial runs
+    again (attempt 2, same id) on the other machine and succeeds, counted once."""
+    first, second = Sshd(tmp_path / "sshd-a"), Sshd(tmp_path / "sshd-b")
+    try:
+        try:
+            first.start()
+            second.start()
+        except (AssertionError, OSError) as exc:
+            pytest.skip(f"cannot start a test sshd as this user: {exc}")
+        exp = make_experiment(RETRY_TRIAL, SPACE, concurrency=1, max_trials=1)
+        service = remote_service(first, tmp_path)
+        service["machineList"].append({**service["machineList"][0], "port": second.port,
+                                       "sshKeyFile": str(second.root / "client_key")})
+        exp.config.training_service = service
+        exp.start(port=0)
+        (pids,) = running_pids(exp, tmp_path, 1).items()
+        trial_id, trial_pids = pids
+        (running,) = attempts(exp, trial_id)
+        lost_port = int(running["machine"].rsplit(":", 1)[1])
+        lost, kept = (first, second) if lost_port == first.port else (second, first)
+        lost.kill()
+        assert exp.wait(timeout=90) == "DONE"
+        (job,) = exp.list_trial_jobs()
+        assert job.trialJobId == trial_id and job.status == "SUCCEEDED"
+        assert job.finalMetricData[0].data == job.hyperParameters[0].parameters["x"]
+        one, two = job.extra["attempts"]
+        assert (one["status"], two["status"]) == ("LOST", "SUCCEEDED")
+        assert "lost the SSH connection to machine" in one["reason"] and one["machine"].endswith(f":{lost.port}")
+        assert two["machine"].endswith(f":{kept.port}") and two["cause"].startswith("attempt 1 lost:")
+        assert (tmp_path / "remote-home" / exp.id / "trials" / trial_id / "attempt-2").exists()
+        wait_for(lambda: not any(pid_alive(p) for p in trial_pids), 15, "the lost attempt's processes to end")
+    finally:
+        first.kill()
+        second.kill()
+
+
+#: Attempt 1 leaves a detached helper (its own session, so killing the attempt does not reach it)
+#: that reports a final result late, when the test says so, and writes what the manager answered.
+LEASE_TRIAL = """
+    import os, pathlib, subprocess, sys, time, nni
+    p = nni.get_next_parameter()
+    out = pathlib.Path(os.environ["NNI_OUTPUT_DIR"])
+    attempt = int(os.environ["NNI_TRIAL_ATTEMPT"])
+    if attempt == 1:
+        late = subprocess.Popen([sys.executable, "-c", LATE], start_new_session=True,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        (out / "late.pid").write_text(str(late.pid))
+        time.sleep(120)
+    nni.report_final_result(p["x"])
+"""
+LATE_REPORT = """
+import os, pathlib, time, nni
+out = pathlib.Path(os.environ["NNI_OUTPUT_DIR"])
+deadline = time.time() + 90
+while not (out / "report-late").exists() and time.time() < deadline:
+    time.sleep(0.1)
+try:
+    nni.get_next_parameter()
+    nni.report_final_result(-1)
+    (out / "late-answer").write_text("accepted")
+except Exception as exc:
+    (out / "late-answer").write_text(str(exc))
+"""
+
+
+def test_lapsed_lease_reruns_the_trial_and_refuses_the_old_attempts_report(make_experiment, sshd, tmp_path):
+    trial = LEASE_TRIAL.replace("LATE]", repr(LATE_REPORT) + "]")
+    exp = remote_experiment(make_experiment, sshd, tmp_path, trial, concurrency=1, max_trials=1,
+                            trial_lease_timeout=4)
+    exp.start(port=0)
+    (job,) = wait_for(lambda: exp.list_trial_jobs("RUNNING"), 60, "the trial to run")
+    trial_dir = tmp_path / "remote-home" / exp.id / "trials" / job.trialJobId
+    late_pid = int(wait_for(lambda: (trial_dir / "late.pid").exists() and (trial_dir / "late.pid").read_text(),
+                            60, "the detached helper"))
+    try:
+        keeper = int(wait_for(lambda: (trial_dir / "lease.pid").exists() and (trial_dir / "lease.pid").read_text(),
+                              60, "the lease keeper"))
+        os.kill(keeper, signal.SIGSTOP)   # the machine goes silent: no more renewals
+        assert exp.wait(timeout=90) == "DONE"
+        job = exp.get_trial_job(job.trialJobId)
+        x = job.hyperParameters[0].parameters["x"]
+        assert job.status == "SUCCEEDED" and [m.data for m in job.finalMetricData] == [x]
+        one, two = job.extra["attempts"]
+        assert (one["status"], two["status"]) == ("LOST", "SUCCEEDED")
+        assert one["reason"].startswith("its lease lapsed: no renewal for 4 s")
+        # The old attempt's helper reports after all: refused (409), never stored.
+        (trial_dir / "report-late").write_text("")
+        answer = wait_for(lambda: (trial_dir / "late-answer").exists() and (trial_dir / "late-answer").read_text(),
+                          60, "the late report")
+        assert "HTTP 409" in answer and "superseded" in answer, answer
+        assert [m.data for m in exp.get_trial_job(job.trialJobId).finalMetricData] == [x]
+        db = sqlite3.connect(Path(exp.config.experiment_working_directory) / exp.id / "db" / "nni.sqlite")
+        assert db.execute("SELECT count(*) FROM metrics WHERE type='FINAL'").fetchone()[0] == 1
+    finally:
+        try:
+            os.kill(late_pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass

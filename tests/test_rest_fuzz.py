@@ -102,7 +102,8 @@ def test_fuzzed_requests_to_every_route_never_get_a_5xx(live):
     exp, trial_id, token = live
     secret = secret_of(exp)
     routes = [r for r in client_routes(exp.port, "{trial_id}") if r != ("DELETE", "/api/v1/nni/experiment")]
-    routes += [("POST", "/api/v1/trial/{trial_id}/parameter"), ("POST", "/api/v1/trial/{trial_id}/metric")]
+    routes += [("POST", "/api/v1/trial/{trial_id}/parameter"), ("POST", "/api/v1/trial/{trial_id}/metric"),
+               ("POST", "/api/v1/trial/{trial_id}/lease")]
     seen: dict[tuple[str, str], set[int]] = {}
 
     @settings(max_examples=400, deadline=None, database=None, derandomize=True,

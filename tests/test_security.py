@@ -175,6 +175,10 @@ def test_files_are_owner_only_and_the_log_route_stays_in_the_trial_dir(make_expe
     assert status == 200 and "real stdout" in json.loads(reply)["text"]
     status, _, reply = http(exp.port, "GET", f"{base}?stream=stderr", headers=auth)
     assert status == 200 and b"not for the web UI" not in reply and json.loads(reply)["exists"] is False
+    status, _, reply = http(exp.port, "GET", f"{base}?stream=stderr&download=1", headers=auth)
+    assert status == 404 and b"not for the web UI" not in reply
+    status, _, reply = http(exp.port, "GET", f"{base}?stream=stdout&download=1", headers=auth)
+    assert status == 200 and reply.startswith(b"real stdout")
 
 
 def test_nan_and_a_second_final_result(make_experiment):

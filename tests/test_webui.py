@@ -237,6 +237,7 @@ def test_pages_show_a_real_experiment(make_experiment, page, shot):
     e(page.locator("#chart-metric .scatterlayer .trace").first.locator(".point")).to_have_count(10)
     e(page.locator("#chart-metric .scatterlayer .trace")).to_have_count(2)   # points + best so far
     e(page.locator("#chart-intermediate .scatterlayer .trace")).to_have_count(10)
+    page.locator("#chart-parcoords").scroll_into_view_if_needed()   # drawn only on screen
     e(page.locator("#chart-parcoords .parcoords")).to_have_count(1)
     e(page.locator("#chart-duration .bars .point")).to_have_count(10)
     e(page.locator("#chart-importance .bars .point")).to_have_count(3)
@@ -536,6 +537,14 @@ def test_snapshot_follows_new_trials_and_results(tmp_path):
         writer.add_trial("late1", 30, "/nowhere/late1", 1000, {"lr": 0.05, "opt": "sgd", "layers": 2})
         _, page = server.get("/trials?status=WAITING")
         assert [t["trialJobId"] for t in page["trials"]] == ["late1"] and page["trials"][0]["metric"] is None
+        # Intermediate results: counted, and the latest one kept (shown while there is no final result).
+        for step, value in enumerate([0.7, 0.9]):
+            writer.add_metric("late1", 1000, "PERIODICAL", step, json.dumps(value))
+            _, page = server.get("/trials?status=WAITING")
+            row = page["trials"][0]
+            assert row["intermediates"] == step + 1 and row["latestMetric"] == value and row["metric"] is None
+        _, page = server.get("/trials?filter=intermediates%3E1%20latest%3E0.8%20seq%3E29")
+        assert [t["trialJobId"] for t in page["trials"]] == ["late1"]
         writer.update_trial("late1", status="SUCCEEDED", start_time=time.time() - 5, end_time=time.time())
         writer.add_metric("late1", 1000, "FINAL", 0, json.dumps({"default": 2.5, "acc": 0.1, "f1": 0.3}))
         _, page = server.get("/trials?sort=metric&order=desc&limit=1")
@@ -790,6 +799,10 @@ def test_overview_tables_exports_and_chart_controls(make_experiment, page, tmp_p
 
     # Charts: parallel coordinates axes and top N%; slices with a colour scale and whole category names.
     page.goto(ui(exp, "#/charts"))
+    # Parallel coordinates (WebGL: costly) are off screen: every other chart is drawn, not they.
+    e(page.locator("#chart-slices .chart .scatterlayer .trace")).to_have_count(4)
+    assert page.locator("#chart-parcoords .parcoords").count() == 0
+    page.locator("#chart-parcoords").scroll_into_view_if_needed()
     e(page.locator("#chart-parcoords .parcoords .y-axis")).to_have_count(5)   # 4 parameters + metric
     page.uncheck("#parcoords-axes input[data-axis='lr']")
     e(page.locator("#chart-parcoords .parcoords .y-axis")).to_have_count(4)
@@ -894,7 +907,7 @@ def test_every_page_fits_a_phone(make_experiment, browser, shot):
 
 
 # -- all experiments, served by any manager ("also expected") ---------------------------------------
-def test_experiments_page_lists_every_registered_experiment(make_experiment, page):
+def test_experiments_page_lists_every_registered_experiment(make_experiment, page, shot):
     first = make_experiment(QUICK_TRIAL, SPACE, concurrency=3, max_trials=3, experiment_name="first-one")
     assert first.run(port=0)   # run, then stopped
     second = make_experiment(SLEEPY_TRIAL, SPACE, concurrency=1, max_trials=5, experiment_name="second-one")
@@ -914,6 +927,7 @@ def test_experiments_page_lists_every_registered_experiment(make_experiment, pag
     e(this).to_contain_text("RUNNING")
     e(this).to_have_class("current-exp")
     e(this.locator("td[data-col='trials']")).to_have_text("0 / 5")
+    shot(page, "experiments")
     page.console.assert_clean("the experiments page")
 
 

@@ -112,6 +112,16 @@ def build_parser() -> argparse.ArgumentParser:
     kill = command("kill", _commands.trial_kill, "kill a running trial", trial_commands)
     _id(kill)
     kill.add_argument("--trial_id", "-T", required=True, help="the trial to kill")
+    rerun = command("rerun", _commands.trial_rerun,
+                    "run ended trials again with the same parameters (new attempts of the same trials)",
+                    trial_commands)
+    _id(rerun)
+    which = rerun.add_mutually_exclusive_group(required=True)
+    which.add_argument("--status", "-s", choices=("FAILED", "USER_CANCELED"), help="every trial in this state")
+    which.add_argument("--trial_id", "-T", nargs="+", help="these trials")
+    which.add_argument("--all-failed", action="store_true", help="every FAILED trial (same as --status FAILED)")
+    rerun.add_argument("--no-extend-budget", action="store_true",
+                       help="each re-run uses one trial of what maxTrialNumber has left (default: on top of it)")
 
     log = command("log", None, "show the manager's or a trial's output")
     log_commands = log.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)

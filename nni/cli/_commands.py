@@ -357,6 +357,27 @@ def trial_kill(args: argparse.Namespace) -> int:
     return 0
 
 
+def trial_rerun(args: argparse.Namespace) -> int:
+    """Run ended trials again (new attempts of the same trials, same parameters)."""
+    entry = resolve(args.id)
+    port = require_live(entry, "re-run its trials")
+    body: dict[str, Any] = {"extendBudget": not args.no_extend_budget}
+    if args.trial_id:
+        body["trialJobIds"] = args.trial_id
+    else:
+        body["status"] = "FAILED" if args.all_failed else args.status
+    reply = rest.request("POST", port, "/trial-jobs/rerun", body)
+    for skipped in reply["skipped"]:
+        print(f"Trial {skipped['trialJobId']} not re-run: {skipped['reason']}.", file=sys.stderr)
+    chosen = reply["rerun"]
+    if chosen:
+        budget = "on top of maxTrialNumber" if body["extendBudget"] else "within maxTrialNumber"
+        print(f"Re-running {len(chosen)} trial(s) of experiment {entry['id']} ({budget}): {' '.join(chosen)}")
+    else:
+        print(f"No trial of experiment {entry['id']} to re-run.")
+    return 0
+
+
 # -- log -------------------------------------------------------------------------------------
 def _print_file(path: Path, head: int | None, tail: int | None, show_path: bool) -> int:
     if show_path:

@@ -37,6 +37,24 @@ SCHEDULING_STATES = ("RUNNING",)
 ENDED_STATES = ("DONE", "STOPPED", "ERROR")
 # Default of maxFailedTrialsAtStart: this many failures before any trial succeeds end the experiment.
 DEFAULT_MAX_FAILED_TRIALS_AT_START = 5
+# Defaults of maxTrialRetries and trialLeaseTimeout (seconds). A lease is renewed every quarter
+# of its timeout, so a few lost renewals (a busy machine) do not declare a trial lost.
+DEFAULT_MAX_TRIAL_RETRIES = 2
+DEFAULT_LEASE_TIMEOUT = 60.0
+LEASE_RENEWALS_PER_TIMEOUT = 4
+# The kill status of an attempt the manager declared lost (its lease lapsed): never recorded as
+# a trial state; the trial runs again or, out of retries, ends FAILED.
+LOST = "LOST"
+# Trials a user may run again (``rerun_trials``): ended without a result and not by the assessor.
+RERUNNABLE_STATES = ("FAILED", "USER_CANCELED")
+
+
+class RerunError(ValueError):
+    """A re-run request that cannot be honoured; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class DuplicateFinal(ValueError):
@@ -60,6 +78,16 @@ class TrialState:
     history: dict[int | None, list[Any]] = field(default_factory=dict)   # intermediate values per parameter
     finals: set[int | None] = field(default_factory=set)
     timer: asyncio.TimerHandle | None = None
+    # Attempts: each run of this trial (same id, parameters and directory). Earlier attempts'
+    # tokens are fenced: a late report from one is refused (409), never stored.
+    attempt: int = 1
+    old_tokens: set[str] = field(default_factory=set)
+    queued: bool = False                # an attempt waiting for a slot, not yet given to the service
+    machine: str | None = None          # where the current attempt runs, when known
+    sequence_offset: int = 0            # added to this attempt's metric sequence numbers
+    lease_deadline: float | None = None   # loop time; None: no lease taken (yet)
+    lease_timer: asyncio.TimerHandle | None = None
+    tuner_closed: bool = False          # the tuner already had trial_end (or an earlier manager ran it)
 
 
 class ExperimentManager:
@@ -89,6 +117,7 @@ class ExperimentManager:
         self._resume = resume
         self._reruns: list[dict[str, Any]] = []   # parameters of interrupted trials, run again first
         self._tuner_exhausted = False
+        self._asking = 0                  # multiThread: tuner calls in flight, one per slot
         # The tuner gave fewer parameter sets than asked while trials were running: it may be
         # waiting for their results (Hyperband rungs, PBT generations), so it is asked again
         # after the next result or trial end, and is exhausted only if it gives nothing while
@@ -103,6 +132,10 @@ class ExperimentManager:
         self.optimize_mode = "maximize"
         self.best: tuple[float, str, Any] | None = None   # (reward, trial id, raw value)
         self._failures = _FailureWatch(getattr(config, "max_failed_trials_at_start", None))
+        self._pending: list[TrialState] = []   # attempts waiting for a slot (retries, user re-runs)
+        retries = getattr(config, "max_trial_retries", None)
+        self.max_trial_retries = DEFAULT_MAX_TRIAL_RETRIES if retries is None else retries
+        self.lease_timeout = getattr(config, "trial_lease_timeout", None) or DEFAULT_LEASE_TIMEOUT
 
     # -- start and stop --------------------------------------------------------------------
     async def start(self) -> None:
@@ -129,6 +162,7 @@ class ExperimentManager:
             self._tuner = SerialRunner(tuner, "tuner")
             self._assessor = SerialRunner(assessor, "assessor") if assessor is not None else None
             await self._tuner.call("update_search_space", config.search_space)
+            await self._tell_trial_budget()
             self._service = create_training_service(config)
             self._service.on_trial_start = self._on_trial_start
             self._service.on_trial_waiting = self._on_trial_waiting
@@ -199,6 +233,9 @@ class ExperimentManager:
         # stored intermediate results would cost seconds and hundreds of MB for nothing).
         for trial_id, parameter_id, value in self.store.final_values():
             finals.setdefault(trial_id, {})[parameter_id] = json.loads(value)
+        attempts: dict[str, int] = {}
+        for row in self.store.attempts():
+            attempts[row["trial_id"]] = max(attempts.get(row["trial_id"], 1), row["attempt"])
         interrupted: list[TrialState] = []
         for row in self.store.trials():
             if row["status"] == "FAILED":   # what the all-failed note quotes (rows come in sequence order)
@@ -208,6 +245,8 @@ class ExperimentManager:
             trial = TrialState(row["trial_id"], row["sequence_id"], row["trial_dir"], secrets.token_urlsafe(24),
                                records.get(row["trial_id"], []), status=row["status"])
             trial.finals = set(finals.get(trial.trial_id, {}))
+            trial.attempt = attempts.get(trial.trial_id, 1)
+            trial.tuner_closed = True    # this tuner instance did not run it: results reach it as imports
             self.trials[trial.trial_id] = trial
             if trial.status in ACTIVE_STATES:
                 interrupted.append(trial)
@@ -224,6 +263,8 @@ class ExperimentManager:
                     message += "; its parameters run again in a new trial"
             trial.status = status
             self.store.update_trial(trial.trial_id, status=status, end_time=time.time(), message=message)
+            self.store.update_attempt(trial.trial_id, trial.attempt, status=status, end_time=time.time(),
+                                      reason=message)
             for record in trial.records:
                 if record["parameter_id"] not in trial.finals:
                     self.store.set_parameter_status(record["parameter_id"], status)
@@ -287,12 +328,27 @@ class ExperimentManager:
             self._update_completion()
             await self._notify()
 
+    def _running_count(self) -> int:
+        """Active trials that hold a slot (handed to the service; not attempts still queued here)."""
+        return sum(1 for t in self.active_trials() if not t.queued)
+
+    async def _start_pending(self) -> None:
+        """Hand queued attempts (retries, re-runs) to the service first: they are already counted."""
+        while self._pending and self.status in SCHEDULING_STATES + ("NO_MORE_TRIAL", "TUNER_NO_MORE_TRIAL"):
+            if self._running_count() >= self.config.trial_concurrency:
+                return
+            trial = self._pending.pop(0)
+            if trial.queued and trial.status == "WAITING":
+                trial.queued = False
+                await self._submit(trial)
+
     async def _fill_slots(self) -> None:
+        await self._start_pending()
         while self.status == "RUNNING":
             if self._limit_reached() or self._tuner_exhausted:
                 self._set_status("TUNER_NO_MORE_TRIAL" if self._tuner_exhausted else "NO_MORE_TRIAL")
                 return
-            free = min(self.config.trial_concurrency - len(self.active_trials()), self._budget_left())
+            free = min(self.config.trial_concurrency - self._running_count(), self._budget_left()) - self._asking
             if free <= 0:
                 return
             if self._tuner_waiting and not self._reruns:
@@ -303,6 +359,9 @@ class ExperimentManager:
                 self._parameter_sets += 1
                 await self._launch(parameter_id, self._reruns.pop(0), source="resumed")
                 continue
+            if getattr(self.config, "multi_thread", False) and not self.config.multi_phase:
+                self._ask_per_slot(free)
+                return
             # A multi-phase tuner is told which trial job a parameter set is for, so the
             # trial id exists before its first parameters do.
             trial_id = self._new_trial_id() if self.config.multi_phase else None
@@ -312,7 +371,32 @@ class ExperimentManager:
             for parameter_id, parameters in batch:
                 await self._launch(parameter_id, parameters, trial_id)
 
-    async def _generate(self, count: int, trial_id: str | None) -> list[tuple[int, dict[str, Any]]]:
+    def _ask_per_slot(self, free: float) -> None:
+        """multiThread: one concurrent tuner call per free slot, each launching its own trial.
+
+        A slot whose call is still running counts as taken, so a blocking
+        ``generate_parameters`` holds back only its own slot (NNI's multiThread).
+        """
+        for _ in range(int(free)):
+            self._asking += 1
+            asyncio.ensure_future(self._ask_one())
+
+    async def _ask_one(self) -> None:
+        try:
+            batch = await self._generate(1, None, concurrent=True)
+            if self.status == "RUNNING":
+                for parameter_id, parameters in batch:
+                    await self._launch(parameter_id, parameters)
+        except AlgorithmError as exc:
+            self._fail(str(exc))
+        except asyncio.CancelledError:
+            return
+        finally:
+            self._asking -= 1
+        self._wake.set()
+
+    async def _generate(self, count: int, trial_id: str | None,
+                        concurrent: bool = False) -> list[tuple[int, dict[str, Any]]]:
         """Ask the tuner for ``count`` parameter sets; fewer back means it has no more."""
         assert self._tuner is not None
         ids = list(range(self._next_parameter_id, self._next_parameter_id + count))
@@ -320,12 +404,13 @@ class ExperimentManager:
         self._parameter_sets += count   # reserved now: concurrent phase requests see the budget
         kwargs = {"trial_job_id": trial_id} if self.config.multi_phase else {}
         try:
-            batch = list(await self._tuner.call("generate_multiple_parameters", ids, **kwargs) or [])
+            call = self._tuner.call_concurrent if concurrent else self._tuner.call
+            batch = list(await call("generate_multiple_parameters", ids, **kwargs) or [])
         except NoMoreTrialError:
             batch = []
         self._parameter_sets -= count - len(batch)
         if len(batch) < count and not self._tuner_exhausted:
-            if batch or any(t.trial_id != trial_id for t in self.active_trials()):
+            if batch or self._asking > 1 or any(t.trial_id != trial_id for t in self.active_trials()):
                 self._tuner_waiting = True
             else:
                 self._tuner_exhausted = True
@@ -350,22 +435,34 @@ class ExperimentManager:
         trial = TrialState(trial_id, sequence_id, str(trial_dir), secrets.token_urlsafe(24), [record])
         self.trials[trial_id] = trial
         self.store.add_trial(trial_id, sequence_id, str(trial_dir), parameter_id, parameters, source)
+        self.store.add_attempt(trial_id, 1)
         self._record_event("TRIAL_SUBMITTED", f"parameter {parameter_id}", trial_id)
-        spec = TrialSpec(trial_id=trial_id, sequence_id=sequence_id, command=self.config.trial_command,
-                         code_dir=self.config.trial_code_directory, trial_dir=str(trial_dir),
-                         env=self._trial_env(trial), gpu_number=self.config.trial_gpu_number or 0)
+        await self._submit(trial)
+
+    async def _submit(self, trial: TrialState) -> None:
+        """Hand the trial's current attempt to the training service."""
+        spec = TrialSpec(trial_id=trial.trial_id, sequence_id=trial.sequence_id, command=self.config.trial_command,
+                         code_dir=self.config.trial_code_directory, trial_dir=trial.trial_dir,
+                         env=self._trial_env(trial), gpu_number=self.config.trial_gpu_number or 0,
+                         attempt=trial.attempt)
         assert self._service is not None
         try:
             await self._service.submit(spec)
         except Exception as exc:
             await self._finish_trial(trial, "FAILED", None, f"could not start the trial: {exc}")
 
-    async def _on_trial_start(self, trial_id: str) -> None:
+    async def _on_trial_start(self, trial_id: str, machine: str | None = None) -> None:
         trial = self.trials.get(trial_id)
-        if trial is None or trial.status != "WAITING":
+        if trial is None or trial.status != "WAITING" or trial.queued:
             return
         trial.status = "RUNNING"
-        self.store.update_trial(trial_id, status="RUNNING", start_time=time.time(), message=None)
+        now = time.time()
+        if trial.attempt == 1:
+            self.store.update_trial(trial_id, status="RUNNING", start_time=now, message=None)
+        else:   # the trial's start stays its first attempt's; the message says which attempt runs
+            self.store.update_trial(trial_id, status="RUNNING", message=f"attempt {trial.attempt} running")
+        trial.machine = machine
+        self.store.update_attempt(trial_id, trial.attempt, status="RUNNING", start_time=now, machine=machine)
         limit = self.config.max_trial_duration
         if limit:
             trial.timer = asyncio.get_running_loop().call_later(
@@ -392,6 +489,10 @@ class ExperimentManager:
             "NNI_TRIAL_SEQ_ID": str(trial.sequence_id),
             "NNI_TRIAL_CHANNEL": f"http://{host}:{self.port}",
             "NNI_TRIAL_TOKEN": trial.token,
+            # nni-ng: which run of this trial this is (1, 2, ...); a re-run keeps the id and directory.
+            "NNI_TRIAL_ATTEMPT": str(trial.attempt),
+            **({"NNI_TRIAL_LEASE_INTERVAL": f"{self.lease_timeout / LEASE_RENEWALS_PER_TIMEOUT:g}"}
+               if self.config.training_service.platform in ("remote", "ray") else {}),
         }
 
     def _update_completion(self) -> None:
@@ -399,23 +500,95 @@ class ExperimentManager:
             self._set_status("DONE")
             self.end_time = time.time()
             self.store.set_meta(end_time=self.end_time)
+            _logger.info("Experiment done.")   # NNI's line; CI scripts grep nnimanager.log for it
 
     # -- trial events ----------------------------------------------------------------------
     async def _on_trial_end(self, ended: TrialEnded) -> None:
         trial = self.trials.get(ended.trial_id)
-        if trial is None or trial.status not in ACTIVE_STATES:
+        if trial is None or trial.status not in ACTIVE_STATES or trial.queued:
             return
-        if trial.kill_status:
+        if ended.attempt is not None and ended.attempt != trial.attempt:
+            return   # an earlier attempt's late end: that attempt was already accounted for
+        if ended.machine:
+            trial.machine = ended.machine
+            self.store.update_attempt(trial.trial_id, trial.attempt, machine=ended.machine)
+        lost = False
+        if trial.kill_status == LOST:
+            status, message, lost = "FAILED", trial.kill_message, True
+        elif trial.kill_status:
             status, message = trial.kill_status, trial.kill_message
         elif ended.exit_code == 0:
             status, message = "SUCCEEDED", ""
         else:
-            status, message = "FAILED", ended.message
+            status, message, lost = "FAILED", ended.message, ended.lost
+        # Not with multiPhase: a new attempt would ask for phase 0 again and could report a
+        # second final result for a phase that has one. Not once the experiment has failed.
+        retryable = not self.config.multi_phase and self.status in SCHEDULING_STATES + (
+            "NO_MORE_TRIAL", "TUNER_NO_MORE_TRIAL")
+        if retryable and status == "FAILED" and (
+                lost or (self.config.retry_failed_trials and not trial.kill_status)):
+            complete = bool(trial.records) and all(r["parameter_id"] in trial.finals for r in trial.records)
+            if lost and complete:
+                # Its result is in; only the exit was lost. Nothing to run again.
+                status, message = "SUCCEEDED", f"{message} (after its final result)"
+            elif trial.attempt <= self.max_trial_retries:
+                await self._retry(trial, "LOST" if lost else "FAILED", message)
+                return
+            elif self.max_trial_retries:
+                message = f"{message} (attempt {trial.attempt}, no retries left: maxTrialRetries is " \
+                          f"{self.max_trial_retries})"
         await self._finish_trial(trial, status, ended.exit_code, message)
 
-    async def _finish_trial(self, trial: TrialState, status: str, exit_code: int | None, message: str) -> None:
+    async def _retry(self, trial: TrialState, attempt_status: str, reason: str) -> None:
+        """Close the current attempt (lost, or failed with retryFailedTrials) and queue the next."""
+        self._end_attempt(trial, attempt_status, reason)
+        self._record_event(f"TRIAL_ATTEMPT_{attempt_status}", f"attempt {trial.attempt}: {reason}", trial.trial_id)
+        _logger.info("trial %s attempt %d %s (%s); running it again", trial.trial_id, trial.attempt,
+                     attempt_status.lower(), reason)
+        word = "lost" if attempt_status == "LOST" else "failed"
+        await self._queue_attempt(trial, f"attempt {trial.attempt} {word}: {reason}")
+
+    def _end_attempt(self, trial: TrialState, status: str, reason: str) -> None:
         if trial.timer:
             trial.timer.cancel()
+            trial.timer = None
+        if trial.lease_timer:
+            trial.lease_timer.cancel()
+            trial.lease_timer = None
+        trial.lease_deadline = None
+        self.store.update_attempt(trial.trial_id, trial.attempt, status=status, end_time=time.time(),
+                                  reason=reason or None)
+
+    def _fence(self, trial: TrialState) -> None:
+        """Retire the current token: whatever still holds it gets 409 from now on."""
+        trial.old_tokens.add(trial.token)
+        trial.token = secrets.token_urlsafe(24)
+
+    async def _queue_attempt(self, trial: TrialState, why: str) -> None:
+        """Make the next attempt of ``trial``: new token, same parameters and directory, queued for a slot."""
+        self._fence(trial)
+        trial.attempt += 1
+        trial.status, trial.queued, trial.machine = "WAITING", True, None
+        trial.kill_status, trial.kill_message = None, ""
+        trial.history = {}
+        # The new attempt numbers its metrics from 0 again; stored after the earlier ones.
+        trial.sequence_offset = self.store.max_sequence(trial.trial_id) + 1
+        message = f"waiting to run attempt {trial.attempt}; {why}"
+        self.store.add_attempt(trial.trial_id, trial.attempt, cause=why)
+        self.store.update_trial(trial.trial_id, status="WAITING", end_time=None, exit_code=None, message=message)
+        for record in trial.records:
+            if record["parameter_id"] not in trial.finals:
+                self.store.set_parameter_status(record["parameter_id"], "RUNNING")
+        self._record_event("TRIAL_ATTEMPT_QUEUED", message, trial.trial_id)
+        self._pending.append(trial)
+        self._wake.set()
+        await self._notify()
+
+    async def _finish_trial(self, trial: TrialState, status: str, exit_code: int | None, message: str) -> None:
+        if trial in self._pending:
+            self._pending.remove(trial)
+        trial.queued = False
+        self._end_attempt(trial, status, message)
         trial.status = status
         self.store.update_trial(trial.trial_id, status=status, end_time=time.time(), exit_code=exit_code,
                                 message=message or None)
@@ -428,18 +601,25 @@ class ExperimentManager:
             # fails only the open phase; finished ones keep SUCCEEDED).
             if record["parameter_id"] not in trial.finals:
                 self.store.set_parameter_status(record["parameter_id"], status)
-        if self._tuner is not None:
+        closed, trial.tuner_closed = trial.tuner_closed, True
+        if closed:
+            pass   # a re-run: the tuner and assessor were told of this trial's end already
+        elif self._tuner is not None:
             if isinstance(self._tuner.algorithm, MultiPhaseTuner):
                 self._feed(self._tuner.call("trial_end", trial.trial_id, success))
             else:
                 for record in trial.records:
                     self._feed(self._tuner.call("trial_end", record["parameter_id"], success,
                                                 **self._phase_kwargs(trial)))
-        if self._assessor is not None:
+        if self._assessor is not None and not closed:
             self._feed(self._assessor.call("trial_end", trial.trial_id, success))
         self._tuner_waiting = False
         self._wake.set()
         await self._notify()
+
+    def has_builtin_tuner(self) -> bool:
+        """Whether the tuner is one of nni-ng's (they take NNI's search-space format and scalar results)."""
+        return self._tuner is not None and type(self._tuner.algorithm).__module__.startswith("nni.algorithms.")
 
     def _phase_kwargs(self, trial: TrialState) -> dict[str, Any]:
         return {"trial_job_id": trial.trial_id} if self.config.multi_phase else {}
@@ -459,6 +639,11 @@ class ExperimentManager:
         trial = self.trials.get(trial_id)
         if trial is None or trial.status not in ACTIVE_STATES:
             return False
+        if trial.queued:   # an attempt not handed to the service yet: nothing runs to be killed
+            await self._finish_trial(trial, status, None, message or "canceled before it started")
+            return True
+        if trial.kill_status == LOST and status != LOST:
+            trial.kill_status, trial.kill_message = None, ""   # the user's (or a limit's) kill wins
         trial.kill_status = trial.kill_status or status
         trial.kill_message = trial.kill_message or message or {
             "USER_CANCELED": "canceled by the user", "EARLY_STOPPED": "stopped early by the assessor"}.get(status, "")
@@ -488,6 +673,105 @@ class ExperimentManager:
         if trial is None or not secrets.compare_digest(trial.token, token):
             return None
         return trial
+
+    def fenced(self, trial_id: str, token: str) -> bool:
+        """Whether ``token`` belonged to an earlier attempt of the trial (its reports are refused)."""
+        trial = self.trials.get(trial_id)
+        return trial is not None and any(secrets.compare_digest(old, token) for old in trial.old_tokens)
+
+    # -- leases (remote and Ray trials) ----------------------------------------------------------
+    def renew_lease(self, trial: TrialState, machine: str | None = None) -> float:
+        """The current attempt is alive: extend its lease; returns the lease timeout in seconds.
+
+        The first renewal takes the lease; from then on, ``trialLeaseTimeout`` seconds without
+        a renewal declare the attempt lost (see :meth:`_check_lease`).
+        """
+        if trial.status != "RUNNING":
+            return self.lease_timeout
+        loop = asyncio.get_running_loop()
+        trial.lease_deadline = loop.time() + self.lease_timeout
+        if machine and machine != trial.machine:
+            trial.machine = machine
+            self.store.update_attempt(trial.trial_id, trial.attempt, machine=machine)
+        if trial.lease_timer is None:
+            trial.lease_timer = loop.call_at(trial.lease_deadline, self._check_lease, trial)
+        return self.lease_timeout
+
+    def _check_lease(self, trial: TrialState) -> None:
+        # One timer per trial, moved forward lazily: a renewal only pushes the deadline.
+        trial.lease_timer = None
+        if trial.status != "RUNNING" or trial.lease_deadline is None:
+            return
+        loop = asyncio.get_running_loop()
+        if loop.time() < trial.lease_deadline:
+            trial.lease_timer = loop.call_at(trial.lease_deadline, self._check_lease, trial)
+            return
+        asyncio.ensure_future(self._lease_lapsed(trial))
+
+    async def _lease_lapsed(self, trial: TrialState) -> None:
+        where = f" on {trial.machine}" if trial.machine else ""
+        reason = f"its lease lapsed: no renewal for {self.lease_timeout:g} s (attempt {trial.attempt}{where})"
+        trial.lease_deadline = None
+        self._fence(trial)   # at once: a late report of this attempt is refused even before it is killed
+        self._record_event("TRIAL_LEASE_LAPSED", reason, trial.trial_id)
+        _logger.warning("trial %s: %s", trial.trial_id, reason)
+        await self.kill_trial(trial.trial_id, LOST, reason)
+
+    # -- re-runs --------------------------------------------------------------------------------
+    async def rerun_trials(self, trial_ids: list[str] | None = None, status: str | None = None,
+                           extend_budget: bool = True) -> dict[str, Any]:
+        """Run chosen ended trials again, as new attempts of the same trials (same ids and parameters).
+
+        ``trial_ids`` or ``status`` (one of :data:`RERUNNABLE_STATES`) choose them. Trials that
+        cannot run again (still active, succeeded, with a final result) are listed in
+        ``skipped`` with the reason. ``extend_budget`` False: each re-run uses one trial of what
+        ``maxTrialNumber`` has left (refused when not enough is left); True: they come on top.
+        A DONE experiment starts scheduling again. Results reach the tuner.
+        """
+        if self.status in ("ERROR", "STOPPING", "STOPPED", "INITIALIZED"):
+            raise RerunError(f"cannot re-run trials: the experiment is {self.status}", 409)
+        if self.config.multi_phase:
+            raise RerunError("re-running trials is not supported with multiPhase: true", 409)
+        if (trial_ids is None) == (status is None):
+            raise RerunError("give either trialJobIds or status")
+        if status is not None:
+            if status not in RERUNNABLE_STATES:
+                raise RerunError(f"status: trials in {', '.join(RERUNNABLE_STATES)} can be re-run, got {status!r}")
+            candidates = [t for t in self.trials.values() if t.status == status]
+        else:
+            unknown = [t for t in trial_ids or [] if t not in self.trials]
+            if unknown:
+                raise RerunError(f"trialJobIds: no trial {', '.join(map(repr, unknown))} in this experiment", 404)
+            candidates = [self.trials[t] for t in dict.fromkeys(trial_ids or [])]
+        chosen, skipped = [], []
+        for trial in candidates:
+            if trial.status not in RERUNNABLE_STATES:
+                skipped.append({"trialJobId": trial.trial_id, "reason": f"it is {trial.status}"})
+            elif trial.finals:
+                skipped.append({"trialJobId": trial.trial_id, "reason": "it has a final result"})
+            elif not trial.records:
+                skipped.append({"trialJobId": trial.trial_id, "reason": "it has no parameters"})
+            else:
+                chosen.append(trial)
+        if chosen and not extend_budget:
+            left = self._budget_left()
+            if left < len(chosen):
+                raise RerunError(f"extendBudget is false but maxTrialNumber leaves {left:g} trial(s) for "
+                                 f"{len(chosen)} re-run(s); raise maxTrialNumber or extend the budget", 409)
+            self._counted_trials += len(chosen)
+        for trial in chosen:
+            await self._queue_attempt(trial, f"re-run requested by the user (it was {trial.status})")
+        if chosen:
+            self._record_event("TRIALS_RERUN", f"{len(chosen)} trial(s) run again: "
+                               f"{', '.join(t.trial_id for t in chosen)}")
+            if self.status in ("DONE", "NO_MORE_TRIAL", "TUNER_NO_MORE_TRIAL"):
+                # Scheduling resumes; the status goes back to what the budget and tuner say.
+                self._set_status("RUNNING")
+                self.end_time = None
+                self.store.set_meta(end_time=None)
+            self._wake.set()
+            await self._notify()
+        return {"rerun": [t.trial_id for t in chosen], "skipped": skipped}
 
     async def next_parameter(self, trial: TrialState, index: int) -> dict[str, Any] | None:
         """Parameter record ``index`` of a trial; None when a multi-phase trial gets no more.
@@ -525,6 +809,7 @@ class ExperimentManager:
         if metric_type not in ("FINAL", "PERIODICAL"):
             raise ValueError(f"metric type must be FINAL or PERIODICAL, got {metric_type!r}")
         parsed = json.loads(value)
+        sequence += trial.sequence_offset
         if metric_type == "FINAL" and parameter_id in trial.finals:
             # One final result per parameter set. The same one again is a retried request
             # (already stored and acted upon); a different one is refused, not stored.
@@ -550,10 +835,12 @@ class ExperimentManager:
             self._update_best(trial.trial_id, parsed)
             record = next(r for r in trial.records if r["parameter_id"] == parameter_id)
             # (its parameter set was marked SUCCEEDED in the same transaction: insert_metric)
-            if self._tuner is not None and _finite(parsed):
-                if record["parameter_source"] == "resumed":
+            # Built-in tuners get finite scalars only; a custom tuner gets any JSON value, as in NNI.
+            if self._tuner is not None and (_finite(parsed) or not self.has_builtin_tuner()):
+                if record["parameter_source"] == "resumed" or trial.tuner_closed:
                     # This tuner instance never generated these parameters (they are re-run
-                    # after a resume), so the result reaches it as imported data.
+                    # after a resume), or it was told the trial ended (a user re-run), so the
+                    # result reaches it as imported data.
                     self._feed(self._tuner.call("import_data", [{"parameter": record["parameters"],
                                                                  "value": parsed}]))
                 else:
@@ -585,6 +872,11 @@ class ExperimentManager:
                                             **self._phase_kwargs(trial)))
             await self.kill_trial(trial.trial_id, "EARLY_STOPPED")
 
+    async def _tell_trial_budget(self) -> None:
+        """Tell a tuner that sizes itself by the budget (built-in TPE) about maxTrialNumber."""
+        if self._tuner is not None and hasattr(self._tuner.algorithm, "set_trial_budget"):
+            await self._tuner.call("set_trial_budget", self.config.max_trial_number)
+
     # -- user updates ----------------------------------------------------------------------
     async def update(self, *, trial_concurrency: int | None = None, max_trial_number: int | None = None,
                      max_experiment_duration: float | None = None, search_space: dict | None = None) -> None:
@@ -605,6 +897,7 @@ class ExperimentManager:
             self.config.trial_concurrency = trial_concurrency
         if max_trial_number is not None:
             self.config.max_trial_number = max_trial_number
+            await self._tell_trial_budget()
         if max_experiment_duration is not None:
             self.config.max_experiment_duration = max_experiment_duration
         if max_trial_number is not None or max_experiment_duration is not None:

@@ -46,9 +46,19 @@ def metric_json(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def attempt_json(row: dict[str, Any]) -> dict[str, Any]:
+    """One run of a trial: its number, machine, times, why it ran (``cause``; absent for the
+    first), how it ended (``status``) and why (``reason``; absent when it succeeded) (nni-ng)."""
+    info = {"attempt": row["attempt"], "machine": row["machine"], "status": row["status"],
+            "submitTime": _ms(row["submit_time"]), "startTime": _ms(row["start_time"]),
+            "endTime": _ms(row["end_time"]), "cause": row["cause"], "reason": row["reason"]}
+    return {k: v for k, v in info.items() if v is not None}
+
+
 def trial_job_json(trial: dict[str, Any], parameters: list[dict[str, Any]],
-                   finals: list[dict[str, Any]]) -> dict[str, Any]:
-    """One trial in NNI's TrialJobInfo shape, plus exitCode and message (why it failed)."""
+                   finals: list[dict[str, Any]], attempts: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """One trial in NNI's TrialJobInfo shape, plus exitCode and message (why it failed) and
+    ``attempts`` (every run of it: the first, retries after a lost machine, user re-runs)."""
     hyper = [json.dumps({"parameter_id": p["parameter_id"], "parameter_source": p["source"],
                          "parameters": p["parameters"], "parameter_index": p["parameter_index"],
                          "status": p["status"]})
@@ -68,6 +78,7 @@ def trial_job_json(trial: dict[str, Any], parameters: list[dict[str, Any]],
         "exitCode": trial["exit_code"],
         "message": trial["message"],
         "finalMetricData": [metric_json(m) for m in finals],
+        "attempts": [attempt_json(a) for a in attempts] if attempts else None,
     }
     return {k: v for k, v in info.items() if v is not None}
 
@@ -154,11 +165,14 @@ def trial_jobs(store: Store, status: str | None = None, *, offset: int = 0,
     if limit is None and not offset:
         params = _group(store.parameters())
         finals = _group(store.metrics(metric_type="FINAL"))
+        attempts = _group(store.attempts())
     else:
         ids = [t["trial_id"] for t in trials]
         params = _group(store.parameters(trial_ids=ids))
         finals = _group(store.metrics(metric_type="FINAL", trial_ids=ids))
-    return [trial_job_json(t, params.get(t["trial_id"], []), finals.get(t["trial_id"], []))
+        attempts = _group(store.attempts(trial_ids=ids))
+    return [trial_job_json(t, params.get(t["trial_id"], []), finals.get(t["trial_id"], []),
+                           attempts.get(t["trial_id"]))
             for t in trials]
 
 
@@ -199,7 +213,7 @@ async def get_trial_job(request: web.Request) -> web.Response:
     if trial is None:
         return _error(404, f"no trial {trial_id!r} in this experiment")
     return web.json_response(trial_job_json(trial, store.parameters(trial_id),
-                                            store.metrics(trial_id, "FINAL")))
+                                            store.metrics(trial_id, "FINAL"), store.attempts(trial_id)))
 
 
 async def metric_data(request: web.Request) -> web.Response:
@@ -357,7 +371,7 @@ async def update_experiment(request: web.Request) -> web.Response:
                            f"(or {{\"params\": {{\"{key}\": ...}}}})")
     from ..experiment.config import ConfigError, ExperimentConfig
     try:
-        value = ExperimentConfig.canonical_field(attr, params[key])
+        value = ExperimentConfig.canonical_field(attr, params[key], builtin_tuner=manager.has_builtin_tuner())
     except ConfigError as exc:
         return _error(400, f"params.{exc}")
     try:
@@ -425,6 +439,11 @@ def _short(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+async def imported_data(request: web.Request) -> web.Response:
+    """What was imported, as NNI answers: one JSON string per import (a list of {parameter, value})."""
+    return web.json_response(request.app[STORE_KEY].imported_batches())
+
+
 async def cancel_trial_job(request: web.Request) -> web.Response:
     manager = _live(request)
     trial_id = request.match_info["trial_id"]
@@ -436,6 +455,31 @@ async def cancel_trial_job(request: web.Request) -> web.Response:
     return web.json_response({})
 
 
+async def rerun_trial_jobs(request: web.Request) -> web.Response:
+    """Run ended trials again as new attempts: ``{"trialJobIds": [...]}`` or ``{"status": "FAILED"}``,
+    optional ``"extendBudget": true``. Answers ``{"rerun": [ids], "skipped": [{trialJobId, reason}]}``."""
+    manager = _live(request)
+    from .manager import RerunError
+    try:
+        body = await request.json()
+    except ValueError:
+        return _error(400, "body must be a JSON object with trialJobIds or status")
+    if not isinstance(body, dict):
+        return _error(400, f"body must be a JSON object, got {type(body).__name__}")
+    ids, status, extend = body.get("trialJobIds"), body.get("status"), body.get("extendBudget", True)
+    if ids is not None and (not isinstance(ids, list) or not all(isinstance(i, str) for i in ids)):
+        return _error(400, f"trialJobIds: expected a list of trial ids, got {ids!r}")
+    if status is not None and not isinstance(status, str):
+        return _error(400, f"status: expected a trial status string, got {status!r}")
+    if not isinstance(extend, bool):
+        return _error(400, f"extendBudget: expected true or false, got {extend!r}")
+    try:
+        result = await manager.rerun_trials(ids, status, extend)
+    except RerunError as exc:
+        return _error(exc.status, str(exc))
+    return web.json_response(result)
+
+
 # -- trial channel ----------------------------------------------------------------------------
 async def _trial_request(request: web.Request) -> tuple[Any, Any, dict[str, Any]]:
     manager = _live(request)
@@ -443,6 +487,10 @@ async def _trial_request(request: web.Request) -> tuple[Any, Any, dict[str, Any]
     token = auth[len("Bearer "):] if auth.startswith("Bearer ") else ""
     trial = manager.authenticate(request.match_info["trial_id"], token)
     if trial is None:
+        if manager.fenced(request.match_info["trial_id"], token):
+            # An earlier attempt (declared lost, then run again) still talks: never store its reports.
+            raise web.HTTPConflict(text="this attempt of the trial was superseded by a newer one; "
+                                        "its reports are refused")
         raise web.HTTPForbidden(text="unknown trial or wrong token")
     try:
         body = await read_json(request)
@@ -497,6 +545,14 @@ async def trial_metric(request: web.Request) -> web.Response:
     return web.json_response(None)
 
 
+async def trial_lease(request: web.Request) -> web.Response:
+    """The trial's side renews its attempt's lease (``{"machine": name}`` optional)."""
+    manager, trial, body = await _trial_request(request)
+    machine = body.get("machine") if isinstance(body, dict) else None
+    timeout = manager.renew_lease(trial, machine if isinstance(machine, str) and machine else None)
+    return web.json_response({"timeout": timeout})
+
+
 def build_app(store: Store, manager: Any = None, stop_view: Any = None, *,
               secret: str | None = None) -> web.Application:
     """The aiohttp application; ``manager`` None serves a stopped experiment read-only.
@@ -525,14 +581,17 @@ def build_app(store: Store, manager: Any = None, stop_view: Any = None, *,
         web.get(f"{API}/trial-jobs", list_trial_jobs),
         web.get(f"{API}/trial-jobs/{{trial_id}}", get_trial_job),
         web.delete(f"{API}/trial-jobs/{{trial_id}}", cancel_trial_job),
+        web.post(f"{API}/trial-jobs/rerun", rerun_trial_jobs),
         web.get(f"{API}/metric-data", metric_data),
         web.get(f"{API}/metric-data/{{trial_id}}", metric_data),
         web.get(f"{API}/export-data", export_data),
         web.post(f"{API}/experiment/import-data", import_data),
+        web.get(f"{API}/experiment/imported-data", imported_data),
         web.get(f"{API}/job-statistics", job_statistics),
         web.get(f"{API}/progress", progress),
         web.post(f"{TRIAL_API}/{{trial_id}}/parameter", trial_parameter),
         web.post(f"{TRIAL_API}/{{trial_id}}/metric", trial_metric),
+        web.post(f"{TRIAL_API}/{{trial_id}}/lease", trial_lease),
     ])
     from .webui import add_webui_routes   # the web UI and its JSON endpoints (nni/manager/webui)
     add_webui_routes(app)

@@ -73,6 +73,18 @@ CREATE TABLE IF NOT EXISTS events (
     trial_id TEXT,
     message TEXT
 );
+CREATE TABLE IF NOT EXISTS attempts (
+    trial_id TEXT NOT NULL REFERENCES trials(trial_id),
+    attempt INTEGER NOT NULL,
+    machine TEXT,
+    submit_time REAL NOT NULL,
+    start_time REAL,
+    end_time REAL,
+    status TEXT NOT NULL,
+    cause TEXT,                 -- why this attempt ran (NULL: the first run)
+    reason TEXT,                -- why it ended (NULL: it succeeded)
+    PRIMARY KEY (trial_id, attempt)
+);
 CREATE TABLE IF NOT EXISTS imported (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     parameter TEXT NOT NULL,
@@ -276,12 +288,45 @@ class Store:
     def status_counts(self) -> dict[str, int]:
         return {r[0]: r[1] for r in self._db.execute("SELECT status, COUNT(*) FROM trials GROUP BY status")}
 
+    # -- attempts (each run of a trial: the first, retries after a lost machine, user re-runs) --
+    def add_attempt(self, trial_id: str, attempt: int, cause: str | None = None) -> None:
+        self._db.execute("INSERT OR REPLACE INTO attempts(trial_id, attempt, submit_time, status, cause)"
+                         " VALUES (?,?,?,?,?)", (trial_id, attempt, _now(), "WAITING", cause))
+
+    def update_attempt(self, trial_id: str, attempt: int, **fields: Any) -> None:
+        unknown = set(fields) - {"machine", "start_time", "end_time", "status", "reason"}
+        if unknown:
+            raise KeyError(f"unknown attempt columns: {sorted(unknown)}")
+        assignments = ", ".join(f"{k} = ?" for k in fields)
+        self._db.execute(f"UPDATE attempts SET {assignments} WHERE trial_id = ? AND attempt = ?",
+                         (*fields.values(), trial_id, attempt))
+
+    def attempts(self, trial_id: str | None = None, *,
+                 trial_ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """Attempt rows of one trial, of the trials in ``trial_ids``, or of all, by trial and
+        attempt number ([] for a database older than the table)."""
+        query, args = "SELECT * FROM attempts", []
+        if trial_id is not None:
+            query, args = query + " WHERE trial_id = ?", [trial_id]
+        elif trial_ids is not None:
+            args = list(trial_ids)
+            query += f" WHERE trial_id IN ({','.join('?' * len(args))})"
+        try:
+            return [dict(r) for r in self._db.execute(query + " ORDER BY trial_id, attempt", args)]
+        except sqlite3.OperationalError:   # opened read-only before this table existed
+            return []
+
     # -- metrics ---------------------------------------------------------------------------
     def add_metric(self, trial_id: str, parameter_id: int | None, metric_type: str, sequence: int,
                    value: str) -> bool:
         """Store a metric; False when the same metric was stored before (a retried request)."""
         with self._transaction() as db:
             return insert_metric(db, trial_id, parameter_id, metric_type, sequence, value)
+
+    def max_sequence(self, trial_id: str) -> int:
+        """The highest metric sequence number stored for a trial (-1: none)."""
+        row = self._db.execute("SELECT MAX(sequence) FROM metrics WHERE trial_id = ?", (trial_id,)).fetchone()
+        return -1 if row[0] is None else int(row[0])
 
     def metrics(self, trial_id: str | None = None, metric_type: str | None = None, *,
                 trial_ids: Iterable[str] | None = None, offset: int = 0,
@@ -323,6 +368,29 @@ class Store:
         now = _now()
         self.executemany("INSERT INTO imported(parameter, value, timestamp) VALUES (?, ?, ?)",
                          [(json.dumps(r["parameter"]), json.dumps(r["value"]), now) for r in rows])
+
+    def imported_batches(self) -> list[str]:
+        """Every import as NNI's ``imported-data`` route answers it: one JSON list per import.
+
+        Rows of one import share their timestamp (``add_imported`` writes them together);
+        rows kept in ``meta`` by older versions come first, as one batch.
+        """
+        batches: list[str] = []
+        legacy = self.get_meta("imported_data", []) or []
+        if legacy:
+            batches.append(json.dumps(legacy))
+        current: list[str] = []
+        last: float | None = None
+        for parameter, value, timestamp in self._db.execute(
+                "SELECT parameter, value, timestamp FROM imported ORDER BY id"):
+            if last is not None and timestamp != last:
+                batches.append("[" + ", ".join(current) + "]")
+                current = []
+            current.append(f'{{"parameter": {parameter}, "value": {value}}}')
+            last = timestamp
+        if current:
+            batches.append("[" + ", ".join(current) + "]")
+        return batches
 
     def imported(self) -> list[dict[str, Any]]:
         """Every imported result, oldest first (also those kept in ``meta`` by older versions)."""

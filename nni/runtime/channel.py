@@ -20,7 +20,14 @@ _RETRIES = 5
 
 
 class ChannelError(RuntimeError):
-    """The manager could not be reached or refused the request."""
+    """The manager could not be reached or refused the request (``status``: the HTTP status, if any).
+
+    409 means this attempt of the trial was superseded by a newer one (its lease lapsed).
+    """
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class TrialChannel:
@@ -43,25 +50,33 @@ class TrialChannel:
         self._post("metric", {"parameter_id": parameter_id, "type": metric_type,
                               "sequence": sequence, "value": value})
 
-    def _post(self, action: str, payload: dict[str, Any]) -> Any:
+    def renew_lease(self, machine: str | None = None) -> Any:
+        """Renew this attempt's lease once (no retries: the next renewal is the retry).
+
+        Raises :class:`ChannelError` with ``status`` 409 when this attempt was superseded.
+        """
+        return self._post("lease", {"machine": machine} if machine else {}, retries=1)
+
+    def _post(self, action: str, payload: dict[str, Any], retries: int = _RETRIES) -> Any:
         path = f"{self._prefix}/api/v1/trial/{self._trial_id}/{action}"
         body = json.dumps(payload).encode()
         head = (f"POST {path} HTTP/1.0\r\nHost: {self._host}:{self._port}\r\n"
                 f"Authorization: Bearer {self._token}\r\nContent-Type: application/json\r\n"
                 f"Content-Length: {len(body)}\r\n\r\n").encode()
         delay = 0.2
-        for attempt in range(_RETRIES):
+        for attempt in range(retries):
             try:
                 status, data = self._exchange(head + body)
             except OSError as exc:
                 # Requests are idempotent on the manager side, so a retry cannot double-count.
-                if attempt == _RETRIES - 1:
+                if attempt == retries - 1:
                     raise ChannelError(f"cannot reach the NNI manager at {self._host}:{self._port}: {exc}") from exc
                 time.sleep(delay)
                 delay *= 2
                 continue
             if status != 200:
-                raise ChannelError(f"manager refused {action} (HTTP {status}): {data.decode(errors='replace')}")
+                raise ChannelError(f"manager refused {action} (HTTP {status}): {data.decode(errors='replace')}",
+                                   status)
             return json.loads(data) if data else None
         raise AssertionError("unreachable")
 

@@ -18,19 +18,28 @@ class TrialSpec:
     trial_dir: str
     env: dict[str, str] = field(default_factory=dict)
     gpu_number: int = 0
+    attempt: int = 1            # 1 for the first run; a re-run of the same trial (same id and dir) counts up
 
 
 @dataclass(frozen=True)
 class TrialEnded:
-    """How a trial's process ended: an exit code (negative: killed by that signal) and why."""
+    """How a trial's process ended: an exit code (negative: killed by that signal) and why.
+
+    ``lost`` says the trial did not end by itself: its machine, node or connection was lost
+    (the manager may run it again). ``attempt`` is the :attr:`TrialSpec.attempt` that ended
+    (None: the current one), ``machine`` where it ran when the service knows.
+    """
 
     trial_id: str
     exit_code: int | None
     message: str = ""
+    lost: bool = False
+    attempt: int | None = None
+    machine: str | None = None
 
 
 TrialEndHandler = Callable[[TrialEnded], Awaitable[None]]
-TrialStartHandler = Callable[[str], Awaitable[None]]
+TrialStartHandler = Callable[..., Awaitable[None]]   # (trial_id, *, machine=None)
 TrialWaitingHandler = Callable[[str, str], Awaitable[None]]
 
 
@@ -38,7 +47,7 @@ class TrainingService(ABC):
     """Starts, watches and kills trials.
 
     It reports through three callbacks set by the manager: ``on_trial_start`` once a
-    trial's process runs, ``on_trial_waiting`` with the reason a submitted trial cannot
+    trial's process runs (with ``machine=`` where, when known), ``on_trial_waiting`` with the reason a submitted trial cannot
     start yet (no free GPU, ...), and ``on_trial_end`` exactly once per trial.
     """
 

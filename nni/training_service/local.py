@@ -174,7 +174,8 @@ class LocalTrainingService(TrainingService):
     async def _spawn(self, spec: TrialSpec, env: dict[str, str]) -> None:
         trial_dir = Path(spec.trial_dir)
         trial_dir.mkdir(parents=True, exist_ok=True)
-        with open(trial_dir / "stdout", "wb") as stdout, open(trial_dir / "stderr", "wb") as stderr:
+        # Appended: a re-run (a new attempt of the same trial) keeps the earlier attempts' output.
+        with open(trial_dir / "stdout", "ab") as stdout, open(trial_dir / "stderr", "ab") as stderr:
             # The launcher runs /bin/sh -c COMMAND as a child subreaper: daemons the trial
             # double-forks stay in its tree and end with it (see _launcher.py).
             process = await asyncio.create_subprocess_exec(
@@ -190,7 +191,7 @@ class LocalTrainingService(TrainingService):
         self._watchers.add(watcher)
         watcher.add_done_callback(self._watchers.discard)
         if self.on_trial_start is not None:
-            await self.on_trial_start(spec.trial_id)
+            await self.on_trial_start(spec.trial_id, machine="local")
 
     async def _watch(self, spec: TrialSpec, process: asyncio.subprocess.Process) -> None:
         exit_code = await process.wait()
@@ -207,7 +208,7 @@ class LocalTrainingService(TrainingService):
             tail = read_tail(Path(spec.trial_dir) / "stderr").strip()
             reason = f"killed by signal {-exit_code}" if exit_code < 0 else f"exit code {exit_code}"
             message = reason + (f"; stderr tail:\n{tail}" if tail else "; stderr was empty")
-        await self._ended(TrialEnded(spec.trial_id, exit_code, message))
+        await self._ended(TrialEnded(spec.trial_id, exit_code, message, attempt=spec.attempt))
 
     async def _ended(self, ended: TrialEnded) -> None:
         held = self._gpu_held.pop(ended.trial_id, None)

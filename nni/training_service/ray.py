@@ -50,6 +50,35 @@ def _tail_bytes(path: str, limit: int) -> bytes:
         return b""
 
 
+def _node_name() -> str:
+    """``ray node <node id>`` of the node this task runs on (what an attempt's record shows)."""
+    try:
+        import ray
+        return f"ray node {ray.get_runtime_context().get_node_id()}"
+    except Exception:  # noqa: BLE001 - outside a Ray worker
+        import socket
+        return socket.gethostname()
+
+
+def _start_lease_keeper(env: dict[str, str], machine: str, process: Any) -> None:
+    """Renew the attempt's lease from this node while the trial runs (a daemon thread of the task).
+
+    If the node (or its network) goes silent the renewals stop and the manager declares the
+    attempt lost; the thread ends with the task or when the manager says it was superseded.
+    """
+    interval = float(env.get("NNI_TRIAL_LEASE_INTERVAL") or 0)
+    url, token, trial_id = env.get("NNI_TRIAL_CHANNEL"), env.get("NNI_TRIAL_TOKEN"), env.get("NNI_TRIAL_JOB_ID")
+    if not (interval > 0 and url and token and trial_id):
+        return
+    import threading
+
+    from ..runtime.channel import TrialChannel
+    from ..runtime.lease import keep_lease
+    channel = TrialChannel(url, trial_id, token)
+    threading.Thread(target=keep_lease, args=(channel, interval, machine, lambda: process.poll() is None),
+                     name="nni-lease", daemon=True).start()
+
+
 def _run_trial(command: str, code_dir: str | None, trial_dir: str, env: dict[str, str]) -> dict[str, Any]:
     """The body of the Ray task: run one trial on this node and return how it ended.
 
@@ -68,11 +97,14 @@ def _run_trial(command: str, code_dir: str | None, trial_dir: str, env: dict[str
     full_env = {**os.environ, **env, "NNI_SYS_DIR": out_dir, "NNI_OUTPUT_DIR": out_dir,
                 "NNI_NG_TRIAL_COMMAND": command}
     stdout_path, stderr_path = os.path.join(out_dir, "stdout"), os.path.join(out_dir, "stderr")
-    with open(stdout_path, "wb") as stdout, open(stderr_path, "wb") as stderr:
+    # Appended: a re-run (a new attempt of the same trial) keeps the earlier attempts' output.
+    with open(stdout_path, "ab") as stdout, open(stderr_path, "ab") as stderr:
         process = subprocess.Popen(["/bin/sh", "-c", _INNER_SCRIPT], cwd=code_dir or os.getcwd(), env=full_env,
                                    stdin=subprocess.PIPE, stdout=stdout, stderr=stderr, start_new_session=True)
     with open(os.path.join(out_dir, "trial.pid"), "w") as f:
         f.write(f"{socket.gethostname()} {process.pid}\n")
+    machine = _node_name()
+    _start_lease_keeper(env, machine, process)
     try:
         # Polling, not wait(): Ray's cancel raises KeyboardInterrupt between bytecodes, which a
         # blocking waitpid() would not see until the trial ended by itself.
@@ -95,11 +127,24 @@ def _run_trial(command: str, code_dir: str | None, trial_dir: str, env: dict[str
             process.stdin.close()   # the watchdog then SIGKILLs whatever is left in the group
         except OSError:
             pass
-    result: dict[str, Any] = {"exit_code": exit_code, "node": socket.gethostname(), "shared": shared}
+    result: dict[str, Any] = {"exit_code": exit_code, "node": socket.gethostname(), "shared": shared,
+                              "machine": machine}
     if not shared:
         result["stdout"] = _tail_bytes(stdout_path, RETURNED_LOG_BYTES)
         result["stderr"] = _tail_bytes(stderr_path, RETURNED_LOG_BYTES)
     return result
+
+
+def _is_lost(ray: Any, exc: BaseException) -> bool:
+    """Whether a task error means the trial's node, worker or task was lost (not the trial's own fault).
+
+    The task body itself never raises (the trial's exit code is its result), so anything but a
+    failed runtime_env setup (which would fail again everywhere) is the cluster losing it.
+    """
+    not_lost = tuple(getattr(ray.exceptions, name) for name in ("RuntimeEnvSetupError", "TaskUnschedulableError",
+                                                               "ActorUnschedulableError")
+                     if hasattr(ray.exceptions, name))
+    return not isinstance(exc, not_lost)
 
 
 class RayTrainingService(TrainingService):
@@ -177,6 +222,8 @@ class RayTrainingService(TrainingService):
         if self._config.trial_gpu_number == 0:
             env["CUDA_VISIBLE_DEVICES"] = ""   # NNI's meaning of trialGpuNumber 0: no GPU
         Path(spec.trial_dir).mkdir(parents=True, exist_ok=True)
+        self._ended.discard(spec.trial_id)    # a new attempt of a trial that ran before
+        self._killed.discard(spec.trial_id)
         # A private local Ray runs the code in place; a cluster runs it from its working_dir copy.
         code_dir = spec.code_dir if self._private else None
         # No retries: a trial whose node died is FAILED (the tuner decides what runs next).
@@ -200,11 +247,14 @@ class RayTrainingService(TrainingService):
             else:
                 text = str(exc).strip().splitlines()
                 kind = type(exc).__name__
+                lost = _is_lost(ray, exc)
                 if isinstance(exc, getattr(ray.exceptions, "NodeDiedError", ())) or "node" in kind.lower():
                     reason = "its Ray node died"
+                elif lost:
+                    reason = f"its Ray worker or task was lost ({kind})"
                 else:
                     reason = f"Ray task failed ({kind})"
-                await self._report(spec, None, f"{reason}: {' '.join(text[:3])[:STDERR_TAIL_BYTES]}")
+                await self._report(spec, None, f"{reason}: {' '.join(text[:3])[:STDERR_TAIL_BYTES]}", lost=lost)
             return
         trial_dir = Path(spec.trial_dir)
         if not result.get("shared"):
@@ -217,16 +267,18 @@ class RayTrainingService(TrainingService):
             reason = f"killed by signal {-exit_code}" if exit_code < 0 else f"exit code {exit_code}"
             message = f"{reason} on Ray node {result.get('node')}" + (
                 f"; stderr tail:\n{tail}" if tail else "; stderr was empty")
-        await self._report(spec, exit_code, message)
+        await self._report(spec, exit_code, message, machine=result.get("machine"))
 
-    async def _report(self, spec: TrialSpec, exit_code: int | None, message: str) -> None:
+    async def _report(self, spec: TrialSpec, exit_code: int | None, message: str, lost: bool = False,
+                      machine: str | None = None) -> None:
         if spec.trial_id in self._ended:
             return
         self._ended.add(spec.trial_id)
         self._refs.pop(spec.trial_id, None)
         self._watchers.pop(spec.trial_id, None)
         if self.on_trial_end is not None:
-            await self.on_trial_end(TrialEnded(spec.trial_id, exit_code, message))
+            await self.on_trial_end(TrialEnded(spec.trial_id, exit_code, message, lost=lost,
+                                               attempt=spec.attempt, machine=machine))
 
     async def kill(self, trial_id: str) -> None:
         ref = self._refs.get(trial_id)

@@ -50,6 +50,10 @@ _INNER_SCRIPT = (
     'printf "NNI-NG-PGID %s\\n" "$$"; '
     'exec 3<&0; '
     '(cat <&3 >/dev/null 2>&1; kill -KILL -$$) >/dev/null 2>&1 & '
+    # The lease keeper (nni.runtime.lease) renews this attempt's lease while the trial runs.
+    'if [ -n "$NNI_TRIAL_LEASE_INTERVAL" ]; then '
+    '(if command -v python3 >/dev/null; then exec python3 -m nni.runtime.lease $$; '
+    'else exec python -m nni.runtime.lease $$; fi) </dev/null >/dev/null 2>&1 3<&- & fi; '
     'exec /bin/sh -c "$NNI_NG_TRIAL_COMMAND" </dev/null 3<&-'
 )
 
@@ -215,7 +219,7 @@ class RemoteTrainingService(TrainingService):
         for trial in list(machine.trials.values()):
             if trial.pgid is not None:
                 machine.lost_pgids.append(trial.pgid)
-            await self._trial_ended(trial, None, f"{reason} while the trial ran")
+            await self._trial_ended(trial, None, f"{reason} while the trial ran", lost=True)
         machine.reconnect = self._background(self._reconnect(machine))
 
     async def _reconnect(self, machine: _Machine) -> None:
@@ -417,7 +421,8 @@ class RemoteTrainingService(TrainingService):
         try:
             await self._spawn(trial)
         except Exception as exc:  # noqa: BLE001 - one trial's start failing must not stop the others
-            await self._trial_ended(trial, None, f"could not start the trial on {trial.machine.name}: {exc}")
+            await self._trial_ended(trial, None, f"could not start the trial on {trial.machine.name}: {exc}",
+                                    lost=not trial.machine.connected)
 
     def _recheck_queue(self) -> None:
         self._recheck = None
@@ -467,7 +472,7 @@ class RemoteTrainingService(TrainingService):
         (trial_dir / "trial.remote").write_text(f"{machine.name} {trial.pgid} {self._remote_root(machine)}\n")
         trial.watcher = self._background(self._watch(trial))
         if self.on_trial_start is not None:
-            await self.on_trial_start(spec.trial_id)
+            await self.on_trial_start(spec.trial_id, machine=machine.name)
 
     async def _pump(self, stream: Any, path: Path) -> None:
         with open(path, "ab") as f:
@@ -492,13 +497,14 @@ class RemoteTrainingService(TrainingService):
         if trial.ended:
             return
         status, signal_name = process.exit_status, process.exit_signal
+        lost = False
         if status is None and signal_name is None:
             # Usually the connection is gone: give its watcher (which says so) a moment to notice.
             for _ in range(20):
                 if trial.ended or not trial.machine.connected:
                     return
                 await asyncio.sleep(0.05)
-            exit_code, reason = None, "the SSH channel closed without an exit status"
+            exit_code, reason, lost = None, "the SSH channel closed without an exit status", True
         elif status is None:
             exit_code, reason = -1, f"killed by signal {signal_name[0] if isinstance(signal_name, tuple) else signal_name}"
         else:
@@ -507,9 +513,10 @@ class RemoteTrainingService(TrainingService):
         if exit_code != 0:
             tail = _tail(trial_dir / "stderr")
             message = f"{reason} on {trial.machine.name}" + (f"; stderr tail:\n{tail}" if tail else "; stderr was empty")
-        await self._trial_ended(trial, exit_code, message)
+        await self._trial_ended(trial, exit_code, message, lost=lost)
 
-    async def _trial_ended(self, trial: _RemoteTrial, exit_code: int | None, message: str) -> None:
+    async def _trial_ended(self, trial: _RemoteTrial, exit_code: int | None, message: str,
+                           lost: bool = False) -> None:
         if trial.ended:
             return
         trial.ended = True
@@ -520,7 +527,8 @@ class RemoteTrainingService(TrainingService):
             for i in trial.gpus:
                 machine.gpu_load[i] = max(0, machine.gpu_load.get(i, 0) - 1)
         if self.on_trial_end is not None:
-            await self.on_trial_end(TrialEnded(trial.spec.trial_id, exit_code, message))
+            await self.on_trial_end(TrialEnded(trial.spec.trial_id, exit_code, message, lost=lost,
+                                               attempt=trial.spec.attempt, machine=machine.name))
         if self._queue:
             # Not awaited: this may run inside the dispatcher itself.
             self._background(self._dispatch())

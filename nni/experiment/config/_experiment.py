@@ -55,6 +55,16 @@ LOG_LEVELS = ("fatal", "error", "warning", "info", "debug", "trace")
 _ALGORITHM_FIELDS = ("tuner", "assessor", "advisor")
 
 
+def _refuse_shared_storage(value: Any, path: str) -> None:
+    if value is None:
+        return None
+    raise ConfigError(
+        f"{path}: NNI's shared storage (NFS / Azure Blob mounted on every machine) is not supported by "
+        f"nni-ng; remove it: the local service runs trials in place and the remote and ray services "
+        f"upload trialCodeDirectory to each machine themselves (see docs/compatibility.md)")
+
+
+
 class ExperimentConfig(_ConfigBase):
     """An HPO experiment's config, as in NNI's config v2.
 
@@ -82,10 +92,14 @@ class ExperimentConfig(_ConfigBase):
         _Field("max_trial_number", check_positive_int),
         _Field("max_trial_duration", check_duration),
         _Field("max_failed_trials_at_start", check_nonnegative_int),
+        _Field("max_trial_retries", check_nonnegative_int),
+        _Field("retry_failed_trials", check_bool, default=False),
+        _Field("trial_lease_timeout", check_duration),
         _Field("nni_manager_ip", check_nonempty_str),
         _Field("allowed_hosts", check_host_list),
         _Field("use_annotation", check_bool, default=False),
         _Field("multi_phase", check_bool, default=False),
+        _Field("multi_thread", check_bool, default=False),
         _Field("debug", check_bool, default=False),
         _Field("log_level", make_choice_checker(LOG_LEVELS)),
         _Field(
@@ -96,6 +110,7 @@ class ExperimentConfig(_ConfigBase):
         _Field("assessor", default=_AlgorithmConfig()),
         _Field("advisor", default=_AlgorithmConfig()),
         _Field("training_service", required=True),
+        _Field("shared_storage", _refuse_shared_storage),
     )
     _extra_attrs = frozenset({"conversion_notes"})
 
@@ -112,12 +127,20 @@ class ExperimentConfig(_ConfigBase):
     max_trial_duration: str | int | float | None
     max_failed_trials_at_start: int | None
     """End the experiment (ERROR) when this many trials failed before any succeeded; unset: 5, 0: never."""
+    max_trial_retries: int | None
+    """How many times a trial whose machine, node or connection was lost runs again (unset: 2; 0: never)."""
+    retry_failed_trials: bool
+    """Also retry trials that failed by themselves (non-zero exit), up to ``max_trial_retries``."""
+    trial_lease_timeout: str | int | float | None
+    """A remote/Ray trial whose lease is not renewed for this long is declared lost (unset: 60 s)."""
     nni_manager_ip: str | None
     allowed_hosts: list[str] | None
     """Extra names the REST API answers to in the ``Host`` header (besides loopback and
     ``nni_manager_ip``), e.g. a reverse proxy's public name; see docs/security.md."""
     use_annotation: bool
     multi_phase: bool
+    multi_thread: bool
+    """NNI's ``multiThread``: ask the tuner for each free trial slot on a thread of its own."""
     debug: bool
     log_level: str | None
     experiment_working_directory: str | os.PathLike
@@ -126,6 +149,7 @@ class ExperimentConfig(_ConfigBase):
     assessor: AlgorithmConfig | CustomAlgorithmConfig | None
     advisor: AlgorithmConfig | CustomAlgorithmConfig | None
     training_service: TrainingServiceConfig | None
+    shared_storage: None
     conversion_notes: list[str]
     """What was changed when converting an NNI v1 config (empty for v2 configs)."""
 
@@ -265,7 +289,7 @@ class ExperimentConfig(_ConfigBase):
             if field.is_path and value is not None:
                 setattr(result, field.name, resolve_path(os.fspath(value), cwd))
 
-        for name in ("max_experiment_duration", "max_trial_duration"):
+        for name in ("max_experiment_duration", "max_trial_duration", "trial_lease_timeout"):
             value = getattr(result, name)
             if value is not None:
                 setattr(result, name, parse_duration(value, name))
@@ -289,7 +313,10 @@ class ExperimentConfig(_ConfigBase):
             field_name, source = "searchSpace", result.search_space
         try:
             space = load_search_space(source)
-            validate_search_space(space)
+            if _builtin_tuner(result.tuner):
+                # NNI's format is checked for built-in tuners only: a custom tuner may have
+                # its own format and checks it itself (in update_search_space).
+                validate_search_space(space)
         except (ValueError, OSError) as error:  # SearchSpaceError is a ValueError
             raise ConfigError(f"{field_name}: {error}") from error
         result.search_space = space
@@ -301,11 +328,13 @@ class ExperimentConfig(_ConfigBase):
     UPDATABLE = ("trial_concurrency", "max_trial_number", "max_experiment_duration", "search_space")
 
     @classmethod
-    def canonical_field(cls, name: str, value: Any) -> Any:
+    def canonical_field(cls, name: str, value: Any, *, builtin_tuner: bool = True) -> Any:
         """``value`` checked and normalised for field ``name`` exactly as a config file's would be.
 
         Used for runtime updates, so that a value the config refuses (``maxExperimentDuration:
-        0``, a misspelt search-space key, ...) is refused there too. Raises ConfigError.
+        0``, a misspelt search-space key, ...) is refused there too. A search space for a
+        custom tuner (``builtin_tuner=False``) is that tuner's own format and is not checked
+        against NNI's. Raises ConfigError.
         """
         field = next((f for f in cls._fields if f.name == name), None)
         if field is None or name not in cls.UPDATABLE:
@@ -320,11 +349,21 @@ class ExperimentConfig(_ConfigBase):
             from nni.search_space import load_search_space, validate_search_space
             try:
                 space = load_search_space(value)
-                validate_search_space(space)
+                if builtin_tuner:
+                    validate_search_space(space)
             except (ValueError, OSError) as error:
                 raise ConfigError(f"{field.key}: {error}") from error
             return space
         return value
+
+
+def _builtin_tuner(tuner: Any) -> bool:
+    """Whether the tuner config names a built-in tuner (not a custom or registered one)."""
+    name = getattr(tuner, "name", None)
+    if not isinstance(name, str):
+        return False
+    from nni.algorithms.registry import builtin_algorithms
+    return name.lower() in {n.lower() for n in builtin_algorithms("tuner")}
 
 
 def _parse_text(text: str, file: Path) -> Any:

@@ -368,7 +368,7 @@ async def ui_trial_log(request: web.Request) -> web.Response:
         return _error(404, f"no trial {trial_id!r} in this experiment")
     path = Path(trial_dir) / stream
     if request.query.get("download"):
-        return _download(path, f"{trial_id}-{stream}.log")
+        return await _download(request, path, f"{trial_id}-{stream}.log")
     answer = await data.run(_read_tail, path, limit)
     return web.json_response({"trialJobId": trial_id, "stream": stream, "path": str(path), **answer})
 
@@ -453,12 +453,28 @@ def _cached(data: UiData, name: str, compute: Any) -> Any:
     return value
 
 
-def _download(path: Path, name: str) -> web.StreamResponse:
-    """A whole file as an attachment (streamed from disk), or 404 when it does not exist (yet)."""
-    if not path.is_file():
+async def _download(request: web.Request, path: Path, name: str) -> web.StreamResponse:
+    """A whole file as an attachment, streamed in chunks, or 404 when it does not exist (yet).
+
+    Opened like the log tails (:func:`_open_in`): a symlink a trial put in place of its log
+    is never followed, so a download cannot leave the experiment's directory.
+    """
+    try:
+        fd = _open_in(path.parent, path.name)
+    except OSError:
         return _error(404, f"{path} does not exist (yet)")
-    return web.FileResponse(path, headers={"Content-Disposition": f'attachment; filename="{name}"',
-                                           "Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store"})
+    with os.fdopen(fd, "rb") as f:
+        response = web.StreamResponse(headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store"})
+        left = os.fstat(f.fileno()).st_size   # a log still growing is sent as it was now
+        response.content_length = left
+        await response.prepare(request)
+        while left > 0 and (chunk := f.read(min(left, 1 << 16))):
+            await response.write(chunk)
+            left -= len(chunk)
+        await response.write_eof()
+    return response
 
 
 def _experiment_dir(request: web.Request) -> Path:
@@ -470,7 +486,7 @@ async def ui_manager_log(request: web.Request) -> web.StreamResponse:
     """The manager's log (``log/nnimanager.log``), downloaded."""
     manager = request.app[MANAGER_KEY]
     name = manager.id if manager is not None else (await _data(request).run(_data(request).meta)).get("id", "experiment")
-    return _download(_experiment_dir(request) / "log" / "nnimanager.log", f"{name}-nnimanager.log")
+    return await _download(request, _experiment_dir(request) / "log" / "nnimanager.log", f"{name}-nnimanager.log")
 
 
 EXPORT_FORMATS = ("csv", "json")

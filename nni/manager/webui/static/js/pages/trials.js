@@ -1,7 +1,7 @@
 // Trials: one page of the trials table at a time, sorted, filtered and paged by the server
 // (GET /ui/trials), so an experiment with 100,000 trials loads as fast as one with ten.
 
-import { ApiError, get, killTrial, query } from "../api.js";
+import { ApiError, get, killTrial, query, request } from "../api.js";
 import {
   ACTIVE, STATES, debounce, fill, formatDuration, formatNumber, formatTime, formatValue, h, statusChip,
 } from "../dom.js";
@@ -44,8 +44,9 @@ export function create(ctx) {
 
   const filterInput = h("input", {type: "search", id: "trial-filter", value: state.filter,
     placeholder: "Filter: text, or lr<0.01 metric>0.9 optimizer=adam",
-    title: "Terms are ANDed. name<op>value compares a parameter, a metric key, metric, duration (s), seq, id "
-      + "or status (ops: = != < <= > >=); any other word matches the trial id, number or parameters."});
+    title: "Terms are ANDed. name<op>value compares a parameter, a metric key, metric, duration (s), seq, id, "
+      + "status, intermediates or latest (ops: = != < <= > >=, spaces allowed: loss = hinge); any other word "
+      + "matches the trial id, number or parameters."});
   filterInput.addEventListener("input", debounce(() => {
     state.filter = filterInput.value.trim();
     state.offset = 0;
@@ -67,6 +68,21 @@ export function create(ctx) {
     keepInAddress();
     page.refresh();
   }}, "Clear selection");
+  // Re-run: the selected ended trials run again as new attempts (POST /trial-jobs/rerun).
+  const rerunButton = h("button", {id: "rerun", disabled: true, title: "Run the selected FAILED / USER_CANCELED "
+    + "trials again with the same parameters (new attempts of the same trials)", onclick: async () => {
+    const ids = [...selected];
+    if (!window.confirm(`Re-run ${ids.length} trial(s) with the same parameters?`)) return;
+    try {
+      const answer = await request("POST", "/trial-jobs/rerun", {trialJobIds: ids});
+      const skipped = answer.skipped.map((s) => `${s.trialJobId} (${s.reason})`).join(", ");
+      ctx.toast(`Re-running ${answer.rerun.length} trial(s).` + (skipped ? ` Skipped: ${skipped}.` : ""));
+      selected.clear();
+    } catch (error) {
+      ctx.toast(`Could not re-run: ${error.message}`, true);
+    }
+    page.refresh();
+  }}, "Re-run");
   const columnsPanel = h("div", {hidden: true, id: "columns-panel"});
   const columnsMenu = h("span", {class: "columns-menu"},
     h("button", {id: "columns-button", onclick: () => { columnsPanel.hidden = !columnsPanel.hidden; }}, "Columns"),
@@ -82,7 +98,7 @@ export function create(ctx) {
   fill(ctx.root,
     h("div", {class: "card"},
       h("div", {class: "toolbar"}, filterInput, stateFilter, filterError),
-      h("div", {class: "toolbar"}, summary, h("span", {class: "grow"}), compareButton, clearButton, columnsMenu,
+      h("div", {class: "toolbar"}, summary, h("span", {class: "grow"}), compareButton, rerunButton, clearButton, columnsMenu,
         h("span", {class: "small muted"}, "export"), exportLink("csv"), exportLink("json"), pager),
       h("div", {class: "table-wrap"}, table)));
 
@@ -219,6 +235,8 @@ export function create(ctx) {
     compareButton.textContent = `Compare (${selected.size})`;
     compareButton.disabled = selected.size < 1;
     clearButton.disabled = selected.size === 0;
+    rerunButton.textContent = `Re-run (${selected.size})`;
+    rerunButton.disabled = selected.size === 0;
   }
 
   const page = {
