@@ -355,15 +355,21 @@ class RayCluster:
         self.address = ""
 
     def _start(self, *args: str) -> None:
-        subprocess.run([self.ray, "start", "--node-ip-address=127.0.0.1", f"--num-cpus={self.num_cpus}",
-                        "--num-gpus=0", "--disable-usage-stats", *args], env=self.env, check=True,
-                       capture_output=True, timeout=300)
+        out = subprocess.run([self.ray, "start", "--node-ip-address=127.0.0.1", f"--num-cpus={self.num_cpus}",
+                              "--num-gpus=0", "--disable-usage-stats", *args], env=self.env,
+                             capture_output=True, text=True, timeout=300)
+        if out.returncode != 0:
+            raise RuntimeError(f"ray start {args[0]}: {(out.stderr or out.stdout).strip()[-500:]}")
 
     def __enter__(self) -> "RayCluster":
-        port = free_port()
-        self._start("--head", f"--port={port}", "--include-dashboard=false", f"--temp-dir={self.temp_dir}")
-        self.address = f"127.0.0.1:{port}"
-        self._start(f"--address={self.address}", f"--node-manager-port={free_port()}")
+        try:
+            port = free_port()
+            self._start("--head", f"--port={port}", "--include-dashboard=false", f"--temp-dir={self.temp_dir}")
+            self.address = f"127.0.0.1:{port}"
+            self._start(f"--address={self.address}", f"--node-manager-port={free_port()}")
+        except BaseException:
+            self.__exit__()
+            raise
         return self
 
     def _processes(self) -> list[int]:
