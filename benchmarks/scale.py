@@ -355,19 +355,46 @@ class RayCluster:
         self.address = ""
 
     def _start(self, *args: str) -> None:
-        subprocess.run([self.ray, "start", "--node-ip-address=127.0.0.1", f"--num-cpus={self.num_cpus}",
-                        "--num-gpus=0", "--disable-usage-stats", *args], env=self.env, check=True,
-                       capture_output=True, timeout=300)
+        out = subprocess.run([self.ray, "start", "--node-ip-address=127.0.0.1", f"--num-cpus={self.num_cpus}",
+                              "--num-gpus=0", "--disable-usage-stats", *args], env=self.env,
+                             capture_output=True, text=True, timeout=300)
+        if out.returncode != 0:
+            raise RuntimeError(f"ray start {args[0]}: {(out.stderr or out.stdout).strip()[-500:]}")
 
     def __enter__(self) -> "RayCluster":
-        port = free_port()
-        self._start("--head", f"--port={port}", "--include-dashboard=false", f"--temp-dir={self.temp_dir}")
-        self.address = f"127.0.0.1:{port}"
-        self._start(f"--address={self.address}", f"--node-manager-port={free_port()}")
+        try:
+            port = free_port()
+            self._start("--head", f"--port={port}", "--include-dashboard=false", f"--temp-dir={self.temp_dir}")
+            self.address = f"127.0.0.1:{port}"
+            self._start(f"--address={self.address}", f"--node-manager-port={free_port()}")
+        except BaseException:
+            self.__exit__()
+            raise
         return self
 
+    def _processes(self) -> list[int]:
+        """Its raylets, GCS, agents (their command lines name its temp dir; workers exit with them)."""
+        found = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    if self.temp_dir.encode() in Path(f"/proc/{entry}/cmdline").read_bytes():
+                        found.append(int(entry))
+                except OSError:
+                    pass
+        return found
+
     def __exit__(self, *exc: Any) -> None:
-        subprocess.run([self.ray, "stop", "--force"], env=self.env, capture_output=True, timeout=300)
+        # Not `ray stop`: it ends every Ray process of this user, other people's clusters too.
+        for sig, wait in ((signal.SIGTERM, 30.0), (signal.SIGKILL, 10.0)):
+            for pid in self._processes():
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+            deadline = time.monotonic() + wait
+            while self._processes() and time.monotonic() < deadline:
+                time.sleep(0.2)
         shutil.rmtree(self.temp_dir, ignore_errors=True)
 
 
@@ -431,6 +458,19 @@ print(json.dumps({"wall_s": wall, "first_result_s": first[0] - t0 if first else 
 '''
 
 
+def on_fresh_cluster(python: str, concurrency: int, run: Any, tries: int = 2) -> dict[str, Any]:
+    """``run(address)`` on a new 2-node cluster of ``python``'s Ray (concurrency/2 CPUs per node);
+    tried again on a new cluster if it fails (on a shared machine someone's `ray stop` may end
+    it), {} if it fails every time."""
+    for attempt in range(tries):
+        try:
+            with RayCluster(python, concurrency // 2) as cluster:
+                return run(cluster.address)
+        except Exception as exc:  # noqa: BLE001 - reported, and the table says "–"
+            print(f"    run on Ray failed (try {attempt + 1}): {str(exc).strip()[-300:]}", file=sys.stderr)
+    return {}
+
+
 def bench_ours_on_ray(address: str, kind: str, trials: int, concurrency: int) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT))
     from nni.experiment import Experiment
@@ -467,13 +507,13 @@ def bench_tune(python: str, address: str, kind: str, algo: str, trials: int, con
     with tempfile.TemporaryDirectory(prefix="nni-scale-tune-") as tmp:
         script = Path(tmp) / "tune_bench.py"
         script.write_text(TUNE_SCRIPT)
-        env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0", "HOME": tmp,
-               "TUNE_RESULT_DIR": tmp, "RAY_AIR_NEW_OUTPUT": "0"}
+        env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0", "HOME": tmp}
         env.pop("PYTHONPATH", None)
         out = subprocess.run([python, str(script), address, kind, algo, str(trials), str(concurrency)],
                              capture_output=True, text=True, env=env, cwd=tmp, timeout=3600)
         if out.returncode != 0:
-            raise RuntimeError(out.stderr[-1500:])
+            errors = [line for line in out.stderr.splitlines() if "Error" in line or "error" in line]
+            raise RuntimeError("\n".join(errors[-5:]) or out.stderr[-1500:])
         return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -582,11 +622,17 @@ def main() -> None:
     parser.add_argument("--before", metavar="REF", help="git ref of the 'before' peer for parts a and b")
     parser.add_argument("--raytune-python", default=PEER_PYTHON)
     parser.add_argument("--serve-load", nargs=2, metavar=("TRIALS", "DIR"), help=argparse.SUPPRESS)
+    parser.add_argument("--ours-ray", nargs=4, metavar=("ADDRESS", "KIND", "TRIALS", "CONCURRENCY"),
+                        help=argparse.SUPPRESS)
     parser.add_argument("--make-store", nargs=3, metavar=("DIR", "TRIALS", "PER_TRIAL"), help=argparse.SUPPRESS)
     parser.add_argument("--per-trial", nargs=3, metavar=("PLATFORM", "TRIALS", "WINDOW"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_load:
         serve_load(int(args.serve_load[0]), Path(args.serve_load[1]))
+        return
+    if args.ours_ray:
+        address, kind, trials, concurrency = args.ours_ray
+        print(json.dumps(bench_ours_on_ray(address, kind, int(trials), int(concurrency))))
         return
     if args.make_store:
         make_big_store(Path(args.make_store[0]), int(args.make_store[1]), int(args.make_store[2]))
@@ -652,18 +698,13 @@ def main() -> None:
             for kind in ("trivial", "sklearn"):
                 label = f"(c) Ray, 2 nodes: {ray_trials} {kind} trials, concurrency {ray_concurrency}"
                 print(label, file=sys.stderr, flush=True)
-                with RayCluster(sys.executable, ray_concurrency // 2) as cluster:
-                    ours = bench_ours_on_ray(cluster.address, kind, ray_trials, ray_concurrency)
+                ours = on_fresh_cluster(sys.executable, ray_concurrency, lambda address: _json_child(
+                    ["--ours-ray", address, kind, str(ray_trials), str(ray_concurrency)]))
                 tune: dict[str, dict[str, Any]] = {}
                 if have_peer:
                     for algo in ("random", "optuna"):
-                        with RayCluster(args.raytune_python, ray_concurrency // 2) as cluster:
-                            try:
-                                tune[algo] = bench_tune(args.raytune_python, cluster.address, kind, algo,
-                                                        ray_trials, ray_concurrency)
-                            except Exception as exc:  # noqa: BLE001 - a failed peer run is reported
-                                print(f"Ray Tune {algo} failed: {exc}", file=sys.stderr)
-                                tune[algo] = {}
+                        tune[algo] = on_fresh_cluster(args.raytune_python, ray_concurrency, lambda address: bench_tune(
+                            args.raytune_python, address, kind, algo, ray_trials, ray_concurrency))
 
                 def peer(algo: str, key: str, spec: str) -> str:
                     return fmt(tune.get(algo, {}).get(key), spec) if tune.get(algo) else "–"
