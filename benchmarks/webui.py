@@ -20,7 +20,8 @@ summed: the share of the time the page could not answer input while trials finis
 
 ``--compare DIR`` runs everything a second time with the code in DIR (for instance
 ``git archive <commit> nni | tar -x -C DIR``) and prints it beside ours. The table goes to
-stdout and to benchmarks/results/webui.md; progress goes to stderr.
+stdout and to benchmarks/results/webui.md; progress goes to stderr; the raw figures go to
+benchmarks/results/webui.json, and ``--reuse`` keeps those, measuring only what is missing.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 RESULTS = HERE / "results" / "webui.md"
+SAVED = HERE / "results" / "webui.json"   # raw figures, for --reuse
 CHROMIUM = "/usr/bin/chromium"
 WAIT_MS = 180_000
 
@@ -162,8 +164,9 @@ def env_for(code: Path) -> dict[str, str]:
 
 def serve(path: Path, code: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
+    # cwd: `python -c` puts the working directory first on sys.path; it must not be a checkout.
     proc = subprocess.Popen([sys.executable, "-c", SERVER, str(path), str(port)], env=env_for(code),
-                            stdout=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, text=True, cwd=path.parent)
     assert proc.stdout.readline().strip() == "ready"
     return proc, f"http://127.0.0.1:{port}"
 
@@ -210,14 +213,15 @@ def measure_live(browser: Any, code: Path, trials: int, work: Path) -> dict[str,
     (code_dir / "trial.py").write_text(textwrap.dedent(LIVE_TRIAL))
     env = {**env_for(code), "NNI_NG_HOME": str(work / "home")}
     proc = subprocess.Popen([sys.executable, "-c", LIVE, str(code_dir), str(trials), str(work / "experiments")],
-                            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=work)
     try:
         url = json.loads(proc.stdout.readline())["url"]
         context = browser.new_context(viewport={"width": 1400, "height": 900})
         context.add_init_script(LONGTASKS)
         tab = context.new_page()
         tab.goto(f"{url}/#/charts", timeout=WAIT_MS)
-        tab.wait_for_selector("#chart-metric .scatterlayer .trace, #chart-metric .chart-empty", state="attached",
+        # Before any result the chart is empty (axes, or a message): the page is ready once it is drawn.
+        tab.wait_for_selector("#chart-metric .main-svg, #chart-metric .chart-empty", state="attached",
                               timeout=WAIT_MS)
         begin = tab.evaluate("() => performance.now()")
         (code_dir / "go").touch()
@@ -240,14 +244,18 @@ def measure_live(browser: Any, code: Path, trials: int, work: Path) -> dict[str,
             proc.kill()
 
 
-def run(code: Path, sizes: list[int], live_trials: int, skip_live: bool, work: Path) -> dict[str, Any]:
+def run(code: Path, sizes: list[int], live_trials: int, skip_live: bool, work: Path,
+        results: dict[str, Any], save: Any) -> dict[str, Any]:
+    """Measure what `results` (figures of an earlier run, with --reuse) does not hold yet."""
     from playwright.sync_api import sync_playwright
     overview_chart = (code / "nni" / "manager" / "webui" / "static" / "js" / "pages" / "experiments.js").exists()
-    results: dict[str, Any] = {"sizes": {}}
+    results.setdefault("sizes", {})
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
         try:
             for n in sizes:
+                if str(n) in results["sizes"]:
+                    continue
                 store = work / f"store-{n}" / "db" / "nni.sqlite"
                 if not store.exists():
                     store.parent.mkdir(parents=True)
@@ -257,12 +265,14 @@ def run(code: Path, sizes: list[int], live_trials: int, skip_live: bool, work: P
                 log(f"{n} trials with {code}")
                 proc, base = serve(store, code)
                 try:
-                    results["sizes"][n] = measure_pages(browser, base, ids, overview_chart)
+                    results["sizes"][str(n)] = measure_pages(browser, base, ids, overview_chart)
                 finally:
                     proc.terminate()
                     proc.wait(30)
-            if not skip_live:
+                save()
+            if not skip_live and "live" not in results:
                 results["live"] = measure_live(browser, code, live_trials, Path(tempfile.mkdtemp(dir=work)))
+                save()
         finally:
             browser.close()
     return results
@@ -287,7 +297,7 @@ def table(ours: dict[str, Any], other: dict[str, Any] | None, label: str) -> str
     rows = [head, rule]
     for n, pages in ours["sizes"].items():
         for name, m in pages.items():
-            row = f"| {n:,} | {name} | {fmt(m['first'])} | {fmt(m['warm'])} | {fmt(m['sent'], 'MB')} | {fmt(m['decoded'], 'MB')} |"
+            row = f"| {int(n):,} | {name} | {fmt(m['first'])} | {fmt(m['warm'])} | {fmt(m['sent'], 'MB')} | {fmt(m['decoded'], 'MB')} |"
             if other:
                 o = other["sizes"].get(n, {}).get(name, {})
                 row += f" {fmt(o.get('first'))} | {fmt(o.get('warm'))} | {fmt(o.get('sent'), 'MB')} |"
@@ -309,12 +319,23 @@ def main() -> None:
     parser.add_argument("--skip-live", action="store_true", help="only the page loads")
     parser.add_argument("--compare", type=Path, help="another checkout's root (holding nni/) to run beside ours")
     parser.add_argument("--compare-label", default="before")
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep the figures saved by an earlier run (results/webui.json); measure only the rest")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
+    saved = json.loads(SAVED.read_text()) if args.reuse and SAVED.exists() else {}
+    ours, other = saved.get("ours", {}), saved.get("other", {})
+
+    def save() -> None:
+        SAVED.parent.mkdir(parents=True, exist_ok=True)
+        SAVED.write_text(json.dumps({"ours": ours, "other": other}, indent=1))
+
     with tempfile.TemporaryDirectory(prefix="nni-webui-bench-") as tmp:
         work = Path(tmp)
-        ours = run(REPO, sizes, args.live_trials, args.skip_live, work)
-        other = run(args.compare.resolve(), sizes, args.live_trials, args.skip_live, work) if args.compare else None
+        run(REPO, sizes, args.live_trials, args.skip_live, work, ours, save)
+        if args.compare:
+            run(args.compare.resolve(), sizes, args.live_trials, args.skip_live, work, other, save)
+    other = other or None
     text = (f"Web UI benchmark ({os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end)\n\n"
             + table(ours, other, args.compare_label))
     print(text)

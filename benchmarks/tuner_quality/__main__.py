@@ -1,9 +1,9 @@
-"""Tuner quality benchmark: this project's tuners beside Optuna's and hyperopt's TPE.
+"""Tuner quality benchmark: this project's tuners beside Optuna's TPE (and hyperopt's).
 
 Run from the repository root with the project's venv::
 
-    python -m benchmarks.tuner_quality --quick            # ~2-4 minutes on 2 cores
-    python -m benchmarks.tuner_quality                    # the full run (see docs/benchmarks.md)
+    python -m benchmarks.tuner_quality --quick            # the held-out half: ~10 minutes on 2 cores
+    python -m benchmarks.tuner_quality                    # everything (see docs/benchmarks.md)
     python -m benchmarks.tuner_quality --peer-python /path/to/venv/bin/python
 
 Optuna and hyperopt are not project dependencies: they run in a separate venv through
@@ -11,12 +11,16 @@ Optuna and hyperopt are not project dependencies: they run in a separate venv th
 ``~/.cache/nni-ng/bench-venv`` is used, and created (``pip install optuna hyperopt
 scikit-learn numpy``) when missing; ``--no-peers`` skips them.
 
-Every (tuner, problem, seed) run goes to ``budget`` trials; the best loss after 50 and
-after ``budget`` trials is recorded.  Per problem and budget the table gives the median
-best loss [25th-75th percentile] over seeds and the rank of that median among the tuners
-(``r1`` = best, ties share; the JSON also has the mean per-seed rank over common seeds).
-``≈`` marks our TPE against Optuna's TPE when a Mann-Whitney test finds no difference
-(p > 0.05).  Results go to ``benchmarks/results/tuner_quality*.json``.
+The problems come in two halves (``Problem.split``): TPE's defaults were chosen on the
+"tuning" half; the "heldout" half was never run while choosing them and is the report.
+Every (tuner, problem, seed) run goes to the largest budget and is read at each budget
+(30, 60, 200), except budget-aware tuners (our TPE), which get one run per budget and are
+told it, as the manager tells them ``maxTrialNumber``.  A noisy problem is scored by the
+true loss of the trial that looked best.  Per problem and budget the table gives the
+median over seeds with its 95 % bootstrap interval; a rank-sum (Mann-Whitney-Wilcoxon)
+test at p < 0.05 marks our TPE against Optuna's TPE (▲ better, ▼ worse, ≈ no difference)
+and any of our tuners significantly worse than random search (†).  Results go to
+``benchmarks/results/tuner_quality*.json``.
 """
 
 from __future__ import annotations
@@ -39,8 +43,8 @@ from .problems import PROBLEMS
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PEER_VENV = Path.home() / ".cache" / "nni-ng" / "bench-venv"
-PARALLEL_PROBLEMS = ("hartmann6", "rosenbrock5", "mixed", "conditional")
-GP_PARALLEL_PROBLEMS = ("hartmann6",)   # GP takes a minute per run: one parallel problem
+PARALLEL_PROBLEMS = ("hartmann6", "rosenbrock5", "mixed", "conditional", "cond2", "cond3", "mixed_q", "styblinski4")
+GP_PARALLEL_PROBLEMS = ()   # GP takes a minute per run: sequential only
 LATENCY_PROBLEM = "hartmann6"
 
 
@@ -80,10 +84,12 @@ def make_jobs(args: argparse.Namespace, tuners: list[str], peer_python: str | No
                            and (tuner not in ("gp", "metis") or problem in GP_PARALLEL_PROBLEMS) else [])
             seeds = {"smac": args.smac_seeds, "gp": args.gp_seeds, "metis": args.gp_seeds,
                      "gridsearch": 1}.get(tuner, args.seeds)
+            run_budgets = args.budgets if tuner in ours.BUDGET_AWARE else [budget]
             for parallel in modes:
                 for seed in range(min(seeds, args.seeds)):
-                    jobs.append({"kind": "run", "tuner": tuner, "problem": problem, "seed": seed,
-                                 "budget": budget, "parallel": parallel, "peer_python": peer_python})
+                    for b in run_budgets:
+                        jobs.append({"kind": "run", "tuner": tuner, "problem": problem, "seed": seed,
+                                     "budget": b, "parallel": parallel, "peer_python": peer_python})
     if args.latency:
         for tuner in tuners:
             for n in (100, 1000):
@@ -154,8 +160,36 @@ def _avg_ranks(v: np.ndarray) -> np.ndarray:
     return ranks
 
 
+def best_after(run: dict, budget: int) -> float:
+    """A run's result after ``budget`` trials: the best loss, or on a noisy problem the true
+    loss of the trial that looked best (what a user would deploy)."""
+    losses = run["losses"][:budget]
+    if "true" in run:
+        return float(run["true"][int(np.argmin(losses))])
+    return float(np.min(losses))
+
+
+def bootstrap_median_ci(values: np.ndarray, n_boot: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """95 % percentile-bootstrap interval of the median."""
+    rng = np.random.default_rng(seed)
+    meds = np.median(rng.choice(values, size=(n_boot, len(values)), replace=True), axis=1)
+    return float(np.percentile(meds, 2.5)), float(np.percentile(meds, 97.5))
+
+
+def compare(ours_v: list[float], theirs: list[float], alpha: float = 0.05) -> tuple[str, float]:
+    """'win' / 'loss' (Mann-Whitney-Wilcoxon rank-sum p < alpha, by the median's side) or 'tie'."""
+    p = mann_whitney_p(ours_v, theirs)
+    if not p < alpha:
+        return "tie", p
+    a, b = float(np.median(ours_v)), float(np.median(theirs))
+    if a == b:   # medians equal but distributions differ: the mean rank decides
+        a, b = float(np.mean(ours_v)), float(np.mean(theirs))
+    return ("win" if a < b else "loss"), p
+
+
 def summarize(results: list[dict], budgets: list[int]) -> list[dict]:
-    """One row per (mode, problem, budget, tuner): median, IQR, mean rank over seeds."""
+    """One row per (mode, problem, budget, tuner): median, bootstrap interval, tests against
+    random search (every tuner) and against Optuna's TPE (our TPE)."""
     rows = []
     runs = [r for r in results if r["kind"] == "run" and "losses" in r]
     keys = sorted({(r["parallel"], r["problem"]) for r in runs}, key=lambda k: (k[0], list(PROBLEMS).index(k[1])))
@@ -163,35 +197,32 @@ def summarize(results: list[dict], budgets: list[int]) -> list[dict]:
         group = [r for r in runs if r["parallel"] == parallel and r["problem"] == problem]
         tuners = sorted({r["tuner"] for r in group}, key=_tuner_order)
         for budget in budgets:
-            best = {t: {r["seed"]: float(np.min(r["losses"][:budget])) for r in group if r["tuner"] == t}
-                    for t in tuners}
+            # a budget-aware tuner's own run for this budget, else the others' longer run cut short
+            best: dict[str, dict] = {t: {} for t in tuners}
+            for r in sorted(group, key=lambda r: -r["budget"]):
+                if r["budget"] >= budget:
+                    best[r["tuner"]][r["seed"]] = best_after(r, budget)
             medians = {t: float(np.median(list(best[t].values()))) for t in tuners}
-            # rank of each tuner's median among the medians (1 = best; ties share)
             med_rank = dict(zip(tuners, _avg_ranks(np.array([medians[t] for t in tuners]))))
-            # and the mean per-seed rank over the seeds every tuner ran (slow tuners run fewer)
-            common = sorted(set.intersection(*(set(v) for v in best.values())))
-            rank_sum = {t: 0.0 for t in tuners}
-            for s in common:
-                rk = _avg_ranks(np.array([best[t][s] for t in tuners]))
-                for t, r in zip(tuners, rk):
-                    rank_sum[t] += r
             for t in tuners:
                 vals = np.array(list(best[t].values()))
-                rows.append({"parallel": parallel, "problem": problem, "budget": budget, "tuner": t,
-                             "median": medians[t], "q25": float(np.percentile(vals, 25)),
-                             "q75": float(np.percentile(vals, 75)), "rank": float(med_rank[t]),
-                             "mean_seed_rank": rank_sum[t] / max(1, len(common)), "common_seeds": len(common),
-                             "seeds": len(vals), "values": vals.tolist()})
-            if "tpe" in best and "optuna_tpe" in best:
-                p = mann_whitney_p(list(best["tpe"].values()), list(best["optuna_tpe"].values()))
-                for row in rows[-len(tuners):]:
-                    if row["tuner"] == "tpe":
-                        row["p_vs_optuna_tpe"] = p
+                lo, hi = bootstrap_median_ci(vals)
+                row = {"parallel": parallel, "problem": problem, "split": PROBLEMS[problem].split,
+                       "budget": budget, "tuner": t, "median": medians[t], "ci_lo": lo, "ci_hi": hi,
+                       "q25": float(np.percentile(vals, 25)), "q75": float(np.percentile(vals, 75)),
+                       "rank": float(med_rank[t]), "seeds": len(vals), "values": vals.tolist()}
+                if "random" in best and t != "random" and ours_or_peer(t) == "ours":
+                    row["vs_random"], row["p_vs_random"] = compare(vals.tolist(), list(best["random"].values()))
+                if t == "tpe" and "optuna_tpe" in best:
+                    row["vs_optuna_tpe"], row["p_vs_optuna_tpe"] = compare(
+                        vals.tolist(), list(best["optuna_tpe"].values()))
+                rows.append(row)
     return rows
 
 
 _ORDER = ["tpe", "tpe_uni", "gp", "smac", "metis", "evolution", "anneal", "random", "gridsearch", "optuna_tpe",
           "optuna_tpe_uni", "hyperopt_tpe"]
+_MARK = {"win": "▲", "loss": "▼", "tie": "≈"}
 
 
 def _tuner_order(t: str) -> int:
@@ -205,34 +236,63 @@ def _fmt(v: float) -> str:
     return f"{v:.3g}" if 1e-3 <= a < 1e4 else f"{v:.2e}"
 
 
+def scoreboard(rows: list[dict], budgets: list[int]) -> str:
+    """Significant wins / ties / losses of our TPE against Optuna's TPE and against random
+    search, per half of the problems and budget (sequential runs)."""
+    out = ["| half | budget | TPE vs Optuna TPE (W/T/L) | losses to Optuna | TPE vs random (W/T/L) | "
+           "our tuners significantly worse than random |", "|---|---|---|---|---|---|"]
+    for split in ("heldout", "tuning"):
+        for budget in budgets:
+            sel = [r for r in rows if r["parallel"] == 1 and r["split"] == split and r["budget"] == budget]
+            tpe = [r for r in sel if r["tuner"] == "tpe"]
+            if not tpe:
+                continue
+            vo = [r.get("vs_optuna_tpe") for r in tpe if "vs_optuna_tpe" in r]
+            vr = [r.get("vs_random") for r in tpe if "vs_random" in r]
+            lost = [r["problem"] for r in tpe if r.get("vs_optuna_tpe") == "loss"]
+            worse = [f"{r['tuner']} on {r['problem']}" for r in sel if r.get("vs_random") == "loss"]
+            out.append(f"| {split} | {budget} | {vo.count('win')}/{vo.count('tie')}/{vo.count('loss')} | "
+                       f"{', '.join(lost) or '—'} | {vr.count('win')}/{vr.count('tie')}/{vr.count('loss')} | "
+                       f"{', '.join(worse) or '—'} |")
+    return "\n".join(out)
+
+
 def render(rows: list[dict], latency: list[dict], budgets: list[int]) -> str:
-    """The markdown tables: sequential, parallel, latency."""
-    out = []
+    """The markdown tables: the scoreboard, then per mode and half of the problems, latency."""
+    out = ["\n### Scoreboard (sequential; Mann-Whitney-Wilcoxon rank-sum test, p < 0.05)\n",
+           scoreboard(rows, budgets)]
     for parallel in sorted({r["parallel"] for r in rows}):
-        out.append(f"\n### {'Sequential' if parallel == 1 else f'Parallel: {parallel} pending trials'}\n")
-        tuners = sorted({r["tuner"] for r in rows if r["parallel"] == parallel}, key=_tuner_order)
-        out.append("| problem | budget | " + " | ".join(tuners) + " |")
-        out.append("|---|---|" + "---|" * len(tuners))
-        for problem in PROBLEMS:
-            for budget in budgets:
-                cells = {r["tuner"]: r for r in rows
-                         if r["parallel"] == parallel and r["problem"] == problem and r["budget"] == budget}
-                if not cells:
-                    continue
-                best_rank = min(c["rank"] for c in cells.values())
-                line = []
-                for t in tuners:
-                    c = cells.get(t)
-                    if c is None:
-                        line.append("—")
+        for split in ("heldout", "tuning"):
+            sel = [r for r in rows if r["parallel"] == parallel and r["split"] == split]
+            if not sel:
+                continue
+            mode = "sequential" if parallel == 1 else f"{parallel} pending trials"
+            half = "held-out half" if split == "heldout" else "tuning half"
+            out.append(f"\n### {half.capitalize()}, {mode}\n")
+            tuners = sorted({r["tuner"] for r in sel}, key=_tuner_order)
+            out.append("| problem | budget | " + " | ".join(tuners) + " |")
+            out.append("|---|---|" + "---|" * len(tuners))
+            for problem in PROBLEMS:
+                for budget in budgets:
+                    cells = {r["tuner"]: r for r in sel if r["problem"] == problem and r["budget"] == budget}
+                    if not cells:
                         continue
-                    s = f"{_fmt(c['median'])} [{_fmt(c['q25'])}, {_fmt(c['q75'])}] r{c['rank']:g}"
-                    if c["rank"] == best_rank:
-                        s = f"**{s}**"
-                    if "p_vs_optuna_tpe" in c and c["p_vs_optuna_tpe"] > 0.05:
-                        s += " ≈"
-                    line.append(s)
-                out.append(f"| {problem} | {budget} | " + " | ".join(line) + " |")
+                    best_rank = min(c["rank"] for c in cells.values())
+                    line = []
+                    for t in tuners:
+                        c = cells.get(t)
+                        if c is None:
+                            line.append("—")
+                            continue
+                        s = f"{_fmt(c['median'])} [{_fmt(c['ci_lo'])}, {_fmt(c['ci_hi'])}]"
+                        if c["rank"] == best_rank:
+                            s = f"**{s}**"
+                        if "vs_optuna_tpe" in c:
+                            s += " " + _MARK[c["vs_optuna_tpe"]]
+                        if c.get("vs_random") == "loss":
+                            s += " †"
+                        line.append(s)
+                    out.append(f"| {problem} | {budget} | " + " | ".join(line) + " |")
     if latency:
         out.append(f"\n### Suggestion latency ({LATENCY_PROBLEM}, ms per suggestion incl. its result)\n")
         out.append("| tuner | 100 results | 1,000 results |")
@@ -277,13 +337,15 @@ def main(argv: list[str] | None = None) -> int:
     """Command line entry point; returns the exit status (1 if a run failed)."""
     ap = argparse.ArgumentParser(prog="python -m benchmarks.tuner_quality", description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true",
-                    help="5 seeds (GP 3), the synthetic problems, budgets 50,100, no SMAC (~2-4 minutes)")
-    ap.add_argument("--seeds", type=int, help="seeds per (tuner, problem) (default 10; quick 5)")
-    ap.add_argument("--gp-seeds", type=int, help="seeds for GP and Metis (slow; default 5, quick 3)")
+                    help="the held-out half, TPE / random / Optuna's TPE only, sequential, 10 seeds "
+                         "(~10 minutes on 2 cores)")
+    ap.add_argument("--seeds", type=int, help="seeds per (tuner, problem) (default 10)")
+    ap.add_argument("--gp-seeds", type=int, help="seeds for GP and Metis (slow; default 3)")
     ap.add_argument("--smac-seeds", type=int, default=3, help="seeds for SMAC (slowest; default 3)")
-    ap.add_argument("--smac-problems", type=lambda s: s.split(","),
-                    default=["branin", "conditional"], help="problems SMAC runs on (default branin,conditional)")
-    ap.add_argument("--budgets", type=lambda s: [int(x) for x in s.split(",")], help="default 50,200")
+    ap.add_argument("--smac-problems", type=lambda s: s.split(","), default=["branin", "cond3", "mixed_q"],
+                    help="problems SMAC runs on (default branin,cond3,mixed_q)")
+    ap.add_argument("--split", choices=["heldout", "tuning"], help="only one half of the problems")
+    ap.add_argument("--budgets", type=lambda s: [int(x) for x in s.split(",")], help="default 30,60,200")
     ap.add_argument("--problems", type=lambda s: s.split(","), help=f"default all: {','.join(PROBLEMS)}")
     ap.add_argument("--tuners", type=lambda s: s.split(","), help="default: all available")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: CPUs)")
@@ -299,20 +361,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", help="JSON output (default benchmarks/results/tuner_quality[_quick].json)")
     args = ap.parse_args(argv)
 
-    args.seeds = args.seeds or (5 if args.quick else 10)
-    args.gp_seeds = args.gp_seeds or (3 if args.quick else 5)
-    args.budgets = sorted(args.budgets or ([50, 100] if args.quick else [50, 200]))
-    args.problems = args.problems or ([p for p in PROBLEMS if p not in ("svc_digits", "gb_cancer")]
-                                      if args.quick else list(PROBLEMS))
+    args.seeds = args.seeds or 10
+    args.gp_seeds = args.gp_seeds or 3
+    args.budgets = sorted(args.budgets or [30, 60, 200])
+    if args.quick:
+        args.split = args.split or "heldout"
+        args.parallel = False
+    args.problems = args.problems or [p for p in PROBLEMS if args.split in (None, PROBLEMS[p].split)]
     for p in args.problems:
         if p not in PROBLEMS:
             ap.error(f"unknown problem {p!r}; choose from {', '.join(PROBLEMS)}")
     if args.from_results:
         return merge(args)
     py = peer_python(args)
-    default_tuners = [t for t in ours.available()
-                      if t not in ("metis", "tpe_uni", "gridsearch") and not (args.quick and t == "smac")]
-    tuners = args.tuners or default_tuners + ([] if py is None else list(PEERS))
+    default_tuners = ["tpe", "random"] if args.quick else [
+        t for t in ours.available() if t not in ("metis", "tpe_uni", "gridsearch")]
+    # Optuna's TPE is the reference; optuna_tpe_uni and hyperopt_tpe run when asked (--tuners)
+    tuners = args.tuners or default_tuners + ([] if py is None else ["optuna_tpe"])
     for t in tuners:
         if t not in ours.available() and t not in PEERS:
             ap.error(f"unknown or unavailable tuner {t!r}; available: {', '.join(ours.available() + list(PEERS))}")

@@ -24,6 +24,11 @@ def available() -> list[str]:
     return names
 
 
+#: Tuners that size themselves by the trial budget (TPE's start-up phase): they get one run per
+#: budget, told that budget as ``maxTrialNumber`` would; the others run once to the largest budget.
+BUDGET_AWARE = ("tpe",)
+
+
 def needs_numeric(name: str) -> bool:
     """GP and Metis refuse non-numeric choices and nested spaces."""
     return name in ("gp", "metis")
@@ -66,6 +71,8 @@ def run(name: str, problem: str, seed: int, budget: int, parallel: int) -> dict:
     prob = PROBLEMS[problem]
     tuner = make_tuner(name, seed)
     tuner.update_search_space(prob.space)
+    if name in BUDGET_AWARE:
+        tuner.set_trial_budget(budget)   # what the manager does with maxTrialNumber
     ids = iter(range(budget))
 
     def ask() -> tuple[int, dict]:
@@ -76,7 +83,7 @@ def run(name: str, problem: str, seed: int, budget: int, parallel: int) -> dict:
         tuner.receive_trial_result(pid, params, loss)
         tuner.trial_end(pid, True)
 
-    return drive(ask, tell, prob.fn, budget, parallel)
+    return drive(ask, tell, prob, budget, parallel)
 
 
 def latency(name: str, problem: str, n: int, k: int, seed: int = 0) -> dict:

@@ -6,8 +6,11 @@ hyperopt only); it needs numpy, and scikit-learn for the two model-tuning proble
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import time
+import warnings
 from collections import deque
 from dataclasses import dataclass
 from functools import lru_cache
@@ -26,6 +29,19 @@ class Problem:
     optimum: float | None
     numeric: bool        # only numbers (GP and Metis can run it)
     description: str
+    #: "tuning": defaults were chosen on it; "heldout": never run while choosing them (the report)
+    split: str = "tuning"
+    #: standard deviation of the Gaussian noise the tuners observe (0: deterministic)
+    noise: float = 0.0
+
+    def observe(self, p: dict) -> float:
+        """The loss a tuner sees: ``fn`` plus noise fixed by the parameters (the same
+        parameters always give the same draw, so every tuner faces the same noisy function)."""
+        if not self.noise:
+            return self.fn(p)
+        digest = hashlib.sha256(json.dumps(p, sort_keys=True, default=str).encode()).digest()
+        z = float(np.random.default_rng(int.from_bytes(digest[:8], "little")).standard_normal())
+        return self.fn(p) + self.noise * z
 
 
 def _u(lo: float, hi: float) -> dict:
@@ -121,6 +137,167 @@ def gb_cancer(p: dict) -> float:
     return float(1.0 - cross_val_score(clf, X, y, cv=3).mean())
 
 
+def _l10(v: float) -> float:
+    return math.log10(v)
+
+
+def levy5(p: dict) -> float:
+    x = np.array([p[f"x{i}"] for i in range(5)])
+    w = 1 + (x - 1) / 4
+    return float(math.sin(math.pi * w[0]) ** 2
+                 + ((w[:-1] - 1) ** 2 * (1 + 10 * np.sin(math.pi * w[:-1] + 1) ** 2)).sum()
+                 + (w[-1] - 1) ** 2 * (1 + math.sin(2 * math.pi * w[-1]) ** 2))
+
+
+def styblinski4(p: dict) -> float:
+    x = np.array([p[f"x{i}"] for i in range(4)])
+    return float(0.5 * (x ** 4 - 16 * x ** 2 + 5 * x).sum())
+
+
+def michalewicz5(p: dict) -> float:
+    x = np.array([p[f"x{i}"] for i in range(5)])
+    i = np.arange(1, 6)
+    return float(-(np.sin(x) * np.sin(i * x * x / math.pi) ** 20).sum())
+
+
+def cond2(p: dict) -> float:
+    """Two boosters; the best is a region of 'gbtree', 'linear' is a flat floor of 0.25."""
+    b = p["booster"]
+    if b["_name"] == "gbtree":
+        return 0.5 * (_l10(b["eta"]) + 1.3) ** 2 + 0.01 * (b["max_depth"] - 6) ** 2 + (b["subsample"] - 0.8) ** 2
+    return 0.25 + 0.05 * (_l10(b["alpha"]) + 2) ** 2 + 0.1 * (b["l1_ratio"] - 0.5) ** 2
+
+
+def cond_deep(p: dict) -> float:
+    """Two levels of nesting: the best is sgd with a cosine schedule."""
+    o = p["opt"]
+    if o["_name"] == "adam":
+        return 0.15 + 0.3 * (_l10(o["lr"]) + 3) ** 2 + 20 * (o["beta2"] - 0.999) ** 2
+    base = 0.8 * (_l10(o["lr"]) + 1.5) ** 2 + 2 * (o["momentum"] - 0.9) ** 2
+    s = o["schedule"]
+    if s["_name"] == "step":
+        return base + 0.2 + 0.3 * (s["decay"] - 0.5) ** 2
+    return base + 0.03 * abs(s["warmup"] - 5)
+
+
+def mixed_int(p: dict) -> float:
+    """Integer and quantised dims only (randint, quniform, qloguniform, numeric choice)."""
+    a = (p["a"] - 37) / 10
+    c = p["c"] - 0.35
+    return (a * a + 0.05 * (p["b"] - 3) ** 2 + 4 * c * c + 0.125 * (math.log2(p["d"]) - 7) ** 2
+            + 0.2 * abs(math.log2(p["e"]) - 3) + 0.5 * a * c)
+
+
+_COND3_KERNEL = {"rbf": 0.0, "poly": 0.05, "sigmoid": 0.1}
+
+
+def cond3(p: dict) -> float:
+    """Three model families with log-uniform / randint / uniform / choice parameters; the best
+    (0) is a narrow region of 'mlp', whose typical random trial looks worst."""
+    m = p["model"]
+    if m["_name"] == "svm":
+        return 0.05 + 0.02 * (_l10(m["C"]) - 1.5) ** 2 + 0.03 * (_l10(m["gamma"]) + 2) ** 2 + _COND3_KERNEL[m["kernel"]]
+    if m["_name"] == "forest":
+        return 0.08 + 0.05 * ((m["trees"] - 300) / 200) ** 2 + 0.0025 * (m["depth"] - 12) ** 2 \
+            + 0.1 * (m["max_features"] - 0.4) ** 2
+    return 0.5 * (_l10(m["lr"]) + 3.2) ** 2 + 0.05 * abs(math.log2(m["width"]) - 7) + (m["dropout"] - 0.3) ** 2
+
+
+_COND4_ACT = {"relu": 0.3, "gelu": 0.0, "tanh": 0.2, "sigmoid": 0.5}
+
+
+def cond4(p: dict) -> float:
+    """Four branches: wide easy floors (a 0.4, b 0.2, d 0.6) and a narrow best (c, 0)."""
+    m = p["family"]
+    n = m["_name"]
+    if n == "a":
+        return 0.4 + 0.1 * (m["x"] ** 2 + m["y"] ** 2)
+    if n == "b":
+        return 0.2 + 0.02 * abs(m["k"] - 17) + 0.1 * (_l10(m["r"]) - 2.3) ** 2
+    if n == "c":
+        return 1.5 * (_l10(m["lr"]) + 4) ** 2 + 2 * (m["m"] - 0.95) ** 2 + _COND4_ACT[m["act"]]
+    return 0.6 + ((m["z"] - 55) / 50) ** 2
+
+
+_MQ_LR = {"sgd": (-1.5, 0.1), "adam": (-3.3, 0.0), "rmsprop": (-3.0, 0.05)}
+
+
+def mixed_q(p: dict) -> float:
+    """A synthetic training run over choice, qloguniform, quniform, randint, numeric choice and
+    loguniform dims; the best learning rate depends on the optimizer."""
+    best, pen = _MQ_LR[p["optimizer"]]
+    lr = (_l10(p["lr"]) - best) ** 2
+    return (lr + ((p["epochs"] - 60) / 40) ** 2 + 0.1 * (p["layers"] - 3) ** 2
+            + 0.1 * (math.log2(p["units"]) - 7) ** 2 + 0.05 * (_l10(p["wd"]) + 4) ** 2 + pen
+            + 0.2 * lr * abs(p["layers"] - 3))
+
+
+@lru_cache(maxsize=None)
+def _wine() -> tuple:
+    from sklearn.datasets import load_wine
+    from sklearn.model_selection import StratifiedKFold
+    X, y = load_wine(return_X_y=True)
+    return X, y, list(StratifiedKFold(3, shuffle=True, random_state=0).split(X, y))
+
+
+def sk_wine(p: dict) -> float:
+    """1 - 3-fold CV accuracy on the wine data set (bundled with scikit-learn) of one of four
+    model families, each with its own parameters, after a chosen scaler."""
+    from sklearn.linear_model import RidgeClassifier
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MinMaxScaler, StandardScaler
+    from sklearn.svm import SVC
+    from sklearn.tree import DecisionTreeClassifier
+    X, y, folds = _wine()
+    m = p["model"]
+    if m["_name"] == "svc":
+        clf = SVC(C=m["C"], gamma=m["gamma"])
+    elif m["_name"] == "knn":
+        clf = KNeighborsClassifier(n_neighbors=int(m["n_neighbors"]), weights=m["weights"], p=int(m["p"]))
+    elif m["_name"] == "ridge":
+        clf = RidgeClassifier(alpha=m["alpha"])
+    else:
+        clf = DecisionTreeClassifier(max_depth=int(m["max_depth"]), min_samples_leaf=int(m["min_samples_leaf"]),
+                                     criterion=m["criterion"], random_state=0)
+    steps = {"standard": [StandardScaler()], "minmax": [MinMaxScaler()], "none": []}[p["scaler"]]
+    pipe = make_pipeline(*steps, clf)
+    acc = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for tr, te in folds:
+            pipe.fit(X[tr], y[tr])
+            acc.append(float((pipe.predict(X[te]) == y[te]).mean()))
+    return 1.0 - float(np.mean(acc))
+
+
+def _lu(lo: float, hi: float) -> dict:
+    return {"_type": "loguniform", "_value": [lo, hi]}
+
+
+def _ri(lo: int, hi: int) -> dict:
+    return {"_type": "randint", "_value": [lo, hi]}
+
+
+def _ch(*opts: Any) -> dict:
+    return {"_type": "choice", "_value": list(opts)}
+
+
+_COND3_SPACE = {"model": _ch(
+    {"_name": "svm", "C": _lu(1e-3, 1e3), "gamma": _lu(1e-4, 10), "kernel": _ch("rbf", "poly", "sigmoid")},
+    {"_name": "forest", "trees": _ri(10, 500), "depth": _ri(1, 20), "max_features": _u(0.1, 1.0)},
+    {"_name": "mlp", "lr": _lu(1e-5, 0.1), "width": _ch(32, 64, 128, 256), "dropout": _u(0.0, 0.8)},
+)}
+_MIXED_Q_SPACE = {
+    "optimizer": _ch("sgd", "adam", "rmsprop"),
+    "lr": {"_type": "qloguniform", "_value": [1e-5, 1.0, 1e-5]},
+    "epochs": {"_type": "quniform", "_value": [5, 100, 5]},
+    "layers": _ri(1, 7),
+    "units": _ch(16, 32, 64, 128, 256, 512),
+    "wd": _lu(1e-7, 1e-2),
+}
+
+
 PROBLEMS: dict[str, Problem] = {p.name: p for p in [
     Problem("branin", {"x1": _u(-5, 10), "x2": _u(0, 15)}, branin, 0.397887, True, "Branin, 2-D"),
     Problem("hartmann6", {f"x{i}": _u(0, 1) for i in range(6)}, hartmann6, -3.32237, True, "Hartmann, 6-D"),
@@ -153,6 +330,51 @@ PROBLEMS: dict[str, Problem] = {p.name: p for p in [
         "subsample": _u(0.5, 1.0),
         "min_samples_leaf": {"_type": "randint", "_value": [1, 21]},
     }, gb_cancer, None, True, "GradientBoosting on breast_cancer, 3-fold CV error"),
+    # ---- added for issue 16; the "heldout" half was never run while TPE's defaults were chosen
+    Problem("cond2", {"booster": _ch(
+        {"_name": "gbtree", "eta": _lu(1e-3, 1.0), "max_depth": _ri(1, 16), "subsample": _u(0.3, 1.0)},
+        {"_name": "linear", "alpha": _lu(1e-6, 10.0), "l1_ratio": _u(0.0, 1.0)},
+    )}, cond2, 0.0, False, "nested choice, 2 branches (loguniform, randint, uniform); flat floor 0.25 in one"),
+    Problem("cond_deep", {"opt": _ch(
+        {"_name": "sgd", "lr": _lu(1e-4, 1.0), "momentum": _u(0.0, 0.99), "schedule": _ch(
+            {"_name": "step", "decay": _u(0.1, 0.9)}, {"_name": "cosine", "warmup": _ri(0, 11)})},
+        {"_name": "adam", "lr": _lu(1e-5, 0.1), "beta2": _u(0.9, 0.9999)},
+    )}, cond_deep, 0.0, False, "choice nested two levels deep (sgd -> schedule step/cosine; adam)"),
+    Problem("mixed_int", {
+        "a": _ri(0, 50), "b": _ri(-10, 11), "c": {"_type": "quniform", "_value": [0, 1, 0.05]},
+        "d": {"_type": "qloguniform", "_value": [1, 1024, 1]}, "e": _ch(2, 4, 8, 16),
+    }, mixed_int, 0.0, False, "randint x2 + quniform + qloguniform + numeric choice"),
+    Problem("levy5", {f"x{i}": _u(-10, 10) for i in range(5)}, levy5, 0.0, True, "Levy, 5-D, multimodal"),
+    Problem("noisy_hartmann6", {f"x{i}": _u(0, 1) for i in range(6)}, hartmann6, -3.32237, True,
+            "Hartmann 6-D observed with N(0, 0.1) noise; scored by the true loss of the best observed",
+            noise=0.1),
+    Problem("cond3", _COND3_SPACE, cond3, 0.0, False,
+            "nested choice, 3 branches (loguniform, randint, uniform, choice); the best branch looks worst at random",
+            split="heldout"),
+    Problem("cond4", {"family": _ch(
+        {"_name": "a", "x": _u(-3, 3), "y": _u(-3, 3)},
+        {"_name": "b", "k": _ri(1, 31), "r": {"_type": "qloguniform", "_value": [1, 1000, 1]}},
+        {"_name": "c", "lr": _lu(1e-6, 1.0), "m": _u(0.0, 1.0), "act": _ch("relu", "gelu", "tanh", "sigmoid")},
+        {"_name": "d", "z": {"_type": "quniform", "_value": [0, 100, 5]}},
+    )}, cond4, 0.0, False, "nested choice, 4 branches; floors 0.4 / 0.2 / 0.6 and a narrow best (0)",
+            split="heldout"),
+    Problem("mixed_q", _MIXED_Q_SPACE, mixed_q, 0.0, False,
+            "choice + qloguniform + quniform + randint + numeric choice + loguniform", split="heldout"),
+    Problem("styblinski4", {f"x{i}": _u(-5, 5) for i in range(4)}, styblinski4, -156.66468, True,
+            "Styblinski-Tang, 4-D, multimodal", split="heldout"),
+    Problem("michalewicz5", {f"x{i}": _u(0, math.pi) for i in range(5)}, michalewicz5, -4.687658, True,
+            "Michalewicz, 5-D, steep valleys", split="heldout"),
+    Problem("noisy_mixed_q", _MIXED_Q_SPACE, mixed_q, 0.0, False, "mixed_q observed with N(0, 0.1) noise",
+            split="heldout", noise=0.1),
+    Problem("noisy_cond3", _COND3_SPACE, cond3, 0.0, False, "cond3 observed with N(0, 0.05) noise",
+            split="heldout", noise=0.05),
+    Problem("sk_wine", {"scaler": _ch("standard", "minmax", "none"), "model": _ch(
+        {"_name": "svc", "C": _lu(1e-3, 1e3), "gamma": _lu(1e-5, 10.0)},
+        {"_name": "knn", "n_neighbors": _ri(1, 51), "weights": _ch("uniform", "distance"), "p": _ch(1, 2)},
+        {"_name": "ridge", "alpha": _lu(1e-4, 1e3)},
+        {"_name": "tree", "max_depth": _ri(1, 21), "min_samples_leaf": _ri(1, 21), "criterion": _ch("gini", "entropy")},
+    )}, sk_wine, None, False, "scaler + 4 model families on sklearn's bundled wine data; 1 - 3-fold CV accuracy",
+            split="heldout"),
 ]}
 
 
@@ -164,13 +386,15 @@ def apply_q(spec: dict, v: float) -> Any:
 
 # ---- the driving loops every tuner (ours and the peers) goes through ---------------------------
 def drive(ask: Callable[[], tuple[Any, dict]], tell: Callable[[Any, dict, float], None],
-          fn: Callable[[dict], float], budget: int, parallel: int) -> dict:
+          prob: Problem, budget: int, parallel: int) -> dict:
     """Run ``budget`` trials keeping ``parallel`` pending (results come back oldest first).
 
     ``ask()`` returns (handle, parameters); ``tell(handle, parameters, loss)`` reports. Only
-    the time spent inside ask/tell counts as the tuner's.
+    the time spent inside ask/tell counts as the tuner's.  On a noisy problem ``true`` holds
+    the noiseless losses beside the observed ``losses``.
     """
     losses: list[float] = []
+    true: list[float] = []
     pending: deque = deque()
     spent = 0.0
     asked = 0
@@ -181,12 +405,14 @@ def drive(ask: Callable[[], tuple[Any, dict]], tell: Callable[[Any, dict, float]
             spent += time.perf_counter() - t0
             asked += 1
         handle, params = pending.popleft()
-        loss = fn(params)
+        loss = prob.observe(params)
+        if prob.noise:
+            true.append(prob.fn(params))
         t0 = time.perf_counter()
         tell(handle, params, loss)
         spent += time.perf_counter() - t0
         losses.append(loss)
-    return {"losses": losses, "tuner_seconds": spent}
+    return {"losses": losses, "tuner_seconds": spent, **({"true": true} if prob.noise else {})}
 
 
 def time_suggestions(suggest_and_report: Callable[[int], None], k: int) -> dict:

@@ -1,7 +1,9 @@
 """Algorithms users registered with ``nnictl algo register``, usable by name in configs.
 
 Kept in ``$NNI_NG_HOME/algorithms.json`` (default ``~/.nni-ng``):
-``{"tuner": {"Name": {"className": "module.Class"}}, "assessor": {...}}``.
+``{"tuner": {"Name": {"className": "module.Class", "classArgsValidator": "module.Validator"}}, ...}``
+(``classArgsValidator`` optional: NNI's meta field, a :class:`nni.utils.ClassArgsValidator`
+subclass whose ``validate_class_args(**classArgs)`` runs before the algorithm is built).
 """
 
 from __future__ import annotations
@@ -42,4 +44,15 @@ def lookup(kind: str, name: str) -> str | None:
         for registered, entry in data[k].items():
             if registered.lower() == name.lower():
                 return entry["className"]
+    return None
+
+
+def lookup_entry(kind: str, name: str) -> dict[str, Any] | None:
+    """The whole registered entry (className, classArgsValidator) under ``name``, or None."""
+    data = load()
+    kinds = ("tuner", "advisor") if kind == "tuner" else (kind,)
+    for k in kinds:
+        for registered, entry in data[k].items():
+            if registered.lower() == name.lower():
+                return dict(entry)
     return None

@@ -157,6 +157,22 @@ def _construct(cls: type, args: dict, kind: str, label: str) -> object:
         raise AlgorithmError(f"bad classArgs for {kind} {label}: {exc}") from exc
 
 
+def _run_registered_validator(kind: str, name: str, class_args: dict) -> None:
+    """Run the ``classArgsValidator`` a registered algorithm's meta named (as ``nnictl`` does in NNI)."""
+    if _lookup(_BUILTINS[kind], name) is not None:
+        return
+    from ._registered import lookup_entry
+    entry = lookup_entry(kind, name) or {}
+    validator_path = entry.get("classArgsValidator")
+    if not validator_path:
+        return
+    validator = _import_class(validator_path, None, f"{kind} classArgsValidator")()
+    try:
+        validator.validate_class_args(**class_args)
+    except Exception as exc:  # noqa: BLE001 - schema errors, ValueError, AssertionError...
+        raise AlgorithmError(f"bad classArgs for {kind} {name!r} (checked by {validator_path}): {exc}") from exc
+
+
 def create_algorithm(kind: str, *, name: str | None = None, class_name: str | None = None,
                      code_directory: str | None = None, class_args: dict | None = None) -> object:
     """Instantiate a built-in (``name``) or custom (``class_name``) tuner or assessor."""
@@ -171,6 +187,7 @@ def create_algorithm(kind: str, *, name: str | None = None, class_name: str | No
         if not isinstance(name, str):
             raise AlgorithmError(f"{kind} name must be a string, got {name!r}")
         path, fixed = _resolve_builtin(kind, name)
+        _run_registered_validator(kind, name, class_args)
         clash = sorted(set(fixed) & set(class_args))
         if clash:
             raise AlgorithmError(f"classArgs {', '.join(map(repr, clash))} cannot be set for built-in {kind} "

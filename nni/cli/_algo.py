@@ -54,7 +54,18 @@ def algo_register(args: argparse.Namespace) -> int:
     for k in _registered.KINDS:
         if any(n.lower() == name.lower() for n in data[k]):
             raise CliError(f"an algorithm named {name!r} is already registered; unregister it first")
-    data[kind][name] = {"className": class_name}
+    entry = {"className": class_name}
+    validator = meta.get("classArgsValidator")
+    if validator:
+        v_module, _, v_attr = str(validator).rpartition(".")
+        try:
+            found = hasattr(importlib.import_module(v_module), v_attr)
+        except Exception as exc:  # noqa: BLE001 - user code may raise anything at import
+            raise CliError(f"cannot import {v_module!r} for classArgsValidator {validator!r}: {exc}") from None
+        if not found:
+            raise CliError(f"module {v_module!r} has no class {v_attr!r} (classArgsValidator)")
+        entry["classArgsValidator"] = str(validator)
+    data[kind][name] = entry
     _registered.save(data)
     print(f"Registered {kind} {name!r} ({class_name}).")
     return 0

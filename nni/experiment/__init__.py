@@ -1,6 +1,7 @@
 """Launch and control experiments from Python: ``from nni.experiment import Experiment``."""
 
-from .config import AlgorithmConfig, CustomAlgorithmConfig, ExperimentConfig, LocalConfig
+from .config import (AlgorithmConfig, CustomAlgorithmConfig, ExperimentConfig, LocalConfig, RayConfig, RemoteConfig,
+                     RemoteMachineConfig)
 from .data import TrialHyperParameters, TrialJob, TrialMetricData, TrialResult
 from .experiment import Experiment
 
@@ -10,6 +11,9 @@ __all__ = [
     "Experiment",
     "ExperimentConfig",
     "LocalConfig",
+    "RayConfig",
+    "RemoteConfig",
+    "RemoteMachineConfig",
     "TrialHyperParameters",
     "TrialJob",
     "TrialMetricData",

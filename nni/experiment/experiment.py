@@ -21,6 +21,20 @@ _logger = logging.getLogger("nni.experiment")
 ENDED = ("DONE", "STOPPED", "ERROR")
 
 
+class _ClassOrInstanceMethod:
+    """A method callable on the class (NNI 2.x: ``Experiment.resume(id)``) or on an
+    instance (NNI 3.0: ``Experiment(None, id=...).resume()``)."""
+
+    def __init__(self, function: Any) -> None:
+        self.function = function
+        self.__doc__ = function.__doc__
+
+    def __get__(self, instance: Any, owner: type) -> Any:
+        import functools
+        target = owner if instance is None else instance
+        return functools.partial(self.function, target)
+
+
 class Experiment:
     """An HPO experiment, started here or connected to by port.
 
@@ -28,9 +42,14 @@ class Experiment:
     is) and ``Experiment(config)`` are all accepted. The manager of an experiment started
     here runs in a background thread of this process; every query goes through its REST
     API, exactly as ``nnictl`` does.
+
+    As in NNI 3.0, ``id`` names the experiment: a new one started with that id, or an
+    existing one to :meth:`resume` or :meth:`view` (``Experiment(None, id='abc').resume()``);
+    :meth:`run_or_resume` does whichever applies.
     """
 
-    def __init__(self, config_or_tuner: Any = None, training_service: str | None = None) -> None:
+    def __init__(self, config_or_tuner: Any = None, training_service: str | None = None, *,
+                 id: str | None = None) -> None:  # noqa: A002 - NNI's keyword
         self._tuner: Any = None
         if isinstance(config_or_tuner, ExperimentConfig):
             self.config = config_or_tuner
@@ -41,7 +60,9 @@ class Experiment:
         else:
             self._tuner = config_or_tuner
             self.config = ExperimentConfig(training_service or "local")
-        self.id: str | None = None
+        if id is not None and (not isinstance(id, str) or not id or "/" in id):
+            raise ValueError(f"id must be a non-empty string without '/', got {id!r}")
+        self.id: str | None = id
         self.port: int | None = None
         self.url: str | None = None
         #: The web UI's address with the one-time ``?token=`` that logs a browser in
@@ -67,24 +88,43 @@ class Experiment:
             config.tuner = CustomAlgorithmConfig(class_name=f"{tuner_cls.__module__}.{tuner_cls.__qualname__}")
         from ..manager.launcher import run_experiment
         config = config.canonical_copy()
-        self._serve(lambda on_ready: run_experiment(config, port=port, tuner=self._tuner, on_ready=on_ready),
-                    "started")
+        self._serve(lambda on_ready: run_experiment(config, port=port, tuner=self._tuner, on_ready=on_ready,
+                                                    experiment_id=self.id), "started")
 
-    @classmethod
-    def resume(cls, experiment_id: str, port: int = 8080, wait_completion: bool = True, debug: bool = False,
-               tuner: Any = None) -> "Experiment":
+    @_ClassOrInstanceMethod
+    def resume(target: Any, *args: Any, **kwargs: Any) -> Any:
         """Continue a stopped or crashed experiment where it left off (see ``nnictl resume``).
 
-        Its stored results are given to the tuner first; trials that were running when it
-        stopped are recorded SYS_CANCELED and run again. ``tuner`` is needed only when the
-        experiment ran with a tuner object rather than a configured one.
+        ``Experiment.resume(experiment_id, port=8080, wait_completion=True, debug=False,
+        tuner=None)`` (NNI 2.x) returns the experiment; ``Experiment(None, id=...).resume(port,
+        wait_completion, debug)`` (NNI 3.0) resumes this object. Its stored results are given
+        to the tuner first; trials that were running when it stopped are recorded
+        SYS_CANCELED and run again. ``tuner`` is needed only when the experiment ran with a
+        tuner object rather than a configured one.
         """
+        if isinstance(target, Experiment):
+            if target.id is None:
+                raise ValueError("resume() needs the experiment id: Experiment(None, id='...').resume()")
+            return target._resume(*args, **kwargs)
+        return target._resume_by_id(*args, **kwargs)
+
+    @classmethod
+    def _resume_by_id(cls, experiment_id: str, port: int = 8080, wait_completion: bool = True,
+                      debug: bool = False, tuner: Any = None) -> "Experiment":
+        experiment = cls(tuner, "local") if tuner is not None else cls()
+        experiment.id = experiment_id
+        experiment._resume(port, wait_completion, debug)
+        return experiment
+
+    def _resume(self, port: int = 8080, wait_completion: bool = True, debug: bool = False) -> bool | None:
         from ..manager import registry
         from ..manager.launcher import run_experiment
+        experiment_id = self.id
+        assert experiment_id is not None
+        tuner = self._tuner
         directory = _experiment_dir(experiment_id)
-        experiment = cls(tuner, "local") if tuner is not None else cls()
-        experiment.config = _stored_config(experiment_id, directory)
-        config = experiment.config
+        self.config = _stored_config(experiment_id, directory)
+        config = self.config
         if debug:
             config.debug = True
         if tuner is None and not (getattr(config.tuner, "name", None) or getattr(config.tuner, "class_name", None)):
@@ -95,33 +135,57 @@ class Experiment:
             raise RuntimeError(f"experiment {experiment_id} is already running on port {entry['port']}")
         config.experiment_working_directory = str(directory.parent)
         canonical = config.canonical_copy()
-        experiment._serve(lambda on_ready: run_experiment(canonical, port=port, tuner=tuner, on_ready=on_ready,
-                                                          experiment_id=experiment_id, resume=True), "resumed")
-        if wait_completion:
-            try:
-                experiment.wait(show_progress=True)
-            finally:
-                experiment.stop()
+        self._serve(lambda on_ready: run_experiment(canonical, port=port, tuner=tuner, on_ready=on_ready,
+                                                    experiment_id=experiment_id, resume=True), "resumed")
+        if not wait_completion:
+            return None
+        try:
+            status = self.wait(show_progress=True)
+        finally:
+            self.stop()
+        return status != "ERROR"
+
+    @_ClassOrInstanceMethod
+    def view(target: Any, *args: Any, **kwargs: Any) -> Any:
+        """Serve a stopped experiment read-only; blocks until Ctrl-C unless ``non_blocking``.
+
+        ``Experiment.view(experiment_id, port=8080, non_blocking=False)`` (NNI 2.x) or
+        ``Experiment(None, id=...).view(port, non_blocking)`` (NNI 3.0).
+        """
+        if isinstance(target, Experiment):
+            if target.id is None:
+                raise ValueError("view() needs the experiment id: Experiment(None, id='...').view()")
+            target._view(*args, **kwargs)
+            return target
+        experiment_id, rest_args = (args[0], args[1:]) if args else (kwargs.pop("experiment_id"), ())
+        experiment = target()
+        experiment.id = experiment_id
+        experiment._view(*rest_args, **kwargs)
         return experiment
 
-    @classmethod
-    def view(cls, experiment_id: str, port: int = 8080, non_blocking: bool = False) -> "Experiment":
-        """Serve a stopped experiment read-only; blocks until Ctrl-C unless ``non_blocking``."""
+    def _view(self, port: int = 8080, non_blocking: bool = False) -> None:
         from ..manager.launcher import view_experiment
+        experiment_id = self.id
+        assert experiment_id is not None
         directory = _experiment_dir(experiment_id)
-        experiment = cls()
-        experiment.config = _stored_config(experiment_id, directory)
-        experiment._serve(lambda on_ready: view_experiment(experiment_id, directory, port=port, on_ready=on_ready),
-                          "served read-only")
+        self.config = _stored_config(experiment_id, directory)
+        self._serve(lambda on_ready: view_experiment(experiment_id, directory, port=port, on_ready=on_ready),
+                    "served read-only")
         if not non_blocking:
             try:
-                while experiment._thread is not None and experiment._thread.is_alive():
-                    experiment._thread.join(0.5)
+                while self._thread is not None and self._thread.is_alive():
+                    self._thread.join(0.5)
             except KeyboardInterrupt:
                 pass
             finally:
-                experiment.stop()
-        return experiment
+                self.stop()
+
+    def run_or_resume(self, port: int = 8080, wait_completion: bool = True, debug: bool = False) -> bool | None:
+        """Resume the experiment named by ``id`` if it exists on this machine, else run it (NNI 3.0)."""
+        from ..manager import registry
+        if self.id is not None and registry.get_entry(self.id) is not None:
+            return self._resume(port, wait_completion, debug)
+        return self.run(port, wait_completion, debug)
 
     def _serve(self, make_coroutine: Any, verb: str) -> None:
         """Run a manager coroutine in a background thread; return once it serves (or raise why not)."""
@@ -244,6 +308,14 @@ class Experiment:
 
     def export_data(self) -> list[TrialResult]:
         return [TrialResult(**row) for row in rest.get(self._port(), "/export-data")]
+
+    def pareto_front(self) -> list[TrialResult]:
+        """The non-dominated final results of a multi-objective experiment (config ``objectives``).
+
+        Same type as :meth:`export_data`; results lacking an objective are left out.  Raises
+        ``RuntimeError`` (from the REST client) when the experiment has no objectives.
+        """
+        return [TrialResult(**row) for row in rest.get(self._port(), "/pareto-front")]
 
     def kill_trial_job(self, trial_job_id: str) -> None:
         rest.delete(self._port(), f"/trial-jobs/{trial_job_id}")

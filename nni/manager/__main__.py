@@ -122,7 +122,27 @@ def main(argv: list[str] | None = None) -> int:
             return fail(str(exc))
         return 0
 
-    return asyncio.run(run())
+    code = asyncio.run(run())
+    _exit_despite_stuck_threads(code)
+    return code
+
+
+def _exit_despite_stuck_threads(code: int, grace: float = 5.0) -> None:
+    """End the process even if a thread (a tuner stuck in user code) would keep it alive.
+
+    Algorithm threads are daemons already; this also covers threads user code started.
+    """
+    import threading
+    import time
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        others = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
+        if not others:
+            return
+        others[0].join(max(0.0, deadline - time.monotonic()))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

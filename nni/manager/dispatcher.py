@@ -1,14 +1,20 @@
-"""Runs tuner and assessor calls off the event loop, one at a time and in arrival order.
+"""Runs tuner and assessor calls off the event loop.
 
 A tuner may take seconds per call (GP, SMAC), so it gets a thread of its own; a single
 worker keeps NNI's guarantee that calls reach the tuner in the order events happened.
+With ``multiThread: true`` (NNI's option) :meth:`SerialRunner.call_concurrent` runs a
+call on a thread of its own instead, so one slow ``generate_parameters`` does not hold
+back the others.
+
+Every thread here is a daemon thread: a tuner stuck in user code must not keep the
+manager process alive after the experiment is stopped.
 """
 
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
-from functools import partial
+import queue
+import threading
 from typing import Any
 
 
@@ -16,17 +22,67 @@ class AlgorithmError(RuntimeError):
     """A tuner or assessor method raised; the experiment goes to ERROR with this message."""
 
 
+_STOP = object()
+
+
 class SerialRunner:
     def __init__(self, algorithm: Any, role: str) -> None:
         self.algorithm = algorithm
         self.role = role
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"nni-{role}")
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._closed = False
+        self._thread = threading.Thread(target=self._work, name=f"nni-{role}", daemon=True)
+        self._thread.start()
 
     def call(self, method: str, *args: Any, **kwargs: Any) -> asyncio.Future:
-        """Queue ``algorithm.method(*args, **kwargs)`` now; await the result later."""
+        """Queue ``algorithm.method(*args, **kwargs)`` now (in order); await the result later."""
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._pool, partial(self._invoke, method, *args, **kwargs))
+        future = loop.create_future()
+        if self._closed:
+            future.cancel()
+            return future
+        self._queue.put((loop, future, method, args, kwargs))
         return future
+
+    def call_concurrent(self, method: str, *args: Any, **kwargs: Any) -> asyncio.Future:
+        """Run ``algorithm.method(...)`` on a new daemon thread, beside the queued calls."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        if self._closed:
+            future.cancel()
+            return future
+        threading.Thread(target=self._run_one, args=(loop, future, method, args, kwargs),
+                         name=f"nni-{self.role}-call", daemon=True).start()
+        return future
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            self._run_one(*item)
+
+    def _run_one(self, loop: asyncio.AbstractEventLoop, future: asyncio.Future, method: str,
+                 args: tuple, kwargs: dict) -> None:
+        if future.cancelled():
+            return
+        try:
+            result: Any = self._invoke(method, *args, **kwargs)
+            error: BaseException | None = None
+        except BaseException as exc:  # handed to the awaiting coroutine
+            result, error = None, exc
+
+        def settle() -> None:
+            if future.done():
+                return
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(result)
+        try:
+            loop.call_soon_threadsafe(settle)
+        except RuntimeError:
+            pass   # the loop is closed: nobody waits for this result any more
 
     def _invoke(self, method: str, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -39,4 +95,13 @@ class SerialRunner:
                                  f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}") from exc
 
     def shutdown(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Take no more calls; a call running now is left to finish (or hang) on its daemon thread."""
+        self._closed = True
+        while True:   # calls still queued are canceled (called on the loop's thread)
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not _STOP:
+                item[1].cancel()
+        self._queue.put(_STOP)

@@ -25,6 +25,12 @@ from .secret import load_or_create_secret, private_dir, private_file
 
 _logger = logging.getLogger("nni.manager")
 
+# Connections the kernel queues before the loop accepts them (capped by net.core.somaxconn).
+# A thousand trials reporting at once each open a connection; with a backlog of 128 the
+# surplus SYNs are dropped and retried by the client's TCP after 1, 3, 7 s ... (the
+# multi-second worst cases seen before), so the queue holds at least that many.
+LISTEN_BACKLOG = 4096
+
 
 class LaunchError(RuntimeError):
     """The experiment could not start (bad config, port in use, ...); the message says why."""
@@ -78,7 +84,7 @@ def _bind(hosts: list[str], port: int) -> list[socket.socket]:
             # As asyncio's own servers do: a port in TIME_WAIT from an earlier run may be reused.
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((host, port))
-            sock.listen(128)
+            sock.listen(LISTEN_BACKLOG)
             sock.setblocking(False)
             port = port or sock.getsockname()[1]
     except OSError as exc:
@@ -94,7 +100,8 @@ async def _serve(app: web.Application, sockets: list[socket.socket]) -> web.AppR
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     for sock in sockets:
-        await web.SockSite(runner, sock).start()
+        # backlog again here: aiohttp calls listen() once more, with 128 unless told.
+        await web.SockSite(runner, sock, backlog=LISTEN_BACKLOG).start()
     return runner
 
 

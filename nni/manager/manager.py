@@ -23,8 +23,9 @@ from ..errors import NoMoreTrialError
 from ..multi_phase import MultiPhaseTuner
 from ..training_service import TrainingService, TrialEnded, TrialSpec, create_training_service
 from ..utils import extract_scalar_reward
+from . import _objectives
 from .dispatcher import AlgorithmError, SerialRunner
-from .store import Store
+from .store import Store, insert_metric
 
 _logger = logging.getLogger("nni.manager")
 
@@ -77,6 +78,7 @@ class TrialState:
     kill_message: str = ""
     history: dict[int | None, list[Any]] = field(default_factory=dict)   # intermediate values per parameter
     finals: set[int | None] = field(default_factory=set)
+    result_note: str = ""               # why a final result was not given to the tuner (multi-objective)
     timer: asyncio.TimerHandle | None = None
     # Attempts: each run of this trial (same id, parameters and directory). Earlier attempts'
     # tokens are fenced: a late report from one is refused (409), never stored.
@@ -112,11 +114,12 @@ class ExperimentManager:
         self._service: TrainingService | None = None
         self._next_parameter_id = 0
         self._next_sequence_id = 0
-        self._parameter_sets = 0          # parameter sets given out (the multi-phase budget unit)
+        self._parameter_sets = 0          # parameter sets given out (multi-phase: several per trial job)
         self._counted_trials = 0          # trials that count against maxTrialNumber (not interrupted ones)
         self._resume = resume
         self._reruns: list[dict[str, Any]] = []   # parameters of interrupted trials, run again first
         self._tuner_exhausted = False
+        self._asking = 0                  # multiThread: tuner calls in flight, one per slot
         # The tuner gave fewer parameter sets than asked while trials were running: it may be
         # waiting for their results (Hyperband rungs, PBT generations), so it is asked again
         # after the next result or trial end, and is exhausted only if it gives nothing while
@@ -135,6 +138,8 @@ class ExperimentManager:
         retries = getattr(config, "max_trial_retries", None)
         self.max_trial_retries = DEFAULT_MAX_TRIAL_RETRIES if retries is None else retries
         self.lease_timeout = getattr(config, "trial_lease_timeout", None) or DEFAULT_LEASE_TIMEOUT
+        # multi-objective experiments (config `objectives`); None for every other experiment
+        self.objectives = _objectives.experiment_objectives(config)
 
     # -- start and stop --------------------------------------------------------------------
     async def start(self) -> None:
@@ -157,10 +162,18 @@ class ExperimentManager:
             assessor = self._assessor_obj or (
                 _create_algorithm("assessor", config.assessor) if config.assessor else None)
             self.optimize_mode = _optimize_mode(config.tuner, tuner)
+            if self.objectives:
+                refusal = _objectives.refuse_tuner(tuner)
+                if refusal:
+                    raise ValueError(refusal)
+                self.optimize_mode = self.objectives[0].mode   # best-so-far: the first objective
             self.store.set_meta(optimize_mode=self.optimize_mode)   # read by `nnictl view`
             self._tuner = SerialRunner(tuner, "tuner")
             self._assessor = SerialRunner(assessor, "assessor") if assessor is not None else None
+            if self.objectives and hasattr(tuner, "set_objectives"):
+                await self._tuner.call("set_objectives", [o.to_dict() for o in self.objectives])
             await self._tuner.call("update_search_space", config.search_space)
+            await self._tell_trial_budget()
             self._service = create_training_service(config)
             self._service.on_trial_start = self._on_trial_start
             self._service.on_trial_waiting = self._on_trial_waiting
@@ -226,13 +239,11 @@ class ExperimentManager:
                 {"parameter_id": p["parameter_id"], "parameter_source": p["source"],
                  "parameters": p["parameters"], "parameter_index": p["parameter_index"]})
         finals: dict[str, dict[int | None, Any]] = {}
-        history: dict[str, dict[int | None, list[Any]]] = {}
-        for m in self.store.metrics():
-            if m["type"] == "FINAL":
-                finals.setdefault(m["trial_id"], {})[m["parameter_id"]] = json.loads(m["value"])
-            else:
-                history.setdefault(m["trial_id"], {}).setdefault(m["parameter_id"], []).append(
-                    json.loads(m["value"]))
+        # Only final results are read back: intermediate ones feed the assessor of a running
+        # trial, and after a resume no trial of the old manager runs any more (a million
+        # stored intermediate results would cost seconds and hundreds of MB for nothing).
+        for trial_id, parameter_id, value in self.store.final_values():
+            finals.setdefault(trial_id, {})[parameter_id] = json.loads(value)
         attempts: dict[str, int] = {}
         for row in self.store.attempts():
             attempts[row["trial_id"]] = max(attempts.get(row["trial_id"], 1), row["attempt"])
@@ -245,7 +256,6 @@ class ExperimentManager:
             trial = TrialState(row["trial_id"], row["sequence_id"], row["trial_dir"], secrets.token_urlsafe(24),
                                records.get(row["trial_id"], []), status=row["status"])
             trial.finals = set(finals.get(trial.trial_id, {}))
-            trial.history = history.get(trial.trial_id, {})
             trial.attempt = attempts.get(trial.trial_id, 1)
             trial.tuner_closed = True    # this tuner instance did not run it: results reach it as imports
             self.trials[trial.trial_id] = trial
@@ -274,7 +284,14 @@ class ExperimentManager:
         for trial in self.trials.values():
             for record in trial.records:
                 value = finals.get(trial.trial_id, {}).get(record["parameter_id"])
-                if record["parameter_id"] in trial.finals and _finite(value):
+                if record["parameter_id"] not in trial.finals:
+                    continue
+                if self.objectives:
+                    fed, _ = _objectives.check_final(value, self.objectives)
+                    if fed is not None:
+                        data.append({"parameter": record["parameters"], "value": fed})
+                        self._update_best(trial.trial_id, fed[self.objectives[0].metric])
+                elif _finite(value):
                     data.append({"parameter": record["parameters"], "value": value})
                     self._update_best(trial.trial_id, value)
         data += self.store.imported()
@@ -305,12 +322,11 @@ class ExperimentManager:
         return [t for t in self.trials.values() if t.status in ACTIVE_STATES]
 
     def _budget_left(self) -> float:
-        """How many more trials (multi-phase: parameter sets) maxTrialNumber allows."""
+        """How many more trial jobs maxTrialNumber allows (multi-phase too, as in NNI)."""
         limit = self.config.max_trial_number
         if limit is None:
             return math.inf
-        used = self._parameter_sets if self.config.multi_phase else self._counted_trials
-        return limit - used
+        return limit - self._counted_trials
 
     def _limit_reached(self) -> bool:
         return self._budget_left() <= 0
@@ -349,7 +365,7 @@ class ExperimentManager:
             if self._limit_reached() or self._tuner_exhausted:
                 self._set_status("TUNER_NO_MORE_TRIAL" if self._tuner_exhausted else "NO_MORE_TRIAL")
                 return
-            free = min(self.config.trial_concurrency - self._running_count(), self._budget_left())
+            free = min(self.config.trial_concurrency - self._running_count(), self._budget_left()) - self._asking
             if free <= 0:
                 return
             if self._tuner_waiting and not self._reruns:
@@ -360,6 +376,9 @@ class ExperimentManager:
                 self._parameter_sets += 1
                 await self._launch(parameter_id, self._reruns.pop(0), source="resumed")
                 continue
+            if getattr(self.config, "multi_thread", False) and not self.config.multi_phase:
+                self._ask_per_slot(free)
+                return
             # A multi-phase tuner is told which trial job a parameter set is for, so the
             # trial id exists before its first parameters do.
             trial_id = self._new_trial_id() if self.config.multi_phase else None
@@ -369,7 +388,32 @@ class ExperimentManager:
             for parameter_id, parameters in batch:
                 await self._launch(parameter_id, parameters, trial_id)
 
-    async def _generate(self, count: int, trial_id: str | None) -> list[tuple[int, dict[str, Any]]]:
+    def _ask_per_slot(self, free: float) -> None:
+        """multiThread: one concurrent tuner call per free slot, each launching its own trial.
+
+        A slot whose call is still running counts as taken, so a blocking
+        ``generate_parameters`` holds back only its own slot (NNI's multiThread).
+        """
+        for _ in range(int(free)):
+            self._asking += 1
+            asyncio.ensure_future(self._ask_one())
+
+    async def _ask_one(self) -> None:
+        try:
+            batch = await self._generate(1, None, concurrent=True)
+            if self.status == "RUNNING":
+                for parameter_id, parameters in batch:
+                    await self._launch(parameter_id, parameters)
+        except AlgorithmError as exc:
+            self._fail(str(exc))
+        except asyncio.CancelledError:
+            return
+        finally:
+            self._asking -= 1
+        self._wake.set()
+
+    async def _generate(self, count: int, trial_id: str | None,
+                        concurrent: bool = False) -> list[tuple[int, dict[str, Any]]]:
         """Ask the tuner for ``count`` parameter sets; fewer back means it has no more."""
         assert self._tuner is not None
         ids = list(range(self._next_parameter_id, self._next_parameter_id + count))
@@ -377,12 +421,13 @@ class ExperimentManager:
         self._parameter_sets += count   # reserved now: concurrent phase requests see the budget
         kwargs = {"trial_job_id": trial_id} if self.config.multi_phase else {}
         try:
-            batch = list(await self._tuner.call("generate_multiple_parameters", ids, **kwargs) or [])
+            call = self._tuner.call_concurrent if concurrent else self._tuner.call
+            batch = list(await call("generate_multiple_parameters", ids, **kwargs) or [])
         except NoMoreTrialError:
             batch = []
         self._parameter_sets -= count - len(batch)
         if len(batch) < count and not self._tuner_exhausted:
-            if batch or any(t.trial_id != trial_id for t in self.active_trials()):
+            if batch or self._asking > 1 or any(t.trial_id != trial_id for t in self.active_trials()):
                 self._tuner_waiting = True
             else:
                 self._tuner_exhausted = True
@@ -472,6 +517,7 @@ class ExperimentManager:
             self._set_status("DONE")
             self.end_time = time.time()
             self.store.set_meta(end_time=self.end_time)
+            _logger.info("Experiment done.")   # NNI's line; CI scripts grep nnimanager.log for it
 
     # -- trial events ----------------------------------------------------------------------
     async def _on_trial_end(self, ended: TrialEnded) -> None:
@@ -561,6 +607,7 @@ class ExperimentManager:
         trial.queued = False
         self._end_attempt(trial, status, message)
         trial.status = status
+        message = "; ".join(m for m in (message, trial.result_note) if m)
         self.store.update_trial(trial.trial_id, status=status, end_time=time.time(), exit_code=exit_code,
                                 message=message or None)
         self._record_event("TRIAL_" + status, message, trial.trial_id)
@@ -587,6 +634,10 @@ class ExperimentManager:
         self._tuner_waiting = False
         self._wake.set()
         await self._notify()
+
+    def has_builtin_tuner(self) -> bool:
+        """Whether the tuner is one of nni-ng's (they take NNI's search-space format and scalar results)."""
+        return self._tuner is not None and type(self._tuner.algorithm).__module__.startswith("nni.algorithms.")
 
     def _phase_kwargs(self, trial: TrialState) -> dict[str, Any]:
         return {"trial_job_id": trial.trial_id} if self.config.multi_phase else {}
@@ -753,7 +804,9 @@ class ExperimentManager:
             return trial.records[-1] if trial.records else None
         if index > len(trial.records):
             raise ValueError(f"trial {trial.trial_id} asked for phase {index} before phase {len(trial.records)}")
-        if self.status != "RUNNING" or trial.status != "RUNNING" or self._limit_reached() or self._tuner_exhausted:
+        # A running job may take more parameter sets after maxTrialNumber jobs were started
+        # (NNI counts jobs); it gets None once the tuner has no more or the experiment ended.
+        if self.status not in ("RUNNING", "NO_MORE_TRIAL") or trial.status != "RUNNING" or self._tuner_exhausted:
             return None
         batch = await self._generate(1, trial.trial_id)
         if not batch or trial.status != "RUNNING":
@@ -785,14 +838,40 @@ class ExperimentManager:
                 return
             raise DuplicateFinal(f"parameter set {parameter_id} of trial {trial.trial_id} already has its "
                                  "final result; only the first report_final_result() counts")
-        if not self.store.add_metric(trial.trial_id, parameter_id, metric_type, sequence, value):
+        # Group commit: this metric shares a transaction with the others that arrived in the
+        # same loop turn, and the request is answered only after that transaction committed.
+        inserted = await self.store.group_commit(
+            lambda db: insert_metric(db, trial.trial_id, parameter_id, metric_type, sequence, value))
+        if not inserted:
+            if metric_type == "FINAL":
+                # Two different finals raced into the same group: only the stored one counts.
+                stored = self.store.final_metric(trial.trial_id, parameter_id)
+                if stored is not None and (stored["sequence"], stored["value"]) != (sequence, value):
+                    raise DuplicateFinal(f"parameter set {parameter_id} of trial {trial.trial_id} already has "
+                                         "its final result; only the first report_final_result() counts")
             return  # a retried request: already stored and acted upon
         if metric_type == "FINAL":
             trial.finals.add(parameter_id)
-            self._update_best(trial.trial_id, parsed)
+            if self.objectives:
+                # the tuner gets the dict only when it holds every objective as a finite number
+                parsed, note = _objectives.check_final(parsed, self.objectives)
+                if note:
+                    trial.result_note = note
+                    self.store.update_trial(trial.trial_id, message=note)
+                    self._record_event("RESULT_NOT_USED", note, trial.trial_id)
+                else:
+                    self._update_best(trial.trial_id, parsed[self.objectives[0].metric])
+            else:
+                self._update_best(trial.trial_id, parsed)
             record = next(r for r in trial.records if r["parameter_id"] == parameter_id)
-            self.store.set_parameter_status(parameter_id, "SUCCEEDED")
-            if self._tuner is not None and _finite(parsed):
+            # (its parameter set was marked SUCCEEDED in the same transaction: insert_metric)
+            # Built-in tuners get finite scalars only (multi-objective: a dict with every objective);
+            # a custom tuner gets any JSON value, as in NNI.
+            if self.objectives:
+                usable = parsed is not None
+            else:
+                usable = _finite(parsed) or not self.has_builtin_tuner()
+            if self._tuner is not None and usable:
                 if record["parameter_source"] == "resumed" or trial.tuner_closed:
                     # This tuner instance never generated these parameters (they are re-run
                     # after a resume), or it was told the trial ended (a user re-run), so the
@@ -809,7 +888,9 @@ class ExperimentManager:
             history = trial.history.setdefault(parameter_id, [])
             history.append(parsed)
             if self._assessor is not None and trial.status == "RUNNING":
-                asyncio.ensure_future(self._assess(trial, parameter_id, list(history)))
+                # multi-objective: the assessor sees the first objective
+                seen = _objectives.assessor_view(history, self.objectives) if self.objectives else list(history)
+                asyncio.ensure_future(self._assess(trial, parameter_id, seen))
         await self._notify()
 
     async def _assess(self, trial: TrialState, parameter_id: int | None, history: list[Any]) -> None:
@@ -821,12 +902,22 @@ class ExperimentManager:
             return
         if getattr(verdict, "value", verdict) is False and trial.status == "RUNNING":
             last = history[-1]
-            if parameter_id not in trial.finals and self._tuner is not None and _finite(last):
+            if self.objectives:   # the tuner learns from the whole last result, if it fits
+                raw = trial.history.get(parameter_id, [])
+                last, _ = _objectives.check_final(raw[len(history) - 1] if len(raw) >= len(history) else None,
+                                                  self.objectives)
+            if parameter_id not in trial.finals and self._tuner is not None and last is not None \
+                    and (self.objectives or _finite(last)):
                 # As NNI does: the tuner learns from the last intermediate result of a stopped trial.
                 record = next(r for r in trial.records if r["parameter_id"] == parameter_id)
                 self._feed(self._tuner.call("receive_trial_result", parameter_id, record["parameters"], last,
                                             **self._phase_kwargs(trial)))
             await self.kill_trial(trial.trial_id, "EARLY_STOPPED")
+
+    async def _tell_trial_budget(self) -> None:
+        """Tell a tuner that sizes itself by the budget (built-in TPE) about maxTrialNumber."""
+        if self._tuner is not None and hasattr(self._tuner.algorithm, "set_trial_budget"):
+            await self._tuner.call("set_trial_budget", self.config.max_trial_number)
 
     # -- user updates ----------------------------------------------------------------------
     async def update(self, *, trial_concurrency: int | None = None, max_trial_number: int | None = None,
@@ -848,6 +939,7 @@ class ExperimentManager:
             self.config.trial_concurrency = trial_concurrency
         if max_trial_number is not None:
             self.config.max_trial_number = max_trial_number
+            await self._tell_trial_budget()
         if max_experiment_duration is not None:
             self.config.max_experiment_duration = max_experiment_duration
         if max_trial_number is not None or max_experiment_duration is not None:
@@ -962,20 +1054,13 @@ class ExperimentManager:
             counts[trial.status] = counts.get(trial.status, 0) + 1
         finished = sum(counts.get(s, 0) for s in FINISHED_TRIAL_STATES)
         end = self.end_time if self.status in ENDED_STATES else None
-        if self.config.multi_phase:
-            # maxTrialNumber counts parameter sets here: a set is done once its final result
-            # is in or its trial has ended.
-            done = sum(len(t.records) if t.status in FINISHED_TRIAL_STATES else len(t.finals)
-                       for t in self.trials.values())
-        else:
-            done = finished
         return {
             "version": self.version,
             "status": self.status,
             "errors": self.errors,
             "warnings": self.warnings(),
-            "limitUnit": "parameter sets" if self.config.multi_phase else "trials",
-            "limitDone": done,
+            "limitUnit": "trials",   # maxTrialNumber counts trial jobs, multi-phase too (NNI)
+            "limitDone": finished,
             "trialsDone": finished,
             "trialsSubmitted": len(self.trials),
             "maxTrialNumber": self.config.max_trial_number,

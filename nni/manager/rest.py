@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from typing import Any
+from typing import Any, Iterator
 
 from aiohttp import web
 
@@ -157,18 +157,53 @@ def experiment_profile(store: Store, manager: Any) -> dict[str, Any]:
     }
 
 
-def trial_jobs(store: Store, status: str | None = None) -> list[dict[str, Any]]:
-    """Every trial in NNI's TrialJobInfo shape (the REST route and ``nnictl`` on a stopped experiment)."""
-    params = _group(store.parameters())
-    finals = _group(store.metrics(metric_type="FINAL"))
-    attempts = _group(store.attempts())
+def trial_jobs(store: Store, status: str | None = None, *, offset: int = 0,
+               limit: int | None = None) -> list[dict[str, Any]]:
+    """Trials in NNI's TrialJobInfo shape, all or one page (the REST route and ``nnictl`` on a
+    stopped experiment). A page reads only its own trials' parameters and final results."""
+    trials = store.trials(status, offset=offset, limit=limit)
+    if limit is None and not offset:
+        params = _group(store.parameters())
+        finals = _group(store.metrics(metric_type="FINAL"))
+        attempts = _group(store.attempts())
+    else:
+        ids = [t["trial_id"] for t in trials]
+        params = _group(store.parameters(trial_ids=ids))
+        finals = _group(store.metrics(metric_type="FINAL", trial_ids=ids))
+        attempts = _group(store.attempts(trial_ids=ids))
     return [trial_job_json(t, params.get(t["trial_id"], []), finals.get(t["trial_id"], []),
                            attempts.get(t["trial_id"]))
-            for t in store.trials(status)]
+            for t in trials]
+
+
+# The largest page of a paged read route (``?limit=``); SQLite caps bound variables at 32766.
+MAX_PAGE = 10_000
+
+
+def page_args(request: web.Request) -> tuple[int, int | None]:
+    """``?offset=&limit=`` of a paged route (400 naming the field when either is not fit)."""
+    values: dict[str, int | None] = {"offset": 0, "limit": None}
+    for name in values:
+        text = request.query.get(name)
+        if text is None:
+            continue
+        try:
+            number = int(text)
+        except ValueError:
+            number = -1
+        upper = MAX_PAGE if name == "limit" else _INT64_MAX
+        if not 0 <= number <= upper:
+            raise web.HTTPBadRequest(text=json.dumps({"error": f"{name}: expected an integer from 0 to {upper}, "
+                                                               f"got {_short(text)}"}),
+                                     content_type="application/json")
+        values[name] = number
+    return values["offset"] or 0, values["limit"]
 
 
 async def list_trial_jobs(request: web.Request) -> web.Response:
-    return web.json_response(trial_jobs(request.app[STORE_KEY], request.query.get("status")))
+    offset, limit = page_args(request)
+    return web.json_response(trial_jobs(request.app[STORE_KEY], request.query.get("status"),
+                                        offset=offset, limit=limit))
 
 
 async def get_trial_job(request: web.Request) -> web.Response:
@@ -184,25 +219,71 @@ async def get_trial_job(request: web.Request) -> web.Response:
 async def metric_data(request: web.Request) -> web.Response:
     store = request.app[STORE_KEY]
     trial_id = request.match_info.get("trial_id")
-    return web.json_response([metric_json(m) for m in store.metrics(trial_id)])
+    offset, limit = page_args(request)
+    return web.json_response([metric_json(m) for m in store.metrics(trial_id, offset=offset, limit=limit)])
 
 
-async def export_data(request: web.Request) -> web.Response:
-    return web.json_response(export_rows(request.app[STORE_KEY]))
+# Rows per chunk of a streamed export: one fetch from SQLite and one write to the socket.
+EXPORT_CHUNK_ROWS = 2000
 
 
-def export_rows(store: Store) -> list[dict[str, Any]]:
-    """One row per final result: the parameters of exactly that parameter id, and its value."""
-    by_id = {p["parameter_id"]: p for p in store.parameters()}
-    rows = []
-    for metric in store.metrics(metric_type="FINAL"):
-        record = by_id.get(metric["parameter_id"])
-        if record is None:
-            continue
-        rows.append({"parameter": record["parameters"], "value": metric["value"],
-                     "trialJobId": metric["trial_id"], "parameterId": metric["parameter_id"],
-                     "parameterIndex": record["parameter_index"]})
-    return rows
+async def export_data(request: web.Request) -> web.StreamResponse:
+    """The export as one JSON list, streamed: built and sent a chunk of rows at a time from its
+    own read connection (one snapshot), so its memory does not grow with the experiment."""
+    response = web.StreamResponse(headers={"Content-Type": "application/json; charset=utf-8"})
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    db = request.app[STORE_KEY].reader()
+    try:
+        cursor = _export_cursor(db)
+        separator = b"["
+        while True:
+            rows = cursor.fetchmany(EXPORT_CHUNK_ROWS)
+            if not rows:
+                break
+            chunk = b",".join(json.dumps(_export_row(r)).encode() for r in rows)
+            await response.write(separator + chunk)
+            separator = b","
+        await response.write(b"[]" if separator == b"[" else b"]")
+    finally:
+        db.close()
+    await response.write_eof()
+    return response
+
+
+_EXPORT_QUERY = (
+    "SELECT m.trial_id, m.parameter_id, m.value, p.parameters, p.parameter_index"
+    " FROM metrics m JOIN parameters p ON p.parameter_id = m.parameter_id"
+    " WHERE m.type = 'FINAL' ORDER BY m.id")
+
+
+def _export_cursor(db: Any) -> Any:
+    return db.execute(_EXPORT_QUERY)
+
+
+def _export_row(row: Any) -> dict[str, Any]:
+    return {"parameter": json.loads(row[3]), "value": row[2], "trialJobId": row[0],
+            "parameterId": row[1], "parameterIndex": row[4]}
+
+
+def export_rows(store: Store) -> Iterator[dict[str, Any]]:
+    """One row per final result: the parameters of exactly that parameter id, and its value.
+
+    A generator over one read cursor (``nnictl experiment export`` on a stopped experiment).
+    """
+    for row in _export_cursor(store._db):
+        yield _export_row(row)
+
+
+async def pareto_front(request: web.Request) -> web.Response:
+    """Our addition: the non-dominated final results of a multi-objective experiment
+    (export-data rows plus ``objectives``); 409 when the config has no ``objectives``."""
+    from ._objectives import pareto_front_rows
+    manager = request.app[MANAGER_KEY]
+    rows = pareto_front_rows(request.app[STORE_KEY], manager.config.json() if manager is not None else None)
+    if rows is None:
+        return _error(409, "objectives: this experiment has no 'objectives' in its config, so no Pareto front")
+    return web.json_response(rows)
 
 
 async def job_statistics(request: web.Request) -> web.Response:
@@ -301,7 +382,7 @@ async def update_experiment(request: web.Request) -> web.Response:
                            f"(or {{\"params\": {{\"{key}\": ...}}}})")
     from ..experiment.config import ConfigError, ExperimentConfig
     try:
-        value = ExperimentConfig.canonical_field(attr, params[key])
+        value = ExperimentConfig.canonical_field(attr, params[key], builtin_tuner=manager.has_builtin_tuner())
     except ConfigError as exc:
         return _error(400, f"params.{exc}")
     try:
@@ -367,6 +448,11 @@ def finite_metric(value: Any) -> bool:
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+async def imported_data(request: web.Request) -> web.Response:
+    """What was imported, as NNI answers: one JSON string per import (a list of {parameter, value})."""
+    return web.json_response(request.app[STORE_KEY].imported_batches())
 
 
 async def cancel_trial_job(request: web.Request) -> web.Response:
@@ -510,7 +596,9 @@ def build_app(store: Store, manager: Any = None, stop_view: Any = None, *,
         web.get(f"{API}/metric-data", metric_data),
         web.get(f"{API}/metric-data/{{trial_id}}", metric_data),
         web.get(f"{API}/export-data", export_data),
+        web.get(f"{API}/pareto-front", pareto_front),
         web.post(f"{API}/experiment/import-data", import_data),
+        web.get(f"{API}/experiment/imported-data", imported_data),
         web.get(f"{API}/job-statistics", job_statistics),
         web.get(f"{API}/progress", progress),
         web.post(f"{TRIAL_API}/{{trial_id}}/parameter", trial_parameter),

@@ -10,16 +10,25 @@ every write of more than one statement goes through :meth:`Store._transaction`, 
 ``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on any error). A crash half-way through
 such a write therefore leaves nothing of it behind (for example a trial without its
 parameters).
+
+Group commit: the trial channel's writes (a metric and what it implies) go through
+:meth:`Store.group_commit`. Every write queued while the event loop was busy runs in one
+``BEGIN IMMEDIATE`` ... ``COMMIT``, each inside its own ``SAVEPOINT`` (a write that fails
+is rolled back alone), and each request is answered only after that ``COMMIT`` returned:
+many requests share one commit, none is acknowledged before it is in the database.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, TypeVar
+
+_T = TypeVar("_T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -82,9 +91,17 @@ CREATE TABLE IF NOT EXISTS imported (
     value TEXT NOT NULL,
     timestamp REAL NOT NULL
 );
-CREATE INDEX IF NOT EXISTS metrics_by_trial ON metrics(trial_id);
 CREATE INDEX IF NOT EXISTS parameters_by_trial ON parameters(trial_id);
+CREATE INDEX IF NOT EXISTS metrics_final ON metrics(id) WHERE type = 'FINAL';
+CREATE INDEX IF NOT EXISTS trials_by_status ON trials(status, sequence_id);
 """
+# Metrics by trial are found through the UNIQUE (trial_id, ...) index; this older index was
+# its duplicate and only slowed every insert down. Final results (one in ten or fewer rows:
+# trial lists, export, resume) are found through the partial index metrics_final, which a
+# query uses when it says ``type = 'FINAL'`` literally; a plain index on ``type`` would lure
+# SQLite (no ANALYZE statistics) away from the per-trial index in the web UI's queries.
+_DROPPED_INDEXES = ("metrics_by_trial",)
+
 
 TRIAL_COLUMNS = ("trial_id", "sequence_id", "status", "trial_dir", "submit_time", "start_time",
                  "end_time", "exit_code", "message")
@@ -112,9 +129,64 @@ class Store:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            for index in _DROPPED_INDEXES:
+                self._db.execute(f"DROP INDEX IF EXISTS {index}")
+        self._pending: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future]] = []
+        self._flush_scheduled = False
 
     def close(self) -> None:
         self._db.close()
+
+    def reader(self) -> sqlite3.Connection:
+        """A second, read-only connection to the same file, for long reads (streamed exports).
+
+        In WAL mode it reads one consistent snapshot while the manager keeps writing on
+        its own connection; the caller closes it.
+        """
+        db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None,
+                             check_same_thread=False)
+        db.row_factory = sqlite3.Row
+        return db
+
+    # -- group commit ------------------------------------------------------------------------
+    async def group_commit(self, write: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run ``write(connection)`` in the next group transaction; return once it is committed.
+
+        Writes queued in the same turn of the event loop share one transaction (one WAL
+        append instead of one per request). Each runs in its own savepoint, so a write that
+        raises is undone alone and its caller gets the exception; the others commit.
+        """
+        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._pending.append((write, future))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            # call_soon: every request already readable in this loop turn queues its write first.
+            asyncio.get_running_loop().call_soon(self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        batch, self._pending = self._pending, []
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            with self._transaction() as db:
+                for write, _future in batch:
+                    db.execute("SAVEPOINT one_write")
+                    try:
+                        outcomes.append((True, write(db)))
+                    except Exception as exc:  # noqa: BLE001 - handed to that request's caller
+                        db.execute("ROLLBACK TO one_write")
+                        outcomes.append((False, exc))
+                    db.execute("RELEASE one_write")
+        except Exception as exc:  # noqa: BLE001 - the commit itself failed: nobody is acknowledged
+            outcomes = [(False, exc)] * len(batch)
+        for (_write, future), (ok, value) in zip(batch, outcomes):
+            if future.done():       # its request was cancelled (client gone); the write stands
+                continue
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -177,24 +249,35 @@ class Store:
         assignments = ", ".join(f"{k} = ?" for k in fields)
         self._db.execute(f"UPDATE trials SET {assignments} WHERE trial_id = ?", (*fields.values(), trial_id))
 
-    def trials(self, status: str | None = None) -> list[dict[str, Any]]:
+    def trials(self, status: str | None = None, *, offset: int = 0,
+               limit: int | None = None) -> list[dict[str, Any]]:
+        """Trials in sequence order; ``offset``/``limit`` select one page of them."""
         query = "SELECT * FROM trials"
-        args: tuple[Any, ...] = ()
+        args: list[Any] = []
         if status:
             query += " WHERE status = ?"
-            args = (status,)
-        return [dict(r) for r in self._db.execute(query + " ORDER BY sequence_id", args)]
+            args.append(status)
+        query += " ORDER BY sequence_id"
+        if limit is not None or offset:
+            query += " LIMIT ? OFFSET ?"
+            args += [-1 if limit is None else limit, offset]
+        return [dict(r) for r in self._db.execute(query, args)]
 
     def trial(self, trial_id: str) -> dict[str, Any] | None:
         row = self._db.execute("SELECT * FROM trials WHERE trial_id = ?", (trial_id,)).fetchone()
         return dict(row) if row else None
 
-    def parameters(self, trial_id: str | None = None) -> list[dict[str, Any]]:
+    def parameters(self, trial_id: str | None = None, *,
+                   trial_ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """Parameter sets of one trial, of the trials in ``trial_ids``, or of all."""
         query = "SELECT * FROM parameters"
-        args: tuple[Any, ...] = ()
+        args: list[Any] = []
         if trial_id is not None:
             query += " WHERE trial_id = ?"
-            args = (trial_id,)
+            args = [trial_id]
+        elif trial_ids is not None:
+            args = list(trial_ids)
+            query += f" WHERE trial_id IN ({','.join('?' * len(args))})"
         rows = self._db.execute(query + " ORDER BY trial_id, parameter_index", args)
         return [{**dict(r), "parameters": json.loads(r["parameters"])} for r in rows]
 
@@ -218,11 +301,16 @@ class Store:
         self._db.execute(f"UPDATE attempts SET {assignments} WHERE trial_id = ? AND attempt = ?",
                          (*fields.values(), trial_id, attempt))
 
-    def attempts(self, trial_id: str | None = None) -> list[dict[str, Any]]:
-        """Attempt rows, by trial and attempt number ([] for a database older than the table)."""
-        query, args = "SELECT * FROM attempts", ()
+    def attempts(self, trial_id: str | None = None, *,
+                 trial_ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """Attempt rows of one trial, of the trials in ``trial_ids``, or of all, by trial and
+        attempt number ([] for a database older than the table)."""
+        query, args = "SELECT * FROM attempts", []
         if trial_id is not None:
-            query, args = query + " WHERE trial_id = ?", (trial_id,)
+            query, args = query + " WHERE trial_id = ?", [trial_id]
+        elif trial_ids is not None:
+            args = list(trial_ids)
+            query += f" WHERE trial_id IN ({','.join('?' * len(args))})"
         try:
             return [dict(r) for r in self._db.execute(query + " ORDER BY trial_id, attempt", args)]
         except sqlite3.OperationalError:   # opened read-only before this table existed
@@ -232,26 +320,41 @@ class Store:
     def add_metric(self, trial_id: str, parameter_id: int | None, metric_type: str, sequence: int,
                    value: str) -> bool:
         """Store a metric; False when the same metric was stored before (a retried request)."""
-        cursor = self._db.execute(
-            "INSERT OR IGNORE INTO metrics(trial_id, parameter_id, type, sequence, value, timestamp)"
-            " VALUES (?,?,?,?,?,?)", (trial_id, parameter_id, metric_type, sequence, value, _now()))
-        return cursor.rowcount == 1
+        with self._transaction() as db:
+            return insert_metric(db, trial_id, parameter_id, metric_type, sequence, value)
 
     def max_sequence(self, trial_id: str) -> int:
         """The highest metric sequence number stored for a trial (-1: none)."""
         row = self._db.execute("SELECT MAX(sequence) FROM metrics WHERE trial_id = ?", (trial_id,)).fetchone()
         return -1 if row[0] is None else int(row[0])
 
-    def metrics(self, trial_id: str | None = None, metric_type: str | None = None) -> list[dict[str, Any]]:
-        clauses, args = [], []
+    def metrics(self, trial_id: str | None = None, metric_type: str | None = None, *,
+                trial_ids: Iterable[str] | None = None, offset: int = 0,
+                limit: int | None = None) -> list[dict[str, Any]]:
+        """Metrics in arrival order, of one trial or of ``trial_ids`` or of all; optionally a page."""
+        clauses: list[str] = []
+        args: list[Any] = []
         if trial_id is not None:
             clauses.append("trial_id = ?")
             args.append(trial_id)
+        elif trial_ids is not None:
+            ids = list(trial_ids)
+            clauses.append(f"trial_id IN ({','.join('?' * len(ids))})")
+            args += ids
         if metric_type is not None:
-            clauses.append("type = ?")
-            args.append(metric_type)
+            if metric_type not in ("FINAL", "PERIODICAL"):
+                raise ValueError(f"metric type must be FINAL or PERIODICAL, got {metric_type!r}")
+            clauses.append(f"type = '{metric_type}'")    # literal: lets SQLite use metrics_final
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        return [dict(r) for r in self._db.execute(f"SELECT * FROM metrics{where} ORDER BY id", args)]
+        page = ""
+        if limit is not None or offset:
+            page = " LIMIT ? OFFSET ?"
+            args += [-1 if limit is None else limit, offset]
+        return [dict(r) for r in self._db.execute(f"SELECT * FROM metrics{where} ORDER BY id{page}", args)]
+
+    def final_values(self) -> Iterator[tuple[str, int | None, str]]:
+        """(trial id, parameter id, value) of every final result, read lazily (resume)."""
+        yield from self._db.execute("SELECT trial_id, parameter_id, value FROM metrics WHERE type = 'FINAL'")
 
     def final_metric(self, trial_id: str, parameter_id: int | None) -> dict[str, Any] | None:
         """The final result stored for one parameter set of a trial (None if there is none)."""
@@ -265,6 +368,29 @@ class Store:
         now = _now()
         self.executemany("INSERT INTO imported(parameter, value, timestamp) VALUES (?, ?, ?)",
                          [(json.dumps(r["parameter"]), json.dumps(r["value"]), now) for r in rows])
+
+    def imported_batches(self) -> list[str]:
+        """Every import as NNI's ``imported-data`` route answers it: one JSON list per import.
+
+        Rows of one import share their timestamp (``add_imported`` writes them together);
+        rows kept in ``meta`` by older versions come first, as one batch.
+        """
+        batches: list[str] = []
+        legacy = self.get_meta("imported_data", []) or []
+        if legacy:
+            batches.append(json.dumps(legacy))
+        current: list[str] = []
+        last: float | None = None
+        for parameter, value, timestamp in self._db.execute(
+                "SELECT parameter, value, timestamp FROM imported ORDER BY id"):
+            if last is not None and timestamp != last:
+                batches.append("[" + ", ".join(current) + "]")
+                current = []
+            current.append(f'{{"parameter": {parameter}, "value": {value}}}')
+            last = timestamp
+        if current:
+            batches.append("[" + ", ".join(current) + "]")
+        return batches
 
     def imported(self) -> list[dict[str, Any]]:
         """Every imported result, oldest first (also those kept in ``meta`` by older versions)."""
@@ -291,3 +417,24 @@ class Store:
         """Run ``sql`` for every row, in one transaction."""
         with self._transaction():
             self._db.executemany(sql, rows)
+
+
+def insert_metric(db: sqlite3.Connection, trial_id: str, parameter_id: int | None, metric_type: str,
+                  sequence: int, value: str) -> bool:
+    """Insert one metric on ``db`` (also inside a group commit); False if it was stored before.
+
+    A parameter set has one final result: a second one is not stored (False). A FINAL
+    result also marks its parameter set SUCCEEDED in the same transaction.
+    """
+    if metric_type == "FINAL" and db.execute(
+            "SELECT 1 FROM metrics WHERE trial_id = ? AND parameter_id IS ? AND type = 'FINAL'",
+            (trial_id, parameter_id)).fetchone():
+        return False
+    cursor = db.execute(
+        "INSERT OR IGNORE INTO metrics(trial_id, parameter_id, type, sequence, value, timestamp)"
+        " VALUES (?,?,?,?,?,?)", (trial_id, parameter_id, metric_type, sequence, value, _now()))
+    if cursor.rowcount != 1:
+        return False
+    if metric_type == "FINAL" and parameter_id is not None:
+        db.execute("UPDATE parameters SET status = 'SUCCEEDED' WHERE parameter_id = ?", (parameter_id,))
+    return True

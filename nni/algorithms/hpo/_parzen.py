@@ -155,7 +155,7 @@ class JointParzen:
         self.p = weights / weights.sum()
         self.sig = np.full(X.shape, np.nan)
         self.log_mass = np.zeros(X.shape)
-        self.eps = np.zeros(len(dims))
+        self.eps = np.zeros(X.shape[1])
         for dim in dims:
             j = dim.index
             act = ~np.isnan(X[:, j])
@@ -189,13 +189,14 @@ class JointParzen:
     def sample(self, rng: np.random.Generator, m: int) -> np.ndarray:
         """``m`` candidates (internal vectors, canonical, NaN for inactive dims)."""
         comp = rng.choice(self.n + 1, size=m, p=self.p)
-        C = np.full((m, len(self.dims)), np.nan)
+        C = np.full((m, self.X.shape[1]), np.nan)
+        inside = {d.index for d in self.dims}
         from_obs = comp < self.n
         safe = np.where(from_obs, comp, 0)
         for dim in self.dims:
             j = dim.index
-            if dim.parent is None:
-                active = np.ones(m, bool)
+            if dim.parent is None or dim.parent not in inside:
+                active = np.ones(m, bool)   # the caller only models dims whose context is active
             else:
                 pv = C[:, dim.parent]
                 active = ~np.isnan(pv) & (np.nan_to_num(pv, nan=-1).astype(int) == dim.parent_option)

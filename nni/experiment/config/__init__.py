@@ -19,9 +19,24 @@ from ._base import ConfigError, parse_duration
 from ._experiment import ExperimentConfig
 from ._training_service import (
     LocalConfig,
+    RayConfig,
+    RemoteConfig,
+    RemoteMachineConfig,
     TrainingServiceConfig,
     register_training_service,
     supported_platforms,
+)
+from ._unsupported import (  # NNI's names for what nni-ng does not provide: importable, refused when built
+    AdlConfig,
+    AmlConfig,
+    AzureBlobConfig,
+    DlcConfig,
+    FrameworkControllerConfig,
+    HybridConfig,
+    KubeflowConfig,
+    NfsConfig,
+    OpenpaiConfig,
+    SharedStorageConfig,
 )
 
 __all__ = [
@@ -30,6 +45,9 @@ __all__ = [
     "CustomAlgorithmConfig",
     "ExperimentConfig",
     "LocalConfig",
+    "RayConfig",
+    "RemoteConfig",
+    "RemoteMachineConfig",
     "TrainingServiceConfig",
     "parse_duration",
     "register_training_service",

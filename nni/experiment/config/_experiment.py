@@ -50,9 +50,28 @@ from ._v1 import convert_v1, is_v1
 
 __all__ = ["ExperimentConfig"]
 
+
+def check_objectives(value: Any, path: str) -> list[dict[str, str]]:
+    """``objectives``: a list of ``{metric, mode}`` (nni-ng's multi-objective extension)."""
+    from nni._objectives import parse_objectives
+    try:
+        return [o.to_dict() for o in parse_objectives(value, path)]
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+
 LOG_LEVELS = ("fatal", "error", "warning", "info", "debug", "trace")
 
 _ALGORITHM_FIELDS = ("tuner", "assessor", "advisor")
+
+
+def _refuse_shared_storage(value: Any, path: str) -> None:
+    if value is None:
+        return None
+    raise ConfigError(
+        f"{path}: NNI's shared storage (NFS / Azure Blob mounted on every machine) is not supported by "
+        f"nni-ng; remove it: the local service runs trials in place and the remote and ray services "
+        f"upload trialCodeDirectory to each machine themselves (see docs/compatibility.md)")
+
 
 
 class ExperimentConfig(_ConfigBase):
@@ -74,6 +93,7 @@ class ExperimentConfig(_ConfigBase):
         _Field("experiment_type", make_choice_checker(("hpo",))),
         _Field("search_space_file", check_path, is_path=True),
         _Field("search_space", check_dict),
+        _Field("objectives", check_objectives),
         _Field("trial_command", check_nonempty_str, required=True),
         _Field("trial_code_directory", check_path, default=".", required=True, is_path=True),
         _Field("trial_concurrency", check_trial_concurrency, required=True),
@@ -89,6 +109,7 @@ class ExperimentConfig(_ConfigBase):
         _Field("allowed_hosts", check_host_list),
         _Field("use_annotation", check_bool, default=False),
         _Field("multi_phase", check_bool, default=False),
+        _Field("multi_thread", check_bool, default=False),
         _Field("debug", check_bool, default=False),
         _Field("log_level", make_choice_checker(LOG_LEVELS)),
         _Field(
@@ -99,6 +120,7 @@ class ExperimentConfig(_ConfigBase):
         _Field("assessor", default=_AlgorithmConfig()),
         _Field("advisor", default=_AlgorithmConfig()),
         _Field("training_service", required=True),
+        _Field("shared_storage", _refuse_shared_storage),
     )
     _extra_attrs = frozenset({"conversion_notes"})
 
@@ -106,6 +128,8 @@ class ExperimentConfig(_ConfigBase):
     experiment_type: str | None
     search_space_file: str | os.PathLike | None
     search_space: dict[str, Any] | None
+    objectives: list[dict[str, str]] | None
+    """Multi-objective experiments (nni-ng extension): ``[{'metric': ..., 'mode': ...}]``; see docs/multi_objective.md."""
     trial_command: str | None
     trial_code_directory: str | os.PathLike
     trial_concurrency: int | None
@@ -127,6 +151,8 @@ class ExperimentConfig(_ConfigBase):
     ``nni_manager_ip``), e.g. a reverse proxy's public name; see docs/security.md."""
     use_annotation: bool
     multi_phase: bool
+    multi_thread: bool
+    """NNI's ``multiThread``: ask the tuner for each free trial slot on a thread of its own."""
     debug: bool
     log_level: str | None
     experiment_working_directory: str | os.PathLike
@@ -135,6 +161,7 @@ class ExperimentConfig(_ConfigBase):
     assessor: AlgorithmConfig | CustomAlgorithmConfig | None
     advisor: AlgorithmConfig | CustomAlgorithmConfig | None
     training_service: TrainingServiceConfig | None
+    shared_storage: None
     conversion_notes: list[str]
     """What was changed when converting an NNI v1 config (empty for v2 configs)."""
 
@@ -241,6 +268,8 @@ class ExperimentConfig(_ConfigBase):
                 )
         elif not has_tuner:
             raise ConfigError("tuner: required field is missing")
+        if self.objectives is not None:
+            _check_multi_objective_tuner(self)
 
         if (
             isinstance(service, LocalConfig)
@@ -290,6 +319,8 @@ class ExperimentConfig(_ConfigBase):
 
         if result.tuner_gpu_indices is not None:
             result.tuner_gpu_indices = parse_gpu_indices(result.tuner_gpu_indices, "tunerGpuIndices")
+        if result.objectives is not None:   # Python may set Objective objects or leave mode out
+            result.objectives = check_objectives(result.objectives, "objectives")
         result.log_level = (result.log_level or ("debug" if result.debug else "info")).lower()
 
         if result.search_space_file is not None:
@@ -298,7 +329,10 @@ class ExperimentConfig(_ConfigBase):
             field_name, source = "searchSpace", result.search_space
         try:
             space = load_search_space(source)
-            validate_search_space(space)
+            if _builtin_tuner(result.tuner):
+                # NNI's format is checked for built-in tuners only: a custom tuner may have
+                # its own format and checks it itself (in update_search_space).
+                validate_search_space(space, allow_nas=_takes_nas(result.tuner))
         except (ValueError, OSError) as error:  # SearchSpaceError is a ValueError
             raise ConfigError(f"{field_name}: {error}") from error
         result.search_space = space
@@ -310,11 +344,13 @@ class ExperimentConfig(_ConfigBase):
     UPDATABLE = ("trial_concurrency", "max_trial_number", "max_experiment_duration", "search_space")
 
     @classmethod
-    def canonical_field(cls, name: str, value: Any) -> Any:
+    def canonical_field(cls, name: str, value: Any, *, builtin_tuner: bool = True) -> Any:
         """``value`` checked and normalised for field ``name`` exactly as a config file's would be.
 
         Used for runtime updates, so that a value the config refuses (``maxExperimentDuration:
-        0``, a misspelt search-space key, ...) is refused there too. Raises ConfigError.
+        0``, a misspelt search-space key, ...) is refused there too. A search space for a
+        custom tuner (``builtin_tuner=False``) is that tuner's own format and is not checked
+        against NNI's. Raises ConfigError.
         """
         field = next((f for f in cls._fields if f.name == name), None)
         if field is None or name not in cls.UPDATABLE:
@@ -329,11 +365,42 @@ class ExperimentConfig(_ConfigBase):
             from nni.search_space import load_search_space, validate_search_space
             try:
                 space = load_search_space(value)
-                validate_search_space(space)
+                if builtin_tuner:
+                    validate_search_space(space)
             except (ValueError, OSError) as error:
                 raise ConfigError(f"{field.key}: {error}") from error
             return space
         return value
+
+
+def _builtin_tuner(tuner: Any) -> bool:
+    """Whether the tuner config names a built-in tuner (not a custom or registered one)."""
+    name = getattr(tuner, "name", None)
+    if not isinstance(name, str):
+        return False
+    from nni.algorithms.registry import builtin_algorithms
+    return name.lower() in {n.lower() for n in builtin_algorithms("tuner")}
+
+
+def _takes_nas(tuner: Any) -> bool:
+    """Whether the built-in tuner takes NNI's classic NAS types (RegularizedEvolution, as in NNI)."""
+    return str(getattr(tuner, "name", "")).lower() in ("regularizedevolution", "regularizedevolutiontuner")
+
+
+def _check_multi_objective_tuner(config: ExperimentConfig) -> None:
+    """With ``objectives``, a built-in tuner must be one that handles several objectives.
+
+    Custom tuners are checked when the manager builds them (their class says whether it can).
+    """
+    from nni._objectives import MULTI_OBJECTIVE_TUNERS
+    names = ", ".join(MULTI_OBJECTIVE_TUNERS)
+    if is_set(config.advisor):
+        raise ConfigError(f"advisor: an advisor cannot optimise several objectives (objectives is set); "
+                          f"use a tuner that can: {names}")
+    name = getattr(config.tuner, "name", None)
+    if isinstance(name, str) and name.lower() not in {n.lower() for n in MULTI_OBJECTIVE_TUNERS}:
+        raise ConfigError(f"tuner.name: {name!r} optimises one metric but objectives lists "
+                          f"{len(config.objectives or [])}; use a tuner that handles several: {names}")
 
 
 def _parse_text(text: str, file: Path) -> Any:

@@ -17,6 +17,7 @@ _RENAMED = {
     "maxTrialDuration": "maxTrialDuration",
     "searchSpacePath": "searchSpaceFile",
     "multiPhase": "multiPhase",
+    "multiThread": "multiThread",
     "nniManagerIp": "nniManagerIp",
     "logDir": "experimentWorkingDirectory",
     "logLevel": "logLevel",
@@ -25,7 +26,6 @@ _RENAMED = {
 }
 _DROPPED = {
     "authorName": "not used by config v2",
-    "multiThread": "the dispatcher always handles requests concurrently",
     "versionCheck": "no version check between manager and trials",
     "logCollection": "trial logs always stay in the trial directory",
     "description": "not used by config v2",
@@ -34,7 +34,7 @@ _HANDLED = {"useAnnotation", "trainingServicePlatform", "trial", "localConfig", 
             "machineList", "remoteConfig"}
 _V1_ONLY = {
     "authorName", "trainingServicePlatform", "maxExecDuration", "maxTrialNum", "searchSpacePath",
-    "trial", "logDir", "localConfig", "remoteConfig", "machineList", "multiThread", "versionCheck",
+    "trial", "logDir", "localConfig", "remoteConfig", "machineList", "versionCheck",
     "logCollection", "paiConfig", "kubeflowConfig", "frameworkcontrollerConfig", "amlConfig",
     "dlcConfig", "hybridConfig", "adlConfig",
 }

@@ -48,12 +48,13 @@ export function create(ctx) {
       card("Default metric by trial", boxes.metric, notes.metric),
       h("div", {class: "card"}, h("div", {class: "tabs"}, h("h2", {style: {margin: 0, flex: 1}}, "Intermediate results"),
         h("label", {class: "small"}, "best trials ", topInput)), boxes.intermediate, notes.intermediate)),
-    h("div", {class: "card section"}, h("h2", {}, "Hyperparameters (parallel coordinates, coloured by metric)"),
-      h("div", {class: "chart-options"}, h("label", {}, "show ", topPercent), axisChoice),
-      boxes.parcoords, notes.parcoords),
     h("div", {class: "grid wide"},
       card("Duration per trial", boxes.duration),
       card("Hyperparameter importance", boxes.importance, notes.importance)),
+    // Below the fold on purpose: drawn (WebGL) only when scrolled to, see PARCOORDS_INTERVAL.
+    h("div", {class: "card section"}, h("h2", {}, "Hyperparameters (parallel coordinates, coloured by metric)"),
+      h("div", {class: "chart-options"}, h("label", {}, "show ", topPercent), axisChoice),
+      boxes.parcoords, notes.parcoords),
     h("div", {class: "card section"}, h("h2", {}, "Slice plots: metric against each parameter"), slices, notes.slices));
 
   let drawTime = 0;
@@ -102,8 +103,6 @@ export function create(ctx) {
     async refresh() {
       const started = performance.now();
       let data;
-      const others = Promise.all([get("/ui/importance"), get(`/ui/intermediate${query({top: Number(topInput.value) || 20})}`)]);
-      others.catch(() => {});   // awaited below; a failure is reported once, from there
       try {
         data = await get("/ui/chart-data");
       } catch (error) {
@@ -118,6 +117,10 @@ export function create(ctx) {
       const keys = data.parameterKeys;
       const results = withMetric(data.results, keys);
       last = {results, keys, space, mode};
+      // Asked for only now: the server answers one UI request at a time, and importance
+      // (numpy) must not hold up the first chart's data.
+      const others = Promise.all([get("/ui/importance"), get(`/ui/intermediate${query({top: Number(topInput.value) || 20})}`)]);
+      others.catch(() => {});   // awaited below; a failure is reported once, from there
       // The first chart at once; each other one in its own task, when the browser is idle.
       await drawMetric(boxes.metric, notes.metric, results, mode, ctx);
       drawn = true;

@@ -64,6 +64,7 @@ export function create(ctx) {
   }
 
   let chartAt = 0;
+  let chartTime = 0;
   let chartVersion = null;
   const page = {
     async refresh() {
@@ -75,14 +76,17 @@ export function create(ctx) {
         limit: TOP_TRIALS, filter: "metric>=-1e308"})}`);
       renderTop(best, info);
       // The chart reads every result: not more often than every few seconds, and only on news.
+      // (100,000 results take a while to fetch and draw: then less often still.)
       const key = `${info.finalResults}/${info.status}`;
-      if (key !== chartVersion && Date.now() - chartAt >= CHART_INTERVAL) {
+      const interval = Math.max(CHART_INTERVAL, 3 * chartTime);
+      if (key !== chartVersion && Date.now() - chartAt >= interval) {
         chartAt = Date.now();
         chartVersion = key;
         const data = await get("/ui/chart-data");
         await drawMetric(chart, chartNote, withMetric(data.results, data.parameterKeys), info.optimizeMode, ctx);
+        chartTime = Date.now() - chartAt;
       } else if (key !== chartVersion) {
-        setTimeout(() => ctx.refreshSoon && ctx.refreshSoon(), CHART_INTERVAL);
+        setTimeout(() => ctx.refreshSoon(), interval);
       }
     },
     unmount() { clearInterval(ticker); },

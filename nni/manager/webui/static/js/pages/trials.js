@@ -44,8 +44,9 @@ export function create(ctx) {
 
   const filterInput = h("input", {type: "search", id: "trial-filter", value: state.filter,
     placeholder: "Filter: text, or lr<0.01 metric>0.9 optimizer=adam",
-    title: "Terms are ANDed. name<op>value compares a parameter, a metric key, metric, duration (s), seq, id "
-      + "or status (ops: = != < <= > >=); any other word matches the trial id, number or parameters."});
+    title: "Terms are ANDed. name<op>value compares a parameter, a metric key, metric, duration (s), seq, id, "
+      + "status, intermediates or latest (ops: = != < <= > >=, spaces allowed: loss = hinge); any other word "
+      + "matches the trial id, number or parameters."});
   filterInput.addEventListener("input", debounce(() => {
     state.filter = filterInput.value.trim();
     state.offset = 0;

@@ -1,0 +1,746 @@
+"""Scale: 1,000 concurrent trials, a million stored results, and Ray Tune on the same Ray cluster.
+
+    /work/venv/bin/python benchmarks/scale.py                # everything (~20-30 min on 2 cores)
+    /work/venv/bin/python benchmarks/scale.py --quick        # smaller sizes (~5 min)
+    /work/venv/bin/python benchmarks/scale.py --parts a,b    # some parts only
+    /work/venv/bin/python benchmarks/scale.py --before main  # also run parts a and b on git ref `main`
+
+Prints one markdown table (also written to benchmarks/results/scale.md): every measure with
+its target, our figure and the peer's beside it. Peers: (a)/(b) the same benchmark on the
+code of ``--before REF`` (this project before the fixes), (c) Ray Tune's ``tune.Tuner`` with
+its random search (BasicVariantGenerator) and with OptunaSearch, from its own virtualenv
+(``--raytune-python``, default /work/peers/raytune/bin/python). See benchmarks/README.md.
+
+(a) N simulated trials (real HTTP/1.0 on loopback, one connection per request, as nni's trial
+    channel) each report one intermediate result per second for D seconds, against a real
+    manager (REST server, SQLite store, Random tuner) whose training service starts nothing.
+(b) A store of T trials / 10 T metrics written with direct SQL in the real schema, resumed by
+    ``python -m nni.manager --resume`` (what ``nnictl resume`` starts); then paged REST reads
+    and the streamed export against it.
+(c) A 2-node local Ray cluster (``ray start`` twice, as tests/test_ray.py): 500 trivial and 500
+    short sklearn trials at the same concurrency, ours (platform ray) and Ray Tune's.
+(d) Manager memory and CPU per running trial on local, remote (the throwaway sshd of
+    tests/test_remote.py) and ray.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+PEER_PYTHON = "/work/peers/raytune/bin/python"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+SPACE = {"x": {"_type": "uniform", "_value": [0, 1]}}
+
+
+# -- process measures ----------------------------------------------------------------------------
+def mem_kb(pid: int, field: str = "VmRSS") -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def child_env(pythonpath: Path | None, home: Path) -> dict[str, str]:
+    env = {**os.environ, "NNI_NG_HOME": str(home), "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+    env["PYTHONPATH"] = str(pythonpath or ROOT)
+    return env
+
+
+# -- (a) many reporting trials ---------------------------------------------------------------------
+def serve_load(trials: int, work: Path) -> None:
+    """Child process: a real manager whose training service only hands out ids and tokens.
+
+    Prints READY once every trial exists (specs in work/specs.json), stops on a line on stdin,
+    then prints the number of stored metrics.
+    """
+    import logging
+
+    import nni.manager.manager as manager_module
+    from nni.experiment import Experiment
+    from nni.manager.launcher import run_experiment
+    from nni.training_service import TrainingService, TrialEnded
+
+    logging.getLogger("nni").setLevel(logging.WARNING)
+    specs: list[dict[str, str]] = []
+
+    class TokenService(TrainingService):
+        async def submit(self, spec) -> None:
+            specs.append({"id": spec.trial_id, "token": spec.env["NNI_TRIAL_TOKEN"],
+                          "url": spec.env["NNI_TRIAL_CHANNEL"]})
+            await self.on_trial_start(spec.trial_id)
+
+        async def kill(self, trial_id: str) -> None:
+            await self.on_trial_end(TrialEnded(trial_id, None, "killed"))
+
+        async def stop(self) -> None:
+            pass
+
+    manager_module.create_training_service = lambda config: TokenService()
+    exp = Experiment("local")
+    exp.config.trial_command = "true"
+    exp.config.trial_code_directory = str(work)
+    exp.config.search_space = SPACE
+    exp.config.trial_concurrency = trials
+    exp.config.max_trial_number = trials
+    exp.config.experiment_working_directory = str(work / "experiments")
+    exp.config.tuner.name = "Random"
+    config = exp.config.canonical_copy()
+
+    async def main() -> None:
+        holder: dict[str, Any] = {}
+        task = asyncio.ensure_future(run_experiment(config, port=0, started=lambda m: holder.update(m=m)))
+        while len(specs) < trials:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.05)
+        (work / "specs.json").write_text(json.dumps(specs))
+        print("READY", flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+        manager = holder["m"]
+        await manager.stop()
+        await task
+        db = sqlite3.connect(work / "experiments" / manager.id / "db" / "nni.sqlite")
+        print(json.dumps({"stored": db.execute("SELECT count(*) FROM metrics").fetchone()[0]}), flush=True)
+
+    asyncio.run(main())
+
+
+LOAD_CLIENT = r'''
+import asyncio, json, random, sys, time
+specs, duration, start_at = json.load(open(sys.argv[1])), int(sys.argv[2]), float(sys.argv[3])
+latencies, refused, retried = [], [], 0
+
+async def post(host, port, trial, action, payload):
+    global retried
+    body = json.dumps(payload).encode()
+    head = (f"POST /api/v1/trial/{trial['id']}/{action} HTTP/1.0\r\nHost: {host}:{port}\r\n"
+            f"Authorization: Bearer {trial['token']}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    started = time.perf_counter()
+    for attempt in range(5):          # nni's channel: 5 tries, 0.2 s doubling
+        try:
+            reader, writer = await asyncio.open_connection(host, port)
+            writer.write(head + body)
+            data = await reader.read()
+            writer.close()
+            break
+        except OSError as exc:
+            retried += 1
+            await asyncio.sleep(0.2 * 2 ** attempt)
+    else:
+        refused.append("connect")
+        return None
+    latencies.append(time.perf_counter() - started)
+    status = int(data.split(b" ", 2)[1])
+    if status != 200:
+        refused.append(status)
+    return json.loads(data.split(b"\r\n\r\n", 1)[1] or b"null")
+
+async def trial(t):
+    host, port = t["url"].split("//")[1].split(":")
+    port = int(port)
+    record = await post(host, port, t, "parameter", {"index": 0})
+    pid = record["parameter_id"]
+    begin = start_at + random.random()          # trials are not in lock-step
+    for i in range(duration):
+        await asyncio.sleep(max(0.0, begin + i - time.time()))
+        await post(host, port, t, "metric", {"parameter_id": pid, "type": "PERIODICAL", "sequence": i,
+                                              "value": json.dumps(i * 0.1)})
+    await post(host, port, t, "metric", {"parameter_id": pid, "type": "FINAL", "sequence": 0,
+                                          "value": json.dumps(1.0)})
+
+async def main():
+    await asyncio.gather(*(trial(t) for t in specs))
+
+asyncio.run(main())
+print(json.dumps({"latencies": latencies, "refused": len(refused), "retried_connects": retried}))
+'''
+
+
+def bench_load(trials: int, duration: int, pythonpath: Path | None, clients: int = 2) -> dict[str, Any]:
+    """(a): returns p50/p99 latency, refused, lost, manager RSS and CPU."""
+    with tempfile.TemporaryDirectory(prefix="nni-scale-a-") as tmp:
+        work = Path(tmp)
+        manager = subprocess.Popen([sys.executable, __file__, "--serve-load", str(trials), str(work)],
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=work,
+                                   env=child_env(pythonpath, work / "home"))
+        try:
+            assert manager.stdout is not None and manager.stdin is not None
+            line = manager.stdout.readline()
+            if line.strip() != "READY":
+                raise RuntimeError(f"the load manager did not start: {line!r}")
+            specs = json.loads((work / "specs.json").read_text())
+            (work / "client.py").write_text(LOAD_CLIENT)
+            parts = [specs[i::clients] for i in range(clients)]
+            for i, part in enumerate(parts):
+                (work / f"specs{i}.json").write_text(json.dumps(part))
+            rss_before = mem_kb(manager.pid)
+            cpu_before, wall_before = cpu_s(manager.pid), time.monotonic()
+            start_at = time.time() + 1.0
+            procs = [subprocess.Popen([sys.executable, str(work / "client.py"), str(work / f"specs{i}.json"),
+                                       str(duration), str(start_at)], stdout=subprocess.PIPE, text=True)
+                     for i in range(clients)]
+            rss_peak = 0
+            while any(p.poll() is None for p in procs):
+                rss_peak = max(rss_peak, mem_kb(manager.pid))
+                time.sleep(0.5)
+            cpu = cpu_s(manager.pid) - cpu_before
+            wall = time.monotonic() - wall_before
+            results = [json.loads(p.stdout.read()) for p in procs]   # type: ignore[union-attr]
+            manager.stdin.write("stop\n")
+            manager.stdin.flush()
+            stored = json.loads(manager.stdout.readline())["stored"]
+            manager.wait(120)
+        finally:
+            if manager.poll() is None:
+                manager.kill()
+                manager.wait()
+    latencies = sorted(x for r in results for x in r["latencies"])
+    pct = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000  # noqa: E731
+    expected = trials * (duration + 1)
+    return {"p50_ms": pct(0.5), "p99_ms": pct(0.99), "max_ms": latencies[-1] * 1000,
+            "refused": sum(r["refused"] for r in results), "retried": sum(r["retried_connects"] for r in results),
+            "lost": expected - stored, "stored": stored, "metrics_per_s": stored / wall,
+            "rss_mb": rss_peak / 1024, "rss_before_mb": rss_before / 1024, "cpu_pct": 100 * cpu / wall}
+
+
+# -- (b) a million stored results ------------------------------------------------------------------
+def make_big_store(work: Path, trials: int, per_trial: int) -> tuple[str, Path]:
+    """An experiment directory whose store holds ``trials`` SUCCEEDED trials with ``per_trial``
+    metrics each (the last FINAL), written with executemany in the schema of the ``nni`` on
+    PYTHONPATH (its own Store creates the tables and indexes)."""
+    from nni.experiment import Experiment
+    from nni.manager.store import Store
+
+    experiment_id = "bigstore"
+    exp_dir = work / "experiments" / experiment_id
+    (work / "code").mkdir(parents=True, exist_ok=True)
+    exp = Experiment("local")
+    exp.config.trial_command = "true"
+    exp.config.trial_code_directory = str(work / "code")
+    exp.config.search_space = {"lr": {"_type": "loguniform", "_value": [1e-5, 1]},
+                               "batch": {"_type": "choice", "_value": [16, 32, 64, 128]}}
+    exp.config.trial_concurrency = 8
+    exp.config.max_trial_number = trials          # reached: the resumed experiment is DONE at once
+    exp.config.experiment_working_directory = str(work / "experiments")
+    exp.config.tuner.name = "Random"
+    config = exp.config.canonical_copy()
+    store = Store(exp_dir / "db" / "nni.sqlite")
+    now = time.time() - 3600
+    store.set_meta(id=experiment_id, config=config.json(), start_time=now, end_time=now + 3000, status="STOPPED")
+    store.add_event("EXPERIMENT_CREATED")
+    db = store._db
+    db.execute("BEGIN")
+    db.executemany("INSERT INTO trials(trial_id, sequence_id, status, trial_dir, submit_time, start_time, end_time,"
+                   " exit_code) VALUES (?,?,'SUCCEEDED',?,?,?,?,0)",
+                   ((f"t{i:06d}", i, str(exp_dir / "trials" / f"t{i:06d}"), now, now + 1, now + 2)
+                    for i in range(trials)))
+    db.executemany("INSERT INTO parameters(parameter_id, trial_id, parameter_index, source, parameters, created,"
+                   " status) VALUES (?,?,0,'algorithm',?,?,'SUCCEEDED')",
+                   ((i, f"t{i:06d}", json.dumps({"lr": 10 ** -(1 + i % 5), "batch": 16 << (i % 4)}), now)
+                    for i in range(trials)))
+    db.executemany("INSERT INTO metrics(trial_id, parameter_id, type, sequence, value, timestamp)"
+                   " VALUES (?,?,?,?,?,?)",
+                   ((f"t{i:06d}", i, "FINAL" if s == per_trial - 1 else "PERIODICAL",
+                     0 if s == per_trial - 1 else s, json.dumps(round((i % 997) / 997 + s / 100, 6)), now + 1 + s)
+                    for i in range(trials) for s in range(per_trial)))
+    db.execute("COMMIT")
+    store.close()
+    return experiment_id, exp_dir
+
+
+def _get(url: str, secret: str) -> tuple[float, int]:
+    """(seconds, bytes) of one GET, body read to the end."""
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {secret}"})
+    started = time.perf_counter()
+    with urllib.request.urlopen(request, timeout=600) as response:
+        size = 0
+        for chunk in iter(lambda: response.read(1 << 20), b""):
+            size += len(chunk)
+    return time.perf_counter() - started, size
+
+
+def bench_store(trials: int, per_trial: int, pythonpath: Path | None, work: Path) -> dict[str, Any]:
+    """(b): resume time, manager RSS, paged queries, streamed export. ``work`` holds the store
+    (copied per run, so every run resumes the same untouched experiment)."""
+    template = work / f"template-{'before' if pythonpath else 'ours'}"
+    if not template.exists():
+        started = time.perf_counter()
+        _json_child(["--make-store", str(template), str(trials), str(per_trial)], pythonpath=pythonpath)
+        print(f"    store written in {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
+    run_dir = work / f"run-{time.monotonic_ns()}"
+    shutil.copytree(template, run_dir)
+    exp_dir = run_dir / "experiments" / "bigstore"
+    read_fd, write_fd = os.pipe()
+    started = time.perf_counter()
+    manager = subprocess.Popen([sys.executable, "-m", "nni.manager", "--resume", "bigstore", "--dir", str(exp_dir),
+                                "--port", "0", "--ready-fd", str(write_fd), "--foreground"],
+                               pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env=child_env(pythonpath, run_dir / "home"), cwd=run_dir)
+    os.close(write_fd)
+    out: dict[str, Any] = {}
+    try:
+        with os.fdopen(read_fd) as ready:
+            info = json.loads(ready.readline() or '{"error": "no answer"}')
+        out["resume_s"] = time.perf_counter() - started
+        if "error" in info:
+            raise RuntimeError(f"resume failed: {info['error']}")
+        url = info["url"] + "/api/v1/nni"
+        secret = info["webui_url"].split("token=", 1)[1]
+        time.sleep(1.0)
+        out["rss_mb"] = mem_kb(manager.pid) / 1024
+
+        def median_ms(path: str, runs: int = 5) -> float:
+            return statistics.median(_get(url + path, secret)[0] for _ in range(runs)) * 1000
+        last = trials - 100
+        out["trials_first_page_ms"] = median_ms("/trial-jobs?offset=0&limit=100")
+        out["trials_last_page_ms"] = median_ms(f"/trial-jobs?offset={last}&limit=100")
+        out["trial_metrics_ms"] = median_ms(f"/metric-data/t{trials // 2:06d}")
+        out["metrics_last_page_ms"] = median_ms(f"/metric-data?offset={trials * per_trial - 1000}&limit=1000")
+        peak_before = mem_kb(manager.pid, "VmHWM")
+        out["export_s"], size = _get(url + "/export-data", secret)
+        out["export_mb"] = size / 1e6
+        out["export_peak_growth_mb"] = (mem_kb(manager.pid, "VmHWM") - peak_before) / 1024
+        out["trials_all_s"], _ = _get(url + "/trial-jobs", secret)   # last: unpaged, it is the memory peak
+        out["rss_peak_mb"] = mem_kb(manager.pid, "VmHWM") / 1024
+    finally:
+        manager.send_signal(signal.SIGTERM)
+        try:
+            manager.wait(120)
+        except subprocess.TimeoutExpired:
+            manager.kill()
+            manager.wait()
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return out
+
+
+# -- (c) Ray: ours against Ray Tune ------------------------------------------------------------------
+class RayCluster:
+    """Two Ray nodes on this machine (``ray start --head`` and one more), from one virtualenv."""
+
+    def __init__(self, python: str, num_cpus: int) -> None:
+        self.ray = str(Path(python).parent / "ray")
+        self.num_cpus = num_cpus
+        self.temp_dir = tempfile.mkdtemp(prefix="nrs", dir="/tmp")    # short: AF_UNIX path limit
+        self.env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
+        self.env.pop("PYTHONPATH", None)
+        self.address = ""
+
+    def _start(self, *args: str) -> None:
+        out = subprocess.run([self.ray, "start", "--node-ip-address=127.0.0.1", f"--num-cpus={self.num_cpus}",
+                              "--num-gpus=0", "--disable-usage-stats", *args], env=self.env,
+                             capture_output=True, text=True, timeout=300)
+        if out.returncode != 0:
+            raise RuntimeError(f"ray start {args[0]}: {(out.stderr or out.stdout).strip()[-500:]}")
+
+    def __enter__(self) -> "RayCluster":
+        try:
+            port = free_port()
+            self._start("--head", f"--port={port}", "--include-dashboard=false", f"--temp-dir={self.temp_dir}")
+            self.address = f"127.0.0.1:{port}"
+            self._start(f"--address={self.address}", f"--node-manager-port={free_port()}")
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def _processes(self) -> list[int]:
+        """Its raylets, GCS, agents (their command lines name its temp dir; workers exit with them)."""
+        found = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    if self.temp_dir.encode() in Path(f"/proc/{entry}/cmdline").read_bytes():
+                        found.append(int(entry))
+                except OSError:
+                    pass
+        return found
+
+    def __exit__(self, *exc: Any) -> None:
+        # Not `ray stop`: it ends every Ray process of this user, other people's clusters too.
+        for sig, wait in ((signal.SIGTERM, 30.0), (signal.SIGKILL, 10.0)):
+            for pid in self._processes():
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+            deadline = time.monotonic() + wait
+            while self._processes() and time.monotonic() < deadline:
+                time.sleep(0.2)
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+
+TRIVIAL_TRIAL = "import nni\np = nni.get_next_parameter()\nnni.report_final_result(p['x'])\n"
+SKLEARN_TRIAL = """import nni
+p = nni.get_next_parameter()
+from sklearn.datasets import load_digits
+from sklearn.model_selection import cross_val_score
+from sklearn.tree import DecisionTreeClassifier
+X, y = load_digits(return_X_y=True)
+model = DecisionTreeClassifier(max_depth=p["max_depth"], min_samples_split=p["min_samples_split"], random_state=0)
+nni.report_final_result(float(cross_val_score(model, X, y, cv=3).mean()))
+"""
+SKLEARN_SPACE = {"max_depth": {"_type": "randint", "_value": [2, 20]},
+                 "min_samples_split": {"_type": "randint", "_value": [2, 20]}}
+
+TUNE_SCRIPT = r'''
+import json, sys, tempfile, time
+address, kind, algo, trials, concurrency = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+t0 = time.time()
+import ray
+from ray import tune
+ray.init(address=address, logging_level="ERROR", log_to_driver=False)
+
+def trivial(config):
+    tune.report({"score": config["x"]})
+
+def sklearn_trial(config):
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import cross_val_score
+    from sklearn.tree import DecisionTreeClassifier
+    X, y = load_digits(return_X_y=True)
+    model = DecisionTreeClassifier(max_depth=config["max_depth"], min_samples_split=config["min_samples_split"],
+                                   random_state=0)
+    tune.report({"score": float(cross_val_score(model, X, y, cv=3).mean())})
+
+first = []
+class First(tune.Callback):
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        if not first:
+            first.append(time.time())
+
+if kind == "trivial":
+    trainable, space = trivial, {"x": tune.uniform(0, 1)}
+else:
+    trainable, space = sklearn_trial, {"max_depth": tune.randint(2, 21), "min_samples_split": tune.randint(2, 21)}
+if algo == "optuna":
+    from ray.tune.search.optuna import OptunaSearch
+    search = OptunaSearch()
+else:
+    from ray.tune.search import BasicVariantGenerator
+    search = BasicVariantGenerator()
+tuner = tune.Tuner(tune.with_resources(trainable, {"cpu": 1}), param_space=space,
+                   tune_config=tune.TuneConfig(num_samples=trials, max_concurrent_trials=concurrency,
+                                               search_alg=search, metric="score", mode="max"),
+                   run_config=tune.RunConfig(storage_path=tempfile.mkdtemp(), verbose=0, callbacks=[First()]))
+results = tuner.fit()
+wall = time.time() - t0
+done = sum(1 for r in results if r.error is None and "score" in (r.metrics or {}))
+print(json.dumps({"wall_s": wall, "first_result_s": first[0] - t0 if first else None, "done": done}))
+'''
+
+
+def on_fresh_cluster(python: str, concurrency: int, run: Any, tries: int = 2) -> dict[str, Any]:
+    """``run(address)`` on a new 2-node cluster of ``python``'s Ray (concurrency/2 CPUs per node);
+    tried again on a new cluster if it fails (on a shared machine someone's `ray stop` may end
+    it), {} if it fails every time."""
+    for attempt in range(tries):
+        try:
+            with RayCluster(python, concurrency // 2) as cluster:
+                return run(cluster.address)
+        except Exception as exc:  # noqa: BLE001 - reported, and the table says "–"
+            print(f"    run on Ray failed (try {attempt + 1}): {str(exc).strip()[-300:]}", file=sys.stderr)
+    return {}
+
+
+def bench_ours_on_ray(address: str, kind: str, trials: int, concurrency: int) -> dict[str, Any]:
+    sys.path.insert(0, str(ROOT))
+    from nni.experiment import Experiment
+
+    with tempfile.TemporaryDirectory(prefix="nni-scale-c-") as tmp:
+        work = Path(tmp)
+        (work / "code").mkdir()
+        (work / "code" / "trial.py").write_text(TRIVIAL_TRIAL if kind == "trivial" else SKLEARN_TRIAL)
+        exp = Experiment("local")
+        exp.config.trial_command = "python3 trial.py"
+        exp.config.trial_code_directory = str(work / "code")
+        exp.config.search_space = SPACE if kind == "trivial" else SKLEARN_SPACE
+        exp.config.trial_concurrency = concurrency
+        exp.config.max_trial_number = trials
+        exp.config.experiment_working_directory = str(work / "experiments")
+        exp.config.tuner.name = "Random"
+        exp.config.training_service = {"platform": "ray", "address": address, "trialResources": {"numCpus": 1}}
+        t0 = time.time()
+        try:
+            exp.start(port=0)
+            status = exp.wait()
+        finally:
+            exp.stop()
+        wall = time.time() - t0
+        db = sqlite3.connect(work / "experiments" / exp.id / "db" / "nni.sqlite")
+        first = db.execute("SELECT MIN(timestamp) FROM metrics WHERE type = 'FINAL'").fetchone()[0]
+        done = db.execute("SELECT count(*) FROM trials WHERE status = 'SUCCEEDED'").fetchone()[0]
+        end = db.execute("SELECT MAX(end_time) FROM trials").fetchone()[0]
+    return {"wall_s": min(wall, end - t0) if end else wall, "first_result_s": first - t0 if first else None,
+            "done": done, "status": status}
+
+
+def bench_tune(python: str, address: str, kind: str, algo: str, trials: int, concurrency: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="nni-scale-tune-") as tmp:
+        script = Path(tmp) / "tune_bench.py"
+        script.write_text(TUNE_SCRIPT)
+        env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0", "HOME": tmp}
+        env.pop("PYTHONPATH", None)
+        out = subprocess.run([python, str(script), address, kind, algo, str(trials), str(concurrency)],
+                             capture_output=True, text=True, env=env, cwd=tmp, timeout=3600)
+        if out.returncode != 0:
+            errors = [line for line in out.stderr.splitlines() if "Error" in line or "error" in line]
+            raise RuntimeError("\n".join(errors[-5:]) or out.stderr[-1500:])
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# -- (d) memory and CPU per running trial -----------------------------------------------------------
+WAITING_TRIAL = """import time, nni
+p = nni.get_next_parameter()
+for i in range(600):
+    nni.report_intermediate_result(i)
+    time.sleep(1)
+nni.report_final_result(p['x'])
+"""
+
+
+def per_trial(platform: str, trials: int, window: float) -> dict[str, Any]:
+    """Child process: a real experiment with ``trials`` trials running at once on ``platform``;
+    the manager's RSS and CPU (this process: the Python API runs the manager in a thread)."""
+    sys.path.insert(0, str(ROOT))
+    import logging
+
+    from nni.experiment import Experiment
+    logging.getLogger("nni").setLevel(logging.WARNING)
+    with tempfile.TemporaryDirectory(prefix="nni-scale-d-") as tmp:
+        work = Path(tmp)
+        (work / "code").mkdir()
+        (work / "code" / "trial.py").write_text(WAITING_TRIAL)
+        exp = Experiment("local")
+        venv_bin = str(Path(sys.executable).parent)
+        exp.config.trial_command = "python3 trial.py"
+        exp.config.trial_code_directory = str(work / "code")
+        exp.config.search_space = SPACE
+        exp.config.trial_concurrency = trials
+        exp.config.max_trial_number = trials
+        exp.config.experiment_working_directory = str(work / "experiments")
+        exp.config.tuner.name = "Random"
+        os.environ["PATH"] = venv_bin + os.pathsep + os.environ["PATH"]
+        sshd = None
+        if platform == "remote":
+            sys.path.insert(0, str(ROOT / "tests"))
+            import getpass
+
+            from test_remote import Sshd
+            sshd = Sshd(work / "sshd")
+            sshd.start()
+            exp.config.training_service = {
+                "platform": "remote", "remoteWorkingDirectory": str(work / "remote-home"),
+                "machineList": [{"host": "127.0.0.1", "port": sshd.port, "user": getpass.getuser(),
+                                 "sshKeyFile": str(sshd.root / "client_key"), "pythonPath": venv_bin}]}
+        elif platform == "ray":
+            import ray  # noqa: F401 - imported before the baseline, like the other platforms' modules
+            exp.config.training_service = {"platform": "ray", "trialResources": {"numCpus": 0.05}}
+        import nni.training_service  # noqa: F401
+        pid = os.getpid()
+        rss0 = mem_kb(pid)
+        try:
+            exp.start(port=0)
+            deadline = time.monotonic() + 600
+            while len(exp.list_trial_jobs("RUNNING")) < trials:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"only {len(exp.list_trial_jobs('RUNNING'))} of {trials} trials running")
+                time.sleep(1)
+            time.sleep(3)       # every trial has asked for its parameters and reports
+            cpu0, t0 = cpu_s(pid), time.monotonic()
+            time.sleep(window)
+            cpu, wall = cpu_s(pid) - cpu0, time.monotonic() - t0
+            rss = mem_kb(pid)
+        finally:
+            exp.stop()
+            if sshd is not None:
+                sshd.kill()
+    return {"trials": trials, "rss_mb": rss / 1024, "rss_per_trial_kb": (rss - rss0) / trials,
+            "cpu_pct": 100 * cpu / wall, "cpu_pct_per_trial": 100 * cpu / wall / trials}
+
+
+# -- driver ----------------------------------------------------------------------------------------
+def _json_child(args: list[str], timeout: float = 1800, pythonpath: Path | None = None) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="nni-scale-home-") as home:
+        out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, timeout=timeout,
+                             env=child_env(pythonpath, Path(home)))
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr[-1500:])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def before_tree(ref: str, work: Path) -> Path:
+    """The project's files at git ``ref``, unpacked into ``work`` (the 'before' peer)."""
+    target = work / f"before-{ref.replace('/', '_')}"
+    if not target.exists():
+        target.mkdir(parents=True)
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref], capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    return target
+
+
+def fmt(value: Any, spec: str = ".0f") -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, str):
+        return value
+    return format(value, spec)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small sizes: a few minutes")
+    parser.add_argument("--parts", default="a,b,c,d")
+    parser.add_argument("--before", metavar="REF", help="git ref of the 'before' peer for parts a and b")
+    parser.add_argument("--raytune-python", default=PEER_PYTHON)
+    parser.add_argument("--serve-load", nargs=2, metavar=("TRIALS", "DIR"), help=argparse.SUPPRESS)
+    parser.add_argument("--ours-ray", nargs=4, metavar=("ADDRESS", "KIND", "TRIALS", "CONCURRENCY"),
+                        help=argparse.SUPPRESS)
+    parser.add_argument("--make-store", nargs=3, metavar=("DIR", "TRIALS", "PER_TRIAL"), help=argparse.SUPPRESS)
+    parser.add_argument("--per-trial", nargs=3, metavar=("PLATFORM", "TRIALS", "WINDOW"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_load:
+        serve_load(int(args.serve_load[0]), Path(args.serve_load[1]))
+        return
+    if args.ours_ray:
+        address, kind, trials, concurrency = args.ours_ray
+        print(json.dumps(bench_ours_on_ray(address, kind, int(trials), int(concurrency))))
+        return
+    if args.make_store:
+        make_big_store(Path(args.make_store[0]), int(args.make_store[1]), int(args.make_store[2]))
+        print("{}")
+        return
+    if args.per_trial:
+        print(json.dumps(per_trial(args.per_trial[0], int(args.per_trial[1]), float(args.per_trial[2]))))
+        return
+
+    parts = set(args.parts.split(","))
+    q = args.quick
+    load_trials, load_seconds = (200, 10) if q else (1000, 30)
+    store_trials, per_trial_metrics = (10_000, 10) if q else (100_000, 10)
+    ray_trials, ray_concurrency = (50, 8) if q else (500, 8)
+    d_trials, d_window = (8, 5.0) if q else (32, 15.0)
+
+    rows: list[tuple[str, str, str, str, str, str, str]] = []   # part, measure, target, ours, before, tune rnd, tune optuna
+
+    def row(part: str, measure: str, target: str, ours: str, before: str = "", rnd: str = "", opt: str = "") -> None:
+        rows.append((part, measure, target, ours, before, rnd, opt))
+        print(f"  {part} {measure}: ours {ours} | before {before} | tune {rnd} / {opt}", file=sys.stderr, flush=True)
+
+    load_start = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="nni-scale-") as tmp:
+        work = Path(tmp)
+        before = before_tree(args.before, work) if args.before else None
+        if "a" in parts:
+            print(f"(a) {load_trials} trials x 1 metric/s for {load_seconds} s", file=sys.stderr, flush=True)
+            a = bench_load(load_trials, load_seconds, None)
+            b4 = bench_load(load_trials, load_seconds, before) if before else {}
+            label = f"(a) {load_trials} trials, 1 result/s each"
+            for key, measure, target, spec in (("p50_ms", "report latency p50 ms", "", ".1f"),
+                                               ("p99_ms", "report latency p99 ms", "< 200", ".1f"),
+                                               ("max_ms", "report latency max ms", "", ".0f"),
+                                               ("metrics_per_s", "metrics stored / s", f"{load_trials}", ".0f"),
+                                               ("refused", "requests refused", "0", "d"),
+                                               ("retried", "connects retried", "0", "d"),
+                                               ("lost", "metrics lost (store checked)", "0", "d"),
+                                               ("rss_mb", "manager RSS MB (peak)", "", ".0f"),
+                                               ("cpu_pct", "manager CPU % of one core", "", ".0f")):
+                row(label, measure, target, fmt(a[key], spec), fmt(b4.get(key), spec) if b4 else "")
+        if "b" in parts:
+            print(f"(b) store: {store_trials} trials, {store_trials * per_trial_metrics} metrics",
+                  file=sys.stderr, flush=True)
+            b = bench_store(store_trials, per_trial_metrics, None, work / "b")
+            bb = bench_store(store_trials, per_trial_metrics, before, work / "b") if before else {}
+            label = f"(b) {store_trials:,} trials / {store_trials * per_trial_metrics:,} metrics"
+            for key, measure, target, spec in (
+                    ("resume_s", "resume (start to serving) s", "< 5", ".2f"),
+                    ("rss_mb", "manager RSS after resume MB", "< 300", ".0f"),
+                    ("trials_first_page_ms", "GET trial-jobs first page (100) ms", "< 100", ".1f"),
+                    ("trials_last_page_ms", "GET trial-jobs last page (100) ms", "< 100", ".1f"),
+                    ("trial_metrics_ms", "GET metric-data/{trial} ms", "< 100", ".1f"),
+                    ("metrics_last_page_ms", "GET metric-data last page (1000) ms", "< 100", ".1f"),
+                    ("trials_all_s", "GET trial-jobs, all trials s", "", ".2f"),
+                    ("export_s", "GET export-data s", "", ".2f"),
+                    ("export_mb", "export size MB", "", ".1f"),
+                    ("export_peak_growth_mb", "manager peak RSS growth during export MB", "constant", ".0f"),
+                    ("rss_peak_mb", "manager peak RSS MB", "< 300", ".0f")):
+                row(label, measure, target, fmt(b[key], spec), fmt(bb.get(key), spec) if bb else "")
+        if "c" in parts:
+            have_peer = Path(args.raytune_python).exists()
+            for kind in ("trivial", "sklearn"):
+                label = f"(c) Ray, 2 nodes: {ray_trials} {kind} trials, concurrency {ray_concurrency}"
+                print(label, file=sys.stderr, flush=True)
+                ours = on_fresh_cluster(sys.executable, ray_concurrency, lambda address: _json_child(
+                    ["--ours-ray", address, kind, str(ray_trials), str(ray_concurrency)]))
+                tune: dict[str, dict[str, Any]] = {}
+                if have_peer:
+                    for algo in ("random", "optuna"):
+                        tune[algo] = on_fresh_cluster(args.raytune_python, ray_concurrency, lambda address: bench_tune(
+                            args.raytune_python, address, kind, algo, ray_trials, ray_concurrency))
+
+                def peer(algo: str, key: str, spec: str) -> str:
+                    return fmt(tune.get(algo, {}).get(key), spec) if tune.get(algo) else "–"
+                for key, measure, spec, compute in (
+                        ("rate", "trials/s (start to last trial end)", ".2f", lambda r: r["done"] / r["wall_s"]),
+                        ("first_result_s", "time to first result s", ".2f", lambda r: r["first_result_s"]),
+                        ("done", "trials completed", "d", lambda r: r["done"])):
+                    def val(r: dict[str, Any]) -> str:
+                        return fmt(compute(r), spec) if r else "–"
+                    row(label, measure, "≥ Ray Tune" if key == "rate" else "", val(ours), "",
+                        val(tune.get("random", {})), val(tune.get("optuna", {})))
+        if "d" in parts:
+            for platform in ("local", "remote", "ray"):
+                label = f"(d) {platform}: {d_trials} trials running, 1 result/s each"
+                print(label, file=sys.stderr, flush=True)
+                try:
+                    d = _json_child(["--per-trial", platform, str(d_trials), str(d_window)])
+                except Exception as exc:  # noqa: BLE001 - a platform missing here must not hide the others
+                    row(label, "skipped", "", str(exc).strip().splitlines()[-1][:80])
+                    continue
+                row(label, "manager RSS MB", "", fmt(d["rss_mb"], ".0f"))
+                row(label, "manager RSS per running trial kB", "", fmt(d["rss_per_trial_kb"], ".0f"))
+                row(label, "manager CPU % of a core per running trial", "", fmt(d["cpu_pct_per_trial"], ".2f"))
+    load_end = os.getloadavg()
+    header = (f"## scale ({'quick' if q else 'full'}): {os.cpu_count()} CPUs, load average "
+              f"{load_start[0]:.1f} at start, {load_end[0]:.1f} at end ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})")
+    lines = [header, "",
+             f"| part | measure | target | nni-ng | before ({args.before or 'not run'}) | Ray Tune random | Ray Tune Optuna |",
+             "|---|---|---|---|---|---|---|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    results = ROOT / "benchmarks" / "results"
+    results.mkdir(exist_ok=True)
+    (results / "scale.md").write_text(text)
+
+
+if __name__ == "__main__":
+    main()
