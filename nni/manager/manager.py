@@ -228,7 +228,7 @@ class ExperimentManager:
         for trial in self.trials.values():
             for record in trial.records:
                 value = finals.get(trial.trial_id, {}).get(record["parameter_id"])
-                if record["parameter_id"] in trial.finals and _finite(value):
+                if record["parameter_id"] in trial.finals and finite_metric(value):
                     data.append({"parameter": record["parameters"], "value": value})
                     self._update_best(trial.trial_id, value)
         data += self.store.imported()
@@ -534,7 +534,7 @@ class ExperimentManager:
             self._update_best(trial.trial_id, parsed)
             record = next(r for r in trial.records if r["parameter_id"] == parameter_id)
             self.store.set_parameter_status(parameter_id, "SUCCEEDED")
-            if self._tuner is not None and _finite(parsed):
+            if self._tuner is not None and finite_metric(parsed):
                 if record["parameter_source"] == "resumed":
                     # This tuner instance never generated these parameters (they are re-run
                     # after a resume), so the result reaches it as imported data.
@@ -562,7 +562,7 @@ class ExperimentManager:
             return
         if getattr(verdict, "value", verdict) is False and trial.status == "RUNNING":
             last = history[-1]
-            if parameter_id not in trial.finals and self._tuner is not None and _finite(last):
+            if parameter_id not in trial.finals and self._tuner is not None and finite_metric(last):
                 # As NNI does: the tuner learns from the last intermediate result of a stopped trial.
                 record = next(r for r in trial.records if r["parameter_id"] == parameter_id)
                 self._feed(self._tuner.call("receive_trial_result", parameter_id, record["parameters"], last,
@@ -620,7 +620,7 @@ class ExperimentManager:
         self.store.add_event(kind, message, trial_id)
 
     def _update_best(self, trial_id: str, value: Any) -> None:
-        if not _finite(value):
+        if not finite_metric(value):
             return
         reward = extract_scalar_reward(value)
         better = self.best is None or (reward > self.best[0] if self.optimize_mode == "maximize"
@@ -677,7 +677,7 @@ class ExperimentManager:
         }
 
 
-def _finite(value: Any) -> bool:
+def finite_metric(value: Any) -> bool:
     """The NaN/inf rule (docs/rest_api.md): only metrics whose scalar is a finite float reach the
     tuner and the best result; NaN, +-inf and integers beyond a float (10**400) are only stored."""
     try:
