@@ -128,11 +128,17 @@ def test_the_secret_is_kept_across_view_and_resume(make_experiment):
 
 
 def test_foreign_host_and_cross_site_requests_are_refused(make_experiment):
-    exp = make_experiment(SLEEPY_TRIAL, SPACE, concurrency=1, max_trials=3)
+    from nni.experiment.config import ConfigError, ExperimentConfig
+    with pytest.raises(ConfigError, match="allowedHosts"):
+        ExperimentConfig.from_dict({"allowedHosts": ["https://proxy.example/"]})
+    exp = make_experiment(SLEEPY_TRIAL, SPACE, concurrency=1, max_trials=3, allowed_hosts=["Proxy.Example"])
     exp.start(port=0)
     trial = wait_for(lambda: next((j for j in exp.list_trial_jobs() if j.status == "RUNNING"), None),
                      what="a running trial")
     auth = {"Authorization": f"Bearer {secret_of(exp)}"}
+    # A name the owner listed (a reverse proxy's) is accepted, with or without a port.
+    for host in ("proxy.example", "proxy.example:443"):
+        assert http(exp.port, "GET", "/api/v1/nni/check-status", headers={**auth, "Host": host})[0] == 200
     json_type = {"Content-Type": "application/json"}
     # DNS rebinding: the right secret does not help under a foreign name.
     for path in ("/api/v1/nni/check-status", "/", f"/api/v1/trial/{trial.trialJobId}/parameter"):
