@@ -192,6 +192,9 @@ def test_files_are_owner_only_and_the_log_route_stays_in_the_trial_dir(make_expe
     assert mode(directory / "secret") == 0o600
     assert mode(directory / "db") == 0o700
     assert mode(directory / "db" / "nni.sqlite") == 0o600
+    for extra in ("nni.sqlite-wal", "nni.sqlite-shm"):   # SQLite gives them the database's mode
+        if (directory / "db" / extra).exists():
+            assert mode(directory / "db" / extra) == 0o600
     assert mode(directory / "log" / "nnimanager.log") == 0o600
     assert mode(nni_home / "experiments" / f"{exp.id}.json") == 0o600
 
