@@ -8,7 +8,6 @@ times are epoch milliseconds, metric ``data`` is a JSON-encoded JSON string.
 from __future__ import annotations
 
 import json
-import math
 import time
 from typing import Any, Iterator
 
@@ -426,23 +425,11 @@ def check_import_row(index: int, row: Any) -> dict[str, Any]:
         raise BadRequest(f"{where}: each imported entry must be an object with 'parameter' and 'value'")
     if not isinstance(row["parameter"], dict):
         raise BadRequest(f"{where}.parameter: expected an object, got {type(row['parameter']).__name__}")
+    from .manager import finite_metric
     if not finite_metric(row["value"]):
         raise BadRequest(f"{where}.value: expected a finite number or an object with a finite number "
                          f"under 'default', got {_short(row['value'])}")
     return {"parameter": row["parameter"], "value": row["value"]}
-
-
-def finite_metric(value: Any) -> bool:
-    """The NaN/inf rule: a metric counts (tuner, best result) only if its scalar is a finite float.
-
-    The scalar is the number itself or its ``default`` key. NaN, +-inf and integers
-    too big for a float (10**400) are stored and shown but never given to the tuner.
-    """
-    from ..utils import extract_scalar_reward
-    try:
-        return math.isfinite(float(extract_scalar_reward(value)))
-    except (RuntimeError, TypeError, ValueError, OverflowError):
-        return False
 
 
 def _short(value: Any) -> str:
