@@ -17,8 +17,8 @@ from ..experiment import rest
 from ..experiment.data import _decode
 from ..manager import registry
 from ._errors import CliError
-from ._experiment import (export_rows, is_live, metrics, optimize_mode, pareto_rows, profile, require_live,
-                          resolve, running_entries, status, times, trial_jobs)
+from ._experiment import (export_rows, metrics, optimize_mode, pareto_rows, profile, require_live, resolve,
+                          status, times, trial_jobs)
 from ._launch import start_manager
 from ._table import format_duration, format_table, format_time
 
