@@ -236,3 +236,48 @@ def test_resume_keeps_the_front_and_continues(make_experiment):
     out = nnictl("trial", "ls", exp.id, "--pareto")
     assert out.returncode == 0, out.stderr
     assert front <= set(out.stdout.split())
+
+
+# ---- the Pareto page in a real browser ---------------------------------------------------------
+@pytest.mark.parametrize("n_objectives", [2, 3])
+def test_pareto_page_in_chromium(make_experiment, n_objectives):
+    import os
+    if not os.path.exists("/usr/bin/chromium"):
+        pytest.skip("/usr/bin/chromium is missing")
+    from playwright.sync_api import sync_playwright
+    objectives = OBJECTIVES + ([{"metric": "size", "mode": "minimize"}] if n_objectives == 3 else [])
+    trial = TRIAL.replace('"cost": cost})', '"cost": cost, "size": abs(x - 0.5)})')
+    exp = make_experiment(trial, SPACE, concurrency=3, max_trials=12, objectives=objectives)
+    exp.config.tuner.name = "NSGA2"
+    exp.config.tuner.class_args = {"seed": 0, "population_size": 4}
+    exp.start(port=0)
+    try:
+        assert exp.wait(timeout=120) == "DONE"
+        front = exp.pareto_front()
+        fitting = [r for r in exp.export_data() if r.parameter["x"] >= 0.25]
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True)
+            try:
+                page = browser.new_page()
+                errors: list[str] = []
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+                page.goto(f"http://127.0.0.1:{exp.port}/pareto")
+                page.wait_for_selector("#chart[data-front-size]", timeout=30_000)
+                assert page.inner_text("#front-size") == str(len(front))
+                chart = page.locator("#chart")
+                assert chart.get_attribute("data-front-size") == str(len(front))
+                assert chart.get_attribute("data-dominated-size") == str(len(fitting) - len(front))
+                # plotly drew the points: a scatter (2 objectives) or a scatter matrix (3)
+                assert page.locator("#chart .main-svg").count() >= 1
+                assert page.locator("#front tbody tr").count() == len(front)
+                # best per objective, and the table sorts by an objective
+                assert page.locator("#best-list li").count() == n_objectives
+                page.click("#front th.sortable[data-key='1']")
+                cells = [float(t) for t in page.locator("#front tbody tr td:nth-child(3)").all_inner_texts()]
+                assert cells == sorted(cells)
+                assert not errors, errors
+            finally:
+                browser.close()
+    finally:
+        exp.stop()

@@ -371,4 +371,6 @@ def build_app(store: Store, manager: Any = None, stop_view: Any = None) -> web.A
     ])
     from .webui import add_webui_routes   # the web UI and its JSON endpoints (nni/manager/webui)
     add_webui_routes(app)
+    from .pareto_page import add_pareto_page   # /pareto: the Pareto-front page (multi-objective)
+    add_pareto_page(app)
     return app
