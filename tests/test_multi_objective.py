@@ -281,3 +281,33 @@ def test_pareto_page_in_chromium(make_experiment, n_objectives):
                 browser.close()
     finally:
         exp.stop()
+
+
+def test_csv_export_then_import_feeds_the_objectives(make_experiment, tmp_path):
+    source = make_experiment(TRIAL, SPACE, concurrency=2, max_trials=6, objectives=OBJECTIVES)
+    source.start(port=0)
+    try:
+        assert source.wait(timeout=120) == "DONE"
+        csv_path = tmp_path / "results.csv"
+        out = nnictl("experiment", "export", source.id, "--filename", str(csv_path), "--type", "csv")
+        assert out.returncode == 0, out.stderr
+        fitting = sum(1 for r in source.export_data() if r.parameter["x"] >= 0.25)
+    finally:
+        source.stop()
+
+    tuner = RecordingMOTPE(seed=0)
+    target = make_experiment(TRIAL, SPACE, tuner=tuner, concurrency=1, max_trials=1, objectives=OBJECTIVES)
+    target.start(port=0)
+    try:
+        assert target.wait(timeout=60) == "DONE"
+        out = nnictl("experiment", "import", target.id, "--filename", str(csv_path))
+        assert out.returncode == 0, out.stderr
+        wait_for(lambda: len(tuner.imported) == 6, timeout=30, what="6 imported rows")
+        # the objective columns became the value, not parameters
+        assert all(set(row["parameter"]) == {"x", "k"} for row in tuner.imported)
+        assert all({"acc", "default"} <= set(row["value"]) for row in tuner.imported)
+        # rows with every objective were learned from (1 result of its own + the fitting imports)
+        own = 1 if target.export_data()[0].parameter["x"] >= 0.25 else 0
+        assert len(tuner._completed()[1]) == own + fitting
+    finally:
+        target.stop()
