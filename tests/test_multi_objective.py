@@ -311,3 +311,28 @@ def test_csv_export_then_import_feeds_the_objectives(make_experiment, tmp_path):
         assert len(tuner._completed()[1]) == own + fitting
     finally:
         target.stop()
+
+
+def test_multi_phase_trials_report_objectives_per_parameter_set(make_experiment):
+    trial = """
+        import nni
+        for _ in range(2):
+            p = nni.get_next_parameter()
+            if p is None:
+                break
+            nni.report_final_result({"default": p["x"], "acc": p["x"], "cost": p["x"] ** 2})
+    """
+    tuner = RecordingMOTPE(seed=3, n_startup_jobs=2)
+    exp = make_experiment(trial, SPACE, tuner=tuner, concurrency=2, max_trials=8, objectives=OBJECTIVES,
+                          multi_phase=True)
+    exp.start(port=0)
+    try:
+        assert exp.wait(timeout=120) == "DONE"
+        results = exp.export_data()
+        assert len(results) == 8 and {r.parameterIndex for r in results} == {0, 1}
+        assert sorted(v["cost"] for v in tuner.received) == sorted(r.value["cost"] for r in results)
+        front = exp.pareto_front()
+        # acc up and cost up together: every result is a trade-off, so all are on the front
+        assert len(front) == len({(r.value["acc"], r.value["cost"]) for r in results})
+    finally:
+        exp.stop()
