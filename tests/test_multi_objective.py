@@ -167,6 +167,11 @@ def test_multi_objective_experiment_front_rest_python_cli_export(make_experiment
         rows = rest.get(exp.port, "/pareto-front")
         assert {r["trialJobId"] for r in rows} == expected
         assert all(set(r["objectives"]) == {"acc", "cost"} for r in rows)
+        history = rest.get(exp.port, "/pareto-front/hypervolume")
+        hv = [p["hypervolume"] for p in history["points"]]
+        assert history["points"][-1]["results"] == len(good) and hv[-1] > 0
+        assert all(a <= b + 1e-12 for a, b in zip(hv, hv[1:]))      # a front only grows
+        assert history["reference"][0] < min(r.value["acc"] for r in good)     # acc is maximised
         out = nnictl("trial", "ls", exp.id, "--pareto")
         assert out.returncode == 0, out.stderr
         listed = {line.split()[0] for line in out.stdout.splitlines()[1:] if line.strip() and not line.startswith("-")}
@@ -271,6 +276,8 @@ def test_pareto_page_in_chromium(make_experiment, n_objectives):
                 # plotly drew the points: a scatter (2 objectives) or a scatter matrix (3)
                 assert page.locator("#chart .main-svg").count() >= 1
                 assert page.locator("#front tbody tr").count() == len(front)
+                page.wait_for_selector("#hv[data-points]", timeout=30_000)
+                assert int(page.locator("#hv").get_attribute("data-points")) >= 1
                 # best per objective, and the table sorts by an objective
                 assert page.locator("#best-list li").count() == n_objectives
                 page.click("#front th.sortable[data-key='1']")

@@ -1,6 +1,7 @@
 // The Pareto-front page: every result that holds all objectives, the front highlighted and
 // dominated results dimmed (2 objectives: one scatter; 3+: a scatter matrix), the best
-// result of each objective, and the front as a table sortable by each objective.
+// result of each objective, the front's hypervolume as results arrived, and the front as a
+// table sortable by each objective.
 // Refreshes every few seconds while the experiment runs.
 
 const API = "/api/v1/nni";
@@ -86,6 +87,18 @@ async function draw(all, front) {
   chart.dataset.dominatedSize = String(dominated.length);
 }
 
+async function drawHypervolume(history) {
+  const Plotly = await loadPlotly();
+  const el = document.getElementById("hv");
+  const pts = history.points || [];
+  await Plotly.react(el, [{name: "hypervolume", x: pts.map((p) => p.results), y: pts.map((p) => p.hypervolume),
+                           mode: "lines+markers", type: "scatter", line: {color: "#1f77b4"}}],
+    {margin: {l: 60, r: 20, t: 30, b: 45}, title: {text: "hypervolume of the front", font: {size: 13}},
+     xaxis: {title: {text: "results"}}, yaxis: {title: {text: "hypervolume"}}},
+    {displaylogo: false, responsive: true});
+  el.dataset.points = String(pts.length);
+}
+
 function renderBest(all) {
   const el = document.getElementById("best");
   if (!all.length) { el.textContent = ""; return; }
@@ -127,7 +140,8 @@ async function refresh() {
       summary.textContent = "This experiment has no objectives (config field 'objectives'): no Pareto front.";
       return false;
     }
-    const [rows, front] = await Promise.all([get("/export-data"), get("/pareto-front")]);
+    const [rows, front, history] = await Promise.all(
+      [get("/export-data"), get("/pareto-front"), get("/pareto-front/hypervolume")]);
     const all = fitting(rows);
     lastFront = fitting(front);
     summary.className = "";
@@ -136,6 +150,7 @@ async function refresh() {
     renderBest(all);
     renderTable();
     await draw(all, lastFront);
+    await drawHypervolume(history);
     return !["DONE", "STOPPED", "ERROR", "VIEWED"].includes(profile.status);
   } catch (err) {
     summary.className = "error";
