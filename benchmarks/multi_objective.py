@@ -263,8 +263,8 @@ def render(rows: list[dict], budgets: list[int]) -> str:
         out.append(f"\n### {'Sequential' if parallel == 1 else f'Parallel: {parallel} pending trials'}"
                    f" (median hypervolume [25th, 75th percentile], rank; larger is better)\n")
         tuners = [t for t in OURS + PEERS if any(r["tuner"] == t and r["parallel"] == parallel for r in rows)]
-        out.append("| problem | trials | " + " | ".join(tuners) + " |")
-        out.append("|---|---|" + "---|" * len(tuners))
+        out.append("| problem | trials | seeds | " + " | ".join(tuners) + " |")
+        out.append("|---|---|---|" + "---|" * len(tuners))
         for problem in PROBLEMS:
             for b in budgets:
                 cells = {r["tuner"]: r for r in rows if r["parallel"] == parallel and r["problem"] == problem
@@ -284,7 +284,9 @@ def render(rows: list[dict], budgets: list[int]) -> str:
                     if c.get("p_vs_best_peer", 0) > 0.05:
                         s += " ≈"
                     line.append(s)
-                out.append(f"| {problem} | {b} | " + " | ".join(line) + " |")
+                seeds = sorted({c["seeds"] for c in cells.values()})
+                seeds_cell = str(seeds[0]) if len(seeds) == 1 else f"{seeds[0]}-{seeds[-1]}"
+                out.append(f"| {problem} | {b} | {seeds_cell} | " + " | ".join(line) + " |")
     return "\n".join(out)
 
 
