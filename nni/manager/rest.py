@@ -285,6 +285,16 @@ async def pareto_front(request: web.Request) -> web.Response:
     return web.json_response(rows)
 
 
+async def pareto_hypervolume(request: web.Request) -> web.Response:
+    """Our addition: the front's hypervolume as results arrived (see ``_objectives.hypervolume_history``)."""
+    from ._objectives import hypervolume_history
+    manager = request.app[MANAGER_KEY]
+    history = hypervolume_history(request.app[STORE_KEY], manager.config.json() if manager is not None else None)
+    if history is None:
+        return _error(409, "objectives: this experiment has no 'objectives' in its config, so no Pareto front")
+    return web.json_response(history)
+
+
 async def job_statistics(request: web.Request) -> web.Response:
     counts = request.app[STORE_KEY].status_counts()
     return web.json_response([{"trialJobStatus": s, "trialJobNumber": n} for s, n in sorted(counts.items())])
@@ -584,6 +594,7 @@ def build_app(store: Store, manager: Any = None, stop_view: Any = None, *,
         web.get(f"{API}/metric-data/{{trial_id}}", metric_data),
         web.get(f"{API}/export-data", export_data),
         web.get(f"{API}/pareto-front", pareto_front),
+        web.get(f"{API}/pareto-front/hypervolume", pareto_hypervolume),
         web.post(f"{API}/experiment/import-data", import_data),
         web.get(f"{API}/experiment/imported-data", imported_data),
         web.get(f"{API}/job-statistics", job_statistics),
@@ -594,4 +605,6 @@ def build_app(store: Store, manager: Any = None, stop_view: Any = None, *,
     ])
     from .webui import add_webui_routes   # the web UI and its JSON endpoints (nni/manager/webui)
     add_webui_routes(app)
+    from .pareto_page import add_pareto_page   # /pareto: the Pareto-front page (multi-objective)
+    add_pareto_page(app)
     return app
