@@ -9,6 +9,7 @@ Ray services (tests/test_remote.py, tests/test_ray.py).
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
 import sys
@@ -221,7 +222,6 @@ CHROMIUM = "/usr/bin/chromium"
 
 @pytest.fixture
 def page():
-    import os
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is missing: the web UI test drives Debian's chromium")
     from playwright.sync_api import sync_playwright
