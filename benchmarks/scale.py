@@ -318,7 +318,7 @@ def bench_store(trials: int, per_trial: int, pythonpath: Path | None, work: Path
         time.sleep(1.0)
         out["rss_mb"] = mem_kb(manager.pid) / 1024
 
-        def median_ms(path: str, runs: int = 5) -> float:
+        def median_ms(path: str, runs: int = 3) -> float:
             return statistics.median(_get(url + path, secret)[0] for _ in range(runs)) * 1000
         last = trials - 100
         out["trials_first_page_ms"] = median_ms("/trial-jobs?offset=0&limit=100")
@@ -621,6 +621,8 @@ def main() -> None:
     parser.add_argument("--parts", default="a,b,c,d")
     parser.add_argument("--before", metavar="REF", help="git ref of the 'before' peer for parts a and b")
     parser.add_argument("--raytune-python", default=PEER_PYTHON)
+    parser.add_argument("--ray-trials", type=int, help="trials per Ray run (default 500; --quick 50)")
+    parser.add_argument("--load-trials", type=int, help="simulated trials in (a) (default 1000; --quick 200)")
     parser.add_argument("--serve-load", nargs=2, metavar=("TRIALS", "DIR"), help=argparse.SUPPRESS)
     parser.add_argument("--ours-ray", nargs=4, metavar=("ADDRESS", "KIND", "TRIALS", "CONCURRENCY"),
                         help=argparse.SUPPRESS)
@@ -648,6 +650,8 @@ def main() -> None:
     store_trials, per_trial_metrics = (10_000, 10) if q else (100_000, 10)
     ray_trials, ray_concurrency = (50, 8) if q else (500, 8)
     d_trials, d_window = (8, 5.0) if q else (32, 15.0)
+    ray_trials = args.ray_trials or ray_trials
+    load_trials = args.load_trials or load_trials
 
     rows: list[tuple[str, str, str, str, str, str, str]] = []   # part, measure, target, ours, before, tune rnd, tune optuna
 
