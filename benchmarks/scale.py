@@ -328,6 +328,8 @@ def bench_store(trials: int, per_trial: int, pythonpath: Path | None, work: Path
         out["trials_last_page_ms"] = median_ms(f"/trial-jobs?offset={last}&limit=100")
         out["trial_metrics_ms"] = median_ms(f"/metric-data/t{trials // 2:06d}")
         out["metrics_last_page_ms"] = median_ms(f"/metric-data?offset={trials * per_trial - 1000}&limit=1000")
+        # Reset the peak (VmHWM) to the current RSS: the export's own peak, not the resume's.
+        Path(f"/proc/{manager.pid}/clear_refs").write_text("5")
         peak_before = mem_kb(manager.pid, "VmHWM")
         out["export_s"], size = _get(url + "/export-data", secret)
         out["export_mb"] = size / 1e6
