@@ -27,7 +27,7 @@ Problems (all objectives minimised):
 * ``dtlz2``: Deb-Thiele-Laumanns-Zitzler, 12 variables, 3 objectives (a sphere octant);
   reference point (3, 3, 3).
 * ``rf_digits``: a random forest on scikit-learn's digits (holdout split), error against
-  model size (total tree nodes); reference point (1.0, 25000).  Size, not fit time: fit
+  model size (total tree nodes); reference point (1.0, 12000).  Size, not fit time: fit
   time on a shared machine is noise, and the runs of different tuners happen at different
   moments, so their hypervolumes would not be comparable.  Space: randint, uniform,
   loguniform and choice.
@@ -120,12 +120,12 @@ PROBLEMS: dict[str, MOProblem] = {p.name: p for p in [
     MOProblem("dtlz2", {f"x{i}": _u(0, 1) for i in range(12)}, dtlz2, ("f1", "f2", "f3"), (3.0, 3.0, 3.0),
               "DTLZ2, 12 variables, 3 objectives"),
     MOProblem("rf_digits", {
-        "n_estimators": {"_type": "randint", "_value": [1, 65]},
-        "max_depth": {"_type": "randint", "_value": [1, 21]},
+        "n_estimators": {"_type": "randint", "_value": [1, 33]},
+        "max_depth": {"_type": "randint", "_value": [1, 17]},
         "max_features": {"_type": "loguniform", "_value": [0.02, 1.0]},
         "min_samples_leaf": {"_type": "randint", "_value": [1, 11]},
         "criterion": {"_type": "choice", "_value": ["gini", "entropy"]},
-    }, rf_digits, ("error", "nodes"), (1.0, 25000.0), "random forest on digits: error vs total tree nodes"),
+    }, rf_digits, ("error", "nodes"), (1.0, 12000.0), "random forest on digits: error vs total tree nodes"),
 ]}
 SYNTHETIC = ("zdt1", "zdt2", "dtlz2")
 
@@ -301,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--peer-python", help="python of a venv with optuna (default ~/.cache/nni-ng/bench-venv)")
     ap.add_argument("--no-peers", action="store_true", help="skip Optuna")
     ap.add_argument("--reuse-peers", metavar="JSON", help="take Optuna runs from an earlier results file")
+    ap.add_argument("--from-results", metavar="JSON[,JSON...]", type=lambda s: s.split(","),
+                    help="run nothing: merge the runs of earlier results files and print their table")
     ap.add_argument("--out", help="JSON output (default benchmarks/results/multi_objective[_quick].json)")
     ap.add_argument("--peer", metavar="JOB", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -309,6 +311,17 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(run_peer(job["tuner"], job["problem"], job["seed"], job["budget"], job["parallel"])))
         return 0
 
+    if args.from_results:
+        runs = [r for path in args.from_results for r in json.loads(Path(path).read_text())["runs"] if "hv" in r]
+        budgets = sorted({int(b) for r in runs for b in r["hv"]})
+        table = render(summarize(runs, budgets), budgets)
+        print(table)
+        out = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / "multi_objective.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"meta": {"merged_from": args.from_results, "budgets": budgets},
+                                   "summary": summarize(runs, budgets), "runs": runs, "table_markdown": table},
+                                  indent=1))
+        return 0
     seeds = args.seeds or (3 if args.quick else 10)
     budgets = sorted(args.budgets or ([100] if args.quick else [100, 200]))
     problems = args.problems or (list(SYNTHETIC) if args.quick else list(PROBLEMS))
@@ -343,8 +356,14 @@ def main(argv: list[str] | None = None) -> int:
             results.append(res)
             if "error" in res:
                 print(f"  ERROR {res['tuner']} {res['problem']} seed {res['seed']}: {res['error']}", file=sys.stderr)
-            if i % 20 == 0 or i == len(jobs):
+            if i % 5 == 0 or i == len(jobs):
                 print(f"  {i}/{len(jobs)} done, {time.time() - t0:.0f} s", file=sys.stderr)
+                # partial results survive an interrupted run (merge them with --from-results)
+                partial = (Path(args.out) if args.out else ROOT / "benchmarks" / "results" / "multi_objective.json")
+                partial = partial.with_suffix(".partial.json")
+                partial.parent.mkdir(parents=True, exist_ok=True)
+                partial.write_text(json.dumps({"meta": {"partial": True}, "runs": [
+                    {k: v for k, v in r.items() if k != "peer_python"} for r in results]}))
     rows = summarize(results, budgets)
     table = render(rows, budgets)
     print(table)

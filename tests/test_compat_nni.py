@@ -324,3 +324,48 @@ def test_trial_command_channel_can_be_replaced_as_in_nni_tests():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == [["PERIODICAL", 7, 5, 0.5], ["FINAL", 7, 0, {"default": 0.9}]]
+
+
+NAS_SPACE = {
+    "conv": {"_type": "layer_choice", "_value": ["conv3x3", "conv5x5", "maxpool"]},
+    "skip": {"_type": "input_choice", "_value": {"candidates": ["in1", "in2", "in3"], "n_chosen": 2}},
+    "block": {"_type": "mutable_layer", "_value": {
+        "layer_1": {"layer_choice": ["conv(3)", "conv(5)"], "optional_inputs": ["x", "y"],
+                    "optional_input_size": [0, 1]}}},
+}
+
+NAS_TRIAL = """
+    import json, os, nni
+    p = nni.get_next_parameter()
+    open(os.path.join(os.environ["NNI_OUTPUT_DIR"], "arch.json"), "w").write(json.dumps(p))
+    score = {"conv3x3": 0.5, "conv5x5": 0.9, "maxpool": 0.1}[p["conv"]["_value"]]
+    nni.report_final_result(score + 0.01 * len(p["block"]["layer_1"]["chosen_inputs"]))
+"""
+
+
+def test_regularized_evolution_takes_nni_classic_nas_spaces_in_nni_format(make_experiment):
+    exp = make_experiment(NAS_TRIAL, NAS_SPACE, concurrency=2, max_trials=12)
+    exp.config.tuner.name = "RegularizedEvolution"
+    exp.config.tuner.class_args = {"optimize_mode": "maximize", "population_size": 4, "sample_size": 2, "seed": 2}
+    assert exp.run(port=0) is True
+    archs = [json.loads(p.read_text()) for p in _exp_dir(exp).glob("trials/*/arch.json")]
+    assert len(archs) == 12
+    layers = NAS_SPACE["conv"]["_value"]
+    candidates = NAS_SPACE["skip"]["_value"]["candidates"]
+    for a in archs:
+        assert set(a) == {"conv", "skip", "block"}
+        assert a["conv"] == {"_value": layers[a["conv"]["_idx"]], "_idx": a["conv"]["_idx"]}
+        assert len(a["skip"]["_idx"]) == 2 and a["skip"]["_value"] == [candidates[i] for i in a["skip"]["_idx"]]
+        layer = a["block"]["layer_1"]
+        assert layer["chosen_layer"] in ("conv(3)", "conv(5)") and layer["chosen_inputs"] in ([], ["x"], ["y"])
+    # the results went back with the parameters in NNI's format (what export and resume use)
+    with sqlite3.connect(_exp_dir(exp) / "db" / "nni.sqlite") as db:
+        stored = [json.loads(v) for (v,) in db.execute("SELECT parameters FROM parameters")]
+    assert sorted(map(json.dumps, stored)) == sorted(map(json.dumps, archs))
+
+
+def test_nas_types_are_refused_by_tuners_that_never_took_them(make_experiment):
+    from nni.experiment.config import ConfigError
+    exp = make_experiment(NAS_TRIAL, NAS_SPACE)
+    with pytest.raises(ConfigError, match="unknown _type 'layer_choice'.*RegularizedEvolution only"):
+        exp.start(port=0)

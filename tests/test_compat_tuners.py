@@ -191,7 +191,12 @@ def _random_params(space: dict, rng: random.Random) -> dict:
     return out
 
 
-@pytest.mark.parametrize("name", list(TUNERS))
+#: Model-based tuners refit on every proposal (a GP is O(n^3)): 150 proposals take minutes on a busy machine.
+_SLOW = pytest.mark.timeout(1800)
+_ROUND_PARAMS = [pytest.param(n, marks=_SLOW) if n in ("GP", "Metis", "SMAC") else n for n in TUNERS]
+
+
+@pytest.mark.parametrize("name", _ROUND_PARAMS)
 def test_three_rounds_of_50_with_import_data_between_stay_valid(name, tmp_path):
     numeric = TUNERS[name][1]
     space = NUMERIC_TYPES if numeric else ALL_TYPES

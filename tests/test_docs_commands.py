@@ -44,10 +44,15 @@ DOCUMENTS = [ROOT / "docs" / "cli.md", ROOT / "README.md"]
 PLACEHOLDERS = {"CONFIG": "config.yml", "PORT": "0", "PREFIX": "/nni", "ID": "ID"}
 
 TRIAL = """
-import time, nni
+import os, time, nni
 p = nni.get_next_parameter()
 nni.report_intermediate_result(p["x"])
-time.sleep(6)   # long enough for `trial kill` to find it running
+if os.path.exists("hold"):   # the test is about to kill a trial: wait to be killed
+    open(os.path.join(os.environ["NNI_OUTPUT_DIR"], "holding"), "w").close()
+    deadline = time.monotonic() + 300
+    while os.path.exists("hold") and time.monotonic() < deadline:
+        time.sleep(0.05)
+time.sleep(1)
 nni.report_final_result(p["x"])
 print("done", p["x"])
 """
@@ -183,8 +188,11 @@ class World:
                 wait_for(lambda: rest.get(self.port(), "/export-data"), what="a first result")
 
     def running_trial(self) -> str:
-        jobs = wait_for(lambda: [j for j in rest.get(self.port(), "/trial-jobs") if j["status"] == "RUNNING"],
-                        what="a running trial")
+        """A trial that stays running until killed (it holds while ``hold`` exists)."""
+        (self.workdir / "hold").touch()
+        jobs = wait_for(lambda: [j for j in rest.get(self.port(), "/trial-jobs")
+                                 if j["status"] == "RUNNING" and Path(j["trialDir"], "holding").exists()],
+                        what="a held running trial")
         return jobs[0]["trialJobId"]
 
     def any_trial(self) -> str:
@@ -296,6 +304,7 @@ def test_every_documented_command_runs_as_shown(tmp_path, monkeypatch):
                 run_top(concrete, step)
             else:
                 out = nnictl(*concrete)
+                (workdir / "hold").unlink(missing_ok=True)
                 check_output(step, out)
                 if concrete[0] in ("create", "resume"):
                     world.created(out)

@@ -211,7 +211,7 @@ def test_tpe_args_accepted_and_applied():
                            "linear_forgetting": 10, "prior_weight": 0.5, "gamma": 0.1})
     assert (t.args.constant_liar_type, t.args.n_startup_jobs, t.args.n_ei_candidates) == (None, 3, 50)
     assert (t.args.linear_forgetting, t.args.prior_weight, t.args.gamma) == (10, 0.5, 0.1)
-    assert TpeTuner().args.constant_liar_type == "best" and TpeTuner().n_startup_jobs == 20
+    assert TpeTuner().args.constant_liar_type == "worst" and TpeTuner().n_startup_jobs == 20
 
 
 @pytest.mark.parametrize("kind, liar", [("tpe", "best"), ("tpe", "worst"), ("tpe", "mean"), ("gp", None)])

@@ -7,6 +7,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
+from nni.experiment import rest
 from nni.multi_phase import MultiPhaseTuner
 
 SPACE = {"x": {"_type": "uniform", "_value": [0, 1]}}
@@ -61,7 +62,7 @@ class RecordingTuner(MultiPhaseTuner):
 
 def test_three_phases_at_concurrency_two_reach_the_right_parameter_ids(make_experiment):
     tuner = RecordingTuner()
-    exp = make_experiment(PHASED_TRIAL.format(phases=3), SPACE, tuner=tuner, concurrency=2, max_trials=12,
+    exp = make_experiment(PHASED_TRIAL.format(phases=3), SPACE, tuner=tuner, concurrency=2, max_trials=4,
                           multi_phase=True)
     exp.start(port=0)
     assert exp.wait(timeout=240) == "DONE"
@@ -69,9 +70,8 @@ def test_three_phases_at_concurrency_two_reach_the_right_parameter_ids(make_expe
     rows = exp.export_data()
     exp.stop()
 
-    # maxTrialNumber counts parameter sets: 12 sets in all. Usually 4 jobs of 3 phases, but a
-    # new job may take a set before a running job asks for its last one; that job then gets None.
-    assert all(j.status == "SUCCEEDED" for j in jobs) and len(jobs) >= 4
+    # maxTrialNumber counts trial jobs, as in NNI: 4 jobs of 3 phases, 12 sets in all.
+    assert all(j.status == "SUCCEEDED" for j in jobs) and len(jobs) == 4
     assert len(tuner.generated) == 12
     # The tuner was told the job each parameter set went to, and each job got its own chain.
     exp_dir = Path(exp.config.experiment_working_directory) / exp.id
@@ -79,7 +79,7 @@ def test_three_phases_at_concurrency_two_reach_the_right_parameter_ids(make_expe
     for job in jobs:
         seen = json.loads((exp_dir / "trials" / job.trialJobId / "seen.json").read_text())
         n = phases_per_job[job.trialJobId] = len(seen)
-        assert 1 <= n <= 3
+        assert n == 3
         assert [s["params"]["job"] for s in seen] == [job.trialJobId] * n
         assert [s["params"]["step"] for s in seen] == list(range(n))
         assert all(s["current"] == s["params"] for s in seen)
@@ -115,13 +115,19 @@ def test_exhausted_tuner_gives_none_instead_of_hanging(make_experiment):
     assert sum(len(j.hyperParameters) for j in jobs) == 5
 
 
-def test_max_trial_number_counts_parameter_sets(make_experiment):
+def test_max_trial_number_counts_trial_jobs_as_in_nni(make_experiment):
     tuner = RecordingTuner()
-    exp = make_experiment(PHASED_TRIAL.format(phases=100), SPACE, tuner=tuner, concurrency=2, max_trials=7,
+    exp = make_experiment(PHASED_TRIAL.format(phases=4), SPACE, tuner=tuner, concurrency=2, max_trials=3,
                           multi_phase=True)
-    assert exp.run(port=0)
-    assert len(tuner.generated) == 7
-    assert len(tuner.received) == 7
+    exp.start(port=0)
+    assert exp.wait(timeout=120) == "DONE"
+    jobs = exp.list_trial_jobs()
+    progress = rest.get(exp.port, "/progress?since=-1&timeout=0")
+    exp.stop()
+    # 3 jobs, each taking its 4 parameter sets (NNI runs every phase of each job)
+    assert len(jobs) == 3 and all(len(j.hyperParameters) == 4 for j in jobs)
+    assert len(tuner.generated) == 12 == len(tuner.received)
+    assert progress["limitUnit"] == "trials" and progress["limitDone"] == 3
 
 
 def test_a_trial_dying_mid_phase_keeps_its_finished_phases(make_experiment):
@@ -134,7 +140,7 @@ def test_a_trial_dying_mid_phase_keeps_its_finished_phases(make_experiment):
         os._exit(7)
     """
     tuner = RecordingTuner()
-    exp = make_experiment(trial, SPACE, tuner=tuner, concurrency=1, max_trials=2, multi_phase=True)
+    exp = make_experiment(trial, SPACE, tuner=tuner, concurrency=1, max_trials=1, multi_phase=True)
     assert exp.run(port=0)
     db = sqlite3.connect(Path(exp.config.experiment_working_directory) / exp.id / "db" / "nni.sqlite")
     phases = db.execute("SELECT parameter_index, status FROM parameters ORDER BY parameter_id").fetchall()
@@ -166,10 +172,10 @@ def test_single_phase_second_call_returns_the_same_parameters_with_a_warning(mak
 def test_built_in_tuners_work_in_multi_phase_mode(make_experiment):
     trial = """
         import nni
-        while (p := nni.get_next_parameter()) is not None:
-            nni.report_final_result(p["x"])
+        for phase in range(3):
+            nni.report_final_result(nni.get_next_parameter()["x"])
     """
-    exp = make_experiment(trial, SPACE, concurrency=2, max_trials=9, multi_phase=True)
+    exp = make_experiment(trial, SPACE, concurrency=2, max_trials=3, multi_phase=True)
     exp.config.tuner.name = "TPE"
     exp.config.tuner.class_args = {"optimize_mode": "maximize", "seed": 3}
     exp.start(port=0)

@@ -149,5 +149,8 @@ def test_a_legacy_v1_config_runs_and_the_conversion_is_reported(write, tmp_path)
     try:
         assert wait_done(int(port)) == "DONE"
         assert len(rest.get(int(port), "/export-data")) == 3
+        # No logDir: the default ~/nni-experiments, which is this test's own HOME, not the user's.
+        assert Path.home().is_relative_to(tmp_path)
+        assert (Path.home() / "nni-experiments" / exp_id / "db" / "nni.sqlite").is_file()
     finally:
         nnictl("stop", exp_id)

@@ -284,10 +284,10 @@ def test_node_loss_reruns_the_trial_on_the_other_node_and_it_succeeds(make_exper
         os.kill(worker_raylet, signal.SIGKILL)
         killed = True
         # The lost trial is not FAILED: it waits for, then gets, a second attempt.
-        wait_for(lambda: len(exp.get_trial_job(lost).extra.get("attempts", [])) == 2, 60, "a second attempt")
+        wait_for(lambda: len(exp.get_trial_job(lost).attempts) == 2, 60, "a second attempt")
         job = exp.get_trial_job(lost)
         assert job.status in ("WAITING", "RUNNING")
-        first = job.extra["attempts"][0]
+        first = job.attempts[0]
         assert first["status"] == "LOST" and first["reason"].startswith("its Ray node died: ")
         assert worker_node in first["reason"]
 
@@ -299,7 +299,7 @@ def test_node_loss_reruns_the_trial_on_the_other_node_and_it_succeeds(make_exper
         assert sorted(jobs) == sorted(placed) and {j.status for j in jobs.values()} == {"SUCCEEDED"}
         job = jobs[lost]
         assert [m.data for m in job.finalMetricData] == [job.hyperParameters[0].parameters["x"]]
-        one, two = job.extra["attempts"]
+        one, two = job.attempts
         assert two["status"] == "SUCCEEDED" and two["machine"].startswith("ray node ")
         assert worker_node not in two["machine"]
         assert exp.get_job_statistics() == [{"trialJobStatus": "SUCCEEDED", "trialJobNumber": 2}]

@@ -398,7 +398,7 @@ RETRY_TRIAL = """
 
 
 def attempts(exp, trial_id):
-    return exp.get_trial_job(trial_id).extra.get("attempts", [])
+    return exp.get_trial_job(trial_id).attempts
 
 
 def test_lost_machine_reruns_the_trial_on_the_other_machine(make_experiment, tmp_path):
@@ -427,7 +427,7 @@ def test_lost_machine_reruns_the_trial_on_the_other_machine(make_experiment, tmp
         (job,) = exp.list_trial_jobs()
         assert job.trialJobId == trial_id and job.status == "SUCCEEDED"
         assert job.finalMetricData[0].data == job.hyperParameters[0].parameters["x"]
-        one, two = job.extra["attempts"]
+        one, two = job.attempts
         assert (one["status"], two["status"]) == ("LOST", "SUCCEEDED")
         assert "lost the SSH connection to machine" in one["reason"] and one["machine"].endswith(f":{lost.port}")
         assert two["machine"].endswith(f":{kept.port}") and two["cause"].startswith("attempt 1 lost:")
@@ -453,14 +453,16 @@ LEASE_TRIAL = """
     nni.report_final_result(p["x"])
 """
 LATE_REPORT = """
-import os, pathlib, time, nni
+import os, pathlib, time
+from nni.runtime.channel import TrialChannel
 out = pathlib.Path(os.environ["NNI_OUTPUT_DIR"])
 deadline = time.time() + 90
 while not (out / "report-late").exists() and time.time() < deadline:
     time.sleep(0.1)
-try:
-    nni.get_next_parameter()
-    nni.report_final_result(-1)
+time.sleep(0.2)
+channel = TrialChannel(os.environ["NNI_TRIAL_CHANNEL"], os.environ["NNI_TRIAL_JOB_ID"], os.environ["NNI_TRIAL_TOKEN"])
+try:   # what nni.report_final_result(-1) sends, with this (old) attempt's token
+    channel.send_metric(int((out / "report-late").read_text()), "FINAL", 0, "-1")
     (out / "late-answer").write_text("accepted")
 except Exception as exc:
     (out / "late-answer").write_text(str(exc))
@@ -470,7 +472,7 @@ except Exception as exc:
 def test_lapsed_lease_reruns_the_trial_and_refuses_the_old_attempts_report(make_experiment, sshd, tmp_path):
     trial = LEASE_TRIAL.replace("LATE]", repr(LATE_REPORT) + "]")
     exp = remote_experiment(make_experiment, sshd, tmp_path, trial, concurrency=1, max_trials=1,
-                            trial_lease_timeout=4)
+                            trial_lease_timeout=6)
     exp.start(port=0)
     (job,) = wait_for(lambda: exp.list_trial_jobs("RUNNING"), 60, "the trial to run")
     trial_dir = tmp_path / "remote-home" / exp.id / "trials" / job.trialJobId
@@ -484,11 +486,11 @@ def test_lapsed_lease_reruns_the_trial_and_refuses_the_old_attempts_report(make_
         job = exp.get_trial_job(job.trialJobId)
         x = job.hyperParameters[0].parameters["x"]
         assert job.status == "SUCCEEDED" and [m.data for m in job.finalMetricData] == [x]
-        one, two = job.extra["attempts"]
+        one, two = job.attempts
         assert (one["status"], two["status"]) == ("LOST", "SUCCEEDED")
-        assert one["reason"].startswith("its lease lapsed: no renewal for 4 s")
+        assert one["reason"].startswith("its lease lapsed: no renewal for 6 s")
         # The old attempt's helper reports after all: refused (409), never stored.
-        (trial_dir / "report-late").write_text("")
+        (trial_dir / "report-late").write_text(str(job.hyperParameters[0].parameter_id))
         answer = wait_for(lambda: (trial_dir / "late-answer").exists() and (trial_dir / "late-answer").read_text(),
                           60, "the late report")
         assert "HTTP 409" in answer and "superseded" in answer, answer

@@ -66,7 +66,7 @@ class RecordingTuner(Tuner):
 
 
 def attempts_of(job) -> list[dict]:
-    return job.extra["attempts"]
+    return job.attempts
 
 
 def test_failed_trial_is_retried_only_with_retry_failed_trials(make_experiment):

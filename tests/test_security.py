@@ -89,7 +89,8 @@ def test_client_routes_need_the_secret_and_the_printed_url_logs_a_browser_in(mak
     for method, path in routes:
         if method == "GET" and "progress" not in path:
             status, _, _ = http(exp.port, "GET", path, headers={"Authorization": f"Bearer {secret}"})
-            assert status in (200, 404), (path, status)   # 404: e.g. no log stream of that name
+            # 404: e.g. no log stream of that name; 409: no Pareto front without objectives
+            assert status in (200, 404, 409), (path, status)
     assert exp.get_status() == "RUNNING"   # the Python API found the secret by itself
 
     # The printed web UI URL: trades the token for an HttpOnly, SameSite=Strict cookie and
@@ -105,6 +106,26 @@ def test_client_routes_need_the_secret_and_the_printed_url_logs_a_browser_in(mak
     assert http(exp.port, "GET", "/?token=wrong")[0] == 401
     # The page itself is public (it shows the error the API answers).
     assert http(exp.port, "GET", "/")[0] == 200
+
+
+def test_the_secret_is_kept_across_view_and_resume(make_experiment):
+    from nni.experiment import Experiment
+    exp = make_experiment(QUICK_TRIAL, SPACE, concurrency=1, max_trials=1)
+    assert exp.run(port=0)
+    secret = secret_of(exp)
+    viewer = Experiment.view(exp.id, port=0, non_blocking=True)
+    try:
+        assert viewer.webui_url.endswith(f"/?token={secret}")
+        assert len(viewer.list_trial_jobs()) == 1            # found the secret by itself
+        assert http(viewer.port, "GET", "/api/v1/nni/trial-jobs")[0] == 401
+    finally:
+        viewer.stop()
+    resumed = Experiment.resume(exp.id, port=0, wait_completion=False)
+    try:
+        assert secret_of(resumed) == secret and resumed.webui_url.endswith(f"/?token={secret}")
+        assert resumed.get_status() in ("RUNNING", "DONE", "NO_MORE_TRIAL")
+    finally:
+        resumed.stop()
 
 
 def test_foreign_host_and_cross_site_requests_are_refused(make_experiment):

@@ -155,3 +155,13 @@ def test_the_model_takes_over_after_the_startup_trials(budget):
     params = drive(tuner, space, lambda p: abs(p["x"] - 0.3), 60)
     late = [p["x"] for p, _ in params[40:]]
     assert statistics.median(abs(x - 0.3) for x in late) < 0.05, late
+
+
+def test_the_manager_tells_tpe_the_trial_budget(make_experiment):
+    """A real experiment: the manager passes maxTrialNumber to TPE (and later changes of it)."""
+    trial = "import nni\np = nni.get_next_parameter()\nnni.report_final_result((p['x'] - 0.3) ** 2)\n"
+    tuner = TpeTuner(seed=0)
+    exp = make_experiment(trial, {"x": U01}, tuner=tuner, concurrency=2, max_trials=8)
+    assert exp.run(port=0) is True
+    assert tuner._trial_budget == 8 and tuner.n_startup_jobs == 5
+    assert len(tuner._history) == 8

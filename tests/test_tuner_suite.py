@@ -450,33 +450,73 @@ def _curve(final: float, rate: float, n: int = 20) -> list[float]:
 
 
 def test_curvefitting_stops_clearly_bad_curves_and_keeps_good_ones():
-    a = CurvefittingAssessor(epoch_num=20, start_step=6, threshold=0.95)
+    a = CurvefittingAssessor(epoch_num=20, start_step=6, threshold=0.95, seed=1)
     good = _curve(0.9, 0.3)
     assert a.assess_trial("t0", good[:6]) is AssessResult.Good   # nothing completed yet
     for k in range(7, 21):
         a.assess_trial("t0", good[:k])
     a.trial_end("t0", True)
-    assert a.completed_best == pytest.approx(good[-1])
+    assert a.completed_best == pytest.approx(good[-1]) == a.completed_best_performance
     bad = _curve(0.5, 0.4)            # plateaus at 0.5, far below 0.95 * 0.9
     slow_good = _curve(0.95, 0.15)    # 0.60 at step 6 but heading to 0.91 at step 20
-    assert [a.assess_trial("t1", bad[:k]) for k in range(1, 7)][-1] is AssessResult.Bad
+    verdicts = [a.assess_trial("t1", bad[:k]) for k in range(1, 13)]
+    # NNI's model waits until at least 4 curve families agree, then stops the trial
+    assert AssessResult.Bad in verdicts and AssessResult.Bad not in verdicts[:5]
     assert all(a.assess_trial("t2", slow_good[:k]) is AssessResult.Good for k in range(1, 21))
     almost = _curve(0.87, 0.3)        # within 5 % of the best: continues
     assert all(a.assess_trial("t3", almost[:k]) is AssessResult.Good for k in range(1, 21))
 
 
 def test_curvefitting_minimize_gap_and_start_step():
-    a = CurvefittingAssessor(epoch_num=20, start_step=5, threshold=0.9, gap=3, optimize_mode="minimize")
+    a = CurvefittingAssessor(epoch_num=20, start_step=5, threshold=0.9, gap=3, optimize_mode="minimize", seed=1)
     best_loss = [1.0 / (i + 1) ** 0.5 for i in range(20)]   # ends at 0.224
     for k in range(1, 21):
         a.assess_trial("t0", best_loss[:k])
     a.trial_end("t0", True)
     flat_bad = [2.0 - 0.01 * i for i in range(20)]
-    verdicts = [a.assess_trial("t1", flat_bad[:k]) for k in range(1, 12)]
-    # judged only at steps 5, 8, 11
-    assert [k + 1 for k, v in enumerate(verdicts) if v is AssessResult.Bad] == [5, 8, 11]
-    good = [0.9 / (i + 1) ** 0.6 for i in range(20)]   # better than t0 all along
+    verdicts = [a.assess_trial("t1", flat_bad[:k]) for k in range(1, 18)]
+    # judged only at steps 5, 8, 11, 14, 17 (NNI's gap), and stopped there
+    bad_steps = [k + 1 for k, v in enumerate(verdicts) if v is AssessResult.Bad]
+    assert bad_steps and set(bad_steps) <= {5, 8, 11, 14, 17}, bad_steps
+    good = [0.5 / (i + 1) ** 0.6 for i in range(20)]   # clearly better than t0 all along
     assert all(a.assess_trial("t2", good[:k]) is AssessResult.Good for k in range(1, 21))
+
+
+def test_curvefitting_package_layout_and_curve_model_numbers_match_nni():
+    """NNI's CurveModel attributes and methods, with figures from NNI's own unit test."""
+    from nni.algorithms.hpo.curvefitting_assessor.curvefunctions import curve_combination_models
+    from nni.algorithms.hpo.curvefitting_assessor.model_factory import CurveModel
+    assert CurvefittingAssessor(20).start_step == 6 and CurvefittingAssessor(20).target_pos == 20
+    model = CurveModel(21)
+    model.effective_model = list(curve_combination_models)
+    model.effective_model_num = 12
+    model.point_num = 9
+    model.target_pos = 20
+    model.trial_history = [1] * 9
+    weights = np.ones(12) / 12
+    assert model.predict_y("vap", 9) == pytest.approx(0.5591906328335763)
+    assert model.predict_y("logx_linear", 15) == pytest.approx(1.0704360293379522)
+    assert model.f_comb(9, weights) == pytest.approx(1.1543379521172443)
+    assert model.f_comb(15, weights) == pytest.approx(1.6949395581692737)
+    assert CurveModel(21).predict([1, 199, 0, 199, 1, 209, 2]) is None   # no family fits: wait
+    assert CurvefittingAssessor(20).assess_trial(1, [1]) is AssessResult.Good
+
+
+def test_curvefitting_least_squares_matches_scipy_curve_fit():
+    """Our Levenberg-Marquardt reaches scipy's curve_fit optimum (NNI fits with scipy)."""
+    optimize = pytest.importorskip("scipy.optimize")
+    from nni.algorithms.hpo.curvefitting_assessor.curvefunctions import all_models, model_para_num
+    from nni.algorithms.hpo.curvefitting_assessor.model_factory import curve_fit
+    x = np.arange(1, 11, dtype=float)
+    y = np.array(_curve(0.9, 0.3, 10))
+    compared = 0
+    for name in ("vap", "pow3", "linear", "logx_linear", "dr_hill_zero_background", "mmf", "exp4", "weibull"):
+        with np.errstate(all="ignore"):
+            ref = optimize.curve_fit(all_models[name], x, y)[0]
+        ours = curve_fit(all_models[name], x, y, np.ones(model_para_num[name]))
+        assert all_models[name](20.0, *ours) == pytest.approx(all_models[name](20.0, *ref), rel=1e-5), name
+        compared += 1
+    assert compared == 8
 
 
 # ---- ASHA --------------------------------------------------------------------------------------

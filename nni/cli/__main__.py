@@ -109,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     ls = command("ls", _commands.trial_ls, "list an experiment's trials", trial_commands)
     _id(ls)
     _head_tail(ls, "trials by default metric (best first)")
+    ls.add_argument("--pareto", action="store_true",
+                    help="only the trials whose final result is on the Pareto front (multi-objective experiments)")
     kill = command("kill", _commands.trial_kill, "kill a running trial", trial_commands)
     _id(kill)
     kill.add_argument("--trial_id", "-T", required=True, help="the trial to kill")

@@ -17,8 +17,8 @@ from ..experiment import rest
 from ..experiment.data import _decode
 from ..manager import registry
 from ._errors import CliError
-from ._experiment import (export_rows, is_live, metrics, optimize_mode, profile, require_live, resolve, status,
-                          times, trial_jobs)
+from ._experiment import (export_rows, is_live, metrics, optimize_mode, pareto_rows, profile, require_live,
+                          resolve, running_entries, status, times, trial_jobs)
 from ._launch import start_manager
 from ._table import format_duration, format_table, format_time
 
@@ -91,7 +91,7 @@ def view(args: argparse.Namespace) -> int:
     entry = resolve(args.id)
     if entry["alive"]:
         raise CliError(f"experiment {entry['id']} is {'already viewed' if entry.get('status') == 'VIEWED' else 'running'} "
-                       f"on port {entry['port']}: open http://127.0.0.1:{entry['port']}")
+                       f"on port {entry['port']}: open {rest.webui_url(entry['port'])}")
     info = start_manager(["--view", entry["id"], "--dir", entry["dir"], "--port", str(args.port)],
                          foreground=args.foreground)
     if info is not None:
@@ -321,6 +321,16 @@ def _default_metric(job: dict[str, Any]) -> Any:
 def trial_ls(args: argparse.Namespace) -> int:
     entry = resolve(args.id)
     jobs = trial_jobs(entry)
+    if getattr(args, "pareto", False):
+        front = pareto_rows(entry)
+        if front is None:
+            raise CliError(f"experiment {entry['id']} has no objectives (config field 'objectives'), "
+                           f"so no Pareto front; list its trials without --pareto")
+        on_front = {row["trialJobId"] for row in front}
+        jobs = [j for j in jobs if j["trialJobId"] in on_front]
+        if not jobs:
+            print(f"Experiment {entry['id']} has no result on its Pareto front yet.")
+            return 0
     if args.head or args.tail:
         # Only trials with a final result are ranked (a running trial's latest intermediate
         # value is no result), in the direction the manager optimizes.

@@ -82,6 +82,20 @@ def export_rows(entry: dict[str, Any]) -> list[dict[str, Any]]:
         return list(stored_rows(store))
 
 
+def pareto_rows(entry: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The Pareto front (export rows plus ``objectives``); None when the experiment has no objectives."""
+    if entry["alive"]:
+        try:
+            return rest.get(entry["port"], "/pareto-front")
+        except rest.RestError as exc:
+            if exc.status == 409:   # no objectives
+                return None
+            raise
+    from ..manager._objectives import pareto_front_rows
+    with open_store(entry) as store:
+        return pareto_front_rows(store)
+
+
 def metrics(entry: dict[str, Any]) -> list[dict[str, Any]]:
     if entry["alive"]:
         return rest.get(entry["port"], "/metric-data")

@@ -94,13 +94,16 @@ class TrialJob:
     sequenceId: int | None = None
     exitCode: int | None = None
     message: str | None = None
+    attempts: list[dict] = field(default_factory=list)
+    """nni-ng: every run of the trial (``attempt``, ``machine``, ``status``, times, ``cause``, ``reason``)."""
     extra: dict = field(default_factory=dict)
 
     def __init__(self, trialJobId: str, status: str, hyperParameters: list[Any] | None = None,
                  logPath: str | None = None, startTime: int | None = None, endTime: int | None = None,
                  finalMetricData: list[Any] | None = None, stderrPath: str | None = None,
                  sequenceId: int | None = None, exitCode: int | None = None, message: str | None = None,
-                 stdoutPath: str | None = None, trialDir: str | None = None, **extra: Any) -> None:
+                 stdoutPath: str | None = None, trialDir: str | None = None, attempts: list[dict] | None = None,
+                 **extra: Any) -> None:
         self.trialJobId = trialJobId
         self.status = status
         self.hyperParameters = [TrialHyperParameters(**(json.loads(h) if isinstance(h, str) else h))
@@ -115,4 +118,5 @@ class TrialJob:
         self.sequenceId = sequenceId
         self.exitCode = exitCode
         self.message = message
+        self.attempts = list(attempts or [])
         self.extra = extra

@@ -309,6 +309,14 @@ class Experiment:
     def export_data(self) -> list[TrialResult]:
         return [TrialResult(**row) for row in rest.get(self._port(), "/export-data")]
 
+    def pareto_front(self) -> list[TrialResult]:
+        """The non-dominated final results of a multi-objective experiment (config ``objectives``).
+
+        Same type as :meth:`export_data`; results lacking an objective are left out.  Raises
+        ``RuntimeError`` (from the REST client) when the experiment has no objectives.
+        """
+        return [TrialResult(**row) for row in rest.get(self._port(), "/pareto-front")]
+
     def kill_trial_job(self, trial_job_id: str) -> None:
         rest.delete(self._port(), f"/trial-jobs/{trial_job_id}")
 

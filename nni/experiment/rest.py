@@ -48,6 +48,7 @@ def find_secret(port: int, host: str = "127.0.0.1") -> str | None:
     for entry in sorted(entries, key=lambda e: (not e.get("alive"), -(e.get("start_time") or 0))):
         secret = read_secret(entry["dir"])
         if secret:
+            _secrets[(host, port)] = secret   # a stale one is looked up again on 401
             return secret
     return None
 

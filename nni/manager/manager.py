@@ -23,6 +23,7 @@ from ..errors import NoMoreTrialError
 from ..multi_phase import MultiPhaseTuner
 from ..training_service import TrainingService, TrialEnded, TrialSpec, create_training_service
 from ..utils import extract_scalar_reward
+from . import _objectives
 from .dispatcher import AlgorithmError, SerialRunner
 from .store import Store, insert_metric
 
@@ -77,6 +78,7 @@ class TrialState:
     kill_message: str = ""
     history: dict[int | None, list[Any]] = field(default_factory=dict)   # intermediate values per parameter
     finals: set[int | None] = field(default_factory=set)
+    result_note: str = ""               # why a final result was not given to the tuner (multi-objective)
     timer: asyncio.TimerHandle | None = None
     # Attempts: each run of this trial (same id, parameters and directory). Earlier attempts'
     # tokens are fenced: a late report from one is refused (409), never stored.
@@ -112,7 +114,7 @@ class ExperimentManager:
         self._service: TrainingService | None = None
         self._next_parameter_id = 0
         self._next_sequence_id = 0
-        self._parameter_sets = 0          # parameter sets given out (the multi-phase budget unit)
+        self._parameter_sets = 0          # parameter sets given out (multi-phase: several per trial job)
         self._counted_trials = 0          # trials that count against maxTrialNumber (not interrupted ones)
         self._resume = resume
         self._reruns: list[dict[str, Any]] = []   # parameters of interrupted trials, run again first
@@ -136,6 +138,8 @@ class ExperimentManager:
         retries = getattr(config, "max_trial_retries", None)
         self.max_trial_retries = DEFAULT_MAX_TRIAL_RETRIES if retries is None else retries
         self.lease_timeout = getattr(config, "trial_lease_timeout", None) or DEFAULT_LEASE_TIMEOUT
+        # multi-objective experiments (config `objectives`); None for every other experiment
+        self.objectives = _objectives.experiment_objectives(config)
 
     # -- start and stop --------------------------------------------------------------------
     async def start(self) -> None:
@@ -158,9 +162,16 @@ class ExperimentManager:
             assessor = self._assessor_obj or (
                 _create_algorithm("assessor", config.assessor) if config.assessor else None)
             self.optimize_mode = _optimize_mode(config.tuner, tuner)
+            if self.objectives:
+                refusal = _objectives.refuse_tuner(tuner)
+                if refusal:
+                    raise ValueError(refusal)
+                self.optimize_mode = self.objectives[0].mode   # best-so-far: the first objective
             self.store.set_meta(optimize_mode=self.optimize_mode)   # read by `nnictl view`
             self._tuner = SerialRunner(tuner, "tuner")
             self._assessor = SerialRunner(assessor, "assessor") if assessor is not None else None
+            if self.objectives and hasattr(tuner, "set_objectives"):
+                await self._tuner.call("set_objectives", [o.to_dict() for o in self.objectives])
             await self._tuner.call("update_search_space", config.search_space)
             await self._tell_trial_budget()
             self._service = create_training_service(config)
@@ -273,7 +284,14 @@ class ExperimentManager:
         for trial in self.trials.values():
             for record in trial.records:
                 value = finals.get(trial.trial_id, {}).get(record["parameter_id"])
-                if record["parameter_id"] in trial.finals and _finite(value):
+                if record["parameter_id"] not in trial.finals:
+                    continue
+                if self.objectives:
+                    fed, _ = _objectives.check_final(value, self.objectives)
+                    if fed is not None:
+                        data.append({"parameter": record["parameters"], "value": fed})
+                        self._update_best(trial.trial_id, fed[self.objectives[0].metric])
+                elif _finite(value):
                     data.append({"parameter": record["parameters"], "value": value})
                     self._update_best(trial.trial_id, value)
         data += self.store.imported()
@@ -312,12 +330,11 @@ class ExperimentManager:
         return [t for t in self.trials.values() if t.status in ACTIVE_STATES]
 
     def _budget_left(self) -> float:
-        """How many more trials (multi-phase: parameter sets) maxTrialNumber allows."""
+        """How many more trial jobs maxTrialNumber allows (multi-phase too, as in NNI)."""
         limit = self.config.max_trial_number
         if limit is None:
             return math.inf
-        used = self._parameter_sets if self.config.multi_phase else self._counted_trials
-        return limit - used
+        return limit - self._counted_trials
 
     def _limit_reached(self) -> bool:
         return self._budget_left() <= 0
@@ -598,6 +615,7 @@ class ExperimentManager:
         trial.queued = False
         self._end_attempt(trial, status, message)
         trial.status = status
+        message = "; ".join(m for m in (message, trial.result_note) if m)
         self.store.update_trial(trial.trial_id, status=status, end_time=time.time(), exit_code=exit_code,
                                 message=message or None)
         self._record_event("TRIAL_" + status, message, trial.trial_id)
@@ -794,7 +812,9 @@ class ExperimentManager:
             return trial.records[-1] if trial.records else None
         if index > len(trial.records):
             raise ValueError(f"trial {trial.trial_id} asked for phase {index} before phase {len(trial.records)}")
-        if self.status != "RUNNING" or trial.status != "RUNNING" or self._limit_reached() or self._tuner_exhausted:
+        # A running job may take more parameter sets after maxTrialNumber jobs were started
+        # (NNI counts jobs); it gets None once the tuner has no more or the experiment ended.
+        if self.status not in ("RUNNING", "NO_MORE_TRIAL") or trial.status != "RUNNING" or self._tuner_exhausted:
             return None
         batch = await self._generate(1, trial.trial_id)
         if not batch or trial.status != "RUNNING":
@@ -840,11 +860,26 @@ class ExperimentManager:
             return  # a retried request: already stored and acted upon
         if metric_type == "FINAL":
             trial.finals.add(parameter_id)
-            self._update_best(trial.trial_id, parsed)
+            if self.objectives:
+                # the tuner gets the dict only when it holds every objective as a finite number
+                parsed, note = _objectives.check_final(parsed, self.objectives)
+                if note:
+                    trial.result_note = note
+                    self.store.update_trial(trial.trial_id, message=note)
+                    self._record_event("RESULT_NOT_USED", note, trial.trial_id)
+                else:
+                    self._update_best(trial.trial_id, parsed[self.objectives[0].metric])
+            else:
+                self._update_best(trial.trial_id, parsed)
             record = next(r for r in trial.records if r["parameter_id"] == parameter_id)
             # (its parameter set was marked SUCCEEDED in the same transaction: insert_metric)
-            # Built-in tuners get finite scalars only; a custom tuner gets any JSON value, as in NNI.
-            if self._tuner is not None and (_finite(parsed) or not self.has_builtin_tuner()):
+            # Built-in tuners get finite scalars only (multi-objective: a dict with every objective);
+            # a custom tuner gets any JSON value, as in NNI.
+            if self.objectives:
+                usable = parsed is not None
+            else:
+                usable = _finite(parsed) or not self.has_builtin_tuner()
+            if self._tuner is not None and usable:
                 if record["parameter_source"] == "resumed" or trial.tuner_closed:
                     # This tuner instance never generated these parameters (they are re-run
                     # after a resume), or it was told the trial ended (a user re-run), so the
@@ -861,7 +896,9 @@ class ExperimentManager:
             history = trial.history.setdefault(parameter_id, [])
             history.append(parsed)
             if self._assessor is not None and trial.status == "RUNNING":
-                asyncio.ensure_future(self._assess(trial, parameter_id, list(history)))
+                # multi-objective: the assessor sees the first objective
+                seen = _objectives.assessor_view(history, self.objectives) if self.objectives else list(history)
+                asyncio.ensure_future(self._assess(trial, parameter_id, seen))
         await self._notify()
 
     async def _assess(self, trial: TrialState, parameter_id: int | None, history: list[Any]) -> None:
@@ -873,7 +910,12 @@ class ExperimentManager:
             return
         if getattr(verdict, "value", verdict) is False and trial.status == "RUNNING":
             last = history[-1]
-            if parameter_id not in trial.finals and self._tuner is not None and _finite(last):
+            if self.objectives:   # the tuner learns from the whole last result, if it fits
+                raw = trial.history.get(parameter_id, [])
+                last, _ = _objectives.check_final(raw[len(history) - 1] if len(raw) >= len(history) else None,
+                                                  self.objectives)
+            if parameter_id not in trial.finals and self._tuner is not None and last is not None \
+                    and (self.objectives or _finite(last)):
                 # As NNI does: the tuner learns from the last intermediate result of a stopped trial.
                 record = next(r for r in trial.records if r["parameter_id"] == parameter_id)
                 self._feed(self._tuner.call("receive_trial_result", parameter_id, record["parameters"], last,
@@ -1020,20 +1062,13 @@ class ExperimentManager:
             counts[trial.status] = counts.get(trial.status, 0) + 1
         finished = sum(counts.get(s, 0) for s in FINISHED_TRIAL_STATES)
         end = self.end_time if self.status in ENDED_STATES else None
-        if self.config.multi_phase:
-            # maxTrialNumber counts parameter sets here: a set is done once its final result
-            # is in or its trial has ended.
-            done = sum(len(t.records) if t.status in FINISHED_TRIAL_STATES else len(t.finals)
-                       for t in self.trials.values())
-        else:
-            done = finished
         return {
             "version": self.version,
             "status": self.status,
             "errors": self.errors,
             "warnings": self.warnings(),
-            "limitUnit": "parameter sets" if self.config.multi_phase else "trials",
-            "limitDone": done,
+            "limitUnit": "trials",   # maxTrialNumber counts trial jobs, multi-phase too (NNI)
+            "limitDone": finished,
             "trialsDone": finished,
             "trialsSubmitted": len(self.trials),
             "maxTrialNumber": self.config.max_trial_number,

@@ -275,6 +275,17 @@ def export_rows(store: Store) -> Iterator[dict[str, Any]]:
         yield _export_row(row)
 
 
+async def pareto_front(request: web.Request) -> web.Response:
+    """Our addition: the non-dominated final results of a multi-objective experiment
+    (export-data rows plus ``objectives``); 409 when the config has no ``objectives``."""
+    from ._objectives import pareto_front_rows
+    manager = request.app[MANAGER_KEY]
+    rows = pareto_front_rows(request.app[STORE_KEY], manager.config.json() if manager is not None else None)
+    if rows is None:
+        return _error(409, "objectives: this experiment has no 'objectives' in its config, so no Pareto front")
+    return web.json_response(rows)
+
+
 async def job_statistics(request: web.Request) -> web.Response:
     counts = request.app[STORE_KEY].status_counts()
     return web.json_response([{"trialJobStatus": s, "trialJobNumber": n} for s, n in sorted(counts.items())])
@@ -585,6 +596,7 @@ def build_app(store: Store, manager: Any = None, stop_view: Any = None, *,
         web.get(f"{API}/metric-data", metric_data),
         web.get(f"{API}/metric-data/{{trial_id}}", metric_data),
         web.get(f"{API}/export-data", export_data),
+        web.get(f"{API}/pareto-front", pareto_front),
         web.post(f"{API}/experiment/import-data", import_data),
         web.get(f"{API}/experiment/imported-data", imported_data),
         web.get(f"{API}/job-statistics", job_statistics),

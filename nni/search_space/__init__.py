@@ -89,13 +89,29 @@ def _looks_like_subspace(option: dict) -> bool:
     return bool(params) and all(isinstance(v, dict) and "_type" in v for v in params)
 
 
-def validate_search_space(space: Any) -> None:
-    """Raise :class:`SearchSpaceError` unless ``space`` is a valid NNI search space."""
+def validate_search_space(space: Any, allow_nas: bool = False) -> None:
+    """Raise :class:`SearchSpaceError` unless ``space`` is a valid NNI search space.
+
+    ``allow_nas`` also accepts NNI's classic NAS types (``layer_choice``, ``input_choice``,
+    ``mutable_layer``) at the top level, for the tuners that take them.
+    """
     if not isinstance(space, dict):
         raise SearchSpaceError(
             f"search space must be a dict (JSON object) mapping parameter names to "
             f"{{\"_type\": ..., \"_value\": ...}} specs, got {type(space).__name__}"
         )
+    if allow_nas:
+        from ._nas import NAS_TYPES, validate_nas_param
+        plain = {}
+        for name, spec in space.items():
+            if isinstance(spec, dict) and spec.get("_type") in NAS_TYPES:
+                try:
+                    validate_nas_param(name, spec)
+                except ValueError as exc:
+                    raise SearchSpaceError(str(exc)) from None
+            else:
+                plain[name] = spec
+        space = plain
     _validate_space(space, "")
 
 
@@ -123,7 +139,9 @@ def _validate_param(path: str, spec: Any) -> None:
     if not isinstance(type_, str) or type_ not in SEARCH_SPACE_TYPES:
         close = difflib.get_close_matches(str(type_), list(SEARCH_SPACE_TYPES), n=1, cutoff=0.5)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise _fail(path, f"unknown _type {type_!r}{hint}; valid types: {', '.join(SEARCH_SPACE_TYPES)}")
+        nas = " (NNI's classic NAS types are taken by RegularizedEvolution only)" \
+            if type_ in ("layer_choice", "input_choice", "mutable_layer") else ""
+        raise _fail(path, f"unknown _type {type_!r}{hint}; valid types: {', '.join(SEARCH_SPACE_TYPES)}{nas}")
     if not isinstance(value, (list, tuple)):
         raise _fail(path, f"'_value' of {type_!r} must be a list, got {_fmt(value)}")
     if type_ == "choice":

@@ -217,10 +217,39 @@ class BaseTuner(Tuner):
             return math.inf  # NaN / inf metrics count as the worst observation
         return -reward if self.optimize_mode is OptimizeMode.Maximize else reward
 
+    # The history as arrays. Rows are appended into buffers that double when full, so
+    # importing n results costs O(n), not O(n**2) (a copy per row); ``_X``/``_y`` are
+    # views of the filled part and assigning them replaces the buffers.
+    @property
+    def _X(self) -> np.ndarray:
+        return self._x_buf[:self._n_obs]
+
+    @_X.setter
+    def _X(self, value: np.ndarray) -> None:
+        self._x_buf = np.array(value, dtype=float)
+        self._n_obs = len(self._x_buf)
+
+    @property
+    def _y(self) -> np.ndarray:
+        return self._y_buf[:self._n_obs]
+
+    @_y.setter
+    def _y(self, value: np.ndarray) -> None:
+        self._y_buf = np.array(value, dtype=float)
+        self._n_obs = len(self._y_buf)
+
     def _add_observation(self, params: dict, vec: np.ndarray, loss: float) -> None:
         self._history.append((params, loss))
-        self._X = np.vstack([self._X.reshape(len(self._y), len(self._dims)), vec[None, :]])
-        self._y = np.append(self._y, loss)
+        n, d = self._n_obs, len(self._dims)
+        if self._x_buf.ndim != 2 or self._x_buf.shape[1] != d or len(self._x_buf) <= n or len(self._y_buf) <= n:
+            capacity = max(16, 2 * (n + 1))
+            x_buf, y_buf = np.zeros((capacity, d)), np.zeros(capacity)
+            x_buf[:n] = self._x_buf[:n].reshape(n, d)
+            y_buf[:n] = self._y_buf[:n]
+            self._x_buf, self._y_buf = x_buf, y_buf
+        self._x_buf[n] = vec
+        self._y_buf[n] = loss
+        self._n_obs = n + 1
         self._seen.add(params_key(decode(self._dims, list(vec))))
 
     def receive_trial_result(self, parameter_id: Any, parameters: dict, value: Any, **kwargs: Any) -> None:

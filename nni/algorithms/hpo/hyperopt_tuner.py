@@ -88,7 +88,7 @@ class HyperoptTuner(BaseTuner):
         self.constant_liar_type = constant_liar_type
         liar = _LIARS[constant_liar_type] if parallel_optimize else None
         # TPE_legacy is hyperopt's classic TPE: one independent Parzen estimator per parameter.
-        self._tpe_args = TpeArguments(constant_liar_type=liar, multivariate=False, n_startup_jobs=20)
+        self._tpe_args = TpeArguments(constant_liar_type=liar, multivariate=False, n_startup_jobs=20, gamma=0.25)
 
     def _propose(self) -> np.ndarray:
         if self.algorithm_name == "random_search":

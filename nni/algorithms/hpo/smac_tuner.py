@@ -171,8 +171,15 @@ class SMACTuner(BaseTuner):
         # a used-up finite space gets repeats (NNI's SMAC goes on proposing)
         dedup = (self.config_dedup or self.is_finite) and not exhausted
         from smac.runhistory.dataclasses import TrialValue
+        if exhausted:
+            return self._emit(parameter_id, random_vector(self._dims, self._rng))
         for _ in range(20):
-            info = self._smac.ask()
+            try:
+                info = self._smac.ask()
+            except Exception as exc:  # noqa: BLE001 - SMAC has seen every configuration
+                if type(exc).__name__ != "ConfigurationSpaceExhaustedException":
+                    raise
+                return self._emit(parameter_id, random_vector(self._dims, self._rng))
             self._asked += 1
             vec = self._config_to_vec(info.config)
             key = params_key(self._decode(vec))

@@ -1,12 +1,19 @@
 """Tree-structured Parzen Estimator tuner (NNI's ``TpeTuner``), vectorized on numpy.
 
 Observations are split by loss into a "good" group (the best ``ceil(gamma * n)``,
-at most 25) and a "bad" group.  For every dimension, in parent-before-child order,
-a Parzen estimator ``l(x)`` is fitted to the good group and ``g(x)`` to the bad group
-(only trials where the dimension was active count), ``n_ei_candidates`` samples are
-drawn from ``l`` and the one maximizing ``l(x) / g(x)`` is kept.  Nested dims are only
-chosen when their parent choice selects their option.  Pending trials are imputed
-with a constant liar so parallel suggestions spread out.
+at most 25) and a "bad" group; Parzen estimators ``l(x)`` and ``g(x)`` are fitted to
+them, ``n_ei_candidates`` samples are drawn from ``l`` and the one maximizing
+``l(x) / g(x)`` is kept.
+
+By default (``multivariate``) the search space is cut into *contexts*: the top level and
+each branch of a nested ``choice``.  Each context gets one joint estimator over its own
+parameters, fitted only on the trials that took that branch and split by their own
+ranking, and contexts are proposed top-down along the branches chosen.  A nested choice
+picks its branch at random in a share of proposals (``BRANCH_EXPLORATION``) so that a
+narrow, better branch is not abandoned on a few early results.  With
+``multivariate: false`` every parameter has its own estimator (NNI's classic TPE).
+Pending trials are imputed with a constant liar so parallel suggestions spread out;
+the random start-up phase is sized by the trial budget when one is known.
 """
 
 from __future__ import annotations
@@ -33,12 +40,12 @@ class TpeArguments:
     """Hyperparameters of :class:`TpeTuner` (NNI's ``tpe_args``)."""
 
     DEFAULTS = {
-        "constant_liar_type": "best",
+        "constant_liar_type": "worst",   # NNI: "best" (docs/tuners.md)
         "n_startup_jobs": None,      # None: chosen from the trial budget (see auto_startup_jobs)
         "n_ei_candidates": 24,
         "linear_forgetting": 25,
         "prior_weight": 1.0,
-        "gamma": 0.25,
+        "gamma": 0.15,              # NNI: 0.25 (docs/tuners.md)
         # nni-ng extension (not in NNI): sample all dims jointly from whole good observations
         "multivariate": True,
     }
@@ -81,6 +88,14 @@ def _split(y: np.ndarray, args: TpeArguments) -> tuple[np.ndarray, np.ndarray]:
     order = np.argsort(y, kind="stable")
     n_good = max(1, min(int(math.ceil(args.gamma * len(y))), _MAX_GOOD))
     return np.sort(order[:n_good]), np.sort(order[n_good:])
+
+
+#: Share of proposals in which a nested ``choice`` picks its branch uniformly at random (the
+#: branch's own parameters are still chosen by its model).  TPE's ratio l/g favours a branch
+#: whose trials are reliably fair (a wide flat floor) over one whose best region is narrow
+#: and whose typical trial looks worst; without this it settled in the worse branch for good
+#: (docs/benchmarks.md: 0.5 beat 0, 0.2, 0.25 and 0.33 on the tuning half).
+BRANCH_EXPLORATION = 0.5
 
 
 def contexts(dims: list[Dim]) -> dict[tuple, list[Dim]]:
@@ -131,14 +146,6 @@ def tpe_propose_joint(dims: list[Dim], X: np.ndarray, y: np.ndarray, rng: np.ran
             if dim.categorical and any(dim.nested):
                 todo.append((dim.index, int(best[dim.index])))
     return vec
-
-
-#: Share of proposals in which a nested ``choice`` picks its branch uniformly at random (the
-#: branch's own parameters are still chosen by its model).  TPE's ratio l/g favours a branch
-#: whose trials are reliably fair (a wide flat floor) over one whose best region is narrow
-#: and whose typical trial looks worst; without this it settled in the worse branch for good
-#: (docs/benchmarks.md: 0.5 beat 0, 0.2, 0.25 and 0.33 on the tuning half).
-BRANCH_EXPLORATION = 0.5
 
 
 def tpe_propose(dims: list[Dim], X: np.ndarray, y: np.ndarray, rng: np.random.Generator,

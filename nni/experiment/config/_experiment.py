@@ -50,6 +50,15 @@ from ._v1 import convert_v1, is_v1
 
 __all__ = ["ExperimentConfig"]
 
+
+def check_objectives(value: Any, path: str) -> list[dict[str, str]]:
+    """``objectives``: a list of ``{metric, mode}`` (nni-ng's multi-objective extension)."""
+    from nni._objectives import parse_objectives
+    try:
+        return [o.to_dict() for o in parse_objectives(value, path)]
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+
 LOG_LEVELS = ("fatal", "error", "warning", "info", "debug", "trace")
 
 _ALGORITHM_FIELDS = ("tuner", "assessor", "advisor")
@@ -84,6 +93,7 @@ class ExperimentConfig(_ConfigBase):
         _Field("experiment_type", make_choice_checker(("hpo",))),
         _Field("search_space_file", check_path, is_path=True),
         _Field("search_space", check_dict),
+        _Field("objectives", check_objectives),
         _Field("trial_command", check_nonempty_str, required=True),
         _Field("trial_code_directory", check_path, default=".", required=True, is_path=True),
         _Field("trial_concurrency", check_trial_concurrency, required=True),
@@ -118,6 +128,8 @@ class ExperimentConfig(_ConfigBase):
     experiment_type: str | None
     search_space_file: str | os.PathLike | None
     search_space: dict[str, Any] | None
+    objectives: list[dict[str, str]] | None
+    """Multi-objective experiments (nni-ng extension): ``[{'metric': ..., 'mode': ...}]``; see docs/multi_objective.md."""
     trial_command: str | None
     trial_code_directory: str | os.PathLike
     trial_concurrency: int | None
@@ -256,6 +268,8 @@ class ExperimentConfig(_ConfigBase):
                 )
         elif not has_tuner:
             raise ConfigError("tuner: required field is missing")
+        if self.objectives is not None:
+            _check_multi_objective_tuner(self)
 
         if (
             isinstance(service, LocalConfig)
@@ -305,6 +319,8 @@ class ExperimentConfig(_ConfigBase):
 
         if result.tuner_gpu_indices is not None:
             result.tuner_gpu_indices = parse_gpu_indices(result.tuner_gpu_indices, "tunerGpuIndices")
+        if result.objectives is not None:   # Python may set Objective objects or leave mode out
+            result.objectives = check_objectives(result.objectives, "objectives")
         result.log_level = (result.log_level or ("debug" if result.debug else "info")).lower()
 
         if result.search_space_file is not None:
@@ -316,7 +332,7 @@ class ExperimentConfig(_ConfigBase):
             if _builtin_tuner(result.tuner):
                 # NNI's format is checked for built-in tuners only: a custom tuner may have
                 # its own format and checks it itself (in update_search_space).
-                validate_search_space(space)
+                validate_search_space(space, allow_nas=_takes_nas(result.tuner))
         except (ValueError, OSError) as error:  # SearchSpaceError is a ValueError
             raise ConfigError(f"{field_name}: {error}") from error
         result.search_space = space
@@ -364,6 +380,27 @@ def _builtin_tuner(tuner: Any) -> bool:
         return False
     from nni.algorithms.registry import builtin_algorithms
     return name.lower() in {n.lower() for n in builtin_algorithms("tuner")}
+
+
+def _takes_nas(tuner: Any) -> bool:
+    """Whether the built-in tuner takes NNI's classic NAS types (RegularizedEvolution, as in NNI)."""
+    return str(getattr(tuner, "name", "")).lower() in ("regularizedevolution", "regularizedevolutiontuner")
+
+
+def _check_multi_objective_tuner(config: ExperimentConfig) -> None:
+    """With ``objectives``, a built-in tuner must be one that handles several objectives.
+
+    Custom tuners are checked when the manager builds them (their class says whether it can).
+    """
+    from nni._objectives import MULTI_OBJECTIVE_TUNERS
+    names = ", ".join(MULTI_OBJECTIVE_TUNERS)
+    if is_set(config.advisor):
+        raise ConfigError(f"advisor: an advisor cannot optimise several objectives (objectives is set); "
+                          f"use a tuner that can: {names}")
+    name = getattr(config.tuner, "name", None)
+    if isinstance(name, str) and name.lower() not in {n.lower() for n in MULTI_OBJECTIVE_TUNERS}:
+        raise ConfigError(f"tuner.name: {name!r} optimises one metric but objectives lists "
+                          f"{len(config.objectives or [])}; use a tuner that handles several: {names}")
 
 
 def _parse_text(text: str, file: Path) -> Any:

@@ -55,7 +55,9 @@ export async function plot(el, data, layout = {}, config = {}) {
   const Plotly = await loadPlotly();
   if (!el.isConnected) return null;
   clearMessage(el);
-  await Plotly.react(el, data, {...BASE_LAYOUT, ...(narrow() ? {margin: {l: 45, r: 10, t: 20, b: 40}} : {}), ...layout},
+  const full = {...BASE_LAYOUT, ...(narrow() ? {margin: {l: 45, r: 10, t: 20, b: 40}} : {}), ...layout};
+  if (narrow() && full.legend) full.legend = {...full.legend, y: -0.4};   // below the axis title, not on it
+  await Plotly.react(el, data, full,
     {displaylogo: false, responsive: true, modeBarButtonsToRemove: ["lasso2d", "select2d"],
      ...(narrow() ? {displayModeBar: false} : {}), ...config});
   return el;

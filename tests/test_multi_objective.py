@@ -1,0 +1,238 @@
+"""Multi-objective experiments through the real manager: the ``objectives`` config field, what
+the tuner and assessor receive, results that do not fit, the Pareto front over REST, the
+Python API and ``nnictl``, export, and resume."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import wait_for
+from nni.algorithms.hpo._pareto import dominates
+from nni.algorithms.hpo.motpe_tuner import MOTPETuner
+from nni.algorithms.hpo.random_tuner import RandomTuner
+from nni.experiment import Experiment, rest
+from nni.experiment.config import ConfigError, ExperimentConfig
+from test_nnictl import nnictl
+
+SPACE = {"x": {"_type": "uniform", "_value": [0, 1]}, "k": {"_type": "choice", "_value": ["a", "b"]}}
+OBJECTIVES = [{"metric": "acc", "mode": "maximize"}, {"metric": "cost", "mode": "minimize"}]
+
+#: acc and cost both grow with x (a trade-off); x < 0.15 reports a result without 'cost',
+#: 0.15 <= x < 0.25 a non-finite cost: both must be stored and marked, never given to the tuner
+TRIAL = """
+    import math, nni
+    p = nni.get_next_parameter()
+    x = p["x"]
+    for step in range(2):
+        # 'default' as NNI's trial API requires; the assessor is given 'acc' (the first objective)
+        nni.report_intermediate_result({"default": -1, "acc": x * (step + 1) / 2, "cost": step})
+    acc = x + (0.1 if p["k"] == "b" else 0.0)
+    cost = x * x + (0.05 if p["k"] == "b" else 0.0)
+    if x < 0.15:
+        nni.report_final_result({"default": acc, "acc": acc})
+    elif x < 0.25:
+        nni.report_final_result({"default": acc, "acc": acc, "cost": float("inf")})
+    else:
+        nni.report_final_result({"default": acc, "acc": acc, "cost": cost})
+"""
+
+
+class RecordingMOTPE(MOTPETuner):
+    """MOTPE that keeps every value the manager gives it (the tuner runs in this process)."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.received: list = []
+        self.imported: list = []
+
+    def receive_trial_result(self, parameter_id, parameters, value, **kwargs):
+        self.received.append(value)
+        super().receive_trial_result(parameter_id, parameters, value, **kwargs)
+
+    def import_data(self, data):
+        self.imported.extend(data)
+        super().import_data(data)
+
+
+def _decode(value):
+    while isinstance(value, str):
+        value = json.loads(value)
+    return value
+
+
+def brute_force_front(rows: list[dict]) -> set[str]:
+    """Trial ids whose result fits and is not dominated by another fitting result."""
+    pts = {}
+    for r in rows:
+        v = _decode(r["value"]) if isinstance(r, dict) else r.value
+        if isinstance(v, dict) and isinstance(v.get("cost"), float) and v["cost"] != float("inf") and "acc" in v:
+            pts[r["trialJobId"] if isinstance(r, dict) else r.trialJobId] = (v["acc"], v["cost"])
+    modes = ["maximize", "minimize"]
+    return {t for t, p in pts.items() if not any(dominates(q, p, modes) for u, q in pts.items() if u != t)}
+
+
+# ---- config -----------------------------------------------------------------------------------
+def test_objectives_field_v2_python_and_refusals(tmp_path):
+    base = {"trialCommand": "python t.py", "trialConcurrency": 1, "searchSpace": SPACE,
+            "trainingService": {"platform": "local"}, "trialCodeDirectory": str(tmp_path)}
+    config = ExperimentConfig.from_dict({**base, "objectives": [{"metric": "acc", "mode": "Maximize"},
+                                                                {"metric": "latency_ms"}],
+                                         "tuner": {"name": "NSGA2"}})
+    canonical = config.canonical_copy()
+    assert canonical.objectives == [{"metric": "acc", "mode": "maximize"}, {"metric": "latency_ms", "mode": "minimize"}]
+    assert canonical.json()["objectives"] == canonical.objectives          # camelCase key, round trip
+    assert ExperimentConfig.from_dict(canonical.json()).canonical_copy() == canonical
+
+    py = ExperimentConfig("local")
+    py.trial_command, py.trial_concurrency, py.search_space = "python t.py", 1, SPACE
+    py.trial_code_directory = str(tmp_path)
+    py.objectives = [{"metric": "acc", "mode": "maximize"}]
+    py.tuner.name = "MOTPE"
+    assert py.canonical_copy().objectives == [{"metric": "acc", "mode": "maximize"}]
+
+    refusals = [
+        ({"objectives": [{"metric": "a"}, {"metric": "b", "mode": "fast"}], "tuner": {"name": "MOTPE"}},
+         r"^objectives\[1\]\.mode: |^objectives\[1\]\.mode must"),
+        ({"objectives": [{"mode": "minimize"}], "tuner": {"name": "MOTPE"}}, r"^objectives\[0\]\.metric"),
+        ({"objectives": "acc", "tuner": {"name": "MOTPE"}}, r"^objectives must be a list"),
+        ({"objectives": [{"metric": "a", "goal": "min"}], "tuner": {"name": "MOTPE"}}, r"^objectives\[0\]: unknown"),
+    ]
+    for extra, pattern in refusals:
+        with pytest.raises(ConfigError, match=pattern):
+            ExperimentConfig.from_dict({**base, **extra}).validate()
+    with pytest.raises(ConfigError, match=r"^tuner\.name: 'TPE' .*MOTPE, NSGA2, Random"):
+        ExperimentConfig.from_dict({**base, "objectives": OBJECTIVES, "tuner": {"name": "TPE"}}).validate()
+    with pytest.raises(ConfigError, match=r"^advisor: .*MOTPE, NSGA2, Random"):
+        ExperimentConfig.from_dict({**base, "objectives": OBJECTIVES, "advisor": {"name": "Hyperband"}}).validate()
+    # without objectives nothing changes: TPE is fine
+    ExperimentConfig.from_dict({**base, "tuner": {"name": "TPE"}}).validate()
+
+
+def test_a_single_objective_tuner_object_is_refused_at_start(make_experiment):
+    from nni.algorithms.hpo.tpe_tuner import TpeTuner
+    exp = make_experiment(TRIAL, SPACE, tuner=TpeTuner(), concurrency=1, max_trials=2, objectives=OBJECTIVES)
+    with pytest.raises(Exception, match="MOTPE, NSGA2, Random"):
+        exp.start(port=0)
+
+
+# ---- a whole experiment ------------------------------------------------------------------------
+def test_multi_objective_experiment_front_rest_python_cli_export(make_experiment, tmp_path, write):
+    tuner = RecordingMOTPE(seed=2, n_startup_jobs=4)
+    write("code/rec_assessor.py", """
+        import json
+        from nni.assessor import Assessor, AssessResult
+        class Rec(Assessor):
+            def __init__(self, path):
+                self.path = path
+            def assess_trial(self, trial_job_id, trial_history):
+                with open(self.path, "a") as f:
+                    f.write(json.dumps(trial_history) + "\\n")
+                return AssessResult.Good
+    """)
+    exp = make_experiment(TRIAL, SPACE, tuner=tuner, concurrency=3, max_trials=24, objectives=OBJECTIVES)
+    seen_path = tmp_path / "assessor.jsonl"
+    exp.config.assessor.class_name = "rec_assessor.Rec"
+    exp.config.assessor.code_directory = str(tmp_path / "code")
+    exp.config.assessor.class_args = {"path": str(seen_path)}
+    exp.start(port=0)
+    try:
+        assert exp.wait(timeout=180) == "DONE"
+        results = exp.export_data()
+        assert len(results) == 24                                  # every result is stored and exported
+        bad = [r for r in results if r.parameter["x"] < 0.25]
+        good = [r for r in results if r.parameter["x"] >= 0.25]
+        # the tuner got the objectives objectives' dicts of the fitting results, never the others
+        assert objectives_seen(tuner) == sorted(r.value["cost"] for r in good)
+        assert all(set(v) >= {"acc", "cost", "default"} for v in tuner.received)
+        assert tuner.objectives[0].metric == "acc" and tuner.modes == ["maximize", "minimize"]
+        # the trial's record says which key was wrong
+        jobs = {j.trialJobId: j for j in exp.list_trial_jobs()}
+        for r in bad:
+            key = "'cost'"
+            assert key in (jobs[r.trialJobId].message or ""), jobs[r.trialJobId]
+            assert jobs[r.trialJobId].status == "SUCCEEDED"
+        for r in good:
+            assert not jobs[r.trialJobId].message
+
+        # the front: Python API, REST, CLI agree with a brute-force front
+        front = exp.pareto_front()
+        expected = brute_force_front([{"trialJobId": r.trialJobId, "value": r.value} for r in results])
+        assert {r.trialJobId for r in front} == expected and expected
+        assert all(type(r).__name__ == "TrialResult" and r.parameter and "cost" in r.value for r in front)
+        rows = rest.get(exp.port, "/pareto-front")
+        assert {r["trialJobId"] for r in rows} == expected
+        assert all(set(r["objectives"]) == {"acc", "cost"} for r in rows)
+        out = nnictl("trial", "ls", exp.id, "--pareto")
+        assert out.returncode == 0, out.stderr
+        listed = {line.split()[0] for line in out.stdout.splitlines()[1:] if line.strip() and not line.startswith("-")}
+        assert expected <= listed and not (listed - expected - {"TRIAL"})
+
+        # export: one column per objective
+        csv_path = tmp_path / "out.csv"
+        out = nnictl("experiment", "export", exp.id, "--filename", str(csv_path), "--type", "csv")
+        assert out.returncode == 0, out.stderr
+        table = list(csv.DictReader(csv_path.open()))
+        assert {"acc", "cost"} <= set(table[0]) and len(table) == 24
+        costs = {row["trialJobId"]: row["cost"] for row in table}
+        assert all(costs[r.trialJobId] == repr(r.value["cost"]) or float(costs[r.trialJobId]) == r.value["cost"]
+                   for r in good)
+    finally:
+        exp.stop()
+    # the assessor saw the first objective (numbers), not the dicts
+    histories = [json.loads(line) for line in seen_path.read_text().splitlines()]
+    assert histories and all(isinstance(v, (int, float)) and v >= 0 for h in histories for v in h)
+
+
+def objectives_seen(tuner) -> list[float]:
+    return sorted(v["cost"] for v in tuner.received)
+
+
+def test_experiment_without_objectives_has_no_front(make_experiment):
+    exp = make_experiment("import nni; nni.get_next_parameter(); nni.report_final_result(1.0)\n",
+                          SPACE, concurrency=1, max_trials=1)
+    exp.start(port=0)
+    try:
+        assert exp.wait(timeout=60) == "DONE"
+        with pytest.raises(rest.RestError, match="409.*objectives"):
+            exp.pareto_front()
+        out = nnictl("trial", "ls", exp.id, "--pareto")
+        assert out.returncode != 0 and "objectives" in out.stderr
+    finally:
+        exp.stop()
+
+
+def test_resume_keeps_the_front_and_continues(make_experiment):
+    exp = make_experiment(TRIAL, SPACE, concurrency=2, max_trials=10, objectives=OBJECTIVES)
+    exp.config.tuner.name = "NSGA2"
+    exp.config.tuner.class_args = {"seed": 1, "population_size": 4}
+    exp.start(port=0)
+    try:
+        wait_for(lambda: exp.pareto_front() and len(exp.export_data()) >= 4, timeout=120, what="4 results")
+    finally:
+        exp.stop()
+    stored = Experiment.view(exp.id, port=0, non_blocking=True)
+    try:
+        before = sorted(r.trialJobId for r in stored.pareto_front())
+    finally:
+        stored.stop()
+    assert before
+
+    resumed = Experiment.resume(exp.id, port=0, wait_completion=False)
+    try:
+        assert sorted(r.trialJobId for r in resumed.pareto_front()) == before
+        assert resumed.wait(timeout=180) == "DONE"
+        after = resumed.export_data()
+        front = {r.trialJobId for r in resumed.pareto_front()}
+        assert front == brute_force_front([{"trialJobId": r.trialJobId, "value": r.value} for r in after])
+        assert rest.get(resumed.port, "/progress")["optimizeMode"] == "maximize"   # the first objective's
+    finally:
+        resumed.stop()
+    # nnictl reads the same front from the stopped experiment's store
+    out = nnictl("trial", "ls", exp.id, "--pareto")
+    assert out.returncode == 0, out.stderr
+    assert front <= set(out.stdout.split())
