@@ -296,7 +296,15 @@ class ExperimentManager:
                     self._update_best(trial.trial_id, value)
         data += self.store.imported()
         if data and hasattr(self._tuner.algorithm, "import_data"):
-            await self._tuner.call("import_data", data)
+            # Queued, not awaited: the tuner thread runs calls in order, so every later
+            # generate/receive call sees this history, while the REST API answers at once
+            # (100,000 results take the tuner seconds). A failure sets ERROR as any tuner error.
+            # multiThread runs some calls beside the queue: there the import is awaited.
+            imported = self._tuner.call("import_data", data)
+            if getattr(self.config, "multi_thread", False):
+                await imported
+            else:
+                self._feed(imported)
         self._next_parameter_id = self.store.max_parameter_id() + 1
         self._next_sequence_id = max((t.sequence_id for t in self.trials.values()), default=-1) + 1
         self._counted_trials = sum(t.status != INTERRUPTED for t in self.trials.values())
