@@ -263,8 +263,8 @@ def render(rows: list[dict], budgets: list[int]) -> str:
         out.append(f"\n### {'Sequential' if parallel == 1 else f'Parallel: {parallel} pending trials'}"
                    f" (median hypervolume [25th, 75th percentile], rank; larger is better)\n")
         tuners = [t for t in OURS + PEERS if any(r["tuner"] == t and r["parallel"] == parallel for r in rows)]
-        out.append("| problem | trials | " + " | ".join(tuners) + " |")
-        out.append("|---|---|" + "---|" * len(tuners))
+        out.append("| problem | trials | seeds | " + " | ".join(tuners) + " |")
+        out.append("|---|---|---|" + "---|" * len(tuners))
         for problem in PROBLEMS:
             for b in budgets:
                 cells = {r["tuner"]: r for r in rows if r["parallel"] == parallel and r["problem"] == problem
@@ -284,7 +284,9 @@ def render(rows: list[dict], budgets: list[int]) -> str:
                     if c.get("p_vs_best_peer", 0) > 0.05:
                         s += " ≈"
                     line.append(s)
-                out.append(f"| {problem} | {b} | " + " | ".join(line) + " |")
+                seeds = sorted({c["seeds"] for c in cells.values()})
+                seeds_cell = str(seeds[0]) if len(seeds) == 1 else f"{seeds[0]}-{seeds[-1]}"
+                out.append(f"| {problem} | {b} | {seeds_cell} | " + " | ".join(line) + " |")
     return "\n".join(out)
 
 
@@ -301,6 +303,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--peer-python", help="python of a venv with optuna (default ~/.cache/nni-ng/bench-venv)")
     ap.add_argument("--no-peers", action="store_true", help="skip Optuna")
     ap.add_argument("--reuse-peers", metavar="JSON", help="take Optuna runs from an earlier results file")
+    ap.add_argument("--reuse", metavar="JSON[,JSON...]", type=lambda s: s.split(","),
+                    help="take any matching runs (ours or the peers') from earlier (partial) results files")
     ap.add_argument("--from-results", metavar="JSON[,JSON...]", type=lambda s: s.split(","),
                     help="run nothing: merge the runs of earlier results files and print their table")
     ap.add_argument("--out", help="JSON output (default benchmarks/results/multi_objective[_quick].json)")
@@ -340,14 +344,17 @@ def main(argv: list[str] | None = None) -> int:
              "parallel": args.parallel, "peer_python": peer_py}
             for p in problems for t in tuners for s in range(seeds)]
     results: list[dict] = []
-    if args.reuse_peers:
+    if args.reuse_peers or args.reuse:
         key = lambda j: (j["tuner"], j["problem"], j["seed"], j["budget"], j["parallel"])  # noqa: E731
         old = {key(r): r for r in json.loads(Path(args.reuse_peers).read_text())["runs"]
-               if r["tuner"] in PEERS and "error" not in r}
+               if r["tuner"] in PEERS and "error" not in r} if args.reuse_peers else {}
+        for path in args.reuse or []:
+            old.update({key(r): r for r in json.loads(Path(path).read_text())["runs"] if "error" not in r})
         results = [old[key(j)] for j in jobs if key(j) in old]
         jobs = [j for j in jobs if key(j) not in old]
-    # slow ones first (the sklearn problem, Optuna's TPE) so the pool stays busy to the end
-    jobs.sort(key=lambda j: (j["problem"] != "rf_digits", j["tuner"] != "optuna_tpe"))
+    # seed by seed, so that an interrupted run (see the .partial.json file) has every tuner on
+    # about the same seeds; within a seed the slow ones first (the sklearn problem, Optuna's TPE)
+    jobs.sort(key=lambda j: (j["seed"], j["problem"] != "rf_digits", j["tuner"] != "optuna_tpe"))
     print(f"{len(jobs)} runs on {args.jobs} processes: {','.join(tuners)}; {','.join(problems)}; "
           f"{seeds} seeds; budgets {budgets}; {args.parallel} pending", file=sys.stderr)
     t0 = time.time()

@@ -135,7 +135,7 @@ def serve_load(trials: int, work: Path) -> None:
 
 LOAD_CLIENT = r'''
 import asyncio, json, random, sys, time
-specs, duration, start_at = json.load(open(sys.argv[1])), int(sys.argv[2]), float(sys.argv[3])
+specs, duration, start_at, out = json.load(open(sys.argv[1])), int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
 latencies, refused, retried = [], [], 0
 
 async def post(host, port, trial, action, payload):
@@ -181,7 +181,8 @@ async def main():
     await asyncio.gather(*(trial(t) for t in specs))
 
 asyncio.run(main())
-print(json.dumps({"latencies": latencies, "refused": len(refused), "retried_connects": retried}))
+with open(out, "w") as f:   # a file, not stdout: a full pipe would block the client
+    json.dump({"latencies": latencies, "refused": len(refused), "retried_connects": retried}, f)
 '''
 
 
@@ -206,7 +207,7 @@ def bench_load(trials: int, duration: int, pythonpath: Path | None, clients: int
             cpu_before, wall_before = cpu_s(manager.pid), time.monotonic()
             start_at = time.time() + 1.0
             procs = [subprocess.Popen([sys.executable, str(work / "client.py"), str(work / f"specs{i}.json"),
-                                       str(duration), str(start_at)], stdout=subprocess.PIPE, text=True)
+                                       str(duration), str(start_at), str(work / f"result{i}.json")])
                      for i in range(clients)]
             rss_peak = 0
             while any(p.poll() is None for p in procs):
@@ -214,7 +215,9 @@ def bench_load(trials: int, duration: int, pythonpath: Path | None, clients: int
                 time.sleep(0.5)
             cpu = cpu_s(manager.pid) - cpu_before
             wall = time.monotonic() - wall_before
-            results = [json.loads(p.stdout.read()) for p in procs]   # type: ignore[union-attr]
+            if any(p.returncode for p in procs):
+                raise RuntimeError("a load client failed")
+            results = [json.loads((work / f"result{i}.json").read_text()) for i in range(clients)]
             manager.stdin.write("stop\n")
             manager.stdin.flush()
             stored = json.loads(manager.stdout.readline())["stored"]
@@ -318,13 +321,15 @@ def bench_store(trials: int, per_trial: int, pythonpath: Path | None, work: Path
         time.sleep(1.0)
         out["rss_mb"] = mem_kb(manager.pid) / 1024
 
-        def median_ms(path: str, runs: int = 5) -> float:
+        def median_ms(path: str, runs: int = 3) -> float:
             return statistics.median(_get(url + path, secret)[0] for _ in range(runs)) * 1000
         last = trials - 100
         out["trials_first_page_ms"] = median_ms("/trial-jobs?offset=0&limit=100")
         out["trials_last_page_ms"] = median_ms(f"/trial-jobs?offset={last}&limit=100")
         out["trial_metrics_ms"] = median_ms(f"/metric-data/t{trials // 2:06d}")
         out["metrics_last_page_ms"] = median_ms(f"/metric-data?offset={trials * per_trial - 1000}&limit=1000")
+        # Reset the peak (VmHWM) to the current RSS: the export's own peak, not the resume's.
+        Path(f"/proc/{manager.pid}/clear_refs").write_text("5")
         peak_before = mem_kb(manager.pid, "VmHWM")
         out["export_s"], size = _get(url + "/export-data", secret)
         out["export_mb"] = size / 1e6
@@ -498,6 +503,8 @@ def bench_ours_on_ray(address: str, kind: str, trials: int, concurrency: int) ->
         db = sqlite3.connect(work / "experiments" / exp.id / "db" / "nni.sqlite")
         first = db.execute("SELECT MIN(timestamp) FROM metrics WHERE type = 'FINAL'").fetchone()[0]
         done = db.execute("SELECT count(*) FROM trials WHERE status = 'SUCCEEDED'").fetchone()[0]
+        for status, message in db.execute("SELECT status, message FROM trials WHERE status != 'SUCCEEDED'"):
+            print(f"    ours on Ray: a trial ended {status}: {(message or '')[:300]}", file=sys.stderr)
         end = db.execute("SELECT MAX(end_time) FROM trials").fetchone()[0]
     return {"wall_s": min(wall, end - t0) if end else wall, "first_result_s": first - t0 if first else None,
             "done": done, "status": status}
@@ -590,10 +597,10 @@ def per_trial(platform: str, trials: int, window: float) -> dict[str, Any]:
 # -- driver ----------------------------------------------------------------------------------------
 def _json_child(args: list[str], timeout: float = 1800, pythonpath: Path | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="nni-scale-home-") as home:
-        out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, timeout=timeout,
-                             env=child_env(pythonpath, Path(home)))
+        out = subprocess.run([sys.executable, __file__, *args], stdout=subprocess.PIPE, text=True, timeout=timeout,
+                             env=child_env(pythonpath, Path(home)))    # its stderr: ours (progress, errors)
     if out.returncode != 0:
-        raise RuntimeError(out.stderr[-1500:])
+        raise RuntimeError(f"{args[0]} failed with exit code {out.returncode} (its stderr is above)")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -621,6 +628,8 @@ def main() -> None:
     parser.add_argument("--parts", default="a,b,c,d")
     parser.add_argument("--before", metavar="REF", help="git ref of the 'before' peer for parts a and b")
     parser.add_argument("--raytune-python", default=PEER_PYTHON)
+    parser.add_argument("--ray-trials", type=int, help="trials per Ray run (default 500; --quick 50)")
+    parser.add_argument("--load-trials", type=int, help="simulated trials in (a) (default 1000; --quick 200)")
     parser.add_argument("--serve-load", nargs=2, metavar=("TRIALS", "DIR"), help=argparse.SUPPRESS)
     parser.add_argument("--ours-ray", nargs=4, metavar=("ADDRESS", "KIND", "TRIALS", "CONCURRENCY"),
                         help=argparse.SUPPRESS)
@@ -648,6 +657,8 @@ def main() -> None:
     store_trials, per_trial_metrics = (10_000, 10) if q else (100_000, 10)
     ray_trials, ray_concurrency = (50, 8) if q else (500, 8)
     d_trials, d_window = (8, 5.0) if q else (32, 15.0)
+    ray_trials = args.ray_trials or ray_trials
+    load_trials = args.load_trials or load_trials
 
     rows: list[tuple[str, str, str, str, str, str, str]] = []   # part, measure, target, ours, before, tune rnd, tune optuna
 

@@ -72,7 +72,8 @@ TUNERS = {
     "PBT": ({"optimize_mode": "minimize", "population_size": 6, "seed": 1}, False, False),
     "GP": ({"optimize_mode": "minimize", "cold_start_num": 5, "selection_num_warm_up": 500,
             "selection_num_starting_points": 10, "seed": 1}, True, False),
-    "Metis": ({"optimize_mode": "minimize", "seed": 1}, True, False),
+    "Metis": ({"optimize_mode": "minimize", "selection_num_starting_points": 30, "cold_start_num": 5,
+               "seed": 1}, True, False),
     "SMAC": ({"optimize_mode": "minimize", "seed": 1}, False, False),
     "DNGO": ({"optimize_mode": "minimize", "sample_size": 200, "trials_per_update": 15,
               "num_epochs_per_training": 100, "seed": 1}, True, False),
@@ -85,8 +86,6 @@ def _build(name: str, tmp_path):
         pytest.importorskip("smac")
     if name == "PBT":
         args["all_checkpoint_dir"] = str(tmp_path / "ckpt")
-    if name == "Metis":
-        args.pop("seed")
     return create_algorithm("tuner", name=name, class_args=args)
 
 

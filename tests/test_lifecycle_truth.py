@@ -24,7 +24,7 @@ import pytest
 from conftest import wait_for
 from nni.experiment import rest
 from test_nnictl import NNICTL, nnictl, wait_done
-from test_nnictl_lifecycle import create, entry
+from test_nnictl_lifecycle import create
 
 
 @pytest.fixture

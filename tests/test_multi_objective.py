@@ -167,6 +167,11 @@ def test_multi_objective_experiment_front_rest_python_cli_export(make_experiment
         rows = rest.get(exp.port, "/pareto-front")
         assert {r["trialJobId"] for r in rows} == expected
         assert all(set(r["objectives"]) == {"acc", "cost"} for r in rows)
+        history = rest.get(exp.port, "/pareto-front/hypervolume")
+        hv = [p["hypervolume"] for p in history["points"]]
+        assert history["points"][-1]["results"] == len(good) and hv[-1] > 0
+        assert all(a <= b + 1e-12 for a, b in zip(hv, hv[1:]))      # a front only grows
+        assert history["reference"][0] < min(r.value["acc"] for r in good)     # acc is maximised
         out = nnictl("trial", "ls", exp.id, "--pareto")
         assert out.returncode == 0, out.stderr
         listed = {line.split()[0] for line in out.stdout.splitlines()[1:] if line.strip() and not line.startswith("-")}
@@ -236,3 +241,105 @@ def test_resume_keeps_the_front_and_continues(make_experiment):
     out = nnictl("trial", "ls", exp.id, "--pareto")
     assert out.returncode == 0, out.stderr
     assert front <= set(out.stdout.split())
+
+
+# ---- the Pareto page in a real browser ---------------------------------------------------------
+@pytest.mark.parametrize("n_objectives", [2, 3])
+def test_pareto_page_in_chromium(make_experiment, n_objectives):
+    import os
+    if not os.path.exists("/usr/bin/chromium"):
+        pytest.skip("/usr/bin/chromium is missing")
+    from playwright.sync_api import sync_playwright
+    objectives = OBJECTIVES + ([{"metric": "size", "mode": "minimize"}] if n_objectives == 3 else [])
+    trial = TRIAL.replace('"cost": cost})', '"cost": cost, "size": abs(x - 0.5)})')
+    exp = make_experiment(trial, SPACE, concurrency=3, max_trials=12, objectives=objectives)
+    exp.config.tuner.name = "NSGA2"
+    exp.config.tuner.class_args = {"seed": 0, "population_size": 4}
+    exp.start(port=0)
+    try:
+        assert exp.wait(timeout=120) == "DONE"
+        front = exp.pareto_front()
+        fitting = [r for r in exp.export_data() if r.parameter["x"] >= 0.25]
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True)
+            try:
+                page = browser.new_page()
+                errors: list[str] = []
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+                page.goto(f"http://127.0.0.1:{exp.port}/pareto")
+                page.wait_for_selector("#chart[data-front-size]", timeout=30_000)
+                assert page.inner_text("#front-size") == str(len(front))
+                chart = page.locator("#chart")
+                assert chart.get_attribute("data-front-size") == str(len(front))
+                assert chart.get_attribute("data-dominated-size") == str(len(fitting) - len(front))
+                # plotly drew the points: a scatter (2 objectives) or a scatter matrix (3)
+                assert page.locator("#chart .main-svg").count() >= 1
+                assert page.locator("#front tbody tr").count() == len(front)
+                page.wait_for_selector("#hv[data-points]", timeout=30_000)
+                assert int(page.locator("#hv").get_attribute("data-points")) >= 1
+                # best per objective, and the table sorts by an objective
+                assert page.locator("#best-list li").count() == n_objectives
+                page.click("#front th.sortable[data-key='1']")
+                cells = [float(t) for t in page.locator("#front tbody tr td:nth-child(3)").all_inner_texts()]
+                assert cells == sorted(cells)
+                assert not errors, errors
+            finally:
+                browser.close()
+    finally:
+        exp.stop()
+
+
+def test_csv_export_then_import_feeds_the_objectives(make_experiment, tmp_path):
+    source = make_experiment(TRIAL, SPACE, concurrency=2, max_trials=6, objectives=OBJECTIVES)
+    source.start(port=0)
+    try:
+        assert source.wait(timeout=120) == "DONE"
+        csv_path = tmp_path / "results.csv"
+        out = nnictl("experiment", "export", source.id, "--filename", str(csv_path), "--type", "csv")
+        assert out.returncode == 0, out.stderr
+        fitting = sum(1 for r in source.export_data() if r.parameter["x"] >= 0.25)
+    finally:
+        source.stop()
+
+    tuner = RecordingMOTPE(seed=0)
+    target = make_experiment(TRIAL, SPACE, tuner=tuner, concurrency=1, max_trials=1, objectives=OBJECTIVES)
+    target.start(port=0)
+    try:
+        assert target.wait(timeout=60) == "DONE"
+        out = nnictl("experiment", "import", target.id, "--filename", str(csv_path))
+        assert out.returncode == 0, out.stderr
+        wait_for(lambda: len(tuner.imported) == 6, timeout=30, what="6 imported rows")
+        # the objective columns became the value, not parameters
+        assert all(set(row["parameter"]) == {"x", "k"} for row in tuner.imported)
+        assert all({"acc", "default"} <= set(row["value"]) for row in tuner.imported)
+        # rows with every objective were learned from (1 result of its own + the fitting imports)
+        own = 1 if target.export_data()[0].parameter["x"] >= 0.25 else 0
+        assert len(tuner._completed()[1]) == own + fitting
+    finally:
+        target.stop()
+
+
+def test_multi_phase_trials_report_objectives_per_parameter_set(make_experiment):
+    trial = """
+        import nni
+        for _ in range(2):
+            p = nni.get_next_parameter()
+            if p is None:
+                break
+            nni.report_final_result({"default": p["x"], "acc": p["x"], "cost": p["x"] ** 2})
+    """
+    tuner = RecordingMOTPE(seed=3, n_startup_jobs=2)
+    exp = make_experiment(trial, SPACE, tuner=tuner, concurrency=2, max_trials=8, objectives=OBJECTIVES,
+                          multi_phase=True)
+    exp.start(port=0)
+    try:
+        assert exp.wait(timeout=120) == "DONE"
+        results = exp.export_data()
+        assert len(results) == 8 and {r.parameterIndex for r in results} == {0, 1}
+        assert sorted(v["cost"] for v in tuner.received) == sorted(r.value["cost"] for r in results)
+        front = exp.pareto_front()
+        # acc up and cost up together: every result is a trade-off, so all are on the front
+        assert len(front) == len({(r.value["acc"], r.value["cost"]) for r in results})
+    finally:
+        exp.stop()

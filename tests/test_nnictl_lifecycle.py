@@ -93,8 +93,11 @@ def read_lines_until(process: subprocess.Popen, done, timeout: float = 90.0) -> 
         for line in process.stdout:
             lines.append(line)
     threading.Thread(target=pump, daemon=True).start()
-    return wait_for(lambda: (lambda text: text if done(text) else None)("".join(lines)), timeout,
-                    "the expected output")
+    try:
+        return wait_for(lambda: (lambda text: text if done(text) else None)("".join(lines)), timeout,
+                        "the expected output")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; the output so far:\n{''.join(lines)}") from None
 
 
 def test_create_list_stop_resume_finish_export_and_import(make_config, write, tmp_path):
@@ -237,7 +240,7 @@ def test_view_serves_a_stopped_experiment_read_only(make_config, tmp_path):
 
 def test_update_trial_log_top_and_webui_commands_on_a_live_experiment(make_config, write, tmp_path):
     write("exp/slow.py", "import nni, time\np = nni.get_next_parameter()\nprint('hello from', nni.get_trial_id())\n"
-                         "time.sleep(30)\nnni.report_final_result(p['x'])\n")
+                         "time.sleep(300)\nnni.report_final_result(p['x'])\n")   # runs until killed or stopped
     exp_id, port = create(make_config(trialCommand=f"{sys.executable} slow.py", trialConcurrency=1,
                                       maxTrialNumber=10))
     try:

@@ -129,11 +129,17 @@ def test_the_secret_is_kept_across_view_and_resume(make_experiment):
 
 
 def test_foreign_host_and_cross_site_requests_are_refused(make_experiment):
-    exp = make_experiment(SLEEPY_TRIAL, SPACE, concurrency=1, max_trials=3)
+    from nni.experiment.config import ConfigError, ExperimentConfig
+    with pytest.raises(ConfigError, match="allowedHosts"):
+        ExperimentConfig.from_dict({"allowedHosts": ["https://proxy.example/"]})
+    exp = make_experiment(SLEEPY_TRIAL, SPACE, concurrency=1, max_trials=3, allowed_hosts=["Proxy.Example"])
     exp.start(port=0)
     trial = wait_for(lambda: next((j for j in exp.list_trial_jobs() if j.status == "RUNNING"), None),
                      what="a running trial")
     auth = {"Authorization": f"Bearer {secret_of(exp)}"}
+    # A name the owner listed (a reverse proxy's) is accepted, with or without a port.
+    for host in ("proxy.example", "proxy.example:443"):
+        assert http(exp.port, "GET", "/api/v1/nni/check-status", headers={**auth, "Host": host})[0] == 200
     json_type = {"Content-Type": "application/json"}
     # DNS rebinding: the right secret does not help under a foreign name.
     for path in ("/api/v1/nni/check-status", "/", f"/api/v1/trial/{trial.trialJobId}/parameter"):
@@ -187,6 +193,9 @@ def test_files_are_owner_only_and_the_log_route_stays_in_the_trial_dir(make_expe
     assert mode(directory / "secret") == 0o600
     assert mode(directory / "db") == 0o700
     assert mode(directory / "db" / "nni.sqlite") == 0o600
+    for extra in ("nni.sqlite-wal", "nni.sqlite-shm"):   # SQLite gives them the database's mode
+        if (directory / "db" / extra).exists():
+            assert mode(directory / "db" / extra) == 0o600
     assert mode(directory / "log" / "nnimanager.log") == 0o600
     assert mode(nni_home / "experiments" / f"{exp.id}.json") == 0o600
 
@@ -342,3 +351,51 @@ def test_a_double_forked_daemon_dies_when_the_manager_is_killed(tmp_path, write)
     finally:
         if pid_alive(daemon):
             os.kill(daemon, signal.SIGKILL)
+
+
+def test_the_url_nnictl_prints_opens_the_web_ui_in_chromium(tmp_path, write):
+    """No extra step: the URL ``nnictl create`` prints logs the browser in, then drops the token."""
+    import re
+    import subprocess
+    if not os.path.exists("/usr/bin/chromium"):
+        pytest.skip("chromium is not installed")
+    playwright = pytest.importorskip("playwright.sync_api")
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "trial.py").write_text("import nni\np = nni.get_next_parameter()\nnni.report_final_result(p['x'])\n")
+    config = write("exp/config.yml", f"""
+        searchSpace: {json.dumps(SPACE)}
+        trialCommand: {sys.executable} trial.py
+        trialCodeDirectory: {code}
+        trialConcurrency: 1
+        maxTrialNumber: 2
+        experimentWorkingDirectory: {tmp_path / 'experiments'}
+        tuner:
+          name: Random
+        trainingService:
+          platform: local
+    """)
+    out = subprocess.run([sys.executable, "-m", "nni.cli", "create", "--config", str(config), "--port", "0"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    exp_id, url = re.search(r"Experiment (\w+) started.*Web UI:\s+(\S+)", out.stdout, re.S).groups()
+    assert "?token=" in url
+    try:
+        with playwright.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium")
+            try:
+                page = browser.new_page()
+                page.set_default_timeout(60_000)
+                page.goto(url)
+                playwright.expect(page.locator("#exp-id")).to_have_text(exp_id, timeout=60_000)
+                assert "token" not in page.url
+                cookies = page.context.cookies()
+                assert any(c["httpOnly"] and c["sameSite"] == "Strict" for c in cookies)
+                # A fresh browser (no cookie) that opens the bare address gets no data.
+                fresh = browser.new_context().new_page()
+                answer = fresh.goto(url.split("?")[0].rstrip("/") + "/api/v1/nni/check-status")
+                assert answer is not None and answer.status == 401
+            finally:
+                browser.close()
+    finally:
+        subprocess.run([sys.executable, "-m", "nni.cli", "stop", exp_id], capture_output=True, timeout=120)

@@ -990,7 +990,9 @@ def test_page_follows_an_experiment_resumed_on_the_same_port(make_experiment, pa
         e(page.locator("#count-SYS_CANCELED .num, #count-USER_CANCELED .num").first).not_to_have_text("0")
         # The resumed manager counts its changes from 0 again: the page asks from the start
         # rather than waiting 20 s for the new manager to pass the old one's count.
-        wait_until(lambda: any("since=-1" in url for url in polls), what="a progress request from the start")
+        # (page.evaluate lets Playwright deliver the page's events to `polls` meanwhile.)
+        wait_until(lambda: page.evaluate("0") == 0 and any("since=-1" in url for url in polls),
+                   what="a progress request from the start")
         wait_until(lambda: running(resumed), what="the resumed experiment's trial")
         e(page.locator("#count-RUNNING .num")).to_have_text("1")
     finally:

@@ -17,8 +17,8 @@ from ..experiment import rest
 from ..experiment.data import _decode
 from ..manager import registry
 from ._errors import CliError
-from ._experiment import (export_rows, is_live, metrics, optimize_mode, pareto_rows, profile, require_live,
-                          resolve, running_entries, status, times, trial_jobs)
+from ._experiment import (export_rows, metrics, optimize_mode, pareto_rows, profile, require_live, resolve,
+                          status, times, trial_jobs)
 from ._launch import start_manager
 from ._table import format_duration, format_table, format_time
 
@@ -264,6 +264,8 @@ def experiment_import(args: argparse.Namespace) -> int:
     entry = resolve(args.id)
     port = require_live(entry, "import data into it")
     data = _read_import_file(Path(args.filename))
+    if Path(args.filename).suffix.lower() == ".csv":
+        data = _objective_columns(data, profile(entry).get("params", {}).get("objectives"))
     reply = rest.request("POST", port, "/experiment/import-data", data)
     print(f"Imported {reply['imported']} results into experiment {entry['id']}.")
     return 0
@@ -296,6 +298,20 @@ def _read_import_file(path: Path) -> list[dict[str, Any]]:
     if not isinstance(data, list) or not all(isinstance(d, dict) and "parameter" in d and "value" in d for d in data):
         raise CliError(f"{path}: expected a JSON list of {{\"parameter\": {{...}}, \"value\": ...}} objects")
     return [{"parameter": d["parameter"], "value": d["value"]} for d in data]
+
+
+def _objective_columns(data: list[dict[str, Any]], objectives: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """In a multi-objective experiment, a CSV's objective columns are metrics, not parameters:
+    move them into the value dict (with ``default``) so the tuner can learn from the rows."""
+    if not objectives:
+        return data
+    names = [o["metric"] for o in objectives]
+    out = []
+    for row in data:
+        parameter = {k: v for k, v in row["parameter"].items() if k not in names}
+        value = {"default": row["value"], **{k: row["parameter"][k] for k in names if k in row["parameter"]}}
+        out.append({"parameter": parameter, "value": value})
+    return out
 
 
 def _cell(value: Any) -> Any:

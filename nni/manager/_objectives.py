@@ -18,7 +18,8 @@ from .._objectives import (
     parse_objectives,
 )
 
-__all__ = ["experiment_objectives", "refuse_tuner", "check_final", "assessor_view", "pareto_front_rows"]
+__all__ = ["experiment_objectives", "refuse_tuner", "check_final", "assessor_view", "pareto_front_rows",
+           "hypervolume_history"]
 
 
 def experiment_objectives(config: Any) -> list[Objective] | None:
@@ -63,14 +64,9 @@ def assessor_view(history: list[Any], objectives: list[Objective]) -> list[Any]:
     return [h[metric] if isinstance(h, dict) and metric in h else h for h in history]
 
 
-def pareto_front_rows(store: Any, config: dict | None = None) -> list[dict[str, Any]] | None:
-    """The non-dominated final results in export-data form plus ``objectives`` (metric -> value),
-    or None when the experiment has no objectives.  Results that do not fit are left out."""
-    from ..algorithms.hpo._pareto import non_dominated_mask
+def _fitting_rows(store: Any, objectives: list[Objective]) -> tuple[list[dict[str, Any]], list[list[float]]]:
+    """Export rows whose final result holds every objective, in result order, and their values."""
     from .rest import export_rows
-    objectives = experiment_objectives(config if config is not None else store.get_meta("config", {}))
-    if objectives is None:
-        return None
     rows, points = [], []
     for row in export_rows(store):
         value = row["value"]
@@ -85,6 +81,49 @@ def pareto_front_rows(store: Any, config: dict | None = None) -> list[dict[str, 
             continue
         rows.append({**row, "objectives": dict(zip((o.metric for o in objectives), values))})
         points.append(values)
+    return rows, points
+
+
+#: Points of the hypervolume history (evenly spaced over the results), to keep it cheap.
+HISTORY_POINTS = 50
+
+
+def hypervolume_history(store: Any, config: dict | None = None) -> dict[str, Any] | None:
+    """Hypervolume of the front after the first n fitting results, for up to 50 values of n.
+
+    The reference point is the worst value of each objective over all results, moved 10 %
+    of its range further (so every result counts); it moves as results arrive, so compare
+    values within one answer.  None when the experiment has no objectives.
+    """
+    import numpy as np
+
+    from ..algorithms.hpo._pareto import hypervolume, to_minimization
+    objectives = experiment_objectives(config if config is not None else store.get_meta("config", {}))
+    if objectives is None:
+        return None
+    _, points = _fitting_rows(store, objectives)
+    modes = [o.mode for o in objectives]
+    if not points:
+        return {"reference": None, "points": []}
+    M = to_minimization(points, modes)
+    low, high = M.min(axis=0), M.max(axis=0)
+    ref_min = high + 0.1 * np.where(high > low, high - low, 1.0)
+    n = len(M)
+    m = min(n, HISTORY_POINTS)
+    steps = sorted({max(1, round(n * (i + 1) / m)) for i in range(m)})
+    history = [{"results": k, "hypervolume": hypervolume(M[:k], ref_min, n_samples=20_000)} for k in steps]
+    sign = np.array([-1.0 if m == "maximize" else 1.0 for m in modes])
+    return {"reference": (ref_min * sign).tolist(), "points": history}
+
+
+def pareto_front_rows(store: Any, config: dict | None = None) -> list[dict[str, Any]] | None:
+    """The non-dominated final results in export-data form plus ``objectives`` (metric -> value),
+    or None when the experiment has no objectives.  Results that do not fit are left out."""
+    from ..algorithms.hpo._pareto import non_dominated_mask
+    objectives = experiment_objectives(config if config is not None else store.get_meta("config", {}))
+    if objectives is None:
+        return None
+    rows, points = _fitting_rows(store, objectives)
     if not rows:
         return []
     mask = non_dominated_mask(points, [o.mode for o in objectives])

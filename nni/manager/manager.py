@@ -291,12 +291,20 @@ class ExperimentManager:
                     if fed is not None:
                         data.append({"parameter": record["parameters"], "value": fed})
                         self._update_best(trial.trial_id, fed[self.objectives[0].metric])
-                elif _finite(value):
+                elif finite_metric(value):
                     data.append({"parameter": record["parameters"], "value": value})
                     self._update_best(trial.trial_id, value)
         data += self.store.imported()
         if data and hasattr(self._tuner.algorithm, "import_data"):
-            await self._tuner.call("import_data", data)
+            # Queued, not awaited: the tuner thread runs calls in order, so every later
+            # generate/receive call sees this history, while the REST API answers at once
+            # (100,000 results take the tuner seconds). A failure sets ERROR as any tuner error.
+            # multiThread runs some calls beside the queue: there the import is awaited.
+            imported = self._tuner.call("import_data", data)
+            if getattr(self.config, "multi_thread", False):
+                await imported
+            else:
+                self._feed(imported)
         self._next_parameter_id = self.store.max_parameter_id() + 1
         self._next_sequence_id = max((t.sequence_id for t in self.trials.values()), default=-1) + 1
         self._counted_trials = sum(t.status != INTERRUPTED for t in self.trials.values())
@@ -870,7 +878,7 @@ class ExperimentManager:
             if self.objectives:
                 usable = parsed is not None
             else:
-                usable = _finite(parsed) or not self.has_builtin_tuner()
+                usable = finite_metric(parsed) or not self.has_builtin_tuner()
             if self._tuner is not None and usable:
                 if record["parameter_source"] == "resumed" or trial.tuner_closed:
                     # This tuner instance never generated these parameters (they are re-run
@@ -907,7 +915,7 @@ class ExperimentManager:
                 last, _ = _objectives.check_final(raw[len(history) - 1] if len(raw) >= len(history) else None,
                                                   self.objectives)
             if parameter_id not in trial.finals and self._tuner is not None and last is not None \
-                    and (self.objectives or _finite(last)):
+                    and (self.objectives or finite_metric(last)):
                 # As NNI does: the tuner learns from the last intermediate result of a stopped trial.
                 record = next(r for r in trial.records if r["parameter_id"] == parameter_id)
                 self._feed(self._tuner.call("receive_trial_result", parameter_id, record["parameters"], last,
@@ -1009,7 +1017,7 @@ class ExperimentManager:
         self.store.add_event(kind, message, trial_id)
 
     def _update_best(self, trial_id: str, value: Any) -> None:
-        if not _finite(value):
+        if not finite_metric(value):
             return
         reward = extract_scalar_reward(value)
         better = self.best is None or (reward > self.best[0] if self.optimize_mode == "maximize"
@@ -1129,7 +1137,7 @@ class _FailureWatch:
         return f"all {len(ended)} {what}; last: {self.last or 'see the trials stderr'}"
 
 
-def _finite(value: Any) -> bool:
+def finite_metric(value: Any) -> bool:
     """The NaN/inf rule (docs/rest_api.md): only metrics whose scalar is a finite float reach the
     tuner and the best result; NaN, +-inf and integers beyond a float (10**400) are only stored."""
     try:

@@ -8,7 +8,6 @@ times are epoch milliseconds, metric ``data`` is a JSON-encoded JSON string.
 from __future__ import annotations
 
 import json
-import math
 import time
 from typing import Any, Iterator
 
@@ -286,6 +285,16 @@ async def pareto_front(request: web.Request) -> web.Response:
     return web.json_response(rows)
 
 
+async def pareto_hypervolume(request: web.Request) -> web.Response:
+    """Our addition: the front's hypervolume as results arrived (see ``_objectives.hypervolume_history``)."""
+    from ._objectives import hypervolume_history
+    manager = request.app[MANAGER_KEY]
+    history = hypervolume_history(request.app[STORE_KEY], manager.config.json() if manager is not None else None)
+    if history is None:
+        return _error(409, "objectives: this experiment has no 'objectives' in its config, so no Pareto front")
+    return web.json_response(history)
+
+
 async def job_statistics(request: web.Request) -> web.Response:
     counts = request.app[STORE_KEY].status_counts()
     return web.json_response([{"trialJobStatus": s, "trialJobNumber": n} for s, n in sorted(counts.items())])
@@ -426,23 +435,11 @@ def check_import_row(index: int, row: Any) -> dict[str, Any]:
         raise BadRequest(f"{where}: each imported entry must be an object with 'parameter' and 'value'")
     if not isinstance(row["parameter"], dict):
         raise BadRequest(f"{where}.parameter: expected an object, got {type(row['parameter']).__name__}")
+    from .manager import finite_metric
     if not finite_metric(row["value"]):
         raise BadRequest(f"{where}.value: expected a finite number or an object with a finite number "
                          f"under 'default', got {_short(row['value'])}")
     return {"parameter": row["parameter"], "value": row["value"]}
-
-
-def finite_metric(value: Any) -> bool:
-    """The NaN/inf rule: a metric counts (tuner, best result) only if its scalar is a finite float.
-
-    The scalar is the number itself or its ``default`` key. NaN, +-inf and integers
-    too big for a float (10**400) are stored and shown but never given to the tuner.
-    """
-    from ..utils import extract_scalar_reward
-    try:
-        return math.isfinite(float(extract_scalar_reward(value)))
-    except (RuntimeError, TypeError, ValueError, OverflowError):
-        return False
 
 
 def _short(value: Any) -> str:
@@ -597,6 +594,7 @@ def build_app(store: Store, manager: Any = None, stop_view: Any = None, *,
         web.get(f"{API}/metric-data/{{trial_id}}", metric_data),
         web.get(f"{API}/export-data", export_data),
         web.get(f"{API}/pareto-front", pareto_front),
+        web.get(f"{API}/pareto-front/hypervolume", pareto_hypervolume),
         web.post(f"{API}/experiment/import-data", import_data),
         web.get(f"{API}/experiment/imported-data", imported_data),
         web.get(f"{API}/job-statistics", job_statistics),
@@ -607,4 +605,6 @@ def build_app(store: Store, manager: Any = None, stop_view: Any = None, *,
     ])
     from .webui import add_webui_routes   # the web UI and its JSON endpoints (nni/manager/webui)
     add_webui_routes(app)
+    from .pareto_page import add_pareto_page   # /pareto: the Pareto-front page (multi-objective)
+    add_pareto_page(app)
     return app

@@ -115,7 +115,7 @@ def non_dominated_sort(Y: Sequence[Sequence[float]] | np.ndarray, modes: Sequenc
 
 
 def _sort_2d(M: np.ndarray) -> np.ndarray:
-    """Non-dominated sort of two objectives in O(n log n) per front (peeling by a sweep)."""
+    """Non-dominated sort of two objectives: each front peeled by one vectorised sweep."""
     n = len(M)
     ranks = np.full(n, -1)
     remaining = np.arange(n)
@@ -123,18 +123,15 @@ def _sort_2d(M: np.ndarray) -> np.ndarray:
     while remaining.size:
         sub = M[remaining]
         order = np.lexsort((sub[:, 1], sub[:, 0]))   # by f0, then f1
-        front = []
-        best_f1 = math.inf
-        prev = None
-        for i in order:
-            f0, f1 = sub[i]
-            if f1 < best_f1:
-                front.append(i)
-                best_f1 = f1
-                prev = (f0, f1)
-            elif prev is not None and f0 == prev[0] and f1 == prev[1]:
-                front.append(i)   # an exact duplicate of a front point is not dominated by it
-        front = np.array(front, dtype=int)
+        f0, f1 = sub[order, 0], sub[order, 1]
+        # identical points form a group; a group is on the front when its first member lowers
+        # the running minimum of f1 over the points before it
+        first = np.ones(len(order), bool)
+        first[1:] = (f0[1:] != f0[:-1]) | (f1[1:] != f1[:-1])
+        prev_min = np.concatenate([[math.inf], np.minimum.accumulate(f1)[:-1]])
+        group = np.cumsum(first) - 1
+        on_front = ((f1 < prev_min) & first)[np.flatnonzero(first)][group]
+        front = order[on_front]
         ranks[remaining[front]] = r
         keep = np.ones(remaining.size, bool)
         keep[front] = False
@@ -279,6 +276,18 @@ def hypervolume_contributions(Y: Sequence[Sequence[float]] | np.ndarray, ref: Se
     _, inverse, counts = np.unique(M[front], axis=0, return_inverse=True, return_counts=True)
     unique = front[counts[inverse.reshape(-1)] == 1]
     if not unique.size:
+        return out
+    if k == 2 and len(front) == len(cand):
+        # a mutually non-dominated 2-D set (the usual case): sorted by f0 (f1 then falls), a
+        # point's exclusive area is the box up to its neighbours; a duplicate's box is empty
+        F = M[front]
+        order = np.lexsort((F[:, 1], F[:, 0]))
+        idx = front[order]
+        f0, f1 = M[idx, 0], M[idx, 1]
+        right = np.concatenate([f0[1:], [r[0]]])
+        upper = np.concatenate([[r[1]], f1[:-1]])
+        out[idx] = np.maximum((right - f0) * (upper - f1), 0.0)
+        out[np.setdiff1d(front, unique)] = 0.0
         return out
     # dominated rows matter too: removing a front point can expose them
     P = M[ok]

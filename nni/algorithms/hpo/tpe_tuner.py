@@ -94,7 +94,7 @@ def _split(y: np.ndarray, args: TpeArguments) -> tuple[np.ndarray, np.ndarray]:
 #: branch's own parameters are still chosen by its model).  TPE's ratio l/g favours a branch
 #: whose trials are reliably fair (a wide flat floor) over one whose best region is narrow
 #: and whose typical trial looks worst; without this it settled in the worse branch for good
-#: (docs/benchmarks.md: 0.5 beat 0, 0.2, 0.25 and 0.33 on the tuning half).
+#: (docs/benchmarks.md: on the tuning half's three conditional problems 0.5 beat 0, 0.2, 0.25, 0.33).
 BRANCH_EXPLORATION = 0.5
 
 

@@ -278,7 +278,7 @@ class UiData:
         db = self._connect()
         return {r[0]: json.loads(r[1]) for r in db.execute("SELECT key, value FROM main.meta")}
 
-    def summary(self, optimize_mode: str, multi_phase: bool) -> dict[str, Any]:
+    def summary(self, optimize_mode: str) -> dict[str, Any]:
         """Counts by state, the best final result with its parameters, and trial-limit progress."""
         db = self._connect()
         counts = {r[0]: r[1] for r in db.execute("SELECT status, COUNT(*) FROM temp.rows GROUP BY status")}
@@ -286,13 +286,7 @@ class UiData:
         best = db.execute("SELECT r.*, t.sequence_id FROM temp.results r JOIN temp.rows t USING (trial_id)"
                           f" WHERE r.metric IS NOT NULL ORDER BY r.metric {order}, r.id ASC LIMIT 1").fetchone()
         finished = sum(counts.get(s, 0) for s in FINISHED_STATES)
-        if multi_phase:
-            states = ", ".join(f"'{s}'" for s in FINISHED_STATES)
-            done = db.execute(f"SELECT SUM(CASE WHEN status IN ({states}) THEN phases ELSE"
-                              " (SELECT COUNT(*) FROM temp.results r WHERE r.trial_id = temp.rows.trial_id) END)"
-                              " FROM temp.rows").fetchone()[0] or 0
-        else:
-            done = finished
+        done = finished    # maxTrialNumber counts trial jobs, multi-phase ones too (as NNI)
         return {
             "counts": counts,
             "trialsSubmitted": sum(counts.values()),

@@ -276,7 +276,7 @@ async def ui_overview(request: web.Request) -> web.Response:
     ctx = await _context(request)
     data = _data(request)
     config = ctx["config"]
-    summary = await data.run(data.summary, ctx["optimizeMode"], bool(config.get("multiPhase")))
+    summary = await data.run(data.summary, ctx["optimizeMode"])
     manager = ctx["manager"]
     if manager is not None:
         progress = manager.progress()
@@ -302,7 +302,7 @@ async def ui_overview(request: web.Request) -> web.Response:
         "maxExperimentDuration": _seconds(config.get("maxExperimentDuration")),
         "maxTrialNumber": config.get("maxTrialNumber"),
         "trialConcurrency": config.get("trialConcurrency"),
-        "limitUnit": "parameter sets" if config.get("multiPhase") else "trials",
+        "limitUnit": "trials",    # maxTrialNumber counts trial jobs, multi-phase ones too (as NNI)
         "optimizeMode": ctx["optimizeMode"],
         "searchSpace": config.get("searchSpace") or {},
         "config": config,

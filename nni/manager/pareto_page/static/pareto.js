@@ -1,0 +1,167 @@
+// The Pareto-front page: every result that holds all objectives, the front highlighted and
+// dominated results dimmed (2 objectives: one scatter; 3+: a scatter matrix), the best
+// result of each objective, the front's hypervolume as results arrived, and the front as a
+// table sortable by each objective.
+// Refreshes every few seconds while the experiment runs.
+
+const API = "/api/v1/nni";
+const REFRESH_MS = 3000;
+let sortKey = null;
+let sortDesc = false;
+let lastFront = [];
+let objectives = [];
+
+async function get(path) {
+  const response = await fetch(API + path, {cache: "no-store"});
+  const body = await response.json();
+  if (!response.ok) throw new Error(body.error || `HTTP ${response.status}`);
+  return body;
+}
+
+function decode(value) {
+  while (typeof value === "string") {
+    try { value = JSON.parse(value); } catch { break; }
+  }
+  return value;
+}
+
+/** Rows holding every objective as a finite number, with their values in objective order. */
+function fitting(rows) {
+  const out = [];
+  for (const row of rows) {
+    const value = decode(row.value);
+    if (!value || typeof value !== "object") continue;
+    const values = objectives.map((o) => value[o.metric]);
+    if (values.every((v) => typeof v === "number" && Number.isFinite(v))) out.push({...row, values});
+  }
+  return out;
+}
+
+function loadPlotly() {
+  if (window.Plotly) return Promise.resolve(window.Plotly);
+  return new Promise((resolve, reject) => {
+    const script = document.createElement("script");
+    script.src = "/webui/plotly.min.js";
+    script.onload = () => resolve(window.Plotly);
+    script.onerror = () => reject(new Error("could not load plotly.js"));
+    document.head.appendChild(script);
+  });
+}
+
+function label(o) {
+  return `${o.metric} (${o.mode === "maximize" ? "max" : "min"})`;
+}
+
+async function draw(all, front) {
+  const Plotly = await loadPlotly();
+  const key = (r) => `${r.trialJobId}/${r.parameterId}`;
+  const onFront = new Set(front.map(key));
+  const dominated = all.filter((r) => !onFront.has(key(r)));
+  const text = (rows) => rows.map((r) => `trial ${r.trialJobId}<br>${JSON.stringify(r.parameter)}`);
+  const chart = document.getElementById("chart");
+  const layout = {margin: {l: 60, r: 20, t: 20, b: 50}, hovermode: "closest", legend: {orientation: "h", y: -0.15}};
+  if (objectives.length === 2) {
+    const sorted = [...front].sort((a, b) => a.values[0] - b.values[0]);
+    const data = [
+      {name: "dominated", x: dominated.map((r) => r.values[0]), y: dominated.map((r) => r.values[1]),
+       text: text(dominated), mode: "markers", type: "scatter",
+       marker: {color: "#9aa5b1", opacity: 0.35, size: 7}},
+      {name: "Pareto front", x: sorted.map((r) => r.values[0]), y: sorted.map((r) => r.values[1]),
+       text: text(sorted), mode: "lines+markers", type: "scatter", line: {shape: "hv", color: "#d62728"},
+       marker: {color: "#d62728", size: 9}},
+    ];
+    layout.xaxis = {title: {text: label(objectives[0])}};
+    layout.yaxis = {title: {text: label(objectives[1])}};
+    await Plotly.react(chart, data, layout, {displaylogo: false, responsive: true});
+  } else {
+    const dims = (rows) => objectives.map((o, i) => ({label: label(o), values: rows.map((r) => r.values[i])}));
+    const data = [
+      {name: "dominated", type: "splom", dimensions: dims(dominated), text: text(dominated),
+       marker: {color: "#9aa5b1", opacity: 0.35, size: 5}, diagonal: {visible: false}},
+      {name: "Pareto front", type: "splom", dimensions: dims(front), text: text(front),
+       marker: {color: "#d62728", size: 7}, diagonal: {visible: false}},
+    ];
+    await Plotly.react(chart, data, layout, {displaylogo: false, responsive: true});
+  }
+  chart.dataset.frontSize = String(front.length);
+  chart.dataset.dominatedSize = String(dominated.length);
+}
+
+async function drawHypervolume(history) {
+  const Plotly = await loadPlotly();
+  const el = document.getElementById("hv");
+  const pts = history.points || [];
+  await Plotly.react(el, [{name: "hypervolume", x: pts.map((p) => p.results), y: pts.map((p) => p.hypervolume),
+                           mode: "lines+markers", type: "scatter", line: {color: "#1f77b4"}}],
+    {margin: {l: 60, r: 20, t: 30, b: 45}, title: {text: "hypervolume of the front", font: {size: 13}},
+     xaxis: {title: {text: "results"}}, yaxis: {title: {text: "hypervolume"}}},
+    {displaylogo: false, responsive: true});
+  el.dataset.points = String(pts.length);
+}
+
+function renderBest(all) {
+  const el = document.getElementById("best");
+  if (!all.length) { el.textContent = ""; return; }
+  const parts = objectives.map((o, i) => {
+    const better = o.mode === "maximize" ? (a, b) => a > b : (a, b) => a < b;
+    const best = all.reduce((a, b) => (better(b.values[i], a.values[i]) ? b : a));
+    return `<li>best ${o.metric}: <strong>${best.values[i].toPrecision(6)}</strong> (trial <code>${best.trialJobId}</code>)</li>`;
+  });
+  el.innerHTML = `<ul id="best-list">${parts.join("")}</ul>`;
+}
+
+function renderTable() {
+  const table = document.getElementById("front");
+  const rows = [...lastFront];
+  if (sortKey !== null) rows.sort((a, b) => (sortDesc ? -1 : 1) * (a.values[sortKey] - b.values[sortKey]));
+  const head = objectives.map((o, i) =>
+    `<th class="sortable" data-key="${i}">${o.metric}${sortKey === i ? (sortDesc ? " ▼" : " ▲") : ""}</th>`).join("");
+  const body = rows.map((r) => `<tr><td><code>${r.trialJobId}</code></td>` +
+    r.values.map((v) => `<td>${v.toPrecision(6)}</td>`).join("") +
+    `<td>${JSON.stringify(r.parameter)}</td></tr>`).join("");
+  table.innerHTML = `<thead><tr><th>trial</th>${head}<th>parameters</th></tr></thead><tbody>${body}</tbody>`;
+  for (const th of table.querySelectorAll("th.sortable")) {
+    th.onclick = () => {
+      const k = Number(th.dataset.key);
+      sortDesc = sortKey === k ? !sortDesc : false;
+      sortKey = k;
+      renderTable();
+    };
+  }
+}
+
+async function refresh() {
+  const summary = document.getElementById("summary");
+  try {
+    const profile = await get("/experiment");
+    document.getElementById("exp-id").textContent = profile.id || "";
+    objectives = (profile.params && profile.params.objectives) || [];
+    if (!objectives.length) {
+      summary.textContent = "This experiment has no objectives (config field 'objectives'): no Pareto front.";
+      return false;
+    }
+    const [rows, front, history] = await Promise.all(
+      [get("/export-data"), get("/pareto-front"), get("/pareto-front/hypervolume")]);
+    const all = fitting(rows);
+    lastFront = fitting(front);
+    summary.className = "";
+    summary.innerHTML = `Pareto front: <strong id="front-size">${lastFront.length}</strong> of ` +
+      `${all.length} results (${objectives.map(label).join(", ")})`;
+    renderBest(all);
+    renderTable();
+    await draw(all, lastFront);
+    await drawHypervolume(history);
+    return !["DONE", "STOPPED", "ERROR", "VIEWED"].includes(profile.status);
+  } catch (err) {
+    summary.className = "error";
+    summary.textContent = `Cannot read the experiment: ${err.message}`;
+    return true;
+  }
+}
+
+async function loop() {
+  const live = await refresh();
+  if (live) setTimeout(loop, REFRESH_MS);
+}
+
+loop();
