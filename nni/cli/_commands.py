@@ -340,8 +340,8 @@ def trial_ls(args: argparse.Namespace) -> int:
     if getattr(args, "pareto", False):
         front = pareto_rows(entry)
         if front is None:
-            raise CliError(f"experiment {entry['id']} has no objectives (config field 'objectives'), "
-                           f"so no Pareto front; list its trials without --pareto")
+            raise CliError(f"no Pareto front: experiment {entry['id']} has no objectives (config field "
+                           f"'objectives'); list its trials without --pareto")
         on_front = {row["trialJobId"] for row in front}
         jobs = [j for j in jobs if j["trialJobId"] in on_front]
         if not jobs:
