@@ -432,11 +432,12 @@ class Server:
         from nni.manager.rest import build_app
         from nni.manager.store import Store
         self.store = Store(path, readonly=True)
+        self.secret = "test-secret"   # client routes need one (docs/security.md)
         self.loop = asyncio.new_event_loop()
         ready = threading.Event()
 
         async def serve() -> None:
-            self.runner = web.AppRunner(build_app(self.store, None))
+            self.runner = web.AppRunner(build_app(self.store, None, secret=self.secret))
             await self.runner.setup()
             site = web.TCPSite(self.runner, "127.0.0.1", 0)
             await site.start()
@@ -449,7 +450,9 @@ class Server:
 
     def get(self, path: str) -> tuple[float, Any]:
         started = time.perf_counter()
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/api/v1/nni/ui{path}", timeout=30) as answer:
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}/api/v1/nni/ui{path}",
+                                         headers={"Authorization": f"Bearer {self.secret}"})
+        with urllib.request.urlopen(request, timeout=30) as answer:
             body = json.load(answer)
         return time.perf_counter() - started, body
 
@@ -944,7 +947,7 @@ def test_plotly_is_sent_compressed_once_and_only_where_charts_are(make_experimen
     assert exp.wait(timeout=240) == "DONE"
     html = urllib.request.urlopen(ui(exp, ""), timeout=30).read().decode()
     plotly_url = re.search(r'name="plotly-url" content="([^"]+)"', html).group(1)
-    request = urllib.request.Request(ui(exp, plotly_url.lstrip("/")), headers={"Accept-Encoding": "gzip"})
+    request = urllib.request.Request(f"{exp.url}{plotly_url}", headers={"Accept-Encoding": "gzip"})   # a public file
     with urllib.request.urlopen(request, timeout=60) as answer:
         body = answer.read()
         assert answer.headers["Content-Encoding"] == "gzip"
