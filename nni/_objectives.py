@@ -14,6 +14,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
+from .errors import NniError
+
 __all__ = ["Objective", "ObjectiveValueError", "parse_objectives", "objective_values", "MULTI_OBJECTIVE_TUNERS"]
 
 #: Built-in tuner names that accept several objectives (Random ignores results altogether).
@@ -39,7 +41,7 @@ class Objective:
         return {"metric": self.metric, "mode": self.mode}
 
 
-class ObjectiveValueError(ValueError):
+class ObjectiveValueError(NniError, ValueError):
     """A final result that does not fit the objectives; ``key`` names the wrong metric (None: not a dict)."""
 
     def __init__(self, key: str | None, message: str) -> None:

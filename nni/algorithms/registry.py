@@ -13,10 +13,12 @@ import os
 import sys
 from typing import Any
 
+from ..errors import NniError
+
 __all__ = ["AlgorithmError", "create_algorithm", "builtin_algorithms"]
 
 
-class AlgorithmError(ValueError):
+class AlgorithmError(NniError, ValueError):
     """A tuner/assessor cannot be found or constructed from the given config."""
 
 

@@ -8,10 +8,12 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from ..errors import NniError
+
 API = "/api/v1/nni"
 
 
-class RestError(RuntimeError):
+class RestError(NniError, RuntimeError):
     """The manager answered with an error, or could not be reached."""
 
     def __init__(self, message: str, status: int | None = None) -> None:

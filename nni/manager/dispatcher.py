@@ -17,8 +17,10 @@ import queue
 import threading
 from typing import Any
 
+from ..errors import NniError, NoMoreTrialError
 
-class AlgorithmError(RuntimeError):
+
+class AlgorithmError(NniError, RuntimeError):
     """A tuner or assessor method raised; the experiment goes to ERROR with this message."""
 
 
@@ -88,7 +90,7 @@ class SerialRunner:
         try:
             return getattr(self.algorithm, method)(*args, **kwargs)
         except Exception as exc:
-            if type(exc).__name__ == "NoMoreTrialError":
+            if isinstance(exc, NoMoreTrialError):
                 raise
             import traceback
             raise AlgorithmError(f"{self.role} {type(self.algorithm).__name__}.{method} raised "

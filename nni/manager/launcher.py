@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 from aiohttp import web
 
+from ..errors import NniError
 from . import registry
 from .manager import ExperimentManager
 from .rest import build_app
@@ -32,7 +33,7 @@ _logger = logging.getLogger("nni.manager")
 LISTEN_BACKLOG = 4096
 
 
-class LaunchError(RuntimeError):
+class LaunchError(NniError, RuntimeError):
     """The experiment could not start (bad config, port in use, ...); the message says why."""
 
 

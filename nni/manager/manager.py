@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from ..errors import NoMoreTrialError
+from ..errors import NniError, NoMoreTrialError
 from ..multi_phase import MultiPhaseTuner
 from ..training_service import TrainingService, TrialEnded, TrialSpec, create_training_service
 from ..utils import extract_scalar_reward
@@ -50,7 +50,7 @@ LOST = "LOST"
 RERUNNABLE_STATES = ("FAILED", "USER_CANCELED")
 
 
-class RerunError(ValueError):
+class RerunError(NniError, ValueError):
     """A re-run request that cannot be honoured; ``status`` is the HTTP status to answer with."""
 
     def __init__(self, message: str, status: int = 400) -> None:
@@ -58,7 +58,7 @@ class RerunError(ValueError):
         self.status = status
 
 
-class DuplicateFinal(ValueError):
+class DuplicateFinal(NniError, ValueError):
     """A second, different final result for a parameter set that already has one (HTTP 409)."""
 
 

@@ -13,6 +13,7 @@ from typing import Any, Iterator
 
 from aiohttp import web
 
+from ..errors import NniError
 from ._security import allowed_host_set, security_middleware
 from .secret import load_or_create_secret
 from .store import Store
@@ -340,7 +341,7 @@ MAX_JSON_DEPTH = 100
 MAX_IMPORT_ROWS = 100_000
 
 
-class BadRequest(ValueError):
+class BadRequest(NniError, ValueError):
     """A request body that does not fit; the message names the field."""
 
 

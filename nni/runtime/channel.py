@@ -12,6 +12,9 @@ from __future__ import annotations
 import json
 import _socket as socket   # the C module: the 'socket' wrapper costs 4 ms to import
 import time
+
+from ..errors import NniError
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs a trial 5 ms to import
     from typing import Any
@@ -19,7 +22,7 @@ if TYPE_CHECKING:  # typing costs a trial 5 ms to import
 _RETRIES = 5
 
 
-class ChannelError(RuntimeError):
+class ChannelError(NniError, RuntimeError):
     """The manager could not be reached or refused the request (``status``: the HTTP status, if any).
 
     409 means this attempt of the trial was superseded by a newer one (its lease lapsed).

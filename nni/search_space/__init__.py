@@ -31,6 +31,8 @@ import math
 import os
 from typing import Any
 
+from ..errors import NniError
+
 __all__ = ["SearchSpaceError", "load_search_space", "validate_search_space", "SEARCH_SPACE_TYPES"]
 
 #: Every ``_type`` NNI defines, with the number of items its ``_value`` needs (None: any, non-empty).
@@ -60,7 +62,7 @@ _ARG_NAMES = {
 }
 
 
-class SearchSpaceError(ValueError):
+class SearchSpaceError(NniError, ValueError):
     """The search space (or the file holding it) is not a valid NNI search space."""
 
 

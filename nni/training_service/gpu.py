@@ -7,8 +7,10 @@ import subprocess
 from dataclasses import dataclass
 from typing import Iterable
 
+from ..errors import NniError
 
-class GpuError(RuntimeError):
+
+class GpuError(NniError, RuntimeError):
     """GPUs were requested but cannot be provided (none found, too few usable)."""
 
 

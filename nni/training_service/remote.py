@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import NniError
 from ._upload import pack_code_dir
 from .base import TrainingService, TrialEnded, TrialSpec
 from .gpu import GpuError, choose_gpus
@@ -58,7 +59,7 @@ _INNER_SCRIPT = (
 )
 
 
-class RemoteError(RuntimeError):
+class RemoteError(NniError, RuntimeError):
     """A remote machine cannot be used (unreachable, authentication failed, missing tools)."""
 
 

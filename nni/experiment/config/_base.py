@@ -19,10 +19,12 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Iterable, Mapping
 
+from ...errors import NniError
+
 __all__ = ["ConfigError", "parse_duration"]
 
 
-class ConfigError(ValueError):
+class ConfigError(NniError, ValueError):
     """An invalid experiment config.
 
     The message starts with the path of the offending field in camelCase

@@ -33,6 +33,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
 
+from ...errors import NniError
+
 ACTIVE_STATES = ("WAITING", "RUNNING")
 FINISHED_STATES = ("SUCCEEDED", "FAILED", "USER_CANCELED", "EARLY_STOPPED", "SYS_CANCELED")
 ALL_STATES = ACTIVE_STATES + FINISHED_STATES
@@ -124,7 +126,7 @@ _OPERATOR = re.compile(r"\s*(<=|>=|!=|==|=|<|>)\s*")
 _EXPRESSION = re.compile(r"^([^\s<>=!]*)(<=|>=|!=|==|=|<|>)(.*)$")
 
 
-class QueryError(ValueError):
+class QueryError(NniError, ValueError):
     """A bad query parameter (answered 400 with this message)."""
 
 
