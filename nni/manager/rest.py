@@ -279,21 +279,22 @@ async def pareto_front(request: web.Request) -> web.Response:
     """Our addition: the non-dominated final results of a multi-objective experiment
     (export-data rows plus ``objectives``); 409 when the config has no ``objectives``."""
     from ._objectives import pareto_front_rows
-    manager = request.app[MANAGER_KEY]
-    rows = pareto_front_rows(request.app[STORE_KEY], manager.config.json() if manager is not None else None)
-    if rows is None:
-        return _error(409, "objectives: this experiment has no 'objectives' in its config, so no Pareto front")
-    return web.json_response(rows)
+    return _pareto_answer(request, pareto_front_rows)
 
 
 async def pareto_hypervolume(request: web.Request) -> web.Response:
     """Our addition: the front's hypervolume as results arrived (see ``_objectives.hypervolume_history``)."""
     from ._objectives import hypervolume_history
+    return _pareto_answer(request, hypervolume_history)
+
+
+def _pareto_answer(request: web.Request, read: Any) -> web.Response:
+    """``read(store, config)`` as JSON, or 409 for an experiment without ``objectives`` (None)."""
     manager = request.app[MANAGER_KEY]
-    history = hypervolume_history(request.app[STORE_KEY], manager.config.json() if manager is not None else None)
-    if history is None:
+    answer = read(request.app[STORE_KEY], manager.config.json() if manager is not None else None)
+    if answer is None:
         return _error(409, "objectives: this experiment has no 'objectives' in its config, so no Pareto front")
-    return web.json_response(history)
+    return web.json_response(answer)
 
 
 async def job_statistics(request: web.Request) -> web.Response:

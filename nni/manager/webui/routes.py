@@ -341,13 +341,7 @@ async def ui_trials(request: web.Request) -> web.Response:
     try:
         offset = _int_query(request, "offset", 0, 0, 2**62)
         limit = _int_query(request, "limit", 50, 1, MAX_PAGE)
-        order = query.get("order", "asc").lower()
-        if order not in ("asc", "desc"):
-            raise QueryError(f"order must be asc or desc, got {order!r}")
-        statuses = [s for s in query.get("status", "").split(",") if s]
-        unknown = [s for s in statuses if s not in ALL_STATES]
-        if unknown:
-            raise QueryError(f"unknown status {unknown[0]!r}; statuses: {', '.join(ALL_STATES)}")
+        order, statuses = _order_and_statuses(query)
         ctx_space = await _space(request)
         answer = await data.run(data.trials_page, offset=offset, limit=limit, sort=query.get("sort", "sequenceId"),
                                 order=order, statuses=statuses, text=query.get("filter", ""), space=ctx_space)
@@ -388,6 +382,18 @@ async def ui_trial_log(request: web.Request) -> web.Response:
         return await _download(request, path, f"{trial_id}-{stream}.log")
     answer = await data.run(_read_tail, path, limit)
     return web.json_response({"trialJobId": trial_id, "stream": stream, "path": str(path), **answer})
+
+
+def _order_and_statuses(query: Any) -> tuple[str, list[str]]:
+    """``?order=asc|desc`` and ``?status=A,B`` of the trials routes (QueryError naming a bad one)."""
+    order = query.get("order", "asc").lower()
+    if order not in ("asc", "desc"):
+        raise QueryError(f"order must be asc or desc, got {order!r}")
+    statuses = [s for s in query.get("status", "").split(",") if s]
+    unknown = [s for s in statuses if s not in ALL_STATES]
+    if unknown:
+        raise QueryError(f"unknown status {unknown[0]!r}; statuses: {', '.join(ALL_STATES)}")
+    return order, statuses
 
 
 def _open_in(directory: Path, name: str) -> int:
@@ -522,13 +528,7 @@ async def ui_trials_export(request: web.Request) -> web.Response:
     try:
         if fmt not in EXPORT_FORMATS:
             raise QueryError(f"format must be csv or json, got {fmt!r}")
-        order = query.get("order", "asc").lower()
-        if order not in ("asc", "desc"):
-            raise QueryError(f"order must be asc or desc, got {order!r}")
-        statuses = [s for s in query.get("status", "").split(",") if s]
-        unknown = [s for s in statuses if s not in ALL_STATES]
-        if unknown:
-            raise QueryError(f"unknown status {unknown[0]!r}; statuses: {', '.join(ALL_STATES)}")
+        order, statuses = _order_and_statuses(query)
         answer = await data.run(data.trials_export, sort=query.get("sort", "sequenceId"), order=order,
                                 statuses=statuses, text=query.get("filter", ""), space=await _space(request))
     except QueryError as exc:
