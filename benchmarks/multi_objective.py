@@ -316,7 +316,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     if args.from_results:
-        runs = [r for path in args.from_results for r in json.loads(Path(path).read_text())["runs"] if "hv" in r]
+        unique: dict = {}   # the same run in two files (a partial one and its rerun) counts once
+        for path in args.from_results:
+            for r in json.loads(Path(path).read_text())["runs"]:
+                if "hv" in r:
+                    unique.setdefault((r["tuner"], r["problem"], r["seed"], r["budget"], r["parallel"]), r)
+        runs = list(unique.values())
         budgets = sorted({int(b) for r in runs for b in r["hv"]})
         table = render(summarize(runs, budgets), budgets)
         print(table)
