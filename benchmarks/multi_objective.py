@@ -278,7 +278,7 @@ def render(rows: list[dict], budgets: list[int]) -> str:
                     if c is None:
                         line.append("—")
                         continue
-                    s = f"{c['median']:.4g} [{c['q25']:.4g}, {c['q75']:.4g}] r{c['rank']:g}"
+                    s = f"{c['median']:.5g} [{c['q25']:.5g}, {c['q75']:.5g}] r{c['rank']:g}"
                     if c["rank"] == best:
                         s = f"**{s}**"
                     if c.get("p_vs_best_peer", 0) > 0.05:
@@ -295,6 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.multi_objective", description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="3 seeds, 100 trials, the synthetic problems")
     ap.add_argument("--seeds", type=int, help="seeds per (tuner, problem) (default 10; quick 3)")
+    ap.add_argument("--first-seed", type=int, default=0, help="seeds run are first-seed .. first-seed+seeds-1")
     ap.add_argument("--budgets", type=lambda s: [int(x) for x in s.split(",")], help="default 100,200 (quick 100)")
     ap.add_argument("--problems", type=lambda s: s.split(","), help=f"default all: {','.join(PROBLEMS)}")
     ap.add_argument("--tuners", type=lambda s: s.split(","), help=f"default {','.join(OURS + PEERS)}")
@@ -316,7 +317,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     if args.from_results:
-        runs = [r for path in args.from_results for r in json.loads(Path(path).read_text())["runs"] if "hv" in r]
+        unique: dict = {}   # the same run in two files (a partial one and its rerun) counts once
+        for path in args.from_results:
+            for r in json.loads(Path(path).read_text())["runs"]:
+                if "hv" in r:
+                    unique.setdefault((r["tuner"], r["problem"], r["seed"], r["budget"], r["parallel"]), r)
+        runs = list(unique.values())
         budgets = sorted({int(b) for r in runs for b in r["hv"]})
         table = render(summarize(runs, budgets), budgets)
         print(table)
@@ -342,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
         tuners = [t for t in tuners if t not in PEERS]
     jobs = [{"tuner": t, "problem": p, "seed": s, "budget": budgets[-1], "budgets": budgets,
              "parallel": args.parallel, "peer_python": peer_py}
-            for p in problems for t in tuners for s in range(seeds)]
+            for p in problems for t in tuners for s in range(args.first_seed, args.first_seed + seeds)]
     results: list[dict] = []
     if args.reuse_peers or args.reuse:
         key = lambda j: (j["tuner"], j["problem"], j["seed"], j["budget"], j["parallel"])  # noqa: E731
