@@ -267,6 +267,7 @@ def test_pareto_page_in_chromium(make_experiment, n_objectives):
                 errors: list[str] = []
                 page.on("pageerror", lambda e: errors.append(str(e)))
                 page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+                page.goto(exp.webui_url)   # the printed URL: its secret becomes the page's cookie
                 page.goto(f"http://127.0.0.1:{exp.port}/pareto")
                 page.wait_for_selector("#chart[data-front-size]", timeout=30_000)
                 assert page.inner_text("#front-size") == str(len(front))
@@ -330,7 +331,8 @@ def test_multi_phase_trials_report_objectives_per_parameter_set(make_experiment)
             nni.report_final_result({"default": p["x"], "acc": p["x"], "cost": p["x"] ** 2})
     """
     tuner = RecordingMOTPE(seed=3, n_startup_jobs=2)
-    exp = make_experiment(trial, SPACE, tuner=tuner, concurrency=2, max_trials=8, objectives=OBJECTIVES,
+    # maxTrialNumber counts trial jobs (as NNI): 4 jobs of 2 parameter sets each
+    exp = make_experiment(trial, SPACE, tuner=tuner, concurrency=2, max_trials=4, objectives=OBJECTIVES,
                           multi_phase=True)
     exp.start(port=0)
     try:
