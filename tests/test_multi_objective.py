@@ -268,8 +268,10 @@ def test_pareto_page_in_chromium(make_experiment, n_objectives):
                 page.on("pageerror", lambda e: errors.append(str(e)))
                 page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
                 page.goto(exp.webui_url)   # the printed URL: its secret becomes the page's cookie
-                page.goto(f"http://127.0.0.1:{exp.port}/pareto")
-                page.wait_for_selector("#chart[data-front-size]", timeout=30_000)
+                page.wait_for_selector("#nav-pareto:not([hidden])", timeout=60_000)   # the main UI links it
+                page.click("#nav-pareto")
+                page.wait_for_url(f"http://127.0.0.1:{exp.port}/pareto", timeout=60_000)
+                page.wait_for_selector("#chart[data-front-size]", timeout=60_000)
                 assert page.inner_text("#front-size") == str(len(front))
                 chart = page.locator("#chart")
                 assert chart.get_attribute("data-front-size") == str(len(front))

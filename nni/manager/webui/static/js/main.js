@@ -89,6 +89,8 @@ function showExperiment(info) {
   $("exp-id").textContent = info.id || "";
   document.title = `${info.name || info.id || "experiment"} · nni-ng`;
   setStatus(info.status);
+  // A multi-objective experiment (config `objectives`) has a Pareto-front page.
+  $("nav-pareto").hidden = !((info.config || {}).objectives || []).length;
 }
 
 let toastTimer = null;
