@@ -7,12 +7,12 @@ trial-side API; tuners, the manager and numpy load on demand elsewhere.
 from __future__ import annotations
 
 from . import trial as _trial
-from .errors import NoMoreTrialError
+from .errors import NniError, NoMoreTrialError
 from .trial import *  # noqa: F401,F403  (the trial API: get_next_parameter, report_final_result, ...)
 
 __version__ = "0.1.0"
 
-__all__ = ["NoMoreTrialError", "ClassArgsValidator", *_trial.__all__]
+__all__ = ["NniError", "NoMoreTrialError", "ClassArgsValidator", *_trial.__all__]
 
 
 def __getattr__(name: str):

@@ -253,7 +253,11 @@ class BaseTuner(Tuner):
         self._seen.add(params_key(decode(self._dims, list(vec))))
 
     def receive_trial_result(self, parameter_id: Any, parameters: dict, value: Any, **kwargs: Any) -> None:
-        loss = self._loss(value)
+        self._observe(parameter_id, parameters, self._loss(value))
+
+    def _observe(self, parameter_id: Any, parameters: dict, loss: Any) -> None:
+        """Record ``loss`` for a parameter set: the vector it was generated as, or (a set this
+        tuner did not generate) the set encoded again; one that does not fit the space is skipped."""
         entry = self._pending.pop(parameter_id, None)
         if entry is not None:
             params, vec = entry

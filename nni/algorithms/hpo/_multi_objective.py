@@ -19,8 +19,7 @@ import numpy as np
 
 from nni._objectives import Objective, ObjectiveValueError, objective_values, parse_objectives
 
-from ._base import BaseTuner, to_vector
-from nni.search_space._flat import encode
+from ._base import BaseTuner
 
 _logger = logging.getLogger(__name__)
 
@@ -97,17 +96,7 @@ class MultiObjectiveTuner(BaseTuner):
             _logger.warning("%s: not learning from parameter %s: %s", type(self).__name__, parameter_id, exc)
             self._pending.pop(parameter_id, None)
             return
-        entry = self._pending.pop(parameter_id, None)
-        if entry is not None:
-            params, vec = entry
-        else:
-            try:
-                vec = to_vector(self._dims, encode(self._dims, parameters))
-            except ValueError as exc:
-                _logger.warning("%s: ignoring result of parameter %s: %s", type(self).__name__, parameter_id, exc)
-                return
-            params = parameters
-        self._add_observation(params, vec, row)
+        self._observe(parameter_id, parameters, row)
 
     # ---- views for subclasses --------------------------------------------------------------
     def _completed(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -28,8 +28,7 @@ import numpy as np
 from ._base import random_vector
 from ._multi_objective import MultiObjectiveTuner
 from ._pareto import hypervolume_contributions, non_dominated_sort
-from ._parzen import CategoricalParzen, JointParzen, NumericParzen, canonical_array, forgetting_weights
-from nni.search_space._flat import Dim, is_active
+from ._parzen import JointParzen, forgetting_weights, propose_independent
 
 __all__ = ["MOTPETuner"]
 
@@ -127,29 +126,6 @@ def good_weights(F_good: np.ndarray, rng: np.random.Generator | None = None) -> 
     if not top > 0:
         return np.ones(len(F_good))
     return np.maximum(contrib / top, 0.1)
-
-
-def propose_independent(dims: list[Dim], Xg: np.ndarray, wg: np.ndarray, Xb: np.ndarray, wb: np.ndarray,
-                        rng: np.random.Generator, n_candidates: int, prior_weight: float) -> np.ndarray:
-    """Univariate TPE step: each dim (parents first) gets the candidate maximising l/g of its own
-    estimators, fitted on the observations where the dim was active."""
-    vec = np.full(len(dims), np.nan)
-    for dim in dims:
-        if not is_active(dim, vec):
-            continue
-        j = dim.index
-        xg, xb = Xg[:, j], Xb[:, j]
-        mg, mb = ~np.isnan(xg), ~np.isnan(xb)
-        if dim.categorical:
-            lo = CategoricalParzen(dim.size, xg[mg], wg[mg], prior_weight)
-            hi = CategoricalParzen(dim.size, xb[mb], wb[mb], prior_weight)
-            cand = lo.sample(rng, n_candidates)
-        else:
-            lo = NumericParzen(dim, xg[mg], wg[mg], prior_weight)
-            hi = NumericParzen(dim, xb[mb], wb[mb], prior_weight)
-            cand = canonical_array(dim, lo.sample(rng, n_candidates))
-        vec[j] = cand[int(np.argmax(lo.log_pdf(cand) - hi.log_pdf(cand)))]
-    return vec
 
 
 class MOTPETuner(MultiObjectiveTuner):

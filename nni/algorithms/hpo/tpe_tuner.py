@@ -24,10 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from nni.search_space._flat import Dim, is_active
+from nni.search_space._flat import Dim
 
 from ._base import BaseTuner, random_vector
-from ._parzen import CategoricalParzen, JointParzen, NumericParzen, canonical_array, forgetting_weights
+from ._parzen import JointParzen, forgetting_weights, propose_independent
 
 __all__ = ["TpeTuner", "TpeArguments"]
 
@@ -160,26 +160,7 @@ def tpe_propose(dims: list[Dim], X: np.ndarray, y: np.ndarray, rng: np.random.Ge
     bad = np.sort(order[n_good:])
     w_good = forgetting_weights(len(good), args.linear_forgetting)
     w_bad = forgetting_weights(len(bad), args.linear_forgetting)
-    Xg, Xb = X[good], X[bad]
-    m = args.n_ei_candidates
-    vec = np.full(len(dims), np.nan)
-    for dim in dims:
-        if not is_active(dim, vec):
-            continue
-        j = dim.index
-        xg, xb = Xg[:, j], Xb[:, j]
-        mg, mb = ~np.isnan(xg), ~np.isnan(xb)
-        if dim.categorical:
-            lo = CategoricalParzen(dim.size, xg[mg], w_good[mg], args.prior_weight)
-            hi = CategoricalParzen(dim.size, xb[mb], w_bad[mb], args.prior_weight)
-            cand = lo.sample(rng, m)
-        else:
-            lo = NumericParzen(dim, xg[mg], w_good[mg], args.prior_weight)
-            hi = NumericParzen(dim, xb[mb], w_bad[mb], args.prior_weight)
-            cand = canonical_array(dim, lo.sample(rng, m))
-        score = lo.log_pdf(cand) - hi.log_pdf(cand)
-        vec[j] = cand[int(np.argmax(score))]
-    return vec
+    return propose_independent(dims, X[good], w_good, X[bad], w_bad, rng, args.n_ei_candidates, args.prior_weight)
 
 
 def auto_startup_jobs(budget: int | None) -> int:
