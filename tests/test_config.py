@@ -502,17 +502,35 @@ def test_log_level_and_search_space_errors(tmp_path, monkeypatch):
 # json() round trip
 
 
-def test_json_round_trip(example_dir):
+def test_to_dict_round_trip(example_dir):
     config = ExperimentConfig.load(example_dir / "config.yml")
-    data = config.json()
+    data = config.to_dict()
     json.dumps(data)  # serialisable
     assert all(value is not None for value in data.values())
     again = ExperimentConfig.from_dict(data)
-    assert again == config and again.json() == data
+    assert again == config and again.to_dict() == data
     python_built = documented_config()
     python_built.tuner = CustomAlgorithmConfig(class_name="m.T", class_args={"k": [1, 2]})
     python_built.max_trial_duration = "10m"
-    assert ExperimentConfig.from_dict(python_built.json()).json() == python_built.json()
+    assert ExperimentConfig.from_dict(python_built.to_dict()).to_dict() == python_built.to_dict()
+
+
+@needs_search_space
+def test_json_is_nni_canonical_form(example_dir, tmp_path, monkeypatch):
+    """As NNI's ExperimentConfig.json(): the canonical copy, whatever form the fields were set in."""
+    monkeypatch.chdir(tmp_path)
+    config = ExperimentConfig.load(example_dir / "config.yml")
+    config.max_trial_duration = "10m"
+    data = config.json()
+    assert data == config.canonical_copy().to_dict()
+    assert data["maxTrialDuration"] == 600.0 and "searchSpaceFile" not in data
+    assert isinstance(data["searchSpace"], dict) and os.path.isabs(data["trialCodeDirectory"])
+    assert config.max_trial_duration == "10m"   # the config itself is left as it was
+    assert ExperimentConfig.from_dict(data).json() == data
+    config.search_space_file = None
+    config.search_space = {"x": {"_type": "uniformm", "_value": [0, 1]}}
+    with pytest.raises(ConfigError, match="searchSpace"):
+        config.json()
 
 
 @needs_search_space
@@ -604,7 +622,7 @@ def test_v1_conversion(tmp_path, monkeypatch):
     ):
         assert expected in notes
     # a converted config round-trips as v2
-    again = ExperimentConfig.from_dict(config.json())
+    again = ExperimentConfig.from_dict(config.to_dict())
     assert again == config and again.conversion_notes == []
 
 

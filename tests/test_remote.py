@@ -374,7 +374,7 @@ def test_passwords_never_leave_the_manager_through_the_api():
         "trainingService": {"platform": "remote", "machineList": [
             {"host": "10.0.0.1", "user": "bob", "password": "hunter2"},
             {"host": "10.0.0.2", "user": "bob", "sshKeyFile": "/tmp/key", "sshPassphrase": "open sesame"}]}})
-    stored = config.json()
+    stored = config.to_dict()
     shown = public_config(stored)
     assert "hunter2" not in json.dumps(shown) and "open sesame" not in json.dumps(shown)
     assert shown["trainingService"]["machineList"][0]["password"] == "***"

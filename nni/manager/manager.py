@@ -153,7 +153,7 @@ class ExperimentManager:
         if self._resume:
             # Limits carry on: the time already spent counts against maxExperimentDuration.
             self.start_time = time.time() - self._elapsed_before()
-        self.store.set_meta(id=self.id, config=config.json(), start_time=self.start_time,
+        self.store.set_meta(id=self.id, config=config.to_dict(), start_time=self.start_time,
                             status="INITIALIZED", port=self.port, pid=os.getpid())
         self._record_event("EXPERIMENT_RESUMED" if self._resume else "EXPERIMENT_CREATED",
                            f"experiment {self.id} {'resumed' if self._resume else 'created'}")
@@ -966,7 +966,7 @@ class ExperimentManager:
             self._tuner_exhausted = self._tuner_waiting = False
             if self.status == "TUNER_NO_MORE_TRIAL":
                 self._set_status("RUNNING")
-        self.store.set_meta(config=self.config.json())
+        self.store.set_meta(config=self.config.to_dict())
         self._record_event("EXPERIMENT_UPDATED", "")
         self._wake.set()
         await self._notify()

@@ -141,7 +141,7 @@ def experiment_profile(store: Store, manager: Any) -> dict[str, Any]:
     start = meta.get("start_time")
     end = meta.get("end_time")
     trials = store.trials()
-    params = public_config(manager.config.json() if manager is not None else meta.get("config", {}))
+    params = public_config(manager.config.to_dict() if manager is not None else meta.get("config", {}))
     duration = ((end or time.time()) - start) if start else 0
     return {
         "id": meta.get("id"),
@@ -291,7 +291,7 @@ async def pareto_hypervolume(request: web.Request) -> web.Response:
 def _pareto_answer(request: web.Request, read: Any) -> web.Response:
     """``read(store, config)`` as JSON, or 409 for an experiment without ``objectives`` (None)."""
     manager = request.app[MANAGER_KEY]
-    answer = read(request.app[STORE_KEY], manager.config.json() if manager is not None else None)
+    answer = read(request.app[STORE_KEY], manager.config.to_dict() if manager is not None else None)
     if answer is None:
         return _error(409, "objectives: this experiment has no 'objectives' in its config, so no Pareto front")
     return web.json_response(answer)
@@ -574,7 +574,7 @@ def build_app(store: Store, manager: Any = None, stop_view: Any = None, *,
     experiment_dir = store.path.parent.parent
     if secret is None:
         secret = load_or_create_secret(experiment_dir)
-    config = manager.config.json() if manager is not None else (store.get_meta("config", {}) or {})
+    config = manager.config.to_dict() if manager is not None else (store.get_meta("config", {}) or {})
     experiment_id = manager.id if manager is not None else store.get_meta("id", experiment_dir.name)
     hosts = allowed_host_set([config.get("nniManagerIp"), *(config.get("allowedHosts") or [])])
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[

@@ -351,8 +351,9 @@ class _ConfigBase:
 
     # -- output --------------------------------------------------------------
 
-    def json(self) -> dict[str, Any]:
-        """camelCase, JSON-serialisable dict of the fields that are set (``None`` omitted)."""
+    def to_dict(self) -> dict[str, Any]:
+        """camelCase, JSON-serialisable dict of the fields as they are set (``None`` omitted);
+        ``from_dict`` reads it back to an equal config."""
         result: dict[str, Any] = {}
         for field in self._fields:
             value = _to_json(getattr(self, field.name))
@@ -360,13 +361,17 @@ class _ConfigBase:
                 result[field.key] = value
         return result
 
+    def json(self) -> dict[str, Any]:
+        """The config as a JSON object with camelCase keys (NNI's name); see ``to_dict``."""
+        return self.to_dict()
+
     def _is_unset(self) -> bool:
         return False
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
             return NotImplemented
-        return self.json() == other.json()  # type: ignore[attr-defined]
+        return self.to_dict() == other.to_dict()  # type: ignore[attr-defined]
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -382,7 +387,7 @@ class _ConfigBase:
 
 def _to_json(value: Any) -> Any:
     if isinstance(value, _ConfigBase):
-        return None if value._is_unset() else value.json()
+        return None if value._is_unset() else value.to_dict()
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     if isinstance(value, Mapping):

@@ -340,6 +340,13 @@ class ExperimentConfig(_ConfigBase):
         result.conversion_notes = list(self.conversion_notes)
         return result
 
+    def json(self) -> dict[str, Any]:
+        """NNI's canonical form as a JSON object (camelCase keys, ``None`` omitted): the
+        :meth:`canonical_copy` (validated, durations in seconds, absolute paths, the search
+        space inline), as NNI's ``ExperimentConfig.json()`` gives. Raises ConfigError for an
+        invalid config. ``to_dict()`` gives the fields as they are set instead."""
+        return self.canonical_copy().to_dict()
+
     #: Fields a running experiment lets you change (``PUT /experiment``, ``nnictl update``).
     UPDATABLE = ("trial_concurrency", "max_trial_number", "max_experiment_duration", "search_space")
 

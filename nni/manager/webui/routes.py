@@ -235,7 +235,7 @@ async def _context(request: web.Request) -> dict[str, Any]:
     manager = request.app[MANAGER_KEY]
     data = _data(request)
     if manager is not None:
-        return {"config": public_config(manager.config.json()), "status": manager.status, "errors": list(manager.errors),
+        return {"config": public_config(manager.config.to_dict()), "status": manager.status, "errors": list(manager.errors),
                 "optimizeMode": manager.optimize_mode, "readOnly": False, "manager": manager}
     meta = await data.run(data.meta)
     config = public_config(meta.get("config") or {})
