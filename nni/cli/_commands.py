@@ -16,6 +16,7 @@ from typing import Any
 from ..experiment import rest
 from ..experiment.data import _decode
 from ..manager import registry
+from ..status import EXPERIMENT_ENDED, TRIAL_ACTIVE
 from ._errors import CliError
 from ._experiment import (export_rows, metrics, optimize_mode, pareto_rows, profile, require_live, resolve,
                           status, times, trial_jobs)
@@ -455,7 +456,7 @@ def top(args: argparse.Namespace) -> int:
         while True:
             progress = rest.get(port, f"/progress?since={version}&timeout={args.time}", timeout=args.time + 10)
             version = progress["version"]
-            jobs = [j for j in rest.get(port, "/trial-jobs") if j["status"] in ("RUNNING", "WAITING")]
+            jobs = [j for j in rest.get(port, "/trial-jobs") if j["status"] in TRIAL_ACTIVE]
             if sys.stdout.isatty():
                 print("\033[2J\033[H", end="")
             limit = progress.get("maxTrialNumber")
@@ -475,7 +476,7 @@ def top(args: argparse.Namespace) -> int:
             print(format_table(["TRIAL", "SEQ", "STATUS", "RUNNING FOR", "PARAMETERS"], rows) if rows
                   else "No trial is running.")
             print("", flush=True)
-            if progress["status"] in ("DONE", "STOPPED", "ERROR"):
+            if progress["status"] in EXPERIMENT_ENDED:
                 return 0
     except rest.RestError:
         print(f"Experiment {entry['id']} is no longer running.")

@@ -12,6 +12,7 @@ from typing import Any, Iterator
 
 from ..experiment import rest
 from ..manager import registry
+from ..status import EXPERIMENT_ENDED, ExperimentStatus
 from ._errors import CliError
 
 
@@ -147,7 +148,7 @@ def times(entry: dict[str, Any], shown_status: str) -> tuple[float | None, float
             ended = store.get_meta("end_time")
     except Exception:  # noqa: BLE001 - no store: what the registry remembers
         started, ended = entry.get("start_time"), entry.get("end_time")
-    ended_states = ("DONE", "STOPPED", "ERROR", "VIEWED")
+    ended_states = EXPERIMENT_ENDED + (ExperimentStatus.VIEWED.value,)
     return started, (ended if shown_status in ended_states else None)
 
 

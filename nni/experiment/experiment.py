@@ -12,13 +12,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..status import EXPERIMENT_ENDED
 from . import rest
 from .config import ExperimentConfig
 from .data import TrialJob, TrialMetricData, TrialResult
 
 _logger = logging.getLogger("nni.experiment")
 
-ENDED = ("DONE", "STOPPED", "ERROR")
+ENDED = EXPERIMENT_ENDED
 
 
 class _ClassOrInstanceMethod:

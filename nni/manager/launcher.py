@@ -19,6 +19,7 @@ from typing import Any, Callable
 from aiohttp import web
 
 from ..errors import NniError
+from ..status import EXPERIMENT_ENDED, ExperimentStatus
 from . import registry
 from .manager import ExperimentManager
 from .rest import build_app
@@ -215,4 +216,4 @@ def store_status(experiment_dir: Path) -> str:
         status = store.get_meta("status", "STOPPED")
     finally:
         store.close()
-    return status if status in ("DONE", "STOPPED", "ERROR") else "STOPPED"
+    return status if status in EXPERIMENT_ENDED else ExperimentStatus.STOPPED.value

@@ -21,6 +21,7 @@ from typing import Any, Iterable
 
 from ..errors import NniError, NoMoreTrialError
 from ..multi_phase import MultiPhaseTuner
+from ..status import EXPERIMENT_ENDED, TRIAL_ACTIVE, TRIAL_ENDED, ExperimentStatus, TrialStatus
 from ..training_service import TrainingService, TrialEnded, TrialSpec, create_training_service
 from ..utils import extract_scalar_reward
 from . import _objectives
@@ -29,13 +30,13 @@ from .store import Store, insert_metric
 
 _logger = logging.getLogger("nni.manager")
 
-ACTIVE_STATES = ("WAITING", "RUNNING")
-FINISHED_TRIAL_STATES = ("SUCCEEDED", "FAILED", "USER_CANCELED", "EARLY_STOPPED", "SYS_CANCELED")
+ACTIVE_STATES = TRIAL_ACTIVE
+FINISHED_TRIAL_STATES = TRIAL_ENDED
 # A trial the manager lost while it ran (it was killed); NNI's name for a system-side cancel.
-INTERRUPTED = "SYS_CANCELED"
+INTERRUPTED = TrialStatus.SYS_CANCELED.value
 # States in which the manager still starts trials / has finished for good.
-SCHEDULING_STATES = ("RUNNING",)
-ENDED_STATES = ("DONE", "STOPPED", "ERROR")
+SCHEDULING_STATES = (ExperimentStatus.RUNNING.value,)
+ENDED_STATES = EXPERIMENT_ENDED
 # Default of maxFailedTrialsAtStart: this many failures before any trial succeeds end the experiment.
 DEFAULT_MAX_FAILED_TRIALS_AT_START = 5
 # Defaults of maxTrialRetries and trialLeaseTimeout (seconds). A lease is renewed every quarter

@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..status import EXPERIMENT_ENDED, ExperimentStatus
+
 
 def registry_dir() -> Path:
     return Path(os.environ.get("NNI_NG_HOME", "~/.nni-ng")).expanduser() / "experiments"
@@ -54,7 +56,7 @@ def _read(path: Path) -> dict[str, Any] | None:
 def _with_liveness(entry: dict[str, Any]) -> dict[str, Any]:
     alive = pid_alive(entry.get("pid"))
     entry = dict(entry, alive=alive)
-    if not alive and entry.get("status") not in ("STOPPED", "DONE", "ERROR", "VIEWED"):
+    if not alive and entry.get("status") not in EXPERIMENT_ENDED + (ExperimentStatus.VIEWED.value,):
         entry["status"] = "STOPPED"
     return entry
 

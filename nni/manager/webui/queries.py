@@ -34,10 +34,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ...errors import NniError
+from ...status import TRIAL_ACTIVE, TRIAL_ALL, TRIAL_ENDED
 
-ACTIVE_STATES = ("WAITING", "RUNNING")
-FINISHED_STATES = ("SUCCEEDED", "FAILED", "USER_CANCELED", "EARLY_STOPPED", "SYS_CANCELED")
-ALL_STATES = ACTIVE_STATES + FINISHED_STATES
+ACTIVE_STATES = TRIAL_ACTIVE
+FINISHED_STATES = TRIAL_ENDED
+ALL_STATES = TRIAL_ALL
 
 
 def scalar_sql(column: str) -> str:

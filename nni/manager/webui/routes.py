@@ -23,6 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ...status import EXPERIMENT_ENDED
 from .. import registry
 from ..rest import API, MANAGER_KEY, STORE_KEY, public_config
 from .importance import importance
@@ -610,7 +611,7 @@ def _store_facts(path: Path, alive: bool) -> dict[str, Any]:
     except (sqlite3.Error, ValueError):
         return {}
     status = meta.get("status")
-    if not alive and status not in ("DONE", "STOPPED", "ERROR"):
+    if not alive and status not in EXPERIMENT_ENDED:
         status = "STOPPED"   # its manager is gone
     return {"status": status or "STOPPED", "counts": counts, "trials": sum(counts.values()), "optimizeMode": mode,
             "best": best[1] if mode == "minimize" else best[0],
