@@ -56,11 +56,11 @@ def require_live(entry: dict[str, Any], action: str) -> int:
 
 @contextmanager
 def open_store(entry: dict[str, Any]) -> Iterator[Any]:
-    from ..manager.store import Store
-    database = Path(entry.get("dir", "")) / "db" / "nni.sqlite"
-    if not database.is_file():
-        raise CliError(f"experiment {entry['id']}: its database {database} is missing")
-    store = Store(database, readonly=True)
+    from ..manager.experiment_dir import ExperimentDir
+    directory = ExperimentDir(entry.get("dir", ""))
+    if not directory.has_store():
+        raise CliError(f"experiment {entry['id']}: its database {directory.database} is missing")
+    store = directory.open_store(readonly=True)
     try:
         yield store
     finally:

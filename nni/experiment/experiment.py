@@ -409,12 +409,8 @@ def _experiment_dir(experiment_id: str) -> Path:
 
 
 def _stored_config(experiment_id: str, directory: Path) -> ExperimentConfig:
-    from ..manager.store import Store
-    database = directory / "db" / "nni.sqlite"
-    if not database.is_file():
-        raise ValueError(f"experiment {experiment_id} has no database at {database}")
-    store = Store(database, readonly=True)
+    from ..manager.experiment_dir import ExperimentDir, MissingStoreError
     try:
-        return ExperimentConfig.from_dict(store.get_meta("config") or {})
-    finally:
-        store.close()
+        return ExperimentConfig.from_dict(ExperimentDir(directory).stored_config())
+    except MissingStoreError as exc:
+        raise MissingStoreError(f"experiment {experiment_id}: {exc}") from None

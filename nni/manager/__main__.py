@@ -40,18 +40,12 @@ def _redirect_output(experiment_dir: str) -> None:
 def _load_config(args: argparse.Namespace) -> tuple[Any, list[str]]:
     """The canonical config: from ``--config``, or (resume) the one the experiment's store holds."""
     from ..experiment.config import ExperimentConfig
-    from .store import Store
+    from .experiment_dir import ExperimentDir, MissingStoreError
     if args.resume:
-        database = Path(args.dir) / "db" / "nni.sqlite"
-        if not database.is_file():
-            raise ValueError(f"experiment {args.resume} has no database at {database}")
-        store = Store(database, readonly=True)
         try:
-            stored = store.get_meta("config")
-        finally:
-            store.close()
-        if not stored:
-            raise ValueError(f"experiment {args.resume}: its database holds no config")
+            stored = ExperimentDir(args.dir).stored_config()
+        except MissingStoreError as exc:
+            raise MissingStoreError(f"experiment {args.resume}: {exc}") from None
         config = ExperimentConfig.from_dict(stored)
         if config.tuner is None or not (getattr(config.tuner, "name", None) or
                                         getattr(config.tuner, "class_name", None)):

@@ -21,6 +21,7 @@ from aiohttp import web
 from ..errors import NniError
 from ..status import EXPERIMENT_ENDED, ExperimentStatus
 from . import registry
+from .experiment_dir import ExperimentDir
 from .manager import ExperimentManager
 from .rest import build_app
 from .secret import load_or_create_secret, private_dir, private_file
@@ -126,8 +127,8 @@ async def run_experiment(config: Any, *, port: int = 8080, experiment_id: str | 
     """
     experiment_id = experiment_id or new_experiment_id()
     experiment_dir = Path(config.experiment_working_directory) / experiment_id
-    if resume and not (experiment_dir / "db" / "nni.sqlite").is_file():
-        raise LaunchError(f"experiment {experiment_id} has no database at {experiment_dir / 'db' / 'nni.sqlite'}")
+    if resume and not ExperimentDir(experiment_dir).has_store():
+        raise LaunchError(f"experiment {experiment_id} has no database at {ExperimentDir(experiment_dir).database}")
     sockets = _bind(bind_hosts(config), port)    # first: a busy port must not leave a half-made experiment
     port = sockets[0].getsockname()[1]
     try:
@@ -176,13 +177,12 @@ async def view_experiment(experiment_id: str, experiment_dir: Path, *, port: int
                           on_ready: Callable[[dict[str, Any]], None] | None = None,
                           stop: asyncio.Event | None = None) -> None:
     """Serve a stopped experiment read-only (REST and web UI) until ``stop`` is set or a stop request."""
-    from .store import Store
-    database = Path(experiment_dir) / "db" / "nni.sqlite"
-    if not database.is_file():
-        raise LaunchError(f"experiment {experiment_id} has no database at {database}")
+    directory = ExperimentDir(experiment_dir)
+    if not directory.has_store():
+        raise LaunchError(f"experiment {experiment_id} has no database at {directory.database}")
     sockets = _bind(["127.0.0.1"], port)
     port = sockets[0].getsockname()[1]
-    store = Store(database, readonly=True)
+    store = directory.open_store(readonly=True)
     stop = stop or asyncio.Event()
     try:
         secret = load_or_create_secret(experiment_dir)
@@ -207,9 +207,8 @@ async def view_experiment(experiment_id: str, experiment_dir: Path, *, port: int
 
 def store_status(experiment_dir: Path) -> str:
     """The status an experiment's store last recorded (STOPPED if its manager died running)."""
-    from .store import Store
     try:
-        store = Store(Path(experiment_dir) / "db" / "nni.sqlite", readonly=True)
+        store = ExperimentDir(experiment_dir).open_store(readonly=True)
     except Exception:  # noqa: BLE001 - a missing or broken database reads as stopped
         return "STOPPED"
     try:

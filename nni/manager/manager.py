@@ -26,7 +26,8 @@ from ..training_service import TrainingService, TrialEnded, TrialSpec, create_tr
 from ..utils import extract_scalar_reward
 from . import _objectives
 from .dispatcher import AlgorithmError, SerialRunner
-from .store import Store, insert_metric
+from .experiment_dir import ExperimentDir
+from .store import insert_metric
 
 _logger = logging.getLogger("nni.manager")
 
@@ -102,7 +103,7 @@ class ExperimentManager:
         self.id = experiment_id
         self.dir = Path(experiment_dir)
         self.port = port
-        self.store = Store(self.dir / "db" / "nni.sqlite")
+        self.store = ExperimentDir(self.dir).open_store()
         self.status = "INITIALIZED"
         self.errors: list[str] = []
         self.trials: dict[str, TrialState] = {}

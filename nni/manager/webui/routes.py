@@ -25,6 +25,7 @@ from aiohttp import web
 
 from ...status import EXPERIMENT_ENDED
 from .. import registry
+from ..experiment_dir import ExperimentDir
 from ..rest import API, MANAGER_KEY, STORE_KEY, public_config
 from .importance import importance
 from .queries import ALL_STATES, QueryError, UiData
@@ -588,7 +589,7 @@ def _experiments(current: str | None) -> list[dict[str, Any]]:
                 "current": entry.get("id") == current, "counts": {}, "trials": 0, "best": None,
                 "optimizeMode": None}
         if entry.get("dir"):
-            info.update(_store_facts(Path(entry["dir"]) / "db" / "nni.sqlite", bool(entry.get("alive"))))
+            info.update(_store_facts(ExperimentDir(entry["dir"]).database, bool(entry.get("alive"))))
         answer.append(info)
     return sorted(answer, key=lambda e: e["startTime"] or 0, reverse=True)
 
