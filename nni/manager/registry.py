@@ -12,27 +12,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..runtime.process import pid_alive
 from ..status import EXPERIMENT_ENDED, ExperimentStatus
 
 
 def registry_dir() -> Path:
     return Path(os.environ.get("NNI_NG_HOME", "~/.nni-ng")).expanduser() / "experiments"
-
-
-def pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie is not alive
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().split(b")")[-1].split()[0] != b"Z"
-    except OSError:
-        return True
 
 
 def update_entry(experiment_id: str, **fields: Any) -> dict[str, Any]:

@@ -15,16 +15,7 @@ import sys
 import time
 
 from .channel import ChannelError, TrialChannel
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+from .process import pid_alive
 
 
 def keep_lease(channel: TrialChannel, interval: float, machine: str | None = None, alive=lambda: True) -> None:
@@ -54,7 +45,7 @@ def main() -> int:
                 f.write(str(os.getpid()))
         except OSError:
             pass
-    keep_lease(TrialChannel(url, trial_id, token), interval, None, lambda: _alive(pid))
+    keep_lease(TrialChannel(url, trial_id, token), interval, None, lambda: pid_alive(pid))
     return 0
 
 
