@@ -269,6 +269,9 @@ def test_pareto_page_in_chromium(make_experiment, n_objectives):
                 page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
                 page.goto(exp.webui_url)   # the printed URL: its secret becomes the page's cookie
                 page.wait_for_selector("#nav-pareto:not([hidden])", timeout=60_000)   # the main UI links it
+                page.wait_for_selector("#pareto-size", timeout=60_000)              # and shows the front's size
+                assert page.inner_text("#pareto-size") == \
+                    f"Pareto front: {len(front)} result{'' if len(front) == 1 else 's'}"
                 page.click("#nav-pareto")
                 page.wait_for_url(f"http://127.0.0.1:{exp.port}/pareto", timeout=60_000)
                 page.wait_for_selector("#chart[data-front-size]", timeout=60_000)

@@ -75,6 +75,11 @@ export function create(ctx) {
       const best = await get(`/ui/trials${query({sort: "metric", order: info.optimizeMode === "minimize" ? "asc" : "desc",
         limit: TOP_TRIALS, filter: "metric>=-1e308"})}`);
       renderTop(best, info);
+      if (((info.config || {}).objectives || []).length) {   // multi-objective: the front's size
+        const front = await get("/pareto-front");
+        cards.best.append(h("div", {class: "small", id: "pareto-size"}, "Pareto front: ",
+          h("a", {href: "/pareto"}, `${front.length} result${front.length === 1 ? "" : "s"}`)));
+      }
       // The chart reads every result: not more often than every few seconds, and only on news.
       // (100,000 results take a while to fetch and draw: then less often still.)
       const key = `${info.finalResults}/${info.status}`;
