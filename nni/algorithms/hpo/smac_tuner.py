@@ -51,7 +51,9 @@ class SMACTuner(BaseTuner):
         Never propose the same parameter set twice (default False: SMAC may re-propose a
         set, as in NNI; finite spaces are always de-duplicated).
     seed
-        Random seed; the same seed gives the same proposals.
+        Random seed; the same seed gives the same proposals, in any process and under any
+        load (the adapter fixes two sources of variation inside SMAC: its set-ordered local
+        search starts and its thread-parallel forest).
     """
 
     _exhaustive = False   # as NNI: a used-up finite space gets repeats, not an end
@@ -114,7 +116,23 @@ class SMACTuner(BaseTuner):
         n_init = max(0, min(_INITIAL_CONFIGS, 10 * max(1, len(self._dims))) - len(self._y))
         initial = HPO.get_initial_design(scenario, n_configs=n_init)
         intensifier = HPO.get_intensifier(scenario, max_config_calls=1)
-        self._smac = HPO(scenario, _no_target, initial_design=initial, intensifier=intensifier,
+        # one result at a time arrives between asks: retrain on every one (SMAC's default of
+        # 8 proposals per model is meant for batches and proposes from a stale model here)
+        selector = HPO.get_config_selector(scenario, retrain_after=1)
+        model = HPO.get_model(scenario)
+        if isinstance(getattr(model, "_rf_opts", None), dict):
+            # smac >= 2.3 fits its 10 small trees with joblib over every core (n_jobs=-1): on
+            # a few dozen points the threads' hand-offs cost 100x the work, and the outcome
+            # then depends on the machine's load.  Its max_leaf_nodes=2**20 (i.e. no limit)
+            # picks sklearn's best-first builder, which sizes for a million leaves per tree
+            # (~90 ms a tree); None grows the same unlimited trees depth-first in microseconds
+            model._rf_opts["n_jobs"] = 1
+            model._rf_opts["max_leaf_nodes"] = None
+        maximizer = HPO.get_acquisition_maximizer(scenario)
+        _order_local_search_starts(maximizer)
+        self._smac = HPO(scenario, _no_target, model=model, initial_design=initial,
+                         intensifier=intensifier, config_selector=selector,
+                         acquisition_maximizer=maximizer,
                          overwrite=True, logging_level=logging.ERROR + 10)
         self._infos = {}
         self._asked = 0
@@ -233,6 +251,24 @@ class SMACTuner(BaseTuner):
     def __del__(self) -> None:
         if getattr(self, "_outdir", None):
             shutil.rmtree(self._outdir, ignore_errors=True)
+
+
+def _order_local_search_starts(maximizer: Any) -> None:
+    """Make SMAC's local search start from its points in a fixed order.
+
+    SMAC de-duplicates the start points through a ``set`` of configurations, whose order
+    follows Python's per-process string hashing; the searches then draw from the seeded
+    generator in that order, so the same seed gave different proposals in each process.
+    """
+    local = getattr(maximizer, "_local_search", None)
+    starts = getattr(local, "_get_initial_points", None)
+    if starts is None:
+        return
+
+    def ordered(*args: Any, **kwargs: Any) -> list:
+        return sorted(starts(*args, **kwargs), key=lambda config: config.get_array().tobytes())
+
+    local._get_initial_points = ordered
 
 
 def _no_target(config: Any, seed: int = 0) -> float:
