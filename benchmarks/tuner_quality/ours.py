@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
 from typing import Any
 
 import numpy as np
@@ -34,8 +36,26 @@ def needs_numeric(name: str) -> bool:
     return name in ("gp", "metis")
 
 
+def _dev_patch() -> None:
+    """Development only: ``TUNER_QUALITY_TPE_PATCH='{"module.NAME": value}'`` overrides a
+    private constant of the TPE modules (to compare variants on the tuning half)."""
+    patch = os.environ.get("TUNER_QUALITY_TPE_PATCH")
+    if not patch:
+        return
+    import nni.algorithms.hpo._parzen as parzen
+    import nni.algorithms.hpo.tpe_tuner as tpe
+    mods = {"tpe": tpe, "parzen": parzen}
+    for key, value in json.loads(patch).items():
+        mod, _, name = key.partition(".")
+        if mod == "args":
+            tpe.TpeArguments.DEFAULTS[name] = value
+        else:
+            setattr(mods[mod], name, value)
+
+
 def make_tuner(name: str, seed: int) -> Any:
     """A fresh tuner, minimizing, seeded."""
+    _dev_patch()
     if name == "tpe":
         from nni.algorithms.hpo.tpe_tuner import TpeTuner
         return TpeTuner(optimize_mode="minimize", seed=seed)

@@ -186,9 +186,10 @@ class JointParzen:
         self._inv_s = 1.0 / self.sig
         self._coef = -np.log(self.sig) - _LOG_SQRT_2PI - self.log_mass
 
-    def sample(self, rng: np.random.Generator, m: int) -> np.ndarray:
-        """``m`` candidates (internal vectors, canonical, NaN for inactive dims)."""
-        comp = rng.choice(self.n + 1, size=m, p=self.p)
+    def sample(self, rng: np.random.Generator, m: int, only: int | None = None, scale: float = 1.0) -> np.ndarray:
+        """``m`` candidates (internal vectors, canonical, NaN for inactive dims); ``only``: all
+        from that observation's component (a local search around it)."""
+        comp = np.full(m, only) if only is not None else rng.choice(self.n + 1, size=m, p=self.p)
         C = np.full((m, self.X.shape[1]), np.nan)
         inside = {d.index for d in self.dims}
         from_obs = comp < self.n
@@ -211,7 +212,7 @@ class JointParzen:
             if kern.any():
                 b = base[kern]
                 if _ordinal(dim):
-                    s = self.sig[safe[kern], j]
+                    s = self.sig[safe[kern], j] * scale
                     v = rng.normal(b, s)
                     for _ in range(100):
                         bad = (v < -0.5) | (v > dim.size - 0.5)
@@ -224,7 +225,7 @@ class JointParzen:
                     b = np.where(flip, rng.integers(0, dim.size, size=len(b)), b)
                     vals[kern] = b
                 else:
-                    s = self.sig[safe[kern], j]
+                    s = self.sig[safe[kern], j] * scale
                     vals[kern] = _truncnorm(dim, rng, b, s)
             if not dim.categorical:
                 vals[active] = canonical_array(dim, vals[active])
