@@ -22,7 +22,7 @@ from typing import Any, Iterable
 from ..errors import NniError, NoMoreTrialError
 from ..multi_phase import MultiPhaseTuner
 from ..status import EXPERIMENT_ENDED, TRIAL_ACTIVE, TRIAL_ENDED, ExperimentStatus, TrialStatus
-from ..training_service import TrainingService, TrialEnded, TrialSpec, create_training_service
+from ..training_service import ServiceContext, TrainingService, TrialEnded, TrialSpec, create_training_service
 from ..utils import extract_scalar_reward
 from . import _objectives
 from .dispatcher import AlgorithmError, SerialRunner
@@ -176,7 +176,8 @@ class ExperimentManager:
                 await self._tuner.call("set_objectives", [o.to_dict() for o in self.objectives])
             await self._tuner.call("update_search_space", config.search_space)
             await self._tell_trial_budget()
-            self._service = create_training_service(config)
+            self._service = create_training_service(ServiceContext.from_config(
+                config, experiment_id=self.id, experiment_dir=self.dir, port=self.port))
             self._service.on_trial_start = self._on_trial_start
             self._service.on_trial_waiting = self._on_trial_waiting
             self._service.on_trial_end = self._on_trial_end
