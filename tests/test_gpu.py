@@ -146,12 +146,14 @@ def test_the_manager_answers_while_nvidia_smi_hangs(make_experiment, fake_gpus, 
     exp.start(port=0)
     wait_for(lambda: [t.status for t in exp.list_trial_jobs()] == ["RUNNING"], what="the first trial to run")
     hold.touch()
-    finish.touch()
-    wait_for(lambda: Path(f"{hold}.seen").exists(), what="nvidia-smi to be asked for the second trial")
-    # nvidia-smi now hangs (up to 120 s); a blocked loop would not answer within the 20 s.
-    assert rest.get(exp.port, "/check-status", timeout=20)["status"] == "RUNNING"
-    trials = rest.get(exp.port, "/trial-jobs", timeout=20)
-    assert [t["status"] for t in sorted(trials, key=lambda t: t["sequenceId"])] == ["SUCCEEDED", "WAITING"]
-    hold.unlink()
+    try:
+        finish.touch()
+        wait_for(lambda: Path(f"{hold}.seen").exists(), what="nvidia-smi to be asked for the second trial")
+        # nvidia-smi now hangs (up to 120 s); a blocked loop would not answer within the 20 s.
+        assert rest.get(exp.port, "/check-status", timeout=20)["status"] == "RUNNING"
+        trials = rest.get(exp.port, "/trial-jobs", timeout=20)
+        assert [t["status"] for t in sorted(trials, key=lambda t: t["sequenceId"])] == ["SUCCEEDED", "WAITING"]
+    finally:
+        hold.unlink()   # nvidia-smi answers
     assert exp.wait(timeout=120) == "DONE"
     assert len(gpu_records(exp)) == 2
