@@ -42,6 +42,17 @@ def write(tmp_path):
     return _write
 
 
+def write_config(directory: Path, data: dict, **overrides) -> Path:
+    """Write ``data`` updated with ``overrides`` as a new YAML config file in ``directory``.
+
+    Each call writes the next ``config-N.yml``, so a test may create several experiments.
+    """
+    import yaml
+    path = directory / f"config-{len(list(directory.glob('config*')))}.yml"
+    path.write_text(yaml.safe_dump({**data, **overrides}))
+    return path
+
+
 @pytest.fixture
 def make_experiment(tmp_path):
     """An Experiment whose trial code and working directory live in tmp_path; stopped afterwards."""
