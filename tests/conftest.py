@@ -53,6 +53,25 @@ def write_config(directory: Path, data: dict, **overrides) -> Path:
     return path
 
 
+def nnictl_create(tmp_path: Path, trial_code: str, space: dict, *, tuner: str = "Random",
+                  concurrency: int = 1, max_trials: int = 1, timeout: float = 120):
+    """``nnictl create`` a local experiment running ``trial_code`` (dedented) as ``trial.py``.
+
+    Returns the finished ``nnictl`` process (its output says the id and the web UI's URL).
+    """
+    import subprocess
+    code = tmp_path / "code"
+    code.mkdir(exist_ok=True)
+    (code / "trial.py").write_text(textwrap.dedent(trial_code))
+    config = write_config(tmp_path, {
+        "searchSpace": space, "trialCommand": f"{sys.executable} trial.py",
+        "trialCodeDirectory": str(code), "trialConcurrency": concurrency, "maxTrialNumber": max_trials,
+        "experimentWorkingDirectory": str(tmp_path / "experiments"), "tuner": {"name": tuner},
+        "trainingService": {"platform": "local"}})
+    return subprocess.run([sys.executable, "-m", "nni.cli", "create", "--config", str(config), "--port", "0"],
+                          capture_output=True, text=True, timeout=timeout)
+
+
 @pytest.fixture
 def make_experiment(tmp_path):
     """An Experiment whose trial code and working directory live in tmp_path; stopped afterwards."""
