@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..runtime.process import pid_alive
+from ..runtime.process import pid_alive, start_ticks
 from ._common import TrialQueue, end_message
 from ._launcher import descendants
 from .base import ServiceContext, TrainingService, TrialEnded, TrialSpec
@@ -43,7 +43,7 @@ async def _reap_escaped(tree: list[tuple[int, str | None]]) -> None:
     them, and a kill must not return while they still run.
     """
     def alive() -> list[int]:
-        return [pid for pid, ticks in tree if ticks is not None and _start_ticks(pid) == ticks and pid_alive(pid)]
+        return [pid for pid, ticks in tree if ticks is not None and start_ticks(pid) == ticks and pid_alive(pid)]
 
     deadline = time.monotonic() + KILL_GRACE_SECONDS
     while alive() and time.monotonic() < deadline:
@@ -56,15 +56,6 @@ async def _reap_escaped(tree: list[tuple[int, str | None]]) -> None:
     deadline = time.monotonic() + 1.0
     while alive() and time.monotonic() < deadline:
         await asyncio.sleep(0.01)
-
-
-def _start_ticks(pid: int) -> str | None:
-    """When a process started (clock ticks since boot), to tell it from a later one with its pid."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[19].decode()
-    except (OSError, IndexError):
-        return None
 
 
 class LocalTrainingService(TrainingService):
@@ -133,7 +124,7 @@ class LocalTrainingService(TrainingService):
         self._processes[spec.trial_id] = process
         self._tell_reaper(f"+{process.pid}")
         # Lets a resumed manager end this trial if the current one is killed while it runs.
-        (trial_dir / PID_FILE).write_text(f"{process.pid} {_start_ticks(process.pid)}")
+        (trial_dir / PID_FILE).write_text(f"{process.pid} {start_ticks(process.pid)}")
         watcher = asyncio.create_task(self._watch(spec, process))
         self._watchers.add(watcher)
         watcher.add_done_callback(self._watchers.discard)
@@ -168,7 +159,7 @@ class LocalTrainingService(TrainingService):
         process = self._processes.get(trial_id)
         if process is None or process.returncode is not None:
             return
-        tree = [(pid, _start_ticks(pid)) for pid in (process.pid, *descendants(process.pid))]
+        tree = [(pid, start_ticks(pid)) for pid in (process.pid, *descendants(process.pid))]
         signal_tree(process.pid, signal.SIGTERM)
         try:
             await asyncio.wait_for(asyncio.shield(process.wait()), KILL_GRACE_SECONDS)
@@ -196,7 +187,7 @@ class LocalTrainingService(TrainingService):
             # The shell that led the trial's process group may be gone while its children
             # live on; a pid is not reused while a group of that id exists, so killing the
             # group is safe unless a new process has taken the pid (then its start differs).
-            current = _start_ticks(pid)
+            current = start_ticks(pid)
             if current is not None and current != ticks:
                 continue
             try:
