@@ -244,7 +244,10 @@ def optimize_mode(config: Mapping[str, Any], tuner: Any = None, *, stored: Any =
     and GP maximize), from ``tuner`` or else from a *built-in* tuner built from ``config``
     (a custom tuner's code is never run by a reader); else ``maximize``.
     """
-    objectives = experiment_objectives(dict(config))
+    try:
+        objectives = experiment_objectives(dict(config))
+    except ValueError:   # a stored config is read as it is; the manager validated its own
+        objectives = None
     if objectives:
         return objectives[0].mode
     mode = stored
