@@ -59,13 +59,18 @@ def wait_done(port: int, timeout: float = 240) -> str:
     raise AssertionError("experiment did not finish")
 
 
-def test_create_runs_detached_and_stop_ends_the_manager(experiment_files, tmp_path):
-    config = experiment_files()
+def create(config: Path) -> tuple[str, int]:
+    """``nnictl create`` on any free port; the experiment's id and port, read from what it printed."""
     out = nnictl("create", "--config", str(config), "--port", "0")
     assert out.returncode == 0, out.stderr
     match = re.search(r"Experiment (\w+) started.*http://127\.0\.0\.1:(\d+)", out.stdout, re.S)
     assert match, out.stdout
-    exp_id, port = match.group(1), int(match.group(2))
+    return match.group(1), int(match.group(2))
+
+
+def test_create_runs_detached_and_stop_ends_the_manager(experiment_files, tmp_path):
+    config = experiment_files()
+    exp_id, port = create(config)
     try:
         assert wait_done(port) == "DONE"
         rows = rest.get(port, "/export-data")
@@ -104,11 +109,7 @@ print(json.dumps(answers))
 
 def test_nnictl_reads_a_stopped_experiment_without_aiohttp_or_numpy(experiment_files, tmp_path):
     config = experiment_files(maxTrialNumber=3)
-    out = nnictl("create", "--config", str(config), "--port", "0")
-    assert out.returncode == 0, out.stderr
-    match = re.search(r"Experiment (\w+) started.*http://127\.0\.0\.1:(\d+)", out.stdout, re.S)
-    assert match, out.stdout
-    exp_id, port = match.group(1), int(match.group(2))
+    exp_id, port = create(config)
     try:
         assert wait_done(port) == "DONE"
         live_export = rest.get(port, "/export-data")
