@@ -6,8 +6,9 @@ public config, the Pareto front, and the experiment's optimize mode. No HTTP her
 aiohttp or numpy imports, so ``nnictl`` reads a stopped experiment's store with exactly the
 functions the REST handlers answer with, without loading the server's libraries.
 
-``manager`` is the running :class:`~nni.manager.manager.ExperimentManager`, or None for a
-stopped experiment (read-only: ``nnictl view``, ``nnictl`` on a stopped experiment).
+``manager`` is the running :class:`~nni.manager.manager.ExperimentManager` (what is read of
+it: :class:`RunningExperiment`), or None for a stopped experiment (read-only: ``nnictl view``,
+``nnictl`` on a stopped experiment).
 Times are epoch milliseconds; a metric's ``data`` is a JSON-encoded JSON string (NNI's shapes).
 """
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, Protocol
 
 from ..records import ParameterRecord
 from ..status import EXPERIMENT_ENDED, ExperimentStatus
@@ -26,6 +27,18 @@ from .experiment_dir import ExperimentDir
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .store import Store
+
+
+class RunningExperiment(Protocol):
+    """What the read models take from a running manager (``ExperimentManager``): its live
+    config (updates included), status, errors and warnings, and its change counter."""
+
+    config: Any   # the canonical ExperimentConfig
+    status: str
+    errors: list[str]
+    version: int
+
+    def warnings(self) -> list[str]: ...
 
 
 def ms(seconds: float | None) -> int | None:
@@ -174,12 +187,12 @@ def public_config(config: dict[str, Any]) -> dict[str, Any]:
     return {**config, "trainingService": masked if isinstance(services, list) else masked[0]}
 
 
-def current_config(store: Store, manager: Any) -> dict[str, Any]:
+def current_config(store: Store, manager: RunningExperiment | None) -> dict[str, Any]:
     """The config JSON (unmasked): the running manager's (updates included) or the stored one."""
     return manager.config.to_dict() if manager is not None else (store.get_meta("config", {}) or {})
 
 
-def experiment_profile(store: Store, manager: Any) -> dict[str, Any]:
+def experiment_profile(store: Store, manager: RunningExperiment | None) -> dict[str, Any]:
     """NNI's experiment profile: id, status, times, and the config as ``params``."""
     meta = store.all_meta()
     start = meta.get("start_time")
@@ -201,7 +214,7 @@ def experiment_profile(store: Store, manager: Any) -> dict[str, Any]:
     }
 
 
-def check_status(store: Store, manager: Any) -> dict[str, Any]:
+def check_status(store: Store, manager: RunningExperiment | None) -> dict[str, Any]:
     """NNI's ``{status, errors}`` plus ``warnings``; a stopped experiment served read-only is ``VIEWED``."""
     if manager is None:
         return {"status": ExperimentStatus.VIEWED.value, "errors": store.get_meta("errors", []),
@@ -223,12 +236,12 @@ def store_status(experiment_dir: str | Path) -> str:
 
 
 # -- multi-objective --------------------------------------------------------------------------
-def pareto_front(store: Store, manager: Any = None) -> list[dict[str, Any]] | None:
+def pareto_front(store: Store, manager: RunningExperiment | None = None) -> list[dict[str, Any]] | None:
     """The non-dominated final results (export rows plus ``objectives``); None without objectives."""
     return pareto_front_rows(store, manager.config.to_dict() if manager is not None else None)
 
 
-def pareto_hypervolume(store: Store, manager: Any = None) -> dict[str, Any] | None:
+def pareto_hypervolume(store: Store, manager: RunningExperiment | None = None) -> dict[str, Any] | None:
     """The front's hypervolume as results arrived; None without objectives (needs numpy)."""
     return hypervolume_history(store, manager.config.to_dict() if manager is not None else None)
 
@@ -252,9 +265,9 @@ def optimize_mode(config: Mapping[str, Any], tuner: Any = None, *, stored: Any =
         return objectives[0].mode
     mode = stored
     tuner_config = config.get("tuner") or {}
-    if mode is None:
+    if not mode:
         mode = (tuner_config.get("classArgs") or {}).get("optimize_mode")
-    if mode is None:
+    if not mode:
         if tuner is None:
             tuner = _builtin_tuner(tuner_config)
         mode = getattr(tuner, "optimize_mode", None)
@@ -278,6 +291,6 @@ def _builtin_tuner(tuner_config: Mapping[str, Any]) -> Any:
         return None
 
 
-__all__ = ["attempt_json", "check_status", "current_config", "experiment_profile", "export_cursor", "export_row",
+__all__ = ["RunningExperiment", "attempt_json", "check_status", "current_config", "experiment_profile", "export_cursor", "export_row",
            "export_rows", "job_statistics", "metric_json", "ms", "optimize_mode", "pareto_front", "pareto_hypervolume",
            "public_config", "store_status", "stored_optimize_mode", "trial_job", "trial_job_json", "trial_jobs"]
