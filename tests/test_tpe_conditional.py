@@ -14,6 +14,7 @@ import pytest
 
 from nni.algorithms.hpo import tpe_tuner
 from nni.algorithms.hpo.random_tuner import RandomTuner
+from nni.algorithms.hpo._parzen import CATEGORICAL_EPS, JointParzen
 from nni.algorithms.hpo.tpe_tuner import TpeTuner, auto_startup_jobs
 from nni.search_space._flat import flatten
 
@@ -165,3 +166,63 @@ def test_the_manager_tells_tpe_the_trial_budget(make_experiment):
     assert exp.run(port=0) is True
     assert tuner._trial_budget == 8 and tuner.n_startup_jobs == 5
     assert len(tuner._history) == 8
+
+
+def _distances_to_incumbent(share: float, seed: int, monkeypatch) -> list[float]:
+    """Drive TPE on a 2-D bowl; for every proposal after the start-up, its distance (max norm)
+    to the best trial seen before it."""
+    monkeypatch.setattr(tpe_tuner, "LOCAL_SEARCH_SHARE", share)
+    tuner = TpeTuner(seed=seed, tpe_args={"n_startup_jobs": 10})
+    tuner.update_search_space({"x": U01, "y": U01})
+    best: tuple[dict, float] | None = None
+    dists = []
+    for i in range(50):
+        p = tuner.generate_parameters(i)
+        if i >= 10:
+            dists.append(max(abs(p["x"] - best[0]["x"]), abs(p["y"] - best[0]["y"])))
+        loss = (p["x"] - 0.7) ** 2 + (p["y"] - 0.2) ** 2
+        tuner.receive_trial_result(i, p, loss)
+        if best is None or loss < best[1]:
+            best = (p, loss)
+    return dists
+
+
+def test_local_search_samples_the_incumbents_kernel_narrowed():
+    """A local proposal's candidates all come from one observation's kernel, with its
+    bandwidth times the given factor; categorical values keep the observation's option
+    (up to the kernel's even spread)."""
+    dims = flatten({"x": U01, "c": {"_type": "choice", "_value": ["a", "b", "c", "d"]}})
+    X = np.array([[0.1, 0.0], [0.5, 1.0], [0.52, 2.0], [0.9, 3.0]])
+    pe = JointParzen(dims, X, np.ones(4), 1.0)
+    rng = np.random.default_rng(0)
+    narrow = pe.sample(rng, 4000, only=2, scale=0.25)
+    assert abs(np.median(narrow[:, 0]) - 0.52) < 0.01
+    # the kernel's own bandwidth, a quarter of it (far from the bounds: barely truncated)
+    assert abs(np.std(narrow[:, 0]) / (0.25 * pe.sig[2, 0]) - 1) < 0.1, (np.std(narrow[:, 0]), pe.sig[2, 0])
+    assert (narrow[:, 1] == 2.0).mean() > 1 - CATEGORICAL_EPS
+
+
+def test_local_search_proposes_around_the_incumbent(monkeypatch):
+    """With every proposal local, TPE's proposals stay closer to the incumbent than plain TPE's
+    (every proposal from the whole good mixture)."""
+    local = [statistics.median(_distances_to_incumbent(1.0, s, monkeypatch)) for s in range(4)]
+    plain = [statistics.median(_distances_to_incumbent(0.0, s, monkeypatch)) for s in range(4)]
+    assert statistics.mean(local) < 0.8 * statistics.mean(plain), (local, plain)
+
+
+def test_local_search_keeps_a_context_and_its_branch(monkeypatch):
+    """On a nested space a local proposal stays valid: each branch's parameters come from that
+    branch's own incumbent, inactive parameters stay absent, values stay in their bounds."""
+    monkeypatch.setattr(tpe_tuner, "LOCAL_SEARCH_SHARE", 1.0)
+    tuner = TpeTuner(seed=1, tpe_args={"n_startup_jobs": 10})
+    for p, _ in drive(tuner, NESTED_SPACE, nested_loss, 60):
+        assert 1e-4 <= p["lr"] <= 1.0
+        m = p["model"]
+        if m == "plain":
+            continue
+        assert 0.0 <= m["x"] <= 1.0
+        if m["_name"] == "a":
+            assert set(m) == {"_name", "x", "k"} and 0 <= m["k"] < 5
+        else:
+            k = m["kind"]
+            assert set(k) == ({"_name", "depth"} if k["_name"] == "deep" else {"_name", "width"})
