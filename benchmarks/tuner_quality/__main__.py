@@ -245,7 +245,7 @@ def _fmt(v: float) -> str:
 def scoreboard(rows: list[dict], budgets: list[int]) -> str:
     """Significant wins / ties / losses of our TPE against Optuna's TPE and against random
     search, per half of the problems and budget (sequential runs)."""
-    out = ["| half | budget | TPE vs Optuna TPE (W/T/L) | losses to Optuna | TPE vs random (W/T/L) | "
+    out = ["| set | budget | TPE vs Optuna TPE (W/T/L) | losses to Optuna | TPE vs random (W/T/L) | "
            "our tuners significantly worse than random |", "|---|---|---|---|---|---|"]
     for split in SPLITS:
         for budget in budgets:
