@@ -28,6 +28,7 @@ and any of our tuners significantly worse than random search (†).  Results go 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import math
 import multiprocessing
@@ -299,7 +300,8 @@ def render(rows: list[dict], latency: list[dict], budgets: list[int]) -> str:
                         line.append(s)
                     out.append(f"| {problem} | {budget} | " + " | ".join(line) + " |")
     if latency:
-        out.append(f"\n### Suggestion latency ({LATENCY_PROBLEM}, ms per suggestion incl. its result)\n")
+        out.append(f"\n### Suggestion latency ({LATENCY_PROBLEM}, ms per suggestion incl. its result; "
+                   f"wall (CPU))\n")
         out.append("| tuner | 100 results | 1,000 results |")
         out.append("|---|---|---|")
         by = {(r["tuner"], r["n"]): r for r in latency}
@@ -307,7 +309,8 @@ def render(rows: list[dict], latency: list[dict], budgets: list[int]) -> str:
             cells = []
             for n in (100, 1000):
                 r = by.get((t, n))
-                cells.append("—" if r is None or "ms" not in r else f"{r['ms']:.1f}")
+                cells.append("—" if r is None or "ms" not in r else f"{r['ms']:.1f}" + (
+                    f" ({r['cpu_ms']:.1f})" if "cpu_ms" in r else ""))
             out.append(f"| {t} | " + " | ".join(cells) + " |")
     return "\n".join(out)
 
@@ -321,7 +324,8 @@ def merge(args: argparse.Namespace) -> int:
     """Summarize runs from earlier results files (e.g. ours and the peers run separately)."""
     results, metas = [], []
     for path in args.from_results:
-        data = json.loads(Path(path).read_text())
+        raw = gzip.decompress(Path(path).read_bytes()) if str(path).endswith(".gz") else Path(path).read_bytes()
+        data = json.loads(raw)
         metas.append({"file": str(path), **data["meta"]})
         results += [r for r in data["runs"] if "error" not in r]
     budgets = sorted({b for m in metas for b in m["budgets"]})
@@ -362,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reuse-peers", metavar="JSON",
                     help="take Optuna/hyperopt runs from an earlier results file when they match")
     ap.add_argument("--from-results", metavar="JSON[,JSON...]", type=lambda s: s.split(","),
-                    help="run nothing: merge the runs of earlier results files and print their table")
+                    help="run nothing: merge the runs of earlier results files (.json or .json.gz) and print their table")
     ap.add_argument("--out", help="JSON output (default benchmarks/results/tuner_quality[_quick].json)")
     args = ap.parse_args(argv)
 

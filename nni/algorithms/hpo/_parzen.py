@@ -156,31 +156,38 @@ class JointParzen:
         self.sig = np.full(X.shape, np.nan)
         self.log_mass = np.zeros(X.shape)
         self.eps = np.zeros(X.shape[1])
+        batch: list[tuple[int, float, float, float]] = []   # fully active bounded dims, fitted at once
         for dim in dims:
             j = dim.index
-            act = ~np.isnan(X[:, j])
-            if _ordinal(dim):
-                # randint: a normal kernel over the integers 0..size-1, rounded (order matters)
-                if act.any():
-                    self.sig[act, j] = np.maximum(_gaps(X[act, j], -0.5, dim.size - 0.5), 0.5)
-                    mus, s = X[act, j], self.sig[act, j]
-                    mass = norm_cdf((dim.size - 0.5 - mus) / s) - norm_cdf((-0.5 - mus) / s)
-                    self.log_mass[act, j] = np.log(np.maximum(mass, 1e-300))
-                continue
-            if dim.categorical:
+            if dim.categorical and not _ordinal(dim):
                 # an observed option keeps most of its component's mass; the rest is spread evenly
                 self.eps[j] = CATEGORICAL_EPS
                 continue
-            if act.any():
+            act = ~np.isnan(X[:, j])
+            if not act.any():
+                continue
+            if _ordinal(dim):
+                # randint: a normal kernel over the integers 0..size-1, rounded (order matters)
+                low, high, floor = -0.5, dim.size - 0.5, 0.5
+            else:
                 # the univariate neighbour-gap rule beat Scott-style and mixed rules on the
                 # benchmark problems (docs/benchmarks.md)
-                pmu, psig, low, high = prior_of(dim)
-                self.sig[act, j] = (_gaps(X[act, j], low, high) if math.isfinite(low)
-                                    else _gap_bandwidths(dim, X[act, j]))
-                if math.isfinite(low):
-                    mus, s = X[act, j], self.sig[act, j]
-                    mass = norm_cdf((high - mus) / s) - norm_cdf((low - mus) / s)
-                    self.log_mass[act, j] = np.log(np.maximum(mass, 1e-300))
+                _, _, low, high = prior_of(dim)
+                floor = 0.0
+                if not math.isfinite(low):
+                    self.sig[act, j] = _gap_bandwidths(dim, X[act, j])
+                    continue
+            if act.all():
+                batch.append((j, low, high, floor))
+                continue
+            sig, log_mass = _bounded_kernels(X[act, j][:, None], np.array([low]), np.array([high]), np.array([floor]))
+            self.sig[act, j], self.log_mass[act, j] = sig[:, 0], log_mass[:, 0]
+        if batch:
+            # one vectorized fit for every fully active bounded dim: per-dim Python overhead
+            # dominated a suggestion's time at ~100 results
+            cols = [b[0] for b in batch]
+            lows, highs, floors = (np.array([b[k] for b in batch]) for k in (1, 2, 3))
+            self.sig[:, cols], self.log_mass[:, cols] = _bounded_kernels(X[:, cols], lows, highs, floors)
         self.n = n
         # per-kernel constants of the numeric log densities
         self._inv_s = 1.0 / self.sig
@@ -305,6 +312,25 @@ def _gaps(x: np.ndarray, low: float, high: float) -> np.ndarray:
     sig = np.empty(len(mus))
     sig[order] = np.maximum(left, right)
     return np.clip(sig, span / min(100.0, len(x) + 1.0), span)[:-1]
+
+
+def _bounded_kernels(Xa: np.ndarray, lows: np.ndarray, highs: np.ndarray,
+                     floors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Neighbour-gap bandwidths (as :func:`_gaps`, at least ``floors``) and log truncation
+    masses of the kernels of several bounded dims at once (columns of ``Xa``, no NaN)."""
+    n = len(Xa)
+    span = highs - lows
+    mus = np.vstack([Xa, (lows + highs) / 2])
+    order = np.argsort(mus, axis=0, kind="stable")
+    s = np.take_along_axis(mus, order, axis=0)
+    gaps = np.diff(s, axis=0)
+    left = np.vstack([s[:1] - lows, gaps])
+    right = np.vstack([gaps, highs - s[-1:]])
+    sig = np.empty_like(mus)
+    np.put_along_axis(sig, order, np.maximum(left, right), axis=0)
+    sig = np.maximum(np.clip(sig, span / min(100.0, n + 1.0), span)[:-1], floors)
+    mass = norm_cdf((highs - Xa) / sig) - norm_cdf((lows - Xa) / sig)
+    return sig, np.log(np.maximum(mass, 1e-300))
 
 
 def _prior_log_pdf(dim: Dim, c: np.ndarray) -> np.ndarray:
