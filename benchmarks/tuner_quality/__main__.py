@@ -411,9 +411,10 @@ def main(argv: list[str] | None = None) -> int:
             results.append(res)
             if "error" in res:
                 print(f"  ERROR {res['tuner']} {res['problem']}: {res['error']}", file=sys.stderr)
-            if i % 25 == 0 or i == len(jobs):
+            if i % 25 == 0 or i == len(jobs) or res["tuner"] in ("gp", "smac", "metis"):
                 print(f"  {i}/{len(jobs)} done, {time.time() - t0:.0f} s", file=sys.stderr)
-                # partial results survive an interrupted run (merge them with --from-results)
+                # partial results survive an interrupted run (merge them with --from-results);
+                # after every run of the slow tuners (minutes each)
                 partial = _out_path(args).with_suffix(".partial.json")
                 partial.parent.mkdir(parents=True, exist_ok=True)
                 partial.write_text(json.dumps({"meta": {"budgets": args.budgets, "partial": True},
