@@ -98,7 +98,8 @@ class ExperimentManager:
     """One experiment: its tuner, assessor, training service, store and limits."""
 
     def __init__(self, config: Any, experiment_id: str, experiment_dir: Path, *,
-                 tuner: Any = None, assessor: Any = None, port: int = 8080, resume: bool = False) -> None:
+                 tuner: Any = None, assessor: Any = None, port: int = 8080, resume: bool = False,
+                 training_service: TrainingService | None = None) -> None:
         self.config = config            # canonical ExperimentConfig
         self.id = experiment_id
         self.dir = Path(experiment_dir)
@@ -114,6 +115,7 @@ class ExperimentManager:
         self._tuner: SerialRunner | None = None
         self._assessor: SerialRunner | None = None
         self._service: TrainingService | None = None
+        self._service_obj = training_service   # given (tests, embedding); else built from the config
         self._next_parameter_id = 0
         self._next_sequence_id = 0
         self._parameter_sets = 0          # parameter sets given out (multi-phase: several per trial job)
@@ -176,7 +178,7 @@ class ExperimentManager:
                 await self._tuner.call("set_objectives", [o.to_dict() for o in self.objectives])
             await self._tuner.call("update_search_space", config.search_space)
             await self._tell_trial_budget()
-            self._service = create_training_service(config)
+            self._service = self._service_obj or create_training_service(config)
             self._service.on_trial_start = self._on_trial_start
             self._service.on_trial_waiting = self._on_trial_waiting
             self._service.on_trial_end = self._on_trial_end
