@@ -661,3 +661,115 @@ def test_resume_gives_stored_results_to_the_tuner_and_reruns_interrupted_trials(
             assert r.manager.progress()["bestMetric"] == 12.0
     run(crashed_run())
     run(resumed_run())
+
+
+# -- what the algorithms get, and what a stopped manager leaves ---------------------------------------
+CHECKPOINT_TUNER = '''
+from nni.recoverable import checkpoint_directory
+from nni.tuner import Tuner
+
+class CheckpointTuner(Tuner):
+    """Records the checkpoint directory it sees in its constructor and on its thread."""
+    seen = []
+
+    def __init__(self):
+        self.seen.append(("init", checkpoint_directory()))
+
+    def update_search_space(self, search_space):
+        self.seen.append(("space", self.get_checkpoint_path()))
+
+    def generate_parameters(self, parameter_id, **kwargs):
+        return {"x": parameter_id}
+
+    def receive_trial_result(self, parameter_id, parameters, value, **kwargs):
+        pass
+'''
+
+
+def test_each_experiment_gives_its_algorithms_its_own_checkpoint_directory_without_os_environ(tmp_path,
+                                                                                             monkeypatch):
+    monkeypatch.delenv("NNI_CHECKPOINT_DIRECTORY", raising=False)
+    code = tmp_path / "algo"
+    code.mkdir()
+    (code / "ckpt_tuner_unit.py").write_text(CHECKPOINT_TUNER)
+    configured = CustomAlgorithmConfig(class_name="ckpt_tuner_unit.CheckpointTuner", code_directory=str(code))
+
+    async def scenario() -> None:
+        # Two experiments in one process, as two Experiment.start() calls would run them.
+        one = Run(tmp_path / "one", max_trial_number=1)
+        two = Run(tmp_path / "two", max_trial_number=1)
+        for r in (one, two):
+            r.manager.config.tuner = configured
+            r.manager._tuner_obj = None     # build the configured class, as nnictl create does
+        async with one, two:
+            await one.until_done()
+            await two.until_done()
+            import os
+            assert "NNI_CHECKPOINT_DIRECTORY" not in os.environ   # the user's process is left alone
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    run(scenario())
+    import ckpt_tuner_unit
+    seen = ckpt_tuner_unit.CheckpointTuner.seen
+    expected = {str(tmp_path / name / "exp" / "checkpoint") for name in ("one", "two")}
+    assert {path for kind, path in seen if kind == "init"} == expected
+    assert {path for kind, path in seen if kind == "space"} == expected
+    assert all((tmp_path / name / "exp" / "checkpoint").is_dir() for name in ("one", "two"))
+
+
+def test_a_stopped_manager_leaves_no_task_or_timer_running(tmp_path):
+    async def slow_curve(trial: FakeTrial) -> int:
+        await trial.parameters()
+        for step in range(1000):
+            await trial.report(float(step))
+            await asyncio.sleep(0.01)
+        return 0
+
+    async def scenario() -> None:
+        before = asyncio.all_tasks()   # this test's own
+        async with Run(tmp_path, slow_curve, assessor=ThresholdAssessor(-1.0), max_trial_number=10,
+                       max_trial_duration=3600, max_experiment_duration=3600) as r:
+            await r.until(lambda: len(r.manager.store.metrics()) >= 4, "a few intermediate results")
+            await r.manager.stop()
+            assert r.statuses() == ["USER_CANCELED"] * 2
+            left = [t for t in asyncio.all_tasks() - before if not t.done()]
+            assert left == []
+    run(scenario())
+
+
+def test_background_tasks_are_held_their_errors_reported_and_all_ended_on_close():
+    from nni.manager._tasks import BackgroundTasks
+
+    async def scenario() -> None:
+        errors: list[tuple[str, BaseException]] = []
+        tasks = BackgroundTasks(on_error=lambda what, exc: errors.append((what, exc)))
+        ran: list[str] = []
+
+        async def boom() -> None:
+            raise RuntimeError("bug")
+
+        async def forever() -> None:
+            try:
+                await asyncio.sleep(3600)
+            finally:
+                ran.append("cleaned up")
+
+        tasks.spawn(boom(), "boom")
+        tasks.spawn(forever(), "forever")
+        fired = tasks.later(0.0, lambda: _append(ran, "timer"), "timer")
+        called_off = tasks.later(0.0, lambda: _append(ran, "canceled timer"), "canceled timer")
+        called_off.cancel()
+        await asyncio.sleep(0.05)
+        assert [(what, str(exc)) for what, exc in errors] == [("nni-manager: boom", "bug")]
+        assert ran == ["timer"] and fired is not None
+        assert len(tasks) == 1           # forever() is held while it runs
+        late = tasks.later(3600, lambda: _append(ran, "late"), "late")
+        await tasks.close()
+        assert ran == ["timer", "cleaned up"] and len(tasks) == 0
+        assert tasks.spawn(forever(), "after close") is None
+        late.cancel()
+    run(scenario())
+
+
+async def _append(items: list[str], item: str) -> None:
+    items.append(item)
