@@ -105,7 +105,9 @@ class ExperimentManager:
         self._changed = asyncio.Condition()
         self.version = 0
         self.stopped = asyncio.Event()
-        self._tasks = BackgroundTasks(on_error=self._task_failed)
+        # Tasks and timers (scheduler, limits, leases, assessments): a failure of one is logged
+        # with its traceback; the ones that talk to the algorithms handle AlgorithmError themselves.
+        self._tasks = BackgroundTasks()
         self.book = TrialBook(getattr(config, "max_failed_trials_at_start", None))
         self._pending: list[TrialState] = []   # attempts waiting for a slot (retries, user re-runs)
         retries = getattr(config, "max_trial_retries", None)
@@ -191,14 +193,6 @@ class ExperimentManager:
         self.store.set_meta(end_time=self.end_time)
         self.stopped.set()
         await self.notify()
-
-    def _task_failed(self, what: str, exc: BaseException) -> None:
-        """A background task raised (a bug of ours): the experiment must not stay silently RUNNING."""
-        if not isinstance(exc, AlgorithmError):
-            exc_text = f"{type(exc).__name__}: {exc}"
-            self.fail(f"manager error in {what}: {exc_text}")
-        else:
-            self.fail(str(exc))
 
     # -- resume ----------------------------------------------------------------------------
     async def _restore(self) -> None:
@@ -658,8 +652,8 @@ class ExperimentManager:
         if max_trial_number is not None:
             done = self.progress()["limitDone"]
             if max_trial_number < done:
-                unit = "parameter sets" if self.config.multi_phase else "trials"
-                raise ValueError(f"maxTrialNumber: {done} {unit} are already done; "
+                # (trial jobs, multi-phase too: what maxTrialNumber counts)
+                raise ValueError(f"maxTrialNumber: {done} trials are already done; "
                                  f"the limit cannot be lowered below {done} (got {max_trial_number})")
         if trial_concurrency is not None:
             self.config.trial_concurrency = trial_concurrency
