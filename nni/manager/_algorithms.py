@@ -59,7 +59,7 @@ class Algorithms:
             optimize_mode = objectives[0].mode   # best-so-far: the first objective
         runners = cls(SerialRunner(tuner, "tuner", context),
                       SerialRunner(assessor, "assessor", context.copy()) if assessor is not None else None,
-                      multi_phase=bool(config.multi_phase), multi_thread=bool(getattr(config, "multi_thread", False)),
+                      multi_phase=bool(config.multi_phase), multi_thread=bool(config.multi_thread),
                       on_error=on_error)
         return runners, optimize_mode
 

@@ -108,11 +108,11 @@ class ExperimentManager:
         # Tasks and timers (scheduler, limits, leases, assessments): a failure of one is logged
         # with its traceback; the ones that talk to the algorithms handle AlgorithmError themselves.
         self._tasks = BackgroundTasks()
-        self.book = TrialBook(getattr(config, "max_failed_trials_at_start", None))
+        self.book = TrialBook(config.max_failed_trials_at_start)
         self._pending: list[TrialState] = []   # attempts waiting for a slot (retries, user re-runs)
-        retries = getattr(config, "max_trial_retries", None)
+        retries = config.max_trial_retries
         self.max_trial_retries = DEFAULT_MAX_TRIAL_RETRIES if retries is None else retries
-        self.lease_timeout = getattr(config, "trial_lease_timeout", None) or DEFAULT_LEASE_TIMEOUT
+        self.lease_timeout = float(config.trial_lease_timeout or DEFAULT_LEASE_TIMEOUT)
         # multi-objective experiments (config `objectives`); None for every other experiment
         self.objectives = _objectives.experiment_objectives(config)
         self.channel = TrialChannel(self, self.book, self.store, self._tasks, lease_timeout=self.lease_timeout,
@@ -281,7 +281,7 @@ class ExperimentManager:
                 [parameter_id] = self.book.reserve_parameter_ids(1)
                 await self._launch(parameter_id, self._reruns.pop(0), source="resumed")
                 continue
-            if getattr(self.config, "multi_thread", False) and not self.config.multi_phase:
+            if self.config.multi_thread and not self.config.multi_phase:
                 self._ask_per_slot(free)
                 return
             # A multi-phase tuner is told which trial job a parameter set is for, so the
