@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import pid_alive
+from conftest import pid_alive, write_config
 from nni.experiment import rest
 
 NNICTL = shutil.which("nnictl", path=str(Path(sys.executable).parent)) or "nnictl"
@@ -44,11 +44,7 @@ def experiment_files(write, tmp_path):
             "tuner": {"name": "TPE", "classArgs": {"optimize_mode": "maximize"}},
             "trainingService": {"platform": "local"},
         }
-        data.update(overrides)
-        path = tmp_path / "exp" / "config.yml"
-        import yaml
-        path.write_text(yaml.safe_dump(data))
-        return path
+        return write_config(tmp_path / "exp", data, **overrides)
     return config
 
 
