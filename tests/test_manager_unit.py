@@ -567,6 +567,41 @@ def test_nan_final_is_stored_but_not_given_to_a_builtin_rule_tuner(tmp_path):
     run(scenario())
 
 
+def test_a_lapsed_lease_fences_the_attempt_and_runs_the_trial_again(tmp_path):
+    async def renews_once_then_goes_silent(trial: FakeTrial) -> int:
+        await trial.parameters()
+        if trial.spec.attempt == 1:
+            trial.manager.renew_lease(trial._trial(), "node-a")
+            await asyncio.sleep(3600)    # the machine went silent: no more renewals
+        await trial.report(7.0, final=True)
+        return 0
+
+    async def scenario() -> None:
+        async with Run(tmp_path, renews_once_then_goes_silent, max_trial_number=1, trial_lease_timeout=0.2) as r:
+            await r.until_done()
+            [row] = r.rows()
+            assert row["status"] == "SUCCEEDED"
+            attempts = r.manager.store.attempts()
+            assert [(a["attempt"], a["status"], a["machine"]) for a in attempts] == [
+                (1, "LOST", "node-a"), (2, "SUCCEEDED", None)]
+            assert "its lease lapsed: no renewal for 0.2 s (attempt 1 on node-a)" in attempts[0]["reason"]
+            first_token = r.service.specs[0].env["NNI_TRIAL_TOKEN"]
+            assert r.manager.fenced(row["trial_id"], first_token)
+    run(scenario())
+
+
+def test_imported_data_reaches_the_tuner_and_is_kept(tmp_path):
+    async def scenario() -> None:
+        async with Run(tmp_path, max_trial_number=1) as r:
+            await r.until_done()
+            with pytest.raises(ValueError, match="'parameter' and 'value'"):
+                await r.manager.import_data([{"parameter": {"x": 1}}])
+            assert await r.manager.import_data([{"parameter": {"x": 0.5}, "value": 3.0}]) == 1
+            assert r.tuner.imported == [{"parameter": {"x": 0.5}, "value": 3.0}]
+            assert r.manager.store.imported() == [{"parameter": {"x": 0.5}, "value": 3.0}]
+    run(scenario())
+
+
 # -- assessor ----------------------------------------------------------------------------------------
 def test_the_assessor_stops_a_bad_trial_early_and_the_tuner_gets_its_last_result(tmp_path):
     async def curve(trial: FakeTrial) -> int:
@@ -585,7 +620,8 @@ def test_the_assessor_stops_a_bad_trial_early_and_the_tuner_gets_its_last_result
             assert by_seq[0]["status"] == "EARLY_STOPPED"
             assert by_seq[1]["status"] == "SUCCEEDED"
             await r.until(lambda: len(r.tuner.ended) == 2 and len(assessor.ended) == 2, "both trial ends")
-            assert r.tuner.results[0] == (0, -0.5)      # the stopped trial's last intermediate result
+            # the stopped trial's last intermediate result, once (later verdicts on it do not act again)
+            assert [(pid, value) for pid, value in r.tuner.results if pid == 0] == [(0, -0.5)]
             assert sorted(assessor.ended) == sorted([(by_seq[0]["trial_id"], False),
                                                       (by_seq[1]["trial_id"], True)])
     run(scenario())
