@@ -143,6 +143,13 @@ async def report_x(trial: FakeTrial) -> int:
     return 0
 
 
+async def hang(trial: FakeTrial) -> int:
+    """A trial that takes its parameters and runs until it is killed."""
+    await trial.parameters()
+    await asyncio.sleep(3600)
+    return 0
+
+
 class FakeService(TrainingService):
     """Runs each submitted trial as a coroutine on the manager's loop; ``kill`` cancels it."""
 
@@ -330,13 +337,8 @@ def test_raising_max_trial_number_continues_a_done_experiment(tmp_path):
 
 
 def test_max_trial_duration_fails_a_trial_that_runs_too_long(tmp_path):
-    async def hangs(trial: FakeTrial) -> int:
-        await trial.parameters()
-        await asyncio.sleep(3600)
-        return 0
-
     async def scenario() -> None:
-        async with Run(tmp_path, hangs, max_trial_number=1, max_trial_duration=0.2) as r:
+        async with Run(tmp_path, hang, max_trial_number=1, max_trial_duration=0.2) as r:
             await r.until_done()
             [row] = r.rows()
             assert row["status"] == "FAILED"
@@ -345,12 +347,8 @@ def test_max_trial_duration_fails_a_trial_that_runs_too_long(tmp_path):
 
 
 def test_max_experiment_duration_cancels_running_trials_and_ends_done(tmp_path):
-    async def hangs(trial: FakeTrial) -> int:
-        await asyncio.sleep(3600)
-        return 0
-
     async def scenario() -> None:
-        async with Run(tmp_path, hangs, max_trial_number=10, max_experiment_duration=0.3) as r:
+        async with Run(tmp_path, hang, max_trial_number=10, max_experiment_duration=0.3) as r:
             await r.until_done()
             assert r.manager.status == "DONE"
             assert r.statuses() == ["USER_CANCELED"] * 2
@@ -360,13 +358,8 @@ def test_max_experiment_duration_cancels_running_trials_and_ends_done(tmp_path):
 
 
 def test_stop_cancels_active_trials_and_shuts_the_algorithms_down(tmp_path):
-    async def hangs(trial: FakeTrial) -> int:
-        await trial.parameters()
-        await asyncio.sleep(3600)
-        return 0
-
     async def scenario() -> None:
-        async with Run(tmp_path, hangs, max_trial_number=10) as r:
+        async with Run(tmp_path, hang, max_trial_number=10) as r:
             await r.until(lambda: r.statuses() == ["RUNNING", "RUNNING"], "two running trials")
             await r.manager.stop()
             assert r.manager.status == "STOPPED"
@@ -376,13 +369,8 @@ def test_stop_cancels_active_trials_and_shuts_the_algorithms_down(tmp_path):
 
 
 def test_a_user_kill_is_recorded_user_canceled(tmp_path):
-    async def hangs(trial: FakeTrial) -> int:
-        await trial.parameters()
-        await asyncio.sleep(3600)
-        return 0
-
     async def scenario() -> None:
-        async with Run(tmp_path, hangs, max_trial_number=1) as r:
+        async with Run(tmp_path, hang, max_trial_number=1) as r:
             await r.until(lambda: r.statuses() == ["RUNNING"], "the trial to run")
             trial_id = r.rows()[0]["trial_id"]
             assert await r.manager.kill_trial(trial_id)
