@@ -29,16 +29,15 @@ from . import _objectives, _resume
 from ._algorithms import Algorithms
 from ._channel import LOST, DuplicateFinal, TrialChannel
 from ._tasks import BackgroundTasks
-from ._trials import (DEFAULT_MAX_FAILED_TRIALS_AT_START, INTERRUPTED, FailureWatch, TrialBook, TrialState,
-                      failure_line, finite_metric, new_id, new_token)
+from ._trials import TrialBook, TrialState, finite_metric, new_token
 from .dispatcher import AlgorithmError
 from .experiment_dir import ExperimentDir
 
 if TYPE_CHECKING:
     from ..experiment.config import ExperimentConfig
 
-__all__ = ["ExperimentManager", "RerunError", "DuplicateFinal", "TrialState", "finite_metric", "failure_line",
-           "new_id", "FailureWatch", "DEFAULT_MAX_FAILED_TRIALS_AT_START", "INTERRUPTED", "LOST"]
+# DuplicateFinal and finite_metric are answered / applied by the REST routes too.
+__all__ = ["ExperimentManager", "RerunError", "DuplicateFinal", "finite_metric"]
 
 _logger = logging.getLogger("nni.manager")
 
