@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any, Callable
 from .._objectives import Objective
 from ..errors import NoMoreTrialError
 from ..multi_phase import MultiPhaseTuner
+from ..records import SOURCE_RESUMED
 from ..recoverable import algorithm_context
-from . import _objectives
+from . import _objectives, read_model
 from ._trials import TrialState
 from .dispatcher import AlgorithmError, SerialRunner
 
@@ -51,12 +52,11 @@ class Algorithms:
         tuner = tuner or context.run(_create_algorithm, "tuner", config.tuner)
         assessor = assessor or (context.run(_create_algorithm, "assessor", config.assessor)
                                 if config.assessor else None)
-        optimize_mode = _optimize_mode(config.tuner, tuner)
+        optimize_mode = read_model.optimize_mode(config.to_dict(), tuner)   # multi-objective: the first one's
         if objectives:
             refusal = _objectives.refuse_tuner(tuner)
             if refusal:
                 raise ValueError(refusal)
-            optimize_mode = objectives[0].mode   # best-so-far: the first objective
         runners = cls(SerialRunner(tuner, "tuner", context),
                       SerialRunner(assessor, "assessor", context.copy()) if assessor is not None else None,
                       multi_phase=bool(config.multi_phase), multi_thread=bool(config.multi_thread),
@@ -124,7 +124,7 @@ class Algorithms:
 
     def tell_result(self, trial: TrialState, record: dict[str, Any], value: Any) -> None:
         """A final result for ``record``: as a result of this tuner's own set, or as imported data."""
-        if record["parameter_source"] == "resumed" or trial.tuner_closed:
+        if record["parameter_source"] == SOURCE_RESUMED or trial.tuner_closed:
             # This tuner instance never generated these parameters (they are re-run after a
             # resume), or it was told the trial ended (a user re-run): it gets imported data.
             self.feed(self.tuner.call("import_data", [{"parameter": record["parameters"], "value": value}]))
@@ -172,10 +172,3 @@ def _create_algorithm(kind: str, algo: Any) -> Any:
                             code_directory=getattr(algo, "code_directory", None),
                             class_args=dict(getattr(algo, "class_args", None) or {}))
 
-
-def _optimize_mode(algo_config: Any, tuner: Any) -> str:
-    """Which direction is 'better' for the best-so-far figure shown to users."""
-    mode = (getattr(algo_config, "class_args", None) or {}).get("optimize_mode") if algo_config else None
-    mode = mode or getattr(tuner, "optimize_mode", None)
-    mode = getattr(mode, "value", mode)
-    return "minimize" if str(mode).lower() == "minimize" else "maximize"

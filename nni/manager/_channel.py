@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .._objectives import Objective
 from ..errors import NniError
+from ..records import SOURCE_ALGORITHM, ParameterRecord
 from . import _objectives
 from ._algorithms import Algorithms
 from ._tasks import BackgroundTasks
@@ -148,8 +149,7 @@ class TrialChannel:
         if not batch or trial.status != "RUNNING":
             return None
         parameter_id, parameters = batch[0]
-        record = {"parameter_id": parameter_id, "parameter_source": "algorithm",
-                  "parameters": parameters, "parameter_index": index}
+        record = ParameterRecord(parameter_id, SOURCE_ALGORITHM, parameters, index).to_wire()
         trial.records.append(record)
         self.store.add_parameter(trial.trial_id, parameter_id, index, parameters)
         self.host.record_event("PARAMETER_GIVEN", f"parameter {parameter_id} (phase {index})", trial.trial_id)

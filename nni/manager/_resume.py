@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._objectives import Objective
+from ..records import ParameterRecord
 from . import _objectives
 from ._trials import INTERRUPTED, TrialState, failure_line, finite_metric, new_token
 from .store import Store
@@ -70,9 +71,7 @@ def read_resume(store: Store, *, multi_phase: bool, objectives: list[Objective] 
     """
     records: dict[str, list[dict[str, Any]]] = {}
     for p in store.parameters():
-        records.setdefault(p["trial_id"], []).append(
-            {"parameter_id": p["parameter_id"], "parameter_source": p["source"],
-             "parameters": p["parameters"], "parameter_index": p["parameter_index"]})
+        records.setdefault(p["trial_id"], []).append(ParameterRecord.from_row(p).to_wire())
     finals: dict[str, dict[int | None, Any]] = {}
     for trial_id, parameter_id, value in store.final_values():
         finals.setdefault(trial_id, {})[parameter_id] = json.loads(value)

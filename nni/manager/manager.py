@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import NniError
+from ..records import SOURCE_ALGORITHM, SOURCE_RESUMED, ParameterRecord
 from ..status import EXPERIMENT_ENDED, TRIAL_ACTIVE, TRIAL_ENDED, ExperimentStatus
-from ..training_service import TrainingService, TrialEnded, TrialSpec, create_training_service
+from ..training_service import ServiceContext, TrainingService, TrialEnded, TrialSpec, create_training_service
 from . import _objectives, _resume
 from ._algorithms import Algorithms
 from ._channel import LOST, DuplicateFinal, TrialChannel
@@ -158,7 +159,8 @@ class ExperimentManager:
             self.channel.algorithms = self._algorithms
             self.store.set_meta(optimize_mode=self.optimize_mode)   # read by `nnictl view`
             await self._algorithms.prepare(config.search_space, self.objectives, config.max_trial_number)
-            self._service = self._service_obj or create_training_service(config)
+            self._service = self._service_obj or create_training_service(ServiceContext.from_config(
+                config, experiment_id=self.id, experiment_dir=self.dir, port=self.port))
             self._service.on_trial_start = self._on_trial_start
             self._service.on_trial_waiting = self._on_trial_waiting
             self._service.on_trial_end = self._on_trial_end
@@ -278,7 +280,7 @@ class ExperimentManager:
                 return
             if self._reruns:
                 [parameter_id] = self.book.reserve_parameter_ids(1)
-                await self._launch(parameter_id, self._reruns.pop(0), source="resumed")
+                await self._launch(parameter_id, self._reruns.pop(0), source=SOURCE_RESUMED)
                 continue
             if self.config.multi_thread and not self.config.multi_phase:
                 self._ask_per_slot(free)
@@ -340,13 +342,12 @@ class ExperimentManager:
             self._wake.set()
 
     async def _launch(self, parameter_id: int, parameters: dict[str, Any], trial_id: str | None = None,
-                      source: str = "algorithm") -> None:
+                      source: str = SOURCE_ALGORITHM) -> None:
         sequence_id = self.book.new_sequence_id()
         self.book.counted += 1
         trial_id = trial_id or self.book.new_trial_id()
         trial_dir = self.dir / "trials" / trial_id
-        record = {"parameter_id": parameter_id, "parameter_source": source,
-                  "parameters": parameters, "parameter_index": 0}
+        record = ParameterRecord(parameter_id, source, parameters, 0).to_wire()
         trial = TrialState(trial_id, sequence_id, str(trial_dir), new_token(), [record])
         self.book.add(trial)
         self.store.add_trial(trial_id, sequence_id, str(trial_dir), parameter_id, parameters, source)
