@@ -2,7 +2,7 @@
 
 Run from the repository root with the project's venv::
 
-    python -m benchmarks.tuner_quality --quick            # the held-out set: ~7 minutes on 2 cores
+    python -m benchmarks.tuner_quality --quick            # the held-out set: ~2 minutes on 2 quiet cores
     python -m benchmarks.tuner_quality                    # everything (see docs/benchmarks.md)
     python -m benchmarks.tuner_quality --peer-python /path/to/venv/bin/python
 
@@ -347,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.tuner_quality", description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true",
                     help="the held-out set, TPE / random / Optuna's TPE only, sequential, 10 seeds "
-                         "(~7 minutes on 2 cores)")
+                         "(~2 minutes on 2 quiet cores)")
     ap.add_argument("--seeds", type=int, help="seeds per (tuner, problem) (default 10)")
     ap.add_argument("--gp-seeds", type=int, help="seeds for GP and Metis (slow; default 3)")
     ap.add_argument("--smac-seeds", type=int, default=3, help="seeds for SMAC (slowest; default 3)")
