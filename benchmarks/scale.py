@@ -86,6 +86,10 @@ def serve_load(trials: int, work: Path) -> None:
     import nni.manager.manager as manager_module
     from nni.experiment import Experiment
     from nni.manager.launcher import run_experiment
+    try:
+        from nni.manager.launcher import settle_heap
+    except ImportError:        # the 'before' peer's code
+        settle_heap = lambda: None  # noqa: E731
     from nni.training_service import TrainingService, TrialEnded
 
     logging.getLogger("nni").setLevel(logging.WARNING)
@@ -116,13 +120,16 @@ def serve_load(trials: int, work: Path) -> None:
 
     async def main() -> None:
         holder: dict[str, Any] = {}
-        task = asyncio.ensure_future(run_experiment(config, port=0, started=lambda m: holder.update(m=m)))
+        def started(manager: Any) -> None:     # as python -m nni.manager does
+            holder.update(m=manager)
+            settle_heap()
+        task = asyncio.ensure_future(run_experiment(config, port=0, started=started))
         while len(specs) < trials:
             if task.done():
                 task.result()
             await asyncio.sleep(0.05)
         (work / "specs.json").write_text(json.dumps(specs))
-        print("READY", flush=True)
+        print(f"READY {os.getpid()}", flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
         manager = holder["m"]
         await manager.stop()
@@ -134,9 +141,11 @@ def serve_load(trials: int, work: Path) -> None:
 
 
 LOAD_CLIENT = r'''
-import asyncio, json, random, sys, time
+import asyncio, json, os, random, sys, time
 specs, duration, start_at, out = json.load(open(sys.argv[1])), int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
-latencies, refused, retried = [], [], 0
+latencies, refused, retried = {"parameter": [], "metric": []}, [], 0
+late = []   # how far behind its schedule a report was sent (the client itself was too slow)
+slow = []   # (action, seconds since the start, latency) of requests over 100 ms: when they happen
 
 async def post(host, port, trial, action, payload):
     global retried
@@ -158,7 +167,9 @@ async def post(host, port, trial, action, payload):
     else:
         refused.append("connect")
         return None
-    latencies.append(time.perf_counter() - started)
+    latencies[action].append(time.perf_counter() - started)
+    if latencies[action][-1] > 0.1:
+        slow.append((action, round(time.time() - start_at, 2), round(latencies[action][-1], 3)))
     status = int(data.split(b" ", 2)[1])
     if status != 200:
         refused.append(status)
@@ -172,6 +183,7 @@ async def trial(t):
     begin = start_at + random.random()          # trials are not in lock-step
     for i in range(duration):
         await asyncio.sleep(max(0.0, begin + i - time.time()))
+        late.append(time.time() - begin - i)
         await post(host, port, t, "metric", {"parameter_id": pid, "type": "PERIODICAL", "sequence": i,
                                               "value": json.dumps(i * 0.1)})
     await post(host, port, t, "metric", {"parameter_id": pid, "type": "FINAL", "sequence": 0,
@@ -182,7 +194,10 @@ async def main():
 
 asyncio.run(main())
 with open(out, "w") as f:   # a file, not stdout: a full pipe would block the client
-    json.dump({"latencies": latencies, "refused": len(refused), "retried_connects": retried}, f)
+    cpu = os.times()
+    json.dump({"latencies": latencies["metric"], "parameter_latencies": latencies["parameter"],
+               "refused": len(refused), "retried_connects": retried, "late": sorted(late), "slow": slow,
+               "cpu_s": cpu.user + cpu.system}, f)
 '''
 
 
@@ -190,46 +205,70 @@ def bench_load(trials: int, duration: int, pythonpath: Path | None, clients: int
     """(a): returns p50/p99 latency, refused, lost, manager RSS and CPU."""
     with tempfile.TemporaryDirectory(prefix="nni-scale-a-") as tmp:
         work = Path(tmp)
-        manager = subprocess.Popen([sys.executable, __file__, "--serve-load", str(trials), str(work)],
+        # NNI_SCALE_PROFILE=FILE: the manager runs under py-spy (a flame graph of the report path).
+        profile = os.environ.get("NNI_SCALE_PROFILE")
+        spy = [str(Path(sys.executable).parent / "py-spy"), "record", "-o", profile, "-r", "200", "-f", "raw", "--"] \
+            if profile else []
+        manager = subprocess.Popen([*spy, sys.executable, __file__, "--serve-load", str(trials), str(work)],
                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=work,
                                    env=child_env(pythonpath, work / "home"))
         try:
             assert manager.stdout is not None and manager.stdin is not None
             line = manager.stdout.readline()
-            if line.strip() != "READY":
+            while line and not line.startswith("READY "):     # py-spy's banner
+                line = manager.stdout.readline()
+            if not line.startswith("READY "):
                 raise RuntimeError(f"the load manager did not start: {line!r}")
+            pid = int(line.split()[1])      # not manager.pid under py-spy
             specs = json.loads((work / "specs.json").read_text())
             (work / "client.py").write_text(LOAD_CLIENT)
             parts = [specs[i::clients] for i in range(clients)]
             for i, part in enumerate(parts):
                 (work / f"specs{i}.json").write_text(json.dumps(part))
-            rss_before = mem_kb(manager.pid)
-            cpu_before, wall_before = cpu_s(manager.pid), time.monotonic()
+            rss_before = mem_kb(pid)
+            cpu_before, wall_before = cpu_s(pid), time.monotonic()
             start_at = time.time() + 1.0
             procs = [subprocess.Popen([sys.executable, str(work / "client.py"), str(work / f"specs{i}.json"),
                                        str(duration), str(start_at), str(work / f"result{i}.json")])
                      for i in range(clients)]
             rss_peak = 0
             while any(p.poll() is None for p in procs):
-                rss_peak = max(rss_peak, mem_kb(manager.pid))
+                rss_peak = max(rss_peak, mem_kb(pid))
                 time.sleep(0.5)
-            cpu = cpu_s(manager.pid) - cpu_before
+            cpu = cpu_s(pid) - cpu_before
             wall = time.monotonic() - wall_before
             if any(p.returncode for p in procs):
                 raise RuntimeError("a load client failed")
             results = [json.loads((work / f"result{i}.json").read_text()) for i in range(clients)]
             manager.stdin.write("stop\n")
             manager.stdin.flush()
-            stored = json.loads(manager.stdout.readline())["stored"]
+            line = manager.stdout.readline()
+            while line and not line.startswith("{"):
+                line = manager.stdout.readline()
+            stored = json.loads(line)["stored"]
             manager.wait(120)
         finally:
             if manager.poll() is None:
                 manager.kill()
                 manager.wait()
     latencies = sorted(x for r in results for x in r["latencies"])
-    pct = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000  # noqa: E731
+    slow = sorted(x for r in results for x in r["slow"])
+    if slow:   # when the slow requests came (whole seconds since the first report was due)
+        seconds: dict[str, int] = {}
+        for action, at, _latency in slow:
+            key = f"{action}@{int(at)}s"
+            seconds[key] = seconds.get(key, 0) + 1
+        print(f"    requests over 100 ms: {len(slow)}: {seconds}", file=sys.stderr, flush=True)
+    firsts = sorted(x for r in results for x in r["parameter_latencies"])
+    late = sorted(x for r in results for x in r["late"])
+
+    def pct(values: list[float], q: float) -> float:
+        return values[min(len(values) - 1, int(q * len(values)))] * 1000
     expected = trials * (duration + 1)
-    return {"p50_ms": pct(0.5), "p99_ms": pct(0.99), "max_ms": latencies[-1] * 1000,
+    client_cpu = sum(r["cpu_s"] for r in results)
+    return {"p50_ms": pct(latencies, 0.5), "p99_ms": pct(latencies, 0.99), "max_ms": latencies[-1] * 1000,
+            "parameter_p99_ms": pct(firsts, 0.99), "late_p99_ms": pct(late, 0.99),
+            "client_cpu_pct": 100 * client_cpu / wall,
             "refused": sum(r["refused"] for r in results), "retried": sum(r["retried_connects"] for r in results),
             "lost": expected - stored, "stored": stored, "metrics_per_s": stored / wall,
             "rss_mb": rss_peak / 1024, "rss_before_mb": rss_before / 1024, "cpu_pct": 100 * cpu / wall}
@@ -683,7 +722,12 @@ def main() -> None:
                                                ("retried", "connects retried", "0", "d"),
                                                ("lost", "metrics lost (store checked)", "0", "d"),
                                                ("rss_mb", "manager RSS MB (peak)", "", ".0f"),
-                                               ("cpu_pct", "manager CPU % of one core", "", ".0f")):
+                                               ("cpu_pct", "manager CPU % of one core", "", ".0f"),
+                                               ("parameter_p99_ms", "first request (parameters, all at once) p99 ms",
+                                                "", ".0f"),
+                                               ("client_cpu_pct", "simulated clients' CPU % of one core", "", ".0f"),
+                                               ("late_p99_ms", "client sent late p99 ms (client starved)", "",
+                                                ".0f")):
                 row(label, measure, target, fmt(a[key], spec), fmt(b4.get(key), spec) if b4 else "")
         if "b" in parts:
             print(f"(b) store: {store_trials} trials, {store_trials * per_trial_metrics} metrics",
