@@ -26,6 +26,7 @@ from .experiment_dir import ExperimentDir
 from .manager import ExperimentManager
 from .rest import build_app
 from .secret import load_or_create_secret, private_dir, private_file
+from .webui.routes import defer_warm_up
 
 _logger = logging.getLogger("nni.manager")
 
@@ -150,7 +151,9 @@ async def run_experiment(config: Any, *, port: int = 8080, experiment_id: str | 
         secret = load_or_create_secret(experiment_dir)   # the same one again on resume
         handlers = _setup_logging(experiment_dir, config.log_level or "info", foreground)
         manager = ExperimentManager(config, experiment_id, experiment_dir, tuner=tuner, port=port, resume=resume)
-        runner = await _serve(build_app(manager.store, manager, secret=secret), sockets)
+        app = build_app(manager.store, manager, secret=secret)
+        warm_up = defer_warm_up(app)
+        runner = await _serve(app, sockets)
     except BaseException:
         for sock in sockets:
             sock.close()
@@ -162,6 +165,7 @@ async def run_experiment(config: Any, *, port: int = 8080, experiment_id: str | 
     refused = False
     try:
         await manager.start()
+        warm_up.set()
         if manager.status == "ERROR":  # bad tuner name or classArgs, no GPU, ...: refuse to start
             refused = True
             raise LaunchError(manager.errors[0])

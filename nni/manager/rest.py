@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Iterator
+from typing import Any, Iterator, NamedTuple
 
 from aiohttp import web
 
@@ -158,11 +158,11 @@ def experiment_profile(store: Store, manager: Any) -> dict[str, Any]:
 
 
 def trial_jobs(store: Store, status: str | None = None, *, offset: int = 0,
-               limit: int | None = None) -> list[dict[str, Any]]:
+               limit: int | None = None, after: int | None = None) -> list[dict[str, Any]]:
     """Trials in NNI's TrialJobInfo shape, all or one page (the REST route and ``nnictl`` on a
     stopped experiment). A page reads only its own trials' parameters and final results."""
-    trials = store.trials(status, offset=offset, limit=limit)
-    if limit is None and not offset:
+    trials = store.trials(status, offset=offset, limit=limit, after=after)
+    if limit is None and not offset and after is None:
         params = _group(store.parameters())
         finals = _group(store.metrics(metric_type="FINAL"))
         attempts = _group(store.attempts())
@@ -180,9 +180,16 @@ def trial_jobs(store: Store, status: str | None = None, *, offset: int = 0,
 MAX_PAGE = 10_000
 
 
-def page_args(request: web.Request) -> tuple[int, int | None]:
-    """``?offset=&limit=`` of a paged route (400 naming the field when either is not fit)."""
-    values: dict[str, int | None] = {"offset": 0, "limit": None}
+class Page(NamedTuple):
+    """``?offset=&limit=`` or ``?after=&limit=`` of a paged read route."""
+    offset: int = 0
+    limit: int | None = None
+    after: int | None = None     # keyset: the sort key (metric id, trial sequence id) to start past
+
+
+def page_args(request: web.Request) -> Page:
+    """The page a read route was asked for (400 naming the field when a value is not fit)."""
+    values: dict[str, int | None] = {"offset": None, "limit": None, "after": None}
     for name in values:
         text = request.query.get(name)
         if text is None:
@@ -193,17 +200,34 @@ def page_args(request: web.Request) -> tuple[int, int | None]:
             number = -1
         upper = MAX_PAGE if name == "limit" else _INT64_MAX
         if not 0 <= number <= upper:
-            raise web.HTTPBadRequest(text=json.dumps({"error": f"{name}: expected an integer from 0 to {upper}, "
-                                                               f"got {_short(text)}"}),
-                                     content_type="application/json")
+            raise _bad_request(f"{name}: expected an integer from 0 to {upper}, got {_short(text)}")
         values[name] = number
-    return values["offset"] or 0, values["limit"]
+    if values["after"] is not None and values["offset"] is not None:
+        raise _bad_request("after: give either after (a keyset page) or offset, not both")
+    return Page(values["offset"] or 0, values["limit"], values["after"])
+
+
+def _bad_request(message: str) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(text=json.dumps({"error": message}), content_type="application/json")
+
+
+def _paged(request: web.Request, body: list[dict[str, Any]], page: Page, last_key: int | None) -> web.Response:
+    """The JSON answer of a paged route; a full page links to the next keyset page
+    (``Link: <...?after=KEY&limit=N>; rel="next"``, RFC 8288), so a client follows links
+    until a page comes without one."""
+    response = web.json_response(body)
+    if page.limit and len(body) == page.limit and last_key is not None:
+        query = {k: v for k, v in request.query.items() if k != "offset"}
+        query.update(after=str(last_key), limit=str(page.limit))
+        response.headers["Link"] = f'<{request.rel_url.with_query(query)}>; rel="next"'
+    return response
 
 
 async def list_trial_jobs(request: web.Request) -> web.Response:
-    offset, limit = page_args(request)
-    return web.json_response(trial_jobs(request.app[STORE_KEY], request.query.get("status"),
-                                        offset=offset, limit=limit))
+    page = page_args(request)
+    jobs = trial_jobs(request.app[STORE_KEY], request.query.get("status"), offset=page.offset, limit=page.limit,
+                      after=page.after)
+    return _paged(request, jobs, page, jobs[-1]["sequenceId"] if jobs else None)
 
 
 async def get_trial_job(request: web.Request) -> web.Response:
@@ -219,8 +243,9 @@ async def get_trial_job(request: web.Request) -> web.Response:
 async def metric_data(request: web.Request) -> web.Response:
     store = request.app[STORE_KEY]
     trial_id = request.match_info.get("trial_id")
-    offset, limit = page_args(request)
-    return web.json_response([metric_json(m) for m in store.metrics(trial_id, offset=offset, limit=limit)])
+    page = page_args(request)
+    rows = store.metrics(trial_id, offset=page.offset, limit=page.limit, after=page.after)
+    return _paged(request, [metric_json(m) for m in rows], page, rows[-1]["id"] if rows else None)
 
 
 # Rows per chunk of a streamed export: one fetch from SQLite and one write to the socket.

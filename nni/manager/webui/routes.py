@@ -36,6 +36,14 @@ UI_DATA_KEY = web.AppKey("webui_data", UiData)
 SHUTDOWN_KEY = web.AppKey("webui_shutdown", asyncio.Event)
 VIEW_CACHE_KEY = web.AppKey("webui_view_cache", dict)
 WARM_KEY = web.AppKey("webui_warm_up", asyncio.Future)   # facts of a read-only experiment, worked out once
+WARM_GATE_KEY = web.AppKey("webui_warm_up_gate", asyncio.Event)
+
+
+def defer_warm_up(app: web.Application) -> asyncio.Event:
+    """Hold the warm-up (below) until the returned event is set: the launcher sets it once the
+    manager runs, so a resume of 100,000 trials does not share the CPU with the UI's snapshot."""
+    gate = app[WARM_GATE_KEY] = asyncio.Event()
+    return gate
 LOG_STREAMS = ("stdout", "stderr")
 LOG_DEFAULT_BYTES = 64 * 1024
 LOG_MAX_BYTES = 1024 * 1024
@@ -101,11 +109,13 @@ async def _warm_up(app: web.Application) -> None:
     """Work the first page would wait for, started in the background as the server starts:
     compressing plotly.js, the UI's snapshot of the store and the chart data (seconds each
     for 100,000 trials)."""
-    path = plotly_path()
-    if path.is_file() and path not in _ASSETS:
-        asyncio.get_running_loop().run_in_executor(None, _asset, path)
-
     async def snapshot() -> None:
+        gate = app.get(WARM_GATE_KEY)
+        if gate is not None:
+            await gate.wait()
+        path = plotly_path()
+        if path.is_file() and path not in _ASSETS:
+            asyncio.get_running_loop().run_in_executor(None, _asset, path)
         try:
             await _chart_payload(app)   # builds the snapshot first
         except Exception:  # noqa: BLE001 - only a head start: the first request will say what is wrong
