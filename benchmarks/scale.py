@@ -672,6 +672,8 @@ def main() -> None:
     parser.add_argument("--raytune-python", default=PEER_PYTHON)
     parser.add_argument("--ray-trials", type=int, help="trials per Ray run (default 500; --quick 50)")
     parser.add_argument("--load-trials", type=int, help="simulated trials in (a) (default 1000; --quick 200)")
+    parser.add_argument("--ray-kinds", default="trivial,sklearn", help="trial kinds of (c)")
+    parser.add_argument("--ray-algos", default="random,optuna", help="Ray Tune search algorithms of (c)")
     parser.add_argument("--serve-load", nargs=2, metavar=("TRIALS", "DIR"), help=argparse.SUPPRESS)
     parser.add_argument("--ours-ray", nargs=4, metavar=("ADDRESS", "KIND", "TRIALS", "CONCURRENCY"),
                         help=argparse.SUPPRESS)
@@ -755,14 +757,14 @@ def main() -> None:
                 row(label, measure, target, fmt(b.get(key), spec), fmt(bb.get(key), spec) if bb else "")
         if "c" in parts:
             have_peer = Path(args.raytune_python).exists()
-            for kind in ("trivial", "sklearn"):
+            for kind in args.ray_kinds.split(","):
                 label = f"(c) Ray, 2 nodes: {ray_trials} {kind} trials, concurrency {ray_concurrency}"
                 print(label, file=sys.stderr, flush=True)
                 ours = on_fresh_cluster(sys.executable, ray_concurrency, lambda address: _json_child(
                     ["--ours-ray", address, kind, str(ray_trials), str(ray_concurrency)]))
                 tune: dict[str, dict[str, Any]] = {}
                 if have_peer:
-                    for algo in ("random", "optuna"):
+                    for algo in args.ray_algos.split(","):
                         tune[algo] = on_fresh_cluster(args.raytune_python, ray_concurrency, lambda address: bench_tune(
                             args.raytune_python, address, kind, algo, ray_trials, ray_concurrency))
 
