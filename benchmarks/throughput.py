@@ -45,6 +45,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 from contextlib import contextmanager
 
+from nni.runtime.process import start_ticks
+from nni.training_service import _launcher
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 DEFAULT_NNI3_PYTHON = "/work/nni3-venv/bin/python"
@@ -96,44 +99,17 @@ def free_port() -> int:
     raise RuntimeError("no free port pair found")
 
 
-def _proc_start_time(pid: int) -> str | None:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[19].decode()
-    except (OSError, IndexError):
-        return None
-
-
 def descendants(root: int) -> set[tuple[int, str]]:
     """(pid, start time) of ``root``'s descendants (Linux /proc; empty elsewhere)."""
-    children: dict[int, list[int]] = {}
-    if not os.path.isdir("/proc"):
-        return set()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(entry))
-    found: set[tuple[int, str]] = set()
-    stack = list(children.get(root, ()))
-    while stack:
-        pid = stack.pop()
-        start = _proc_start_time(pid)
-        if start is not None:
-            found.add((pid, start))
-        stack.extend(children.get(pid, ()))
-    return found
+    found = ((pid, start_ticks(pid)) for pid in _launcher.descendants(root))
+    return {(pid, start) for pid, start in found if start is not None}
 
 
 def kill_known(processes: set[tuple[int, str]]) -> int:
     """SIGKILL every recorded process still alive (the start time guards against pid reuse)."""
     killed = 0
     for pid, start in processes:
-        if _proc_start_time(pid) == start:
+        if start_ticks(pid) == start:
             try:
                 os.kill(pid, signal.SIGKILL)
                 killed += 1

@@ -42,6 +42,36 @@ def write(tmp_path):
     return _write
 
 
+def write_config(directory: Path, data: dict, **overrides) -> Path:
+    """Write ``data`` updated with ``overrides`` as a new YAML config file in ``directory``.
+
+    Each call writes the next ``config-N.yml``, so a test may create several experiments.
+    """
+    import yaml
+    path = directory / f"config-{len(list(directory.glob('config*')))}.yml"
+    path.write_text(yaml.safe_dump({**data, **overrides}))
+    return path
+
+
+def nnictl_create(tmp_path: Path, trial_code: str, space: dict, *, tuner: str = "Random",
+                  concurrency: int = 1, max_trials: int = 1, timeout: float = 120):
+    """``nnictl create`` a local experiment running ``trial_code`` (dedented) as ``trial.py``.
+
+    Returns the finished ``nnictl`` process (its output says the id and the web UI's URL).
+    """
+    import subprocess
+    code = tmp_path / "code"
+    code.mkdir(exist_ok=True)
+    (code / "trial.py").write_text(textwrap.dedent(trial_code))
+    config = write_config(tmp_path, {
+        "searchSpace": space, "trialCommand": f"{sys.executable} trial.py",
+        "trialCodeDirectory": str(code), "trialConcurrency": concurrency, "maxTrialNumber": max_trials,
+        "experimentWorkingDirectory": str(tmp_path / "experiments"), "tuner": {"name": tuner},
+        "trainingService": {"platform": "local"}})
+    return subprocess.run([sys.executable, "-m", "nni.cli", "create", "--config", str(config), "--port", "0"],
+                          capture_output=True, text=True, timeout=timeout)
+
+
 @pytest.fixture
 def make_experiment(tmp_path):
     """An Experiment whose trial code and working directory live in tmp_path; stopped afterwards."""

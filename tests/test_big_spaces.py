@@ -11,13 +11,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import pid_alive, wait_for
+from conftest import nnictl_create, pid_alive, wait_for
 
 BIG_SPACE = {
     "seed": {"_type": "randint", "_value": [0, 2**63]},
@@ -66,28 +65,12 @@ def test_every_tuner_starts_on_a_huge_finite_space_without_listing_it(tuner):
 
 def test_a_manager_on_a_huge_space_starts_fast_and_small(tmp_path, write):
     from nni.manager import registry
-    code = tmp_path / "code"
-    code.mkdir()
-    (code / "trial.py").write_text(textwrap.dedent("""
+    started = time.monotonic()
+    out = nnictl_create(tmp_path, """
         import nni
         p = nni.get_next_parameter()
         nni.report_final_result(p["lr"] % 7)
-    """))
-    config = write("exp/config.yml", f"""
-        searchSpace: {json.dumps(BIG_SPACE)}
-        trialCommand: {sys.executable} trial.py
-        trialCodeDirectory: {code}
-        trialConcurrency: 2
-        maxTrialNumber: 6
-        experimentWorkingDirectory: {tmp_path / 'experiments'}
-        tuner:
-          name: TPE
-        trainingService:
-          platform: local
-    """)
-    started = time.monotonic()
-    out = subprocess.run([sys.executable, "-m", "nni.cli", "create", "--config", str(config), "--port", "0"],
-                         capture_output=True, text=True, timeout=300)
+    """, BIG_SPACE, tuner="TPE", concurrency=2, max_trials=6, timeout=300)
     elapsed = time.monotonic() - started
     assert out.returncode == 0, out.stderr
     entry = registry.list_entries()[0]

@@ -17,37 +17,21 @@ import pytest
 
 from nni.algorithms.registry import create_algorithm
 from nni.errors import NoMoreTrialError
-
-EXTRA_KEYS = ("TRIAL_BUDGET", "load_checkpoint_dir", "save_checkpoint_dir")
+from test_tuners import FULL_SPACE
+from tuner_driving import drive, hp
 
 #: Every ``_type``, plus the degenerate (low == high) and single-value forms NNI accepts.
 ALL_TYPES = {
+    **FULL_SPACE,   # every type once, nested choices included
     "c": {"_type": "choice", "_value": ["relu", "tanh", 3, 0.5, True]},
     "c1": {"_type": "choice", "_value": ["only"]},
     "ri": {"_type": "randint", "_value": [-2, 7]},
     "ri1": {"_type": "randint", "_value": [5, 6]},
     "big": {"_type": "randint", "_value": [0, 10_000_000]},
-    "u": {"_type": "uniform", "_value": [-1.5, 2.5]},
     "u0": {"_type": "uniform", "_value": [0.25, 0.25]},
-    "qu": {"_type": "quniform", "_value": [1, 10, 3]},
     "qu0": {"_type": "quniform", "_value": [4, 4, 2]},
-    "lu": {"_type": "loguniform", "_value": [1e-4, 1e-1]},
     "lu0": {"_type": "loguniform", "_value": [0.01, 0.01]},
-    "qlu": {"_type": "qloguniform", "_value": [1, 100, 5]},
     "qlu0": {"_type": "qloguniform", "_value": [8, 8, 1]},
-    "n": {"_type": "normal", "_value": [10, 2]},
-    "qn": {"_type": "qnormal", "_value": [0, 3, 0.5]},
-    "ln": {"_type": "lognormal", "_value": [0, 1]},
-    "qln": {"_type": "qlognormal", "_value": [1, 1, 2]},
-    "model": {"_type": "choice", "_value": [
-        {"_name": "svm", "C": {"_type": "loguniform", "_value": [0.01, 10]},
-         "kernel": {"_type": "choice", "_value": [
-             {"_name": "rbf", "gamma": {"_type": "uniform", "_value": [0, 1]}},
-             {"_name": "linear"}]}},
-        {"_name": "tree", "depth": {"_type": "randint", "_value": [1, 4]},
-         "crit": {"_type": "quniform", "_value": [0, 1, 0.25]}},
-        "none",
-    ]},
 }
 
 #: What GP, Metis and DNGO accept (as in NNI): flat, numeric, no normal family.
@@ -126,41 +110,16 @@ def check_value(path: str, spec: dict, v) -> None:
 
 def check_params(space: dict, params: dict) -> None:
     json.dumps(params)
-    hp = {k: v for k, v in params.items() if k not in EXTRA_KEYS}
-    assert set(hp) == set(space), (set(hp) ^ set(space))
+    values = hp(params)
+    assert set(values) == set(space), (set(values) ^ set(space))
     for name, spec in space.items():
-        check_value(name, spec, hp[name])
+        check_value(name, spec, values[name])
 
 
 def _loss(params: dict) -> float:
     if "lu" not in params:   # the small finite spaces
         return params["b"] + (0.5 if params["a"] in ("x", 1) else 0.0)
     return (params["u"] - 1) ** 2 + math.log(params["lu"]) ** 2 / 50 + params["ri"] / 20
-
-
-def _drive(tuner, n: int, first_id: int, concurrency: int = 3) -> list[dict]:
-    """Up to ``concurrency`` open trials, oldest finishes first; stops at ``n`` sets or when dry."""
-    given, running, pid = [], [], first_id
-    while len(given) < n:
-        if len(running) < concurrency:
-            try:
-                params = tuner.generate_parameters(pid)
-            except NoMoreTrialError:
-                params = None
-            if params is not None:
-                given.append(params)
-                running.append((pid, params))
-                pid += 1
-                continue
-            if not running:
-                break
-        done_id, done_params = running.pop(0)
-        tuner.receive_trial_result(done_id, done_params, _loss(done_params))
-        tuner.trial_end(done_id, True)
-    for done_id, done_params in running:
-        tuner.receive_trial_result(done_id, done_params, _loss(done_params))
-        tuner.trial_end(done_id, True)
-    return given
 
 
 def _random_params(space: dict, rng: random.Random) -> dict:
@@ -209,7 +168,7 @@ def test_three_rounds_of_50_with_import_data_between_stay_valid(name, tmp_path):
             for p in rows:
                 check_params(space, p)   # the importer itself makes valid sets
             tuner.import_data([{"parameter": p, "value": _loss(p)} for p in rows])
-        given = _drive(tuner, 50, pid)
+        given = drive(tuner, _loss, 50, first_id=pid, finish=True)
         pid += 50
         assert len(given) == 50, f"{name} ran dry in round {round_} after {len(given)} sets"
         for params in given:
@@ -233,8 +192,8 @@ def test_small_finite_space_exhaustive_tuners_end_the_others_never_run_dry(name,
     space = SMALL_NUMERIC if numeric else SMALL
     tuner = _build(name, tmp_path)
     tuner.update_search_space(space)
-    given = _drive(tuner, 30, 0)
-    points = {json.dumps({k: v for k, v in p.items() if k not in EXTRA_KEYS}, sort_keys=True) for p in given}
+    given = drive(tuner, _loss, 30, finish=True)
+    points = {json.dumps(hp(p), sort_keys=True) for p in given}
     for p in given:
         check_params(space, p)
     if exhaustive:

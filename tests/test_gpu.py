@@ -9,16 +9,23 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import wait_for
 
 FAKE_SMI = """\
 #!{python}
-import json, os, sys
+import json, os, sys, time
 state = json.load(open({state!r}))
 args = " ".join(sys.argv[1:])
 if "--query-gpu" in args:
     for i in range(state["gpus"]):
         print(f"{{i}}, GPU-{{i}}, Fake GPU")
 elif "--query-compute-apps" in args:
+    hold = state.get("hold")
+    if hold and os.path.exists(hold):   # a slow nvidia-smi: answers once the hold file is gone
+        open(hold + ".seen", "w").close()
+        deadline = time.time() + 120
+        while os.path.exists(hold) and time.time() < deadline:
+            time.sleep(0.05)
     for index, pid in state.get("apps", []):
         print(f"GPU-{{index}}, {{pid}}")
 """
@@ -41,8 +48,8 @@ def fake_gpus(tmp_path, monkeypatch):
     bin_dir.mkdir()
     state = tmp_path / "gpu-state.json"
 
-    def configure(gpus: int, apps: list[tuple[int, int]] = ()) -> None:
-        state.write_text(json.dumps({"gpus": gpus, "apps": list(apps)}))
+    def configure(gpus: int, apps: list[tuple[int, int]] = (), hold: str | None = None) -> None:
+        state.write_text(json.dumps({"gpus": gpus, "apps": list(apps), "hold": hold}))
 
     smi = bin_dir / "nvidia-smi"
     smi.write_text(FAKE_SMI.format(python=sys.executable, state=str(state)))
@@ -122,3 +129,62 @@ def test_trial_gpu_number_zero_hides_gpus_from_trials(make_experiment, fake_gpus
     exp = make_experiment(TRIAL, SPACE, concurrency=1, max_trials=1, trial_gpu_number=0)
     assert exp.run(port=0)
     assert gpu_records(exp)[0]["cuda"] == ""
+
+
+def start_with_second_trial_in_hanging_nvidia_smi(make_experiment, fake_gpus, tmp_path):
+    """An experiment (2 trials, one at a time) whose second trial waits in a hanging ``nvidia-smi``.
+
+    Returns the experiment and the hold file: nvidia-smi answers once it is removed.
+    """
+    hold, finish = tmp_path / "smi-hold", tmp_path / "finish"
+    fake_gpus(2, hold=str(hold))
+    # The first trial runs until told; its end makes the second trial ask nvidia-smi for busy GPUs.
+    waits = TRIAL.replace("    time.sleep(0.3)\n", f"""    while not os.path.exists({str(finish)!r}) and time.time() < start + 120:
+        time.sleep(0.05)
+""")
+    exp = make_experiment(waits, SPACE, concurrency=1, max_trials=2, trial_gpu_number=1)
+    exp.config.training_service.use_active_gpu = False
+    exp.start(port=0)
+    wait_for(lambda: [t.status for t in exp.list_trial_jobs()] == ["RUNNING"], what="the first trial to run")
+    hold.touch()
+    finish.touch()
+    try:
+        wait_for(lambda: Path(f"{hold}.seen").exists(), what="nvidia-smi to be asked for the second trial")
+    except BaseException:
+        hold.unlink()
+        raise
+    return exp, hold
+
+
+def trial_statuses(exp) -> list[str]:
+    from nni.experiment import rest
+    trials = rest.get(exp.port, "/trial-jobs", timeout=20)   # a blocked loop would not answer in 20 s
+    return [t["status"] for t in sorted(trials, key=lambda t: t["sequenceId"])]
+
+
+def test_the_manager_answers_while_nvidia_smi_hangs(make_experiment, fake_gpus, tmp_path):
+    """The busy-GPU query runs off the event loop: REST answers while nvidia-smi has not."""
+    from nni.experiment import rest
+    exp, hold = start_with_second_trial_in_hanging_nvidia_smi(make_experiment, fake_gpus, tmp_path)
+    try:
+        # nvidia-smi now hangs (up to 120 s); a blocked loop would not answer within the 20 s.
+        assert rest.get(exp.port, "/check-status", timeout=20)["status"] == "RUNNING"
+        assert trial_statuses(exp) == ["SUCCEEDED", "WAITING"]
+    finally:
+        hold.unlink()   # nvidia-smi answers
+    assert exp.wait(timeout=120) == "DONE"
+    assert len(gpu_records(exp)) == 2
+
+
+def test_a_trial_killed_while_nvidia_smi_runs_never_starts(make_experiment, fake_gpus, tmp_path):
+    exp, hold = start_with_second_trial_in_hanging_nvidia_smi(make_experiment, fake_gpus, tmp_path)
+    try:
+        second = [t for t in exp.list_trial_jobs() if t.status == "WAITING"][0]
+        exp.kill_trial_job(second.trialJobId)
+        assert trial_statuses(exp) == ["SUCCEEDED", "USER_CANCELED"]
+    finally:
+        hold.unlink()   # nvidia-smi answers: its GPU choice for the canceled trial must be dropped
+    assert exp.wait(timeout=120) == "DONE"
+    assert len(gpu_records(exp)) == 1
+    trial_dir = Path(exp.config.experiment_working_directory) / exp.id / "trials" / second.trialJobId
+    assert not (trial_dir / "stdout").exists()   # never spawned

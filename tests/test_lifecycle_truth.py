@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import wait_for
+from conftest import wait_for, write_config
 from nni.experiment import rest
 from test_nnictl import NNICTL, nnictl, wait_done
 from test_nnictl_lifecycle import create
@@ -36,7 +36,6 @@ def config_file(write, tmp_path):
     """)
 
     def config(**overrides) -> Path:
-        import yaml
         data = {
             "experimentName": "truth",
             "searchSpace": {"x": {"_type": "uniform", "_value": [0, 1]}},
@@ -48,10 +47,7 @@ def config_file(write, tmp_path):
             "tuner": {"name": "Random", "classArgs": {"seed": 7}},
             "trainingService": {"platform": "local"},
         }
-        data.update(overrides)
-        path = tmp_path / "exp" / f"config-{len(list((tmp_path / 'exp').glob('config*')))}.yml"
-        path.write_text(yaml.safe_dump(data))
-        return path
+        return write_config(tmp_path / "exp", data, **overrides)
     return config
 
 

@@ -122,7 +122,7 @@ def test_max_trial_duration_and_failures_are_recorded_with_reason(make_experimen
 
 def exp_jobs_after_run(exp: Experiment):
     """Trials of a stopped experiment, read from its SQLite file."""
-    from nni.manager.rest import trial_job_json
+    from nni.manager.read_model import trial_job_json
     from nni.manager.store import Store
     from nni.experiment.data import TrialJob
     store = Store(Path(exp.config.experiment_working_directory) / exp.id / "db" / "nni.sqlite", readonly=True)

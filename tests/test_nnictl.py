@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import pid_alive
+from conftest import pid_alive, write_config
 from nni.experiment import rest
 
 NNICTL = shutil.which("nnictl", path=str(Path(sys.executable).parent)) or "nnictl"
@@ -44,11 +44,7 @@ def experiment_files(write, tmp_path):
             "tuner": {"name": "TPE", "classArgs": {"optimize_mode": "maximize"}},
             "trainingService": {"platform": "local"},
         }
-        data.update(overrides)
-        path = tmp_path / "exp" / "config.yml"
-        import yaml
-        path.write_text(yaml.safe_dump(data))
-        return path
+        return write_config(tmp_path / "exp", data, **overrides)
     return config
 
 
@@ -63,13 +59,18 @@ def wait_done(port: int, timeout: float = 240) -> str:
     raise AssertionError("experiment did not finish")
 
 
-def test_create_runs_detached_and_stop_ends_the_manager(experiment_files, tmp_path):
-    config = experiment_files()
+def create(config: Path) -> tuple[str, int]:
+    """``nnictl create`` on any free port; the experiment's id and port, read from what it printed."""
     out = nnictl("create", "--config", str(config), "--port", "0")
     assert out.returncode == 0, out.stderr
     match = re.search(r"Experiment (\w+) started.*http://127\.0\.0\.1:(\d+)", out.stdout, re.S)
     assert match, out.stdout
-    exp_id, port = match.group(1), int(match.group(2))
+    return match.group(1), int(match.group(2))
+
+
+def test_create_runs_detached_and_stop_ends_the_manager(experiment_files, tmp_path):
+    config = experiment_files()
+    exp_id, port = create(config)
     try:
         assert wait_done(port) == "DONE"
         rows = rest.get(port, "/export-data")
@@ -85,6 +86,58 @@ def test_create_runs_detached_and_stop_ends_the_manager(experiment_files, tmp_pa
     assert stop.returncode == 0, stop.stderr
     assert f"Experiment {exp_id} stopped" in stop.stdout
     assert not pid_alive(entry["pid"])
+
+
+# Reads a stopped experiment with four nnictl commands in one process, then names the heavy
+# modules that process loaded: the CLI must read the store without the server's libraries.
+_READ_STOPPED = """
+import contextlib, io, json, sys
+from nni.cli.__main__ import main
+exp_id, export_path = sys.argv[1], sys.argv[2]
+answers = {}
+for name, argv in (("show", ["experiment", "show", exp_id]), ("list", ["experiment", "list", "--all"]),
+                   ("export", ["experiment", "export", exp_id, "--filename", export_path, "--type", "json"]),
+                   ("ls", ["trial", "ls", exp_id, "--head", "2"])):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(argv)
+    answers[name] = {"code": code, "stdout": out.getvalue()}
+answers["heavy"] = [m for m in ("aiohttp", "numpy", "scipy") if m in sys.modules]
+print(json.dumps(answers))
+"""
+
+
+def test_nnictl_reads_a_stopped_experiment_without_aiohttp_or_numpy(experiment_files, tmp_path):
+    config = experiment_files(maxTrialNumber=3)
+    exp_id, port = create(config)
+    try:
+        assert wait_done(port) == "DONE"
+        live_export = rest.get(port, "/export-data")
+        live_jobs = rest.get(port, "/trial-jobs")
+    finally:
+        stop = nnictl("stop", exp_id)
+    assert stop.returncode == 0, stop.stderr
+
+    export_path = tmp_path / "export.json"
+    run = subprocess.run([sys.executable, "-c", _READ_STOPPED, exp_id, str(export_path)], capture_output=True,
+                         text=True, timeout=180, env=os.environ.copy())
+    assert run.returncode == 0, run.stderr
+    answers = json.loads(run.stdout.splitlines()[-1])
+    assert answers["heavy"] == []
+    assert all(answers[name]["code"] == 0 for name in ("show", "list", "export", "ls")), answers
+    # ... and what it read is what the running experiment answered.
+    profile = json.loads(answers["show"]["stdout"])
+    assert profile["id"] == exp_id and profile["status"] == "DONE"
+    assert profile["params"]["experimentName"] == "cli-test"
+    assert exp_id in answers["list"]["stdout"] and "DONE" in answers["list"]["stdout"]
+    exported = json.loads(export_path.read_text())
+    assert [(r["trialJobId"], r["parameter"]) for r in exported] == \
+        [(r["trialJobId"], r["parameter"]) for r in live_export]
+    assert len(exported) == 3
+    # --head 2: the two best (maximize, from the stored optimize mode) of the three trials.
+    best = sorted(live_jobs, key=lambda j: json.loads(json.loads(j["finalMetricData"][0]["data"])), reverse=True)
+    listed = [line.split()[0] for line in answers["ls"]["stdout"].splitlines()[2:] if line.strip()]
+    assert listed == [j["trialJobId"] for j in best[:2]]
 
 
 def test_create_refuses_a_typo_in_the_config_with_a_suggestion(experiment_files):

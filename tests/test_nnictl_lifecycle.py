@@ -12,13 +12,11 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-import yaml
 
-from conftest import pid_alive, wait_for
+from conftest import pid_alive, wait_for, write_config
 from nni.experiment import rest
 from nni.manager import registry
 from test_nnictl import nnictl, wait_done
@@ -49,10 +47,7 @@ def make_config(write, tmp_path):
             "tuner": {"name": "TPE", "classArgs": {"optimize_mode": "maximize", "seed": 3}},
             "trainingService": {"platform": "local"},
         }
-        data.update(overrides)
-        path = tmp_path / "exp" / f"config-{len(list((tmp_path / 'exp').glob('config*')))}.yml"
-        path.write_text(yaml.safe_dump(data))
-        return path
+        return write_config(tmp_path / "exp", data, **overrides)
     return config
 
 

@@ -367,7 +367,7 @@ def test_v1_config_via_nnictl_manager_kill_dash_nine_leaves_no_remote_process_an
 
 def test_passwords_never_leave_the_manager_through_the_api():
     from nni.experiment.config import ExperimentConfig
-    from nni.manager.rest import public_config
+    from nni.manager.read_model import public_config
     config = ExperimentConfig.from_dict({
         "trialCommand": "python3 trial.py", "trialConcurrency": 1,
         "searchSpace": {"x": {"_type": "uniform", "_value": [0, 1]}}, "tuner": {"name": "Random"},

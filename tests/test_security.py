@@ -11,12 +11,11 @@ import json
 import os
 import stat
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from conftest import pid_alive, wait_for
+from conftest import nnictl_create, pid_alive, wait_for
 from nni.experiment import rest
 
 SPACE = {"x": {"_type": "uniform", "_value": [0, 1]}}
@@ -320,25 +319,8 @@ def test_a_double_forked_daemon_dies_at_trial_end_kill_and_stop(make_experiment)
 
 def test_a_double_forked_daemon_dies_when_the_manager_is_killed(tmp_path, write):
     import signal
-    import subprocess
     from nni.manager import registry
-    code = tmp_path / "code"
-    code.mkdir()
-    (code / "trial.py").write_text(__import__("textwrap").dedent(DAEMON_TRIAL.replace("{ends}", "0")))
-    config = write("exp/config.yml", f"""
-        searchSpace: {json.dumps(SPACE)}
-        trialCommand: {sys.executable} trial.py
-        trialCodeDirectory: {code}
-        trialConcurrency: 1
-        maxTrialNumber: 1
-        experimentWorkingDirectory: {tmp_path / 'experiments'}
-        tuner:
-          name: Random
-        trainingService:
-          platform: local
-    """)
-    out = subprocess.run([sys.executable, "-m", "nni.cli", "create", "--config", str(config), "--port", "0"],
-                         capture_output=True, text=True, timeout=120)
+    out = nnictl_create(tmp_path, DAEMON_TRIAL.replace("{ends}", "0"), SPACE)
     assert out.returncode == 0, out.stderr
     entry = registry.list_entries()[0]
     trials = Path(entry["dir"], "trials")
@@ -360,23 +342,8 @@ def test_the_url_nnictl_prints_opens_the_web_ui_in_chromium(tmp_path, write):
     if not os.path.exists("/usr/bin/chromium"):
         pytest.skip("chromium is not installed")
     playwright = pytest.importorskip("playwright.sync_api")
-    code = tmp_path / "code"
-    code.mkdir()
-    (code / "trial.py").write_text("import nni\np = nni.get_next_parameter()\nnni.report_final_result(p['x'])\n")
-    config = write("exp/config.yml", f"""
-        searchSpace: {json.dumps(SPACE)}
-        trialCommand: {sys.executable} trial.py
-        trialCodeDirectory: {code}
-        trialConcurrency: 1
-        maxTrialNumber: 2
-        experimentWorkingDirectory: {tmp_path / 'experiments'}
-        tuner:
-          name: Random
-        trainingService:
-          platform: local
-    """)
-    out = subprocess.run([sys.executable, "-m", "nni.cli", "create", "--config", str(config), "--port", "0"],
-                         capture_output=True, text=True, timeout=120)
+    out = nnictl_create(tmp_path, "import nni\np = nni.get_next_parameter()\nnni.report_final_result(p['x'])\n",
+                        SPACE, max_trials=2)
     assert out.returncode == 0, out.stderr
     exp_id, url = re.search(r"Experiment (\w+) started.*Web UI:\s+(\S+)", out.stdout, re.S).groups()
     assert "?token=" in url

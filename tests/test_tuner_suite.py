@@ -27,42 +27,7 @@ from nni.assessor import AssessResult
 from nni.errors import NoMoreTrialError
 from nni.search_space import SearchSpaceError
 from test_tuners import FULL_SPACE, check_params
-
-EXTRA_KEYS = ("TRIAL_BUDGET", "load_checkpoint_dir", "save_checkpoint_dir")
-
-
-def hp(params: dict) -> dict:
-    """The hyperparameters of a parameter set, without the keys a tuner adds."""
-    return {k: v for k, v in params.items() if k not in EXTRA_KEYS}
-
-
-def drive(tuner, objective, n: int, concurrency: int = 3, fail=lambda p: False) -> list[dict]:
-    """Run the tuner like the manager does: up to ``concurrency`` open trials, oldest finishes first.
-
-    Returns every parameter set given out, in order.  Stops after ``n`` sets or when the
-    tuner gives nothing while nothing runs.
-    """
-    given, running, pid = [], [], 0
-    while len(given) < n:
-        if len(running) < concurrency:
-            try:
-                params = tuner.generate_parameters(pid)
-            except NoMoreTrialError:
-                params = None
-            if params is not None:
-                given.append(params)
-                running.append((pid, params))
-                pid += 1
-                continue
-            if not running:
-                break
-        done_id, done_params = running.pop(0)
-        if fail(done_params):
-            tuner.trial_end(done_id, False)
-        else:
-            tuner.receive_trial_result(done_id, done_params, objective(done_params))
-            tuner.trial_end(done_id, True)
-    return given
+from tuner_driving import drive, hp
 
 
 def full_objective(p: dict) -> float:

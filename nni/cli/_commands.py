@@ -16,6 +16,7 @@ from typing import Any
 from ..experiment import rest
 from ..experiment.data import _decode
 from ..manager import registry
+from ..records import ParameterRecord
 from ..status import EXPERIMENT_ENDED, TRIAL_ACTIVE
 from ._errors import CliError
 from ._experiment import (export_rows, metrics, optimize_mode, pareto_rows, profile, require_live, resolve,
@@ -357,8 +358,7 @@ def trial_ls(args: argparse.Namespace) -> int:
         jobs = scored[:args.head] if args.head else scored[-args.tail:]
     rows = []
     for job in jobs:
-        params = [_decode(h) for h in job.get("hyperParameters", [])]
-        shown = params[-1]["parameters"] if params else {}
+        shown = _last_parameters(job)
         end = job.get("endTime") or (time.time() * 1000 if job.get("startTime") else None)
         duration = (end - job["startTime"]) / 1000 if job.get("startTime") and end else None
         rows.append((job["trialJobId"], job["sequenceId"], job["status"], _format_metric(_default_metric(job)),
@@ -368,6 +368,12 @@ def trial_ls(args: argparse.Namespace) -> int:
         return 0
     print(format_table(["TRIAL", "SEQ", "STATUS", "METRIC", "DURATION", "PARAMETERS"], rows))
     return 0
+
+
+def _last_parameters(job: dict[str, Any]) -> dict[str, Any]:
+    """The parameters of a trial job's latest parameter record (its last phase); {} before any."""
+    records = job.get("hyperParameters") or []
+    return ParameterRecord.from_wire(_decode(records[-1])).parameters if records else {}
 
 
 def _format_metric(value: Any) -> str:
@@ -471,7 +477,7 @@ def top(args: argparse.Namespace) -> int:
             now = time.time() * 1000
             rows = [(j["trialJobId"], j["sequenceId"], j["status"],
                      format_duration((now - j["startTime"]) / 1000 if j.get("startTime") else None),
-                     json.dumps(_decode(j["hyperParameters"][-1])["parameters"]) if j.get("hyperParameters") else "")
+                     json.dumps(_last_parameters(j)) if j.get("hyperParameters") else "")
                     for j in jobs]
             print(format_table(["TRIAL", "SEQ", "STATUS", "RUNNING FOR", "PARAMETERS"], rows) if rows
                   else "No trial is running.")

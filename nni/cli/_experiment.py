@@ -1,7 +1,8 @@
 """Which experiment a command means, and reading it: live through REST, stopped from its store.
 
 A running experiment is asked through its REST API; a stopped one is read from its SQLite
-file with the same functions the REST handlers use, so both give the same answers.
+file with the read models the REST handlers answer with (``nni.manager.read_model``), so
+both give the same answers, and reading a stopped experiment loads neither aiohttp nor numpy.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..experiment import rest
-from ..manager import registry
+from ..manager import read_model, registry
+from ..manager.experiment_dir import ExperimentDir
 from ..status import EXPERIMENT_ENDED, ExperimentStatus
 from ._errors import CliError
 
@@ -56,7 +58,6 @@ def require_live(entry: dict[str, Any], action: str) -> int:
 
 @contextmanager
 def open_store(entry: dict[str, Any]) -> Iterator[Any]:
-    from ..manager.experiment_dir import ExperimentDir
     directory = ExperimentDir(entry.get("dir", ""))
     if not directory.has_store():
         raise CliError(f"experiment {entry['id']}: its database {directory.database} is missing")
@@ -70,17 +71,15 @@ def open_store(entry: dict[str, Any]) -> Iterator[Any]:
 def trial_jobs(entry: dict[str, Any]) -> list[dict[str, Any]]:
     if entry["alive"]:
         return rest.get(entry["port"], "/trial-jobs")
-    from ..manager.rest import trial_jobs as stored_trial_jobs
     with open_store(entry) as store:
-        return stored_trial_jobs(store)
+        return read_model.trial_jobs(store)
 
 
 def export_rows(entry: dict[str, Any]) -> list[dict[str, Any]]:
     if entry["alive"]:
         return rest.get(entry["port"], "/export-data")
-    from ..manager.rest import export_rows as stored_rows
     with open_store(entry) as store:
-        return list(stored_rows(store))
+        return list(read_model.export_rows(store))
 
 
 def pareto_rows(entry: dict[str, Any]) -> list[dict[str, Any]] | None:
@@ -92,25 +91,22 @@ def pareto_rows(entry: dict[str, Any]) -> list[dict[str, Any]] | None:
             if exc.status == 409:   # no objectives
                 return None
             raise
-    from ..manager._objectives import pareto_front_rows
     with open_store(entry) as store:
-        return pareto_front_rows(store)
+        return read_model.pareto_front(store)
 
 
 def metrics(entry: dict[str, Any]) -> list[dict[str, Any]]:
     if entry["alive"]:
         return rest.get(entry["port"], "/metric-data")
-    from ..manager.rest import metric_json
     with open_store(entry) as store:
-        return [metric_json(m) for m in store.metrics()]
+        return [read_model.metric_json(m) for m in store.metrics()]
 
 
 def profile(entry: dict[str, Any]) -> dict[str, Any]:
     if entry["alive"]:
         return rest.get(entry["port"], "/experiment")
-    from ..manager.rest import experiment_profile
     with open_store(entry) as store:
-        shown = experiment_profile(store, None)
+        shown = read_model.experiment_profile(store, None)
     shown["status"] = status(entry)["status"]    # a killed manager's store may still say RUNNING
     return shown
 
@@ -129,14 +125,13 @@ def status(entry: dict[str, Any]) -> dict[str, Any]:
                     "warnings": answer.get("warnings") or []}
         except rest.RestError:
             pass    # not answering (busy or just ending): read its store as for a stopped one
-    from ..manager.launcher import store_status
     meta: dict[str, Any] = {}
     try:
         with open_store(entry) as store:
             meta = store.all_meta()
     except Exception:  # noqa: BLE001 - a missing or broken database reads as stopped
         pass
-    shown = "VIEWED" if entry["alive"] and entry.get("status") == "VIEWED" else store_status(Path(entry.get("dir", "")))
+    shown = "VIEWED" if entry["alive"] and entry.get("status") == "VIEWED" else read_model.store_status(Path(entry.get("dir", "")))
     return {"status": shown, "errors": meta.get("errors") or [], "warnings": meta.get("warnings") or []}
 
 
@@ -159,6 +154,5 @@ def optimize_mode(entry: dict[str, Any]) -> str:
             return rest.get(entry["port"], "/progress")["optimizeMode"]
         except (rest.RestError, KeyError):
             pass
-    from ..manager.webui.routes import stored_optimize_mode
     with open_store(entry) as store:
-        return stored_optimize_mode(store.all_meta())
+        return read_model.stored_optimize_mode(store.all_meta())

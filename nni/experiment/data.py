@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..records import ParameterRecord
+
 
 def _decode(value: Any) -> Any:
     """Undo the JSON string encoding NNI uses for metric values (once or twice)."""
@@ -61,20 +63,13 @@ class TrialMetricData:
 
 
 @dataclass(init=False)
-class TrialHyperParameters:
-    """A parameter set given to a trial (``parameter_index`` is its phase)."""
-
-    parameter_id: int
-    parameter_source: str
-    parameters: dict
-    parameter_index: int
+class TrialHyperParameters(ParameterRecord):
+    """A parameter set given to a trial (``parameter_index`` is its phase): the
+    :class:`~nni.records.ParameterRecord` of NNI's wire record, extra keys ignored."""
 
     def __init__(self, parameter_id: int, parameter_source: str, parameters: dict, parameter_index: int = 0,
                  **_: Any) -> None:
-        self.parameter_id = parameter_id
-        self.parameter_source = parameter_source
-        self.parameters = parameters
-        self.parameter_index = parameter_index
+        super().__init__(parameter_id, parameter_source, parameters, parameter_index)
 
 
 @dataclass(init=False)
@@ -106,7 +101,7 @@ class TrialJob:
                  **extra: Any) -> None:
         self.trialJobId = trialJobId
         self.status = status
-        self.hyperParameters = [TrialHyperParameters(**(json.loads(h) if isinstance(h, str) else h))
+        self.hyperParameters = [TrialHyperParameters.from_wire(json.loads(h) if isinstance(h, str) else h)
                                 for h in hyperParameters or []]
         self.logPath = logPath
         self.startTime = startTime

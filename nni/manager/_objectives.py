@@ -66,7 +66,7 @@ def assessor_view(history: list[Any], objectives: list[Objective]) -> list[Any]:
 
 def _fitting_rows(store: Any, objectives: list[Objective]) -> tuple[list[dict[str, Any]], list[list[float]]]:
     """Export rows whose final result holds every objective, in result order, and their values."""
-    from .rest import export_rows
+    from .read_model import export_rows
     rows, points = [], []
     for row in export_rows(store):
         value = row["value"]

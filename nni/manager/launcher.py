@@ -20,10 +20,10 @@ from typing import Any, Callable
 from aiohttp import web
 
 from ..errors import NniError
-from ..status import EXPERIMENT_ENDED, ExperimentStatus
 from . import registry
 from .experiment_dir import ExperimentDir
 from .manager import ExperimentManager
+from .read_model import store_status
 from .rest import build_app
 from .secret import load_or_create_secret, private_dir, private_file
 from .webui.routes import defer_warm_up
@@ -221,16 +221,3 @@ async def view_experiment(experiment_id: str, experiment_dir: Path, *, port: int
         await runner.cleanup()
         store.close()
         registry.update_entry(experiment_id, status=store_status(experiment_dir), pid=None)
-
-
-def store_status(experiment_dir: Path) -> str:
-    """The status an experiment's store last recorded (STOPPED if its manager died running)."""
-    try:
-        store = ExperimentDir(experiment_dir).open_store(readonly=True)
-    except Exception:  # noqa: BLE001 - a missing or broken database reads as stopped
-        return "STOPPED"
-    try:
-        status = store.get_meta("status", "STOPPED")
-    finally:
-        store.close()
-    return status if status in EXPERIMENT_ENDED else ExperimentStatus.STOPPED.value

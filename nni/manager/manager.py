@@ -22,13 +22,15 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from ..errors import NniError, NoMoreTrialError
+from ..records import SOURCE_ALGORITHM, SOURCE_RESUMED, ParameterRecord
 from ..multi_phase import MultiPhaseTuner
 from ..status import EXPERIMENT_ENDED, TRIAL_ACTIVE, TRIAL_ENDED, ExperimentStatus, TrialStatus
-from ..training_service import TrainingService, TrialEnded, TrialSpec, create_training_service
+from ..training_service import ServiceContext, TrainingService, TrialEnded, TrialSpec, create_training_service
 from ..utils import extract_scalar_reward
 from . import _objectives
 from .dispatcher import AlgorithmError, SerialRunner
 from .experiment_dir import ExperimentDir
+from .read_model import optimize_mode
 from .store import insert_metric
 
 _logger = logging.getLogger("nni.manager")
@@ -165,12 +167,11 @@ class ExperimentManager:
             tuner = self._tuner_obj or _create_algorithm("tuner", config.tuner)
             assessor = self._assessor_obj or (
                 _create_algorithm("assessor", config.assessor) if config.assessor else None)
-            self.optimize_mode = _optimize_mode(config.tuner, tuner)
+            self.optimize_mode = optimize_mode(config.to_dict(), tuner)   # multi-objective: the first one's
             if self.objectives:
                 refusal = _objectives.refuse_tuner(tuner)
                 if refusal:
                     raise ValueError(refusal)
-                self.optimize_mode = self.objectives[0].mode   # best-so-far: the first objective
             self.store.set_meta(optimize_mode=self.optimize_mode)   # read by `nnictl view`
             self._tuner = SerialRunner(tuner, "tuner")
             self._assessor = SerialRunner(assessor, "assessor") if assessor is not None else None
@@ -178,7 +179,8 @@ class ExperimentManager:
                 await self._tuner.call("set_objectives", [o.to_dict() for o in self.objectives])
             await self._tuner.call("update_search_space", config.search_space)
             await self._tell_trial_budget()
-            self._service = create_training_service(config)
+            self._service = create_training_service(ServiceContext.from_config(
+                config, experiment_id=self.id, experiment_dir=self.dir, port=self.port))
             self._service.on_trial_start = self._on_trial_start
             self._service.on_trial_waiting = self._on_trial_waiting
             self._service.on_trial_end = self._on_trial_end
@@ -240,8 +242,7 @@ class ExperimentManager:
         records: dict[str, list[dict[str, Any]]] = {}
         for trial_id, parameter_id, source, parameters, index in self.store.parameter_rows():
             records.setdefault(trial_id, []).append(
-                {"parameter_id": parameter_id, "parameter_source": source,
-                 "parameters": json.loads(parameters), "parameter_index": index})
+                ParameterRecord(parameter_id, source, json.loads(parameters), index).to_wire())
         # Only final results are read back: intermediate ones feed the assessor of a running
         # trial, and after a resume no trial of the old manager runs any more (a million
         # stored intermediate results would cost seconds and hundreds of MB for nothing).
@@ -403,7 +404,7 @@ class ExperimentManager:
                 parameter_id = self._next_parameter_id
                 self._next_parameter_id += 1
                 self._parameter_sets += 1
-                await self._launch(parameter_id, self._reruns.pop(0), source="resumed")
+                await self._launch(parameter_id, self._reruns.pop(0), source=SOURCE_RESUMED)
                 continue
             if getattr(self.config, "multi_thread", False) and not self.config.multi_phase:
                 self._ask_per_slot(free)
@@ -470,14 +471,13 @@ class ExperimentManager:
         return trial_id
 
     async def _launch(self, parameter_id: int, parameters: dict[str, Any], trial_id: str | None = None,
-                      source: str = "algorithm") -> None:
+                      source: str = SOURCE_ALGORITHM) -> None:
         sequence_id = self._next_sequence_id
         self._next_sequence_id += 1
         self._counted_trials += 1
         trial_id = trial_id or self._new_trial_id()
         trial_dir = self.dir / "trials" / trial_id
-        record = {"parameter_id": parameter_id, "parameter_source": source,
-                  "parameters": parameters, "parameter_index": 0}
+        record = ParameterRecord(parameter_id, source, parameters, 0).to_wire()
         trial = TrialState(trial_id, sequence_id, str(trial_dir), secrets.token_urlsafe(24), [record])
         self.trials[trial_id] = trial
         self.store.add_trial(trial_id, sequence_id, str(trial_dir), parameter_id, parameters, source)
@@ -841,8 +841,7 @@ class ExperimentManager:
         if not batch or trial.status != "RUNNING":
             return None
         parameter_id, parameters = batch[0]
-        record = {"parameter_id": parameter_id, "parameter_source": "algorithm",
-                  "parameters": parameters, "parameter_index": index}
+        record = ParameterRecord(parameter_id, SOURCE_ALGORITHM, parameters, index).to_wire()
         trial.records.append(record)
         self.store.add_parameter(trial.trial_id, parameter_id, index, parameters)
         self._record_event("PARAMETER_GIVEN", f"parameter {parameter_id} (phase {index})", trial.trial_id)
@@ -901,7 +900,7 @@ class ExperimentManager:
             else:
                 usable = finite_metric(parsed) or not self.has_builtin_tuner()
             if self._tuner is not None and usable:
-                if record["parameter_source"] == "resumed" or trial.tuner_closed:
+                if record["parameter_source"] == SOURCE_RESUMED or trial.tuner_closed:
                     # This tuner instance never generated these parameters (they are re-run
                     # after a resume), or it was told the trial ended (a user re-run), so the
                     # result reaches it as imported data.
@@ -1187,10 +1186,3 @@ def _create_algorithm(kind: str, algo: Any) -> Any:
                             code_directory=getattr(algo, "code_directory", None),
                             class_args=dict(getattr(algo, "class_args", None) or {}))
 
-
-def _optimize_mode(algo_config: Any, tuner: Any) -> str:
-    """Which direction is 'better' for the best-so-far figure shown to users."""
-    mode = (getattr(algo_config, "class_args", None) or {}).get("optimize_mode") if algo_config else None
-    mode = mode or getattr(tuner, "optimize_mode", None)
-    mode = getattr(mode, "value", mode)
-    return "minimize" if str(mode).lower() == "minimize" else "maximize"

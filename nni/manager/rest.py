@@ -8,97 +8,31 @@ times are epoch milliseconds, metric ``data`` is a JSON-encoded JSON string.
 from __future__ import annotations
 
 import json
-import time
-from typing import Any, Iterator, NamedTuple
+from typing import Any, NamedTuple
 
 from aiohttp import web
 
 from ..errors import NniError
+from . import read_model
+from ._app_keys import API, MANAGER_KEY, STOP_VIEW_KEY, STORE_KEY, TRIAL_API
 from ._security import allowed_host_set, security_middleware
+from .pareto_page import add_pareto_page
 from .secret import load_or_create_secret
 from .store import Store
+from .webui import add_webui_routes
 
-API = "/api/v1/nni"
-TRIAL_API = "/api/v1/trial"
-MANAGER_KEY = web.AppKey("manager", Any)
-STORE_KEY = web.AppKey("store", Store)
-STOP_VIEW_KEY = web.AppKey("stop_view", Any)
 # The largest request body accepted (413 above it): 16 MiB holds ~100k imported results.
 MAX_BODY_BYTES = 16 * 1024 * 1024
-
-
-def _ms(seconds: float | None) -> int | None:
-    return None if seconds is None else int(seconds * 1000)
 
 
 def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
-def metric_json(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "timestamp": _ms(row["timestamp"]),
-        "trialJobId": row["trial_id"],
-        "parameterId": None if row["parameter_id"] is None else str(row["parameter_id"]),
-        "type": row["type"],
-        "sequence": row["sequence"],
-        "data": json.dumps(row["value"]),
-    }
-
-
-def attempt_json(row: dict[str, Any]) -> dict[str, Any]:
-    """One run of a trial: its number, machine, times, why it ran (``cause``; absent for the
-    first), how it ended (``status``) and why (``reason``; absent when it succeeded) (nni-ng)."""
-    info = {"attempt": row["attempt"], "machine": row["machine"], "status": row["status"],
-            "submitTime": _ms(row["submit_time"]), "startTime": _ms(row["start_time"]),
-            "endTime": _ms(row["end_time"]), "cause": row["cause"], "reason": row["reason"]}
-    return {k: v for k, v in info.items() if v is not None}
-
-
-def trial_job_json(trial: dict[str, Any], parameters: list[dict[str, Any]],
-                   finals: list[dict[str, Any]], attempts: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """One trial in NNI's TrialJobInfo shape, plus exitCode and message (why it failed) and
-    ``attempts`` (every run of it: the first, retries after a lost machine, user re-runs)."""
-    hyper = [json.dumps({"parameter_id": p["parameter_id"], "parameter_source": p["source"],
-                         "parameters": p["parameters"], "parameter_index": p["parameter_index"],
-                         "status": p["status"]})
-             for p in parameters]
-    info = {
-        "trialJobId": trial["trial_id"],
-        "sequenceId": trial["sequence_id"],
-        "status": trial["status"],
-        "hyperParameters": hyper,
-        "logPath": f"file://localhost:{trial['trial_dir']}",
-        "stdoutPath": f"{trial['trial_dir']}/stdout",
-        "stderrPath": f"{trial['trial_dir']}/stderr",
-        "trialDir": trial["trial_dir"],
-        "submitTime": _ms(trial["submit_time"]),
-        "startTime": _ms(trial["start_time"]),
-        "endTime": _ms(trial["end_time"]),
-        "exitCode": trial["exit_code"],
-        "message": trial["message"],
-        "finalMetricData": [metric_json(m) for m in finals],
-        "attempts": [attempt_json(a) for a in attempts] if attempts else None,
-    }
-    return {k: v for k, v in info.items() if v is not None}
-
-
-def _group(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    grouped: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
-        grouped.setdefault(row["trial_id"], []).append(row)
-    return grouped
-
-
 # -- read routes (store) ---------------------------------------------------------------------
 async def check_status(request: web.Request) -> web.Response:
     """NNI's ``{status, errors}``, plus ``warnings`` (e.g. ``all 4 trials failed; last: ...``)."""
-    manager = request.app[MANAGER_KEY]
-    if manager is None:
-        store = request.app[STORE_KEY]
-        return web.json_response({"status": "VIEWED", "errors": store.get_meta("errors", []),
-                                  "warnings": store.get_meta("warnings", [])})
-    return web.json_response({"status": manager.status, "errors": manager.errors, "warnings": manager.warnings()})
+    return web.json_response(read_model.check_status(request.app[STORE_KEY], request.app[MANAGER_KEY]))
 
 
 async def version(request: web.Request) -> web.Response:
@@ -107,73 +41,10 @@ async def version(request: web.Request) -> web.Response:
 
 
 async def get_experiment(request: web.Request) -> web.Response:
-    profile = experiment_profile(request.app[STORE_KEY], request.app[MANAGER_KEY])
+    profile = read_model.experiment_profile(request.app[STORE_KEY], request.app[MANAGER_KEY])
     if request.app[MANAGER_KEY] is None:
         profile["status"] = "VIEWED"    # what check-status and nnictl say while it is viewed
     return web.json_response(profile)
-
-
-_SECRET_KEYS = ("password", "sshPassphrase")
-
-
-def public_config(config: dict[str, Any]) -> dict[str, Any]:
-    """The config JSON with SSH passwords and passphrases masked, for every reader of the API.
-
-    The store keeps them (``resume`` must reconnect); the API and the web UI never show them.
-    """
-    services = config.get("trainingService")
-    if not services:
-        return config
-    masked = []
-    for service in services if isinstance(services, list) else [services]:
-        machines = service.get("machineList") if isinstance(service, dict) else None
-        if machines:
-            service = {**service, "machineList": [
-                {k: ("***" if k in _SECRET_KEYS and v else v) for k, v in m.items()} if isinstance(m, dict) else m
-                for m in machines]}
-        masked.append(service)
-    return {**config, "trainingService": masked if isinstance(services, list) else masked[0]}
-
-
-def experiment_profile(store: Store, manager: Any) -> dict[str, Any]:
-    """NNI's experiment profile: id, status, times, and the config as ``params``."""
-    meta = store.all_meta()
-    start = meta.get("start_time")
-    end = meta.get("end_time")
-    trials = store.trials()
-    params = public_config(manager.config.to_dict() if manager is not None else meta.get("config", {}))
-    duration = ((end or time.time()) - start) if start else 0
-    return {
-        "id": meta.get("id"),
-        "revision": manager.version if manager is not None else 0,
-        "execDuration": int(duration),
-        "logDir": str(store.path.parent.parent),
-        "nextSequenceId": len(trials),
-        "maxSequenceId": len(trials),
-        "params": params,
-        "startTime": _ms(start),
-        "endTime": _ms(end),
-        "status": manager.status if manager is not None else meta.get("status"),
-    }
-
-
-def trial_jobs(store: Store, status: str | None = None, *, offset: int = 0,
-               limit: int | None = None, after: int | None = None) -> list[dict[str, Any]]:
-    """Trials in NNI's TrialJobInfo shape, all or one page (the REST route and ``nnictl`` on a
-    stopped experiment). A page reads only its own trials' parameters and final results."""
-    trials = store.trials(status, offset=offset, limit=limit, after=after)
-    if limit is None and not offset and after is None:
-        params = _group(store.parameters())
-        finals = _group(store.metrics(metric_type="FINAL"))
-        attempts = _group(store.attempts())
-    else:
-        ids = [t["trial_id"] for t in trials]
-        params = _group(store.parameters(trial_ids=ids))
-        finals = _group(store.metrics(metric_type="FINAL", trial_ids=ids))
-        attempts = _group(store.attempts(trial_ids=ids))
-    return [trial_job_json(t, params.get(t["trial_id"], []), finals.get(t["trial_id"], []),
-                           attempts.get(t["trial_id"]))
-            for t in trials]
 
 
 # The largest page of a paged read route (``?limit=``); SQLite caps bound variables at 32766.
@@ -232,7 +103,7 @@ async def list_trial_jobs(request: web.Request) -> web.StreamResponse:
     store, status = request.app[STORE_KEY], request.query.get("status")
     if page.limit is None and not page.offset:
         return await _stream_trial_jobs(request, store, status, page.after)
-    jobs = trial_jobs(store, status, offset=page.offset, limit=page.limit, after=page.after)
+    jobs = read_model.trial_jobs(store, status, offset=page.offset, limit=page.limit, after=page.after)
     return _paged(request, jobs, page, jobs[-1]["sequenceId"] if jobs else None)
 
 
@@ -245,7 +116,7 @@ async def _stream_trial_jobs(request: web.Request, store: Store, status: str | N
     await response.prepare(request)
     separator = b"["
     while True:
-        jobs = trial_jobs(store, status, limit=TRIAL_CHUNK, after=after)
+        jobs = read_model.trial_jobs(store, status, limit=TRIAL_CHUNK, after=after)
         if jobs:
             await response.write(separator + b", ".join(json.dumps(job).encode() for job in jobs))
             separator = b", "
@@ -258,13 +129,11 @@ async def _stream_trial_jobs(request: web.Request, store: Store, status: str | N
 
 
 async def get_trial_job(request: web.Request) -> web.Response:
-    store = request.app[STORE_KEY]
     trial_id = request.match_info["trial_id"]
-    trial = store.trial(trial_id)
-    if trial is None:
+    job = read_model.trial_job(request.app[STORE_KEY], trial_id)
+    if job is None:
         return _error(404, f"no trial {trial_id!r} in this experiment")
-    return web.json_response(trial_job_json(trial, store.parameters(trial_id),
-                                            store.metrics(trial_id, "FINAL"), store.attempts(trial_id)))
+    return web.json_response(job)
 
 
 async def metric_data(request: web.Request) -> web.Response:
@@ -272,7 +141,7 @@ async def metric_data(request: web.Request) -> web.Response:
     trial_id = request.match_info.get("trial_id")
     page = page_args(request)
     rows = store.metrics(trial_id, offset=page.offset, limit=page.limit, after=page.after)
-    return _paged(request, [metric_json(m) for m in rows], page, rows[-1]["id"] if rows else None)
+    return _paged(request, [read_model.metric_json(m) for m in rows], page, rows[-1]["id"] if rows else None)
 
 
 # Rows per chunk of a streamed export: one fetch from SQLite and one write to the socket.
@@ -287,13 +156,13 @@ async def export_data(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     db = request.app[STORE_KEY].reader()
     try:
-        cursor = _export_cursor(db)
+        cursor = read_model.export_cursor(db)
         separator = b"["
         while True:
             rows = cursor.fetchmany(EXPORT_CHUNK_ROWS)
             if not rows:
                 break
-            chunk = b",".join(json.dumps(_export_row(r)).encode() for r in rows)
+            chunk = b",".join(json.dumps(read_model.export_row(r)).encode() for r in rows)
             await response.write(separator + chunk)
             separator = b","
         await response.write(b"[]" if separator == b"[" else b"]")
@@ -303,55 +172,26 @@ async def export_data(request: web.Request) -> web.StreamResponse:
     return response
 
 
-_EXPORT_QUERY = (
-    "SELECT m.trial_id, m.parameter_id, m.value, p.parameters, p.parameter_index"
-    " FROM metrics m JOIN parameters p ON p.parameter_id = m.parameter_id"
-    " WHERE m.type = 'FINAL' ORDER BY m.id")
-
-
-def _export_cursor(db: Any) -> Any:
-    return db.execute(_EXPORT_QUERY)
-
-
-def _export_row(row: Any) -> dict[str, Any]:
-    return {"parameter": json.loads(row[3]), "value": row[2], "trialJobId": row[0],
-            "parameterId": row[1], "parameterIndex": row[4]}
-
-
-def export_rows(store: Store) -> Iterator[dict[str, Any]]:
-    """One row per final result: the parameters of exactly that parameter id, and its value.
-
-    A generator over one read cursor (``nnictl experiment export`` on a stopped experiment).
-    """
-    for row in _export_cursor(store._db):
-        yield _export_row(row)
-
-
 async def pareto_front(request: web.Request) -> web.Response:
     """Our addition: the non-dominated final results of a multi-objective experiment
     (export-data rows plus ``objectives``); 409 when the config has no ``objectives``."""
-    from ._objectives import pareto_front_rows
-    return _pareto_answer(request, pareto_front_rows)
+    return _pareto_answer(read_model.pareto_front(request.app[STORE_KEY], request.app[MANAGER_KEY]))
 
 
 async def pareto_hypervolume(request: web.Request) -> web.Response:
     """Our addition: the front's hypervolume as results arrived (see ``_objectives.hypervolume_history``)."""
-    from ._objectives import hypervolume_history
-    return _pareto_answer(request, hypervolume_history)
+    return _pareto_answer(read_model.pareto_hypervolume(request.app[STORE_KEY], request.app[MANAGER_KEY]))
 
 
-def _pareto_answer(request: web.Request, read: Any) -> web.Response:
-    """``read(store, config)`` as JSON, or 409 for an experiment without ``objectives`` (None)."""
-    manager = request.app[MANAGER_KEY]
-    answer = read(request.app[STORE_KEY], manager.config.to_dict() if manager is not None else None)
+def _pareto_answer(answer: Any) -> web.Response:
+    """``answer`` as JSON, or 409 for an experiment without ``objectives`` (None)."""
     if answer is None:
         return _error(409, "objectives: this experiment has no 'objectives' in its config, so no Pareto front")
     return web.json_response(answer)
 
 
 async def job_statistics(request: web.Request) -> web.Response:
-    counts = request.app[STORE_KEY].status_counts()
-    return web.json_response([{"trialJobStatus": s, "trialJobNumber": n} for s, n in sorted(counts.items())])
+    return web.json_response(read_model.job_statistics(request.app[STORE_KEY]))
 
 
 async def progress(request: web.Request) -> web.Response:
@@ -626,7 +466,7 @@ def build_app(store: Store, manager: Any = None, stop_view: Any = None, *,
     experiment_dir = store.path.parent.parent
     if secret is None:
         secret = load_or_create_secret(experiment_dir)
-    config = manager.config.to_dict() if manager is not None else (store.get_meta("config", {}) or {})
+    config = read_model.current_config(store, manager)
     experiment_id = manager.id if manager is not None else store.get_meta("id", experiment_dir.name)
     hosts = allowed_host_set([config.get("nniManagerIp"), *(config.get("allowedHosts") or [])])
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[
@@ -657,8 +497,6 @@ def build_app(store: Store, manager: Any = None, stop_view: Any = None, *,
         web.post(f"{TRIAL_API}/{{trial_id}}/metric", trial_metric),
         web.post(f"{TRIAL_API}/{{trial_id}}/lease", trial_lease),
     ])
-    from .webui import add_webui_routes   # the web UI and its JSON endpoints (nni/manager/webui)
-    add_webui_routes(app)
-    from .pareto_page import add_pareto_page   # /pareto: the Pareto-front page (multi-objective)
-    add_pareto_page(app)
+    add_webui_routes(app)   # the web UI and its JSON endpoints (nni/manager/webui), mounted as a unit
+    add_pareto_page(app)    # /pareto: the Pareto-front page (multi-objective)
     return app

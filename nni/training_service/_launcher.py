@@ -29,7 +29,12 @@ def _become_subreaper() -> None:
         pass
 
 
-def _descendants(root: int) -> list:
+def descendants(*roots: int) -> list:
+    """Every descendant of the ``roots`` (not the roots), from one walk of Linux's ``/proc``.
+
+    Also used by the local training service and the reaper (this module is their one
+    ``/proc`` walker); it stays standard-library only, as this script runs without nni.
+    """
     children: dict = {}
     try:
         entries = os.listdir("/proc")
@@ -44,7 +49,7 @@ def _descendants(root: int) -> list:
         except (OSError, IndexError, ValueError):
             continue
         children.setdefault(ppid, []).append(int(entry))
-    found, stack = [], list(children.get(root, ()))
+    found, stack = [], [pid for root in roots for pid in children.get(root, ())]
     while stack:
         pid = stack.pop()
         found.append(pid)
@@ -53,7 +58,7 @@ def _descendants(root: int) -> list:
 
 
 def _signal_all(sig: int) -> None:
-    for pid in _descendants(os.getpid()):
+    for pid in descendants(os.getpid()):
         try:
             os.kill(pid, sig)
         except OSError:

@@ -13,7 +13,7 @@ import signal
 import sys
 import time
 
-from ._launcher import _descendants
+from ._launcher import descendants
 
 
 def main() -> None:
@@ -29,7 +29,7 @@ def main() -> None:
         for pgid in list(groups):
             # The group leader is the trial's launcher, a child subreaper: its tree also
             # holds what the trial double-forked away (those left the group).
-            for pid in _descendants(pgid):
+            for pid in descendants(pgid):
                 try:
                     os.kill(pid, sig)
                 except OSError:

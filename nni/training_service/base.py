@@ -4,7 +4,72 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Iterable
+
+
+@dataclass(frozen=True)
+class GpuNeeds:
+    """What each trial asks of GPUs (``trialGpuNumber``) and the rules for sharing them.
+
+    ``trial_gpu_number`` None: no GPU scheduling, ``CUDA_VISIBLE_DEVICES`` left as the manager
+    has it; 0: trials see no GPU (NNI's meaning); n > 0: n GPUs each. The sharing rules
+    (``gpuIndices``, ``maxTrialNumberPerGpu``, ``useActiveGpu``) are the local service's
+    section's, or on ``remote`` each machine's (:meth:`of` with that machine's config).
+    """
+
+    trial_gpu_number: int | None = None
+    gpu_indices: tuple[int, ...] | None = None
+    max_trial_number_per_gpu: int = 1
+    use_active_gpu: bool = False
+
+    @classmethod
+    def of(cls, trial_gpu_number: int | None, section: Any) -> GpuNeeds:
+        """The needs with the sharing rules of a config section (LocalConfig, RemoteMachineConfig, ...)."""
+        indices = getattr(section, "gpu_indices", None)
+        return cls(trial_gpu_number=trial_gpu_number,
+                   gpu_indices=None if indices is None else tuple(indices),
+                   max_trial_number_per_gpu=getattr(section, "max_trial_number_per_gpu", None) or 1,
+                   use_active_gpu=bool(getattr(section, "use_active_gpu", False)))
+
+    def cuda_env(self, indices: Iterable[int] | None = None) -> dict[str, str]:
+        """The ``CUDA_VISIBLE_DEVICES`` a trial gets: the GPUs it holds, ``""`` with
+        ``trialGpuNumber: 0`` (no GPU for trials), nothing (inherited) when it is unset."""
+        if indices is not None:
+            return {"CUDA_VISIBLE_DEVICES": ",".join(map(str, indices))}
+        if self.trial_gpu_number == 0:
+            return {"CUDA_VISIBLE_DEVICES": ""}
+        return {}
+
+
+@dataclass(frozen=True)
+class ServiceContext:
+    """What the manager hands a training service: the part of the experiment it needs, typed.
+
+    ``service`` is the service's own ``trainingService`` section (``LocalConfig``,
+    ``RemoteConfig``, ``RayConfig``); ``trial_channel`` is the ``NNI_TRIAL_CHANNEL`` trials
+    get, ``manager_port`` the REST port on this machine (``remote`` forwards it to each machine).
+    """
+
+    experiment_id: str
+    experiment_dir: Path
+    manager_port: int
+    trial_channel: str
+    nni_manager_ip: str | None
+    trial_code_directory: str
+    gpu: GpuNeeds
+    service: Any
+
+    @classmethod
+    def from_config(cls, config: Any, *, experiment_id: str, experiment_dir: str | Path,
+                    port: int) -> ServiceContext:
+        """The context for a canonical ``ExperimentConfig`` of experiment ``experiment_id``."""
+        service = config.training_service
+        return cls(experiment_id=experiment_id, experiment_dir=Path(experiment_dir), manager_port=port,
+                   trial_channel=f"http://{config.nni_manager_ip or '127.0.0.1'}:{port}",
+                   nni_manager_ip=config.nni_manager_ip,
+                   trial_code_directory=str(config.trial_code_directory),
+                   gpu=GpuNeeds.of(config.trial_gpu_number, service), service=service)
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,19 @@
-"""GPU discovery through ``nvidia-smi`` and the allocation of GPUs to trials."""
+"""GPU discovery through ``nvidia-smi`` and the allocation of GPUs to trials.
+
+``nvidia-smi`` can take seconds (up to its 30 s timeout here) on a loaded machine, so the
+scheduler runs it on a worker thread: the manager's event loop keeps answering meanwhile.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import subprocess
 from dataclasses import dataclass
 from typing import Iterable
 
 from ..errors import NniError
+from .base import GpuNeeds
 
 
 class GpuError(NniError, RuntimeError):
@@ -48,36 +54,48 @@ def detect_gpus() -> list[GpuInfo]:
 
 
 class GpuScheduler:
-    """Hands out GPU indices: at most ``max_trials_per_gpu`` trials on each, busy GPUs skipped."""
+    """Hands out GPU indices: at most ``max_trial_number_per_gpu`` trials on each, busy GPUs skipped.
 
-    def __init__(self, *, gpu_indices: Iterable[int] | None, max_trials_per_gpu: int, use_active_gpu: bool) -> None:
-        self._allowed = None if gpu_indices is None else set(gpu_indices)
-        self._max = max_trials_per_gpu
-        self._use_active = use_active_gpu
+    Build it with :meth:`create`; it and :meth:`allocate` run ``nvidia-smi`` off the event loop.
+    """
+
+    def __init__(self, needs: GpuNeeds, gpus: list[GpuInfo]) -> None:
+        self._needs = needs
         self._load: dict[int, int] = {}
-        self.gpus = [g for g in detect_gpus() if self._allowed is None or g.index in self._allowed]
+        allowed = None if needs.gpu_indices is None else set(needs.gpu_indices)
+        self.gpus = [g for g in gpus if allowed is None or g.index in allowed]
         if not self.gpus:
-            where = "" if self._allowed is None else f" among gpuIndices {sorted(self._allowed)}"
+            where = "" if allowed is None else f" among gpuIndices {sorted(allowed)}"
             raise GpuError(f"no GPU found{where}")
-        if self._allowed is not None:
-            missing = self._allowed - {g.index for g in self.gpus}
+        if allowed is not None:
+            missing = allowed - {g.index for g in self.gpus}
             if missing:
                 raise GpuError(f"gpuIndices {sorted(missing)} do not exist on this machine "
-                               f"(found {[g.index for g in detect_gpus()]})")
+                               f"(found {[g.index for g in gpus]})")
+
+    @classmethod
+    async def create(cls, needs: GpuNeeds) -> GpuScheduler:
+        """The scheduler for this machine's GPUs (detected on a worker thread)."""
+        return cls(needs, await asyncio.to_thread(detect_gpus))
 
     def check_request(self, gpu_number: int) -> None:
         if gpu_number > len(self.gpus):
             raise GpuError(f"trialGpuNumber is {gpu_number} but only {len(self.gpus)} GPU(s) can be used "
                            f"({', '.join(str(g.index) for g in self.gpus)})")
 
-    def allocate(self, gpu_number: int, own_pids: set[int]) -> tuple[list[int] | None, str]:
-        """Indices for one trial, or None and the reason it has to wait."""
+    async def allocate(self, gpu_number: int, own_pids: set[int]) -> tuple[list[int] | None, str]:
+        """Indices for one trial, or None and the reason it has to wait.
+
+        Only the ``nvidia-smi`` query runs on a worker thread; the choice and the load count
+        happen on the loop, so :meth:`release` never races with them.
+        """
         busy: list[int] = []
-        if not self._use_active:
-            for gpu in detect_gpus():
+        if not self._needs.use_active_gpu:
+            for gpu in await asyncio.to_thread(detect_gpus):
                 if set(gpu.busy_pids) - own_pids:
                     busy.append(gpu.index)
-        chosen, reason = choose_gpus([g.index for g in self.gpus], busy, self._load, self._max, gpu_number)
+        chosen, reason = choose_gpus([g.index for g in self.gpus], busy, self._load,
+                                     self._needs.max_trial_number_per_gpu, gpu_number)
         return chosen, (f"waiting for {gpu_number} free GPU(s): {reason}" if chosen is None else "")
 
     def release(self, indices: Iterable[int]) -> None:

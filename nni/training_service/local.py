@@ -10,43 +10,21 @@ import sys
 import time
 from pathlib import Path
 
-from .base import TrainingService, TrialEnded, TrialSpec
+from ..runtime.process import pid_alive, start_ticks
+from ._common import TrialQueue, end_message
+from ._launcher import descendants
+from .base import ServiceContext, TrainingService, TrialEnded, TrialSpec
 from .gpu import GpuError, GpuScheduler
 
 # A trial gets this long to exit after SIGTERM before the whole tree is SIGKILLed.
 KILL_GRACE_SECONDS = 0.5
-STDERR_TAIL_BYTES = 2000
 LAUNCHER = Path(__file__).with_name("_launcher.py")
 PID_FILE = "trial.pid"   # "<pid> <start ticks>" of the process group leader
-# How often a trial waiting for a GPU that *another* program holds looks again (nothing
-# signals us when a foreign process frees a GPU; our own trials' ends do wake the queue).
-FOREIGN_GPU_RECHECK_SECONDS = 5.0
-
-
-def process_tree(root: int) -> list[int]:
-    """``root`` and every descendant, including those that left its process group (Linux /proc)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc") if os.path.isdir("/proc") else ():
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                stat = f.read().decode(errors="replace")
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry))
-    tree, stack = [], [root]
-    while stack:
-        pid = stack.pop()
-        tree.append(pid)
-        stack.extend(children.get(pid, ()))
-    return tree
 
 
 def signal_tree(root: int, sig: int) -> None:
-    """Send ``sig`` to ``root``'s process group and to every descendant found."""
-    pids = process_tree(root)
+    """Send ``sig`` to ``root``'s process group, to ``root`` and to every descendant found."""
+    pids = [root, *descendants(root)]
     try:
         os.killpg(root, sig)
     except (ProcessLookupError, PermissionError):
@@ -65,7 +43,7 @@ async def _reap_escaped(tree: list[tuple[int, str | None]]) -> None:
     them, and a kill must not return while they still run.
     """
     def alive() -> list[int]:
-        return [pid for pid, ticks in tree if ticks is not None and _start_ticks(pid) == ticks and not _zombie(pid)]
+        return [pid for pid, ticks in tree if ticks is not None and start_ticks(pid) == ticks and pid_alive(pid)]
 
     deadline = time.monotonic() + KILL_GRACE_SECONDS
     while alive() and time.monotonic() < deadline:
@@ -80,59 +58,27 @@ async def _reap_escaped(tree: list[tuple[int, str | None]]) -> None:
         await asyncio.sleep(0.01)
 
 
-def _zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
-    except OSError:
-        return True
-
-
-def _start_ticks(pid: int) -> str | None:
-    """When a process started (clock ticks since boot), to tell it from a later one with its pid."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[19].decode()
-    except (OSError, IndexError):
-        return None
-
-
-def read_tail(path: str | Path, limit: int = STDERR_TAIL_BYTES) -> str:
-    """The last ``limit`` bytes of a text file ('' when missing)."""
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            f.seek(max(0, size - limit))
-            return f.read().decode(errors="replace")
-    except OSError:
-        return ""
-
-
 class LocalTrainingService(TrainingService):
-    def __init__(self, config) -> None:
+    """Trials on this machine; with ``trialGpuNumber > 0`` they queue for GPUs (:class:`GpuScheduler`)."""
+
+    def __init__(self, context: ServiceContext) -> None:
         super().__init__()
-        self._config = config
+        self._context = context
         self._processes: dict[str, asyncio.subprocess.Process] = {}
         self._watchers: set[asyncio.Task] = set()
         self._gpus: GpuScheduler | None = None
-        self._gpu_queue: list[TrialSpec] = []
+        self._gpu_queue = TrialQueue(self, self._dispatch_gpu_queue)
         self._gpu_held: dict[str, list[int]] = {}
-        self._waiting_reason: dict[str, str] = {}
-        self._recheck: asyncio.TimerHandle | None = None
         self._reaper: subprocess.Popen | None = None
 
     async def start(self) -> None:
         self._reaper = subprocess.Popen([sys.executable, "-m", "nni.training_service._reaper"],
                                         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                         start_new_session=True)
-        gpu_number = self._config.trial_gpu_number or 0
+        gpu_number = self._context.gpu.trial_gpu_number or 0
         if gpu_number > 0:
-            service = self._config.training_service
             try:
-                self._gpus = GpuScheduler(gpu_indices=service.gpu_indices,
-                                          max_trials_per_gpu=service.max_trial_number_per_gpu or 1,
-                                          use_active_gpu=bool(service.use_active_gpu))
+                self._gpus = await GpuScheduler.create(self._context.gpu)
                 self._gpus.check_request(gpu_number)
             except GpuError as exc:
                 raise GpuError(f"trialGpuNumber is {gpu_number} but {exc}") from None
@@ -140,36 +86,28 @@ class LocalTrainingService(TrainingService):
     async def submit(self, spec: TrialSpec) -> None:
         if spec.gpu_number > 0 and self._gpus is not None:
             self._gpu_queue.append(spec)
-            await self._dispatch_gpu_queue()
+            await self._gpu_queue.dispatch()
             return
-        env = dict(spec.env)
-        if self._config.trial_gpu_number == 0:
-            env["CUDA_VISIBLE_DEVICES"] = ""   # NNI's meaning of trialGpuNumber 0: no GPU for trials
-        await self._spawn(spec, env)
+        await self._spawn(spec, {**spec.env, **self._context.gpu.cuda_env()})
 
     async def _dispatch_gpu_queue(self) -> None:
+        """Start queued trials while GPUs are free (run by the queue, one at a time)."""
         assert self._gpus is not None
-        own_pids = {pid for p in self._processes.values() for pid in process_tree(p.pid)}
         while self._gpu_queue:
-            spec = self._gpu_queue[0]
-            indices, reason = self._gpus.allocate(spec.gpu_number, own_pids)
+            spec = self._gpu_queue.specs[0]
+            roots = [p.pid for p in self._processes.values()]
+            own_pids = {*roots, *descendants(*roots)}
+            indices, reason = await self._gpus.allocate(spec.gpu_number, own_pids)
             if indices is None:
-                if self._waiting_reason.get(spec.trial_id) != reason:
-                    self._waiting_reason[spec.trial_id] = reason
-                    if self.on_trial_waiting is not None:
-                        await self.on_trial_waiting(spec.trial_id, reason)
-                if "busy with other processes" in reason and self._recheck is None:
-                    loop = asyncio.get_running_loop()
-                    self._recheck = loop.call_later(FOREIGN_GPU_RECHECK_SECONDS, self._recheck_queue)
+                await self._gpu_queue.wait(spec, reason)
+                if "busy with other processes" in reason:
+                    self._gpu_queue.recheck_later()
                 return
-            self._gpu_queue.pop(0)
-            self._waiting_reason.pop(spec.trial_id, None)
+            if not self._gpu_queue.take(spec):   # killed while nvidia-smi ran
+                self._gpus.release(indices)
+                continue
             self._gpu_held[spec.trial_id] = indices
-            await self._spawn(spec, {**spec.env, "CUDA_VISIBLE_DEVICES": ",".join(map(str, indices))})
-
-    def _recheck_queue(self) -> None:
-        self._recheck = None
-        asyncio.ensure_future(self._dispatch_gpu_queue())
+            await self._spawn(spec, {**spec.env, **self._context.gpu.cuda_env(indices)})
 
     async def _spawn(self, spec: TrialSpec, env: dict[str, str]) -> None:
         trial_dir = Path(spec.trial_dir)
@@ -186,7 +124,7 @@ class LocalTrainingService(TrainingService):
         self._processes[spec.trial_id] = process
         self._tell_reaper(f"+{process.pid}")
         # Lets a resumed manager end this trial if the current one is killed while it runs.
-        (trial_dir / PID_FILE).write_text(f"{process.pid} {_start_ticks(process.pid)}")
+        (trial_dir / PID_FILE).write_text(f"{process.pid} {start_ticks(process.pid)}")
         watcher = asyncio.create_task(self._watch(spec, process))
         self._watchers.add(watcher)
         watcher.add_done_callback(self._watchers.discard)
@@ -203,11 +141,7 @@ class LocalTrainingService(TrainingService):
             pass
         self._processes.pop(spec.trial_id, None)
         self._tell_reaper(f"-{process.pid}")
-        message = ""
-        if exit_code != 0:
-            tail = read_tail(Path(spec.trial_dir) / "stderr").strip()
-            reason = f"killed by signal {-exit_code}" if exit_code < 0 else f"exit code {exit_code}"
-            message = reason + (f"; stderr tail:\n{tail}" if tail else "; stderr was empty")
+        message = end_message(exit_code, Path(spec.trial_dir) / "stderr")
         await self._ended(TrialEnded(spec.trial_id, exit_code, message, attempt=spec.attempt))
 
     async def _ended(self, ended: TrialEnded) -> None:
@@ -217,19 +151,15 @@ class LocalTrainingService(TrainingService):
         if self.on_trial_end is not None:
             await self.on_trial_end(ended)
         if held is not None:
-            await self._dispatch_gpu_queue()
+            await self._gpu_queue.dispatch()
 
     async def kill(self, trial_id: str) -> None:
-        queued = next((s for s in self._gpu_queue if s.trial_id == trial_id), None)
-        if queued is not None:
-            self._gpu_queue.remove(queued)
-            self._waiting_reason.pop(trial_id, None)
-            await self._ended(TrialEnded(trial_id, None, "canceled before it started"))
+        if await self._gpu_queue.cancel(trial_id):
             return
         process = self._processes.get(trial_id)
         if process is None or process.returncode is not None:
             return
-        tree = [(pid, _start_ticks(pid)) for pid in process_tree(process.pid)]
+        tree = [(pid, start_ticks(pid)) for pid in (process.pid, *descendants(process.pid))]
         signal_tree(process.pid, signal.SIGTERM)
         try:
             await asyncio.wait_for(asyncio.shield(process.wait()), KILL_GRACE_SECONDS)
@@ -257,7 +187,7 @@ class LocalTrainingService(TrainingService):
             # The shell that led the trial's process group may be gone while its children
             # live on; a pid is not reused while a group of that id exists, so killing the
             # group is safe unless a new process has taken the pid (then its start differs).
-            current = _start_ticks(pid)
+            current = start_ticks(pid)
             if current is not None and current != ticks:
                 continue
             try:
@@ -266,9 +196,8 @@ class LocalTrainingService(TrainingService):
                 pass
 
     async def stop(self) -> None:
-        if self._recheck is not None:
-            self._recheck.cancel()
-        await asyncio.gather(*(self.kill(t) for t in [s.trial_id for s in self._gpu_queue] + list(self._processes)))
+        await self._gpu_queue.close()
+        await asyncio.gather(*(self.kill(t) for t in list(self._processes)))
         if self._watchers:
             await asyncio.gather(*self._watchers, return_exceptions=True)
         if self._reaper is not None:

@@ -24,30 +24,16 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .base import TrainingService, TrialEnded, TrialSpec
+from ._common import STDERR_TAIL_BYTES, end_message, tail_bytes, watched_trial_script
+from .base import ServiceContext, TrainingService, TrialEnded, TrialSpec
 
 _log = logging.getLogger("nni.training_service.ray")
 
 KILL_GRACE_SECONDS = 1.0
-STDERR_TAIL_BYTES = 2000
 RETURNED_LOG_BYTES = 8 * 1024 * 1024   # logs a node cannot write to the trial dir come back, capped
 
 # Same watchdog as the SSH service: fd 0 is a pipe from the Ray worker.
-_INNER_SCRIPT = (
-    'exec 3<&0; '
-    '(cat <&3 >/dev/null 2>&1; kill -KILL -$$) >/dev/null 2>&1 & '
-    'exec /bin/sh -c "$NNI_NG_TRIAL_COMMAND" </dev/null 3<&-'
-)
-
-
-def _tail_bytes(path: str, limit: int) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - limit))
-            return f.read()
-    except OSError:
-        return b""
+_INNER_SCRIPT = watched_trial_script()
 
 
 def _node_name() -> str:
@@ -130,8 +116,8 @@ def _run_trial(command: str, code_dir: str | None, trial_dir: str, env: dict[str
     result: dict[str, Any] = {"exit_code": exit_code, "node": socket.gethostname(), "shared": shared,
                               "machine": machine}
     if not shared:
-        result["stdout"] = _tail_bytes(stdout_path, RETURNED_LOG_BYTES)
-        result["stderr"] = _tail_bytes(stderr_path, RETURNED_LOG_BYTES)
+        result["stdout"] = tail_bytes(stdout_path, RETURNED_LOG_BYTES)
+        result["stderr"] = tail_bytes(stderr_path, RETURNED_LOG_BYTES)
     return result
 
 
@@ -150,16 +136,16 @@ def _is_lost(ray: Any, exc: BaseException) -> bool:
 class RayTrainingService(TrainingService):
     """Trials as Ray tasks on the cluster at ``trainingService.address`` (or a private local one)."""
 
-    def __init__(self, config: Any) -> None:
+    def __init__(self, context: ServiceContext) -> None:
         super().__init__()
-        self._config = config
-        service = config.training_service
+        self._context = context
+        service = context.service
         self._address: str | None = service.address
         self._runtime_env: dict[str, Any] = dict(service.runtime_env or {})
         resources = dict(service.trial_resources or {})
         resources.setdefault("num_cpus", 1)
-        if config.trial_gpu_number:
-            resources.setdefault("num_gpus", config.trial_gpu_number)
+        if context.gpu.trial_gpu_number:
+            resources.setdefault("num_gpus", context.gpu.trial_gpu_number)
         self._resources = resources
         self._ray: Any = None
         self._task: Any = None
@@ -172,7 +158,7 @@ class RayTrainingService(TrainingService):
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self._init_ray)
-        if self._address is not None and not self._config.nni_manager_ip:
+        if self._address is not None and not self._context.nni_manager_ip:
             _log.warning("Ray cluster %s: nniManagerIp is not set, so trials report to 127.0.0.1; "
                          "trials on other nodes need nniManagerIp set to an address they can reach",
                          self._address)
@@ -207,7 +193,7 @@ class RayTrainingService(TrainingService):
         ``excludes``) unless the user's runtime_env names one."""
         runtime_env = dict(self._runtime_env)
         if not self._private and "working_dir" not in runtime_env:
-            code_dir = self._config.trial_code_directory
+            code_dir = self._context.trial_code_directory
             runtime_env["working_dir"] = code_dir
             ignore = Path(code_dir) / ".nniignore"
             if ignore.is_file():
@@ -219,8 +205,7 @@ class RayTrainingService(TrainingService):
     async def submit(self, spec: TrialSpec) -> None:
         env = dict(spec.env)
         env["NNI_PLATFORM"] = "ray"
-        if self._config.trial_gpu_number == 0:
-            env["CUDA_VISIBLE_DEVICES"] = ""   # NNI's meaning of trialGpuNumber 0: no GPU
+        env.update(self._context.gpu.cuda_env())   # with GPUs, Ray sets it for the task's own
         Path(spec.trial_dir).mkdir(parents=True, exist_ok=True)
         self._ended.discard(spec.trial_id)    # a new attempt of a trial that ran before
         self._killed.discard(spec.trial_id)
@@ -261,12 +246,7 @@ class RayTrainingService(TrainingService):
             (trial_dir / "stdout").write_bytes(result.get("stdout", b""))
             (trial_dir / "stderr").write_bytes(result.get("stderr", b""))
         exit_code = result["exit_code"]
-        message = ""
-        if exit_code != 0:
-            tail = _tail_bytes(str(trial_dir / "stderr"), STDERR_TAIL_BYTES).decode(errors="replace").strip()
-            reason = f"killed by signal {-exit_code}" if exit_code < 0 else f"exit code {exit_code}"
-            message = f"{reason} on Ray node {result.get('node')}" + (
-                f"; stderr tail:\n{tail}" if tail else "; stderr was empty")
+        message = end_message(exit_code, trial_dir / "stderr", where=f"Ray node {result.get('node')}")
         await self._report(spec, exit_code, message, machine=result.get("machine"))
 
     async def _report(self, spec: TrialSpec, exit_code: int | None, message: str, lost: bool = False,

@@ -11,7 +11,8 @@ channel into the local trial directory (``stdout``/``stderr``, the local layout)
 
 No orphans: a small watchdog inside each trial's process group reads the channel's stdin;
 when the channel closes (trial ended, kill, manager died, connection lost) it SIGKILLs the
-group, so nothing the trial left in its group outlives it on the remote host.
+group, so nothing the trial left in its group outlives it on the remote host
+(:func:`._common.watched_trial_script`, shared with the Ray service).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import re
 import shlex
 import time
 from dataclasses import dataclass, field
@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import NniError
+from ._common import STDERR_TAIL_BYTES, TrialQueue, end_message, watched_trial_script
 from ._upload import pack_code_dir
-from .base import TrainingService, TrialEnded, TrialSpec
+from .base import GpuNeeds, ServiceContext, TrainingService, TrialEnded, TrialSpec
 from .gpu import GpuError, choose_gpus
 
 _log = logging.getLogger("nni.training_service.remote")
@@ -40,23 +41,17 @@ KEEPALIVE_INTERVAL_SECONDS = 5.0
 KEEPALIVE_COUNT_MAX = 3
 KILL_GRACE_SECONDS = 1.0
 RECONNECT_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)   # then 30 s forever
-STDERR_TAIL_BYTES = 2000
 PGID_MARKER = b"NNI-NG-PGID "
 
-# Runs inside the new session as /bin/sh: record the group id, start the watchdog on a copy
-# of the channel's stdin (fd 3: an asynchronous list gets /dev/null as stdin unless
-# redirected explicitly), then become the trial's shell (same pid, so the group leader).
-_INNER_SCRIPT = (
-    'echo "$$" > "$NNI_SYS_DIR/trial.pid"; '
-    'printf "NNI-NG-PGID %s\\n" "$$"; '
-    'exec 3<&0; '
-    '(cat <&3 >/dev/null 2>&1; kill -KILL -$$) >/dev/null 2>&1 & '
-    # The lease keeper (nni.runtime.lease) renews this attempt's lease while the trial runs.
-    'if [ -n "$NNI_TRIAL_LEASE_INTERVAL" ]; then '
-    '(if command -v python3 >/dev/null; then exec python3 -m nni.runtime.lease $$; '
-    'else exec python -m nni.runtime.lease $$; fi) </dev/null >/dev/null 2>&1 3<&- & fi; '
-    'exec /bin/sh -c "$NNI_NG_TRIAL_COMMAND" </dev/null 3<&-'
-)
+# Runs inside the new session as /bin/sh: record the group id and say it on stdout, start the
+# watchdog on the channel, start the lease keeper (nni.runtime.lease renews this attempt's
+# lease while the trial runs), then become the trial's shell (same pid, so the group leader).
+_INNER_SCRIPT = watched_trial_script(
+    before='echo "$$" > "$NNI_SYS_DIR/trial.pid"; printf "NNI-NG-PGID %s\\n" "$$"; ',
+    after_watchdog=(
+        'if [ -n "$NNI_TRIAL_LEASE_INTERVAL" ]; then '
+        '(if command -v python3 >/dev/null; then exec python3 -m nni.runtime.lease $$; '
+        'else exec python -m nni.runtime.lease $$; fi) </dev/null >/dev/null 2>&1 3<&- & fi; '))
 
 
 class RemoteError(NniError, RuntimeError):
@@ -86,6 +81,7 @@ class _Machine:
     prepared_for: str | None = None     # experiment id whose code is uploaded
     trials: dict[str, _RemoteTrial] = field(default_factory=dict)
     lost_pgids: list[int] = field(default_factory=list)
+    gpu_needs: GpuNeeds = field(default_factory=GpuNeeds)   # trialGpuNumber with this machine's rules
     gpus: list[int] | None = None       # usable GPU indices (None: not GPU-scheduled)
     gpu_load: dict[int, int] = field(default_factory=dict)
     reconnect: asyncio.Task | None = None
@@ -109,37 +105,22 @@ def _auth_hint(config: Any) -> str:
     return "the SSH agent / default keys (~/.ssh/id_*)"
 
 
-def _tail(path: Path, limit: int = STDERR_TAIL_BYTES) -> str:
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - limit))
-            return f.read().decode(errors="replace").strip()
-    except OSError:
-        return ""
-
-
 class RemoteTrainingService(TrainingService):
     """Trials on the machines of ``trainingService.machineList``, least loaded machine first."""
 
-    def __init__(self, config: Any) -> None:
+    def __init__(self, context: ServiceContext) -> None:
         super().__init__()
-        self._config = config
-        service = config.training_service
-        self._machines = [_Machine(m) for m in service.machine_list]
+        self._context = context
+        service = context.service
+        gpu_number = context.gpu.trial_gpu_number
+        self._machines = [_Machine(m, gpu_needs=GpuNeeds.of(gpu_number, m)) for m in service.machine_list]
         self._working_dir: str = service.remote_working_directory
-        self._gpu_number: int | None = config.trial_gpu_number
         self._trials: dict[str, _RemoteTrial] = {}
-        self._queue: list[TrialSpec] = []
-        self._waiting_reason: dict[str, str] = {}
-        self._manager_port: int | None = None
-        self._experiment_id: str | None = None
+        # One dispatcher at a time (the queue's): it awaits (nvidia-smi, callbacks) between
+        # picking a trial and a machine, and two interleaved ones could start a trial twice.
+        self._queue = TrialQueue(self, self._dispatch_locked)
         self._stopping = False
         self._rr = 0
-        self._recheck: asyncio.TimerHandle | None = None
-        # One dispatcher at a time: it awaits (nvidia-smi, callbacks) between picking a
-        # trial and a machine, and two interleaved ones could start a trial twice.
-        self._dispatch_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task] = set()   # background tasks, referenced until done
 
     def _background(self, coroutine: Any) -> asyncio.Task:
@@ -193,7 +174,7 @@ class RemoteTrainingService(TrainingService):
                 raise RemoteError(f"machine {machine.name}: 'setsid' (util-linux) is not installed there; "
                                   "it is needed to run each trial in its own process group")
             machine.home = lines[0] if lines else ""
-            if self._gpu_number and machine.gpus is None:
+            if machine.gpu_needs.trial_gpu_number and machine.gpus is None:
                 machine.gpus = await self._detect_gpus(machine, conn)
         except BaseException:
             conn.close()
@@ -240,7 +221,7 @@ class RemoteTrainingService(TrainingService):
                 await self._kill_groups(machine, machine.lost_pgids, "KILL")
                 machine.lost_pgids.clear()
             machine.prepared_for = None   # re-create the forward (and re-check the code)
-            await self._dispatch()
+            await self._queue.dispatch()
             return
 
     async def _close_all(self) -> None:
@@ -283,29 +264,30 @@ class RemoteTrainingService(TrainingService):
     async def _detect_gpus(self, machine: _Machine, conn: Any) -> list[int]:
         gpus, _, _ = await self._smi(machine, conn)
         indices = [index for index, _ in gpus]
-        allowed = machine.config.gpu_indices
+        needs = machine.gpu_needs
+        allowed = needs.gpu_indices
         if allowed is not None:
             missing = sorted(set(allowed) - set(indices))
             if missing:
                 raise GpuError(f"machine {machine.name}: gpuIndices {missing} do not exist there (found {indices})")
             indices = [i for i in indices if i in set(allowed)]
-        if len(indices) < (self._gpu_number or 0):
-            raise GpuError(f"trialGpuNumber is {self._gpu_number} but machine {machine.name} has only "
+        if len(indices) < (needs.trial_gpu_number or 0):
+            raise GpuError(f"trialGpuNumber is {needs.trial_gpu_number} but machine {machine.name} has only "
                            f"{len(indices)} usable GPU(s) {indices}")
         return indices
 
     async def _allocate_gpus(self, machine: _Machine, number: int) -> tuple[list[int] | None, str]:
         """Same rules as the local service: maxTrialNumberPerGpu per GPU, busy GPUs skipped unless useActiveGpu."""
         assert machine.gpus is not None
-        cap = machine.config.max_trial_number_per_gpu or 1
         busy: set[int] = set()
-        if not machine.config.use_active_gpu:
+        if not machine.gpu_needs.use_active_gpu:
             gpus, apps, groups = await self._smi(machine, machine.conn)
             own = {t.pgid for t in machine.trials.values() if t.pgid is not None}
             for index, uuid in gpus:
                 if any(groups.get(pid) not in own for pid in apps.get(uuid, ())):
                     busy.add(index)
-        chosen, reason = choose_gpus(machine.gpus, busy, machine.gpu_load, cap, number)
+        chosen, reason = choose_gpus(machine.gpus, busy, machine.gpu_load, machine.gpu_needs.max_trial_number_per_gpu,
+                                     number)
         return chosen, (f"{machine.name}: {reason}" if chosen is None else "")
 
     # -- preparing a machine for the experiment ------------------------------------------------
@@ -315,7 +297,7 @@ class RemoteTrainingService(TrainingService):
             base = machine.home
         elif base.startswith("~/"):
             base = machine.home.rstrip("/") + base[1:]
-        return f"{base.rstrip('/')}/{self._experiment_id}"
+        return f"{base.rstrip('/')}/{self._context.experiment_id}"
 
     def _with_path(self, machine: _Machine, command: str) -> str:
         python_path = machine.config.python_path
@@ -328,7 +310,7 @@ class RemoteTrainingService(TrainingService):
     async def _prepare(self, machine: _Machine, spec: TrialSpec) -> None:
         """Upload the code (once per experiment) and open the reverse forward to the manager."""
         async with machine.lock:
-            if machine.prepared_for == self._experiment_id and machine.connected:
+            if machine.prepared_for == self._context.experiment_id and machine.connected:
                 return
             conn = machine.conn
             if conn is None:
@@ -352,39 +334,30 @@ class RemoteTrainingService(TrainingService):
             if machine.listener is None:
                 try:
                     machine.listener = await conn.forward_remote_port("127.0.0.1", 0, "127.0.0.1",
-                                                                      self._manager_port)
+                                                                      self._context.manager_port)
                     machine.forward_port = machine.listener.get_port()
                 except Exception as exc:  # noqa: BLE001 - forwarding disabled by the server
                     # Fall back to the address the manager gave (nniManagerIp must then be reachable).
                     _log.warning("machine %s refused the reverse port forward (%s); trials there use %s",
-                                 machine.name, exc, spec.env.get("NNI_TRIAL_CHANNEL"))
+                                 machine.name, exc, self._context.trial_channel)
                     machine.listener = False
                     machine.forward_port = None
-            machine.prepared_for = self._experiment_id
+            machine.prepared_for = self._context.experiment_id
 
     # -- trials ----------------------------------------------------------------------------
     async def submit(self, spec: TrialSpec) -> None:
-        if self._experiment_id is None:
-            # The manager's channel and experiment id arrive with the first trial.
-            self._experiment_id = spec.env.get("NNI_EXP_ID") or Path(spec.trial_dir).parent.parent.name
-            match = re.search(r":(\d+)/?$", spec.env.get("NNI_TRIAL_CHANNEL", ""))
-            self._manager_port = int(match.group(1)) if match else None
         self._queue.append(spec)
-        await self._dispatch()
-
-    async def _dispatch(self) -> None:
-        """Start queued trials on the least loaded connected machines that can take them."""
-        async with self._dispatch_lock:
-            await self._dispatch_locked()
+        await self._queue.dispatch()
 
     async def _dispatch_locked(self) -> None:
+        """Start queued trials on the least loaded connected machines that can take them (run by the queue)."""
         while self._queue and not self._stopping:
-            spec = self._queue[0]
+            spec = self._queue.specs[0]
             candidates = [m for m in self._machines if m.connected]
             if not candidates:
                 down = "; ".join(f"{m.name}: {m.last_error or 'reconnecting'}" for m in self._machines)
-                for queued in list(self._queue):
-                    await self._wait(queued, f"waiting for a remote machine: none is connected ({down})")
+                for queued in list(self._queue.specs):
+                    await self._queue.wait(queued, f"waiting for a remote machine: none is connected ({down})")
                 return
             # Least loaded first; equal loads rotate so trials spread over the machines.
             order = sorted(range(len(candidates)),
@@ -403,15 +376,16 @@ class RemoteTrainingService(TrainingService):
                 chosen = machine
                 break
             if chosen is None:
-                for queued in list(self._queue):
-                    await self._wait(queued, f"waiting for {spec.gpu_number} free GPU(s): " + " | ".join(reasons))
-                if self._recheck is None:
-                    # GPUs held by other programs free up without telling us: look again later.
-                    self._recheck = asyncio.get_running_loop().call_later(5.0, self._recheck_queue)
+                for queued in list(self._queue.specs):
+                    await self._queue.wait(queued, f"waiting for {spec.gpu_number} free GPU(s): " + " | ".join(reasons))
+                # GPUs held by other programs free up without telling us: look again later.
+                self._queue.recheck_later()
                 return
+            if not self._queue.take(spec):   # killed while nvidia-smi ran
+                if gpus is not None:
+                    self._release_gpus(chosen, gpus)
+                continue
             self._rr += 1
-            self._queue.remove(spec)
-            self._waiting_reason.pop(spec.trial_id, None)
             trial = _RemoteTrial(spec, chosen, gpus=gpus)
             self._trials[spec.trial_id] = trial
             chosen.trials[spec.trial_id] = trial
@@ -425,15 +399,10 @@ class RemoteTrainingService(TrainingService):
             await self._trial_ended(trial, None, f"could not start the trial on {trial.machine.name}: {exc}",
                                     lost=not trial.machine.connected)
 
-    def _recheck_queue(self) -> None:
-        self._recheck = None
-        self._background(self._dispatch())
-
-    async def _wait(self, spec: TrialSpec, reason: str) -> None:
-        if self._waiting_reason.get(spec.trial_id) != reason:
-            self._waiting_reason[spec.trial_id] = reason
-            if self.on_trial_waiting is not None:
-                await self.on_trial_waiting(spec.trial_id, reason)
+    @staticmethod
+    def _release_gpus(machine: _Machine, gpus: list[int]) -> None:
+        for i in gpus:
+            machine.gpu_load[i] = max(0, machine.gpu_load.get(i, 0) - 1)
 
     def _command(self, trial: _RemoteTrial) -> str:
         machine, spec = trial.machine, trial.spec
@@ -444,10 +413,7 @@ class RemoteTrainingService(TrainingService):
         env["NNI_SYS_DIR"] = env["NNI_OUTPUT_DIR"] = trial_dir
         if machine.forward_port:
             env["NNI_TRIAL_CHANNEL"] = f"http://127.0.0.1:{machine.forward_port}"
-        if trial.gpus is not None:
-            env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, trial.gpus))
-        elif self._gpu_number == 0:
-            env["CUDA_VISIBLE_DEVICES"] = ""   # NNI's meaning of trialGpuNumber 0: no GPU
+        env.update(machine.gpu_needs.cuda_env(trial.gpus))
         env["NNI_NG_TRIAL_COMMAND"] = spec.command
         exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
         return self._with_path(machine, (
@@ -510,10 +476,7 @@ class RemoteTrainingService(TrainingService):
             exit_code, reason = -1, f"killed by signal {signal_name[0] if isinstance(signal_name, tuple) else signal_name}"
         else:
             exit_code, reason = status, f"exit code {status}"
-        message = ""
-        if exit_code != 0:
-            tail = _tail(trial_dir / "stderr")
-            message = f"{reason} on {trial.machine.name}" + (f"; stderr tail:\n{tail}" if tail else "; stderr was empty")
+        message = end_message(exit_code, trial_dir / "stderr", where=trial.machine.name, reason=reason)
         await self._trial_ended(trial, exit_code, message, lost=lost)
 
     async def _trial_ended(self, trial: _RemoteTrial, exit_code: int | None, message: str,
@@ -525,14 +488,13 @@ class RemoteTrainingService(TrainingService):
         machine.trials.pop(trial.spec.trial_id, None)
         self._trials.pop(trial.spec.trial_id, None)
         if trial.gpus is not None:
-            for i in trial.gpus:
-                machine.gpu_load[i] = max(0, machine.gpu_load.get(i, 0) - 1)
+            self._release_gpus(machine, trial.gpus)
         if self.on_trial_end is not None:
             await self.on_trial_end(TrialEnded(trial.spec.trial_id, exit_code, message, lost=lost,
                                                attempt=trial.spec.attempt, machine=machine.name))
         if self._queue:
             # Not awaited: this may run inside the dispatcher itself.
-            self._background(self._dispatch())
+            self._queue.dispatch_soon()
 
     async def _kill_groups(self, machine: _Machine, pgids: list[int], signal_name: str) -> None:
         if not pgids or machine.conn is None:
@@ -544,12 +506,7 @@ class RemoteTrainingService(TrainingService):
             _log.debug("kill -%s on %s failed: %s", signal_name, machine.name, exc)
 
     async def kill(self, trial_id: str) -> None:
-        queued = next((s for s in self._queue if s.trial_id == trial_id), None)
-        if queued is not None:
-            self._queue.remove(queued)
-            self._waiting_reason.pop(trial_id, None)
-            if self.on_trial_end is not None:
-                await self.on_trial_end(TrialEnded(trial_id, None, "canceled before it started"))
+        if await self._queue.cancel(trial_id):
             return
         trial = self._trials.get(trial_id)
         if trial is None or trial.ended or trial.killing:
@@ -596,10 +553,7 @@ class RemoteTrainingService(TrainingService):
                 await self._kill_groups(machine, [p for p, _ in by_machine[machine.name]], "KILL")
 
     async def stop(self) -> None:
-        if self._recheck is not None:
-            self._recheck.cancel()
-        for spec in list(self._queue):
-            await self.kill(spec.trial_id)
+        await self._queue.close()
         await asyncio.gather(*(self.kill(t) for t in list(self._trials)), return_exceptions=True)
         self._stopping = True
         await self._close_all()

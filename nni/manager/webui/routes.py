@@ -26,7 +26,8 @@ from aiohttp import web
 from ...status import EXPERIMENT_ENDED
 from .. import registry
 from ..experiment_dir import ExperimentDir
-from ..rest import API, MANAGER_KEY, STORE_KEY, public_config
+from .._app_keys import API, MANAGER_KEY, STORE_KEY
+from ..read_model import public_config, stored_optimize_mode
 from .importance import importance
 from .queries import ALL_STATES, QueryError, UiData
 
@@ -256,30 +257,6 @@ async def _context(request: web.Request) -> dict[str, Any]:
         cache["optimizeMode"] = await data.run(stored_optimize_mode, meta)
     return {"config": config, "status": meta.get("status") or "STOPPED", "errors": meta.get("errors") or [],
             "optimizeMode": cache["optimizeMode"], "readOnly": True, "manager": None, "meta": meta}
-
-
-def stored_optimize_mode(meta: dict[str, Any]) -> str:
-    """The optimize mode of a stopped experiment, as its manager worked it out.
-
-    The manager takes ``classArgs.optimize_mode`` or else the tuner's own default, which
-    differs between tuners (TPE and Random minimize, Evolution and GP maximize). Without a
-    running tuner: the stored ``optimize_mode`` when the store has it, else the class
-    argument, else the default of a *built-in* tuner built from the stored config (a custom
-    tuner's code is not run by a viewer), else ``maximize``.
-    """
-    mode = meta.get("optimize_mode")
-    tuner = (meta.get("config") or {}).get("tuner") or {}
-    if mode is None:
-        mode = (tuner.get("classArgs") or {}).get("optimize_mode")
-    if mode is None and tuner.get("name") and not tuner.get("className"):
-        from ...algorithms.registry import create_algorithm
-        try:
-            built = create_algorithm("tuner", name=tuner["name"], class_args=dict(tuner.get("classArgs") or {}))
-        except Exception:  # noqa: BLE001 - an unknown or broken tuner: fall back to the default
-            built = None
-        mode = getattr(built, "optimize_mode", None)
-        mode = getattr(mode, "value", mode)
-    return "minimize" if str(mode).lower() == "minimize" else "maximize"
 
 
 # -- JSON endpoints ----------------------------------------------------------------------------
