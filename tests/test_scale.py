@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import wait_for
 from nni.manager.launcher import LISTEN_BACKLOG
 from nni.manager.store import Store, insert_metric
 
