@@ -233,6 +233,24 @@ def test_keyset_pages_add_up_to_the_whole_while_results_arrive(tmp_path, viewer)
     writer.close()
 
 
+def test_the_whole_trial_list_is_streamed_in_chunks_that_add_up(tmp_path, viewer):
+    """2,500 trials: the unpaged list (sent in chunks of TRIAL_CHUNK trials) is valid JSON and
+    the same as its keyset pages, status filter included."""
+    from nni.manager.rest import TRIAL_CHUNK
+    trials = 2 * TRIAL_CHUNK + 500
+    experiment_dir = tmp_path / "experiments" / "stream01"
+    make_store(experiment_dir, trials)
+    v = viewer(experiment_dir)
+    with v.open("/trial-jobs") as response:
+        assert response.headers.get("Transfer-Encoding") == "chunked"
+        everything = json.loads(response.read())
+    assert [j["sequenceId"] for j in everything] == list(range(trials))
+    pages, count = _follow(v, "/trial-jobs?limit=10000")
+    assert pages == everything and count == 1
+    assert v.get("/trial-jobs?status=SUCCEEDED") == everything and v.get("/trial-jobs?status=FAILED") == []
+    assert v.get(f"/trial-jobs?after={trials - 3}") == everything[-2:]
+
+
 def test_export_of_a_large_store_is_streamed_in_bounded_memory(tmp_path, viewer):
     """120,000 results with 600-byte parameters: an export of ~90 MB of JSON. The viewer sends it
     in chunks (never the whole list in memory): its peak RSS grows by far less than the export."""
