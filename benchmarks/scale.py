@@ -146,19 +146,45 @@ latencies, refused, retried = {"parameter": [], "metric": []}, [], 0
 late = []   # how far behind its schedule a report was sent (the client itself was too slow)
 slow = []   # (action, seconds since the start, latency) of requests over 100 ms: when they happen
 
+KEEP = sys.argv[5] == "keepalive"   # as nni's channel: one kept connection per trial (else one per request)
+conns = {}
+
+async def exchange(host, port, trial, request):
+    """One request, its answer (status, body); on the trial's kept connection when KEEP."""
+    conn = conns.pop(trial["id"], None) if KEEP else None
+    reused = conn is not None
+    for _ in range(2):
+        if conn is None:
+            conn = await asyncio.open_connection(host, port)
+        reader, writer = conn
+        try:
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+            if not reused:
+                raise OSError("closed without an answer")
+            conn, reused = None, False        # the manager closed the idle connection: a new one
+            continue
+        length = int(head.lower().split(b"content-length:", 1)[1].split(b"\r\n", 1)[0])
+        body = await reader.readexactly(length)
+        if KEEP and b"connection: close" not in head.lower():
+            conns[trial["id"]] = conn
+        else:
+            writer.close()
+        return int(head.split(b" ", 2)[1]), body
+    raise OSError("closed without an answer")
+
 async def post(host, port, trial, action, payload):
     global retried
     body = json.dumps(payload).encode()
-    head = (f"POST /api/v1/trial/{trial['id']}/{action} HTTP/1.0\r\nHost: {host}:{port}\r\n"
+    head = (f"POST /api/v1/trial/{trial['id']}/{action} HTTP/1.{1 if KEEP else 0}\r\nHost: {host}:{port}\r\n"
             f"Authorization: Bearer {trial['token']}\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\n\r\n").encode()
     started = time.perf_counter()
     for attempt in range(5):          # nni's channel: 5 tries, 0.2 s doubling
         try:
-            reader, writer = await asyncio.open_connection(host, port)
-            writer.write(head + body)
-            data = await reader.read()
-            writer.close()
+            status, data = await exchange(host, port, trial, head + body)
             break
         except OSError as exc:
             retried += 1
@@ -169,10 +195,9 @@ async def post(host, port, trial, action, payload):
     latencies[action].append(time.perf_counter() - started)
     if latencies[action][-1] > 0.1:
         slow.append((action, round(time.time() - start_at, 2), round(latencies[action][-1], 3)))
-    status = int(data.split(b" ", 2)[1])
     if status != 200:
         refused.append(status)
-    return json.loads(data.split(b"\r\n\r\n", 1)[1] or b"null")
+    return json.loads(data or b"null")
 
 async def trial(t):
     host, port = t["url"].split("//")[1].split(":")
@@ -200,8 +225,11 @@ with open(out, "w") as f:   # a file, not stdout: a full pipe would block the cl
 '''
 
 
-def bench_load(trials: int, duration: int, pythonpath: Path | None, clients: int = 2) -> dict[str, Any]:
-    """(a): returns p50/p99 latency, refused, lost, manager RSS and CPU."""
+def bench_load(trials: int, duration: int, pythonpath: Path | None, clients: int = 2,
+               connections: str = "keepalive") -> dict[str, Any]:
+    """(a): returns p50/p99 latency, refused, lost, manager RSS and CPU. ``connections``: what
+    the simulated trials do, as the trial channel of the code under test: ``keepalive`` (one
+    connection per trial, HTTP/1.1) or ``close`` (one per request, HTTP/1.0: before keep-alive)."""
     with tempfile.TemporaryDirectory(prefix="nni-scale-a-") as tmp:
         work = Path(tmp)
         # NNI_SCALE_PROFILE=FILE: the manager runs under py-spy (a flame graph of the report path).
@@ -228,7 +256,7 @@ def bench_load(trials: int, duration: int, pythonpath: Path | None, clients: int
             cpu_before, wall_before = cpu_s(pid), time.monotonic()
             start_at = time.time() + 1.0
             procs = [subprocess.Popen([sys.executable, str(work / "client.py"), str(work / f"specs{i}.json"),
-                                       str(duration), str(start_at), str(work / f"result{i}.json")])
+                                       str(duration), str(start_at), str(work / f"result{i}.json"), connections])
                      for i in range(clients)]
             rss_peak = 0
             while any(p.poll() is None for p in procs):
@@ -671,6 +699,9 @@ def main() -> None:
     parser.add_argument("--raytune-python", default=PEER_PYTHON)
     parser.add_argument("--ray-trials", type=int, help="trials per Ray run (default 500; --quick 50)")
     parser.add_argument("--load-trials", type=int, help="simulated trials in (a) (default 1000; --quick 200)")
+    parser.add_argument("--load-connections", choices=("keepalive", "close"), default="keepalive",
+                        help="(a)'s simulated trials: one kept connection each, as nni's trial channel "
+                             "(default), or one connection per request, as before keep-alive")
     parser.add_argument("--ray-kinds", default="trivial,sklearn", help="trial kinds of (c)")
     parser.add_argument("--ray-algos", default="random,optuna", help="Ray Tune search algorithms of (c)")
     parser.add_argument("--serve-load", nargs=2, metavar=("TRIALS", "DIR"), help=argparse.SUPPRESS)
@@ -715,9 +746,10 @@ def main() -> None:
         before = before_tree(args.before, work) if args.before else None
         if "a" in parts:
             print(f"(a) {load_trials} trials x 1 metric/s for {load_seconds} s", file=sys.stderr, flush=True)
-            a = bench_load(load_trials, load_seconds, None)
-            b4 = bench_load(load_trials, load_seconds, before) if before else {}
-            label = f"(a) {load_trials} trials, 1 result/s each"
+            a = bench_load(load_trials, load_seconds, None, connections=args.load_connections)
+            # The 'before' code's trial channel opened one connection per request.
+            b4 = bench_load(load_trials, load_seconds, before, connections="close") if before else {}
+            label = f"(a) {load_trials} trials, 1 result/s each, {load_seconds} s ({args.load_connections})"
             for key, measure, target, spec in (("p50_ms", "report latency p50 ms", "", ".1f"),
                                                ("p99_ms", "report latency p99 ms", "< 200", ".1f"),
                                                ("max_ms", "report latency max ms", "", ".0f"),

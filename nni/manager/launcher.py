@@ -50,6 +50,21 @@ def settle_heap() -> None:
     gc.freeze()
 
 
+def raise_open_files_limit() -> None:
+    """Let the manager hold one connection per running trial: trials keep their channel's
+    connection open, and a thousand trials would exhaust the usual soft limit of 1,024 open
+    files (the server then refuses connections). The soft limit goes up to the hard limit
+    (at most 65,536)."""
+    try:
+        import resource
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        wanted = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
+        if soft != resource.RLIM_INFINITY and soft < wanted:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    except (ImportError, ValueError, OSError):   # not POSIX, or not allowed: keep the limit as it is
+        pass
+
+
 class LaunchError(NniError, RuntimeError):
     """The experiment could not start (bad config, port in use, ...); the message says why."""
 
@@ -144,6 +159,7 @@ async def run_experiment(config: Any, *, port: int = 8080, experiment_id: str | 
     experiment_dir = Path(config.experiment_working_directory) / experiment_id
     if resume and not ExperimentDir(experiment_dir).has_store():
         raise LaunchError(f"experiment {experiment_id} has no database at {ExperimentDir(experiment_dir).database}")
+    raise_open_files_limit()
     sockets = _bind(bind_hosts(config), port)    # first: a busy port must not leave a half-made experiment
     port = sockets[0].getsockname()[1]
     try:
