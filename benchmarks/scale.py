@@ -703,7 +703,8 @@ def main() -> None:
                         help="(a)'s simulated trials: one kept connection each, as nni's trial channel "
                              "(default), or one connection per request, as before keep-alive")
     parser.add_argument("--ray-kinds", default="trivial,sklearn", help="trial kinds of (c)")
-    parser.add_argument("--ray-algos", default="random,optuna", help="Ray Tune search algorithms of (c)")
+    parser.add_argument("--ray-algos", default="random,optuna",
+                        help="Ray Tune search algorithms of (c) ('': ours only)")
     parser.add_argument("--serve-load", nargs=2, metavar=("TRIALS", "DIR"), help=argparse.SUPPRESS)
     parser.add_argument("--ours-ray", nargs=4, metavar=("ADDRESS", "KIND", "TRIALS", "CONCURRENCY"),
                         help=argparse.SUPPRESS)
@@ -795,7 +796,7 @@ def main() -> None:
                     ["--ours-ray", address, kind, str(ray_trials), str(ray_concurrency)]))
                 tune: dict[str, dict[str, Any]] = {}
                 if have_peer:
-                    for algo in args.ray_algos.split(","):
+                    for algo in [a for a in args.ray_algos.split(",") if a]:
                         tune[algo] = on_fresh_cluster(args.raytune_python, ray_concurrency, lambda address: bench_tune(
                             args.raytune_python, address, kind, algo, ray_trials, ray_concurrency))
 
