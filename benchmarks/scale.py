@@ -811,17 +811,27 @@ def main() -> None:
                     row(label, measure, "≥ Ray Tune" if key == "rate" else "", val(ours), "",
                         val(tune.get("random", {})), val(tune.get("optuna", {})))
         if "d" in parts:
+            small = max(1, d_trials // 4)
             for platform in ("local", "remote", "ray"):
-                label = f"(d) {platform}: {d_trials} trials running, 1 result/s each"
+                label = f"(d) {platform}: {small} then {d_trials} trials running, 1 result/s each"
                 print(label, file=sys.stderr, flush=True)
                 try:
+                    d0 = _json_child(["--per-trial", platform, str(small), str(d_window)])
                     d = _json_child(["--per-trial", platform, str(d_trials), str(d_window)])
                 except Exception as exc:  # noqa: BLE001 - a platform missing here must not hide the others
                     row(label, "skipped", "", str(exc).strip().splitlines()[-1][:80])
                     continue
-                row(label, "manager RSS MB", "", fmt(d["rss_mb"], ".0f"))
-                row(label, "manager RSS per running trial kB", "", fmt(d["rss_per_trial_kb"], ".0f"))
-                row(label, "manager CPU % of a core per running trial", "", fmt(d["cpu_pct_per_trial"], ".2f"))
+                extra = d_trials - small
+                row(label, f"manager RSS MB ({small} / {d_trials} trials)", "",
+                    f"{d0['rss_mb']:.0f} / {d['rss_mb']:.0f}")
+                # The difference between the two sizes: what one more running trial costs (the
+                # manager's fixed cost, web app, tuner, Ray driver, cancels out).
+                row(label, "manager RSS per extra running trial kB", "",
+                    fmt((d["rss_mb"] - d0["rss_mb"]) * 1024 / extra, ".0f"))
+                row(label, f"manager CPU % of a core ({small} / {d_trials} trials)", "",
+                    f"{d0['cpu_pct']:.1f} / {d['cpu_pct']:.1f}")
+                row(label, "manager CPU % of a core per extra running trial", "",
+                    fmt((d["cpu_pct"] - d0["cpu_pct"]) / extra, ".3f"))
     load_end = os.getloadavg()
     header = (f"## scale ({'quick' if q else 'full'}): {os.cpu_count()} CPUs, load average "
               f"{load_start[0]:.1f} at start, {load_end[0]:.1f} at end ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})")
