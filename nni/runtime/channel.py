@@ -55,7 +55,7 @@ class TrialChannel:
         self._trial_id = trial_id
         self._token = token
         self._sock: Any = None           # the open connection (None: connect on the next request)
-        self._sock_pid = 0               # the process that opened it
+        self._pid = os.getpid()          # the process the connection and the lock belong to
         self._lock = _thread.allocate_lock()
 
     def request_parameter(self, index: int) -> dict[str, Any] | None:
@@ -97,11 +97,14 @@ class TrialChannel:
         raise AssertionError("unreachable")
 
     def _exchange(self, request: bytes) -> tuple[int, bytes]:
+        if self._pid != os.getpid():
+            # A forked child: the connection is its parent's, and so is the lock (which
+            # another thread of the parent may have held at the fork).
+            self._pid, self._sock, self._lock = os.getpid(), None, _thread.allocate_lock()
         with self._lock:
-            reused = self._sock is not None and self._sock_pid == os.getpid()
+            reused = self._sock is not None
             if not reused:
                 self._sock = _connect(self._host, self._port, timeout=60)
-                self._sock_pid = os.getpid()
             try:
                 return self._send(request)
             except _Stale:
@@ -109,7 +112,6 @@ class TrialChannel:
                     raise OSError("the manager closed the connection without an answer") from None
                 # The manager closed the idle connection: the same request on a new one.
                 self._sock = _connect(self._host, self._port, timeout=60)
-                self._sock_pid = os.getpid()
                 try:
                     return self._send(request)
                 except _Stale:
