@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
 from conftest import wait_for
 from nni.algorithms.hpo._pareto import dominates
 from nni.algorithms.hpo.motpe_tuner import MOTPETuner
-from nni.algorithms.hpo.random_tuner import RandomTuner
 from nni.experiment import Experiment, rest
 from nni.experiment.config import ConfigError, ExperimentConfig
 from test_nnictl import nnictl

@@ -607,3 +607,9 @@ nni.report_final_result(score)
     finals = sorted(float(j.finalMetricData[0].data) for j in jobs)
     # three generations: scores accumulate through the checkpoints, so the best exceeds any one lr
     assert finals[-1] > 1.0
+    # The checkpoints live in the experiment's own checkpoint/ directory, which the manager gave
+    # the tuner without setting NNI_CHECKPOINT_DIRECTORY in this (the user's) process.
+    checkpoint = os.path.join(exp.config.experiment_working_directory, exp.id, "checkpoint")
+    assert all(j.hyperParameters[0].parameters["save_checkpoint_dir"].startswith(checkpoint + os.sep)
+               for j in jobs)
+    assert "NNI_CHECKPOINT_DIRECTORY" not in os.environ

@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
 
             await run_experiment(config, port=args.port, foreground=args.foreground,
                                  experiment_id=args.resume, resume=bool(args.resume),
-                                 on_ready=lambda info: ready(info, notes), started=started)
+                                 on_ready=lambda info: ready(info, notes), started=started, own_process=True)
         except LaunchError as exc:
             return fail(str(exc))
         return 0

@@ -13,6 +13,7 @@ manager process alive after the experiment is stopped.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import queue
 import threading
 from typing import Any
@@ -28,9 +29,17 @@ _STOP = object()
 
 
 class SerialRunner:
-    def __init__(self, algorithm: Any, role: str) -> None:
+    """Calls one algorithm's methods on its own thread, in order.
+
+    ``context`` (a :mod:`contextvars` context) is where every call runs: it carries what the
+    experiment gives its algorithms (the checkpoint directory, ``nni.recoverable``) without
+    touching the process environment.
+    """
+
+    def __init__(self, algorithm: Any, role: str, context: contextvars.Context | None = None) -> None:
         self.algorithm = algorithm
         self.role = role
+        self._context = context if context is not None else contextvars.copy_context()
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._closed = False
         self._thread = threading.Thread(target=self._work, name=f"nni-{role}", daemon=True)
@@ -53,7 +62,8 @@ class SerialRunner:
         if self._closed:
             future.cancel()
             return future
-        threading.Thread(target=self._run_one, args=(loop, future, method, args, kwargs),
+        # A context can be entered by one thread at a time: a concurrent call gets a copy.
+        threading.Thread(target=self._run_one, args=(loop, future, method, args, kwargs, self._context.copy()),
                          name=f"nni-{self.role}-call", daemon=True).start()
         return future
 
@@ -65,11 +75,11 @@ class SerialRunner:
             self._run_one(*item)
 
     def _run_one(self, loop: asyncio.AbstractEventLoop, future: asyncio.Future, method: str,
-                 args: tuple, kwargs: dict) -> None:
+                 args: tuple, kwargs: dict, context: contextvars.Context | None = None) -> None:
         if future.cancelled():
             return
         try:
-            result: Any = self._invoke(method, *args, **kwargs)
+            result: Any = (context or self._context).run(self._invoke, method, *args, **kwargs)
             error: BaseException | None = None
         except BaseException as exc:  # handed to the awaiting coroutine
             result, error = None, exc

@@ -149,11 +149,15 @@ def _ready_info(experiment_id: str, port: int, experiment_dir: Path, secret: str
 async def run_experiment(config: Any, *, port: int = 8080, experiment_id: str | None = None,
                          tuner: Any = None, foreground: bool = False, resume: bool = False,
                          on_ready: Callable[[dict[str, Any]], None] | None = None,
-                         started: Callable[[ExperimentManager], None] | None = None) -> ExperimentManager:
+                         started: Callable[[ExperimentManager], None] | None = None,
+                         own_process: bool = False) -> ExperimentManager:
     """Run an experiment from a canonical config until it is stopped; return its manager.
 
     With ``resume`` the experiment's directory must hold its store: stored trials and
-    results are taken up again (see ``ExperimentManager._restore``).
+    results are taken up again (see ``ExperimentManager._restore``). ``own_process``: this
+    process runs this experiment only (``python -m nni.manager``), so its environment may
+    carry the experiment's ``NNI_CHECKPOINT_DIRECTORY`` (never set for ``Experiment.start()``,
+    which runs in the user's process; see ``nni.recoverable``).
     """
     experiment_id = experiment_id or new_experiment_id()
     experiment_dir = Path(config.experiment_working_directory) / experiment_id
@@ -166,6 +170,10 @@ async def run_experiment(config: Any, *, port: int = 8080, experiment_id: str | 
         private_dir(experiment_dir)
         secret = load_or_create_secret(experiment_dir)   # the same one again on resume
         handlers = _setup_logging(experiment_dir, config.log_level or "info", foreground)
+        if own_process:
+            # NNI's contract for algorithms that read os.environ directly (NNI sets it for its
+            # dispatcher process); nni-ng's own read nni.recoverable.checkpoint_directory().
+            os.environ["NNI_CHECKPOINT_DIRECTORY"] = str(ExperimentDir(experiment_dir).checkpoint)
         manager = ExperimentManager(config, experiment_id, experiment_dir, tuner=tuner, port=port, resume=resume)
         app = build_app(manager.store, manager, secret=secret)
         warm_up = defer_warm_up(app)

@@ -205,7 +205,7 @@ def experiment_profile(store: Store, manager: RunningExperiment | None) -> dict[
         "id": meta.get("id"),
         "revision": manager.version if manager is not None else 0,
         "execDuration": int(duration),
-        "logDir": str(store.path.parent.parent),
+        "logDir": str(ExperimentDir.of_database(store.path).path),
         "nextSequenceId": len(trials),
         "maxSequenceId": len(trials),
         "params": params,

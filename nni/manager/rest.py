@@ -16,6 +16,7 @@ from ..errors import NniError
 from . import read_model
 from ._app_keys import API, MANAGER_KEY, STOP_VIEW_KEY, STORE_KEY, TRIAL_API
 from ._security import allowed_host_set, security_middleware
+from .experiment_dir import ExperimentDir
 from .pareto_page import add_pareto_page
 from .secret import load_or_create_secret
 from .store import Store
@@ -463,7 +464,7 @@ def build_app(store: Store, manager: Any = None, stop_view: Any = None, *,
     ``secret`` is what client routes ask for (default: the experiment directory's
     ``secret`` file, created if missing); see ``_security`` for the checks.
     """
-    experiment_dir = store.path.parent.parent
+    experiment_dir = ExperimentDir.of_database(store.path).path
     if secret is None:
         secret = load_or_create_secret(experiment_dir)
     config = read_model.current_config(store, manager)

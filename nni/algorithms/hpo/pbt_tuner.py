@@ -8,9 +8,9 @@ parameter set carries two extra keys:
 * ``save_checkpoint_dir``: where the trial must save its model at the end.
 
 Directories are ``<all_checkpoint_dir>/<member>/<generation>`` and are created by the
-tuner.  ``all_checkpoint_dir`` defaults to ``$NNI_CHECKPOINT_DIRECTORY``, which the
-manager sets to the experiment's ``checkpoint/`` directory (else
-``~/nni/checkpoint/<experiment id>``).
+tuner.  ``all_checkpoint_dir`` defaults to the experiment's ``checkpoint/`` directory,
+which the manager gives its algorithms (``nni.recoverable.checkpoint_directory()``, NNI's
+``$NNI_CHECKPOINT_DIRECTORY``; else ``~/nni/checkpoint/<experiment id>``).
 
 Generation 0 is random (or the best imported configurations, see ``import_data``).
 When every member of a generation has a result (a trial that ends without one counts
@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from nni.errors import NoMoreTrialError
+from nni.recoverable import checkpoint_directory
 from nni.search_space._flat import decode, is_active
 
 from ._base import BaseTuner, params_key, python_value, random_vector, sample_prior
@@ -62,10 +63,11 @@ class _Member:
 
 
 def default_checkpoint_dir() -> str:
-    """``$NNI_CHECKPOINT_DIRECTORY`` (set by the manager), else ``~/nni/checkpoint/<experiment id>``."""
-    env = os.environ.get("NNI_CHECKPOINT_DIRECTORY")
-    if env:
-        return env
+    """The experiment's checkpoint directory (``nni.recoverable.checkpoint_directory``: given by the
+    manager, or ``$NNI_CHECKPOINT_DIRECTORY``), else ``~/nni/checkpoint/<experiment id>``."""
+    given = checkpoint_directory()
+    if given:
+        return given
     return os.path.join(os.path.expanduser("~"), "nni", "checkpoint", os.environ.get("NNI_EXP_ID", "default"))
 
 

@@ -27,7 +27,7 @@ from ...status import EXPERIMENT_ENDED
 from .. import registry
 from ..experiment_dir import ExperimentDir
 from .._app_keys import API, MANAGER_KEY, STORE_KEY
-from ..read_model import public_config, stored_optimize_mode
+from ..read_model import ms, public_config, stored_optimize_mode
 from .importance import importance
 from .queries import ALL_STATES, QueryError, UiData
 
@@ -494,16 +494,15 @@ async def _download(request: web.Request, path: Path, name: str) -> web.StreamRe
     return response
 
 
-def _experiment_dir(request: web.Request) -> Path:
-    """The experiment's directory: its store lives in ``<dir>/db/nni.sqlite``."""
-    return Path(request.app[STORE_KEY].path).parent.parent
+def _experiment_dir(request: web.Request) -> ExperimentDir:
+    return ExperimentDir.of_database(request.app[STORE_KEY].path)
 
 
 async def ui_manager_log(request: web.Request) -> web.StreamResponse:
     """The manager's log (``log/nnimanager.log``), downloaded."""
     manager = request.app[MANAGER_KEY]
     name = manager.id if manager is not None else (await _data(request).run(_data(request).meta)).get("id", "experiment")
-    return await _download(request, _experiment_dir(request) / "log" / "nnimanager.log", f"{name}-nnimanager.log")
+    return await _download(request, _experiment_dir(request).log, f"{name}-nnimanager.log")
 
 
 EXPORT_FORMATS = ("csv", "json")
@@ -607,4 +606,5 @@ def _store_facts(path: Path, alive: bool) -> dict[str, Any]:
 
 
 def _ms(seconds: Any) -> int | None:
-    return None if not isinstance(seconds, (int, float)) else int(seconds * 1000)
+    """A registry entry's time as epoch milliseconds (the entry is a user-writable file: anything else is None)."""
+    return ms(seconds) if isinstance(seconds, (int, float)) else None

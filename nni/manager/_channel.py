@@ -1,0 +1,260 @@
+"""The trial channel (private): what a running trial asks of the manager, and what follows.
+
+Behind ``/api/v1/trial/{id}/...``: the token check and fencing of earlier attempts, leases of
+remote and Ray attempts, parameter records (multi-phase: a new set per phase, on demand),
+metrics (stored first, then the final result to the tuner and best result, intermediate
+ones to the assessor), and the assessor's early stop. Scheduling is not here: the channel
+reaches the manager only through :class:`ChannelHost`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .._objectives import Objective
+from ..errors import NniError
+from ..records import SOURCE_ALGORITHM, ParameterRecord
+from . import _objectives
+from ._algorithms import Algorithms
+from ._tasks import BackgroundTasks
+from ._trials import TrialBook, TrialState, finite_metric
+from .dispatcher import AlgorithmError
+from .store import Store, insert_metric
+
+if TYPE_CHECKING:
+    from ..experiment.config import ExperimentConfig
+
+_logger = logging.getLogger("nni.manager")
+
+# The kill status of an attempt the manager declared lost (its lease lapsed): never recorded as
+# a trial state; the trial runs again or, out of retries, ends FAILED.
+LOST = "LOST"
+
+
+class DuplicateFinal(NniError, ValueError):
+    """A second, different final result for a parameter set that already has one (HTTP 409)."""
+
+
+class ChannelHost(Protocol):
+    """What the channel needs of the manager (``ExperimentManager`` is one)."""
+
+    status: str
+    config: ExperimentConfig
+    tuner_exhausted: bool
+
+    def record_event(self, kind: str, message: str = "", trial_id: str | None = None) -> None: ...
+
+    async def notify(self) -> None: ...
+
+    def fail(self, message: str) -> None: ...
+
+    async def kill_trial(self, trial_id: str, status: str = ..., message: str = "") -> bool: ...
+
+    async def generate(self, count: int, trial_id: str | None,
+                       concurrent: bool = False) -> list[tuple[int, dict[str, Any]]]: ...
+
+    def result_arrived(self) -> None: ...
+
+
+class TrialChannel:
+    """Answers trials: tokens, leases, parameters, metrics; the assessor's verdicts follow metrics."""
+
+    def __init__(self, host: ChannelHost, book: TrialBook, store: Store, tasks: BackgroundTasks, *,
+                 lease_timeout: float, objectives: list[Objective] | None) -> None:
+        self.host = host
+        self.book = book
+        self.store = store
+        self.tasks = tasks
+        self.lease_timeout = lease_timeout
+        self.objectives = objectives
+        self.algorithms: Algorithms | None = None   # set once the manager built them
+
+    # -- tokens and fencing -------------------------------------------------------------------
+    def authenticate(self, trial_id: str, token: str) -> TrialState | None:
+        trial = self.book.get(trial_id)
+        if trial is None or not secrets.compare_digest(trial.token, token):
+            return None
+        return trial
+
+    def fenced(self, trial_id: str, token: str) -> bool:
+        """Whether ``token`` belonged to an earlier attempt of the trial (its reports are refused)."""
+        trial = self.book.get(trial_id)
+        return trial is not None and any(secrets.compare_digest(old, token) for old in trial.old_tokens)
+
+    # -- leases (remote and Ray trials) --------------------------------------------------------
+    def renew_lease(self, trial: TrialState, machine: str | None = None) -> float:
+        """The current attempt is alive: extend its lease; returns the lease timeout in seconds.
+
+        The first renewal takes the lease; from then on, ``trialLeaseTimeout`` seconds without
+        a renewal declare the attempt lost.
+        """
+        if trial.status != "RUNNING":
+            return self.lease_timeout
+        loop = asyncio.get_running_loop()
+        trial.lease_deadline = loop.time() + self.lease_timeout
+        if machine and machine != trial.machine:
+            trial.machine = machine
+            self.store.update_attempt(trial.trial_id, trial.attempt, machine=machine)
+        if trial.lease_timer is None:
+            trial.lease_timer = self.tasks.at(trial.lease_deadline, lambda: self._check_lease(trial))
+        return self.lease_timeout
+
+    def _check_lease(self, trial: TrialState) -> None:
+        # One timer per trial, moved forward lazily: a renewal only pushes the deadline.
+        trial.lease_timer = None
+        if trial.status != "RUNNING" or trial.lease_deadline is None:
+            return
+        if asyncio.get_running_loop().time() < trial.lease_deadline:
+            trial.lease_timer = self.tasks.at(trial.lease_deadline, lambda: self._check_lease(trial))
+            return
+        self.tasks.spawn(self._lease_lapsed(trial), f"lease of trial {trial.trial_id}")
+
+    async def _lease_lapsed(self, trial: TrialState) -> None:
+        where = f" on {trial.machine}" if trial.machine else ""
+        reason = f"its lease lapsed: no renewal for {self.lease_timeout:g} s (attempt {trial.attempt}{where})"
+        trial.lease_deadline = None
+        trial.fence()   # at once: a late report of this attempt is refused even before it is killed
+        self.host.record_event("TRIAL_LEASE_LAPSED", reason, trial.trial_id)
+        _logger.warning("trial %s: %s", trial.trial_id, reason)
+        await self.host.kill_trial(trial.trial_id, LOST, reason)
+
+    # -- parameters ------------------------------------------------------------------------------
+    async def next_parameter(self, trial: TrialState, index: int) -> dict[str, Any] | None:
+        """Parameter record ``index`` of a trial; None when a multi-phase trial gets no more.
+
+        Asking again for an index already given returns the same record, so a retried
+        request cannot consume a second parameter set. In single-phase mode a trial has
+        one record and every later index gets it again (NNI's behaviour).
+        """
+        if index < len(trial.records):
+            return trial.records[index]
+        if not self.host.config.multi_phase:
+            return trial.records[-1] if trial.records else None
+        return await self._next_phase(trial, index)
+
+    async def _next_phase(self, trial: TrialState, index: int) -> dict[str, Any] | None:
+        """Multi-phase: a new parameter set for phase ``index`` of a running trial job."""
+        if index > len(trial.records):
+            raise ValueError(f"trial {trial.trial_id} asked for phase {index} before phase {len(trial.records)}")
+        # A running job may take more parameter sets after maxTrialNumber jobs were started
+        # (NNI counts jobs); it gets None once the tuner has no more or the experiment ended.
+        if self.host.status not in ("RUNNING", "NO_MORE_TRIAL") or trial.status != "RUNNING" \
+                or self.host.tuner_exhausted:
+            return None
+        batch = await self.host.generate(1, trial.trial_id)
+        if not batch or trial.status != "RUNNING":
+            return None
+        parameter_id, parameters = batch[0]
+        record = ParameterRecord(parameter_id, SOURCE_ALGORITHM, parameters, index).to_wire()
+        trial.records.append(record)
+        self.store.add_parameter(trial.trial_id, parameter_id, index, parameters)
+        self.host.record_event("PARAMETER_GIVEN", f"parameter {parameter_id} (phase {index})", trial.trial_id)
+        await self.host.notify()
+        return record
+
+    # -- metrics ----------------------------------------------------------------------------------
+    async def report_metric(self, trial: TrialState, parameter_id: int | None, metric_type: str,
+                            sequence: int, value: str) -> None:
+        """Store a metric the trial sent, then give it to the tuner (final) or assessor (intermediate)."""
+        known = {r["parameter_id"] for r in trial.records}
+        if parameter_id not in known:
+            raise ValueError(f"parameter id {parameter_id} was not given to trial {trial.trial_id}")
+        if metric_type not in ("FINAL", "PERIODICAL"):
+            raise ValueError(f"metric type must be FINAL or PERIODICAL, got {metric_type!r}")
+        parsed = json.loads(value)
+        sequence += trial.sequence_offset
+        if metric_type == "FINAL" and parameter_id in trial.finals:
+            # One final result per parameter set. The same one again is a retried request
+            # (already stored and acted upon); a different one is refused, not stored.
+            if not self._same_final(trial, parameter_id, sequence, value):
+                raise _duplicate(trial, parameter_id)
+            return
+        # Group commit: this metric shares a transaction with the others that arrived in the
+        # same loop turn, and the request is answered only after that transaction committed.
+        inserted = await self.store.group_commit(
+            lambda db: insert_metric(db, trial.trial_id, parameter_id, metric_type, sequence, value))
+        if not inserted:
+            # A retried request: already stored and acted upon. Two different finals may also
+            # have raced into the same group: only the stored one counts.
+            if metric_type == "FINAL" and not self._same_final(trial, parameter_id, sequence, value,
+                                                               missing_is_same=True):
+                raise _duplicate(trial, parameter_id)
+            return
+        if metric_type == "FINAL":
+            self._final(trial, parameter_id, parsed)
+        else:
+            self._intermediate(trial, parameter_id, parsed)
+        await self.host.notify()
+
+    def _same_final(self, trial: TrialState, parameter_id: int | None, sequence: int, value: str,
+                    missing_is_same: bool = False) -> bool:
+        stored = self.store.final_metric(trial.trial_id, parameter_id)
+        if stored is None:
+            return missing_is_same
+        return (stored["sequence"], stored["value"]) == (sequence, value)
+
+    def _final(self, trial: TrialState, parameter_id: int | None, parsed: Any) -> None:
+        """A stored final result: the best result, then the tuner (its parameter set was marked
+        SUCCEEDED in the same transaction: ``insert_metric``)."""
+        trial.finals.add(parameter_id)
+        if self.objectives:
+            # the tuner gets the dict only when it holds every objective as a finite number
+            parsed, note = _objectives.check_final(parsed, self.objectives)
+            if note:
+                trial.result_note = note
+                self.store.update_trial(trial.trial_id, message=note)
+                self.host.record_event("RESULT_NOT_USED", note, trial.trial_id)
+            else:
+                self.book.update_best(trial.trial_id, parsed[self.objectives[0].metric])
+            usable = parsed is not None
+        else:
+            self.book.update_best(trial.trial_id, parsed)
+            # Built-in tuners get finite scalars only; a custom tuner gets any JSON value, as in NNI.
+            usable = finite_metric(parsed) or (self.algorithms is not None
+                                               and not self.algorithms.is_builtin_tuner())
+        if self.algorithms is not None and usable:
+            self.algorithms.tell_result(trial, trial.record(parameter_id), parsed)
+            self.host.result_arrived()
+
+    def _intermediate(self, trial: TrialState, parameter_id: int | None, parsed: Any) -> None:
+        history = trial.history.setdefault(parameter_id, [])
+        history.append(parsed)
+        if self.algorithms is not None and self.algorithms.assessor is not None and trial.status == "RUNNING":
+            # multi-objective: the assessor sees the first objective
+            seen = _objectives.assessor_view(history, self.objectives) if self.objectives else list(history)
+            self.tasks.spawn(self._assess(trial, parameter_id, seen), f"assess trial {trial.trial_id}")
+
+    # -- assessing ----------------------------------------------------------------------------------
+    async def _assess(self, trial: TrialState, parameter_id: int | None, history: list[Any]) -> None:
+        """Ask the assessor about ``history``; ``Bad`` stops the trial EARLY_STOPPED.
+
+        As NNI does, the tuner learns from the last intermediate result of a stopped trial
+        (if no final result came and it is finite; multi-objective: the whole last result,
+        if it fits). Only the first ``Bad`` acts: later verdicts on the same attempt (queued
+        before the kill took effect) neither feed the tuner again nor kill again.
+        """
+        assert self.algorithms is not None
+        try:
+            stop = await self.algorithms.assess(trial.trial_id, history)
+        except AlgorithmError as exc:
+            self.host.fail(str(exc))
+            return
+        if not stop or trial.status != "RUNNING" or trial.kill_status not in (None, LOST):
+            return
+        last = history[-1]
+        if self.objectives:
+            raw = trial.history.get(parameter_id, [])
+            last, _ = _objectives.check_final(raw[len(history) - 1] if len(raw) >= len(history) else None,
+                                              self.objectives)
+        if parameter_id not in trial.finals and last is not None and (self.objectives or finite_metric(last)):
+            self.algorithms.tell_stopped_result(trial, trial.record(parameter_id), last)
+        await self.host.kill_trial(trial.trial_id, "EARLY_STOPPED")
+
+
+def _duplicate(trial: TrialState, parameter_id: int | None) -> DuplicateFinal:
+    return DuplicateFinal(f"parameter set {parameter_id} of trial {trial.trial_id} already has its "
+                          "final result; only the first report_final_result() counts")
