@@ -37,7 +37,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -86,6 +85,10 @@ def serve_load(trials: int, work: Path) -> None:
     import nni.manager.manager as manager_module
     from nni.experiment import Experiment
     from nni.manager.launcher import run_experiment
+    try:
+        from nni.manager.launcher import settle_heap
+    except ImportError:        # the 'before' peer's code
+        settle_heap = lambda: None  # noqa: E731
     from nni.training_service import TrainingService, TrialEnded
 
     logging.getLogger("nni").setLevel(logging.WARNING)
@@ -116,13 +119,16 @@ def serve_load(trials: int, work: Path) -> None:
 
     async def main() -> None:
         holder: dict[str, Any] = {}
-        task = asyncio.ensure_future(run_experiment(config, port=0, started=lambda m: holder.update(m=m)))
+        def started(manager: Any) -> None:     # as python -m nni.manager does
+            holder.update(m=manager)
+            settle_heap()
+        task = asyncio.ensure_future(run_experiment(config, port=0, started=started))
         while len(specs) < trials:
             if task.done():
                 task.result()
             await asyncio.sleep(0.05)
         (work / "specs.json").write_text(json.dumps(specs))
-        print("READY", flush=True)
+        print(f"READY {os.getpid()}", flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
         manager = holder["m"]
         await manager.stop()
@@ -134,23 +140,51 @@ def serve_load(trials: int, work: Path) -> None:
 
 
 LOAD_CLIENT = r'''
-import asyncio, json, random, sys, time
+import asyncio, json, os, random, sys, time
 specs, duration, start_at, out = json.load(open(sys.argv[1])), int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
-latencies, refused, retried = [], [], 0
+latencies, refused, retried = {"parameter": [], "metric": []}, [], 0
+late = []   # how far behind its schedule a report was sent (the client itself was too slow)
+slow = []   # (action, seconds since the start, latency) of requests over 100 ms: when they happen
+
+KEEP = sys.argv[5] == "keepalive"   # as nni's channel: one kept connection per trial (else one per request)
+conns = {}
+
+async def exchange(host, port, trial, request):
+    """One request, its answer (status, body); on the trial's kept connection when KEEP."""
+    conn = conns.pop(trial["id"], None) if KEEP else None
+    reused = conn is not None
+    for _ in range(2):
+        if conn is None:
+            conn = await asyncio.open_connection(host, port)
+        reader, writer = conn
+        try:
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+            if not reused:
+                raise OSError("closed without an answer")
+            conn, reused = None, False        # the manager closed the idle connection: a new one
+            continue
+        length = int(head.lower().split(b"content-length:", 1)[1].split(b"\r\n", 1)[0])
+        body = await reader.readexactly(length)
+        if KEEP and b"connection: close" not in head.lower():
+            conns[trial["id"]] = conn
+        else:
+            writer.close()
+        return int(head.split(b" ", 2)[1]), body
+    raise OSError("closed without an answer")
 
 async def post(host, port, trial, action, payload):
     global retried
     body = json.dumps(payload).encode()
-    head = (f"POST /api/v1/trial/{trial['id']}/{action} HTTP/1.0\r\nHost: {host}:{port}\r\n"
+    head = (f"POST /api/v1/trial/{trial['id']}/{action} HTTP/1.{1 if KEEP else 0}\r\nHost: {host}:{port}\r\n"
             f"Authorization: Bearer {trial['token']}\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\n\r\n").encode()
     started = time.perf_counter()
     for attempt in range(5):          # nni's channel: 5 tries, 0.2 s doubling
         try:
-            reader, writer = await asyncio.open_connection(host, port)
-            writer.write(head + body)
-            data = await reader.read()
-            writer.close()
+            status, data = await exchange(host, port, trial, head + body)
             break
         except OSError as exc:
             retried += 1
@@ -158,11 +192,12 @@ async def post(host, port, trial, action, payload):
     else:
         refused.append("connect")
         return None
-    latencies.append(time.perf_counter() - started)
-    status = int(data.split(b" ", 2)[1])
+    latencies[action].append(time.perf_counter() - started)
+    if latencies[action][-1] > 0.1:
+        slow.append((action, round(time.time() - start_at, 2), round(latencies[action][-1], 3)))
     if status != 200:
         refused.append(status)
-    return json.loads(data.split(b"\r\n\r\n", 1)[1] or b"null")
+    return json.loads(data or b"null")
 
 async def trial(t):
     host, port = t["url"].split("//")[1].split(":")
@@ -172,6 +207,7 @@ async def trial(t):
     begin = start_at + random.random()          # trials are not in lock-step
     for i in range(duration):
         await asyncio.sleep(max(0.0, begin + i - time.time()))
+        late.append(time.time() - begin - i)
         await post(host, port, t, "metric", {"parameter_id": pid, "type": "PERIODICAL", "sequence": i,
                                               "value": json.dumps(i * 0.1)})
     await post(host, port, t, "metric", {"parameter_id": pid, "type": "FINAL", "sequence": 0,
@@ -182,54 +218,84 @@ async def main():
 
 asyncio.run(main())
 with open(out, "w") as f:   # a file, not stdout: a full pipe would block the client
-    json.dump({"latencies": latencies, "refused": len(refused), "retried_connects": retried}, f)
+    cpu = os.times()
+    json.dump({"latencies": latencies["metric"], "parameter_latencies": latencies["parameter"],
+               "refused": len(refused), "retried_connects": retried, "late": sorted(late), "slow": slow,
+               "cpu_s": cpu.user + cpu.system}, f)
 '''
 
 
-def bench_load(trials: int, duration: int, pythonpath: Path | None, clients: int = 2) -> dict[str, Any]:
-    """(a): returns p50/p99 latency, refused, lost, manager RSS and CPU."""
+def bench_load(trials: int, duration: int, pythonpath: Path | None, clients: int = 2,
+               connections: str = "keepalive") -> dict[str, Any]:
+    """(a): returns p50/p99 latency, refused, lost, manager RSS and CPU. ``connections``: what
+    the simulated trials do, as the trial channel of the code under test: ``keepalive`` (one
+    connection per trial, HTTP/1.1) or ``close`` (one per request, HTTP/1.0: before keep-alive)."""
     with tempfile.TemporaryDirectory(prefix="nni-scale-a-") as tmp:
         work = Path(tmp)
-        manager = subprocess.Popen([sys.executable, __file__, "--serve-load", str(trials), str(work)],
+        # NNI_SCALE_PROFILE=FILE: the manager runs under py-spy (a flame graph of the report path).
+        profile = os.environ.get("NNI_SCALE_PROFILE")
+        spy = [str(Path(sys.executable).parent / "py-spy"), "record", "-o", profile, "-r", "200", "-f", "raw", "--"] \
+            if profile else []
+        manager = subprocess.Popen([*spy, sys.executable, __file__, "--serve-load", str(trials), str(work)],
                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=work,
                                    env=child_env(pythonpath, work / "home"))
         try:
             assert manager.stdout is not None and manager.stdin is not None
             line = manager.stdout.readline()
-            if line.strip() != "READY":
+            while line and not line.startswith("READY "):     # py-spy's banner
+                line = manager.stdout.readline()
+            if not line.startswith("READY "):
                 raise RuntimeError(f"the load manager did not start: {line!r}")
+            pid = int(line.split()[1])      # not manager.pid under py-spy
             specs = json.loads((work / "specs.json").read_text())
             (work / "client.py").write_text(LOAD_CLIENT)
             parts = [specs[i::clients] for i in range(clients)]
             for i, part in enumerate(parts):
                 (work / f"specs{i}.json").write_text(json.dumps(part))
-            rss_before = mem_kb(manager.pid)
-            cpu_before, wall_before = cpu_s(manager.pid), time.monotonic()
+            rss_before = mem_kb(pid)
+            cpu_before, wall_before = cpu_s(pid), time.monotonic()
             start_at = time.time() + 1.0
             procs = [subprocess.Popen([sys.executable, str(work / "client.py"), str(work / f"specs{i}.json"),
-                                       str(duration), str(start_at), str(work / f"result{i}.json")])
+                                       str(duration), str(start_at), str(work / f"result{i}.json"), connections])
                      for i in range(clients)]
             rss_peak = 0
             while any(p.poll() is None for p in procs):
-                rss_peak = max(rss_peak, mem_kb(manager.pid))
+                rss_peak = max(rss_peak, mem_kb(pid))
                 time.sleep(0.5)
-            cpu = cpu_s(manager.pid) - cpu_before
+            cpu = cpu_s(pid) - cpu_before
             wall = time.monotonic() - wall_before
             if any(p.returncode for p in procs):
                 raise RuntimeError("a load client failed")
             results = [json.loads((work / f"result{i}.json").read_text()) for i in range(clients)]
             manager.stdin.write("stop\n")
             manager.stdin.flush()
-            stored = json.loads(manager.stdout.readline())["stored"]
+            line = manager.stdout.readline()
+            while line and not line.startswith("{"):
+                line = manager.stdout.readline()
+            stored = json.loads(line)["stored"]
             manager.wait(120)
         finally:
             if manager.poll() is None:
                 manager.kill()
                 manager.wait()
     latencies = sorted(x for r in results for x in r["latencies"])
-    pct = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000  # noqa: E731
+    slow = sorted(x for r in results for x in r["slow"])
+    if slow:   # when the slow requests came (whole seconds since the first report was due)
+        seconds: dict[str, int] = {}
+        for action, at, _latency in slow:
+            key = f"{action}@{int(at)}s"
+            seconds[key] = seconds.get(key, 0) + 1
+        print(f"    requests over 100 ms: {len(slow)}: {seconds}", file=sys.stderr, flush=True)
+    firsts = sorted(x for r in results for x in r["parameter_latencies"])
+    late = sorted(x for r in results for x in r["late"])
+
+    def pct(values: list[float], q: float) -> float:
+        return values[min(len(values) - 1, int(q * len(values)))] * 1000
     expected = trials * (duration + 1)
-    return {"p50_ms": pct(0.5), "p99_ms": pct(0.99), "max_ms": latencies[-1] * 1000,
+    client_cpu = sum(r["cpu_s"] for r in results)
+    return {"p50_ms": pct(latencies, 0.5), "p99_ms": pct(latencies, 0.99), "max_ms": latencies[-1] * 1000,
+            "parameter_p99_ms": pct(firsts, 0.99), "late_p99_ms": pct(late, 0.99),
+            "client_cpu_pct": 100 * client_cpu / wall,
             "refused": sum(r["refused"] for r in results), "retried": sum(r["retried_connects"] for r in results),
             "lost": expected - stored, "stored": stored, "metrics_per_s": stored / wall,
             "rss_mb": rss_peak / 1024, "rss_before_mb": rss_before / 1024, "cpu_pct": 100 * cpu / wall}
@@ -320,6 +386,17 @@ def bench_store(trials: int, per_trial: int, pythonpath: Path | None, work: Path
         secret = info["webui_url"].split("token=", 1)[1]
         time.sleep(1.0)
         out["rss_mb"] = mem_kb(manager.pid) / 1024
+        # Then let it settle (the tuner takes in the stored results, the web UI builds its
+        # snapshot: both start once it serves) before timing reads: until it used less than 5 %
+        # of a core for 2 s (at most 120 s). Both columns get the same treatment.
+        settle_start = time.perf_counter()
+        while time.perf_counter() - settle_start < 120:
+            before_cpu = cpu_s(manager.pid)
+            time.sleep(2.0)
+            if cpu_s(manager.pid) - before_cpu < 0.1:
+                break
+        out["settle_s"] = time.perf_counter() - settle_start
+        out["rss_settled_mb"] = mem_kb(manager.pid) / 1024
 
         def median_ms(path: str, runs: int = 3) -> float:
             return statistics.median(_get(url + path, secret)[0] for _ in range(runs)) * 1000
@@ -328,6 +405,9 @@ def bench_store(trials: int, per_trial: int, pythonpath: Path | None, work: Path
         out["trials_last_page_ms"] = median_ms(f"/trial-jobs?offset={last}&limit=100")
         out["trial_metrics_ms"] = median_ms(f"/metric-data/t{trials // 2:06d}")
         out["metrics_last_page_ms"] = median_ms(f"/metric-data?offset={trials * per_trial - 1000}&limit=1000")
+        if pythonpath is None:   # keyset pages (the 'before' code ignores ?after= and answers everything)
+            out["metrics_last_keyset_ms"] = median_ms(f"/metric-data?after={trials * per_trial - 1000}&limit=1000")
+            out["trials_last_keyset_ms"] = median_ms(f"/trial-jobs?after={last - 1}&limit=100")
         # Reset the peak (VmHWM) to the current RSS: the export's own peak, not the resume's.
         Path(f"/proc/{manager.pid}/clear_refs").write_text("5")
         peak_before = mem_kb(manager.pid, "VmHWM")
@@ -630,6 +710,12 @@ def main() -> None:
     parser.add_argument("--raytune-python", default=PEER_PYTHON)
     parser.add_argument("--ray-trials", type=int, help="trials per Ray run (default 500; --quick 50)")
     parser.add_argument("--load-trials", type=int, help="simulated trials in (a) (default 1000; --quick 200)")
+    parser.add_argument("--load-connections", choices=("keepalive", "close"), default="keepalive",
+                        help="(a)'s simulated trials: one kept connection each, as nni's trial channel "
+                             "(default), or one connection per request, as before keep-alive")
+    parser.add_argument("--ray-kinds", default="trivial,sklearn", help="trial kinds of (c)")
+    parser.add_argument("--ray-algos", default="random,optuna",
+                        help="Ray Tune search algorithms of (c) ('': ours only)")
     parser.add_argument("--serve-load", nargs=2, metavar=("TRIALS", "DIR"), help=argparse.SUPPRESS)
     parser.add_argument("--ours-ray", nargs=4, metavar=("ADDRESS", "KIND", "TRIALS", "CONCURRENCY"),
                         help=argparse.SUPPRESS)
@@ -672,9 +758,10 @@ def main() -> None:
         before = before_tree(args.before, work) if args.before else None
         if "a" in parts:
             print(f"(a) {load_trials} trials x 1 metric/s for {load_seconds} s", file=sys.stderr, flush=True)
-            a = bench_load(load_trials, load_seconds, None)
-            b4 = bench_load(load_trials, load_seconds, before) if before else {}
-            label = f"(a) {load_trials} trials, 1 result/s each"
+            a = bench_load(load_trials, load_seconds, None, connections=args.load_connections)
+            # The 'before' code's trial channel opened one connection per request.
+            b4 = bench_load(load_trials, load_seconds, before, connections="close") if before else {}
+            label = f"(a) {load_trials} trials, 1 result/s each, {load_seconds} s ({args.load_connections})"
             for key, measure, target, spec in (("p50_ms", "report latency p50 ms", "", ".1f"),
                                                ("p99_ms", "report latency p99 ms", "< 200", ".1f"),
                                                ("max_ms", "report latency max ms", "", ".0f"),
@@ -683,7 +770,12 @@ def main() -> None:
                                                ("retried", "connects retried", "0", "d"),
                                                ("lost", "metrics lost (store checked)", "0", "d"),
                                                ("rss_mb", "manager RSS MB (peak)", "", ".0f"),
-                                               ("cpu_pct", "manager CPU % of one core", "", ".0f")):
+                                               ("cpu_pct", "manager CPU % of one core", "", ".0f"),
+                                               ("parameter_p99_ms", "first request (parameters, all at once) p99 ms",
+                                                "", ".0f"),
+                                               ("client_cpu_pct", "simulated clients' CPU % of one core", "", ".0f"),
+                                               ("late_p99_ms", "client sent late p99 ms (client starved)", "",
+                                                ".0f")):
                 row(label, measure, target, fmt(a[key], spec), fmt(b4.get(key), spec) if b4 else "")
         if "b" in parts:
             print(f"(b) store: {store_trials} trials, {store_trials * per_trial_metrics} metrics",
@@ -693,27 +785,31 @@ def main() -> None:
             label = f"(b) {store_trials:,} trials / {store_trials * per_trial_metrics:,} metrics"
             for key, measure, target, spec in (
                     ("resume_s", "resume (start to serving) s", "< 5", ".2f"),
-                    ("rss_mb", "manager RSS after resume MB", "< 300", ".0f"),
+                    ("rss_mb", "manager RSS 1 s after resume MB", "< 300", ".0f"),
+                    ("settle_s", "then busy (tuner import, UI snapshot) s", "", ".1f"),
+                    ("rss_settled_mb", "manager RSS once settled MB", "< 300", ".0f"),
                     ("trials_first_page_ms", "GET trial-jobs first page (100) ms", "< 100", ".1f"),
                     ("trials_last_page_ms", "GET trial-jobs last page (100) ms", "< 100", ".1f"),
                     ("trial_metrics_ms", "GET metric-data/{trial} ms", "< 100", ".1f"),
-                    ("metrics_last_page_ms", "GET metric-data last page (1000) ms", "< 100", ".1f"),
+                    ("metrics_last_page_ms", "GET metric-data last page (1000, offset) ms", "< 100", ".1f"),
+                    ("metrics_last_keyset_ms", "GET metric-data last page (1000, after=) ms", "< 100", ".1f"),
+                    ("trials_last_keyset_ms", "GET trial-jobs last page (100, after=) ms", "< 100", ".1f"),
                     ("trials_all_s", "GET trial-jobs, all trials s", "", ".2f"),
                     ("export_s", "GET export-data s", "", ".2f"),
                     ("export_mb", "export size MB", "", ".1f"),
                     ("export_peak_growth_mb", "manager peak RSS growth during export MB", "constant", ".0f"),
                     ("rss_peak_mb", "manager peak RSS MB", "< 300", ".0f")):
-                row(label, measure, target, fmt(b[key], spec), fmt(bb.get(key), spec) if bb else "")
+                row(label, measure, target, fmt(b.get(key), spec), fmt(bb.get(key), spec) if bb else "")
         if "c" in parts:
             have_peer = Path(args.raytune_python).exists()
-            for kind in ("trivial", "sklearn"):
+            for kind in args.ray_kinds.split(","):
                 label = f"(c) Ray, 2 nodes: {ray_trials} {kind} trials, concurrency {ray_concurrency}"
                 print(label, file=sys.stderr, flush=True)
                 ours = on_fresh_cluster(sys.executable, ray_concurrency, lambda address: _json_child(
                     ["--ours-ray", address, kind, str(ray_trials), str(ray_concurrency)]))
                 tune: dict[str, dict[str, Any]] = {}
                 if have_peer:
-                    for algo in ("random", "optuna"):
+                    for algo in [a for a in args.ray_algos.split(",") if a]:
                         tune[algo] = on_fresh_cluster(args.raytune_python, ray_concurrency, lambda address: bench_tune(
                             args.raytune_python, address, kind, algo, ray_trials, ray_concurrency))
 
@@ -728,17 +824,27 @@ def main() -> None:
                     row(label, measure, "≥ Ray Tune" if key == "rate" else "", val(ours), "",
                         val(tune.get("random", {})), val(tune.get("optuna", {})))
         if "d" in parts:
+            small = max(1, d_trials // 4)
             for platform in ("local", "remote", "ray"):
-                label = f"(d) {platform}: {d_trials} trials running, 1 result/s each"
+                label = f"(d) {platform}: {small} then {d_trials} trials running, 1 result/s each"
                 print(label, file=sys.stderr, flush=True)
                 try:
+                    d0 = _json_child(["--per-trial", platform, str(small), str(d_window)])
                     d = _json_child(["--per-trial", platform, str(d_trials), str(d_window)])
                 except Exception as exc:  # noqa: BLE001 - a platform missing here must not hide the others
                     row(label, "skipped", "", str(exc).strip().splitlines()[-1][:80])
                     continue
-                row(label, "manager RSS MB", "", fmt(d["rss_mb"], ".0f"))
-                row(label, "manager RSS per running trial kB", "", fmt(d["rss_per_trial_kb"], ".0f"))
-                row(label, "manager CPU % of a core per running trial", "", fmt(d["cpu_pct_per_trial"], ".2f"))
+                extra = d_trials - small
+                row(label, f"manager RSS MB ({small} / {d_trials} trials)", "",
+                    f"{d0['rss_mb']:.0f} / {d['rss_mb']:.0f}")
+                # The difference between the two sizes: what one more running trial costs (the
+                # manager's fixed cost, web app, tuner, Ray driver, cancels out).
+                row(label, "manager RSS per extra running trial kB", "",
+                    fmt((d["rss_mb"] - d0["rss_mb"]) * 1024 / extra, ".0f"))
+                row(label, f"manager CPU % of a core ({small} / {d_trials} trials)", "",
+                    f"{d0['cpu_pct']:.1f} / {d['cpu_pct']:.1f}")
+                row(label, "manager CPU % of a core per extra running trial", "",
+                    fmt((d["cpu_pct"] - d0["cpu_pct"]) / extra, ".3f"))
     load_end = os.getloadavg()
     header = (f"## scale ({'quick' if q else 'full'}): {os.cpu_count()} CPUs, load average "
               f"{load_start[0]:.1f} at start, {load_end[0]:.1f} at end ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})")

@@ -94,15 +94,45 @@ class RayCluster:
                 return pid, cmd.split("--node_id=", 1)[1].split()[0]
         raise AssertionError(f"no raylet with node manager port {self.worker_port}")
 
+    def processes(self) -> dict[int, str]:
+        """pid -> command line of this cluster's live processes: raylets, GCS, agents, log monitors
+        (all name its temp dir) and what they started (Ray's workers, which do not)."""
+        lines = cmdlines()
+        parents: dict[int, int] = {}
+        for pid in lines:
+            try:
+                parents[pid] = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                pass
+        own = {pid for pid, cmd in lines.items() if self.temp_dir in cmd}
+        grown = True
+        while grown:
+            children = {pid for pid, parent in parents.items() if parent in own} - own
+            own |= children
+            grown = bool(children)
+        return {pid: lines[pid] for pid in own if pid_alive(pid)}
+
     def leftovers(self) -> list[str]:
-        """Processes of this cluster still running: raylets, GCS, agents, log monitors (all name its temp
-        dir; Ray's workers do not, but they exit with their raylet)."""
-        return [cmd[:120] for pid, cmd in cmdlines().items() if self.temp_dir in cmd and pid_alive(pid)]
+        return [cmd[:120] for cmd in self.processes().values()]
+
+    def stop(self) -> None:
+        """End this cluster's processes (TERM, then KILL). Not `ray stop`: that ends every Ray
+        process of the user, other clusters (another test run, a user's own work) included."""
+        for sig, wait in ((signal.SIGTERM, 30.0), (signal.SIGKILL, 30.0)):
+            for pid in self.processes():
+                try:
+                    os.kill(pid, sig)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            deadline = time.monotonic() + wait
+            while self.processes() and time.monotonic() < deadline:
+                time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")
 def ray_cluster():
-    """A head (2 CPUs) plus a second node (2 CPUs) on this machine; `ray stop` afterwards."""
+    """A head (2 CPUs) plus a second node (2 CPUs) on this machine, ended afterwards (its own
+    processes only)."""
     if not os.path.exists(RAY):
         pytest.skip("the ray command is not installed next to this Python")
     # Ray's socket paths must stay short (AF_UNIX limit): a short temp dir under /tmp.
@@ -115,13 +145,10 @@ def ray_cluster():
             pytest.skip(str(exc))
         yield cluster
     finally:
-        subprocess.run([RAY, "stop", "--force"], env=cluster.env, capture_output=True, timeout=120)
-        deadline = time.monotonic() + 60
-        while cluster.leftovers() and time.monotonic() < deadline:
-            time.sleep(0.2)
+        cluster.stop()
         leftovers = cluster.leftovers()
         shutil.rmtree(cluster.temp_dir, ignore_errors=True)
-        assert not leftovers, f"Ray processes left after `ray stop`: {leftovers}"
+        assert not leftovers, f"Ray processes of the test cluster left after stopping it: {leftovers}"
 
 
 def ray_experiment(make_experiment, address, trial, num_cpus=1, **fields):

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import wait_for
 from nni.manager.launcher import LISTEN_BACKLOG
 from nni.manager.store import Store, insert_metric
 
@@ -182,6 +181,74 @@ def test_trial_and_metric_pages_add_up_to_the_whole(tmp_path, viewer):
         with pytest.raises(urllib.error.HTTPError) as caught:
             v.get(f"/trial-jobs?{bad}")
         assert caught.value.code == 400 and field in json.loads(caught.value.read())["error"]
+
+
+def _follow(v: Viewer, path: str, between=None) -> tuple[list, int]:
+    """Every page from ``path`` on, following the ``Link: <...>; rel="next"`` headers;
+    ``between(pages read)`` runs before each next page is asked for."""
+    base = v.url[:-len("/api/v1/nni")]
+    items, pages, url = [], 0, v.url + path
+    while url:
+        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {v.secret}"})
+        with urllib.request.urlopen(request, timeout=120) as response:
+            items += json.loads(response.read())
+            link = response.headers.get("Link")
+        pages += 1
+        url = None
+        if link:
+            target, rel = link.split(";", 1)
+            assert rel.strip() == 'rel="next"' and target.startswith("<") and target.endswith(">"), link
+            url = base + target[1:-1]
+        if url and between:
+            between(pages)
+    return items, pages
+
+
+def test_keyset_pages_add_up_to_the_whole_while_results_arrive(tmp_path, viewer):
+    """``?after=&limit=`` pages (followed through their Link header) give every metric once, in
+    arrival order, also while a trial keeps reporting between two pages; trial pages too."""
+    experiment_dir = tmp_path / "experiments" / "keyset01"
+    make_store(experiment_dir, 60, intermediates=3)          # 240 metrics
+    v = viewer(experiment_dir)
+    writer = Store(experiment_dir / "db" / "nni.sqlite")      # a live manager's writes, between pages
+
+    def report(page: int) -> None:
+        with writer._transaction() as db:
+            assert insert_metric(db, "t7", 7, "PERIODICAL", 100 + page, json.dumps(page))
+    seen, pages = _follow(v, "/metric-data?limit=25", between=report)
+    everything = v.get("/metric-data")
+    assert len(everything) == 240 + pages - 1 and pages == 10    # 9 full pages, 9 reports meanwhile
+    assert seen == everything                                    # none missed, none twice, same order
+    keys = [(m["trialJobId"], m["type"], m["sequence"]) for m in seen]
+    assert len(set(keys)) == len(keys)
+    # One trial's metrics, and trials filtered by status, page the same way.
+    t7, _ = _follow(v, "/metric-data/t7?limit=2")
+    assert t7 == [m for m in everything if m["trialJobId"] == "t7"] and len(t7) == 4 + 9
+    trials, trial_pages = _follow(v, "/trial-jobs?status=SUCCEEDED&limit=7")
+    assert trials == v.get("/trial-jobs") and trial_pages == 9
+    assert v.get("/metric-data?after=230&limit=5") == everything[230:235]    # ids from 1: id 231 is row 230
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        v.get("/metric-data?after=10&offset=20")
+    assert caught.value.code == 400 and "after" in json.loads(caught.value.read())["error"]
+    writer.close()
+
+
+def test_the_whole_trial_list_is_streamed_in_chunks_that_add_up(tmp_path, viewer):
+    """2,500 trials: the unpaged list (sent in chunks of TRIAL_CHUNK trials) is valid JSON and
+    the same as its keyset pages, status filter included."""
+    from nni.manager.rest import TRIAL_CHUNK
+    trials = 2 * TRIAL_CHUNK + 500
+    experiment_dir = tmp_path / "experiments" / "stream01"
+    make_store(experiment_dir, trials)
+    v = viewer(experiment_dir)
+    with v.open("/trial-jobs") as response:
+        assert response.headers.get("Transfer-Encoding") == "chunked"
+        everything = json.loads(response.read())
+    assert [j["sequenceId"] for j in everything] == list(range(trials))
+    pages, count = _follow(v, "/trial-jobs?limit=10000")
+    assert pages == everything and count == 1
+    assert v.get("/trial-jobs?status=SUCCEEDED") == everything and v.get("/trial-jobs?status=FAILED") == []
+    assert v.get(f"/trial-jobs?after={trials - 3}") == everything[-2:]
 
 
 def test_export_of_a_large_store_is_streamed_in_bounded_memory(tmp_path, viewer):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from ..experiment import rest
 from ..manager import read_model, registry
@@ -68,18 +68,21 @@ def open_store(entry: dict[str, Any]) -> Iterator[Any]:
         store.close()
 
 
-def trial_jobs(entry: dict[str, Any]) -> list[dict[str, Any]]:
+def _read(entry: dict[str, Any], path: str, stored: Callable[[Any], Any]) -> Any:
+    """A running experiment's REST answer at ``path``; for a stopped one, ``stored(store)``:
+    the read model that route answers with, on its store opened read-only."""
     if entry["alive"]:
-        return rest.get(entry["port"], "/trial-jobs")
+        return rest.get(entry["port"], path)
     with open_store(entry) as store:
-        return read_model.trial_jobs(store)
+        return stored(store)
+
+
+def trial_jobs(entry: dict[str, Any]) -> list[dict[str, Any]]:
+    return _read(entry, "/trial-jobs", read_model.trial_jobs)
 
 
 def export_rows(entry: dict[str, Any]) -> list[dict[str, Any]]:
-    if entry["alive"]:
-        return rest.get(entry["port"], "/export-data")
-    with open_store(entry) as store:
-        return list(read_model.export_rows(store))
+    return _read(entry, "/export-data", lambda store: list(read_model.export_rows(store)))
 
 
 def pareto_rows(entry: dict[str, Any]) -> list[dict[str, Any]] | None:
@@ -96,10 +99,7 @@ def pareto_rows(entry: dict[str, Any]) -> list[dict[str, Any]] | None:
 
 
 def metrics(entry: dict[str, Any]) -> list[dict[str, Any]]:
-    if entry["alive"]:
-        return rest.get(entry["port"], "/metric-data")
-    with open_store(entry) as store:
-        return [read_model.metric_json(m) for m in store.metrics()]
+    return _read(entry, "/metric-data", lambda store: [read_model.metric_json(m) for m in store.metrics()])
 
 
 def profile(entry: dict[str, Any]) -> dict[str, Any]:

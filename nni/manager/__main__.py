@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--resume and --view need --dir")
 
     from ..experiment.config import ConfigError
-    from .launcher import LaunchError, run_experiment, view_experiment
+    from .launcher import LaunchError, run_experiment, settle_heap, view_experiment
 
     def fail(message: str) -> int:
         _report(args.ready_fd, {"error": message})
@@ -108,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
             def started(manager) -> None:
                 for sig in (signal.SIGTERM, signal.SIGINT):
                     loop.add_signal_handler(sig, lambda: asyncio.ensure_future(manager.stop()))
+                settle_heap()
 
             await run_experiment(config, port=args.port, foreground=args.foreground,
                                  experiment_id=args.resume, resume=bool(args.resume),

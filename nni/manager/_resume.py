@@ -8,10 +8,12 @@ it records the interrupted trials' end once the training service cleaned up afte
 
 from __future__ import annotations
 
+import gc
 import json
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 from .._objectives import Objective
 from ..records import ParameterRecord
@@ -69,29 +71,60 @@ def read_resume(store: Store, *, multi_phase: bool, objectives: list[Objective] 
     of a running trial, and after a resume no trial of the old manager runs any more (a
     million stored intermediate results would cost seconds and hundreds of MB for nothing).
     """
+    with _no_cyclic_gc():
+        state = _read_trials(store, multi_phase=multi_phase, objectives=objectives)
+    trials, interrupted, reruns, data, results, last_failure, armed = state
+    imported = store.imported()
+    ending = {i.trial.trial_id: i.status for i in interrupted}
+
+    def status_now(trial: TrialState) -> str:
+        return ending.get(trial.trial_id, trial.status)
+
+    return ResumeState(
+        trials=trials, interrupted=interrupted, reruns=reruns, tuner_data=data + imported, results=results,
+        next_parameter_id=store.max_parameter_id() + 1,
+        next_sequence_id=max((t.sequence_id for t in trials), default=-1) + 1,
+        counted=sum(status_now(t) != INTERRUPTED for t in trials),
+        parameter_sets=sum(1 for t in trials for r in t.records
+                           if status_now(t) != INTERRUPTED or r["parameter_id"] in t.finals),
+        failures_last=last_failure, failures_armed=armed)
+
+
+def _read_trials(store: Store, *, multi_phase: bool, objectives: list[Objective] | None) -> tuple[Any, ...]:
+    """The bulk of a resume: every stored trial as a TrialState, the interrupted ones, the
+    re-runs, the tuner's data and the results for the best one.
+
+    Lean on purpose (100,000 trials resume in seconds and well under 300 MB): rows are read
+    as plain tuples from cursors, never as lists of dicts, final results are kept in one flat
+    dict by (trial, parameter set), and attempts come from one GROUP BY query.
+    """
     records: dict[str, list[dict[str, Any]]] = {}
-    for p in store.parameters():
-        records.setdefault(p["trial_id"], []).append(ParameterRecord.from_row(p).to_wire())
-    finals: dict[str, dict[int | None, Any]] = {}
-    for trial_id, parameter_id, value in store.final_values():
-        finals.setdefault(trial_id, {})[parameter_id] = json.loads(value)
-    attempts: dict[str, int] = {}
-    for row in store.attempts():
-        attempts[row["trial_id"]] = max(attempts.get(row["trial_id"], 1), row["attempt"])
+    for trial_id, parameter_id, source, parameters, index in store.parameter_rows():
+        records.setdefault(trial_id, []).append(
+            ParameterRecord(parameter_id, source, json.loads(parameters), index).to_wire())
+    finals: dict[tuple[str, int | None], Any] = {
+        (trial_id, parameter_id): json.loads(value) for trial_id, parameter_id, value in store.final_values()}
+    trial_finals: dict[str, set[int | None]] = {}
+    for trial_id, parameter_id in finals:
+        trial_finals.setdefault(trial_id, set()).add(parameter_id)
+    attempts = store.last_attempts()
+    # No process of the old manager's trials reports to this one (active ones are ended), so
+    # restored trials share one token that is never given to anybody: a re-run fences it and
+    # gets a token of its own, as any new attempt does.
+    unused_token = new_token()
 
     trials: list[TrialState] = []
     interrupted: list[Interrupted] = []
     reruns: list[dict[str, Any]] = []
     last_failure, armed = "", True
-    for row in store.trials():   # in sequence order
-        if row["status"] == "FAILED":   # what the all-failed note quotes
-            last_failure = failure_line(row["message"])
-        elif row["status"] in ("SUCCEEDED", "EARLY_STOPPED"):
+    for trial_id, sequence_id, status, trial_dir, failure in store.trial_rows():   # in sequence order
+        if status == "FAILED":   # what the all-failed note quotes
+            last_failure = failure_line(failure)
+        elif status in ("SUCCEEDED", "EARLY_STOPPED"):
             armed = False    # it has worked before: later failures are not a broken setup
-        trial = TrialState(row["trial_id"], row["sequence_id"], row["trial_dir"], new_token(),
-                           records.get(row["trial_id"], []), status=row["status"])
-        trial.finals = set(finals.get(trial.trial_id, {}))
-        trial.attempt = attempts.get(trial.trial_id, 1)
+        trial = TrialState(trial_id, sequence_id, trial_dir, unused_token, records.get(trial_id, []), status=status)
+        trial.finals = trial_finals.pop(trial_id, set())
+        trial.attempt = attempts.get(trial_id, 1)
         trial.tuner_closed = True    # this tuner instance did not run it: results reach it as imports
         trials.append(trial)
         if not trial.active:
@@ -106,14 +139,13 @@ def read_resume(store: Store, *, multi_phase: bool, objectives: list[Objective] 
                 message += "; its parameters run again in a new trial"
         interrupted.append(Interrupted(trial, status, message))
 
-    ending = {i.trial.trial_id: i.status for i in interrupted}
     data: list[dict[str, Any]] = []
     results: list[tuple[str, Any]] = []
     for trial in trials:
         for record in trial.records:
             if record["parameter_id"] not in trial.finals:
                 continue
-            value = finals[trial.trial_id][record["parameter_id"]]
+            value = finals[trial.trial_id, record["parameter_id"]]
             if objectives:
                 fed, _ = _objectives.check_final(value, objectives)
                 if fed is not None:
@@ -122,19 +154,21 @@ def read_resume(store: Store, *, multi_phase: bool, objectives: list[Objective] 
             elif finite_metric(value):
                 data.append({"parameter": record["parameters"], "value": value})
                 results.append((trial.trial_id, value))
-    imported = store.imported()
+    return trials, interrupted, reruns, data, results, last_failure, armed
 
-    def status_now(trial: TrialState) -> str:
-        return ending.get(trial.trial_id, trial.status)
 
-    return ResumeState(
-        trials=trials, interrupted=interrupted, reruns=reruns, tuner_data=data + imported, results=results,
-        next_parameter_id=store.max_parameter_id() + 1,
-        next_sequence_id=max((t.sequence_id for t in trials), default=-1) + 1,
-        counted=sum(status_now(t) != INTERRUPTED for t in trials),
-        parameter_sets=sum(1 for t in trials for r in t.records
-                           if status_now(t) != INTERRUPTED or r["parameter_id"] in t.finals),
-        failures_last=last_failure, failures_armed=armed)
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Bulk loading (a resume builds ~10 objects per stored trial): the cyclic collector would
+    walk the growing heap again and again for garbage that cannot exist yet (a third of the
+    time of a 100,000-trial resume). Reference counting still frees everything as usual."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def close_interrupted(store: Store, state: ResumeState) -> None:

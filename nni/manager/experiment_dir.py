@@ -28,6 +28,11 @@ class ExperimentDir:
     def __init__(self, path: str | os.PathLike) -> None:
         object.__setattr__(self, "path", Path(path))
 
+    @classmethod
+    def of_database(cls, database: str | os.PathLike) -> "ExperimentDir":
+        """The directory whose store is ``database`` (``<dir>/db/nni.sqlite``)."""
+        return cls(Path(database).parent.parent)
+
     @property
     def database(self) -> Path:
         """The SQLite store: config, trials, parameter sets, metrics, events."""

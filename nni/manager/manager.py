@@ -26,6 +26,7 @@ from ..errors import NniError
 from ..records import SOURCE_ALGORITHM, SOURCE_RESUMED, ParameterRecord
 from ..status import EXPERIMENT_ENDED, TRIAL_ACTIVE, TRIAL_ENDED, ExperimentStatus
 from ..training_service import ServiceContext, TrainingService, TrialEnded, TrialSpec, create_training_service
+from ..training_service.base import trial_channel_url
 from . import _objectives, _resume
 from ._algorithms import Algorithms
 from ._channel import LOST, DuplicateFinal, TrialChannel
@@ -368,7 +369,6 @@ class ExperimentManager:
             await self._finish_trial(trial, "FAILED", None, f"could not start the trial: {exc}")
 
     def _trial_env(self, trial: TrialState) -> dict[str, str]:
-        host = self.config.nni_manager_ip or "127.0.0.1"
         output_dir = trial.trial_dir
         return {
             "NNI_PLATFORM": self.config.training_service.platform,
@@ -377,7 +377,7 @@ class ExperimentManager:
             "NNI_SYS_DIR": trial.trial_dir,
             "NNI_OUTPUT_DIR": output_dir,
             "NNI_TRIAL_SEQ_ID": str(trial.sequence_id),
-            "NNI_TRIAL_CHANNEL": f"http://{host}:{self.port}",
+            "NNI_TRIAL_CHANNEL": trial_channel_url(self.config.nni_manager_ip, self.port),
             "NNI_TRIAL_TOKEN": trial.token,
             # nni-ng: which run of this trial this is (1, 2, ...); a re-run keeps the id and directory.
             "NNI_TRIAL_ATTEMPT": str(trial.attempt),

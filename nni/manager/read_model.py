@@ -104,11 +104,12 @@ def _group(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
 
 
 def trial_jobs(store: Store, status: str | None = None, *, offset: int = 0,
-               limit: int | None = None) -> list[dict[str, Any]]:
+               limit: int | None = None, after: int | None = None) -> list[dict[str, Any]]:
     """Trials in NNI's TrialJobInfo shape, all or one page (the REST route and ``nnictl`` on a
-    stopped experiment). A page reads only its own trials' parameters and final results."""
-    trials = store.trials(status, offset=offset, limit=limit)
-    if limit is None and not offset:
+    stopped experiment). A page reads only its own trials' parameters and final results;
+    ``after`` (a sequence id) makes it a keyset page (see ``Store.trials``)."""
+    trials = store.trials(status, offset=offset, limit=limit, after=after)
+    if limit is None and not offset and after is None:
         params = _group(store.parameters())
         finals = _group(store.metrics(metric_type="FINAL"))
         attempts = _group(store.attempts())
@@ -204,7 +205,7 @@ def experiment_profile(store: Store, manager: RunningExperiment | None) -> dict[
         "id": meta.get("id"),
         "revision": manager.version if manager is not None else 0,
         "execDuration": int(duration),
-        "logDir": str(store.path.parent.parent),
+        "logDir": str(ExperimentDir.of_database(store.path).path),
         "nextSequenceId": len(trials),
         "maxSequenceId": len(trials),
         "params": params,

@@ -249,14 +249,21 @@ class Store:
         assignments = ", ".join(f"{k} = ?" for k in fields)
         self._db.execute(f"UPDATE trials SET {assignments} WHERE trial_id = ?", (*fields.values(), trial_id))
 
-    def trials(self, status: str | None = None, *, offset: int = 0,
-               limit: int | None = None) -> list[dict[str, Any]]:
-        """Trials in sequence order; ``offset``/``limit`` select one page of them."""
+    def trials(self, status: str | None = None, *, offset: int = 0, limit: int | None = None,
+               after: int | None = None) -> list[dict[str, Any]]:
+        """Trials in sequence order; ``offset``/``limit`` select one page of them, ``after`` (a
+        sequence id) starts past that trial (a keyset page: its cost does not grow with it)."""
         query = "SELECT * FROM trials"
+        clauses: list[str] = []
         args: list[Any] = []
         if status:
-            query += " WHERE status = ?"
+            clauses.append("status = ?")
             args.append(status)
+        if after is not None:
+            clauses.append("sequence_id > ?")
+            args.append(after)
+        if clauses:
+            query += " WHERE " + " AND ".join(clauses)
         query += " ORDER BY sequence_id"
         if limit is not None or offset:
             query += " LIMIT ? OFFSET ?"
@@ -280,6 +287,30 @@ class Store:
             query += f" WHERE trial_id IN ({','.join('?' * len(args))})"
         rows = self._db.execute(query + " ORDER BY trial_id, parameter_index", args)
         return [{**dict(r), "parameters": json.loads(r["parameters"])} for r in rows]
+
+    def parameter_rows(self) -> Iterator[tuple[str, int, str, str, int]]:
+        """(trial id, parameter id, source, parameters JSON, index) of every parameter set, by
+        trial and index, read lazily as tuples (resume: no row objects for 100,000 trials)."""
+        cursor = self._db.execute("SELECT trial_id, parameter_id, source, parameters, parameter_index"
+                                  " FROM parameters ORDER BY trial_id, parameter_index")
+        cursor.row_factory = None
+        yield from cursor
+
+    def trial_rows(self) -> Iterator[tuple[str, int, str, str, str | None]]:
+        """(trial id, sequence id, status, directory, message) of every trial in sequence order,
+        read lazily as tuples (resume)."""
+        cursor = self._db.execute("SELECT trial_id, sequence_id, status, trial_dir, message FROM trials"
+                                  " ORDER BY sequence_id")
+        cursor.row_factory = None
+        yield from cursor
+
+    def last_attempts(self) -> dict[str, int]:
+        """The latest attempt number of every trial that has run more than once (resume)."""
+        try:
+            return dict(self._db.execute("SELECT trial_id, MAX(attempt) FROM attempts GROUP BY trial_id"
+                                         " HAVING MAX(attempt) > 1"))
+        except sqlite3.OperationalError:   # opened read-only before this table existed
+            return {}
 
     def max_parameter_id(self) -> int:
         row = self._db.execute("SELECT MAX(parameter_id) FROM parameters").fetchone()
@@ -330,10 +361,15 @@ class Store:
 
     def metrics(self, trial_id: str | None = None, metric_type: str | None = None, *,
                 trial_ids: Iterable[str] | None = None, offset: int = 0,
-                limit: int | None = None) -> list[dict[str, Any]]:
-        """Metrics in arrival order, of one trial or of ``trial_ids`` or of all; optionally a page."""
+                limit: int | None = None, after: int | None = None) -> list[dict[str, Any]]:
+        """Metrics in arrival (id) order, of one trial or of ``trial_ids`` or of all; optionally a
+        page: ``offset``/``limit``, or ``after`` (a metric id) and ``limit``, a keyset page that
+        starts with a seek in the id order instead of walking the rows before it."""
         clauses: list[str] = []
         args: list[Any] = []
+        if after is not None:
+            clauses.append("id > ?")
+            args.append(after)
         if trial_id is not None:
             clauses.append("trial_id = ?")
             args.append(trial_id)
@@ -354,7 +390,9 @@ class Store:
 
     def final_values(self) -> Iterator[tuple[str, int | None, str]]:
         """(trial id, parameter id, value) of every final result, read lazily (resume)."""
-        yield from self._db.execute("SELECT trial_id, parameter_id, value FROM metrics WHERE type = 'FINAL'")
+        cursor = self._db.execute("SELECT trial_id, parameter_id, value FROM metrics WHERE type = 'FINAL'")
+        cursor.row_factory = None
+        yield from cursor
 
     def final_metric(self, trial_id: str, parameter_id: int | None) -> dict[str, Any] | None:
         """The final result stored for one parameter set of a trial (None if there is none)."""

@@ -2,15 +2,25 @@
 
 HTTP keeps the channel working when the trial runs on another host (SSH, Ray): the
 manager's address travels in ``NNI_TRIAL_CHANNEL`` and each request carries the
-trial's own token. The client speaks HTTP/1.0 over a bare socket because importing
+trial's own token. The client speaks HTTP/1.1 over a bare socket because importing
 ``http.client`` costs about 25 ms, more than half of a bare interpreter start, and
 every trial would pay it.
+
+One connection is kept open and reused (HTTP keep-alive): opening and closing a TCP
+connection per report was most of what a report cost the manager (a thousand trials
+reporting every second: ~0.17 ms of the manager's CPU per connection against ~0.08 ms
+per request on an open one). The manager closes a connection idle for a while (aiohttp:
+75 s); a request that finds its reused connection closed before any byte of the answer
+came is sent again at once on a new one (every trial request is idempotent). A forked
+child opens its own connection; a lock keeps threads from interleaving requests.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import _socket as socket   # the C module: the 'socket' wrapper costs 4 ms to import
+import _thread
 import time
 
 from ..errors import NniError
@@ -44,6 +54,9 @@ class TrialChannel:
         self._prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
         self._trial_id = trial_id
         self._token = token
+        self._sock: Any = None           # the open connection (None: connect on the next request)
+        self._pid = os.getpid()          # the process the connection and the lock belong to
+        self._lock = _thread.allocate_lock()
 
     def request_parameter(self, index: int) -> dict[str, Any] | None:
         """Parameter record number ``index`` of this trial (None when the tuner has no more)."""
@@ -63,7 +76,7 @@ class TrialChannel:
     def _post(self, action: str, payload: dict[str, Any], retries: int = _RETRIES) -> Any:
         path = f"{self._prefix}/api/v1/trial/{self._trial_id}/{action}"
         body = json.dumps(payload).encode()
-        head = (f"POST {path} HTTP/1.0\r\nHost: {self._host}:{self._port}\r\n"
+        head = (f"POST {path} HTTP/1.1\r\nHost: {self._host}:{self._port}\r\n"
                 f"Authorization: Bearer {self._token}\r\nContent-Type: application/json\r\n"
                 f"Content-Length: {len(body)}\r\n\r\n").encode()
         delay = 0.2
@@ -84,23 +97,79 @@ class TrialChannel:
         raise AssertionError("unreachable")
 
     def _exchange(self, request: bytes) -> tuple[int, bytes]:
-        sock = _connect(self._host, self._port, timeout=60)
+        if self._pid != os.getpid():
+            # A forked child: the connection is its parent's, and so is the lock (which
+            # another thread of the parent may have held at the fork).
+            self._pid, self._sock, self._lock = os.getpid(), None, _thread.allocate_lock()
+        with self._lock:
+            reused = self._sock is not None
+            if not reused:
+                self._sock = _connect(self._host, self._port, timeout=60)
+            try:
+                return self._send(request)
+            except _Stale:
+                if not reused:
+                    raise OSError("the manager closed the connection without an answer") from None
+                # The manager closed the idle connection: the same request on a new one.
+                self._sock = _connect(self._host, self._port, timeout=60)
+                try:
+                    return self._send(request)
+                except _Stale:
+                    raise OSError("the manager closed the connection without an answer") from None
+
+    def _send(self, request: bytes) -> tuple[int, bytes]:
+        """One request and its answer on the open connection; closes it on any error, and when
+        the answer says so (or has no length)."""
+        sock = self._sock
+        keep = False
         try:
-            sock.sendall(request)
-            chunks = []
-            while True:
+            try:
+                sock.sendall(request)
+                raw = sock.recv(65536)
+            except (BrokenPipeError, ConnectionResetError):
+                raise _Stale() from None
+            if not raw:
+                raise _Stale()
+            while b"\r\n\r\n" not in raw:
                 chunk = sock.recv(65536)
                 if not chunk:
-                    break
-                chunks.append(chunk)
+                    raise OSError("the manager closed the connection in the middle of an answer")
+                raw += chunk
+            header, _, body = raw.partition(b"\r\n\r\n")
+            lines = header.split(b"\r\n")
+            status_line = lines[0].split()
+            if len(status_line) < 2 or not status_line[1].isdigit():
+                raise OSError("malformed HTTP response from manager")
+            length, close = None, status_line[0] != b"HTTP/1.1"
+            for line in lines[1:]:
+                name, _, value = line.partition(b":")
+                name = name.strip().lower()
+                if name == b"content-length":
+                    length = int(value.strip())
+                elif name == b"connection" and value.strip().lower() == b"close":
+                    close = True
+            if length is None:       # no length: the answer ends with the connection
+                while True:
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        break
+                    body += chunk
+            else:
+                while len(body) < length:
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        raise OSError("the manager closed the connection in the middle of an answer")
+                    body += chunk
+                keep = not close
+            return int(status_line[1]), body
         finally:
-            sock.close()
-        raw = b"".join(chunks)
-        header, _, body = raw.partition(b"\r\n\r\n")
-        status_line = header.split(b"\r\n", 1)[0].split()
-        if len(status_line) < 2:
-            raise OSError("malformed HTTP response from manager")
-        return int(status_line[1]), body
+            if not keep:
+                self._sock = None
+                sock.close()
+
+
+class _Stale(Exception):
+    """The connection was closed before any byte of the answer arrived."""
 
 
 def _connect(host: str, port: int, timeout: float) -> Any:

@@ -42,6 +42,11 @@ class GpuNeeds:
         return {}
 
 
+def trial_channel_url(nni_manager_ip: str | None, port: int) -> str:
+    """The ``NNI_TRIAL_CHANNEL`` trials get: the manager's REST address as a trial reaches it."""
+    return f"http://{nni_manager_ip or '127.0.0.1'}:{port}"
+
+
 @dataclass(frozen=True)
 class ServiceContext:
     """What the manager hands a training service: the part of the experiment it needs, typed.
@@ -66,7 +71,7 @@ class ServiceContext:
         """The context for a canonical ``ExperimentConfig`` of experiment ``experiment_id``."""
         service = config.training_service
         return cls(experiment_id=experiment_id, experiment_dir=Path(experiment_dir), manager_port=port,
-                   trial_channel=f"http://{config.nni_manager_ip or '127.0.0.1'}:{port}",
+                   trial_channel=trial_channel_url(config.nni_manager_ip, port),
                    nni_manager_ip=config.nni_manager_ip,
                    trial_code_directory=str(config.trial_code_directory),
                    gpu=GpuNeeds.of(config.trial_gpu_number, service), service=service)

@@ -35,6 +35,7 @@ from typing import Any, Callable
 
 from ...errors import NniError
 from ...status import TRIAL_ACTIVE, TRIAL_ALL, TRIAL_ENDED
+from ..read_model import ms
 
 ACTIVE_STATES = TRIAL_ACTIVE
 FINISHED_STATES = TRIAL_ENDED
@@ -528,9 +529,9 @@ def _row_json(row: sqlite3.Row) -> dict[str, Any]:
         "intermediates": row["intermediates"],
         "latest": _loads(row["latest"]),
         "latestMetric": row["latest_metric"],
-        "submitTime": _ms(row["submit_time"]),
-        "startTime": _ms(row["start_time"]),
-        "endTime": _ms(row["end_time"]),
+        "submitTime": ms(row["submit_time"]),
+        "startTime": ms(row["start_time"]),
+        "endTime": ms(row["end_time"]),
         "duration": row["duration"],
         "exitCode": row["exit_code"],
         "message": row["message"],
@@ -557,10 +558,6 @@ def _finite_json(value: Any) -> Any:
     if isinstance(value, list):
         return [_finite_json(v) for v in value]
     return value
-
-
-def _ms(seconds: float | None) -> int | None:
-    return None if seconds is None else int(seconds * 1000)
 
 
 def _int(value: Any, default: int) -> int:

@@ -27,7 +27,7 @@ from ...status import EXPERIMENT_ENDED
 from .. import registry
 from ..experiment_dir import ExperimentDir
 from .._app_keys import API, MANAGER_KEY, STORE_KEY
-from ..read_model import public_config, stored_optimize_mode
+from ..read_model import ms, public_config, stored_optimize_mode
 from .importance import importance
 from .queries import ALL_STATES, QueryError, UiData
 
@@ -37,6 +37,14 @@ UI_DATA_KEY = web.AppKey("webui_data", UiData)
 SHUTDOWN_KEY = web.AppKey("webui_shutdown", asyncio.Event)
 VIEW_CACHE_KEY = web.AppKey("webui_view_cache", dict)
 WARM_KEY = web.AppKey("webui_warm_up", asyncio.Future)   # facts of a read-only experiment, worked out once
+WARM_GATE_KEY = web.AppKey("webui_warm_up_gate", asyncio.Event)
+
+
+def defer_warm_up(app: web.Application) -> asyncio.Event:
+    """Hold the warm-up (below) until the returned event is set: the launcher sets it once the
+    manager runs, so a resume of 100,000 trials does not share the CPU with the UI's snapshot."""
+    gate = app[WARM_GATE_KEY] = asyncio.Event()
+    return gate
 LOG_STREAMS = ("stdout", "stderr")
 LOG_DEFAULT_BYTES = 64 * 1024
 LOG_MAX_BYTES = 1024 * 1024
@@ -102,11 +110,13 @@ async def _warm_up(app: web.Application) -> None:
     """Work the first page would wait for, started in the background as the server starts:
     compressing plotly.js, the UI's snapshot of the store and the chart data (seconds each
     for 100,000 trials)."""
-    path = plotly_path()
-    if path.is_file() and path not in _ASSETS:
-        asyncio.get_running_loop().run_in_executor(None, _asset, path)
-
     async def snapshot() -> None:
+        gate = app.get(WARM_GATE_KEY)
+        if gate is not None:
+            await gate.wait()
+        path = plotly_path()
+        if path.is_file() and path not in _ASSETS:
+            asyncio.get_running_loop().run_in_executor(None, _asset, path)
         try:
             await _chart_payload(app)   # builds the snapshot first
         except Exception:  # noqa: BLE001 - only a head start: the first request will say what is wrong
@@ -484,16 +494,15 @@ async def _download(request: web.Request, path: Path, name: str) -> web.StreamRe
     return response
 
 
-def _experiment_dir(request: web.Request) -> Path:
-    """The experiment's directory: its store lives in ``<dir>/db/nni.sqlite``."""
-    return Path(request.app[STORE_KEY].path).parent.parent
+def _experiment_dir(request: web.Request) -> ExperimentDir:
+    return ExperimentDir.of_database(request.app[STORE_KEY].path)
 
 
 async def ui_manager_log(request: web.Request) -> web.StreamResponse:
     """The manager's log (``log/nnimanager.log``), downloaded."""
     manager = request.app[MANAGER_KEY]
     name = manager.id if manager is not None else (await _data(request).run(_data(request).meta)).get("id", "experiment")
-    return await _download(request, _experiment_dir(request) / "log" / "nnimanager.log", f"{name}-nnimanager.log")
+    return await _download(request, _experiment_dir(request).log, f"{name}-nnimanager.log")
 
 
 EXPORT_FORMATS = ("csv", "json")
@@ -597,4 +606,5 @@ def _store_facts(path: Path, alive: bool) -> dict[str, Any]:
 
 
 def _ms(seconds: Any) -> int | None:
-    return None if not isinstance(seconds, (int, float)) else int(seconds * 1000)
+    """A registry entry's time as epoch milliseconds (the entry is a user-writable file: anything else is None)."""
+    return ms(seconds) if isinstance(seconds, (int, float)) else None
