@@ -257,7 +257,17 @@ def summarize(results: list[dict], budgets: list[int]) -> list[dict]:
     return rows
 
 
+def _cell(c: dict, best: bool) -> str:
+    s = f"{c['median']:.5g} [{c['q25']:.5g}, {c['q75']:.5g}] r{c['rank']:g}"
+    if best:
+        s = f"**{s}**"
+    if c.get("p_vs_best_peer", 0) > 0.05:
+        s += " ≈"
+    return s
+
+
 def render(rows: list[dict], budgets: list[int]) -> str:
+    from benchmarks.tuner_quality.__main__ import table_rows
     out = []
     for parallel in sorted({r["parallel"] for r in rows}):
         out.append(f"\n### {'Sequential' if parallel == 1 else f'Parallel: {parallel} pending trials'}"
@@ -265,28 +275,11 @@ def render(rows: list[dict], budgets: list[int]) -> str:
         tuners = [t for t in OURS + PEERS if any(r["tuner"] == t and r["parallel"] == parallel for r in rows)]
         out.append("| problem | trials | seeds | " + " | ".join(tuners) + " |")
         out.append("|---|---|---|" + "---|" * len(tuners))
-        for problem in PROBLEMS:
-            for b in budgets:
-                cells = {r["tuner"]: r for r in rows if r["parallel"] == parallel and r["problem"] == problem
-                         and r["budget"] == b}
-                if not cells:
-                    continue
-                best = min(c["rank"] for c in cells.values())
-                line = []
-                for t in tuners:
-                    c = cells.get(t)
-                    if c is None:
-                        line.append("—")
-                        continue
-                    s = f"{c['median']:.5g} [{c['q25']:.5g}, {c['q75']:.5g}] r{c['rank']:g}"
-                    if c["rank"] == best:
-                        s = f"**{s}**"
-                    if c.get("p_vs_best_peer", 0) > 0.05:
-                        s += " ≈"
-                    line.append(s)
-                seeds = sorted({c["seeds"] for c in cells.values()})
-                seeds_cell = str(seeds[0]) if len(seeds) == 1 else f"{seeds[0]}-{seeds[-1]}"
-                out.append(f"| {problem} | {b} | {seeds_cell} | " + " | ".join(line) + " |")
+        sel = [r for r in rows if r["parallel"] == parallel]
+        for problem, b, cells, line in table_rows(sel, PROBLEMS, budgets, tuners, _cell):
+            seeds = sorted({c["seeds"] for c in cells.values()})
+            seeds_cell = str(seeds[0]) if len(seeds) == 1 else f"{seeds[0]}-{seeds[-1]}"
+            out.append(f"| {problem} | {b} | {seeds_cell} | " + " | ".join(line) + " |")
     return "\n".join(out)
 
 

@@ -638,16 +638,8 @@ def per_trial(platform: str, trials: int, window: float) -> dict[str, Any]:
         os.environ["PATH"] = venv_bin + os.pathsep + os.environ["PATH"]
         sshd = None
         if platform == "remote":
-            sys.path.insert(0, str(ROOT / "tests"))
-            import getpass
-
-            from test_remote import Sshd
-            sshd = Sshd(work / "sshd")
-            sshd.start()
-            exp.config.training_service = {
-                "platform": "remote", "remoteWorkingDirectory": str(work / "remote-home"),
-                "machineList": [{"host": "127.0.0.1", "port": sshd.port, "user": getpass.getuser(),
-                                 "sshKeyFile": str(sshd.root / "client_key"), "pythonPath": venv_bin}]}
+            from training_services import remote_service   # benchmarks/ is on sys.path (script dir)
+            exp.config.training_service, sshd = remote_service(work, venv_bin)
         elif platform == "ray":
             import ray  # noqa: F401 - imported before the baseline, like the other platforms' modules
             exp.config.training_service = {"platform": "ray", "trialResources": {"numCpus": 0.05}}

@@ -31,6 +31,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -69,6 +70,21 @@ def _timed_run(exp) -> dict:
             "trials_per_s_steady": len(rows) / span}
 
 
+def remote_service(work: Path, python_dir: str) -> tuple[dict, Any]:
+    """The tests' throwaway sshd on 127.0.0.1 (started) and a ``remote`` trainingService section
+    that runs trials through it with the Python in ``python_dir``; ``kill()`` the sshd afterwards."""
+    import getpass
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_remote import Sshd
+
+    sshd = Sshd(work / "sshd")
+    sshd.start()
+    service = {"platform": "remote", "remoteWorkingDirectory": str(work / "remote-home"),
+               "machineList": [{"host": "127.0.0.1", "port": sshd.port, "user": getpass.getuser(),
+                                "sshKeyFile": str(sshd.root / "client_key"), "pythonPath": python_dir}]}
+    return service, sshd
+
+
 def bench_platform(platform: str, trials: int, concurrency: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="nni-bench-") as tmp:
         work = Path(tmp)
@@ -76,16 +92,7 @@ def bench_platform(platform: str, trials: int, concurrency: int) -> dict:
         sshd = None
         venv_bin = str(Path(sys.executable).parent)
         if platform == "remote":
-            sys.path.insert(0, str(ROOT / "tests"))
-            from test_remote import Sshd   # the test's throwaway sshd
-
-            sshd = Sshd(work / "sshd")
-            sshd.start()
-            import getpass
-            exp.config.training_service = {
-                "platform": "remote", "remoteWorkingDirectory": str(work / "remote-home"),
-                "machineList": [{"host": "127.0.0.1", "port": sshd.port, "user": getpass.getuser(),
-                                 "sshKeyFile": str(sshd.root / "client_key"), "pythonPath": venv_bin}]}
+            exp.config.training_service, sshd = remote_service(work, venv_bin)
         elif platform == "ray":
             exp.config.training_service = {"platform": "ray", "trialResources": {"numCpus": 0.25}}
             # Ray's default token auth would leave ~/.ray/auth_token behind; not needed here.

@@ -37,6 +37,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -264,6 +265,31 @@ def scoreboard(rows: list[dict], budgets: list[int]) -> str:
     return "\n".join(out)
 
 
+def table_rows(rows: list[dict], problems: Iterable[str], budgets: list[int], tuners: list[str],
+               cell: Callable[[dict, bool], str]) -> Iterator[tuple[str, int, dict, list[str]]]:
+    """The cells of a results table, row by row (problem x budget, rows without results left
+    out): ``cell(result, is_best_rank)`` for each tuner with a result, "—" for the others."""
+    for problem in problems:
+        for budget in budgets:
+            cells = {r["tuner"]: r for r in rows if r["problem"] == problem and r["budget"] == budget}
+            if not cells:
+                continue
+            best_rank = min(c["rank"] for c in cells.values())
+            yield problem, budget, cells, [cell(cells[t], cells[t]["rank"] == best_rank) if t in cells else "—"
+                                           for t in tuners]
+
+
+def _cell(c: dict, best: bool) -> str:
+    s = f"{_fmt(c['median'])} [{_fmt(c['ci_lo'])}, {_fmt(c['ci_hi'])}]"
+    if best:
+        s = f"**{s}**"
+    if "vs_optuna_tpe" in c:
+        s += " " + _MARK[c["vs_optuna_tpe"]]
+    if c.get("vs_random") == "loss":
+        s += " †"
+    return s
+
+
 def render(rows: list[dict], latency: list[dict], budgets: list[int]) -> str:
     """The markdown tables: the scoreboard, then per mode and half of the problems, latency."""
     out = ["\n### Scoreboard (sequential; Mann-Whitney-Wilcoxon rank-sum test, p < 0.05)\n",
@@ -278,27 +304,8 @@ def render(rows: list[dict], latency: list[dict], budgets: list[int]) -> str:
             tuners = sorted({r["tuner"] for r in sel}, key=_tuner_order)
             out.append("| problem | budget | " + " | ".join(tuners) + " |")
             out.append("|---|---|" + "---|" * len(tuners))
-            for problem in PROBLEMS:
-                for budget in budgets:
-                    cells = {r["tuner"]: r for r in sel if r["problem"] == problem and r["budget"] == budget}
-                    if not cells:
-                        continue
-                    best_rank = min(c["rank"] for c in cells.values())
-                    line = []
-                    for t in tuners:
-                        c = cells.get(t)
-                        if c is None:
-                            line.append("—")
-                            continue
-                        s = f"{_fmt(c['median'])} [{_fmt(c['ci_lo'])}, {_fmt(c['ci_hi'])}]"
-                        if c["rank"] == best_rank:
-                            s = f"**{s}**"
-                        if "vs_optuna_tpe" in c:
-                            s += " " + _MARK[c["vs_optuna_tpe"]]
-                        if c.get("vs_random") == "loss":
-                            s += " †"
-                        line.append(s)
-                    out.append(f"| {problem} | {budget} | " + " | ".join(line) + " |")
+            for problem, budget, cells, line in table_rows(sel, PROBLEMS, budgets, tuners, _cell):
+                out.append(f"| {problem} | {budget} | " + " | ".join(line) + " |")
     if latency:
         out.append(f"\n### Suggestion latency ({LATENCY_PROBLEM}, ms per suggestion incl. its result; "
                    f"wall (CPU))\n")
