@@ -222,6 +222,21 @@ NODE_LOSS_TRIAL = """
 """
 
 
+def two_running_trials(exp) -> tuple[Path, list]:
+    """The experiment's trials directory and its two running trials, once both run."""
+    trials_dir = Path(exp.config.experiment_working_directory) / exp.id / "trials"
+    jobs = wait_for(lambda: (lambda j: j if len(j) == 2 else None)(exp.list_trial_jobs("RUNNING")), 60,
+                    "2 running trials")
+    return trials_dir, jobs
+
+
+def placement(trials_dir: Path, trial_id: str) -> tuple[list[int], int]:
+    """Where a NODE_LOSS_TRIAL runs: its pids and its node's raylet pid, once it wrote them."""
+    path = trials_dir / trial_id / "pids"
+    wait_for(lambda: path.exists() and len(path.read_text().split()) == 2, 60, "trial pids")
+    return [int(p) for p in path.read_text().split()], int((trials_dir / trial_id / "raylet").read_text())
+
+
 def test_node_loss_fails_only_the_trial_on_that_node(make_experiment, ray_cluster, tmp_path):
     """SIGKILL of the second node's raylet: its trial is FAILED naming the node, its processes end;
     the head's trial, the experiment and the trials after it go on."""
@@ -235,15 +250,8 @@ def test_node_loss_fails_only_the_trial_on_that_node(make_experiment, ray_cluste
     exp.start(port=0)
     killed = False
     try:
-        trials_dir = Path(exp.config.experiment_working_directory) / exp.id / "trials"
-        jobs = wait_for(lambda: (lambda j: j if len(j) == 2 else None)(exp.list_trial_jobs("RUNNING")), 60,
-                        "2 running trials")
-
-        def started(trial_id):
-            path = trials_dir / trial_id / "pids"
-            wait_for(lambda: path.exists() and len(path.read_text().split()) == 2, 60, "trial pids")
-            return [int(p) for p in path.read_text().split()], int((trials_dir / trial_id / "raylet").read_text())
-        placed = {j.trialJobId: started(j.trialJobId) for j in jobs}
+        trials_dir, jobs = two_running_trials(exp)
+        placed = {j.trialJobId: placement(trials_dir, j.trialJobId) for j in jobs}
         worker_raylet, worker_node = ray_cluster.worker_raylet()
         lost = [t for t, (_, raylet) in placed.items() if raylet == worker_raylet]
         kept = [t for t, (_, raylet) in placed.items() if raylet != worker_raylet]
@@ -272,7 +280,7 @@ def test_node_loss_fails_only_the_trial_on_that_node(make_experiment, ray_cluste
 
         (trials_dir / kept / "release").touch()
         wait_for(lambda: exp.get_trial_job(kept).status == "SUCCEEDED", 30, "the head's trial to succeed")
-        _, third_raylet = started(third)
+        _, third_raylet = placement(trials_dir, third)
         assert third_raylet == head_raylet
         release_all.touch()   # the third and the fourth trial (on the head, one after the other)
         wait_for(lambda: exp.get_status() == "DONE", 30, "the experiment to finish")
@@ -294,14 +302,10 @@ def test_node_loss_reruns_the_trial_on_the_other_node_and_it_succeeds(make_exper
     exp.start(port=0)
     killed = False
     try:
-        trials_dir = Path(exp.config.experiment_working_directory) / exp.id / "trials"
-        jobs = wait_for(lambda: (lambda j: j if len(j) == 2 else None)(exp.list_trial_jobs("RUNNING")), 60,
-                        "2 running trials")
+        trials_dir, jobs = two_running_trials(exp)
 
         def raylet_of(trial_id):
-            path = trials_dir / trial_id / "pids"
-            wait_for(lambda: path.exists() and len(path.read_text().split()) == 2, 60, "trial pids")
-            return int((trials_dir / trial_id / "raylet").read_text())
+            return placement(trials_dir, trial_id)[1]
         placed = {j.trialJobId: raylet_of(j.trialJobId) for j in jobs}
         worker_raylet, worker_node = ray_cluster.worker_raylet()
         (lost,) = [t for t, raylet in placed.items() if raylet == worker_raylet]

@@ -478,6 +478,7 @@ def test_lapsed_lease_reruns_the_trial_and_refuses_the_old_attempts_report(make_
     trial_dir = tmp_path / "remote-home" / exp.id / "trials" / job.trialJobId
     late_pid = int(wait_for(lambda: (trial_dir / "late.pid").exists() and (trial_dir / "late.pid").read_text(),
                             60, "the detached helper"))
+    keeper = late_pid   # until the keeper is known
     try:
         keeper = int(wait_for(lambda: (trial_dir / "lease.pid").exists() and (trial_dir / "lease.pid").read_text(),
                               60, "the lease keeper"))
@@ -489,6 +490,8 @@ def test_lapsed_lease_reruns_the_trial_and_refuses_the_old_attempts_report(make_
         one, two = job.attempts
         assert (one["status"], two["status"]) == ("LOST", "SUCCEEDED")
         assert one["reason"].startswith("its lease lapsed: no renewal for 6 s")
+        # the silent attempt's (stopped) lease keeper was ended with it
+        wait_for(lambda: not pid_alive(keeper), 30, "the first attempt's lease keeper to end")
         # The old attempt's helper reports after all: refused (409), never stored.
         (trial_dir / "report-late").write_text(str(job.hyperParameters[0].parameter_id))
         answer = wait_for(lambda: (trial_dir / "late-answer").exists() and (trial_dir / "late-answer").read_text(),
@@ -498,7 +501,8 @@ def test_lapsed_lease_reruns_the_trial_and_refuses_the_old_attempts_report(make_
         db = sqlite3.connect(Path(exp.config.experiment_working_directory) / exp.id / "db" / "nni.sqlite")
         assert db.execute("SELECT count(*) FROM metrics WHERE type='FINAL'").fetchone()[0] == 1
     finally:
-        try:
-            os.kill(late_pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        for pid in (late_pid, keeper):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass

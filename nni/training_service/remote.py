@@ -522,10 +522,11 @@ class RemoteTrainingService(TrainingService):
         if trial.watcher is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(trial.watcher), KILL_GRACE_SECONDS)
-                return
             except asyncio.TimeoutError:
                 pass
         if trial.pgid is not None:
+            # also when the shell ended in time: the TERM ended the watchdog too, so whatever of
+            # the group outlived it (a stopped process, one that ignores TERM) is ended here
             await self._kill_groups(machine, [trial.pgid], "KILL")
         if trial.process is not None:
             # Closing stdin makes the watchdog SIGKILL the group even if the exec above failed.
