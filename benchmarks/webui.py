@@ -31,7 +31,6 @@ import json
 import os
 import random
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -147,14 +146,9 @@ def fill_store(path: Path, n: int) -> list[str]:
         metrics += [(tid, i, "PERIODICAL", s, json.dumps(rng.random()), start) for s in range(2)]
         if ok:
             metrics.append((tid, i, "FINAL", 0, json.dumps(rng.random()), start))
-    db = sqlite3.connect(path)
-    with db:
-        db.executemany("INSERT INTO trials VALUES (?,?,?,?,?,?,?,?,?)", trials)
-        db.executemany("INSERT INTO parameters(parameter_id, trial_id, parameter_index, source, parameters, created)"
-                       " VALUES (?,?,?,?,?,?)", params)
-        db.executemany("INSERT INTO metrics(trial_id, parameter_id, type, sequence, value, timestamp)"
-                       " VALUES (?,?,?,?,?,?)", metrics)
-    db.close()
+    sys.path.insert(0, str(REPO / "tests"))
+    from store_rows import insert_rows
+    insert_rows(path, trials, params, metrics)
     return ids
 
 

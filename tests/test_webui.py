@@ -13,7 +13,6 @@ import json
 import os
 import random
 import re
-import sqlite3
 import threading
 import time
 import urllib.error
@@ -24,6 +23,7 @@ from typing import Any, Callable
 import pytest
 
 from nni.experiment import Experiment
+from store_rows import insert_rows
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -412,15 +412,7 @@ def _fill_store(path: Path, n: int) -> dict[str, Any]:
             value = rng.random()
             metrics.append((tid, i, "FINAL", 0, json.dumps({"default": value, "acc": 1 - value}), start))
             truth[tid] = (value, p)
-    # One transaction for the bulk load (the manager commits row by row; that is not under test).
-    db = sqlite3.connect(path)
-    with db:
-        db.executemany("INSERT INTO trials VALUES (?,?,?,?,?,?,?,?,?)", trials)
-        db.executemany("INSERT INTO parameters(parameter_id, trial_id, parameter_index, source, parameters, created)"
-                       " VALUES (?,?,?,?,?,?)", params)
-        db.executemany("INSERT INTO metrics(trial_id, parameter_id, type, sequence, value, timestamp)"
-                       " VALUES (?,?,?,?,?,?)", metrics)
-    db.close()
+    insert_rows(path, trials, params, metrics)
     return truth
 
 
