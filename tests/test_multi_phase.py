@@ -60,13 +60,19 @@ class RecordingTuner(MultiPhaseTuner):
             self.ended.append((trial_job_id, success))
 
 
-def test_three_phases_at_concurrency_two_reach_the_right_parameter_ids(make_experiment):
+def run_phased(make_experiment, *, phases: int, max_trials: int):
+    """A multi-phase experiment of PHASED_TRIAL at concurrency 2, run to DONE (not stopped yet):
+    its recording tuner, the experiment and its trial jobs."""
     tuner = RecordingTuner()
-    exp = make_experiment(PHASED_TRIAL.format(phases=3), SPACE, tuner=tuner, concurrency=2, max_trials=4,
-                          multi_phase=True)
+    exp = make_experiment(PHASED_TRIAL.format(phases=phases), SPACE, tuner=tuner, concurrency=2,
+                          max_trials=max_trials, multi_phase=True)
     exp.start(port=0)
     assert exp.wait(timeout=240) == "DONE"
-    jobs = exp.list_trial_jobs()
+    return tuner, exp, exp.list_trial_jobs()
+
+
+def test_three_phases_at_concurrency_two_reach_the_right_parameter_ids(make_experiment):
+    tuner, exp, jobs = run_phased(make_experiment, phases=3, max_trials=4)
     rows = exp.export_data()
     exp.stop()
 
@@ -116,12 +122,7 @@ def test_exhausted_tuner_gives_none_instead_of_hanging(make_experiment):
 
 
 def test_max_trial_number_counts_trial_jobs_as_in_nni(make_experiment):
-    tuner = RecordingTuner()
-    exp = make_experiment(PHASED_TRIAL.format(phases=4), SPACE, tuner=tuner, concurrency=2, max_trials=3,
-                          multi_phase=True)
-    exp.start(port=0)
-    assert exp.wait(timeout=120) == "DONE"
-    jobs = exp.list_trial_jobs()
+    tuner, exp, jobs = run_phased(make_experiment, phases=4, max_trials=3)
     progress = rest.get(exp.port, "/progress?since=-1&timeout=0")
     exp.stop()
     # 3 jobs, each taking its 4 parameter sets (NNI runs every phase of each job)
