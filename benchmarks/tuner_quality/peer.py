@@ -11,7 +11,7 @@ import math
 import sys
 import time
 import warnings
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -26,14 +26,19 @@ def _is_nested(o: Any) -> bool:
     return isinstance(o, dict) and "_name" in o
 
 
+def _specs(space: dict, prefix: str) -> Iterator[tuple[str, str, Any, str]]:
+    """(key, _type, _value, the peer's parameter name) of each parameter of a (sub)space."""
+    for key, spec in space.items():
+        if key != "_name":
+            yield key, spec["_type"], spec["_value"], prefix + key
+
+
 # ---- Optuna --------------------------------------------------------------------------------
 def optuna_params(trial: Any, space: dict, prefix: str = "") -> dict:
     """Sample NNI-format parameters from an Optuna trial (define-by-run)."""
     out: dict = {}
-    for key, spec in space.items():
-        if key == "_name":
-            continue
-        t, v, name = spec["_type"], spec["_value"], prefix + key
+    for key, t, v, name in _specs(space, prefix):
+        spec = space[key]
         if t == "choice":
             i = trial.suggest_categorical(name, list(range(len(v))))
             if _is_nested(v[i]):
@@ -85,10 +90,7 @@ def hyperopt_space(space: dict, prefix: str = "") -> dict:
     """NNI search space -> hyperopt space (nested choices become nested hp.choice dicts)."""
     from hyperopt import hp
     out: dict = {}
-    for key, spec in space.items():
-        if key == "_name":
-            continue
-        t, v, name = spec["_type"], spec["_value"], prefix + key
+    for key, t, v, name in _specs(space, prefix):
         if t == "choice":
             opts = [{"_name": o["_name"], **hyperopt_space(o, f"{name}/{o['_name']}/")} if _is_nested(o) else o
                     for o in v]
