@@ -65,6 +65,16 @@ def resume(exp_id: str) -> int:
     return int(re.search(r"http://127\.0\.0\.1:(\d+)", out.stdout).group(1))
 
 
+def resume_to_done(exp_id: str) -> list[dict]:
+    """Resume the experiment, let it finish, stop it: its trial jobs when it was DONE."""
+    port = resume(exp_id)
+    try:
+        assert wait_done(port) == "DONE"
+        return rest.get(port, "/trial-jobs")
+    finally:
+        nnictl("stop", exp_id)
+
+
 def entry(exp_id: str) -> dict:
     return json.loads((Path(os.environ["NNI_NG_HOME"]) / "experiments" / f"{exp_id}.json").read_text())
 
@@ -120,12 +130,7 @@ def test_create_list_stop_resume_finish_export_and_import(make_config, write, tm
     done_before = succeeded_count(tmp_path / "experiments" / exp_id)
 
     go.write_text("")
-    port = resume(exp_id)
-    try:
-        assert wait_done(port) == "DONE"
-        jobs = rest.get(port, "/trial-jobs")
-    finally:
-        nnictl("stop", exp_id)
+    jobs = resume_to_done(exp_id)
     # The trials the stop canceled keep their state; the budget counts every trial once.
     counted = [j for j in jobs if j["status"] != "SYS_CANCELED"]
     assert len(counted) == 6
@@ -188,12 +193,7 @@ def test_kill_dash_nine_then_resume_loses_nothing_and_counts_every_trial_once(ma
     assert before and interrupted
     assert "STOPPED" in nnictl("experiment", "list", "--all").stdout   # a dead pid shows as stopped
 
-    port = resume(exp_id)
-    try:
-        assert wait_done(port) == "DONE"
-        jobs = rest.get(port, "/trial-jobs")
-    finally:
-        nnictl("stop", exp_id)
+    jobs = resume_to_done(exp_id)
     with database(exp_dir) as db:
         after = db.execute("SELECT trial_id, parameter_id, type, sequence, value FROM metrics ORDER BY id").fetchall()
     assert after[:len(before)] == before                          # every metric reported before the kill
