@@ -200,10 +200,10 @@ def test_kill_and_stop_leave_no_trial_process(make_experiment, ray_cluster, tmp_
     first_pids, second_pids = pids(first), pids(second)
     exp.kill_trial_job(first)
     assert exp.get_trial_job(first).status == "USER_CANCELED"
-    wait_for(lambda: not any(pid_alive(p) for p in first_pids), 10, "the killed trial's processes to end")
+    wait_for(lambda: not any(pid_alive(p) for p in first_pids), 60, "the killed trial's processes to end")
     assert all(pid_alive(p) for p in second_pids)
     exp.stop()
-    wait_for(lambda: not any(pid_alive(p) for p in second_pids), 10, "the stopped trial's processes to end")
+    wait_for(lambda: not any(pid_alive(p) for p in second_pids), 60, "the stopped trial's processes to end")
 
 
 #: Records its node (the pid of the raylet that started its worker) and its pids, then waits for
@@ -266,7 +266,7 @@ def test_node_loss_fails_only_the_trial_on_that_node(make_experiment, ray_cluste
         assert job.status == "FAILED"
         assert job.message.startswith("its Ray node died: ") and worker_node in job.message, job.message
         # Its worker died with the raylet, so the watchdog in the trial's group killed the trial.
-        wait_for(lambda: not any(pid_alive(p) for p in placed[lost][0]), 15, "the lost trial's processes to end")
+        wait_for(lambda: not any(pid_alive(p) for p in placed[lost][0]), 60, "the lost trial's processes to end")
 
         # Once Ray has declared the node dead, the other trial and the experiment go on.
         import ray

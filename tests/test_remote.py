@@ -432,7 +432,7 @@ def test_lost_machine_reruns_the_trial_on_the_other_machine(make_experiment, tmp
         assert "lost the SSH connection to machine" in one["reason"] and one["machine"].endswith(f":{lost.port}")
         assert two["machine"].endswith(f":{kept.port}") and two["cause"].startswith("attempt 1 lost:")
         assert (tmp_path / "remote-home" / exp.id / "trials" / trial_id / "attempt-2").exists()
-        wait_for(lambda: not any(pid_alive(p) for p in trial_pids), 15, "the lost attempt's processes to end")
+        wait_for(lambda: not any(pid_alive(p) for p in trial_pids), 60, "the lost attempt's processes to end")
     finally:
         first.kill()
         second.kill()
