@@ -491,7 +491,7 @@ def test_lapsed_lease_reruns_the_trial_and_refuses_the_old_attempts_report(make_
         assert (one["status"], two["status"]) == ("LOST", "SUCCEEDED")
         assert one["reason"].startswith("its lease lapsed: no renewal for 6 s")
         # the silent attempt's (stopped) lease keeper was ended with it
-        wait_for(lambda: not pid_alive(keeper), 30, "the first attempt's lease keeper to end")
+        wait_for(lambda: not pid_alive(keeper), 60, "the first attempt's lease keeper to end")
         # The old attempt's helper reports after all: refused (409), never stored.
         (trial_dir / "report-late").write_text(str(job.hyperParameters[0].parameter_id))
         answer = wait_for(lambda: (trial_dir / "late-answer").exists() and (trial_dir / "late-answer").read_text(),
