@@ -127,3 +127,42 @@ def test_queue_close_cancels_every_queued_trial(queued):
         return service
 
     assert [e[:2] for e in asyncio.run(main()).events] == [("ended", f"t{i}") for i in range(queued)]
+
+
+def test_local_kill_while_the_trial_process_is_being_created_ends_it(tmp_path):
+    """A kill that arrives while the trial's process is still being created (it left the
+    queue, the process does not exist yet) waits for it and ends it: the trial does not run
+    to its end."""
+    from nni.training_service.local import LocalTrainingService
+
+    exp = Experiment("local")
+    exp.config.trial_command = "true"
+    exp.config.trial_code_directory = str(tmp_path)
+    exp.config.search_space = {"x": {"_type": "choice", "_value": [1]}}
+    exp.config.trial_concurrency = 1
+    exp.config.tuner.name = "Random"
+    context = ServiceContext.from_config(exp.config.canonical_copy(), experiment_id="race",
+                                         experiment_dir=tmp_path / "race", port=1)
+
+    async def scenario() -> TrialEnded:
+        service = LocalTrainingService(context)
+        ended: asyncio.Future = asyncio.get_running_loop().create_future()
+
+        async def on_end(e: TrialEnded) -> None:
+            ended.set_result(e)
+
+        async def on_start(trial_id: str, **_: object) -> None:
+            pass
+
+        service.on_trial_end, service.on_trial_start = on_end, on_start
+        await service.start()
+        try:
+            spec = TrialSpec("t1", 0, "sleep 300", str(tmp_path), str(tmp_path / "t1"))
+            # submit() runs until its process is being created, then kill() comes in
+            await asyncio.gather(service.submit(spec), service.kill("t1"))
+            return await asyncio.wait_for(ended, 120)
+        finally:
+            await service.stop()
+
+    ended = asyncio.run(scenario())
+    assert ended.exit_code is not None and ended.exit_code < 0, ended     # killed by a signal

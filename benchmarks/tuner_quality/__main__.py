@@ -99,7 +99,7 @@ def make_jobs(args: argparse.Namespace, tuners: list[str], peer_python: str | No
         for tuner in tuners:
             for n in (100, 1000):
                 jobs.append({"kind": "latency", "tuner": tuner, "problem": LATENCY_PROBLEM, "n": n,
-                             "k": 20, "peer_python": peer_python, "seed": 0})
+                             "k": 50, "peer_python": peer_python, "seed": 0})
     # fast tuners first (the core of the table is there early; partial results are saved),
     # then the slow model-based ones, slowest first so the pool stays busy to the end
     cost = {"smac": 8, "gp": 6, "metis": 6}

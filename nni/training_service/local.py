@@ -65,6 +65,8 @@ class LocalTrainingService(TrainingService):
         super().__init__()
         self._context = context
         self._processes: dict[str, asyncio.subprocess.Process] = {}
+        # trials whose process is being created: a kill waits for it rather than missing it
+        self._starting: dict[str, asyncio.Event] = {}
         self._watchers: set[asyncio.Task] = set()
         self._gpus: GpuScheduler | None = None
         self._gpu_queue = TrialQueue(self, self._dispatch_gpu_queue)
@@ -112,16 +114,21 @@ class LocalTrainingService(TrainingService):
     async def _spawn(self, spec: TrialSpec, env: dict[str, str]) -> None:
         trial_dir = Path(spec.trial_dir)
         trial_dir.mkdir(parents=True, exist_ok=True)
-        # Appended: a re-run (a new attempt of the same trial) keeps the earlier attempts' output.
-        with open(trial_dir / "stdout", "ab") as stdout, open(trial_dir / "stderr", "ab") as stderr:
-            # The launcher runs /bin/sh -c COMMAND as a child subreaper: daemons the trial
-            # double-forks stay in its tree and end with it (see _launcher.py).
-            process = await asyncio.create_subprocess_exec(
-                sys.executable, "-I", "-S", str(LAUNCHER), spec.command, cwd=spec.code_dir,
-                env={**os.environ, **env},
-                stdin=asyncio.subprocess.DEVNULL, stdout=stdout, stderr=stderr,
-                start_new_session=True)
-        self._processes[spec.trial_id] = process
+        started = self._starting[spec.trial_id] = asyncio.Event()
+        try:
+            # Appended: a re-run (a new attempt of the same trial) keeps the earlier attempts' output.
+            with open(trial_dir / "stdout", "ab") as stdout, open(trial_dir / "stderr", "ab") as stderr:
+                # The launcher runs /bin/sh -c COMMAND as a child subreaper: daemons the trial
+                # double-forks stay in its tree and end with it (see _launcher.py).
+                process = await asyncio.create_subprocess_exec(
+                    sys.executable, "-I", "-S", str(LAUNCHER), spec.command, cwd=spec.code_dir,
+                    env={**os.environ, **env},
+                    stdin=asyncio.subprocess.DEVNULL, stdout=stdout, stderr=stderr,
+                    start_new_session=True)
+            self._processes[spec.trial_id] = process
+        finally:
+            del self._starting[spec.trial_id]
+            started.set()
         self._tell_reaper(f"+{process.pid}")
         # Lets a resumed manager end this trial if the current one is killed while it runs.
         (trial_dir / PID_FILE).write_text(f"{process.pid} {start_ticks(process.pid)}")
@@ -156,6 +163,9 @@ class LocalTrainingService(TrainingService):
     async def kill(self, trial_id: str) -> None:
         if await self._gpu_queue.cancel(trial_id):
             return
+        starting = self._starting.get(trial_id)
+        if starting is not None:
+            await starting.wait()
         process = self._processes.get(trial_id)
         if process is None or process.returncode is not None:
             return

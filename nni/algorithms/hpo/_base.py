@@ -298,8 +298,11 @@ class BaseTuner(Tuner):
                 _logger.info("import_data: skipping entry #%d: %s", i, exc)
                 continue
             vec = to_vector(self._dims, xs)
-            self._add_observation(copy.deepcopy(params), vec, loss)
-            self._on_imported(copy.deepcopy(params), vec, loss)
+            # One private copy (the caller may reuse its rows), shared by the history and the
+            # hook: neither changes it, and a 100,000-row resume would hold a second copy.
+            params = copy.deepcopy(params)
+            self._add_observation(params, vec, loss)
+            self._on_imported(params, vec, loss)
             imported += 1
         _logger.info("import_data: imported %d of %d entries", imported, len(data or []))
         if imported and self.seed is not None:

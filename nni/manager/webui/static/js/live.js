@@ -2,12 +2,15 @@
 //
 // `GET /progress?since=V&timeout=20` is held by the manager until its change counter passes
 // V (or 20 s pass), so an idle experiment costs one cheap request every 20 s, and a change
-// reaches the page within one round trip. The page then re-fetches only what it shows.
+// reaches the page within one round trip. The page then re-fetches only what it shows, at
+// most once per MIN_REFRESH_MS: with a thousand trials reporting every second, every metric
+// would otherwise start a refresh (each one a count over every trial and the page's queries).
 
 import { get } from "./api.js";
 import { sleep } from "./dom.js";
 
 const HOLD_SECONDS = 20;
+const MIN_REFRESH_MS = 1000;
 
 /** Start long-polling; `onChange(progress)` runs for every new version. Returns a stop function. */
 export function startLive(onChange) {
@@ -21,7 +24,9 @@ export function startLive(onChange) {
         delay = 500;
         if (progress.version !== version) {
           version = progress.version;
-          onChange(progress);
+          const started = Date.now();
+          await onChange(progress);
+          await sleep(Math.max(0, MIN_REFRESH_MS - (Date.now() - started)));
         } else if (["DONE", "STOPPED", "ERROR"].includes(progress.status)) {
           await sleep(1000);   // an ended manager may answer at once: do not spin
         }
