@@ -662,10 +662,13 @@ def test_resume_gives_stored_results_to_the_tuner_and_reruns_interrupted_trials(
         await trial.report(float(params["x"]) + 10, final=True)
         return 0
 
+    last_version = []
+
     async def crashed_run() -> None:
         r = Run(tmp_path, second_hangs, max_trial_number=3, trial_concurrency=2)
         await r.manager.start()
         await r.until(lambda: sorted(r.statuses()) == ["RUNNING", "SUCCEEDED", "SUCCEEDED"], "the hang")
+        last_version.append(r.manager.progress()["version"])
         # The manager dies: nothing is told; the store keeps what was committed.
         r.service.crash()
         r.manager.store.close()
@@ -683,6 +686,9 @@ def test_resume_gives_stored_results_to_the_tuner_and_reruns_interrupted_trials(
             assert rows[3]["sequence_id"] == 3
             assert r.manager.progress()["limitDone"] == 4
             assert r.manager.progress()["bestMetric"] == 12.0
+            # A client still holding the old manager's version (a web page, `experiment watch`)
+            # is answered at once, not held: the resumed manager's versions are above it.
+            assert r.manager.progress()["version"] > last_version[0]
     run(crashed_run())
     run(resumed_run())
 

@@ -11,13 +11,18 @@ from nni.training_service import GpuNeeds, ServiceContext, TrainingService, Tria
 from nni.training_service._common import TrialQueue, end_message
 
 
-def test_context_carries_what_a_service_needs_from_the_config(tmp_path):
+def _local_experiment(code_dir) -> Experiment:
     exp = Experiment("local")
     exp.config.trial_command = "true"
-    exp.config.trial_code_directory = str(tmp_path)
+    exp.config.trial_code_directory = str(code_dir)
     exp.config.search_space = {"x": {"_type": "choice", "_value": [1]}}
     exp.config.trial_concurrency = 1
     exp.config.tuner.name = "Random"
+    return exp
+
+
+def test_context_carries_what_a_service_needs_from_the_config(tmp_path):
+    exp = _local_experiment(tmp_path)
     exp.config.trial_gpu_number = 1
     exp.config.nni_manager_ip = "10.1.2.3"
     exp.config.training_service.use_active_gpu = True
@@ -135,12 +140,7 @@ def test_local_kill_while_the_trial_process_is_being_created_ends_it(tmp_path):
     to its end."""
     from nni.training_service.local import LocalTrainingService
 
-    exp = Experiment("local")
-    exp.config.trial_command = "true"
-    exp.config.trial_code_directory = str(tmp_path)
-    exp.config.search_space = {"x": {"_type": "choice", "_value": [1]}}
-    exp.config.trial_concurrency = 1
-    exp.config.tuner.name = "Random"
+    exp = _local_experiment(tmp_path)
     context = ServiceContext.from_config(exp.config.canonical_copy(), experiment_id="race",
                                          experiment_dir=tmp_path / "race", port=1)
 

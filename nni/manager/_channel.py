@@ -200,7 +200,7 @@ class TrialChannel:
     def _final(self, trial: TrialState, parameter_id: int | None, parsed: Any) -> None:
         """A stored final result: the best result, then the tuner (its parameter set was marked
         SUCCEEDED in the same transaction: ``insert_metric``)."""
-        trial.finals.add(parameter_id)
+        trial.finals = (*trial.finals, parameter_id)
         if self.objectives:
             # the tuner gets the dict only when it holds every objective as a finite number
             parsed, note = _objectives.check_final(parsed, self.objectives)
@@ -221,6 +221,8 @@ class TrialChannel:
             self.host.result_arrived()
 
     def _intermediate(self, trial: TrialState, parameter_id: int | None, parsed: Any) -> None:
+        if trial.history is None:
+            trial.history = {}
         history = trial.history.setdefault(parameter_id, [])
         history.append(parsed)
         if self.algorithms is not None and self.algorithms.assessor is not None and trial.status == "RUNNING":
@@ -247,7 +249,7 @@ class TrialChannel:
             return
         last = history[-1]
         if self.objectives:
-            raw = trial.history.get(parameter_id, [])
+            raw = (trial.history or {}).get(parameter_id, [])
             last, _ = _objectives.check_final(raw[len(history) - 1] if len(raw) >= len(history) else None,
                                               self.objectives)
         if parameter_id not in trial.finals and last is not None and (self.objectives or finite_metric(last)):

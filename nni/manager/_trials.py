@@ -41,8 +41,11 @@ class TrialState:
     status: str = "WAITING"
     kill_status: str | None = None      # the state to record when our own kill ends it
     kill_message: str = ""
-    history: dict[int | None, list[Any]] = field(default_factory=dict)   # intermediate values per parameter
-    finals: set[int | None] = field(default_factory=set)
+    # intermediate values per parameter set; None until the first one (most restored trials have none)
+    history: dict[int | None, list[Any]] | None = None
+    # parameter ids with a final result; a tuple, replaced not mutated: a small set costs 216
+    # bytes, 100,000 of them 20 MB after a resume
+    finals: tuple[int | None, ...] = ()
     result_note: str = ""               # why a final result was not given to the tuner (multi-objective)
     timer: Timer | None = None          # maxTrialDuration
     # Attempts: each run of this trial (same id, parameters and directory). Earlier attempts'

@@ -73,6 +73,9 @@ class SerialRunner:
             if item is _STOP:
                 return
             self._run_one(*item)
+            # not held until the next call arrives: the arguments may be large (a resume's
+            # import_data gets every stored result)
+            del item
 
     def _run_one(self, loop: asyncio.AbstractEventLoop, future: asyncio.Future, method: str,
                  args: tuple, kwargs: dict, context: contextvars.Context | None = None) -> None:

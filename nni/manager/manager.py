@@ -104,7 +104,10 @@ class ExperimentManager:
         self._duration_timer: Any = None
         self._wake = asyncio.Event()
         self._changed = asyncio.Condition()
-        self.version = 0
+        # The change counter starts at the start time in microseconds, so a resumed manager's
+        # versions are above its predecessor's: a client still holding an old version (a web
+        # page, `nnictl experiment watch`) gets an answer at once instead of a held request.
+        self.version = time.time_ns() // 1000
         self.stopped = asyncio.Event()
         # Tasks and timers (scheduler, limits, leases, assessments): a failure of one is logged
         # with its traceback; the ones that talk to the algorithms handle AlgorithmError themselves.
@@ -480,7 +483,7 @@ class ExperimentManager:
         trial.attempt += 1
         trial.status, trial.queued, trial.machine = "WAITING", True, None
         trial.kill_status, trial.kill_message = None, ""
-        trial.history = {}
+        trial.history = None
         # The new attempt numbers its metrics from 0 again; stored after the earlier ones.
         trial.sequence_offset = self.store.max_sequence(trial.trial_id) + 1
         message = f"waiting to run attempt {trial.attempt}; {why}"

@@ -32,8 +32,8 @@ export function startLive(onChange) {
         }
       } catch (error) {
         if (error.status === 409) return;   // served read-only: nothing will change
-        // The manager is gone (banner shown) or restarting. A resumed manager counts its
-        // versions from 0 again: ask for everything, or the first poll would be held 20 s.
+        // The manager is gone (banner shown) or restarting: ask for everything next time (a
+        // resumed manager's versions are above the old one's anyway: a stale one is answered at once).
         version = -1;
         await sleep(delay);
         delay = Math.min(delay * 2, 2000);   // a local request is cheap: notice a resume within 2 s
