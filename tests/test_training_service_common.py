@@ -53,6 +53,8 @@ def test_end_message_names_the_exit_where_and_the_stderr_tail(tmp_path):
     assert message.startswith("exit code 1 on alice@host:22; stderr tail:\n")
     assert message.endswith("Traceback: boom") and len(message.split("\n", 1)[1]) == 1999   # 2000 bytes, stripped
     assert end_message(None, stderr, reason="the SSH channel closed").startswith("the SSH channel closed; stderr tail:")
+    stderr.write_bytes(b"Traceback (most recent call last):\nModuleNotFoundError: No module named 'nni'\n")
+    assert end_message(1, stderr).startswith("exit code 1 (the trial's Python cannot import nni: start the experiment")
 
 
 class _Recorder(TrainingService):

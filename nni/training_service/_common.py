@@ -69,6 +69,11 @@ def end_message(exit_code: int | None, stderr_path: str | Path, *, where: str | 
     if where:
         reason += f" on {where}"
     tail = read_tail(stderr_path)
+    if "No module named 'nni'" in tail:
+        # The commonest first failure: `python3` on the trial's PATH is not the environment
+        # nni is installed in (the experiment was started without activating it).
+        reason += (" (the trial's Python cannot import nni: start the experiment with that"
+                   " environment activated, or name its interpreter in trialCommand)")
     return reason + (f"; stderr tail:\n{tail}" if tail else "; stderr was empty")
 
 
