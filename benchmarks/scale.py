@@ -493,8 +493,11 @@ X, y = load_digits(return_X_y=True)
 model = DecisionTreeClassifier(max_depth=p["max_depth"], min_samples_split=p["min_samples_split"], random_state=0)
 nni.report_final_result(float(cross_val_score(model, X, y, cv=3).mean()))
 """
-SKLEARN_SPACE = {"max_depth": {"_type": "randint", "_value": [2, 20]},
-                 "min_samples_split": {"_type": "randint", "_value": [2, 20]}}
+# 38 x 38 = 1,444 configurations: more than 500, so a tuner that never repeats one (ours) can
+# run all 500 trials (18 x 18 = 324 ended our Random tuner's run at 324). Upper bounds are
+# exclusive in both NNI's randint and tune.randint.
+SKLEARN_SPACE = {"max_depth": {"_type": "randint", "_value": [2, 40]},
+                 "min_samples_split": {"_type": "randint", "_value": [2, 40]}}
 
 TUNE_SCRIPT = r'''
 import json, sys, tempfile, time
@@ -525,7 +528,7 @@ class First(tune.Callback):
 if kind == "trivial":
     trainable, space = trivial, {"x": tune.uniform(0, 1)}
 else:
-    trainable, space = sklearn_trial, {"max_depth": tune.randint(2, 21), "min_samples_split": tune.randint(2, 21)}
+    trainable, space = sklearn_trial, {"max_depth": tune.randint(2, 40), "min_samples_split": tune.randint(2, 40)}
 if algo == "optuna":
     from ray.tune.search.optuna import OptunaSearch
     search = OptunaSearch()
