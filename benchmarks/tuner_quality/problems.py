@@ -247,8 +247,6 @@ def sk_wine(p: dict) -> float:
     model families, each with its own parameters, after a chosen scaler."""
     from sklearn.linear_model import RidgeClassifier
     from sklearn.neighbors import KNeighborsClassifier
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import MinMaxScaler, StandardScaler
     from sklearn.svm import SVC
     from sklearn.tree import DecisionTreeClassifier
     X, y, folds = _wine()
@@ -262,15 +260,8 @@ def sk_wine(p: dict) -> float:
     else:
         clf = DecisionTreeClassifier(max_depth=int(m["max_depth"]), min_samples_leaf=int(m["min_samples_leaf"]),
                                      criterion=m["criterion"], random_state=0)
-    steps = {"standard": [StandardScaler()], "minmax": [MinMaxScaler()], "none": []}[p["scaler"]]
-    pipe = make_pipeline(*steps, clf)
-    acc = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for tr, te in folds:
-            pipe.fit(X[tr], y[tr])
-            acc.append(float((pipe.predict(X[te]) == y[te]).mean()))
-    return 1.0 - float(np.mean(acc))
+    return 1.0 - _cross_validated(p["scaler"], clf, X, y, folds,
+                                  lambda truth, pred: float((pred == truth).mean()))
 
 
 # ---- the second held-out set (issue 16, round 2): written and committed before any tuning ------
@@ -354,8 +345,6 @@ def sk_diabetes(p: dict) -> float:
     and four model families (ridge, SVR, k-NN, elastic net), each with its own parameters."""
     from sklearn.linear_model import ElasticNet, Ridge
     from sklearn.neighbors import KNeighborsRegressor
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import MinMaxScaler, StandardScaler
     from sklearn.svm import SVR
     X, y, folds = _diabetes()
     m = p["model"]
@@ -367,16 +356,25 @@ def sk_diabetes(p: dict) -> float:
         reg = KNeighborsRegressor(n_neighbors=int(m["n_neighbors"]), weights=m["weights"])
     else:
         reg = ElasticNet(alpha=m["alpha"], l1_ratio=m["l1_ratio"], max_iter=5000)
-    steps = {"standard": [StandardScaler()], "minmax": [MinMaxScaler()], "none": []}[p["scaler"]]
-    pipe = make_pipeline(*steps, reg)
-    r2 = []
+    return 1.0 - _cross_validated(
+        p["scaler"], reg, X, y, folds,
+        lambda truth, pred: 1.0 - float(((truth - pred) ** 2).sum() / ((truth - truth.mean()) ** 2).sum()))
+
+
+def _cross_validated(scaler: str, model: Any, X: Any, y: Any, folds: Any, score: Callable[[Any, Any], float]) -> float:
+    """Mean ``score(truth, prediction)`` of ``model`` behind the named scaler over ``folds``."""
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MinMaxScaler, StandardScaler
+
+    steps = {"standard": [StandardScaler()], "minmax": [MinMaxScaler()], "none": []}[scaler]
+    pipe = make_pipeline(*steps, model)
+    scores = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for tr, te in folds:
             pipe.fit(X[tr], y[tr])
-            pred = pipe.predict(X[te])
-            r2.append(1.0 - float(((y[te] - pred) ** 2).sum() / ((y[te] - y[te].mean()) ** 2).sum()))
-    return 1.0 - float(np.mean(r2))
+            scores.append(score(y[te], pipe.predict(X[te])))
+    return float(np.mean(scores))
 
 
 _SH_A = np.array([[4, 4, 4, 4], [1, 1, 1, 1], [8, 8, 8, 8], [6, 6, 6, 6], [3, 7, 3, 7],
