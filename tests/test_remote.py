@@ -124,7 +124,7 @@ def ssh_home(sshd: "Sshd") -> Path:
                           f"{getpass.getuser()}@127.0.0.1", "cd && pwd"],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    return Path(out.stdout.strip())
+    return Path(out.stdout.strip().splitlines()[-1])
 
 
 @pytest.fixture
@@ -191,7 +191,9 @@ def test_experiment_runs_end_to_end_over_ssh(make_experiment, sshd, tmp_path):
         stdout = (exp_dir / "trials" / trial_id / "stdout").read_text()
         assert stdout.startswith("hello from remote " + str(remote_root / "code")), stdout
         assert "NNI-NG-PGID" not in stdout
-        assert (exp_dir / "trials" / trial_id / "stderr").read_text() == "on stderr\n"
+        # Only the trial's own line (after whatever the user's shell start-up files print there).
+        stderr = (exp_dir / "trials" / trial_id / "stderr").read_text()
+        assert stderr == "on stderr\n" or stderr.endswith("\non stderr\n"), stderr
         # The trial's own output directory is on the remote machine.
         assert (remote_root / "trials" / trial_id / "marker").read_text() == str(params[trial_id]["x"])
     uploaded = sorted(p.relative_to(remote_root / "code").as_posix() for p in (remote_root / "code").rglob("*"))
@@ -363,6 +365,41 @@ def test_v1_config_via_nnictl_manager_kill_dash_nine_leaves_no_remote_process_an
     db = sqlite3.connect(tmp_path / "experiments" / exp_id / "db" / "nni.sqlite")
     statuses = sorted(r[0] for r in db.execute("SELECT status FROM trials"))
     assert statuses.count("SUCCEEDED") == 4 and set(statuses) <= {"SUCCEEDED", "SYS_CANCELED"}
+
+
+def test_shell_start_up_output_on_the_machine_changes_nothing(make_experiment, tmp_path):
+    """A ~/.bashrc that prints (a banner, conda, pyenv) must not break the machine's set-up or its trials."""
+    server = Sshd(tmp_path / "sshd")
+    with open(server.root / "sshd_config", "a") as f:
+        # Output before every command, on both streams, the way a user's shell start-up files print.
+        f.write('ForceCommand echo "Welcome to the GPU box"; echo "pyenv: cannot rehash" >&2; '
+                'eval "$SSH_ORIGINAL_COMMAND"\n')
+    try:
+        server.start()
+    except (AssertionError, OSError) as exc:
+        pytest.skip(f"cannot start a test sshd as this user: {exc}")
+    try:
+        home = ssh_home(server)
+        work = f"~/nni-ng-test-{tmp_path.name}-{os.getpid()}"
+        exp = make_experiment(REPORTING_TRIAL, SPACE, concurrency=1, max_trials=2)
+        exp.config.training_service = {**remote_service(server, tmp_path), "remoteWorkingDirectory": work}
+        try:
+            assert exp.run(port=0) is True
+            exp_dir = Path(exp.config.experiment_working_directory) / exp.id
+            db = sqlite3.connect(exp_dir / "db" / "nni.sqlite")
+            assert [r[0] for r in db.execute("SELECT status FROM trials")] == ["SUCCEEDED"] * 2
+            remote_root = home / work[2:] / exp.id
+            for trial_id in [r[0] for r in db.execute("SELECT trial_id FROM trials")]:
+                # The working directory under `~` was resolved from the real home, not the banner.
+                assert (remote_root / "trials" / trial_id / "marker").exists()
+                stdout = (exp_dir / "trials" / trial_id / "stdout").read_text()
+                # What the shell printed stays in the trial's log, before the trial's own output.
+                assert stdout.startswith("Welcome to the GPU box\nhello from remote " + str(remote_root / "code")), stdout
+                assert (exp_dir / "trials" / trial_id / "stderr").read_text().endswith("on stderr\n")
+        finally:
+            shutil.rmtree(home / work[2:], ignore_errors=True)
+    finally:
+        server.kill()
 
 
 def test_passwords_never_leave_the_manager_through_the_api():

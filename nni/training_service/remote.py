@@ -42,6 +42,11 @@ KEEPALIVE_COUNT_MAX = 3
 KILL_GRACE_SECONDS = 1.0
 RECONNECT_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)   # then 30 s forever
 PGID_MARKER = b"NNI-NG-PGID "
+# A user's shell start-up files (a ~/.bashrc that sshd's bash reads: banners, conda, pyenv) may
+# print before our command runs; what we parse starts after this line, and what a trial's shell
+# printed before its group id line is kept in the trial's stdout (bounded).
+OUTPUT_MARKER = "NNI-NG-OUTPUT"
+STARTUP_OUTPUT_LIMIT = 1 << 20
 
 # Runs inside the new session as /bin/sh: record the group id and say it on stdout, start the
 # watchdog on the channel, start the lease keeper (nni.runtime.lease renews this attempt's
@@ -95,6 +100,14 @@ class _Machine:
     @property
     def connected(self) -> bool:
         return self.conn is not None
+
+
+async def _run_for_output(conn: Any, command: str) -> tuple[int | None, str, str]:
+    """Run ``command``; its exit status, its stdout without what the shell's start-up printed, its stderr."""
+    result = await conn.run(f"echo {OUTPUT_MARKER}; {command}", check=False)
+    stdout = str(result.stdout or "")
+    _, marked, after = stdout.partition(OUTPUT_MARKER + "\n")
+    return result.exit_status, after if marked else stdout, str(result.stderr or "")
 
 
 def _auth_hint(config: Any) -> str:
@@ -168,8 +181,8 @@ class RemoteTrainingService(TrainingService):
             reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
             raise RemoteError(f"machine {machine.name}: cannot connect ({reason})") from None
         try:
-            probe = await conn.run('echo "$HOME"; command -v setsid >/dev/null && echo setsid-ok', check=False)
-            lines = str(probe.stdout or "").splitlines()
+            _, stdout, _ = await _run_for_output(conn, 'echo "$HOME"; command -v setsid >/dev/null && echo setsid-ok')
+            lines = stdout.splitlines()
             if "setsid-ok" not in lines:
                 raise RemoteError(f"machine {machine.name}: 'setsid' (util-linux) is not installed there; "
                                   "it is needed to run each trial in its own process group")
@@ -240,14 +253,13 @@ class RemoteTrainingService(TrainingService):
     async def _smi(self, machine: _Machine, conn: Any) -> tuple[list[tuple[int, str]], dict[str, set[int]], dict[int, int]]:
         """GPUs (index, uuid), GPU uuid -> pids computing on it, and pid -> process group on the machine."""
         fmt = "--format=csv,noheader,nounits"
-        result = await conn.run(self._with_path(
+        status, stdout, stderr = await _run_for_output(conn, self._with_path(
             machine, f"nvidia-smi --query-gpu=index,uuid {fmt} && echo --- && "
-                     f"nvidia-smi --query-compute-apps=gpu_uuid,pid {fmt} && echo --- && ps -eo pid=,pgid="),
-            check=False)
-        if result.exit_status != 0:
-            raise GpuError(f"machine {machine.name}: nvidia-smi failed (exit code {result.exit_status}): "
-                           f"{str(result.stderr or result.stdout).strip()[:500]}")
-        sections = str(result.stdout).split("---\n")
+                     f"nvidia-smi --query-compute-apps=gpu_uuid,pid {fmt} && echo --- && ps -eo pid=,pgid="))
+        if status != 0:
+            raise GpuError(f"machine {machine.name}: nvidia-smi failed (exit code {status}): "
+                           f"{(stderr or stdout).strip()[:500]}")
+        sections = stdout.split("---\n")
         gpus = [(int(r[0]), r[1]) for r in (line.split(", ") for line in sections[0].splitlines() if line.strip())]
         busy: dict[str, set[int]] = {}
         for line in sections[1].splitlines() if len(sections) > 1 else ():
@@ -427,7 +439,15 @@ class RemoteTrainingService(TrainingService):
         trial_dir.mkdir(parents=True, exist_ok=True)
         process = await machine.conn.create_process(self._command(trial), encoding=None)
         trial.process = process
-        first = await process.stdout.readline()
+        startup_output = b""
+        while True:
+            first = await process.stdout.readline()
+            if first.startswith(PGID_MARKER) or not first or len(startup_output) > STARTUP_OUTPUT_LIMIT:
+                break
+            startup_output += first
+        if startup_output:
+            with open(trial_dir / "stdout", "ab") as f:
+                f.write(startup_output[:STARTUP_OUTPUT_LIMIT])
         if not first.startswith(PGID_MARKER):
             # The wrapper failed before the trial started (missing directory, no /bin/sh ...).
             rest = await process.stderr.read()
