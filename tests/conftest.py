@@ -138,3 +138,35 @@ TRIAL_WITH_CHILD = """
         f.write(f"{os.getpid()} {child.pid}")
     time.sleep(120)
 """
+
+
+# A trial that double-forks a daemon (out of its process group, ignoring SIGTERM), reports,
+# then ends; or, from sequence id {ends} on, keeps running.
+DAEMON_TRIAL = """
+    import os, signal, sys, time, nni
+    nni.get_next_parameter()
+    out = os.environ["NNI_OUTPUT_DIR"]
+    if os.fork() == 0:            # the classic daemon: fork, setsid, fork, exit
+        os.setsid()
+        if os.fork() == 0:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            with open(os.path.join(out, "daemon.tmp"), "w") as f:
+                f.write(str(os.getpid()))
+            os.rename(os.path.join(out, "daemon.tmp"), os.path.join(out, "daemon.pid"))
+            while True:
+                time.sleep(1)
+        os._exit(0)
+    os.wait()
+    while not os.path.exists(os.path.join(out, "daemon.pid")):
+        time.sleep(0.05)
+    nni.report_final_result(1.0)
+    if nni.get_sequence_id() >= {ends}:
+        time.sleep(120)
+"""
+
+
+def daemon_pid(trial_dir: str) -> int:
+    """The pid of the daemon :data:`DAEMON_TRIAL` started in ``trial_dir`` (its output directory)."""
+    path = Path(trial_dir, "daemon.pid")
+    wait_for(path.exists, timeout=60, what="the daemon's pid file")
+    return int(path.read_text())

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TRIAL_WITH_CHILD, pid_alive, wait_for
+from conftest import DAEMON_TRIAL, TRIAL_WITH_CHILD, daemon_pid, pid_alive, wait_for
 
 SSHD = "/usr/sbin/sshd"
 pytestmark = pytest.mark.skipif(
@@ -230,6 +230,51 @@ def test_kill_and_stop_leave_no_remote_process(make_experiment, sshd, tmp_path):
     exp.stop()
     assert time.monotonic() - started < 60   # not the trial's 120 s: stop does not wait for it
     wait_for(lambda: not any(pid_alive(p) for p in pids[second]), 60, "stopped trial's processes to end")
+
+
+def test_a_double_forked_daemon_on_the_machine_dies_at_trial_end_kill_and_lost_connection(
+        make_experiment, sshd, tmp_path):
+    # Trial 0 ends by itself, trial 1 (which ignores SIGTERM) is killed, trial 2 runs until its
+    # connection is lost. The daemon each starts leaves the trial's process group and ignores SIGTERM.
+    trial_code = DAEMON_TRIAL.replace("{ends}", "1").replace(
+        "    nni.report_final_result(1.0)\n",
+        "    nni.report_final_result(1.0)\n"
+        "    if nni.get_sequence_id() == 1:\n"
+        "        signal.signal(signal.SIGTERM, signal.SIG_IGN)\n")
+    exp = remote_experiment(make_experiment, sshd, tmp_path, trial_code, concurrency=1, max_trials=4,
+                            max_trial_retries=0)
+    # `exec`: the trial itself, not a shell that SIGTERM would end, is what the launcher waits for.
+    exp.config.trial_command = f"exec {exp.config.trial_command}"
+    exp.start(port=0)
+    root = tmp_path / "remote-home" / exp.id / "trials"
+
+    def trial(sequence_id):
+        job = wait_for(lambda: next((j for j in exp.list_trial_jobs() if j.sequenceId == sequence_id), None),
+                       what=f"trial {sequence_id}")
+        return job.trialJobId, daemon_pid(str(root / job.trialJobId))
+
+    try:
+        trial_id, daemon = trial(0)
+        wait_for(lambda: exp.get_trial_job(trial_id).status == "SUCCEEDED", what="trial 0 to end")
+        wait_for(lambda: not pid_alive(daemon), 30, "trial 0's daemon to end with it")
+
+        trial_id, daemon = trial(1)
+        wait_for(lambda: exp.get_trial_job(trial_id).finalMetricData, what="trial 1's result")
+        exp.kill_trial_job(trial_id)
+        wait_for(lambda: exp.get_trial_job(trial_id).status == "USER_CANCELED", what="the kill")
+        wait_for(lambda: not pid_alive(daemon), 30, "trial 1's daemon to end with the kill")
+
+        trial_id, daemon = trial(2)
+        wait_for(lambda: exp.get_trial_job(trial_id).finalMetricData, what="trial 2's result")
+        sshd.kill()   # the channel closes: the trial's watchdog ends it on the machine
+        wait_for(lambda: "lost the SSH connection" in (exp.get_trial_job(trial_id).message or ""),
+                 what="trial 2 to be lost")
+        wait_for(lambda: not pid_alive(daemon), 30, "trial 2's daemon to end with the lost connection")
+    finally:
+        exp.stop()
+        for path in root.glob("*/daemon.pid"):
+            if pid_alive(int(path.read_text())):
+                os.kill(int(path.read_text()), signal.SIGKILL)
 
 
 def test_lost_connection_fails_running_trials_and_the_experiment_goes_on(make_experiment, sshd, tmp_path):
@@ -478,47 +523,39 @@ def test_lost_machine_reruns_the_trial_on_the_other_machine(make_experiment, tmp
 #: Attempt 1 leaves a detached helper (its own session, so killing the attempt does not reach it)
 #: that reports a final result late, when the test says so, and writes what the manager answered.
 LEASE_TRIAL = """
-    import os, pathlib, subprocess, sys, time, nni
+    import json, os, pathlib, time, nni
     p = nni.get_next_parameter()
     out = pathlib.Path(os.environ["NNI_OUTPUT_DIR"])
-    attempt = int(os.environ["NNI_TRIAL_ATTEMPT"])
-    if attempt == 1:
-        late = subprocess.Popen([sys.executable, "-c", LATE], start_new_session=True,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        (out / "late.pid").write_text(str(late.pid))
+    if int(os.environ["NNI_TRIAL_ATTEMPT"]) == 1:
+        # What a process of this attempt needs to report later (the test plays that process: one
+        # the trial started would end with the attempt, double-forked or not).
+        (out / "attempt1.json").write_text(json.dumps({k: v for k, v in os.environ.items() if k.startswith("NNI_")}))
         time.sleep(120)
     nni.report_final_result(p["x"])
 """
 LATE_REPORT = """
-import os, pathlib, time
+import os, sys
 from nni.runtime.channel import TrialChannel
-out = pathlib.Path(os.environ["NNI_OUTPUT_DIR"])
-deadline = time.time() + 90
-while not (out / "report-late").exists() and time.time() < deadline:
-    time.sleep(0.1)
-time.sleep(0.2)
 channel = TrialChannel(os.environ["NNI_TRIAL_CHANNEL"], os.environ["NNI_TRIAL_JOB_ID"], os.environ["NNI_TRIAL_TOKEN"])
-try:   # what nni.report_final_result(-1) sends, with this (old) attempt's token
-    channel.send_metric(int((out / "report-late").read_text()), "FINAL", 0, "-1")
-    (out / "late-answer").write_text("accepted")
+try:   # what nni.report_final_result(-1) sends, with the old attempt's token
+    channel.send_metric(int(sys.argv[1]), "FINAL", 0, "-1")
+    print("accepted")
 except Exception as exc:
-    (out / "late-answer").write_text(str(exc))
+    print(exc)
 """
 
 
 def test_lapsed_lease_reruns_the_trial_and_refuses_the_old_attempts_report(make_experiment, sshd, tmp_path):
-    trial = LEASE_TRIAL.replace("LATE]", repr(LATE_REPORT) + "]")
-    exp = remote_experiment(make_experiment, sshd, tmp_path, trial, concurrency=1, max_trials=1,
+    exp = remote_experiment(make_experiment, sshd, tmp_path, LEASE_TRIAL, concurrency=1, max_trials=1,
                             trial_lease_timeout=6)
     exp.start(port=0)
     (job,) = wait_for(lambda: exp.list_trial_jobs("RUNNING"), 60, "the trial to run")
     trial_dir = tmp_path / "remote-home" / exp.id / "trials" / job.trialJobId
-    late_pid = int(wait_for(lambda: (trial_dir / "late.pid").exists() and (trial_dir / "late.pid").read_text(),
-                            60, "the detached helper"))
-    keeper = late_pid   # until the keeper is known
+    attempt1 = json.loads(wait_for(lambda: (trial_dir / "attempt1.json").exists()
+                                   and (trial_dir / "attempt1.json").read_text(), 60, "attempt 1's environment"))
+    keeper = int(wait_for(lambda: (trial_dir / "lease.pid").exists() and (trial_dir / "lease.pid").read_text(),
+                          60, "the lease keeper"))
     try:
-        keeper = int(wait_for(lambda: (trial_dir / "lease.pid").exists() and (trial_dir / "lease.pid").read_text(),
-                              60, "the lease keeper"))
         os.kill(keeper, signal.SIGSTOP)   # the machine goes silent: no more renewals
         assert exp.wait(timeout=90) == "DONE"
         job = exp.get_trial_job(job.trialJobId)
@@ -529,17 +566,15 @@ def test_lapsed_lease_reruns_the_trial_and_refuses_the_old_attempts_report(make_
         assert one["reason"].startswith("its lease lapsed: no renewal for 6 s")
         # the silent attempt's (stopped) lease keeper was ended with it
         wait_for(lambda: not pid_alive(keeper), 60, "the first attempt's lease keeper to end")
-        # The old attempt's helper reports after all: refused (409), never stored.
-        (trial_dir / "report-late").write_text(str(job.hyperParameters[0].parameter_id))
-        answer = wait_for(lambda: (trial_dir / "late-answer").exists() and (trial_dir / "late-answer").read_text(),
-                          60, "the late report")
-        assert "HTTP 409" in answer and "superseded" in answer, answer
+        # A process of the old attempt reports after all: refused (409), never stored.
+        late = subprocess.run([sys.executable, "-c", LATE_REPORT, str(job.hyperParameters[0].parameter_id)],
+                              env={**os.environ, **attempt1}, capture_output=True, text=True, timeout=120)
+        assert "HTTP 409" in late.stdout and "superseded" in late.stdout, late
         assert [m.data for m in exp.get_trial_job(job.trialJobId).finalMetricData] == [x]
         db = sqlite3.connect(Path(exp.config.experiment_working_directory) / exp.id / "db" / "nni.sqlite")
         assert db.execute("SELECT count(*) FROM metrics WHERE type='FINAL'").fetchone()[0] == 1
     finally:
-        for pid in (late_pid, keeper):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        try:
+            os.kill(keeper, signal.SIGKILL)
+        except ProcessLookupError:
+            pass

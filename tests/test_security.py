@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import nnictl_create, pid_alive, wait_for
+from conftest import DAEMON_TRIAL, daemon_pid, nnictl_create, pid_alive, wait_for
 from nni.experiment import rest
 
 SPACE = {"x": {"_type": "uniform", "_value": [0, 1]}}
@@ -264,47 +264,18 @@ def test_second_final_is_409_and_a_retry_is_accepted(make_experiment):
 
 
 # -- no process outlives its trial ------------------------------------------------------------
-DAEMON_TRIAL = """
-    import os, signal, sys, time, nni
-    nni.get_next_parameter()
-    out = os.environ["NNI_OUTPUT_DIR"]
-    if os.fork() == 0:            # the classic daemon: fork, setsid, fork, exit
-        os.setsid()
-        if os.fork() == 0:
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
-            with open(os.path.join(out, "daemon.tmp"), "w") as f:
-                f.write(str(os.getpid()))
-            os.rename(os.path.join(out, "daemon.tmp"), os.path.join(out, "daemon.pid"))
-            while True:
-                time.sleep(1)
-        os._exit(0)
-    os.wait()
-    while not os.path.exists(os.path.join(out, "daemon.pid")):
-        time.sleep(0.05)
-    nni.report_final_result(1.0)
-    if nni.get_sequence_id() >= {ends}:
-        time.sleep(120)
-"""
-
-
-def _daemon_pid(trial_dir: str) -> int:
-    path = Path(trial_dir, "daemon.pid")
-    wait_for(path.exists, timeout=60, what="the daemon's pid file")
-    return int(path.read_text())
-
-
 def test_a_double_forked_daemon_dies_at_trial_end_kill_and_stop(make_experiment):
     # Trial 0 ends by itself, trial 1 is killed, trial 2 runs until the experiment stops.
     exp = make_experiment(DAEMON_TRIAL.replace("{ends}", "1"), SPACE, concurrency=1, max_trials=3)
     exp.start(port=0)
     first = wait_for(lambda: next((j for j in exp.list_trial_jobs() if j.sequenceId == 0), None), what="trial 0")
-    daemon = _daemon_pid(first.trialDir)
+    daemon = daemon_pid(first.trialDir)
     wait_for(lambda: exp.get_trial_job(first.trialJobId).status == "SUCCEEDED", timeout=60, what="trial 0 end")
     wait_for(lambda: not pid_alive(daemon), timeout=30, what="trial 0's daemon to die with it")
 
     second = wait_for(lambda: next((j for j in exp.list_trial_jobs() if j.sequenceId == 1), None), timeout=60,
                       what="trial 1")
-    daemon = _daemon_pid(second.trialDir)
+    daemon = daemon_pid(second.trialDir)
     wait_for(lambda: exp.get_trial_job(second.trialJobId).finalMetricData, timeout=60, what="trial 1's result")
     exp.kill_trial_job(second.trialJobId)
     wait_for(lambda: exp.get_trial_job(second.trialJobId).status == "USER_CANCELED", timeout=60, what="the kill")
@@ -312,7 +283,7 @@ def test_a_double_forked_daemon_dies_at_trial_end_kill_and_stop(make_experiment)
 
     third = wait_for(lambda: next((j for j in exp.list_trial_jobs() if j.sequenceId == 2), None), timeout=60,
                      what="trial 2")
-    daemon = _daemon_pid(third.trialDir)
+    daemon = daemon_pid(third.trialDir)
     exp.stop()
     wait_for(lambda: not pid_alive(daemon), timeout=30, what="trial 2's daemon to die with the experiment")
 
@@ -326,7 +297,7 @@ def test_a_double_forked_daemon_dies_when_the_manager_is_killed(tmp_path, write)
     trials = Path(entry["dir"], "trials")
     trial_dir = wait_for(lambda: next(iter(trials.iterdir()), None) if trials.is_dir() else None, timeout=60,
                          what="the trial directory")
-    daemon = _daemon_pid(str(trial_dir))
+    daemon = daemon_pid(str(trial_dir))
     try:
         os.kill(entry["pid"], signal.SIGKILL)
         wait_for(lambda: not pid_alive(daemon), timeout=30, what="the reaper to end the daemon")

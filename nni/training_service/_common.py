@@ -4,6 +4,7 @@ watchdog that ends a trial's process group, and the queue of trials waiting to s
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 from pathlib import Path
 from typing import Awaitable, Callable
@@ -20,12 +21,18 @@ FOREIGN_GPU_RECHECK_SECONDS = 5.0
 # pipe from the Ray worker), in a /bin/sh that leads the trial's new process group: a copy of
 # fd 0 (fd 3: an asynchronous list gets /dev/null as stdin unless redirected explicitly) is
 # read in the background; when it closes (trial ended, kill, the manager or the worker died,
-# connection lost) the whole group is SIGKILLed, so nothing the trial left in its group
-# outlives it.
-_WATCHDOG = 'exec 3<&0; (cat <&3 >/dev/null 2>&1; kill -KILL -$$) >/dev/null 2>&1 & '
-# Then the shell becomes the trial's (same pid: still the group leader); the command is in
-# the environment, so it needs no second quoting.
-_EXEC_TRIAL = 'exec /bin/sh -c "$NNI_NG_TRIAL_COMMAND" </dev/null 3<&-'
+# connection lost) the trial's whole tree is SIGKILLed: SIGUSR1 asks the launcher (the group
+# leader, below) to do it, which also reaches daemons the trial double-forked out of its group;
+# then the group, for a trial that runs without the launcher.
+_WATCHDOG = 'exec 3<&0; (cat <&3 >/dev/null 2>&1; kill -USR1 $$; sleep 1; kill -KILL -$$) >/dev/null 2>&1 & '
+# Then the shell becomes the trial's launcher (_launcher.py, a child subreaper, run from its
+# source in the environment with the machine's python3; same pid: still the group leader), or
+# the trial's shell where there is no python3. The command is in the environment, so it needs
+# no second quoting.
+_EXEC_TRIAL = ('if [ -n "$NNI_NG_LAUNCHER" ] && command -v python3 >/dev/null 2>&1; then '
+               'exec python3 -I -S -c "$NNI_NG_LAUNCHER" "$NNI_NG_TRIAL_COMMAND" </dev/null 3<&-; fi; '
+               'exec /bin/sh -c "$NNI_NG_TRIAL_COMMAND" </dev/null 3<&-')
+LAUNCHER_PATH = Path(__file__).with_name("_launcher.py")
 
 
 def watched_trial_script(*, before: str = "", after_watchdog: str = "") -> str:
@@ -35,6 +42,12 @@ def watched_trial_script(*, before: str = "", after_watchdog: str = "") -> str:
     watchdog is started; both are shell text ending in ``; `` or ``& ``.
     """
     return before + _WATCHDOG + after_watchdog + _EXEC_TRIAL
+
+
+@functools.cache
+def launcher_env() -> dict[str, str]:
+    """The environment :func:`watched_trial_script` needs to run the trial under the launcher."""
+    return {"NNI_NG_LAUNCHER": LAUNCHER_PATH.read_text()}
 
 
 def tail_bytes(path: str | Path, limit: int) -> bytes:

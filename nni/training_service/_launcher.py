@@ -7,10 +7,14 @@ is re-parented to this process instead of to init, so it stays in the trial's pr
 tree where a kill finds it. When the shell exits, every descendant still alive is
 SIGKILLed and reaped, and this process exits with the shell's status (a shell killed
 by signal N ends this process by signal N). SIGTERM/SIGINT/SIGHUP are passed on to
-the whole tree; this process keeps going until the shell has exited.
+the whole tree; this process keeps going until the shell has exited. SIGUSR1 means "end
+it all now": the whole tree is SIGKILLed (a SIGKILL to the process group would kill this
+process first and set the double-forked daemons free to init).
 
-Kept to the standard library and started with ``-I -S`` so it costs a trial only a few
-milliseconds.
+Kept to the standard library (and to what Python 3.6 has: on a remote machine it runs under
+whatever ``python3`` is there) and started with ``-I -S`` so it costs a trial only a few
+milliseconds. The remote and Ray services pass its source in ``$NNI_NG_LAUNCHER`` and run
+it with ``python3 -I -S -c``.
 """
 
 import os
@@ -72,10 +76,12 @@ def main() -> None:
     _become_subreaper()
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, lambda signum, frame: _signal_all(signum))
+    signal.signal(signal.SIGUSR1, lambda signum, frame: _signal_all(signal.SIGKILL))
     shell = os.fork()
     if shell == 0:
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
             signal.signal(sig, signal.SIG_DFL)
+        os.environ.pop("NNI_NG_LAUNCHER", None)   # this source, when run by the remote/Ray services
         try:
             os.execv("/bin/sh", ["/bin/sh", "-c", sys.argv[1]])
         finally:
@@ -101,7 +107,7 @@ def main() -> None:
         sig = os.WTERMSIG(status)
         signal.signal(sig, signal.SIG_DFL)
         os.kill(os.getpid(), sig)
-    sys.exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 1)
+    sys.exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
 
 
 if __name__ == "__main__":

@@ -11,14 +11,14 @@ import time
 from pathlib import Path
 
 from ..runtime.process import pid_alive, start_ticks
-from ._common import TrialQueue, end_message
+from ._common import LAUNCHER_PATH, TrialQueue, end_message
 from ._launcher import descendants
 from .base import ServiceContext, TrainingService, TrialEnded, TrialSpec
 from .gpu import GpuError, GpuScheduler
 
 # A trial gets this long to exit after SIGTERM before the whole tree is SIGKILLed.
 KILL_GRACE_SECONDS = 0.5
-LAUNCHER = Path(__file__).with_name("_launcher.py")
+
 PID_FILE = "trial.pid"   # "<pid> <start ticks>" of the process group leader
 
 
@@ -121,7 +121,7 @@ class LocalTrainingService(TrainingService):
                 # The launcher runs /bin/sh -c COMMAND as a child subreaper: daemons the trial
                 # double-forks stay in its tree and end with it (see _launcher.py).
                 process = await asyncio.create_subprocess_exec(
-                    sys.executable, "-I", "-S", str(LAUNCHER), spec.command, cwd=spec.code_dir,
+                    sys.executable, "-I", "-S", str(LAUNCHER_PATH), spec.command, cwd=spec.code_dir,
                     env={**os.environ, **env},
                     stdin=asyncio.subprocess.DEVNULL, stdout=stdout, stderr=stderr,
                     start_new_session=True)

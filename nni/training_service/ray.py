@@ -24,7 +24,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ._common import STDERR_TAIL_BYTES, end_message, tail_bytes, watched_trial_script
+from ._common import STDERR_TAIL_BYTES, end_message, launcher_env, tail_bytes, watched_trial_script
 from .base import ServiceContext, TrainingService, TrialEnded, TrialSpec
 
 _log = logging.getLogger("nni.training_service.ray")
@@ -81,7 +81,7 @@ def _run_trial(command: str, code_dir: str | None, trial_dir: str, env: dict[str
         tempfile.gettempdir(), "nni-ng-ray", env.get("NNI_EXP_ID", "exp"), env.get("NNI_TRIAL_JOB_ID", "trial"))
     os.makedirs(out_dir, exist_ok=True)
     full_env = {**os.environ, **env, "NNI_SYS_DIR": out_dir, "NNI_OUTPUT_DIR": out_dir,
-                "NNI_NG_TRIAL_COMMAND": command}
+                "NNI_NG_TRIAL_COMMAND": command, **launcher_env()}
     stdout_path, stderr_path = os.path.join(out_dir, "stdout"), os.path.join(out_dir, "stderr")
     # Appended: a re-run (a new attempt of the same trial) keeps the earlier attempts' output.
     with open(stdout_path, "ab") as stdout, open(stderr_path, "ab") as stderr:
@@ -98,10 +98,15 @@ def _run_trial(command: str, code_dir: str | None, trial_dir: str, env: dict[str
             time.sleep(0.05)
         exit_code = process.returncode
     except BaseException:
-        # ray.cancel() without force: KeyboardInterrupt here. End the group, then re-raise.
-        for sig, grace in ((signal.SIGTERM, KILL_GRACE_SECONDS), (signal.SIGKILL, 5.0)):
+        # ray.cancel() without force: KeyboardInterrupt here. End the group, then re-raise. Before
+        # the SIGKILL the launcher (the leader) SIGKILLs its tree: double-forked daemons too.
+        for sig, grace in ((signal.SIGTERM, KILL_GRACE_SECONDS), (signal.SIGUSR1, 2.0), (signal.SIGKILL, 5.0)):
             try:
-                os.killpg(process.pid, sig)
+                if sig == signal.SIGUSR1:
+                    if process.poll() is None:
+                        os.kill(process.pid, sig)
+                else:
+                    os.killpg(process.pid, sig)
             except (ProcessLookupError, PermissionError):
                 pass
             deadline = time.monotonic() + grace

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import NniError
-from ._common import STDERR_TAIL_BYTES, TrialQueue, end_message, watched_trial_script
+from ._common import STDERR_TAIL_BYTES, TrialQueue, end_message, launcher_env, watched_trial_script
 from ._upload import pack_code_dir
 from .base import GpuNeeds, ServiceContext, TrainingService, TrialEnded, TrialSpec
 from .gpu import GpuError, choose_gpus
@@ -100,6 +100,24 @@ class _Machine:
     @property
     def connected(self) -> bool:
         return self.conn is not None
+
+
+def _kill_command(pgids: list[int], signal_name: str) -> str:
+    """Shell text that sends ``signal_name`` to the process groups ``pgids``.
+
+    A SIGKILL to a group would end its leader, the trial's launcher, before the daemons the
+    trial double-forked out of the group (still in the launcher's tree) could be found: each
+    launcher still leading its group is first asked to SIGKILL its tree (SIGUSR1) and given up
+    to 2 s; the pid is checked to lead its group so that a reused pid is never signalled.
+    """
+    kill = f"kill -{signal_name} -- {' '.join(f'-{p}' for p in pgids)} 2>/dev/null"
+    if signal_name != "KILL":
+        return kill
+    leaders = " ".join(str(p) for p in pgids)
+    return (f'for p in {leaders}; do [ "$(ps -o pgid= -p $p 2>/dev/null | tr -d " ")" = "$p" ] && '
+            f'kill -USR1 $p 2>/dev/null; done; '
+            f'for p in {leaders}; do i=0; while [ $i -lt 20 ] && kill -0 $p 2>/dev/null; do '
+            f'sleep 0.1; i=$((i+1)); done; done; {kill}')
 
 
 async def _run_for_output(conn: Any, command: str) -> tuple[int | None, str, str]:
@@ -427,6 +445,7 @@ class RemoteTrainingService(TrainingService):
             env["NNI_TRIAL_CHANNEL"] = f"http://127.0.0.1:{machine.forward_port}"
         env.update(machine.gpu_needs.cuda_env(trial.gpus))
         env["NNI_NG_TRIAL_COMMAND"] = spec.command
+        env.update(launcher_env())
         exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
         return self._with_path(machine, (
             f"mkdir -p {shlex.quote(trial_dir)} && cd {shlex.quote(root + '/code')} && "
@@ -519,9 +538,8 @@ class RemoteTrainingService(TrainingService):
     async def _kill_groups(self, machine: _Machine, pgids: list[int], signal_name: str) -> None:
         if not pgids or machine.conn is None:
             return
-        targets = " ".join(f"-{p}" for p in pgids)
         try:
-            await asyncio.wait_for(machine.conn.run(f"kill -{signal_name} -- {targets} 2>/dev/null", check=False), 10)
+            await asyncio.wait_for(machine.conn.run(_kill_command(pgids, signal_name), check=False), 10)
         except Exception as exc:  # noqa: BLE001 - connection gone: the watchdogs end the groups
             _log.debug("kill -%s on %s failed: %s", signal_name, machine.name, exc)
 
