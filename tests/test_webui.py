@@ -194,20 +194,21 @@ def test_pages_show_a_real_experiment(make_experiment, page, shot):
         e(page.locator("#trials-table thead")).to_contain_text(name)
     page.click("th[data-sort='metric']")   # first click: best first (descending)
     e(page.locator("th[data-sort='metric'] .arrow")).to_have_text("▼")
-    shown = [float(v) for v in cells(page, "metric")]
-    assert shown == sorted(shown, reverse=True) and len(shown) == 10
+    # The arrow turns at the click; the rows come with the server's answer.
+    wait_until(lambda: (lambda shown: shown == sorted(shown, reverse=True) and len(shown) == 10)(
+        [float(v) for v in cells(page, "metric")]), what="the rows sorted by metric, best first")
     assert page.locator("#trials-table tbody tr").first.get_attribute("data-trial-id") == best
     page.click("th[data-sort='metric']")
     e(page.locator("th[data-sort='metric'] .arrow")).to_have_text("▲")
-    shown = [float(v) for v in cells(page, "metric")]
-    assert shown == sorted(shown)
+    wait_until(lambda: (lambda shown: shown == sorted(shown) and len(shown) == 10)(
+        [float(v) for v in cells(page, "metric")]), what="the rows sorted by metric, ascending")
     assert "sort=metric" in page.url   # the view is kept in the address
     # Filtering happens on the server: an expression on a parameter.
     adam = sorted(t for t, p in params.items() if p["opt"] == "adam")
     page.fill("#trial-filter", "opt=adam")
     e(page.locator("#trials-summary")).to_have_text(f"{min(1, len(adam))}–{len(adam)} of {len(adam)} trials")
-    assert sorted(page.locator("#trials-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.trialId)")) \
-        == adam
+    wait_until(lambda: sorted(page.locator("#trials-table tbody tr").evaluate_all(
+        "rows => rows.map(r => r.dataset.trialId)")) == adam, what="the rows of the adam trials")
     page.fill("#trial-filter", "")
     e(page.locator("#trials-table tbody tr")).to_have_count(10)
     shot(page, "trials")
@@ -734,11 +735,15 @@ def test_overview_tables_exports_and_chart_controls(make_experiment, page, tmp_p
     # Overview: the top 10 trials best first, and the metric chart with every result.
     page.goto(ui(exp, "#/overview"))
     e(page.locator("#top-trials tbody tr")).to_have_count(10)
-    assert page.locator("#top-trials tbody tr").evaluate_all("rows => rows.map(r => r.dataset.trialId)") == ranked[:10]
+    # Waited on, not read once: a live refresh may still redraw the table right after the rows appear.
+    wait_until(lambda: page.locator("#top-trials tbody tr").evaluate_all("rows => rows.map(r => r.dataset.trialId)")
+               == ranked[:10], what="the top 10 trials, best first")
     e(page.locator("#overview-metric .scatterlayer .trace").first.locator(".point")).to_have_count(14)
     # Whole-number trial ticks only.
-    ticks = page.locator("#overview-metric .xtick text").all_text_contents()
-    assert ticks and all(re.fullmatch(r"-?\d+", t.replace("\u2212", "-")) for t in ticks), ticks
+    def whole_ticks() -> bool:
+        ticks = page.locator("#overview-metric .xtick text").all_text_contents()
+        return bool(ticks) and all(re.fullmatch(r"-?\d+", t.replace("\u2212", "-")) for t in ticks)
+    wait_until(whole_ticks, what="whole-number trial ticks")
     with page.expect_download() as download:
         page.click("#download-manager-log")
     assert "experiment" in Path(download.value.path()).read_text()
@@ -770,8 +775,8 @@ def test_overview_tables_exports_and_chart_controls(make_experiment, page, tmp_p
     page.fill("#trial-filter", "loss = hinge")
     e(page.locator("#filter-error")).to_be_hidden()
     e(page.locator("#trials-summary")).to_contain_text(f"of {len(hinge)} trials")
-    assert sorted(page.locator("#trials-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.trialId)")) \
-        == hinge
+    wait_until(lambda: sorted(page.locator("#trials-table tbody tr").evaluate_all(
+        "rows => rows.map(r => r.dataset.trialId)")) == hinge, what="the rows of the hinge trials")
     page.fill("#trial-filter", "")
     e(page.locator("#trials-table tbody tr")).to_have_count(14)
 
@@ -781,7 +786,7 @@ def test_overview_tables_exports_and_chart_controls(make_experiment, page, tmp_p
     page.check("#columns-panel input[data-column='latest']")
     page.uncheck("#columns-panel input[data-column='param:lr']")
     e(page.locator("#trials-table td[data-col='intermediates']")).to_have_count(14)
-    assert set(cells(page, "intermediates")) == {"4"}
+    wait_until(lambda: set(cells(page, "intermediates")) == {"4"}, what="4 intermediate results in every row")
     e(page.locator("#trials-table td[data-col='param:lr']")).to_have_count(0)
     page.reload()
     e(page.locator("#trials-table td[data-col='latest']")).to_have_count(14)
