@@ -277,6 +277,24 @@ def test_a_double_forked_daemon_on_the_machine_dies_at_trial_end_kill_and_lost_c
                 os.kill(int(path.read_text()), signal.SIGKILL)
 
 
+def test_a_machine_whose_python3_is_broken_still_runs_trials(make_experiment, sshd, tmp_path, caplog):
+    # A pyenv shim for a version that is not installed: `python3` is on PATH but cannot run.
+    fake_bin = tmp_path / "fake-bin"
+    fake_bin.mkdir()
+    (fake_bin / "python3").write_text("#!/bin/sh\necho 'pyenv: python3: command not found' >&2\nexit 127\n")
+    (fake_bin / "python3").chmod(0o755)
+    exp = make_experiment(REPORTING_TRIAL, SPACE, concurrency=2, max_trials=2)   # runs sys.executable
+    exp.config.training_service = remote_service(sshd, tmp_path, pythonPath=str(fake_bin))
+    caplog.set_level("WARNING", logger="nni.training_service.remote")
+    exp.start(port=0)
+    try:
+        assert exp.wait(timeout=120) == "DONE"
+        assert [j.status for j in exp.list_trial_jobs()] == ["SUCCEEDED"] * 2
+    finally:
+        exp.stop()
+    assert any("no python3 (3.6+) on the trials' PATH there" in r.getMessage() for r in caplog.records)
+
+
 def test_lost_connection_fails_running_trials_and_the_experiment_goes_on(make_experiment, sshd, tmp_path):
     trial = LONG_TRIAL.replace("time.sleep(120)\n", "time.sleep(120 if p0['x'] >= 0 and os.path.exists(os.path.join(os.environ['NNI_SYS_DIR'], '..', '..', 'block')) else 0)\n")
     trial = trial.replace("nni.get_next_parameter()", "p0 = nni.get_next_parameter()")

@@ -26,11 +26,11 @@ FOREIGN_GPU_RECHECK_SECONDS = 5.0
 # then the group, for a trial that runs without the launcher.
 _WATCHDOG = 'exec 3<&0; (cat <&3 >/dev/null 2>&1; kill -USR1 $$; sleep 1; kill -KILL -$$) >/dev/null 2>&1 & '
 # Then the shell becomes the trial's launcher (_launcher.py, a child subreaper, run from its
-# source in the environment with the machine's python3; same pid: still the group leader), or
-# the trial's shell where there is no python3. The command is in the environment, so it needs
-# no second quoting.
-_EXEC_TRIAL = ('if [ -n "$NNI_NG_LAUNCHER" ] && command -v python3 >/dev/null 2>&1; then '
-               'exec python3 -I -S -c "$NNI_NG_LAUNCHER" "$NNI_NG_TRIAL_COMMAND" </dev/null 3<&-; fi; '
+# source in the environment by a Python known to work there; same pid: still the group
+# leader), or the trial's shell where there is none. The command is in the environment, so it
+# needs no second quoting.
+_EXEC_TRIAL = ('if [ -n "$NNI_NG_LAUNCHER" ]; then exec "$NNI_NG_LAUNCHER_PYTHON" -I -S -c "$NNI_NG_LAUNCHER" '
+               '"$NNI_NG_TRIAL_COMMAND" </dev/null 3<&-; fi; '
                'exec /bin/sh -c "$NNI_NG_TRIAL_COMMAND" </dev/null 3<&-')
 LAUNCHER_PATH = Path(__file__).with_name("_launcher.py")
 
@@ -45,9 +45,19 @@ def watched_trial_script(*, before: str = "", after_watchdog: str = "") -> str:
 
 
 @functools.cache
-def launcher_env() -> dict[str, str]:
-    """The environment :func:`watched_trial_script` needs to run the trial under the launcher."""
-    return {"NNI_NG_LAUNCHER": LAUNCHER_PATH.read_text()}
+def _launcher_source() -> str:
+    return LAUNCHER_PATH.read_text()
+
+
+def launcher_env(python: str) -> dict[str, str]:
+    """What :func:`watched_trial_script` needs to run the trial under the launcher, with ``python``."""
+    return {"NNI_NG_LAUNCHER": _launcher_source(), "NNI_NG_LAUNCHER_PYTHON": python}
+
+
+# Run on a machine (with the trial's PATH) before it gets trials: prints this line where its
+# python3 can run the launcher (3.6 or later; a broken pyenv shim, say, cannot).
+LAUNCHER_PROBE = ('python3 -I -S -c "import sys; sys.version_info >= (3, 6) and print(\'launcher-ok\')" '
+                  '2>/dev/null')
 
 
 def tail_bytes(path: str | Path, limit: int) -> bytes:

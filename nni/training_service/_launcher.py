@@ -81,7 +81,8 @@ def main() -> None:
     if shell == 0:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
             signal.signal(sig, signal.SIG_DFL)
-        os.environ.pop("NNI_NG_LAUNCHER", None)   # this source, when run by the remote/Ray services
+        for name in ("NNI_NG_LAUNCHER", "NNI_NG_LAUNCHER_PYTHON"):   # set by the remote/Ray services
+            os.environ.pop(name, None)
         try:
             os.execv("/bin/sh", ["/bin/sh", "-c", sys.argv[1]])
         finally:

@@ -73,6 +73,7 @@ def _run_trial(command: str, code_dir: str | None, trial_dir: str, env: dict[str
     import signal
     import socket
     import subprocess
+    import sys
     import tempfile
     import time
 
@@ -81,7 +82,7 @@ def _run_trial(command: str, code_dir: str | None, trial_dir: str, env: dict[str
         tempfile.gettempdir(), "nni-ng-ray", env.get("NNI_EXP_ID", "exp"), env.get("NNI_TRIAL_JOB_ID", "trial"))
     os.makedirs(out_dir, exist_ok=True)
     full_env = {**os.environ, **env, "NNI_SYS_DIR": out_dir, "NNI_OUTPUT_DIR": out_dir,
-                "NNI_NG_TRIAL_COMMAND": command, **launcher_env()}
+                "NNI_NG_TRIAL_COMMAND": command, **launcher_env(sys.executable)}
     stdout_path, stderr_path = os.path.join(out_dir, "stdout"), os.path.join(out_dir, "stderr")
     # Appended: a re-run (a new attempt of the same trial) keeps the earlier attempts' output.
     with open(stdout_path, "ab") as stdout, open(stderr_path, "ab") as stderr:

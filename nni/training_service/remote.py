@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import NniError
-from ._common import STDERR_TAIL_BYTES, TrialQueue, end_message, launcher_env, watched_trial_script
+from ._common import (LAUNCHER_PROBE, STDERR_TAIL_BYTES, TrialQueue, end_message, launcher_env,
+                      watched_trial_script)
 from ._upload import pack_code_dir
 from .base import GpuNeeds, ServiceContext, TrainingService, TrialEnded, TrialSpec
 from .gpu import GpuError, choose_gpus
@@ -83,6 +84,7 @@ class _Machine:
     listener: Any = None                # reverse port forward
     forward_port: int | None = None
     home: str = ""
+    launcher: bool = False              # its python3 can run the launcher (see _common.LAUNCHER_PROBE)
     prepared_for: str | None = None     # experiment id whose code is uploaded
     trials: dict[str, _RemoteTrial] = field(default_factory=dict)
     lost_pgids: list[int] = field(default_factory=list)
@@ -205,6 +207,11 @@ class RemoteTrainingService(TrainingService):
                 raise RemoteError(f"machine {machine.name}: 'setsid' (util-linux) is not installed there; "
                                   "it is needed to run each trial in its own process group")
             machine.home = lines[0] if lines else ""
+            _, stdout, _ = await _run_for_output(conn, self._with_path(machine, LAUNCHER_PROBE))
+            machine.launcher = "launcher-ok" in stdout.splitlines()
+            if not machine.launcher:
+                _log.warning("machine %s: no python3 (3.6+) on the trials' PATH there; its trials run without "
+                             "the launcher, so a daemon a trial double-forks may outlive it", machine.name)
             if machine.gpu_needs.trial_gpu_number and machine.gpus is None:
                 machine.gpus = await self._detect_gpus(machine, conn)
         except BaseException:
@@ -445,7 +452,8 @@ class RemoteTrainingService(TrainingService):
             env["NNI_TRIAL_CHANNEL"] = f"http://127.0.0.1:{machine.forward_port}"
         env.update(machine.gpu_needs.cuda_env(trial.gpus))
         env["NNI_NG_TRIAL_COMMAND"] = spec.command
-        env.update(launcher_env())
+        if machine.launcher:
+            env.update(launcher_env("python3"))
         exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
         return self._with_path(machine, (
             f"mkdir -p {shlex.quote(trial_dir)} && cd {shlex.quote(root + '/code')} && "
