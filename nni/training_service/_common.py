@@ -23,8 +23,11 @@ FOREIGN_GPU_RECHECK_SECONDS = 5.0
 # read in the background; when it closes (trial ended, kill, the manager or the worker died,
 # connection lost) the trial's whole tree is SIGKILLed: SIGUSR1 asks the launcher (the group
 # leader, below) to do it, which also reaches daemons the trial double-forked out of its group;
-# then the group, for a trial that runs without the launcher.
-_WATCHDOG = 'exec 3<&0; (cat <&3 >/dev/null 2>&1; kill -USR1 $$; sleep 1; kill -KILL -$$) >/dev/null 2>&1 & '
+# then the group, for a trial that runs without the launcher. (Only a pid that still leads its
+# group is signalled: never one the system gave to another process since.)
+_WATCHDOG = ('exec 3<&0; (cat <&3 >/dev/null 2>&1; '
+             '[ "$(ps -o pgid= -p $$ | tr -d " ")" = "$$" ] && kill -USR1 $$ && sleep 1; '
+             'kill -KILL -$$) >/dev/null 2>&1 & ')
 # Then the shell becomes the trial's launcher (_launcher.py, a child subreaper, run from its
 # source in the environment by a Python known to work there; same pid: still the group
 # leader), or the trial's shell where there is none. The command is in the environment, so it
