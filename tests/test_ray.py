@@ -348,3 +348,28 @@ def test_private_local_ray_runs_trials_in_the_code_dir_and_shuts_down(make_exper
         assert (trial / "stdout").read_text().startswith(f"cwd {tmp_path / 'code'} platform ray")
     import ray
     assert not ray.is_initialized()   # the private instance went away with the experiment
+
+
+def test_trial_output_on_a_node_without_the_experiment_directory_is_private(tmp_path, monkeypatch):
+    """The task body on its own (no cluster needed): a node that cannot see the trial directory."""
+    from nni.training_service.ray import _run_trial
+    node_tmp = tmp_path / "node-tmp"
+    node_tmp.mkdir(mode=0o1777)
+    monkeypatch.setenv("TMPDIR", str(node_tmp))
+    monkeypatch.setattr(tempfile, "tempdir", None)   # re-read TMPDIR
+    env = {"NNI_EXP_ID": "exp1", "NNI_TRIAL_JOB_ID": "t1"}
+    elsewhere = str(tmp_path / "not-on-this-node" / "trials" / "t1")
+    planted = node_tmp / f"nni-ng-ray-{os.getuid()}"
+    if os.geteuid() == 0:
+        # Another user got there first and made the name theirs, open to all.
+        planted.mkdir(mode=0o777)
+        os.chown(planted, 65534, 65534)
+    result = _run_trial("echo to stdout; echo to stderr >&2", str(tmp_path), elsewhere, env)
+    assert result["exit_code"] == 0 and not result["shared"]
+    assert result["stdout"] == b"to stdout\n" and result["stderr"] == b"to stderr\n"
+    if os.geteuid() == 0:
+        assert list(planted.iterdir()) == []   # nothing written into someone else's directory
+        (used,) = [d for d in node_tmp.glob("nni-ng-ray-*") if d != planted]
+    else:
+        used = planted
+    assert (used.stat().st_mode & 0o777) == 0o700 and (used / "exp1" / "t1" / "stdout").read_bytes() == b"to stdout\n"

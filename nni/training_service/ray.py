@@ -65,6 +65,27 @@ def _start_lease_keeper(env: dict[str, str], machine: str, process: Any) -> None
                      name="nni-lease", daemon=True).start()
 
 
+def _node_output_root() -> str:
+    """Where trials write on a node that cannot see the experiment's directory:
+    ``$TMPDIR/nni-ng-ray-<uid>``, this user's only (0700).
+
+    On a node shared by several users nobody else reads the trials' logs there, and a directory
+    or link someone else planted under that name is never written into (a fresh private
+    directory is used instead).
+    """
+    import stat
+    import tempfile
+    root = os.path.join(tempfile.gettempdir(), f"nni-ng-ray-{os.getuid()}")
+    try:
+        os.mkdir(root, 0o700)
+    except FileExistsError:
+        pass
+    info = os.lstat(root)
+    if stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & 0o077:
+        return root
+    return tempfile.mkdtemp(prefix="nni-ng-ray-")
+
+
 def _run_trial(command: str, code_dir: str | None, trial_dir: str, env: dict[str, str]) -> dict[str, Any]:
     """The body of the Ray task: run one trial on this node and return how it ended.
 
@@ -74,12 +95,11 @@ def _run_trial(command: str, code_dir: str | None, trial_dir: str, env: dict[str
     import socket
     import subprocess
     import sys
-    import tempfile
     import time
 
     shared = os.path.isdir(os.path.dirname(trial_dir.rstrip("/")))
     out_dir = trial_dir if shared else os.path.join(
-        tempfile.gettempdir(), "nni-ng-ray", env.get("NNI_EXP_ID", "exp"), env.get("NNI_TRIAL_JOB_ID", "trial"))
+        _node_output_root(), env.get("NNI_EXP_ID", "exp"), env.get("NNI_TRIAL_JOB_ID", "trial"))
     os.makedirs(out_dir, exist_ok=True)
     full_env = {**os.environ, **env, "NNI_SYS_DIR": out_dir, "NNI_OUTPUT_DIR": out_dir,
                 "NNI_NG_TRIAL_COMMAND": command, **launcher_env(sys.executable)}
