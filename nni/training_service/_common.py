@@ -17,16 +17,25 @@ STDERR_TAIL_BYTES = 2000
 # when a foreign process frees a GPU (our own trials' ends do wake the queue).
 FOREIGN_GPU_RECHECK_SECONDS = 5.0
 
+def leads_its_group(pid: str) -> str:
+    """Shell test: ``pid`` is not known to lead another group than its own number.
+
+    False only when ``ps`` shows that the pid now belongs to another group (the system gave
+    the number to another process); without ``ps`` (a minimal container) it passes.
+    """
+    return f'pg=$(ps -o pgid= -p {pid} 2>/dev/null | tr -d " "); [ -z "$pg" ] || [ "$pg" = "{pid}" ]'
+
+
 # The watchdog, for a trial started through a pipe or channel on fd 0 (the SSH channel, a
 # pipe from the Ray worker), in a /bin/sh that leads the trial's new process group: a copy of
 # fd 0 (fd 3: an asynchronous list gets /dev/null as stdin unless redirected explicitly) is
 # read in the background; when it closes (trial ended, kill, the manager or the worker died,
 # connection lost) the trial's whole tree is SIGKILLed: SIGUSR1 asks the launcher (the group
 # leader, below) to do it, which also reaches daemons the trial double-forked out of its group;
-# then the group, for a trial that runs without the launcher. (Only a pid that still leads its
-# group is signalled: never one the system gave to another process since.)
+# then the group, for a trial that runs without the launcher. (Never a pid the system has
+# given to another process since: see leads_its_group.)
 _WATCHDOG = ('exec 3<&0; (cat <&3 >/dev/null 2>&1; '
-             '[ "$(ps -o pgid= -p $$ | tr -d " ")" = "$$" ] && kill -USR1 $$ && sleep 1; '
+             f'{{ {leads_its_group("$$")}; }} && kill -USR1 $$ && sleep 1; '
              'kill -KILL -$$) >/dev/null 2>&1 & ')
 # Then the shell becomes the trial's launcher (_launcher.py, a child subreaper, run from its
 # source in the environment by a Python known to work there; same pid: still the group

@@ -28,7 +28,7 @@ from typing import Any
 
 from ..errors import NniError
 from ._common import (LAUNCHER_PROBE, STDERR_TAIL_BYTES, TrialQueue, end_message, launcher_env,
-                      watched_trial_script)
+                      leads_its_group, watched_trial_script)
 from ._upload import pack_code_dir
 from .base import GpuNeeds, ServiceContext, TrainingService, TrialEnded, TrialSpec
 from .gpu import GpuError, choose_gpus
@@ -110,14 +110,13 @@ def _kill_command(pgids: list[int], signal_name: str) -> str:
     A SIGKILL to a group would end its leader, the trial's launcher, before the daemons the
     trial double-forked out of the group (still in the launcher's tree) could be found: each
     launcher still leading its group is first asked to SIGKILL its tree (SIGUSR1) and given up
-    to 2 s; the pid is checked to lead its group so that a reused pid is never signalled.
+    to 2 s (a pid the system has given to another process since is left alone).
     """
     kill = f"kill -{signal_name} -- {' '.join(f'-{p}' for p in pgids)} 2>/dev/null"
     if signal_name != "KILL":
         return kill
     leaders = " ".join(str(p) for p in pgids)
-    return (f'for p in {leaders}; do [ "$(ps -o pgid= -p $p 2>/dev/null | tr -d " ")" = "$p" ] && '
-            f'kill -USR1 $p 2>/dev/null; done; '
+    return (f'for p in {leaders}; do {{ {leads_its_group("$p")}; }} && kill -USR1 $p 2>/dev/null; done; '
             f'for p in {leaders}; do i=0; while [ $i -lt 20 ] && kill -0 $p 2>/dev/null; do '
             f'sleep 0.1; i=$((i+1)); done; done; {kill}')
 
