@@ -14,7 +14,8 @@ process first and set the double-forked daemons free to init).
 Kept to the standard library (and to what Python 3.6 has: on a remote machine it runs under
 whatever ``python3`` is there) and started with ``-I -S`` so it costs a trial only a few
 milliseconds. The remote and Ray services pass its source in ``$NNI_NG_LAUNCHER`` and run
-it with ``python3 -I -S -c``.
+it with ``-I -S -c`` under ``$NNI_NG_LAUNCHER_PYTHON`` (remote: the machine's ``python3``;
+Ray: the worker's interpreter).
 """
 
 import os

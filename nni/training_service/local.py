@@ -18,7 +18,6 @@ from .gpu import GpuError, GpuScheduler
 
 # A trial gets this long to exit after SIGTERM before the whole tree is SIGKILLed.
 KILL_GRACE_SECONDS = 0.5
-
 PID_FILE = "trial.pid"   # "<pid> <start ticks>" of the process group leader
 
 

@@ -467,20 +467,20 @@ class RemoteTrainingService(TrainingService):
         trial.process = process
         startup_output = b""
         while True:
-            first = await process.stdout.readline()
-            if first.startswith(PGID_MARKER) or not first or len(startup_output) > STARTUP_OUTPUT_LIMIT:
+            line = await process.stdout.readline()
+            if line.startswith(PGID_MARKER) or not line or len(startup_output) > STARTUP_OUTPUT_LIMIT:
                 break
-            startup_output += first
+            startup_output += line
         if startup_output:
             with open(trial_dir / "stdout", "ab") as f:
                 f.write(startup_output[:STARTUP_OUTPUT_LIMIT])
-        if not first.startswith(PGID_MARKER):
+        if not line.startswith(PGID_MARKER):
             # The wrapper failed before the trial started (missing directory, no /bin/sh ...).
             rest = await process.stderr.read()
             await process.wait()
-            raise RemoteError((first + rest).decode(errors="replace").strip()[:STDERR_TAIL_BYTES]
+            raise RemoteError((line + rest).decode(errors="replace").strip()[:STDERR_TAIL_BYTES]
                               or f"exit status {process.exit_status}")
-        trial.pgid = int(first[len(PGID_MARKER):].strip())
+        trial.pgid = int(line[len(PGID_MARKER):].strip())
         # For a resumed manager: which machine ran the trial and its process group there.
         (trial_dir / "trial.remote").write_text(f"{machine.name} {trial.pgid} {self._remote_root(machine)}\n")
         trial.watcher = self._background(self._watch(trial))
