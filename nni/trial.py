@@ -59,8 +59,17 @@ def _user_channel() -> Any:
     return module._user_channel() if module is not None else None
 
 
+def _reset_records() -> None:
+    global _exhausted
+    _records.clear()
+    _intermediate_seq.clear()
+    _finals_sent.clear()
+    _exhausted = False
+
+
 def _standalone() -> bool:
-    return _env.platform is None and _user_channel() is None
+    # NNI runs 'unittest' as standalone too (its own tests set NNI_PLATFORM=unittest).
+    return _env.platform in (None, "unittest") and _user_channel() is None
 
 
 def _send_metric(parameter_id: Any, metric_type: str, sequence: int, value: str) -> None:

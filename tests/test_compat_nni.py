@@ -156,8 +156,9 @@ def test_shared_storage_and_other_platforms_are_refused_clearly():
     from nni.experiment.config import ConfigError, ExperimentConfig, OpenpaiConfig
     with pytest.raises(ConfigError, match="sharedStorage: NNI's shared storage .* not supported by nni-ng"):
         ExperimentConfig.from_dict({"trialCommand": "x", "trialConcurrency": 1, "tuner": {"name": "TPE"},
+                                    "searchSpace": {"x": {"_type": "uniform", "_value": [0, 1]}},
                                     "trainingService": {"platform": "local"},
-                                    "sharedStorage": {"storageType": "NFS"}})
+                                    "sharedStorage": {"storageType": "NFS"}}).canonical_copy()
     with pytest.raises(ConfigError, match="OpenPAI training service is not supported"):
         OpenpaiConfig()
 
@@ -323,6 +324,96 @@ def test_trial_command_channel_can_be_replaced_as_in_nni_tests():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == [["PERIODICAL", 7, 5, 0.5], ["FINAL", 7, 0, {"default": 0.9}]]
+
+
+def test_default_trial_channel_under_nni_platform_unittest_and_swaps_as_nni_tests_do():
+    """NNI's test_trial.py: with NNI_PLATFORM=unittest (no manager) the default channel is a
+    standalone one, setting a channel per case and back works, and each swapped-in channel
+    gets its own final result for the same parameter id."""
+    code = textwrap.dedent("""
+        import json, nni
+        from nni.runtime.trial_command_channel import (TrialCommandChannel,
+            get_default_trial_command_channel, set_default_trial_command_channel)
+
+        class Fake(TrialCommandChannel):
+            def __init__(self): self.sent = []
+            def receive_parameter(self): return {"parameter_id": "p", "parameters": {"x": 1}}
+            def send_metric(self, type, parameter_id, trial_job_id, sequence, value):
+                self.sent.append([type, parameter_id, trial_job_id, sequence, value])
+
+        default = get_default_trial_command_channel()      # NNI's setUp; raised here before
+        sent = []
+        for case in range(2):
+            fake = set_default_trial_command_channel(Fake())
+            nni.report_final_result(case)
+            sent += fake.sent
+            set_default_trial_command_channel(default)      # NNI's tearDown
+        print(json.dumps([sent, nni.get_next_parameter(), nni.get_trial_id()]))
+    """)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NNI_")}
+    env.update(NNI_PLATFORM="unittest", NNI_TRIAL_JOB_ID="tj", NNI_EXP_ID="e")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert out.returncode == 0, out.stderr
+    sent, params, trial_id = json.loads(out.stdout.strip().splitlines()[-1])
+    assert sent == [["FINAL", "p", "tj", 0, 0], ["FINAL", "p", "tj", 0, 1]]
+    assert params == {} and trial_id == "tj"                 # back on the standalone channel
+
+
+def test_same_experiment_object_stops_then_resumes_then_views(make_experiment):
+    """NNI's test_experiment_resume_view: stop(), resume() and view() on one Experiment object."""
+    space = {"x": {"_type": "uniform", "_value": [0, 1]}}
+    exp = make_experiment(STREAMING, space, concurrency=1, max_trials=2)
+    exp.start(port=0)
+    wait_for(lambda: any(j.status == "SUCCEEDED" for j in exp.list_trial_jobs()), 60, "a finished trial")
+    exp.stop()
+    first_id = exp.id
+    assert exp.resume(port=0, wait_completion=False) is None      # raised "already started" before
+    try:
+        assert exp.id == first_id and exp.wait(timeout=120) == "DONE"
+    finally:
+        exp.stop()
+    exp.view(port=0, non_blocking=True)
+    try:
+        assert exp.get_status() == "VIEWED"
+    finally:
+        exp.stop()
+
+
+def test_pbt_import_data_continues_from_the_last_complete_generation(tmp_path):
+    """NNI's import_data_test_for_pbt: entries carrying PBT's checkpoint directories continue the
+    run from the last generation that has every member's result; the number is returned."""
+    from nni.algorithms.hpo.pbt_tuner import PBTTuner
+    root = tmp_path / "ckpt"
+    space = {"lr": {"_type": "choice", "_value": [0.1, 0.01, 0.001]}}
+
+    def rows(generation, values):
+        out = []
+        for member, value in enumerate(values):
+            save = root / str(member) / str(generation)
+            save.mkdir(parents=True, exist_ok=True)
+            out.append({"parameter": {"lr": [0.1, 0.01, 0.001][member % 3], "save_checkpoint_dir": str(save),
+                                      "load_checkpoint_dir": str(save)}, "value": value})
+        return out
+
+    tuner = PBTTuner(all_checkpoint_dir=str(root), population_size=3, seed=1)
+    tuner.update_search_space(space)
+    assert tuner.import_data(rows(0, [0.5, 0.9, 0.1]) + rows(1, [0.6, 0.7])) == 1   # generation 1 incomplete
+    first = tuner.generate_parameters(100)
+    # the next generation's members load generation 0's checkpoints and save under generation 1
+    assert first["save_checkpoint_dir"] == str(root / "0" / "1")
+    assert first["load_checkpoint_dir"].startswith(str(root)) and first["load_checkpoint_dir"].endswith("/0")
+
+    fresh = PBTTuner(all_checkpoint_dir=str(root), population_size=3, seed=1)
+    fresh.update_search_space(space)
+    assert fresh.import_data([{"parameter": {"lr": 0.1}, "value": 0.5}]) is None     # no generation: start at 0
+    assert fresh.generate_parameters(1)["save_checkpoint_dir"] == str(root / "0" / "0")
+
+
+def test_nni_pack_parameter_gives_the_wire_record():
+    from nni.runtime.msg_dispatcher import _pack_parameter
+    assert json.loads(_pack_parameter(3, {"x": 1}, trial_job_id="abc", parameter_index=2)) == {
+        "parameter_id": 3, "parameter_source": "algorithm", "parameters": {"x": 1}, "parameter_index": 2,
+        "trial_job_id": "abc"}
 
 
 NAS_SPACE = {

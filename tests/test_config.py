@@ -517,20 +517,44 @@ def test_to_dict_round_trip(example_dir):
 
 @needs_search_space
 def test_json_is_nni_canonical_form(example_dir, tmp_path, monkeypatch):
-    """As NNI's ExperimentConfig.json(): the canonical copy, whatever form the fields were set in."""
+    """As NNI's ExperimentConfig.json() (NNI's own test_exp_config.py pins the shape): absolute
+    paths, the space loaded beside searchSpaceFile, durations as written, the training service
+    given the trial fields, and the space's format left to the tuner."""
     monkeypatch.chdir(tmp_path)
     config = ExperimentConfig.load(example_dir / "config.yml")
     config.max_trial_duration = "10m"
     data = config.json()
-    assert data == config.canonical_copy().to_dict()
-    assert data["maxTrialDuration"] == 600.0 and "searchSpaceFile" not in data
-    assert isinstance(data["searchSpace"], dict) and os.path.isabs(data["trialCodeDirectory"])
+    assert data["maxTrialDuration"] == "10m" and data["experimentType"] == "hpo"
+    assert os.path.isabs(data["searchSpaceFile"]) and isinstance(data["searchSpace"], dict)
+    assert os.path.isabs(data["trialCodeDirectory"])
+    service = data["trainingService"]
+    assert service["trialCommand"] == data["trialCommand"]
+    assert service["trialCodeDirectory"] == data["trialCodeDirectory"]
+    assert "multiPhase" not in data and "retryFailedTrials" not in data   # nni-ng's, at their defaults
     assert config.max_trial_duration == "10m"   # the config itself is left as it was
-    assert ExperimentConfig.from_dict(data).json() == data
+    launched = config.canonical_copy().to_dict()     # what an experiment runs with
+    assert launched["maxTrialDuration"] == 600.0 and "searchSpaceFile" not in launched
     config.search_space_file = None
     config.search_space = {"x": {"_type": "uniformm", "_value": [0, 1]}}
-    with pytest.raises(ConfigError, match="searchSpace"):
-        config.json()
+    assert config.json()["searchSpace"] == config.search_space   # NNI leaves the format to the tuner
+    with pytest.raises(ConfigError, match="searchSpace.*uniformm"):
+        config.canonical_copy()                                  # ... and a launch refuses it
+
+
+def test_shared_storage_is_read_but_not_launched(tmp_path, monkeypatch):
+    """NNI's config files with sharedStorage load (and json() shows it); launching one says why not."""
+    monkeypatch.chdir(tmp_path)
+    config = ExperimentConfig.from_dict({
+        "searchSpace": {"x": {"_type": "uniform", "_value": [0, 1]}}, "trialCommand": "true",
+        "trialConcurrency": 1, "tuner": {"name": "Random"}, "trainingService": {"platform": "local"},
+        "sharedStorage": {"storageType": "NFS", "localMountPoint": "mnt", "remoteMountPoint": "/tmp",
+                          "localMounted": "usermount", "nfsServer": "nfs.example", "exportedDirectory": "x"},
+    }, base_path=tmp_path)
+    assert config.json()["sharedStorage"]["localMountPoint"] == str(tmp_path / "mnt")
+    with pytest.raises(ConfigError, match="sharedStorage: NNI's shared storage"):
+        config.canonical_copy()
+    with pytest.raises(ConfigError, match="sharedStorage.storageType"):
+        ExperimentConfig.from_dict({"sharedStorage": {"localMountPoint": "x"}})
 
 
 @needs_search_space
@@ -654,3 +678,19 @@ def test_v1_refusals():
     assert message == "maxTrailNum: unknown field; did you mean 'maxTrialNum'?"
     message = error_of(ExperimentConfig.from_dict, {"trial": {"command": "x", "codeDri": "."}})
     assert message == "trial.codeDri: unknown field; did you mean 'codeDir'?"
+
+
+def test_training_service_takes_nni_inherited_fields(tmp_path, monkeypatch):
+    """NNI's json() writes trialCommand & co. into the training service, so configs saved from it
+    carry them there: they load when they agree with the experiment's, and are refused, naming
+    the field, when they do not (one service runs the experiment's one command)."""
+    monkeypatch.chdir(tmp_path)
+    base = {"searchSpace": {"x": {"_type": "uniform", "_value": [0, 1]}}, "trialCommand": "python3 t.py",
+            "trialConcurrency": 1, "tuner": {"name": "Random"}}
+    same = ExperimentConfig.from_dict({**base, "trainingService": {
+        "platform": "local", "trialCommand": "python3 t.py", "trialCodeDirectory": ".", "debug": False}})
+    assert same.canonical_copy().trial_command == "python3 t.py"
+    assert ExperimentConfig.from_dict(same.json()).json() == same.json()
+    other = ExperimentConfig.from_dict({**base, "trainingService": {"platform": "local", "trialCommand": "python3 u.py"}})
+    with pytest.raises(ConfigError, match=r"trainingService.trialCommand: 'python3 u.py' differs from the experiment's"):
+        other.validate()

@@ -9,7 +9,9 @@ from __future__ import annotations
 import http.client as httpclient
 import json
 import os
+import shutil
 import stat
+import subprocess
 import sys
 from pathlib import Path
 
@@ -74,15 +76,18 @@ def test_client_routes_need_the_secret_and_the_printed_url_logs_a_browser_in(mak
     secret = secret_of(exp)
     routes = client_routes(exp.port, trial.trialJobId)
     assert len(routes) >= 20 and ("DELETE", "/api/v1/nni/experiment") in routes
+    # The owner's own socket needs no secret (see the next test); a request relayed by a proxy
+    # speaks for someone else, as another user's does, and needs it.
+    relayed = {"X-Forwarded-For": "198.51.100.7"}
     for method, path in routes:
         body = b"{}" if method in ("POST", "PUT") else None
-        status, _, reply = http(exp.port, method, path, body=body,
-                                headers={"Content-Type": "application/json"} if body else {})
+        json_type = {"Content-Type": "application/json"} if body else {}
+        status, _, reply = http(exp.port, method, path, body=body, headers={**relayed, **json_type})
         assert status == 401, (method, path, status)
         error = json.loads(reply)["error"]
         assert "nnictl webui url" in error and "\n" not in error
         status, _, _ = http(exp.port, method, path, body=body, headers={
-            "Authorization": "Bearer wrong", **({"Content-Type": "application/json"} if body else {})})
+            "Authorization": "Bearer wrong", **relayed, **json_type})
         assert status == 401, (method, path)
     # With the secret the read routes answer.
     for method, path in routes:
@@ -100,11 +105,92 @@ def test_client_routes_need_the_secret_and_the_printed_url_logs_a_browser_in(mak
     cookie = headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and secret in cookie
     pair = cookie.split(";", 1)[0]
-    assert http(exp.port, "GET", "/api/v1/nni/ui/overview", headers={"Cookie": pair})[0] == 200
-    assert http(exp.port, "GET", "/api/v1/nni/ui/overview", headers={"Cookie": pair + "x"})[0] == 401
+    assert http(exp.port, "GET", "/api/v1/nni/ui/overview", headers={"Cookie": pair, **relayed})[0] == 200
+    assert http(exp.port, "GET", "/api/v1/nni/ui/overview", headers={"Cookie": pair + "x", **relayed})[0] == 401
     assert http(exp.port, "GET", "/?token=wrong")[0] == 401
     # The page itself is public (it shows the error the API answers).
     assert http(exp.port, "GET", "/")[0] == 200
+
+
+def _as_user(uid: int, port: int, request_line: str, headers: str = "") -> str:
+    """Send one raw request from a process of another uid (bash's /dev/tcp: nothing to read in
+    the owner's directories); return the status line."""
+    script = ('exec 3<>/dev/tcp/127.0.0.1/"$0"; printf "%s\\r\\nHost: 127.0.0.1\\r\\n%b\\r\\n" "$1" "$2" >&3; '
+              'head -n1 <&3')
+    out = subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--",
+                          "bash", "-c", script, str(port), request_line, headers],
+                         capture_output=True, text=True, cwd="/", timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def test_the_owners_own_scripts_need_no_secret_and_other_users_do(make_experiment):
+    """NNI's clients (its integration harness, users' monitoring scripts) call the REST API with
+    plain requests: on loopback, from the manager's own user, they are served; another user's
+    process still needs the secret, and the Host and Origin checks hold for the owner too."""
+    import urllib.error
+    import urllib.request
+    exp = make_experiment(SLEEPY_TRIAL, SPACE, concurrency=1, max_trials=3)
+    exp.start(port=0)
+    base = f"http://127.0.0.1:{exp.port}/api/v1/nni"
+    profile = json.load(urllib.request.urlopen(f"{base}/experiment", timeout=60))   # no secret
+    assert profile["id"] == exp.id
+    update = json.dumps({**profile, "params": {**profile["params"], "trialConcurrency": 2}}).encode()
+    put = urllib.request.Request(f"{base}/experiment?update_type=TRIAL_CONCURRENCY", data=update,
+                                 method="PUT", headers={"Content-Type": "application/json"})
+    assert urllib.request.urlopen(put, timeout=60).status == 200
+    assert exp.get_experiment_profile()["params"]["trialConcurrency"] == 2
+    # The owner's browser on another site's page: refused by Origin; a rebinding name: by Host.
+    cross = urllib.request.Request(put.full_url, data=update, method="PUT",
+                                   headers={"Content-Type": "application/json", "Origin": "http://evil.example"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(cross, timeout=60)
+    assert refused.value.code == 403
+    assert http(exp.port, "GET", "/api/v1/nni/experiment", headers={"Host": f"evil.example:{exp.port}"})[0] == 403
+
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("a client of another uid needs root and setpriv (CI runs as root)")
+    nobody = 65534
+    assert _as_user(nobody, exp.port, "GET /api/v1/nni/experiment HTTP/1.0").split()[1] == "401"
+    body = '{"params": {"trialConcurrency": 3}}'
+    line = _as_user(nobody, exp.port, "PUT /api/v1/nni/experiment?update_type=TRIAL_CONCURRENCY HTTP/1.0",
+                    f"Content-Type: application/json\\r\\nContent-Length: {len(body)}\\r\\n\\r\\n{body}")
+    assert line.split()[1] == "401"
+    secret = secret_of(exp)
+    assert _as_user(nobody, exp.port, "GET /api/v1/nni/experiment HTTP/1.0",
+                    f"Authorization: Bearer {secret}\\r\\n").split()[1] == "200"
+    assert exp.get_experiment_profile()["params"]["trialConcurrency"] == 2
+
+
+def test_loopback_peer_uid_reads_the_clients_socket_on_ipv4_and_ipv6():
+    """The kernel's table gives the client socket's owner for 127.0.0.1 and ::1 alike."""
+    import socket
+    from nni.manager._security import loopback_peer_uid
+
+    class Accepted:   # what aiohttp's transport answers, from the real accepted socket
+        def __init__(self, sock):
+            self.sock = sock
+        def get_extra_info(self, name):
+            return {"peername": self.sock.getpeername(), "sockname": self.sock.getsockname()}[name]
+
+    families = [(socket.AF_INET, "127.0.0.1")]
+    if socket.has_ipv6:
+        families.append((socket.AF_INET6, "::1"))
+    checked = 0
+    for family, host in families:
+        try:
+            server = socket.socket(family)
+            server.bind((host, 0))
+        except OSError:
+            continue     # no ::1 in this network namespace
+        with server:
+            server.listen(1)
+            with socket.create_connection(server.getsockname()[:2], timeout=30) as client:
+                accepted, _ = server.accept()
+                with accepted:
+                    assert loopback_peer_uid(Accepted(accepted)) == os.geteuid()
+            checked += 1
+    assert checked >= 1
 
 
 def test_the_secret_is_kept_across_view_and_resume(make_experiment):
@@ -116,7 +202,7 @@ def test_the_secret_is_kept_across_view_and_resume(make_experiment):
     try:
         assert viewer.webui_url.endswith(f"/?token={secret}")
         assert len(viewer.list_trial_jobs()) == 1            # found the secret by itself
-        assert http(viewer.port, "GET", "/api/v1/nni/trial-jobs")[0] == 401
+        assert http(viewer.port, "GET", "/api/v1/nni/trial-jobs", headers={"X-Real-IP": "198.51.100.7"})[0] == 401
     finally:
         viewer.stop()
     resumed = Experiment.resume(exp.id, port=0, wait_completion=False)
@@ -329,10 +415,12 @@ def test_the_url_nnictl_prints_opens_the_web_ui_in_chromium(tmp_path, write):
                 assert "token" not in page.url
                 cookies = page.context.cookies()
                 assert any(c["httpOnly"] and c["sameSite"] == "Strict" for c in cookies)
-                # A fresh browser (no cookie) that opens the bare address gets no data.
-                fresh = browser.new_context().new_page()
-                answer = fresh.goto(url.split("?")[0].rstrip("/") + "/api/v1/nni/check-status")
-                assert answer is not None and answer.status == 401
+                # A fresh browser (no cookie) of the owner opens the bare address (its socket is
+                # the owner's); the same request relayed by a proxy gets no data.
+                fresh = browser.new_context()
+                bare = url.split("?")[0].rstrip("/") + "/api/v1/nni/check-status"
+                assert fresh.new_page().goto(bare).status == 200
+                assert fresh.request.get(bare, headers={"X-Forwarded-For": "198.51.100.7"}).status == 401
             finally:
                 browser.close()
     finally:

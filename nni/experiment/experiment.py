@@ -190,8 +190,9 @@ class Experiment:
 
     def _serve(self, make_coroutine: Any, verb: str) -> None:
         """Run a manager coroutine in a background thread; return once it serves (or raise why not)."""
-        if self._thread is not None:
+        if self._thread is not None and self._thread.is_alive():
             raise RuntimeError(f"experiment {self.id} is already started")
+        # A stopped experiment's object may start again (NNI: stop() then resume() or view()).
         ready = threading.Event()
         info: dict[str, Any] = {}
 

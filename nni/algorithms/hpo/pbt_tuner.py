@@ -37,9 +37,9 @@ import numpy as np
 
 from nni.errors import NoMoreTrialError
 from nni.recoverable import checkpoint_directory
-from nni.search_space._flat import decode, is_active
+from nni.search_space._flat import decode, encode, is_active
 
-from ._base import BaseTuner, params_key, python_value, random_vector, sample_prior
+from ._base import BaseTuner, params_key, python_value, random_vector, sample_prior, to_vector
 from ._population import check_int, check_number, fill_inactive, refuse_reserved, strip_keys
 
 __all__ = ["PBTTuner"]
@@ -217,6 +217,64 @@ class PBTTuner(BaseTuner):
     def _on_imported(self, params: dict, vec: np.ndarray, loss: float) -> None:
         # before the first generation starts, its members are the best imported results
         self._imported.append((loss, strip_keys(params, _DIR_KEYS), vec))
+
+    def import_data(self, data: list[dict[str, Any]]) -> int | None:  # type: ignore[override]
+        """Take earlier results; continue an earlier PBT run where it stopped, as NNI does.
+
+        Every usable entry joins the tuner's history. When entries carry this tuner's
+        ``save_checkpoint_dir`` (``.../<member>/<generation>``), the latest generation with a
+        result for every member (and whose checkpoint directories exist) becomes the population
+        the next generation is bred from, and its number is returned (NNI's return value);
+        otherwise None, and generation 0 starts from the best imported configurations.
+        """
+        super().import_data(data)
+        if self._members:
+            _logger.warning("PBTTuner: import_data after the first generation started; "
+                            "the running population is kept")
+            return None
+        population = self._last_complete_generation(data or [])
+        if population is None:
+            return None
+        generation, members = population
+        self.generation = generation
+        self._members = members
+        self._next_generation()
+        _logger.info("PBTTuner: continuing from generation %d (%d imported entries)", self.generation, len(data))
+        return self.generation
+
+    def _last_complete_generation(self, data: list[Any]) -> tuple[int, list[_Member]] | None:
+        by_generation: dict[int, list[_Member]] = {}
+        for entry in data:
+            if not isinstance(entry, dict) or not isinstance(entry.get("parameter"), dict):
+                continue
+            params = entry["parameter"]
+            save_dir = params.get(SAVE_KEY)
+            try:
+                generation = int(os.path.basename(os.path.normpath(str(save_dir))))
+                hyper = strip_keys(params, _DIR_KEYS)
+                vec = to_vector(self._dims, encode(self._dims, hyper))
+            except (TypeError, ValueError):
+                continue
+            value = entry.get("value")
+            try:
+                loss = self._loss(value) if value not in (None, {}, []) else math.inf
+            except RuntimeError:
+                loss = math.inf     # as NNI: a result it cannot read ranks as the worst
+            if not math.isfinite(loss):
+                loss = math.inf
+            member = _Member(vec, hyper, str(params.get(LOAD_KEY, save_dir)), str(save_dir),
+                             given=True, loss=loss)
+            by_generation.setdefault(generation, []).append(member)
+        for generation in sorted(by_generation, reverse=True):
+            members = by_generation[generation]
+            if len(members) < self.population_size:
+                continue
+            members = members[:self.population_size]
+            if not all(os.path.isdir(m.save_dir) for m in members):
+                _logger.warning("PBTTuner: generation %d's checkpoint directories are gone; not continued", generation)
+                return None
+            return generation, members
+        return None
 
     def receive_trial_result(self, parameter_id: Any, parameters: dict, value: Any, **kwargs: Any) -> None:
         """Record a member's result; start the next generation when all members have one."""

@@ -27,11 +27,11 @@ class AlgorithmConfig(_ConfigBase):
 
     _fields = (
         _Field("name", check_nonempty_str, required=True),
-        _Field("class_args", check_dict, default={}),
+        _Field("class_args", check_dict),   # None until given, as NNI's (json() omits it then)
     )
 
     name: str | None
-    class_args: dict[str, Any]
+    class_args: dict[str, Any] | None
 
 
 class CustomAlgorithmConfig(_ConfigBase):
@@ -41,12 +41,12 @@ class CustomAlgorithmConfig(_ConfigBase):
     _fields = (
         _Field("class_name", check_nonempty_str, required=True),
         _Field("code_directory", check_path, default=".", is_path=True),
-        _Field("class_args", check_dict, default={}),
+        _Field("class_args", check_dict),
     )
 
     class_name: str | None
     code_directory: str | os.PathLike | None
-    class_args: dict[str, Any]
+    class_args: dict[str, Any] | None
 
 
 class _AlgorithmConfig(_ConfigBase):
@@ -140,7 +140,8 @@ def parse_algorithm(
     return result
 
 
-def canonical_algorithm(value: Any, path: str, cwd: str) -> AlgorithmConfig | CustomAlgorithmConfig | None:
+def canonical_algorithm(value: Any, path: str, cwd: str, *,
+                        nni_form: bool = False) -> AlgorithmConfig | CustomAlgorithmConfig | None:
     """Validated concrete algorithm with an absolute code directory, or ``None`` if unset."""
     if value is None:
         return None
@@ -155,7 +156,8 @@ def canonical_algorithm(value: Any, path: str, cwd: str) -> AlgorithmConfig | Cu
         value._validate(path)
     if isinstance(value, CustomAlgorithmConfig):
         value.code_directory = resolve_path(os.fspath(value.code_directory or "."), cwd)
-    value.class_args = dict(value.class_args or {})
+    if not nni_form or value.class_args is not None:   # NNI's json() omits classArgs never given
+        value.class_args = dict(value.class_args or {})
     return value
 
 

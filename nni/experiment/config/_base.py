@@ -188,6 +188,13 @@ def check_path(value: Any, path: str) -> str:
     return value
 
 
+def check_optional_path(value: Any, path: str) -> str | None:
+    """A path, where an empty string means "not set" (NNI's templates write ``searchSpaceFile: ''``)."""
+    if value == "":
+        return None
+    return check_path(value, path)
+
+
 def check_dict(value: Any, path: str) -> dict:
     if not isinstance(value, Mapping):
         raise _type_error(path, "a mapping", value)

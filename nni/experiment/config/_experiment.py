@@ -26,6 +26,7 @@ from ._base import (
     check_bool,
     check_dict,
     check_duration,
+    check_optional_path,
     check_gpu_indices,
     check_host_list,
     check_nonempty_str,
@@ -41,6 +42,7 @@ from ._base import (
     to_camel,
 )
 from ._training_service import (
+    INHERITED_FIELDS,
     LocalConfig,
     TrainingServiceConfig,
     parse_training_service,
@@ -64,14 +66,63 @@ LOG_LEVELS = ("fatal", "error", "warning", "info", "debug", "trace")
 _ALGORITHM_FIELDS = ("tuner", "assessor", "advisor")
 
 
-def _refuse_shared_storage(value: Any, path: str) -> None:
+def _check_shared_storage(value: Any, path: str) -> dict | None:
+    # Kept as data (NNI's json() shows it); refused when an experiment is launched with it,
+    # in canonical_copy(), so that a config NNI reads still reads here.
     if value is None:
         return None
-    raise ConfigError(
+    storage = check_dict(value, path)
+    if not isinstance(storage.get("storageType"), str):
+        raise ConfigError(f"{path}.storageType: expected 'NFS' or 'AzureBlob', got {storage.get('storageType')!r}")
+    return storage
+
+
+def _refuse_shared_storage(path: str) -> ConfigError:
+    return ConfigError(
         f"{path}: NNI's shared storage (NFS / Azure Blob mounted on every machine) is not supported by "
         f"nni-ng; remove it: the local service runs trials in place and the remote and ray services "
         f"upload trialCodeDirectory to each machine themselves (see docs/compatibility.md)")
 
+
+
+# nni-ng's own fields with a default; NNI's json() knows none of them, so they are left out
+# of it while they keep that default.
+_EXTENSION_DEFAULTS = {"multiPhase": False, "multiThread": False, "retryFailedTrials": False}
+_SERVICE_EXTENSION_DEFAULTS = {"remoteWorkingDirectory": "~/nni-experiments/remote"}
+# What NNI's json() copies from the experiment into its training service (all but the local
+# service, which has no nniManagerIp).
+_INHERITED_BY_SERVICE = ("trialCommand", "trialCodeDirectory", "trialGpuNumber", "nniManagerIp", "debug")
+
+
+def _nni_json(data: dict[str, Any]) -> dict[str, Any]:
+    """The camelCase dict of a canonical config in the shape of NNI's ``ExperimentConfig.json()``."""
+    data = {key: value for key, value in data.items() if _EXTENSION_DEFAULTS.get(key, ...) != value}
+    data.setdefault("experimentType", "hpo")
+    service = data.get("trainingService")
+    if isinstance(service, dict):
+        service = {key: value for key, value in service.items()
+                   if _SERVICE_EXTENSION_DEFAULTS.get(key, ...) != value}
+        for key in _INHERITED_BY_SERVICE:
+            if key in data and not (key == "nniManagerIp" and service.get("platform") == "local"):
+                service.setdefault(key, data[key])
+        data["trainingService"] = service
+    return data
+
+
+def _check_inherited(config: ExperimentConfig, service: Any) -> None:
+    cwd = os.getcwd()
+    for field in INHERITED_FIELDS:
+        given = getattr(service, field.name, None)
+        if given is None:
+            continue
+        own = getattr(config, field.name)
+        if field.is_path:
+            given = resolve_path(os.fspath(given), cwd)
+            own = resolve_path(os.fspath(own), cwd) if own is not None else None
+        if given != own:
+            raise ConfigError(
+                f"trainingService.{field.key}: {given!r} differs from the experiment's {field.key} "
+                f"({own!r}); nni-ng runs one training service per experiment: set it once, at the top level")
 
 
 class ExperimentConfig(_ConfigBase):
@@ -91,7 +142,7 @@ class ExperimentConfig(_ConfigBase):
     _fields = (
         _Field("experiment_name", check_str),
         _Field("experiment_type", make_choice_checker(("hpo",))),
-        _Field("search_space_file", check_path, is_path=True),
+        _Field("search_space_file", check_optional_path, is_path=True),
         _Field("search_space", check_dict),
         _Field("objectives", check_objectives),
         _Field("trial_command", check_nonempty_str, required=True),
@@ -120,7 +171,7 @@ class ExperimentConfig(_ConfigBase):
         _Field("assessor", default=_AlgorithmConfig()),
         _Field("advisor", default=_AlgorithmConfig()),
         _Field("training_service", required=True),
-        _Field("shared_storage", _refuse_shared_storage),
+        _Field("shared_storage", _check_shared_storage),
     )
     _extra_attrs = frozenset({"conversion_notes"})
 
@@ -161,7 +212,7 @@ class ExperimentConfig(_ConfigBase):
     assessor: AlgorithmConfig | CustomAlgorithmConfig | None
     advisor: AlgorithmConfig | CustomAlgorithmConfig | None
     training_service: TrainingServiceConfig | None
-    shared_storage: None
+    shared_storage: dict | None
     conversion_notes: list[str]
     """What was changed when converting an NNI v1 config (empty for v2 configs)."""
 
@@ -214,6 +265,12 @@ class ExperimentConfig(_ConfigBase):
         return cls.from_dict(data, base_path=file.resolve().parent)
 
     def _parse_field(self, field: _Field, value: Any, path: str, base_path: str | None) -> Any:
+        if field.name == "shared_storage":
+            storage = _check_shared_storage(value, path)
+            mount = storage.get("localMountPoint") if storage else None
+            if base_path is not None and isinstance(mount, str):
+                storage["localMountPoint"] = resolve_path(mount, base_path)
+            return storage
         if field.name in _ALGORITHM_FIELDS:
             return parse_algorithm(value, path, base_path)
         if field.name == "training_service":
@@ -234,6 +291,7 @@ class ExperimentConfig(_ConfigBase):
         for name in _ALGORITHM_FIELDS:
             validate_algorithm(getattr(self, name), name)
         service = validate_training_service(self.training_service, "trainingService")
+        _check_inherited(self, service)
 
         if self.use_annotation:
             raise ConfigError(
@@ -293,6 +351,14 @@ class ExperimentConfig(_ConfigBase):
         placeholders become ``None``; an advisor becomes the tuner; ``log_level`` is filled
         in (``'debug'`` when ``debug``, else ``'info'``); GPU indices are ``list[int]``.
         """
+        result = self._canonical(nni_form=False)
+        if result.shared_storage is not None:
+            raise _refuse_shared_storage("sharedStorage")
+        return result
+
+    def _canonical(self, *, nni_form: bool) -> ExperimentConfig:
+        # nni_form: NNI's ExperimentConfig.json() shape, which keeps durations as written and
+        # searchSpaceFile beside the loaded space, and leaves the space's format to the tuner.
         self.validate()
         from nni.search_space import load_search_space, validate_search_space
 
@@ -306,15 +372,21 @@ class ExperimentConfig(_ConfigBase):
         for name in ("max_experiment_duration", "max_trial_duration", "trial_lease_timeout"):
             value = getattr(result, name)
             if value is not None:
-                setattr(result, name, parse_duration(value, name))
+                seconds = parse_duration(value, name)
+                if not nni_form:
+                    setattr(result, name, seconds)
 
         for name in _ALGORITHM_FIELDS:
-            setattr(result, name, canonical_algorithm(getattr(result, name), name, cwd))
+            setattr(result, name, canonical_algorithm(getattr(result, name), name, cwd, nni_form=nni_form))
         if result.advisor is not None:
             result.tuner, result.advisor = result.advisor, None
 
         service = parse_training_service(result.training_service, "trainingService", None)
         service._canonicalize()
+        for field in INHERITED_FIELDS:
+            value = getattr(service, field.name)
+            if field.is_path and value is not None:
+                setattr(service, field.name, resolve_path(os.fspath(value), cwd))
         result.training_service = service
 
         if result.tuner_gpu_indices is not None:
@@ -329,23 +401,27 @@ class ExperimentConfig(_ConfigBase):
             field_name, source = "searchSpace", result.search_space
         try:
             space = load_search_space(source)
-            if _builtin_tuner(result.tuner):
+            if _builtin_tuner(result.tuner) and not nni_form:
                 # NNI's format is checked for built-in tuners only: a custom tuner may have
                 # its own format and checks it itself (in update_search_space).
                 validate_search_space(space, allow_nas=_takes_nas(result.tuner))
         except (ValueError, OSError) as error:  # SearchSpaceError is a ValueError
             raise ConfigError(f"{field_name}: {error}") from error
         result.search_space = space
-        result.search_space_file = None
+        if not nni_form:
+            result.search_space_file = None
         result.conversion_notes = list(self.conversion_notes)
         return result
 
     def json(self) -> dict[str, Any]:
-        """NNI's canonical form as a JSON object (camelCase keys, ``None`` omitted): the
-        :meth:`canonical_copy` (validated, durations in seconds, absolute paths, the search
-        space inline), as NNI's ``ExperimentConfig.json()`` gives. Raises ConfigError for an
-        invalid config. ``to_dict()`` gives the fields as they are set instead."""
-        return self.canonical_copy().to_dict()
+        """NNI's canonical form as a JSON object (camelCase keys, ``None`` omitted), as NNI's
+        ``ExperimentConfig.json()`` gives: validated, absolute paths, the search space loaded
+        (``searchSpaceFile`` kept beside it), durations as written. Raises ConfigError for an
+        invalid config. Unlike :meth:`canonical_copy` (what an experiment is launched with),
+        it does not check the search space's format, which is the tuner's (as in NNI), nor
+        refuse what nni-ng cannot run (``sharedStorage``). ``to_dict()`` gives the fields as
+        they are set instead."""
+        return _nni_json(self._canonical(nni_form=True).to_dict())
 
     #: Fields a running experiment lets you change (``PUT /experiment``, ``nnictl update``).
     UPDATABLE = ("trial_concurrency", "max_trial_number", "max_experiment_duration", "search_space")

@@ -12,6 +12,7 @@ from ._base import (
     check_dict,
     check_gpu_indices,
     check_nonempty_str,
+    check_nonnegative_int,
     check_path,
     check_positive_int,
     check_str,
@@ -32,8 +33,25 @@ __all__ = [
 ]
 
 
+# NNI's training-service fields that default to the experiment's own (NNI's json() writes them
+# into the service). nni-ng runs one service per experiment, so a value given here must agree
+# with the experiment's; ExperimentConfig checks that.
+INHERITED_FIELDS = (
+    _Field("trial_command", check_nonempty_str),
+    _Field("trial_code_directory", check_path, is_path=True),
+    _Field("trial_gpu_number", check_nonnegative_int),
+    _Field("nni_manager_ip", check_nonempty_str),
+    _Field("debug", check_bool),
+)
+
+
 class TrainingServiceConfig(_ConfigBase):
-    """Base class of training service configs; ``platform`` names the service."""
+    """Base class of training service configs; ``platform`` names the service.
+
+    Every service also takes NNI's inherited fields (``trialCommand``, ``trialCodeDirectory``,
+    ``trialGpuNumber``, ``nniManagerIp``, ``debug``): unset, they are the experiment's; set,
+    they must equal the experiment's.
+    """
 
     platform: str
     _platform_name = ""
@@ -61,6 +79,7 @@ class LocalConfig(TrainingServiceConfig):
 
     _platform_name = "local"
     _fields = (
+        *INHERITED_FIELDS,
         _Field("platform", check_nonempty_str, default="local"),
         _Field("use_active_gpu", check_bool),
         _Field("max_trial_number_per_gpu", check_positive_int, default=1),
@@ -155,6 +174,7 @@ class RemoteConfig(TrainingServiceConfig):
 
     _platform_name = "remote"
     _fields = (
+        *INHERITED_FIELDS,
         _Field("platform", check_nonempty_str, default="remote"),
         _Field("machine_list", required=True),
         _Field("remote_working_directory", check_nonempty_str, default="~/nni-experiments/remote"),
@@ -227,6 +247,7 @@ class RayConfig(TrainingServiceConfig):
 
     _platform_name = "ray"
     _fields = (
+        *INHERITED_FIELDS,
         _Field("platform", check_nonempty_str, default="ray"),
         _Field("address", check_nonempty_str),
         _Field("trial_resources", _check_ray_resources),

@@ -55,10 +55,30 @@ class _ManagerChannel(TrialCommandChannel):
         self._channel.send_metric(parameter_id, type, sequence, value)
 
 
+class _StandaloneChannel(TrialCommandChannel):
+    """Outside an experiment (no channel to a manager, as with ``NNI_PLATFORM=unittest``): the
+    trial API's own standalone behaviour (empty parameters, metrics printed)."""
+
+    def receive_parameter(self) -> Optional[ParameterRecord]:
+        return {"parameter_id": None, "parameter_source": "algorithm", "parameters": {}, "parameter_index": 0}
+
+    def send_metric(self, type: str, parameter_id: Optional[int], trial_job_id: str,  # noqa: A002
+                    sequence: int, value: Any) -> None:
+        print(f"[nni standalone] {type.lower()} result: {value}", flush=True)
+
+
 def set_default_trial_command_channel(channel: Optional[TrialCommandChannel] = None) -> TrialCommandChannel:
-    """Make ``channel`` the trial's channel (the manager's HTTP channel when None)."""
+    """Make ``channel`` the trial's channel. With None, as NNI: the manager's channel when this
+    process is a trial of an experiment, else a standalone one."""
     global _channel
-    _channel = channel if channel is not None else _ManagerChannel()
+    from ... import trial
+    if channel is None:
+        channel = _ManagerChannel() if trial._env.channel_url else _StandaloneChannel()
+    if channel is not _channel:
+        # Parameter sets and their "final result sent" marks belong to the channel that gave
+        # them: a new channel starts with none (NNI's tests swap one in for each case).
+        trial._reset_records()
+    _channel = channel
     return _channel
 
 
@@ -69,4 +89,4 @@ def get_default_trial_command_channel() -> TrialCommandChannel:
 
 def _user_channel() -> Optional[TrialCommandChannel]:
     """A channel a user set (None while the built-in one is used)."""
-    return None if _channel is None or isinstance(_channel, _ManagerChannel) else _channel
+    return None if _channel is None or isinstance(_channel, (_ManagerChannel, _StandaloneChannel)) else _channel
