@@ -12,13 +12,16 @@ slot, processes) is given back.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
 import pytest
-from conftest import wait_for
+from conftest import pid_alive, wait_for
 from test_gpu import fake_gpus  # noqa: F401  (the fake nvidia-smi fixture)
 
+import nni.training_service.local as local_service
+from nni.manager.store import Store
 from nni.status import ExperimentStatus, TrialStatus
 
 SPACE = {"x": {"_type": "uniform", "_value": [0, 1]}}
@@ -36,6 +39,15 @@ GATED_TRIAL = """
         time.sleep(0.05)
     nni.report_final_result(1)
 """
+
+
+def stored(exp) -> tuple[str, list[dict]]:
+    """The experiment's status and trials as its SQLite file holds them (read after a stop too)."""
+    store = Store(Path(exp.config.experiment_working_directory) / exp.id / "db" / "nni.sqlite", readonly=True)
+    try:
+        return store.get_meta("status"), store.trials()
+    finally:
+        store.close()
 
 
 def trial_file(exp, trial_id: str) -> dict | None:
@@ -92,3 +104,100 @@ def test_a_gpu_trial_that_cannot_start_fails_and_gives_its_gpu_back(make_experim
     jobs = exp.list_trial_jobs()
     assert len(jobs) == 4 and jobs[3].status == TrialStatus.SUCCEEDED
     assert trial_file(exp, jobs[3].trialJobId)["cuda"] == "0"
+
+
+def test_a_rerun_after_max_experiment_duration_starts_no_new_trial(make_experiment):
+    """Item 4 of issue 25: re-running after maxExperimentDuration ended the run started new trials."""
+    trial = """
+        import os, time, nni
+        nni.get_next_parameter()
+        if os.environ["NNI_TRIAL_ATTEMPT"] == "1":
+            time.sleep(600)          # ended by maxExperimentDuration
+        nni.report_final_result(1)
+    """
+    exp = make_experiment(trial, SPACE, concurrency=2, max_trials=20, max_experiment_duration="3s")
+    exp.start(port=0)
+    assert exp.wait(timeout=WAIT) == ExperimentStatus.DONE
+    before = exp.list_trial_jobs()
+    assert before and all(j.status == TrialStatus.USER_CANCELED for j in before)
+    ids = sorted(j.trialJobId for j in before)
+
+    assert sorted(exp.rerun_trials(status=TrialStatus.USER_CANCELED.value)) == ids
+    assert exp.wait(timeout=WAIT) == ExperimentStatus.DONE
+    after = exp.list_trial_jobs()
+    # The re-runs the user asked for ran; the time limit still holds for new trials.
+    assert sorted(j.trialJobId for j in after) == ids
+    assert all(j.status == TrialStatus.SUCCEEDED for j in after)
+
+
+class _KillFails(local_service.LocalTrainingService):
+    """The local service, except that a kill cannot reach its trial (as with a cluster that is gone)."""
+
+    async def kill(self, trial_id: str) -> None:
+        raise RuntimeError(f"cannot reach trial {trial_id}: the cluster is gone")
+
+
+class _StopFails(local_service.LocalTrainingService):
+    """The local service, except that its clean-up raises after doing its work."""
+
+    async def stop(self) -> None:
+        await super().stop()
+        raise RuntimeError("the machine's connection dropped while cleaning up")
+
+
+SLEEPING_TRIAL = """
+    import json, os, time, nni
+    nni.get_next_parameter()
+    with open(os.path.join(os.environ["NNI_OUTPUT_DIR"], "trial.json"), "w") as f:
+        json.dump({"pid": os.getpid()}, f)
+    time.sleep(600)
+"""
+
+
+@pytest.fixture
+def kill_leftovers():
+    """Pids to SIGKILL after the test: on code without the fix the trials outlive the test."""
+    pids: list[int] = []
+    yield pids
+    for pid in pids:
+        try:
+            os.kill(pid, 9)
+        except OSError:
+            pass
+
+
+@pytest.mark.parametrize("service", [_KillFails, _StopFails], ids=["a-kill-raises", "the-service-stop-raises"])
+def test_stop_ends_stopped_when_a_step_raises(make_experiment, monkeypatch, kill_leftovers, service):
+    """Item 5 of issue 25: one kill that raised left the experiment STOPPING for ever."""
+    monkeypatch.setattr(local_service, "LocalTrainingService", service)
+    exp = make_experiment(SLEEPING_TRIAL, SPACE, concurrency=2, max_trials=2)
+    exp.start(port=0)
+    pids = trial_pids(exp, 2)
+    kill_leftovers.extend(pids)
+
+    exp.stop()
+    status, trials = stored(exp)
+    assert status == ExperimentStatus.STOPPED
+    assert [t["status"] for t in trials] == [TrialStatus.USER_CANCELED] * 2
+    if service is _KillFails:
+        assert all("its kill failed: RuntimeError: cannot reach trial" in t["message"] for t in trials)
+    # Nothing the trials ran outlives the stop (a failed kill is made good by the reaper).
+    wait_for(lambda: not any(pid_alive(p) for p in pids), WAIT, "the trial processes to end")
+
+
+def test_max_experiment_duration_ends_the_run_when_a_kill_raises(make_experiment, monkeypatch, kill_leftovers):
+    """States end on the time limit too: a kill that raised left the experiment NO_MORE_TRIAL for ever."""
+    monkeypatch.setattr(local_service, "LocalTrainingService", _KillFails)
+    exp = make_experiment(SLEEPING_TRIAL, SPACE, concurrency=2, max_trials=10, max_experiment_duration="8s")
+    exp.start(port=0)
+    pids = trial_pids(exp, 2)
+    kill_leftovers.extend(pids)
+
+    assert exp.wait(timeout=WAIT) == ExperimentStatus.DONE
+    jobs = exp.list_trial_jobs()
+    assert len(jobs) == 2 and all(j.status == TrialStatus.USER_CANCELED for j in jobs)
+    assert all("maxExperimentDuration" in j.message and "its kill failed" in j.message for j in jobs)
+    exp.stop()
+    assert stored(exp)[0] == ExperimentStatus.DONE
+    wait_for(lambda: not any(pid_alive(p) for p in pids), WAIT, "the trial processes to end")
+
