@@ -66,7 +66,8 @@ def trial_pids(exp, count: int) -> list[int]:
     return wait_for(pids, WAIT, f"{count} trials to run")
 
 
-@pytest.mark.parametrize("concurrency", [1, 2], ids=["submitted-after-the-gpu-freed", "dispatched-by-another-trial-end"])
+@pytest.mark.parametrize("concurrency", [1, 2],
+                         ids=["submitted-after-the-gpu-freed", "dispatched-by-another-trial-end"])
 def test_a_gpu_trial_that_cannot_start_fails_and_gives_its_gpu_back(make_experiment, fake_gpus, tmp_path,  # noqa: F811
                                                                      concurrency):
     """Item 2 of issue 25: a spawn that raised left the GPU held; from a watcher, the trial WAITING forever.
