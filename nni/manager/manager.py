@@ -20,11 +20,11 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Awaitable
 
 from ..errors import NniError
 from ..records import SOURCE_ALGORITHM, SOURCE_RESUMED, ParameterRecord
-from ..status import EXPERIMENT_ENDED, TRIAL_ACTIVE, TRIAL_ENDED, ExperimentStatus
+from ..status import EXPERIMENT_ENDED, TRIAL_ACTIVE, TRIAL_ENDED, ExperimentStatus, TrialStatus
 from ..training_service import ServiceContext, TrainingService, TrialEnded, TrialSpec, create_training_service
 from ..training_service.base import trial_channel_url
 from . import _objectives, _resume
@@ -109,6 +109,7 @@ class ExperimentManager:
         # page, `nnictl experiment watch`) gets an answer at once instead of a held request.
         self.version = time.time_ns() // 1000
         self.stopped = asyncio.Event()
+        self._stopping = False   # a stop is under way: a second one waits for it
         # Tasks and timers (scheduler, limits, leases, assessments): a failure of one is logged
         # with its traceback; the ones that talk to the algorithms handle AlgorithmError themselves.
         self._tasks = BackgroundTasks()
@@ -176,28 +177,64 @@ class ExperimentManager:
             return
         self._set_status("RUNNING")
         if config.max_experiment_duration:
-            self._start_duration_timer(config.max_experiment_duration)
+            # What is left of it: a resumed experiment's earlier time counts (start_time moved back).
+            self._start_duration_timer(max(0.0, self.start_time + config.max_experiment_duration - time.time()))
         self._tasks.spawn(self._schedule_loop(), "scheduler")
         self._wake.set()
 
     async def stop(self) -> None:
-        """Cancel every active trial, record them USER_CANCELED and end the experiment."""
+        """Cancel every active trial, record them USER_CANCELED and end the experiment.
+
+        Every step runs even when an earlier one raised (a kill that fails because a Ray
+        cluster or an SSH machine is gone, a service whose clean-up fails): the error is logged
+        and recorded as an event, and the experiment still ends ``STOPPED`` (or keeps its
+        ``ERROR`` / ``DONE``) with ``stopped`` set. A second call waits for the first.
+        """
         if self.stopped.is_set():
             return
-        if self.status not in ("ERROR", "DONE"):
-            self._set_status("STOPPING")
-        await self._cancel_active("USER_CANCELED", "experiment stopped")
-        if self._service is not None:
-            await self._service.stop()
-        if self._algorithms is not None:
-            self._algorithms.shutdown()
-        await self._tasks.close()   # the scheduler, timers, assessments, pending notifications
-        if self.status not in ("ERROR", "DONE"):
-            self._set_status("STOPPED")
-        self.end_time = self.end_time or time.time()
-        self.store.set_meta(end_time=self.end_time)
-        self.stopped.set()
+        if self._stopping:
+            await self.stopped.wait()
+            return
+        self._stopping = True
+        try:
+            if self.status not in (ExperimentStatus.ERROR, ExperimentStatus.DONE):
+                self._set_status(ExperimentStatus.STOPPING.value)
+            await self._stop_step("canceling the trials",
+                                  self._cancel_active(TrialStatus.USER_CANCELED.value, "experiment stopped"))
+            if self._service is not None:
+                await self._stop_step("stopping the training service", self._service.stop())
+            if self._algorithms is not None:
+                await self._stop_step("shutting down the algorithms", self._shutdown_algorithms())
+            # the scheduler, timers, assessments, pending notifications
+            await self._stop_step("ending the background tasks", self._tasks.close())
+        finally:
+            # Even a stop that was itself canceled leaves a final state: nobody waits on STOPPING.
+            try:
+                if self.status not in (ExperimentStatus.ERROR, ExperimentStatus.DONE):
+                    self._set_status(ExperimentStatus.STOPPED.value)
+                self.end_time = self.end_time or time.time()
+                self.store.set_meta(end_time=self.end_time)
+            finally:
+                self.stopped.set()
         await self.notify()
+
+    async def _stop_step(self, what: str, step: Awaitable[Any]) -> None:
+        """Run one step of :meth:`stop`; an exception is logged and recorded, and the stop goes on."""
+        try:
+            await step
+        except Exception as exc:
+            _logger.exception("stop: %s failed", what)
+            self._record_error_event("STOP_STEP_FAILED", f"{what} failed: {type(exc).__name__}: {exc}")
+
+    async def _shutdown_algorithms(self) -> None:
+        assert self._algorithms is not None
+        self._algorithms.shutdown()
+
+    def _record_error_event(self, kind: str, message: str, trial_id: str | None = None) -> None:
+        try:
+            self.record_event(kind, message, trial_id)
+        except Exception:   # the store itself may be what failed; the log has the error already
+            _logger.exception("could not record %s", kind)
 
     # -- resume ----------------------------------------------------------------------------
     async def _restore(self) -> None:
@@ -247,6 +284,11 @@ class ExperimentManager:
     def _limit_reached(self) -> bool:
         return self._budget_left() <= 0
 
+    def _out_of_time(self) -> bool:
+        """Whether ``maxExperimentDuration`` is used up (new trials may not start)."""
+        limit = self.config.max_experiment_duration
+        return bool(limit) and time.time() >= self.start_time + limit
+
     async def _schedule_loop(self) -> None:
         while True:
             await self._wake.wait()
@@ -274,7 +316,10 @@ class ExperimentManager:
     async def _fill_slots(self) -> None:
         await self._start_pending()
         while self.status == "RUNNING":
-            if self._limit_reached() or self.tuner_exhausted:
+            # The one place that decides whether a new trial may start: budget, tuner and time.
+            # (A re-run asked for after maxExperimentDuration ended the run sets RUNNING again;
+            # its attempts start above, but no new trial does.)
+            if self._limit_reached() or self.tuner_exhausted or self._out_of_time():
                 self._set_status("TUNER_NO_MORE_TRIAL" if self.tuner_exhausted else "NO_MORE_TRIAL")
                 return
             free = min(self.config.trial_concurrency - self.book.running_count(), self._budget_left()) - self._asking
@@ -544,10 +589,26 @@ class ExperimentManager:
         return True
 
     async def _cancel_active(self, status: str, message: str) -> None:
-        await asyncio.gather(*(self.kill_trial(t.trial_id, status, message) for t in self.active_trials()))
+        """Kill every active trial and record it ``status``; a kill that raises does not stop the others.
+
+        A trial whose kill raised is recorded all the same (its service could not reach it: a
+        lost cluster or machine), with the error in its message, so it holds no slot and the
+        experiment can end.
+        """
+        trials = self.active_trials()
+        results = await asyncio.gather(*(self.kill_trial(t.trial_id, status, message) for t in trials),
+                                       return_exceptions=True)
+        failed: dict[str, str] = {}
+        for trial, result in zip(trials, results):
+            if isinstance(result, Exception):
+                _logger.error("killing trial %s failed", trial.trial_id, exc_info=result)
+                failed[trial.trial_id] = f"{message}; its kill failed: {type(result).__name__}: {result}"
+                self._record_error_event("TRIAL_KILL_FAILED", failed[trial.trial_id], trial.trial_id)
+            elif isinstance(result, BaseException):
+                raise result
         # Trials whose end the training service has not reported yet are recorded now.
         for trial in self.active_trials():
-            await self._finish_trial(trial, status, None, message)
+            await self._finish_trial(trial, status, None, failed.get(trial.trial_id, message))
 
     def _start_duration_timer(self, remaining: float) -> None:
         if self._duration_timer:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import subprocess
@@ -18,6 +19,7 @@ from .gpu import GpuError, GpuScheduler
 
 # A trial gets this long to exit after SIGTERM before the whole tree is SIGKILLed.
 KILL_GRACE_SECONDS = 0.5
+_logger = logging.getLogger("nni.training_service.local")
 PID_FILE = "trial.pid"   # "<pid> <start ticks>" of the process group leader
 
 
@@ -89,32 +91,55 @@ class LocalTrainingService(TrainingService):
             self._gpu_queue.append(spec)
             await self._gpu_queue.dispatch()
             return
-        await self._spawn(spec, {**spec.env, **self._context.gpu.cuda_env()})
+        # A start that raises reaches the manager, which records the trial FAILED.
+        await self._started(spec, await self._start_process(spec, {**spec.env, **self._context.gpu.cuda_env()}))
 
     async def _dispatch_gpu_queue(self) -> None:
-        """Start queued trials while GPUs are free (run by the queue, one at a time)."""
+        """Start queued trials while GPUs are free (run by the queue, one at a time).
+
+        Nothing here may raise: this also runs from another trial's end (its watcher) or a
+        recheck timer, where no caller would hear it, and the queue would stall for good.
+        """
         assert self._gpus is not None
         while self._gpu_queue:
             spec = self._gpu_queue.specs[0]
             roots = [p.pid for p in self._processes.values()]
             own_pids = {*roots, *descendants(*roots)}
-            indices, reason = await self._gpus.allocate(spec.gpu_number, own_pids)
+            try:
+                indices, reason = await self._gpus.allocate(spec.gpu_number, own_pids)
+                recheck = "busy with other processes" in reason
+            except GpuError as exc:   # nvidia-smi failed or hung this time: ask it again later
+                _logger.warning("GPU query failed: %s", exc)
+                indices, reason, recheck = None, f"waiting for {spec.gpu_number} GPU(s): {exc}", True
             if indices is None:
                 await self._gpu_queue.wait(spec, reason)
-                if "busy with other processes" in reason:
+                if recheck:
                     self._gpu_queue.recheck_later()
                 return
             if not self._gpu_queue.take(spec):   # killed while nvidia-smi ran
                 self._gpus.release(indices)
                 continue
             self._gpu_held[spec.trial_id] = indices
-            await self._spawn(spec, {**spec.env, **self._context.gpu.cuda_env(indices)})
+            try:
+                process = await self._start_process(spec, {**spec.env, **self._context.gpu.cuda_env(indices)})
+            except Exception as exc:
+                # Nothing started, so nothing would ever end it: give the GPUs back and report
+                # the end here (code directory gone, EMFILE, disk full), then go on with the queue.
+                _logger.warning("trial %s could not start: %s", spec.trial_id, exc)
+                self._gpu_held.pop(spec.trial_id, None)
+                self._gpus.release(indices)
+                if self.on_trial_end is not None:
+                    await self.on_trial_end(TrialEnded(spec.trial_id, None, f"could not start the trial: {exc}",
+                                                       attempt=spec.attempt))
+                continue
+            await self._started(spec, process)
 
-    async def _spawn(self, spec: TrialSpec, env: dict[str, str]) -> None:
+    async def _start_process(self, spec: TrialSpec, env: dict[str, str]) -> asyncio.subprocess.Process:
+        """Create the trial's process; when this raises, nothing was started and nothing is held."""
         trial_dir = Path(spec.trial_dir)
-        trial_dir.mkdir(parents=True, exist_ok=True)
         started = self._starting[spec.trial_id] = asyncio.Event()
         try:
+            trial_dir.mkdir(parents=True, exist_ok=True)
             # Appended: a re-run (a new attempt of the same trial) keeps the earlier attempts' output.
             with open(trial_dir / "stdout", "ab") as stdout, open(trial_dir / "stderr", "ab") as stderr:
                 # The launcher runs /bin/sh -c COMMAND as a child subreaper: daemons the trial
@@ -128,12 +153,21 @@ class LocalTrainingService(TrainingService):
         finally:
             del self._starting[spec.trial_id]
             started.set()
-        self._tell_reaper(f"+{process.pid}")
-        # Lets a resumed manager end this trial if the current one is killed while it runs.
-        (trial_dir / PID_FILE).write_text(f"{process.pid} {start_ticks(process.pid)}")
+        return process
+
+    async def _started(self, spec: TrialSpec, process: asyncio.subprocess.Process) -> None:
+        """Watch a trial's new process: from here on its end is reported by the watcher, whatever fails."""
+        # The watcher first: it is what reports the end (and gives back the GPUs), so a later
+        # step that raises cannot leave a running trial nobody waits for.
         watcher = asyncio.create_task(self._watch(spec, process))
         self._watchers.add(watcher)
         watcher.add_done_callback(self._watchers.discard)
+        self._tell_reaper(f"+{process.pid}")
+        try:
+            # Lets a resumed manager end this trial if the current one is killed while it runs.
+            (Path(spec.trial_dir) / PID_FILE).write_text(f"{process.pid} {start_ticks(process.pid)}")
+        except OSError as exc:   # the trial runs all the same; only a resume's clean-up misses it
+            _logger.warning("trial %s: could not write %s: %s", spec.trial_id, PID_FILE, exc)
         if self.on_trial_start is not None:
             await self.on_trial_start(spec.trial_id, machine="local")
 
@@ -206,15 +240,31 @@ class LocalTrainingService(TrainingService):
 
     async def stop(self) -> None:
         await self._gpu_queue.close()
-        await asyncio.gather(*(self.kill(t) for t in list(self._processes)))
+        trial_ids = list(self._processes)
+        results = await asyncio.gather(*(self.kill(t) for t in trial_ids), return_exceptions=True)
+        failed = [(t, r) for t, r in zip(trial_ids, results) if isinstance(r, Exception)]
+        for trial_id, exc in failed:
+            _logger.error("stopping: killing trial %s failed", trial_id, exc_info=exc)
+        if failed:
+            # What a failed kill left running is ended by the reaper, as if the manager had died
+            # (the pipe closes without "stop"); the watchers then see their processes exit.
+            self._end_reaper(kill_listed=True)
         if self._watchers:
             await asyncio.gather(*self._watchers, return_exceptions=True)
-        if self._reaper is not None:
+        self._end_reaper(kill_listed=False)
+
+    def _end_reaper(self, *, kill_listed: bool) -> None:
+        if self._reaper is None:
+            return
+        if not kill_listed:
             self._tell_reaper("stop")
-            if self._reaper.stdin is not None:
-                self._reaper.stdin.close()
+        if self._reaper.stdin is not None:
             try:
-                self._reaper.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._reaper.kill()
-            self._reaper = None
+                self._reaper.stdin.close()
+            except OSError:   # the reaper is gone already; the flush of what it was sent failed
+                pass
+        try:
+            self._reaper.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._reaper.kill()
+        self._reaper = None
