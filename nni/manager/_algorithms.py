@@ -52,6 +52,8 @@ class Algorithms:
         tuner = tuner or context.run(_create_algorithm, "tuner", config.tuner)
         assessor = assessor or (context.run(_create_algorithm, "assessor", config.assessor)
                                 if config.assessor else None)
+        if config.multi_phase and hasattr(tuner, "repeat_when_used_up"):
+            tuner.repeat_when_used_up()     # NNI 2.x's rule; multi-phase jobs may share a configuration
         optimize_mode = read_model.optimize_mode(config.to_dict(), tuner)   # multi-objective: the first one's
         if objectives:
             refusal = _objectives.refuse_tuner(tuner)

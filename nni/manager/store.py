@@ -111,6 +111,11 @@ def _now() -> float:
     return time.time()
 
 
+def _compact_json(value: Any) -> str:
+    """JSON as JavaScript's ``JSON.stringify`` writes it (no spaces, non-ASCII kept)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
 class Store:
     """All reads and writes of one experiment's database (used from the manager's loop thread)."""
 
@@ -405,10 +410,12 @@ class Store:
         """Append imported results ({"parameter", "value"}) in one transaction."""
         now = _now()
         self.executemany("INSERT INTO imported(parameter, value, timestamp) VALUES (?, ?, ?)",
-                         [(json.dumps(r["parameter"]), json.dumps(r["value"]), now) for r in rows])
+                         [(_compact_json(r["parameter"]), _compact_json(r["value"]), now) for r in rows])
 
     def imported_batches(self) -> list[str]:
-        """Every import as NNI's ``imported-data`` route answers it: one JSON list per import.
+        """Every import as NNI's ``imported-data`` route answers it: one JSON list per import,
+        written compactly as NNI's manager writes it (``JSON.stringify``: NNI's integration test
+        looks for the import file's JSON with its spaces removed).
 
         Rows of one import share their timestamp (``add_imported`` writes them together);
         rows kept in ``meta`` by older versions come first, as one batch.
@@ -416,18 +423,18 @@ class Store:
         batches: list[str] = []
         legacy = self.get_meta("imported_data", []) or []
         if legacy:
-            batches.append(json.dumps(legacy))
+            batches.append(_compact_json(legacy))
         current: list[str] = []
         last: float | None = None
         for parameter, value, timestamp in self._db.execute(
                 "SELECT parameter, value, timestamp FROM imported ORDER BY id"):
             if last is not None and timestamp != last:
-                batches.append("[" + ", ".join(current) + "]")
+                batches.append("[" + ",".join(current) + "]")
                 current = []
-            current.append(f'{{"parameter": {parameter}, "value": {value}}}')
+            current.append(f'{{"parameter":{parameter},"value":{value}}}')
             last = timestamp
         if current:
-            batches.append("[" + ", ".join(current) + "]")
+            batches.append("[" + ",".join(current) + "]")
         return batches
 
     def imported(self) -> list[dict[str, Any]]:

@@ -101,6 +101,15 @@ class BaseTuner(Tuner):
     _default_mode: str | None = "minimize"
     #: Whether a used-up finite space ends the experiment (else repeats are proposed).
     _exhaustive: bool = True
+    #: Whether NNI 2.x's version of the tuner proposed repeats of a used-up finite space (its
+    #: hyperopt-based TPE, Random and Anneal did): multi-phase experiments, which exist only in
+    #: NNI 2.x, get that behaviour back (see :meth:`repeat_when_used_up`).
+    _repeated_in_nni2: bool = False
+
+    def repeat_when_used_up(self) -> None:
+        """Propose repeats instead of ending once a finite space is used up (multi-phase, as NNI 2.x)."""
+        if self._repeated_in_nni2:
+            self._exhaustive = False
 
     def __init__(self, optimize_mode: Any = None, seed: Any = None) -> None:
         self.optimize_mode = parse_optimize_mode(optimize_mode, self._default_mode or "minimize")

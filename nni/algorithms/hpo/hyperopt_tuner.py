@@ -71,6 +71,8 @@ class HyperoptTuner(BaseTuner):
         Seed for reproducible suggestions.
     """
 
+    _repeated_in_nni2 = True   # NNI 2.x's hyperopt-based version (multi-phase experiments)
+
     def __init__(self, algorithm_name: str, optimize_mode: Any = "minimize", parallel_optimize: bool = False,
                  constant_liar_type: str = "min", seed: Any = None) -> None:
         if algorithm_name not in _ALGORITHMS:

@@ -18,6 +18,8 @@ class RandomTuner(BaseTuner):
     proposals.  In a finite space no parameter set is proposed twice.
     """
 
+    _repeated_in_nni2 = True   # NNI 2.x's hyperopt-based version (multi-phase experiments)
+
     def __init__(self, seed: Any = None, optimize_mode: Any = None) -> None:
         super().__init__(optimize_mode=optimize_mode, seed=seed)
 

@@ -204,6 +204,8 @@ class TpeTuner(BaseTuner):
         ``n_startup_jobs``, ``n_ei_candidates``, ``linear_forgetting``, ``prior_weight``, ``gamma``).
     """
 
+    _repeated_in_nni2 = True   # NNI 2.x's hyperopt-based version (multi-phase experiments)
+
     def __init__(self, optimize_mode: Any = "minimize", seed: Any = None, tpe_args: dict | None = None) -> None:
         super().__init__(optimize_mode=optimize_mode, seed=seed)
         self._trial_budget: int | None = None
