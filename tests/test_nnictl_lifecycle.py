@@ -120,6 +120,11 @@ def test_create_list_stop_resume_finish_export_and_import(make_config, write, tm
         assert listing.returncode == 0 and exp_id in listing.stdout and "RUNNING" in listing.stdout
         ls = nnictl("trial", "ls", exp_id)
         assert ls.returncode == 0 and "TRIAL" in ls.stdout and ls.stdout.count("RUNNING") >= 1
+        # One trial killed by the user: it stays USER_CANCELED and counted after the resume.
+        user_killed = next(j for j in rest.get(port, "/trial-jobs") if j["status"] == "RUNNING")["trialJobId"]
+        assert nnictl("trial", "kill", exp_id, "--trial_id", user_killed).returncode == 0
+        wait_for(lambda: sum(j["status"] == "RUNNING" for j in rest.get(port, "/trial-jobs")) >= 1,
+                 what="a trial running after the kill")
     finally:
         stopped = nnictl("stop", exp_id)
     assert stopped.returncode == 0, stopped.stderr
@@ -128,14 +133,31 @@ def test_create_list_stop_resume_finish_export_and_import(make_config, write, tm
     shown = json.loads(nnictl("experiment", "show", exp_id).stdout)
     assert shown["id"] == exp_id and shown["status"] == "STOPPED"
     done_before = succeeded_count(tmp_path / "experiments" / exp_id)
+    with database(tmp_path / "experiments" / exp_id) as db:
+        canceled = dict(db.execute("SELECT t.trial_id, p.parameters FROM trials t JOIN parameters p"
+                                   " ON p.trial_id = t.trial_id WHERE t.status = 'USER_CANCELED'").fetchall())
+    canceled.pop(user_killed)
+    assert canceled, "the stop came while trials ran"
 
     go.write_text("")
     jobs = resume_to_done(exp_id)
-    # The trials the stop canceled keep their state; the budget counts every trial once.
+    # The trials the stop canceled are resumed as a crash's are (issue 30): their parameters run
+    # again in new trials and they do not count against maxTrialNumber; the one the user
+    # killed counts, so 5 of the 6 succeed.
+    by_id = {j["trialJobId"]: j for j in jobs}
+    for trial_id in canceled:
+        assert by_id[trial_id]["status"] == "SYS_CANCELED"
+    assert by_id[user_killed]["status"] == "USER_CANCELED"
     counted = [j for j in jobs if j["status"] != "SYS_CANCELED"]
-    assert len(counted) == 6
-    assert sum(j["status"] == "SUCCEEDED" for j in jobs) >= done_before
-    assert all(j["status"] in ("SUCCEEDED", "USER_CANCELED") for j in jobs)
+    assert len(counted) == 6 and sum(j["status"] == "SUCCEEDED" for j in counted) == 5
+    assert succeeded_count(tmp_path / "experiments" / exp_id) == 5 >= done_before
+    rerun = {json.dumps(json.loads(j["hyperParameters"][0])["parameters"], sort_keys=True)
+             for j in counted if j["status"] == "SUCCEEDED"}
+    for parameters in canceled.values():
+        assert json.dumps(json.loads(parameters), sort_keys=True) in rerun
+    with database(tmp_path / "experiments" / exp_id) as db:
+        messages = {m for (m,) in db.execute("SELECT message FROM trials WHERE status = 'SYS_CANCELED'")}
+    assert messages == {"canceled when the experiment stopped; its parameters run again in a new trial"}
 
     csv_path, json_path = tmp_path / "out.csv", tmp_path / "out.json"
     assert nnictl("experiment", "export", exp_id, "--type", "csv", "--filename", str(csv_path)).returncode == 0

@@ -19,7 +19,8 @@ from typing import Any, Iterator
 from .._objectives import Objective
 from ..records import ParameterRecord
 from . import _objectives
-from ._trials import INTERRUPTED, TrialState, failure_line, finite_metric, new_token
+from ..status import TrialStatus
+from ._trials import INTERRUPTED, STOPPED_WITH_EXPERIMENT, TrialState, failure_line, finite_metric, new_token
 from .store import Store
 
 
@@ -66,9 +67,10 @@ def elapsed_before(store: Store) -> float:
 def read_resume(store: Store, *, multi_phase: bool, objectives: list[Objective] | None) -> ResumeState:
     """Rebuild the manager's state from ``store``; writes nothing.
 
-    Trials the previous manager left active end SYS_CANCELED (their parameters run again
-    first, not with multi-phase); one whose every parameter set has its final result ends
-    SUCCEEDED instead. Only final results are read back: intermediate ones feed the assessor
+    Trials the previous manager left active, and those its stop canceled, end SYS_CANCELED
+    (their parameters run again first, not with multi-phase; they do not count against
+    ``maxTrialNumber``); one whose every parameter set has its final result ends SUCCEEDED
+    instead. Only final results are read back: intermediate ones feed the assessor
     of a running trial, and after a resume no trial of the old manager runs any more (a
     million stored intermediate results would cost seconds and hundreds of MB for nothing).
     """
@@ -129,13 +131,18 @@ def _read_trials(store: Store, *, multi_phase: bool, objectives: list[Objective]
         trial.attempt = attempts.get(trial_id, 1)
         trial.tuner_closed = True    # this tuner instance did not run it: results reach it as imports
         trials.append(trial)
-        if not trial.active:
+        # A trial the experiment's stop canceled is resumed as one a crash interrupted: a clean
+        # stop must not cost more budget than kill -9 does. A user's kill of it stays as it is.
+        stopped_with_experiment = (status == TrialStatus.USER_CANCELED
+                                   and (failure or "").startswith(STOPPED_WITH_EXPERIMENT))
+        if not (trial.active or stopped_with_experiment):
             continue
         if trial.complete and not multi_phase:
             status, message = "SUCCEEDED", "the manager stopped after this trial's final result"
         else:
             status = INTERRUPTED
-            message = "interrupted: the experiment manager stopped while this trial ran"
+            message = ("canceled when the experiment stopped" if stopped_with_experiment else
+                       "interrupted: the experiment manager stopped while this trial ran")
             if not multi_phase and trial.records:
                 reruns.append(trial.records[0]["parameters"])
                 message += "; its parameters run again in a new trial"

@@ -16,6 +16,9 @@ from ._tasks import Timer
 
 # A trial the manager lost while it ran (it was killed); NNI's name for a system-side cancel.
 INTERRUPTED = TrialStatus.SYS_CANCELED.value
+# The message of a trial the experiment's own stop canceled (not a user's kill of that trial):
+# a resume runs its parameters again and does not count it, as after a crash.
+STOPPED_WITH_EXPERIMENT = "experiment stopped"
 # Default of maxFailedTrialsAtStart: this many failures before any trial succeeds end the experiment.
 DEFAULT_MAX_FAILED_TRIALS_AT_START = 5
 

@@ -31,7 +31,7 @@ from . import _objectives, _resume
 from ._algorithms import Algorithms
 from ._channel import LOST, DuplicateFinal, TrialChannel
 from ._tasks import BackgroundTasks
-from ._trials import TrialBook, TrialState, finite_metric, new_token
+from ._trials import STOPPED_WITH_EXPERIMENT, TrialBook, TrialState, finite_metric, new_token
 from .dispatcher import AlgorithmError
 from .experiment_dir import ExperimentDir
 
@@ -200,7 +200,7 @@ class ExperimentManager:
             if self.status not in (ExperimentStatus.ERROR, ExperimentStatus.DONE):
                 self._set_status(ExperimentStatus.STOPPING.value)
             await self._stop_step("canceling the trials",
-                                  self._cancel_active(TrialStatus.USER_CANCELED.value, "experiment stopped"))
+                                  self._cancel_active(TrialStatus.USER_CANCELED.value, STOPPED_WITH_EXPERIMENT))
             if self._service is not None:
                 await self._stop_step("stopping the training service", self._service.stop())
             if self._algorithms is not None:
