@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import pid_alive, wait_for
+from conftest import wait_for
 
 
 def nnictl(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
