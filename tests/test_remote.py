@@ -2,7 +2,9 @@
 
 The fixture starts ``/usr/sbin/sshd -D`` as the current user on a free port with a fresh
 host key, a client key and an ``authorized_keys``; trials run through it exactly as on a
-remote host (code uploaded over SSH, channel through the reverse port forward).
+remote host (code uploaded over SSH, channel through the reverse port forward). Its host key
+is in the test's ``~/.ssh/known_hosts``, as for a user who has connected to the host before
+(host keys are checked); ``Sshd(..., trusted=False)`` leaves it out.
 """
 
 from __future__ import annotations
@@ -60,8 +62,9 @@ def descendants(root: int) -> list[int]:
 class Sshd:
     """A throwaway sshd: ``start()``/``kill()`` (the listener and every session process)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, trusted: bool = True) -> None:
         self.root = root
+        self.trusted = trusted
         root.mkdir(parents=True, exist_ok=True)
         for name in ("host_key", "client_key"):
             subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(root / name)], check=True)
@@ -86,7 +89,22 @@ class Sshd:
                 f.write(f"SetEnv PYTHONPATH={os.environ['PYTHONPATH']}\n")
         self.process: subprocess.Popen | None = None
 
+    def known_hosts_line(self) -> str:
+        algorithm, key = (self.root / "host_key.pub").read_text().split()[:2]
+        return f"[127.0.0.1]:{self.port} {algorithm} {key}\n"
+
+    def trust(self) -> None:
+        """List the host key in ``~/.ssh/known_hosts`` (of this test's HOME), once."""
+        path = Path.home() / ".ssh" / "known_hosts"
+        path.parent.mkdir(mode=0o700, exist_ok=True)
+        line = self.known_hosts_line()
+        if line not in (path.read_text() if path.exists() else ""):
+            with open(path, "a") as f:
+                f.write(line)
+
     def start(self) -> None:
+        if self.trusted:
+            self.trust()
         if os.geteuid() == 0:
             os.makedirs("/run/sshd", mode=0o755, exist_ok=True)   # sshd's privilege separation dir
         self.process = subprocess.Popen([SSHD, "-D", "-e", "-f", str(self.root / "sshd_config")],
@@ -596,3 +614,107 @@ def test_lapsed_lease_reruns_the_trial_and_refuses_the_old_attempts_report(make_
             os.kill(keeper, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+# -- host keys -----------------------------------------------------------------------------------
+def known_hosts() -> Path:
+    return Path.home() / ".ssh" / "known_hosts"
+
+
+def test_host_keys_are_checked_against_known_hosts(make_experiment, tmp_path):
+    """strict (the default): an unlisted host and a changed key are refused, naming the host;
+    accept-new adds an unlisted host's key once and still refuses a changed one."""
+    server = Sshd(tmp_path / "sshd", trusted=False)
+    try:
+        server.start()
+    except (AssertionError, OSError) as exc:
+        pytest.skip(f"cannot start a test sshd as this user: {exc}")
+    name = f"machine {getpass.getuser()}@127.0.0.1:{server.port}"
+    try:
+        exp = make_experiment(REPORTING_TRIAL, SPACE, concurrency=1, max_trials=1)
+        exp.config.training_service = remote_service(server, tmp_path)
+        with pytest.raises(Exception) as info:
+            exp.start(port=0)
+        assert f"{name}: host key not verified: [127.0.0.1]:{server.port} is not in ~/.ssh/known_hosts" \
+            in str(info.value)
+
+        # Another key listed for that host: what a man in the middle looks like.
+        impostor = tmp_path / "impostor"
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(impostor)], check=True)
+        known_hosts().parent.mkdir(mode=0o700, exist_ok=True)
+        wrong = f"[127.0.0.1]:{server.port} " + " ".join((impostor.parent / "impostor.pub").read_text().split()[:2])
+        known_hosts().write_text(wrong + "\n")
+        for policy in ("strict", "accept-new"):
+            exp.config.training_service = remote_service(server, tmp_path, hostKeyCheck=policy)
+            with pytest.raises(Exception) as info:
+                exp.start(port=0)
+            assert f"{name}: host key verification failed: the key [127.0.0.1]:{server.port} showed does not " \
+                   f"match ~/.ssh/known_hosts" in str(info.value), policy
+        assert known_hosts().read_text() == wrong + "\n"
+
+        # accept-new, host not listed: connected, and the host's real key added, once.
+        known_hosts().write_text("")
+        for _ in range(2):
+            exp = make_experiment(REPORTING_TRIAL, SPACE, concurrency=1, max_trials=1)
+            exp.config.training_service = remote_service(server, tmp_path, hostKeyCheck="accept-new")
+            assert exp.run(port=0) is True
+        assert known_hosts().read_text() == server.known_hosts_line()
+
+        # The key it added is the one a strict check then accepts.
+        exp = make_experiment(REPORTING_TRIAL, SPACE, concurrency=1, max_trials=1)
+        exp.config.training_service = remote_service(server, tmp_path)
+        assert exp.run(port=0) is True
+    finally:
+        server.kill()
+
+
+# -- process identity on the machine ---------------------------------------------------------------
+def test_clean_up_on_resume_never_signals_a_pid_another_process_got(sshd, tmp_path):
+    """A resumed manager kills the groups its predecessor's trials left on a machine, but not a
+    process that got a group's number since (its start differs, or, for a record of an earlier
+    version, any live one)."""
+    import asyncio
+    from nni.experiment.config import ExperimentConfig
+    from nni.runtime.process import start_ticks
+    from nni.training_service.base import ServiceContext
+    from nni.training_service.remote import RemoteTrainingService
+
+    config = ExperimentConfig.from_dict({
+        "searchSpace": SPACE, "trialCommand": "true", "trialCodeDirectory": str(tmp_path),
+        "trialConcurrency": 1, "tuner": {"name": "Random"}, "trainingService": remote_service(sshd, tmp_path)})
+    config = config.canonical_copy()
+    machine = f"{getpass.getuser()}@127.0.0.1:{sshd.port}"
+
+    def group() -> subprocess.Popen:
+        return subprocess.Popen(["sleep", "600"], start_new_session=True)
+
+    left, recycled, recycled_old = group(), group(), group()
+    records = {   # what the previous manager wrote for each trial
+        "left": f"{machine} {left.pid} /r {start_ticks(left.pid)}",              # its trial, still running
+        "recycled": f"{machine} {recycled.pid} /r {int(start_ticks(recycled.pid)) - 1}",
+        "recycledold": f"{machine} {recycled_old.pid} /r",                       # no start recorded
+    }
+    trials = []
+    for trial_id, record in records.items():
+        trial_dir = tmp_path / "trials" / trial_id
+        trial_dir.mkdir(parents=True)
+        (trial_dir / "trial.remote").write_text(record + "\n")
+        trials.append((trial_id, str(trial_dir)))
+
+    async def clean_up() -> None:
+        service = RemoteTrainingService(ServiceContext.from_config(
+            config, experiment_id="resumed", experiment_dir=tmp_path, port=free_port()))
+        await service.start()
+        try:
+            await service.cleanup_interrupted(trials)
+        finally:
+            await service.stop()
+
+    try:
+        asyncio.run(clean_up())
+        assert left.wait(60) < 0   # signalled (SIGUSR1 asks a launcher to end its tree; then SIGKILL)
+        assert recycled.poll() is None and recycled_old.poll() is None
+    finally:
+        for process in (left, recycled, recycled_old):
+            process.kill()
+            process.wait()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import shutil
 import signal
 import sys
@@ -17,6 +16,7 @@ from ..experiment import rest
 from ..experiment.data import _decode
 from ..manager import registry
 from ..records import ParameterRecord
+from ..runtime.process import signal_process
 from ..status import EXPERIMENT_ENDED, TRIAL_ACTIVE
 from ._errors import CliError
 from ._experiment import (export_rows, metrics, optimize_mode, pareto_rows, profile, require_live, resolve,
@@ -102,19 +102,46 @@ def view(args: argparse.Namespace) -> int:
     return 0
 
 
-def _stop_entry(entry: dict[str, Any]) -> None:
+# How long a manager gets to end after it was asked (REST), and again after SIGTERM: a loaded
+# machine can take a while to end a manager and its trials.
+STOP_WAIT_SECONDS = 30.0
+
+
+def _wait_stopped(experiment_id: str, pid: int, start: str | None, seconds: float) -> bool:
+    """Wait until that manager no longer serves the experiment: it ended, or (a manager in a
+    Python program, which goes on running) took its pid out of the registry."""
+    deadline = time.monotonic() + seconds
+    while True:
+        entry = registry.get_entry(experiment_id)
+        if entry is None or not entry["alive"] or (entry.get("pid"), entry.get("pid_start")) != (pid, start):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+
+
+def _stop_entry(entry: dict[str, Any]) -> bool:
+    """Stop one experiment; False (and why, on stderr) when its manager is still there after all."""
     if not entry["alive"]:
         print(f"Experiment {entry['id']} is not running.")
-        return
+        return True
+    pid, start = entry["pid"], entry.get("pid_start")
     try:
         rest.delete(entry["port"], "/experiment", timeout=60)
+        asked = True
     except rest.RestError:
-        # The manager does not answer: end its process; it cancels its trials on SIGTERM.
-        os.kill(entry["pid"], signal.SIGTERM)
-    deadline = time.monotonic() + 30   # a loaded machine can take a while to end a manager
-    while registry.pid_alive(entry["pid"]) and time.monotonic() < deadline:
-        time.sleep(0.05)
+        asked = False
+    if not (asked and _wait_stopped(entry["id"], pid, start, STOP_WAIT_SECONDS)):
+        # The manager does not answer or did not end: SIGTERM (it cancels its trials on
+        # SIGTERM), to the process that registered, never to a later one with its pid.
+        signal_process(pid, start, signal.SIGTERM)
+        if not _wait_stopped(entry["id"], pid, start, STOP_WAIT_SECONDS):
+            print(f"Experiment {entry['id']} did not stop: its manager (pid {pid}) still runs "
+                  f"{'after the stop request and ' if asked else ''}{STOP_WAIT_SECONDS:g} s after SIGTERM. "
+                  f"End it with 'kill -9 {pid}' (its trials are then ended by its reaper).", file=sys.stderr)
+            return False
     print(f"Experiment {entry['id']} stopped.")
+    return True
 
 
 def stop(args: argparse.Namespace) -> int:
@@ -122,16 +149,13 @@ def stop(args: argparse.Namespace) -> int:
         alive = [e for e in registry.list_entries() if e["alive"]]
         if not alive:
             print("No experiment is running.")
-        for entry in alive:
-            _stop_entry(entry)
-        return 0
+        results = [_stop_entry(entry) for entry in alive]
+        return 0 if all(results) else 1
     if args.id is None and args.port is None:
         alive = [e for e in registry.list_entries() if e["alive"]]
         if len(alive) == 1:
-            _stop_entry(alive[0])
-            return 0
-    _stop_entry(resolve(args.id, args.port))
-    return 0
+            return 0 if _stop_entry(alive[0]) else 1
+    return 0 if _stop_entry(resolve(args.id, args.port)) else 1
 
 
 # -- update ------------------------------------------------------------------------------------

@@ -35,8 +35,12 @@ def find_secret(port: int, host: str = "127.0.0.1") -> str | None:
 
     ``NNI_NG_SECRET`` wins when set (scripts, reverse proxies); then what this process
     remembers; then the registry (``~/.nni-ng/experiments``): the experiment registered on
-    that port, preferring one whose manager is alive, whose directory holds the secret
-    file (readable by its owner only).
+    that port whose manager is the very process that registered it (pid and start time),
+    from its directory's secret file (readable by its owner only).
+
+    Never the secret of an experiment whose manager is gone: whatever listens on its port now
+    (another user's server, on a shared machine) would be sent it. For the same reason a
+    secret found in the registry is not kept: the next request checks the manager again.
     """
     explicit = os.environ.get("NNI_NG_SECRET")
     if explicit:
@@ -46,11 +50,10 @@ def find_secret(port: int, host: str = "127.0.0.1") -> str | None:
         return known
     from ..manager import registry
     from ..manager.secret import read_secret
-    entries = [e for e in registry.list_entries() if e.get("port") == port and e.get("dir")]
-    for entry in sorted(entries, key=lambda e: (not e.get("alive"), -(e.get("start_time") or 0))):
+    entries = [e for e in registry.list_entries() if e.get("port") == port and e.get("dir") and e["alive"]]
+    for entry in sorted(entries, key=lambda e: -(e.get("start_time") or 0)):
         secret = read_secret(entry["dir"])
         if secret:
-            _secrets[(host, port)] = secret   # a stale one is looked up again on 401
             return secret
     return None
 
@@ -72,6 +75,8 @@ def request(method: str, port: int, path: str, data: Any = None, *, timeout: flo
         # A remembered secret of an earlier experiment on this port: look again.
         del _secrets[(host, port)]
         secret = find_secret(port, host)
+        if not secret:
+            raise
         return _send(method, port, path, data, timeout=timeout, host=host, prefix=prefix, secret=secret)
 
 

@@ -2,7 +2,9 @@
 
 One small JSON file per experiment under ``$NNI_NG_HOME/experiments`` (default
 ``~/.nni-ng``), so managers never contend for a shared file. A manager that died
-without cleaning up is detected by its pid and shown as stopped.
+without cleaning up is shown as stopped: an entry names its manager by pid *and* start time
+(``pid_start``), so a process that got the number later is never taken for it (nor signalled,
+nor sent the experiment's secret).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..runtime.process import pid_alive
+from ..runtime.process import is_same_process, process_start
 from ..status import EXPERIMENT_ENDED, ExperimentStatus
 
 
@@ -21,7 +23,13 @@ def registry_dir() -> Path:
 
 
 def update_entry(experiment_id: str, **fields: Any) -> dict[str, Any]:
-    """Merge ``fields`` into the experiment's entry (written atomically)."""
+    """Merge ``fields`` into the experiment's entry (written atomically).
+
+    A ``pid`` is stored with its start time (``pid_start``), read now, while it is known to be
+    the manager (it is the caller itself, or its child).
+    """
+    if "pid" in fields:
+        fields["pid_start"] = process_start(fields["pid"])
     from .secret import private_dir, write_private
     directory = private_dir(registry_dir())   # owner-only, like the experiment directory
     path = directory / f"{experiment_id}.json"
@@ -38,8 +46,13 @@ def _read(path: Path) -> dict[str, Any] | None:
         return None
 
 
+def manager_alive(entry: dict[str, Any]) -> bool:
+    """Whether the entry's manager still runs: its pid, with the start time it had."""
+    return is_same_process(entry.get("pid"), entry.get("pid_start"))
+
+
 def _with_liveness(entry: dict[str, Any]) -> dict[str, Any]:
-    alive = pid_alive(entry.get("pid"))
+    alive = manager_alive(entry)
     entry = dict(entry, alive=alive)
     if not alive and entry.get("status") not in EXPERIMENT_ENDED + (ExperimentStatus.VIEWED.value,):
         entry["status"] = "STOPPED"

@@ -4,16 +4,25 @@ Each experiment has one random secret, created with it and kept in
 ``<experiment dir>/secret`` (mode 0600, the directory 0700), so that only the user who
 owns the experiment can read it. Every client route of the REST API asks for it (see
 ``docs/security.md``); ``nnictl`` and the Python API read it from that file, so the
-owner never types it. Resume and view reuse the same file.
+owner never types it. Resume and view reuse the same file, so the owner's bookmarks, cookies
+and scripts keep working, but only while it is provably private: a secret file that another
+user wrote, or could read, is replaced by a new secret (it may be known to others).
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import stat
 from pathlib import Path
 
+from ..errors import NniError
+
 SECRET_FILE = "secret"
+
+
+class SecretError(NniError, PermissionError):
+    """The experiment's secret cannot be kept private (its directory is not this user's)."""
 
 
 def private_dir(path: str | os.PathLike) -> Path:
@@ -62,15 +71,37 @@ def read_secret(experiment_dir: str | os.PathLike) -> str | None:
     return text or None
 
 
+def _private_secret(path: Path) -> str | None:
+    """The secret in ``path`` when only this user could have written or read it, else None."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o077:
+            return None
+        return f.read(256).decode(errors="replace").strip() or None
+
+
 def load_or_create_secret(experiment_dir: str | os.PathLike) -> str:
-    """The experiment's secret, created (0600, directory 0700) on first use."""
+    """The experiment's secret, created (0600, directory 0700) on first use.
+
+    An existing secret is reused (resume, view) only if this user owns the file and nobody
+    else may read it; otherwise a new one replaces it. The directory must be this user's, or
+    its owner could put a secret of their choosing there.
+    """
     directory = private_dir(experiment_dir)
-    secret = read_secret(directory)
+    info = os.stat(directory)
+    if info.st_uid != os.geteuid() or info.st_mode & 0o077:
+        raise SecretError(f"experiment directory {directory} is not private to this user (owner uid {info.st_uid}, "
+                       f"mode {stat.S_IMODE(info.st_mode):o}); its secret could be read or chosen by others")
+    secret = _private_secret(directory / SECRET_FILE)
     if secret is None:
         secret = secrets.token_urlsafe(32)
         write_private(directory / SECRET_FILE, secret + "\n")
     return secret
 
 
-__all__ = ["SECRET_FILE", "load_or_create_secret", "private_dir", "private_file", "read_secret",
+__all__ = ["SECRET_FILE", "SecretError", "load_or_create_secret", "private_dir", "private_file", "read_secret",
            "write_private"]

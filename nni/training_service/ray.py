@@ -24,6 +24,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..runtime.process import group_is_ours, process_start
 from ._common import STDERR_TAIL_BYTES, end_message, launcher_env, tail_bytes, watched_trial_script
 from .base import ServiceContext, TrainingService, TrialEnded, TrialSpec
 
@@ -108,6 +109,7 @@ def _run_trial(command: str, code_dir: str | None, trial_dir: str, env: dict[str
     with open(stdout_path, "ab") as stdout, open(stderr_path, "ab") as stderr:
         process = subprocess.Popen(["/bin/sh", "-c", _INNER_SCRIPT], cwd=code_dir or os.getcwd(), env=full_env,
                                    stdin=subprocess.PIPE, stdout=stdout, stderr=stderr, start_new_session=True)
+    leader_start = process_start(process.pid)   # the group is (pid, start): see the kill below
     with open(os.path.join(out_dir, "trial.pid"), "w") as f:
         f.write(f"{socket.gethostname()} {process.pid}\n")
     machine = _node_name()
@@ -126,7 +128,9 @@ def _run_trial(command: str, code_dir: str | None, trial_dir: str, env: dict[str
                 if sig == signal.SIGUSR1:
                     if process.poll() is None:
                         os.kill(process.pid, sig)
-                else:
+                elif group_is_ours(process.pid, leader_start):
+                    # Once poll() has reaped the leader its number is free again: the group is
+                    # signalled only while no other process has it.
                     os.killpg(process.pid, sig)
             except (ProcessLookupError, PermissionError):
                 pass

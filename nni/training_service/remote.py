@@ -21,6 +21,7 @@ import asyncio
 import logging
 import os
 import shlex
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +29,7 @@ from typing import Any
 
 from ..errors import NniError
 from ._common import (LAUNCHER_PROBE, STDERR_TAIL_BYTES, TrialQueue, end_message, launcher_env,
-                      leads_its_group, watched_trial_script)
+                      watched_trial_script)
 from ._upload import pack_code_dir
 from .base import GpuNeeds, ServiceContext, TrainingService, TrialEnded, TrialSpec
 from .gpu import GpuError, choose_gpus
@@ -49,11 +50,26 @@ PGID_MARKER = b"NNI-NG-PGID "
 OUTPUT_MARKER = "NNI-NG-OUTPUT"
 STARTUP_OUTPUT_LIMIT = 1 << 20
 
+# Shell functions (POSIX sh): `_nni_start PID` prints when PID started there (from /proc, field 22
+# of /proc/PID/stat, else `ps -o lstart=`; empty when neither can tell or there is no such
+# process); `_nni_ours PGID START` is true when signalling group PGID can reach only the trial
+# group whose leader started at START: the leader is still that process, or no process has the
+# number (the group's members may outlive their leader, and the number is not given to a new
+# process while the group exists). A pid the system has given to another process since, or a
+# live one whose start cannot be told, is left alone. The same rule as
+# nni.runtime.process.group_is_ours, on the remote machine.
+_IDENTITY_FUNCTIONS = (
+    "_nni_start() { s=$(sed 's/.*) //' /proc/$1/stat 2>/dev/null | cut -d' ' -f20); "
+    "[ -n \"$s\" ] || s=$(ps -o lstart= -p $1 2>/dev/null | tr -s ' ' _); echo \"$s\"; }; "
+    "_nni_ours() { c=$(_nni_start $1); if [ -n \"$c\" ]; then [ \"$c\" = \"$2\" ]; "
+    "else ! kill -0 $1 2>/dev/null; fi; }; ")
+
 # Runs inside the new session as /bin/sh: record the group id and say it on stdout, start the
 # watchdog on the channel, start the lease keeper (nni.runtime.lease renews this attempt's
 # lease while the trial runs), then become the trial's shell (same pid, so the group leader).
 _INNER_SCRIPT = watched_trial_script(
-    before='echo "$$" > "$NNI_SYS_DIR/trial.pid"; printf "NNI-NG-PGID %s\\n" "$$"; ',
+    before=(_IDENTITY_FUNCTIONS + 'echo "$$" > "$NNI_SYS_DIR/trial.pid"; '
+            'printf "NNI-NG-PGID %s %s\\n" "$$" "$(_nni_start $$)"; '),
     after_watchdog=(
         'if [ -n "$NNI_TRIAL_LEASE_INTERVAL" ]; then '
         '(if command -v python3 >/dev/null; then exec python3 -m nni.runtime.lease $$; '
@@ -70,6 +86,7 @@ class _RemoteTrial:
     machine: "_Machine"
     process: Any = None                 # asyncssh.SSHClientProcess
     pgid: int | None = None
+    pgid_start: str = ""                # when the group's leader started there ('' if unknown)
     gpus: list[int] | None = None
     starter: asyncio.Task | None = None
     watcher: asyncio.Task | None = None
@@ -87,7 +104,7 @@ class _Machine:
     launcher: bool = False              # its python3 can run the launcher (see _common.LAUNCHER_PROBE)
     prepared_for: str | None = None     # experiment id whose code is uploaded
     trials: dict[str, _RemoteTrial] = field(default_factory=dict)
-    lost_pgids: list[int] = field(default_factory=list)
+    lost_pgids: list[tuple[int, str]] = field(default_factory=list)   # (pgid, its leader's start)
     gpu_needs: GpuNeeds = field(default_factory=GpuNeeds)   # trialGpuNumber with this machine's rules
     gpus: list[int] | None = None       # usable GPU indices (None: not GPU-scheduled)
     gpu_load: dict[int, int] = field(default_factory=dict)
@@ -104,21 +121,23 @@ class _Machine:
         return self.conn is not None
 
 
-def _kill_command(pgids: list[int], signal_name: str) -> str:
-    """Shell text that sends ``signal_name`` to the process groups ``pgids``.
+def _kill_command(groups: list[tuple[int, str]], signal_name: str) -> str:
+    """``/bin/sh`` text that sends ``signal_name`` to the process groups ``(pgid, leader start)``.
 
-    A SIGKILL to a group would end its leader, the trial's launcher, before the daemons the
-    trial double-forked out of the group (still in the launcher's tree) could be found: each
-    launcher still leading its group is first asked to SIGKILL its tree (SIGUSR1) and given up
-    to 2 s (a pid the system has given to another process since is left alone).
+    Each group is signalled only while ``_nni_ours`` holds (checked again before each signal):
+    never a number the system has given to another process since. A SIGKILL to a group would
+    end its leader, the trial's launcher, before the daemons the trial double-forked out of the
+    group (still in the launcher's tree) could be found: the launcher is first asked to SIGKILL
+    its tree (SIGUSR1) and given up to 2 s.
     """
-    kill = f"kill -{signal_name} -- {' '.join(f'-{p}' for p in pgids)} 2>/dev/null"
-    if signal_name != "KILL":
-        return kill
-    leaders = " ".join(str(p) for p in pgids)
-    return (f'for p in {leaders}; do {{ {leads_its_group("$p")}; }} && kill -USR1 $p 2>/dev/null; done; '
-            f'for p in {leaders}; do i=0; while [ $i -lt 20 ] && kill -0 $p 2>/dev/null; do '
-            f'sleep 0.1; i=$((i+1)); done; done; {kill}')
+    parts = [_IDENTITY_FUNCTIONS]
+    for pgid, start in groups:
+        ours = f"_nni_ours {int(pgid)} {shlex.quote(start)}"
+        if signal_name == "KILL":
+            parts.append(f"{ours} && {{ kill -USR1 {pgid} 2>/dev/null; i=0; while [ $i -lt 20 ] && "
+                         f"kill -0 {pgid} 2>/dev/null; do sleep 0.1; i=$((i+1)); done; }}; ")
+        parts.append(f"{ours} && kill -s {signal_name} -- -{pgid} 2>/dev/null; ")
+    return "".join(parts) + "true"
 
 
 async def _run_for_output(conn: Any, command: str) -> tuple[int | None, str, str]:
@@ -127,6 +146,50 @@ async def _run_for_output(conn: Any, command: str) -> tuple[int | None, str, str
     stdout = str(result.stdout or "")
     _, marked, after = stdout.partition(OUTPUT_MARKER + "\n")
     return result.exit_status, after if marked else stdout, str(result.stderr or "")
+
+
+_USER_KNOWN_HOSTS = "~/.ssh/known_hosts"
+_SYSTEM_KNOWN_HOSTS = "/etc/ssh/ssh_known_hosts"
+_known_hosts_lock = threading.Lock()
+
+
+def _known_hosts_name(host: str, port: int) -> str:
+    """How OpenSSH names ``host:port`` in known_hosts."""
+    return host if port == 22 else f"[{host}]:{port}"
+
+
+def _known_host_keys(host: str, port: int) -> Any:
+    """What known_hosts (the user's, then the system's) says about ``host:port``, for asyncssh's
+    ``known_hosts`` option; None when it does not list that host at all.
+
+    Read at each connection, so a key added by hand (or by accept-new) counts on the next.
+    """
+    import asyncssh
+
+    files = [f for f in (os.path.expanduser(_USER_KNOWN_HOSTS), _SYSTEM_KNOWN_HOSTS) if os.path.isfile(f)]
+    if not files:
+        return None
+    matched = asyncssh.read_known_hosts(files).match(host, "", None if port == 22 else port)
+    # (host keys, CA keys, revoked keys, X.509 ...): a CA or a revocation also counts as listed.
+    return matched if any(matched[:3]) else None
+
+
+def _accept_new_host_key(machine: "_Machine", key: Any) -> None:
+    """``hostKeyCheck: accept-new``: add the key the host showed on its first connection."""
+    cfg = machine.config
+    path = Path(os.path.expanduser(_USER_KNOWN_HOSTS))
+    algorithm, data = key.export_public_key("openssh").decode().split()[:2]
+    with _known_hosts_lock:   # machines connect concurrently; each host is added once
+        if _known_host_keys(cfg.host, cfg.port) is not None:
+            return
+        path.parent.mkdir(mode=0o700, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "a") as f:
+            if f.tell() and not path.read_bytes().endswith(b"\n"):
+                f.write("\n")
+            f.write(f"{_known_hosts_name(cfg.host, cfg.port)} {algorithm} {data}\n")
+    _log.warning("machine %s: host key %s %s was not known; added to %s (hostKeyCheck: accept-new)",
+                 machine.name, algorithm, key.get_fingerprint(), path)
 
 
 def _auth_hint(config: Any) -> str:
@@ -173,10 +236,12 @@ class RemoteTrainingService(TrainingService):
         import asyncssh
 
         cfg = machine.config
+        known = _known_host_keys(cfg.host, cfg.port)
+        accept_new = known is None and cfg.host_key_check == "accept-new"
         options: dict[str, Any] = {
             "host": cfg.host, "port": cfg.port, "username": cfg.user,
-            # Like NNI (paramiko's AutoAddPolicy) the host key is not checked against known_hosts.
-            "known_hosts": None,
+            # Not listed: no key is trusted (b""), or with accept-new any key, added below.
+            "known_hosts": None if accept_new else (known or b""),
             "connect_timeout": CONNECT_TIMEOUT_SECONDS,
             "keepalive_interval": KEEPALIVE_INTERVAL_SECONDS,
             "keepalive_count_max": KEEPALIVE_COUNT_MAX,
@@ -196,10 +261,24 @@ class RemoteTrainingService(TrainingService):
         except asyncssh.KeyImportError as exc:
             raise RemoteError(f"machine {machine.name}: cannot read sshKeyFile {cfg.ssh_key_file} "
                               f"({exc}); a wrong or missing sshPassphrase?") from None
+        except asyncssh.HostKeyNotVerifiable:
+            listed = _known_hosts_name(cfg.host, cfg.port)
+            if known is None:
+                raise RemoteError(
+                    f"machine {machine.name}: host key not verified: {listed} is not in {_USER_KNOWN_HOSTS}, so the "
+                    f"host cannot be told from a man in the middle (who would get the password); connect once "
+                    f"with 'ssh -p {cfg.port} {cfg.user}@{cfg.host}' and check the fingerprint it shows, or set "
+                    f"hostKeyCheck: accept-new for this machine") from None
+            raise RemoteError(
+                f"machine {machine.name}: host key verification failed: the key {listed} showed does not match "
+                f"{_USER_KNOWN_HOSTS}: someone may be intercepting the connection, or the host was reinstalled "
+                f"(if you know it was, remove the old key with 'ssh-keygen -R {shlex.quote(listed)}')") from None
         except (OSError, asyncssh.Error, asyncio.TimeoutError) as exc:
             reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
             raise RemoteError(f"machine {machine.name}: cannot connect ({reason})") from None
         try:
+            if accept_new:
+                _accept_new_host_key(machine, conn.get_server_host_key())
             _, stdout, _ = await _run_for_output(conn, 'echo "$HOME"; command -v setsid >/dev/null && echo setsid-ok')
             lines = stdout.splitlines()
             if "setsid-ok" not in lines:
@@ -237,7 +316,7 @@ class RemoteTrainingService(TrainingService):
         _log.warning("%s; failing its %d running trial(s) and reconnecting", reason, len(machine.trials))
         for trial in list(machine.trials.values()):
             if trial.pgid is not None:
-                machine.lost_pgids.append(trial.pgid)
+                machine.lost_pgids.append((trial.pgid, trial.pgid_start))
             await self._trial_ended(trial, None, f"{reason} while the trial ran", lost=True)
         machine.reconnect = self._background(self._reconnect(machine))
 
@@ -255,7 +334,7 @@ class RemoteTrainingService(TrainingService):
             _log.info("reconnected to %s", machine.name)
             if machine.lost_pgids:
                 # The watchdogs should have ended these when the channels closed; make sure.
-                await self._kill_groups(machine, machine.lost_pgids, "KILL")
+                await self._kill_groups(machine, list(machine.lost_pgids), "KILL")
                 machine.lost_pgids.clear()
             machine.prepared_for = None   # re-create the forward (and re-check the code)
             await self._queue.dispatch()
@@ -480,9 +559,12 @@ class RemoteTrainingService(TrainingService):
             await process.wait()
             raise RemoteError((line + rest).decode(errors="replace").strip()[:STDERR_TAIL_BYTES]
                               or f"exit status {process.exit_status}")
-        trial.pgid = int(line[len(PGID_MARKER):].strip())
-        # For a resumed manager: which machine ran the trial and its process group there.
-        (trial_dir / "trial.remote").write_text(f"{machine.name} {trial.pgid} {self._remote_root(machine)}\n")
+        pgid, _, start = line[len(PGID_MARKER):].decode(errors="replace").strip().partition(" ")
+        trial.pgid, trial.pgid_start = int(pgid), start.strip()
+        # For a resumed manager: which machine ran the trial and its process group there (with
+        # its leader's start: by then the number may be another process's).
+        (trial_dir / "trial.remote").write_text(
+            f"{machine.name} {trial.pgid} {self._remote_root(machine)} {trial.pgid_start or '-'}\n")
         trial.watcher = self._background(self._watch(trial))
         if self.on_trial_start is not None:
             await self.on_trial_start(spec.trial_id, machine=machine.name)
@@ -542,11 +624,12 @@ class RemoteTrainingService(TrainingService):
             # Not awaited: this may run inside the dispatcher itself.
             self._queue.dispatch_soon()
 
-    async def _kill_groups(self, machine: _Machine, pgids: list[int], signal_name: str) -> None:
-        if not pgids or machine.conn is None:
+    async def _kill_groups(self, machine: _Machine, groups: list[tuple[int, str]], signal_name: str) -> None:
+        if not groups or machine.conn is None:
             return
+        command = f"/bin/sh -c {shlex.quote(_kill_command(groups, signal_name))}"
         try:
-            await asyncio.wait_for(machine.conn.run(_kill_command(pgids, signal_name), check=False), 10)
+            await asyncio.wait_for(machine.conn.run(command, check=False), 10 + 2 * len(groups))
         except Exception as exc:  # noqa: BLE001 - connection gone: the watchdogs end the groups
             _log.debug("kill -%s on %s failed: %s", signal_name, machine.name, exc)
 
@@ -563,7 +646,7 @@ class RemoteTrainingService(TrainingService):
             if trial.ended:
                 return
         if trial.pgid is not None:
-            await self._kill_groups(machine, [trial.pgid], "TERM")
+            await self._kill_groups(machine, [(trial.pgid, trial.pgid_start)], "TERM")
         if trial.watcher is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(trial.watcher), KILL_GRACE_SECONDS)
@@ -572,7 +655,7 @@ class RemoteTrainingService(TrainingService):
         if trial.pgid is not None:
             # also when the shell ended in time: the TERM ended the watchdog too, so whatever of
             # the group outlived it (a stopped process, one that ignores TERM) is ended here
-            await self._kill_groups(machine, [trial.pgid], "KILL")
+            await self._kill_groups(machine, [(trial.pgid, trial.pgid_start)], "KILL")
         if trial.process is not None:
             # Closing stdin makes the watchdog SIGKILL the group even if the exec above failed.
             try:
@@ -590,13 +673,15 @@ class RemoteTrainingService(TrainingService):
         by_machine: dict[str, list[tuple[int, str]]] = {}
         for _, trial_dir in trials:
             try:
-                name, pgid, _root = (Path(trial_dir) / "trial.remote").read_text().split()
-                by_machine.setdefault(name, []).append((int(pgid), trial_dir))
+                # "<machine> <pgid> <root> <leader start>"; a record of an earlier version has no
+                # start: its group is then killed only if no process has the number any more.
+                name, pgid, _root, *start = (Path(trial_dir) / "trial.remote").read_text().split()
+                by_machine.setdefault(name, []).append((int(pgid), "".join(start[:1]).strip("-")))
             except (OSError, ValueError):
                 continue
         for machine in self._machines:
             if machine.connected and machine.name in by_machine:
-                await self._kill_groups(machine, [p for p, _ in by_machine[machine.name]], "KILL")
+                await self._kill_groups(machine, by_machine[machine.name], "KILL")
 
     async def stop(self) -> None:
         await self._queue.close()

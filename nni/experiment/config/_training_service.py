@@ -103,6 +103,15 @@ def _check_port(value: Any, path: str) -> int:
     return value
 
 
+HOST_KEY_CHECKS = ("strict", "accept-new")
+
+
+def _check_host_key_check(value: Any, path: str) -> str:
+    if value not in HOST_KEY_CHECKS:
+        raise ConfigError(f"{path}: expected one of {', '.join(HOST_KEY_CHECKS)}, got {value!r}")
+    return value
+
+
 class RemoteMachineConfig(_ConfigBase):
     """One machine of ``platform: remote``, reached over SSH.
 
@@ -110,6 +119,9 @@ class RemoteMachineConfig(_ConfigBase):
     (+ ``ssh_passphrase``), else the SSH agent and the default keys (``~/.ssh/id_*``).
     ``python_path`` is put in front of ``PATH`` for the trials (a directory, or several
     joined by ``:``); the GPU fields mean what they mean for ``platform: local``.
+    ``host_key_check``: ``strict`` (default: the host's key must be in ``~/.ssh/known_hosts``)
+    or ``accept-new`` (OpenSSH's: a host not yet listed is added on first connection; a
+    changed key is still refused).
     """
 
     _fields = (
@@ -123,6 +135,7 @@ class RemoteMachineConfig(_ConfigBase):
         _Field("max_trial_number_per_gpu", check_positive_int, default=1),
         _Field("gpu_indices", check_gpu_indices),
         _Field("python_path", check_nonempty_str),
+        _Field("host_key_check", _check_host_key_check, default="strict"),
     )
 
     host: str | None
@@ -135,6 +148,7 @@ class RemoteMachineConfig(_ConfigBase):
     max_trial_number_per_gpu: int
     gpu_indices: list[int] | str | int | None
     python_path: str | None
+    host_key_check: str
 
     def __repr__(self) -> str:  # never print a password
         text = super().__repr__()

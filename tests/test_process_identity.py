@@ -1,0 +1,245 @@
+"""A process is (pid, start time): a number the system gave to another process since is never
+signalled, and the experiment's secret goes only to the manager that registered.
+
+Real processes throughout: registry entries are written by the process they name (or name a
+live process that is not the manager), the listener on a dead manager's port is a real socket
+server, the pid reuse of the reaper test is a real one (a private pid namespace).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import wait_for
+
+
+def nnictl(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "nni.cli", *args], capture_output=True, text=True, timeout=timeout)
+
+
+class Listener:
+    """A plain HTTP-ish server on 127.0.0.1 that keeps every request it gets and answers ``{}``."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.requests: list[bytes] = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(30)
+                data = b""
+                try:
+                    while b"\r\n\r\n" not in data:
+                        chunk = conn.recv(65536)
+                        if not chunk:
+                            break
+                        data += chunk
+                    self.requests.append(data)
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
+                                 b"Connection: close\r\n\r\n{}")
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def register_and_exit(tmp_path: Path, experiment_id: str, port: int) -> Path:
+    """A manager that registered on ``port`` (its secret in its directory) and died without cleaning up."""
+    exp_dir = tmp_path / "experiments" / experiment_id
+    script = textwrap.dedent(f"""
+        import time
+        from nni.manager import registry
+        from nni.manager.secret import load_or_create_secret, private_dir
+        import os
+        private_dir({str(exp_dir)!r})
+        load_or_create_secret({str(exp_dir)!r})
+        registry.update_entry({experiment_id!r}, name="dead", port={port}, pid=os.getpid(),
+                              dir={str(exp_dir)!r}, status="RUNNING", start_time=time.time() * 1000)
+    """)
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
+    return exp_dir
+
+
+def write_entry(experiment_id: str, **fields) -> None:
+    """A registry entry as a manager wrote it, for tests whose pid must be another process's."""
+    directory = Path(os.environ["NNI_NG_HOME"]) / "experiments"
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = directory / f"{experiment_id}.json"
+    path.write_text(json.dumps({"id": experiment_id, **fields}))
+    os.chmod(path, 0o600)
+
+
+def other_start(pid: int) -> str:
+    """A start time that is not ``pid``'s: the manager that had the number started earlier."""
+    from nni.runtime.process import start_ticks
+    return str(int(start_ticks(pid)) - 1)
+
+
+@pytest.fixture
+def sleeper():
+    """A live process that is not a manager (what got a dead manager's pid)."""
+    process = subprocess.Popen(["sleep", "600"], start_new_session=True)
+    yield process
+    process.kill()
+    process.wait()
+
+
+# -- item 3: the secret goes only to the manager that registered ---------------------------------
+def test_a_dead_managers_secret_is_not_sent_to_what_listens_on_its_port_now(tmp_path):
+    from nni.experiment import rest
+    listener = Listener()
+    try:
+        exp_dir = register_and_exit(tmp_path, "deadmgr1", listener.port)
+        secret = (exp_dir / "secret").read_text().strip()
+        assert rest.get(listener.port, "/check-status") == {}
+        assert "?token=" not in rest.webui_url(listener.port)
+    finally:
+        listener.close()
+    assert listener.requests and all(secret.encode() not in r and b"authorization" not in r.lower()
+                                     for r in listener.requests), listener.requests
+
+
+def test_a_secret_is_not_sent_when_the_managers_pid_now_belongs_to_another_process(tmp_path, sleeper):
+    from nni.experiment import rest
+    from nni.manager.secret import load_or_create_secret
+    listener = Listener()
+    exp_dir = tmp_path / "experiments" / "recycled"
+    secret = load_or_create_secret(exp_dir)
+    write_entry("recycled", port=listener.port, pid=sleeper.pid, pid_start=other_start(sleeper.pid),
+                dir=str(exp_dir), status="RUNNING", start_time=time.time() * 1000)
+    try:
+        assert rest.get(listener.port, "/check-status") == {}
+    finally:
+        listener.close()
+    assert listener.requests and all(secret.encode() not in r for r in listener.requests), listener.requests
+
+
+def test_a_secret_file_others_could_read_or_wrote_is_not_reused(tmp_path):
+    from nni.manager.secret import load_or_create_secret
+    exp_dir = tmp_path / "exp"
+    first = load_or_create_secret(exp_dir)
+    assert load_or_create_secret(exp_dir) == first          # resume: its own secret again
+    os.chmod(exp_dir / "secret", 0o644)                      # readable by every user for a while
+    second = load_or_create_secret(exp_dir)
+    assert second != first and (os.stat(exp_dir / "secret").st_mode & 0o777) == 0o600
+    if os.geteuid() == 0:
+        os.chown(exp_dir / "secret", 65534, 65534)           # a file someone else put there
+        os.chmod(exp_dir / "secret", 0o600)
+        third = load_or_create_secret(exp_dir)
+        assert third not in (first, second) and os.stat(exp_dir / "secret").st_uid == 0
+
+
+# -- items 5 and 6: nnictl stop ------------------------------------------------------------------
+def test_nnictl_stop_never_signals_a_process_that_got_the_managers_pid(tmp_path, sleeper):
+    write_entry("recycled", port=1, pid=sleeper.pid, pid_start=other_start(sleeper.pid),
+                dir=str(tmp_path / "experiments" / "recycled"), status="RUNNING", start_time=time.time() * 1000)
+    out = nnictl("stop", "recycled")
+    assert out.returncode == 0 and "is not running" in out.stdout, out
+    out = nnictl("stop", "--all")
+    assert out.returncode == 0 and "No experiment is running" in out.stdout, out
+    # A SIGTERM sent by nnictl was delivered before it returned.
+    assert sleeper.poll() is None, "the process that got the manager's pid was signalled"
+    listing = nnictl("experiment", "list", "--all")
+    assert "STOPPED" in listing.stdout, listing
+
+
+def test_nnictl_stop_says_so_when_the_manager_does_not_end(tmp_path, monkeypatch, capsys):
+    """A manager that neither answers nor ends on SIGTERM: no 'stopped', exit status 1, the pid named."""
+    from nni.cli import _commands
+    from nni.cli.__main__ import main
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()
+    exp_dir = tmp_path / "experiments" / "stuck"
+    ready = tmp_path / "ready"
+    stuck = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import os, signal, time
+        from nni.manager import registry
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        registry.update_entry("stuck", port={port}, pid=os.getpid(), dir={str(exp_dir)!r}, status="RUNNING",
+                              start_time=time.time() * 1000)
+        open({str(ready)!r}, "w").close()
+        time.sleep(600)
+    """)])
+    try:
+        wait_for(ready.exists, what="the stuck manager to register")
+        monkeypatch.setattr(_commands, "STOP_WAIT_SECONDS", 3.0, raising=False)
+        started = time.monotonic()
+        code = main(["stop", "stuck"])
+        out = capsys.readouterr()
+        assert code == 1, out
+        assert "stopped." not in out.out and "did not stop" in out.err and str(stuck.pid) in out.err, out
+        assert stuck.poll() is None and time.monotonic() - started < 25
+    finally:
+        stuck.kill()
+        stuck.wait()
+
+
+# -- item 6: the reaper, with a pid really reused -------------------------------------------------
+REUSE_SCRIPT = r"""
+import fcntl, json, os, subprocess, sys, termios, time
+
+def state(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+reaper = subprocess.Popen([sys.executable, "-m", "nni.training_service._reaper"], stdin=subprocess.PIPE)
+trial = subprocess.Popen(["sleep", "600"], start_new_session=True)   # a trial's group leader
+reaper.stdin.write(f"+{trial.pid}\n".encode())
+reaper.stdin.flush()
+# The reaper has read the line and is back in read() (sleeping) once the pipe is empty and it sleeps.
+deadline = time.monotonic() + 120
+while True:
+    pending = fcntl.ioctl(reaper.stdin.fileno(), termios.FIONREAD, b"\0\0\0\0")
+    if int.from_bytes(pending, sys.byteorder) == 0 and state(reaper.pid) == "S":
+        break
+    assert time.monotonic() < deadline, "the reaper did not read its line"
+    time.sleep(0.05)
+trial.kill()
+trial.wait()   # the trial ended, its group is gone: its number is free
+with open("/proc/sys/kernel/ns_last_pid", "w") as f:
+    f.write(str(trial.pid - 1))
+other = subprocess.Popen(["sleep", "600"], start_new_session=True)   # leads a group of the same number
+reaper.stdin.close()   # the manager died
+reaper.wait(120)
+print(json.dumps({"same_pid": other.pid == trial.pid, "other_alive": other.poll() is None}))
+other.kill()
+"""
+
+
+def test_the_reaper_leaves_alone_a_group_whose_number_was_reused(tmp_path):
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("needs root and unshare(1) for a private pid namespace")
+    script = tmp_path / "reuse.py"
+    script.write_text(REUSE_SCRIPT)
+    out = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", sys.executable, str(script)],
+                         capture_output=True, text=True, timeout=300)
+    if out.returncode != 0 and "unshare" in out.stderr and "Operation not permitted" in out.stderr:
+        pytest.skip(f"no pid namespace here: {out.stderr.strip()}")
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["same_pid"], "the test did not get the pid reused"
+    assert result["other_alive"], "the reaper killed a process group that only had the trial's number"
