@@ -694,3 +694,17 @@ def test_training_service_takes_nni_inherited_fields(tmp_path, monkeypatch):
     other = ExperimentConfig.from_dict({**base, "trainingService": {"platform": "local", "trialCommand": "python3 u.py"}})
     with pytest.raises(ConfigError, match=r"trainingService.trialCommand: 'python3 u.py' differs from the experiment's"):
         other.validate()
+
+
+def test_empty_search_space_file_means_not_set_as_in_nni_templates(tmp_path, monkeypatch):
+    """NNI's test_search_space.py builds ExperimentConfig(search_space_file='', ...) and sets the
+    file later: '' is "not set" (and a config with nothing set still says what is missing)."""
+    monkeypatch.chdir(tmp_path)
+    config = ExperimentConfig(search_space_file="", trial_command="true", trial_concurrency=1,
+                              tuner=AlgorithmConfig(name="Random"), training_service=LocalConfig())
+    assert config.search_space_file is None
+    with pytest.raises(ConfigError, match="searchSpace: a search space is required"):
+        config.validate()
+    (tmp_path / "space.json").write_text('{"x": {"_type": "uniform", "_value": [0, 1]}}')
+    config.search_space_file = tmp_path / "space.json"
+    assert config.json()["searchSpace"] == {"x": {"_type": "uniform", "_value": [0, 1]}}
