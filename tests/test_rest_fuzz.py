@@ -8,7 +8,9 @@ be below 500; afterwards the manager answers, is not in ERROR, and SQLite's
 
 from __future__ import annotations
 
+import http.client as httpclient
 import json
+import socket
 import sqlite3
 import urllib.parse
 from pathlib import Path
@@ -48,6 +50,29 @@ json_values = st.recursive(json_leaves, lambda inner: st.one_of(
 
 FIELD_NAMES = ["index", "parameter_id", "type", "sequence", "value", "params", "parameter", "trialConcurrency",
                "maxTrialNumber", "maxExperimentDuration", "searchSpace", "_type", "_value", "default"]
+
+
+def raw_http(port: int, method: str, path: str, headers: list[tuple[str | bytes, str | bytes]],
+             body: bytes | None = None) -> tuple[int, dict[str, str], bytes]:
+    """One request with the headers exactly as given, bytes included (http.client adds Host and
+    refuses non-Latin-1 values), and its answer."""
+    def raw(text: str | bytes) -> bytes:
+        return text if isinstance(text, bytes) else text.encode()
+    lines = [f"{method} {path} HTTP/1.1".encode(), *(raw(k) + b": " + raw(v) for k, v in headers),
+             b"Connection: close"]
+    if body is not None:
+        lines.append(b"Content-Length: %d" % len(body))
+    sock = socket.create_connection(("127.0.0.1", port), timeout=60)
+    try:
+        try:
+            sock.sendall(b"\r\n".join(lines) + b"\r\n\r\n" + (body or b""))
+        except (BrokenPipeError, ConnectionResetError):
+            pass   # refused before the whole body was read (413): the answer is still there
+        answer = httpclient.HTTPResponse(sock, method=method)
+        answer.begin()
+        return answer.status, {k.lower(): v for k, v in answer.getheaders()}, answer.read()
+    finally:
+        sock.close()
 
 
 def _encode(value) -> bytes:
@@ -155,6 +180,7 @@ def test_the_reported_bad_bodies_get_a_4xx_naming_the_field(live):
     deep = b"[" * 100_000 + b"]" * 100_000
     for method, path, headers in [("POST", "/api/v1/nni/experiment/import-data", auth),
                                   ("PUT", "/api/v1/nni/experiment?update_type=SEARCH_SPACE", auth),
+                                  ("POST", "/api/v1/nni/trial-jobs/rerun", auth),
                                   ("POST", metric, trial_auth), ("POST", parameter, trial_auth)]:
         status, reply = call(method, path, deep, headers)
         assert status == 400 and "nested too deeply" in reply, (path, status, reply)
