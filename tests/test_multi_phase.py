@@ -8,6 +8,7 @@ import threading
 import time
 from pathlib import Path
 
+from conftest import wait_for
 from nni.experiment import rest
 from nni.multi_phase import MultiPhaseTuner
 from nni.tuner import Tuner
@@ -250,3 +251,29 @@ def test_a_retry_after_the_socket_timed_out_gets_the_same_parameter_set(make_exp
     assert stored == [(got[0], 0), (got[1], 1)]
     finals = db.execute("SELECT parameter_id FROM metrics WHERE type = 'FINAL' ORDER BY parameter_id").fetchall()
     assert finals == [(got[0],), (got[1],)]
+
+
+def test_a_tuner_raising_for_a_later_phase_puts_the_experiment_in_error_and_the_trial_gets_none(make_experiment):
+    class BrokenSecondPhase(RecordingTuner):
+        def generate_parameters(self, parameter_id, trial_job_id=None):
+            if self.generated:
+                raise ZeroDivisionError("the tuner's own bug")
+            return super().generate_parameters(parameter_id, trial_job_id)
+
+    trial = """
+        import json, os, nni
+        got = [nni.get_next_parameter(), nni.get_next_parameter()]
+        with open(os.path.join(os.environ["NNI_OUTPUT_DIR"], "got.json"), "w") as f:
+            json.dump(got, f)
+    """
+    exp = make_experiment(trial, SPACE, tuner=BrokenSecondPhase(), concurrency=1, max_trials=1, multi_phase=True)
+    exp.start(port=0)
+    assert exp.wait(timeout=240) == "ERROR"
+    errors = rest.get(exp.port, "/check-status")["errors"]
+    assert any("ZeroDivisionError" in e and "the tuner's own bug" in e for e in errors), errors
+    job = wait_for(lambda: next((j for j in exp.list_trial_jobs() if j.status != "RUNNING"), None),
+                   timeout=60, what="the trial's end")
+    exp.stop()
+    assert job.status == "SUCCEEDED", job
+    got = json.loads(Path(job.trialDir, "got.json").read_text())
+    assert got[0]["pid"] == 0 and got[1] is None

@@ -210,7 +210,13 @@ class TrialChannel:
         if self.host.status not in ("RUNNING", "NO_MORE_TRIAL") or trial.status != "RUNNING" \
                 or self.host.tuner_exhausted:
             return None
-        batch = await self.host.generate(1, trial.trial_id)
+        try:
+            batch = await self.host.generate(1, trial.trial_id)
+        except AlgorithmError as exc:
+            # The tuner's failure, not the trial's: the experiment ends in ERROR (as for any tuner
+            # call that raises) and the trial is told there is no more, as when the tuner is done.
+            self.host.fail(str(exc))
+            return None
         if not batch or trial.status != "RUNNING":
             return None
         parameter_id, parameters = batch[0]
