@@ -25,6 +25,15 @@ class NoMoreTrialError(NniError):
         super().__init__(message)
 
 
+class AlgorithmError(NniError, ValueError, RuntimeError):
+    """A tuner or assessor failed: it cannot be found or built from its config (a bad name or
+    ``classArgs``), or one of its methods raised (the experiment goes to ERROR with the message).
+
+    One class for both, with both built-in bases (``ValueError`` as a bad config was,
+    ``RuntimeError`` as a failed call was), so either ``except`` keeps catching it.
+    """
+
+
 class RequestError(NniError, ValueError):
     """A request the manager cannot honour, answered with ``status`` and the message.
 
@@ -64,4 +73,4 @@ class Conflict(RequestError):
     status = 409
 
 
-__all__ = ["BadRequest", "Conflict", "Forbidden", "NniError", "NoMoreTrialError", "NotFound", "RequestError"]
+__all__ = ["AlgorithmError", "BadRequest", "Conflict", "Forbidden", "NniError", "NoMoreTrialError", "NotFound", "RequestError"]

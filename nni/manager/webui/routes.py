@@ -48,7 +48,9 @@ def defer_warm_up(app: web.Application) -> asyncio.Event:
 LOG_STREAMS = ("stdout", "stderr")
 LOG_DEFAULT_BYTES = 64 * 1024
 LOG_MAX_BYTES = 1024 * 1024
-MAX_PAGE = 1000
+# The most rows of the trials table one /ui/trials page holds (the NNI-shaped routes' pages,
+# rest.MAX_PAGE, go to 10,000: they serve scripts, this one a browser table).
+UI_TABLE_MAX_ROWS = 1000
 # NNI's page paths, sent to the matching page of this UI.
 _REDIRECTS = {"/oview": "overview", "/overview": "overview", "/detail": "trials", "/trials": "trials",
               "/trialsDetail": "trials", "/charts": "charts"}
@@ -329,7 +331,7 @@ async def ui_trials(request: web.Request) -> web.Response:
     query = request.query
     # a QueryError naming a bad value is answered 400 by the error middleware (nni/manager/_errors.py)
     offset = _int_query(request, "offset", 0, 0, 2**62)
-    limit = _int_query(request, "limit", 50, 1, MAX_PAGE)
+    limit = _int_query(request, "limit", 50, 1, UI_TABLE_MAX_ROWS)
     order, statuses = _order_and_statuses(query)
     ctx_space = await _space(request)
     answer = await data.run(data.trials_page, offset=offset, limit=limit, sort=query.get("sort", "sequenceId"),
