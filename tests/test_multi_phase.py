@@ -220,7 +220,7 @@ class SlowSecondPhaseTuner(Tuner):
 
 
 def test_a_retry_after_the_socket_timed_out_gets_the_same_parameter_set(make_experiment):
-    # The trial's channel waits 2 s for an answer; the tuner takes 8 s for phase 1, so the trial
+    # The trial's channel waits 2 s for an answer; the tuner takes 5 s for phase 1, so the trial
     # sends that request again (and again) while the first is still being answered.
     trial = """
         import json, os, nni
@@ -234,7 +234,7 @@ def test_a_retry_after_the_socket_timed_out_gets_the_same_parameter_set(make_exp
         with open(os.path.join(os.environ["NNI_OUTPUT_DIR"], "got.json"), "w") as f:
             json.dump(got, f)
     """
-    tuner = SlowSecondPhaseTuner(delay=8.0)
+    tuner = SlowSecondPhaseTuner(delay=5.0)
     exp = make_experiment(trial, SPACE, tuner=tuner, concurrency=1, max_trials=1, multi_phase=True)
     exp.start(port=0)
     assert exp.wait(timeout=240) == "DONE"
