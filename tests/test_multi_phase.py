@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
+from conftest import wait_for
 from nni.experiment import rest
 from nni.multi_phase import MultiPhaseTuner
+from nni.tuner import Tuner
 
 SPACE = {"x": {"_type": "uniform", "_value": [0, 1]}}
 
@@ -185,3 +188,92 @@ def test_built_in_tuners_work_in_multi_phase_mode(make_experiment):
     exp.stop()
     assert len(rows) == 9
     assert all(0 <= r.value == r.parameter["x"] <= 1 for r in rows)
+
+
+class SlowSecondPhaseTuner(Tuner):
+    """A plain tuner in multi-phase mode (so ``trial_end`` comes once per parameter set the manager
+    holds in memory) whose first set for phase 1 takes ``delay`` seconds, as a slow GP or SMAC does."""
+
+    def __init__(self, delay: float):
+        self.delay = delay
+        self.lock = threading.Lock()
+        self.generated: list[int] = []
+        self.ended: list[int] = []
+
+    def update_search_space(self, search_space):
+        pass
+
+    def generate_parameters(self, parameter_id, trial_job_id=None):
+        with self.lock:
+            self.generated.append(parameter_id)
+            slow = len(self.generated) == 2
+        if slow:
+            time.sleep(self.delay)
+        return {"pid": parameter_id}
+
+    def receive_trial_result(self, parameter_id, parameters, value, trial_job_id=None):
+        pass
+
+    def trial_end(self, parameter_id, success, trial_job_id=None):
+        with self.lock:
+            self.ended.append(parameter_id)
+
+
+def test_a_retry_after_the_socket_timed_out_gets_the_same_parameter_set(make_experiment):
+    # The trial's channel waits 2 s for an answer; the tuner takes 5 s for phase 1, so the trial
+    # sends that request again (and again) while the first is still being answered.
+    trial = """
+        import json, os, nni
+        import nni.runtime.channel as channel
+        connect = channel._connect
+        channel._connect = lambda host, port, timeout: connect(host, port, 2.0)
+        got = []
+        for phase in range(2):
+            got.append(nni.get_next_parameter()["pid"])
+            nni.report_final_result(phase)
+        with open(os.path.join(os.environ["NNI_OUTPUT_DIR"], "got.json"), "w") as f:
+            json.dump(got, f)
+    """
+    tuner = SlowSecondPhaseTuner(delay=5.0)
+    exp = make_experiment(trial, SPACE, tuner=tuner, concurrency=1, max_trials=1, multi_phase=True)
+    exp.start(port=0)
+    assert exp.wait(timeout=240) == "DONE"
+    [job] = exp.list_trial_jobs()
+    exp.stop()
+    assert job.status == "SUCCEEDED", job
+    got = json.loads(Path(job.trialDir, "got.json").read_text())
+    # one set per index: what the tuner made, what the manager held (one trial_end per set in
+    # memory), what the store has and what the trial got
+    assert len(got) == 2 and tuner.generated == got, (tuner.generated, got)
+    assert sorted(tuner.ended) == got
+    db = sqlite3.connect(Path(exp.config.experiment_working_directory) / exp.id / "db" / "nni.sqlite")
+    stored = db.execute("SELECT parameter_id, parameter_index FROM parameters ORDER BY parameter_index").fetchall()
+    assert stored == [(got[0], 0), (got[1], 1)]
+    finals = db.execute("SELECT parameter_id FROM metrics WHERE type = 'FINAL' ORDER BY parameter_id").fetchall()
+    assert finals == [(got[0],), (got[1],)]
+
+
+def test_a_tuner_raising_for_a_later_phase_puts_the_experiment_in_error_and_the_trial_gets_none(make_experiment):
+    class BrokenSecondPhase(RecordingTuner):
+        def generate_parameters(self, parameter_id, trial_job_id=None):
+            if self.generated:
+                raise ZeroDivisionError("the tuner's own bug")
+            return super().generate_parameters(parameter_id, trial_job_id)
+
+    trial = """
+        import json, os, nni
+        got = [nni.get_next_parameter(), nni.get_next_parameter()]
+        with open(os.path.join(os.environ["NNI_OUTPUT_DIR"], "got.json"), "w") as f:
+            json.dump(got, f)
+    """
+    exp = make_experiment(trial, SPACE, tuner=BrokenSecondPhase(), concurrency=1, max_trials=1, multi_phase=True)
+    exp.start(port=0)
+    assert exp.wait(timeout=240) == "ERROR"
+    errors = rest.get(exp.port, "/check-status")["errors"]
+    assert any("ZeroDivisionError" in e and "the tuner's own bug" in e for e in errors), errors
+    job = wait_for(lambda: next((j for j in exp.list_trial_jobs() if j.status != "RUNNING"), None),
+                   timeout=60, what="the trial's end")
+    exp.stop()
+    assert job.status == "SUCCEEDED", job
+    got = json.loads(Path(job.trialDir, "got.json").read_text())
+    assert got[0]["pid"] == 0 and got[1] is None

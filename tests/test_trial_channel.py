@@ -21,8 +21,9 @@ from nni.runtime.channel import ChannelError, TrialChannel
 class Server:
     """aiohttp on 127.0.0.1 in a thread: answers trial requests, records (client port, body)."""
 
-    def __init__(self, keepalive_timeout: float) -> None:
+    def __init__(self, keepalive_timeout: float, slow: float = 0.0) -> None:
         self.seen: list[tuple[int, dict]] = []
+        self.request_ids: list[str | None] = []   # the Nni-Request header of each request seen
         self.loop = asyncio.new_event_loop()
         self.port = 0
         ready = threading.Event()
@@ -30,6 +31,9 @@ class Server:
         async def metric(request: web.Request) -> web.Response:
             body = await request.json()
             self.seen.append((request.transport.get_extra_info("peername")[1], body))
+            self.request_ids.append(request.headers.get("Nni-Request"))
+            if body.get("sequence") == 7 and len([b for _, b in self.seen if b.get("sequence") == 7]) == 1:
+                await asyncio.sleep(slow)   # the first try's answer comes after the client gave up
             if body.get("sequence") == 99:
                 raise web.HTTPConflict(text="superseded")
             return web.json_response(None)
@@ -59,8 +63,8 @@ class Server:
 def server():
     started: list[Server] = []
 
-    def _start(keepalive_timeout: float) -> Server:
-        started.append(Server(keepalive_timeout))
+    def _start(keepalive_timeout: float, slow: float = 0.0) -> Server:
+        started.append(Server(keepalive_timeout, slow))
         return started[-1]
     yield _start
     for s in started:
@@ -105,3 +109,35 @@ def test_a_forked_child_uses_its_own_connection(server):
     ports = [port for port, _ in srv.seen]
     assert [b["sequence"] for _, b in srv.seen] == [0, 1, 2]
     assert ports[0] == ports[2] != ports[1]
+
+
+def test_a_retry_repeats_the_request_id_and_every_request_has_its_own(server, monkeypatch):
+    import nni.runtime.channel as channel_module
+    connect = channel_module._connect
+    monkeypatch.setattr(channel_module, "_connect", lambda host, port, timeout: connect(host, port, 1.0))
+    monkeypatch.setenv("NNI_TRIAL_ATTEMPT", "3")
+    srv = server(keepalive_timeout=30, slow=4.0)
+    channel = TrialChannel(f"http://127.0.0.1:{srv.port}", "abcde", "token")
+    channel.send_metric(0, "PERIODICAL", 6, "6")
+    channel.send_metric(0, "PERIODICAL", 7, "7")     # times out once (or more), then is answered
+    channel.send_metric(0, "PERIODICAL", 8, "8")
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            channel.send_metric(0, "PERIODICAL", 9, "9")
+        except BaseException:  # noqa: BLE001 - any failure is the child's exit code
+            code = 1
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    by_sequence: dict[int, set[str | None]] = {}
+    for (_, body), request_id in zip(srv.seen, srv.request_ids):
+        by_sequence.setdefault(body["sequence"], set()).add(request_id)
+    tries_of_7 = [b for _, b in srv.seen if b["sequence"] == 7]
+    assert len(tries_of_7) >= 2, "the slow answer should have made the client try again"
+    ids = {sequence: ids.pop() for sequence, ids in by_sequence.items() if len(ids) == 1}
+    assert set(ids) == {6, 7, 8, 9}, by_sequence     # each try of a request carries the same id
+    assert len(set(ids.values())) == 4                # and requests do not share one
+    assert all(i.startswith(f"3.{os.getpid()}.") for s, i in ids.items() if s != 9), ids
+    assert ids[9].startswith(f"3.{pid}."), ids        # the forked child numbers its own

@@ -13,13 +13,9 @@ import os
 import sys
 from typing import Any
 
-from ..errors import NniError
+from ..errors import AlgorithmError   # raised here when a tuner/assessor cannot be found or built
 
 __all__ = ["AlgorithmError", "create_algorithm", "builtin_algorithms"]
-
-
-class AlgorithmError(NniError, ValueError):
-    """A tuner/assessor cannot be found or constructed from the given config."""
 
 
 _KINDS = ("tuner", "assessor")

@@ -9,11 +9,12 @@ tuner (``trial_job_id=`` on each call, ``trial_end`` per job) is decided here, o
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from .._objectives import Objective
-from ..errors import NoMoreTrialError
+from ..errors import BadRequest, NoMoreTrialError
 from ..multi_phase import MultiPhaseTuner
 from ..records import SOURCE_RESUMED
 from ..recoverable import algorithm_context
@@ -23,6 +24,8 @@ from .dispatcher import AlgorithmError, SerialRunner
 
 if TYPE_CHECKING:
     from ..experiment.config import ExperimentConfig
+
+_logger = logging.getLogger("nni.manager")
 
 
 class Algorithms:
@@ -80,10 +83,25 @@ class Algorithms:
             await self.tuner.call("set_trial_budget", max_trial_number)
 
     async def update_search_space(self, search_space: dict[str, Any]) -> None:
-        await self.tuner.call("update_search_space", search_space)
+        """A new search space from the user; BadRequest (the tuner's message) when the tuner refuses it."""
+        await self._user_call("update_search_space", "this search space", search_space)
 
     async def import_data(self, rows: list[dict[str, Any]]) -> None:
-        await self.tuner.call("import_data", rows)
+        """Results the user imports; BadRequest (the tuner's message) when the tuner refuses them."""
+        await self._user_call("import_data", "the imported data", rows)
+
+    async def _user_call(self, method: str, what: str, *args: Any) -> None:
+        # What the user sent is what this tuner cannot take (a space it does not support, rows
+        # that do not fit the space): the user's to fix, so a 400 with the tuner's own message,
+        # and the experiment goes on with what it had. The traceback goes to the log.
+        try:
+            await self.tuner.call(method, *args)
+        except AlgorithmError as exc:
+            cause = exc.__cause__ or exc
+            name = type(self.tuner.algorithm).__name__
+            _logger.warning("tuner %s refused %s: %s", name, what, exc)
+            raise BadRequest(f"the tuner {name} refused {what} ({method} raised "
+                             f"{type(cause).__name__}: {cause})") from exc
 
     async def restore(self, data: list[dict[str, Any]]) -> None:
         """Give a resumed tuner its history (``import_data``), ahead of every later call.

@@ -13,10 +13,11 @@ import asyncio
 import json
 import logging
 import secrets
-from typing import TYPE_CHECKING, Any, Protocol
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Hashable, Protocol
 
 from .._objectives import Objective
-from ..errors import NniError
+from ..errors import BadRequest, Conflict
 from ..records import SOURCE_ALGORITHM, ParameterRecord
 from . import _objectives
 from ._algorithms import Algorithms
@@ -35,8 +36,60 @@ _logger = logging.getLogger("nni.manager")
 LOST = "LOST"
 
 
-class DuplicateFinal(NniError, ValueError):
+class DuplicateFinal(Conflict):
     """A second, different final result for a parameter set that already has one (HTTP 409)."""
+
+
+class Replies:
+    """The first answer to each trial request, so that a retry gets it instead of a second effect.
+
+    Keyed by (trial, attempt, request id); the request id is what the trial's channel sends
+    (``Nni-Request``: its attempt, pid and a per-process sequence number). A retry that comes
+    while the first request is still being answered waits for that answer; the work itself
+    runs in its own task, so a client that hung up (its socket timed out) does not cancel it.
+    Answers are kept for the most recent ``max_answers`` requests (a retry comes within
+    seconds: the channel's back-off), at most ``max_bytes`` of them; an answer that failed
+    (our bug, answered 500) is not kept, so a retry runs again.
+    """
+
+    def __init__(self, max_answers: int = 16384, max_bytes: int = 16 * 1024 * 1024) -> None:
+        self.max_answers = max_answers
+        self.max_bytes = max_bytes
+        self._answers: OrderedDict[Hashable, tuple[int, tuple[int, Any], int]] = OrderedDict()
+        self._running: dict[Hashable, tuple[int, asyncio.Task]] = {}
+        self._bytes = 0
+
+    async def once(self, key: Hashable, body_hash: int,
+                   answer: Callable[[], Awaitable[tuple[int, Any]]]) -> tuple[int, Any]:
+        """``answer()``'s result, or the first one given for ``key`` to the same body.
+
+        The same key with another body is not a retry (a client bug): it is answered afresh.
+        """
+        done = self._answers.get(key)
+        if done is not None and done[0] == body_hash:
+            return done[1]
+        running = self._running.get(key)
+        if running is not None and running[0] == body_hash:
+            return await asyncio.shield(running[1])
+        if done is not None or running is not None:
+            return await answer()
+        task = asyncio.ensure_future(answer())
+        self._running[key] = (body_hash, task)
+        task.add_done_callback(lambda t: self._settle(key, body_hash, t))
+        return await asyncio.shield(task)
+
+    def _settle(self, key: Hashable, body_hash: int, task: asyncio.Task) -> None:
+        self._running.pop(key, None)
+        # task.exception() also marks it retrieved: the requests awaiting it answer (and log) it
+        if task.cancelled() or task.exception() is not None:
+            return
+        result = task.result()
+        size = len(repr(result[1])) + 100
+        self._answers[key] = (body_hash, result, size)
+        self._bytes += size
+        while self._answers and (len(self._answers) > self.max_answers or self._bytes > self.max_bytes):
+            _, (_, _, dropped) = self._answers.popitem(last=False)
+            self._bytes -= dropped
 
 
 class ChannelHost(Protocol):
@@ -72,18 +125,24 @@ class TrialChannel:
         self.lease_timeout = lease_timeout
         self.objectives = objectives
         self.algorithms: Algorithms | None = None   # set once the manager built them
+        self.replies = Replies()
+        # Multi-phase: the parameter set being generated for (trial, index); a retried request
+        # for that index waits for it instead of generating a second set.
+        self._phases: dict[tuple[str, int], asyncio.Task] = {}
 
     # -- tokens and fencing -------------------------------------------------------------------
     def authenticate(self, trial_id: str, token: str) -> TrialState | None:
         trial = self.book.get(trial_id)
-        if trial is None or not secrets.compare_digest(trial.token, token):
+        # Tokens are ASCII (token_urlsafe), and compare_digest raises on other str.
+        if trial is None or not token.isascii() or not secrets.compare_digest(trial.token, token):
             return None
         return trial
 
     def fenced(self, trial_id: str, token: str) -> bool:
         """Whether ``token`` belonged to an earlier attempt of the trial (its reports are refused)."""
         trial = self.book.get(trial_id)
-        return trial is not None and any(secrets.compare_digest(old, token) for old in trial.old_tokens)
+        return trial is not None and token.isascii() and \
+            any(secrets.compare_digest(old, token) for old in trial.old_tokens)
 
     # -- leases (remote and Ray trials) --------------------------------------------------------
     def renew_lease(self, trial: TrialState, machine: str | None = None) -> float:
@@ -134,18 +193,30 @@ class TrialChannel:
             return trial.records[index]
         if not self.host.config.multi_phase:
             return trial.records[-1] if trial.records else None
-        return await self._next_phase(trial, index)
+        # The index is the idempotency key: one generation per (trial, index), whoever asks.
+        key = (trial.trial_id, index)
+        task = self._phases.get(key)
+        if task is None:
+            task = self._phases[key] = asyncio.ensure_future(self._next_phase(trial, index))
+            task.add_done_callback(lambda t: (self._phases.pop(key, None), t.cancelled() or t.exception()))
+        return await asyncio.shield(task)
 
     async def _next_phase(self, trial: TrialState, index: int) -> dict[str, Any] | None:
         """Multi-phase: a new parameter set for phase ``index`` of a running trial job."""
         if index > len(trial.records):
-            raise ValueError(f"trial {trial.trial_id} asked for phase {index} before phase {len(trial.records)}")
+            raise BadRequest(f"index: trial {trial.trial_id} asked for phase {index} before phase {len(trial.records)}")
         # A running job may take more parameter sets after maxTrialNumber jobs were started
         # (NNI counts jobs); it gets None once the tuner has no more or the experiment ended.
         if self.host.status not in ("RUNNING", "NO_MORE_TRIAL") or trial.status != "RUNNING" \
                 or self.host.tuner_exhausted:
             return None
-        batch = await self.host.generate(1, trial.trial_id)
+        try:
+            batch = await self.host.generate(1, trial.trial_id)
+        except AlgorithmError as exc:
+            # The tuner's failure, not the trial's: the experiment ends in ERROR (as for any tuner
+            # call that raises) and the trial is told there is no more, as when the tuner is done.
+            self.host.fail(str(exc))
+            return None
         if not batch or trial.status != "RUNNING":
             return None
         parameter_id, parameters = batch[0]
@@ -162,9 +233,9 @@ class TrialChannel:
         """Store a metric the trial sent, then give it to the tuner (final) or assessor (intermediate)."""
         known = {r["parameter_id"] for r in trial.records}
         if parameter_id not in known:
-            raise ValueError(f"parameter id {parameter_id} was not given to trial {trial.trial_id}")
+            raise BadRequest(f"metric: parameter id {parameter_id} was not given to trial {trial.trial_id}")
         if metric_type not in ("FINAL", "PERIODICAL"):
-            raise ValueError(f"metric type must be FINAL or PERIODICAL, got {metric_type!r}")
+            raise BadRequest(f"type: must be FINAL or PERIODICAL, got {metric_type!r}")
         parsed = json.loads(value)
         sequence += trial.sequence_offset
         if metric_type == "FINAL" and parameter_id in trial.finals:

@@ -18,11 +18,9 @@ import queue
 import threading
 from typing import Any
 
-from ..errors import NniError, NoMoreTrialError
+from ..errors import AlgorithmError, NoMoreTrialError   # raised here when a method raises
 
-
-class AlgorithmError(NniError, RuntimeError):
-    """A tuner or assessor method raised; the experiment goes to ERROR with this message."""
+__all__ = ["AlgorithmError", "SerialRunner"]
 
 
 _STOP = object()

@@ -12,9 +12,10 @@ from typing import Any, NamedTuple
 
 from aiohttp import web
 
-from ..errors import NniError
+from ..errors import BadRequest, Conflict, Forbidden, NniError, NotFound
 from . import read_model
 from ._app_keys import API, MANAGER_KEY, STOP_VIEW_KEY, STORE_KEY, TRIAL_API
+from ._errors import error_body, error_middleware, error_status
 from ._security import allowed_host_set, security_middleware
 from .experiment_dir import ExperimentDir
 from .pareto_page import add_pareto_page
@@ -27,7 +28,7 @@ MAX_BODY_BYTES = 16 * 1024 * 1024
 
 
 def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
+    return web.json_response(error_body(message), status=status)
 
 
 # -- read routes (store) ---------------------------------------------------------------------
@@ -72,15 +73,11 @@ def page_args(request: web.Request) -> Page:
             number = -1
         upper = MAX_PAGE if name == "limit" else _INT64_MAX
         if not 0 <= number <= upper:
-            raise _bad_request(f"{name}: expected an integer from 0 to {upper}, got {_short(text)}")
+            raise BadRequest(f"{name}: expected an integer from 0 to {upper}, got {_short(text)}")
         values[name] = number
     if values["after"] is not None and values["offset"] is not None:
-        raise _bad_request("after: give either after (a keyset page) or offset, not both")
+        raise BadRequest("after: give either after (a keyset page) or offset, not both")
     return Page(values["offset"] or 0, values["limit"], values["after"])
-
-
-def _bad_request(message: str) -> web.HTTPBadRequest:
-    return web.HTTPBadRequest(text=json.dumps({"error": message}), content_type="application/json")
 
 
 def _paged(request: web.Request, body: list[dict[str, Any]], page: Page, last_key: int | None) -> web.Response:
@@ -133,7 +130,7 @@ async def get_trial_job(request: web.Request) -> web.Response:
     trial_id = request.match_info["trial_id"]
     job = read_model.trial_job(request.app[STORE_KEY], trial_id)
     if job is None:
-        return _error(404, f"no trial {trial_id!r} in this experiment")
+        raise NotFound(f"no trial {trial_id!r} in this experiment")
     return web.json_response(job)
 
 
@@ -202,12 +199,12 @@ async def progress(request: web.Request) -> web.Response:
     """
     manager = request.app[MANAGER_KEY]
     if manager is None:
-        return _error(409, "experiment is not running (view mode)")
+        raise Conflict("experiment is not running (view mode)")
     try:
         since = int(request.query.get("since", "-1"))
         timeout = min(float(request.query.get("timeout", "0")), 30.0)
     except ValueError:
-        return _error(400, "since must be an integer and timeout a number of seconds")
+        raise BadRequest("since must be an integer and timeout a number of seconds") from None
     until_ended = request.query.get("until") == "ended"
     if timeout > 0 and (until_ended or manager.version <= since):
         await manager.wait_for_change(since, timeout, until_ended=until_ended)
@@ -218,8 +215,7 @@ async def progress(request: web.Request) -> web.Response:
 def _live(request: web.Request) -> Any:
     manager = request.app[MANAGER_KEY]
     if manager is None:
-        raise web.HTTPConflict(text=json.dumps({"error": "experiment is read-only (view mode)"}),
-                               content_type="application/json")
+        raise Conflict("experiment is read-only (view mode)")
     return manager
 
 
@@ -233,10 +229,6 @@ _UPDATE_FIELDS = {
 MAX_JSON_DEPTH = 100
 # import-data: at most this many results per request (split bigger files).
 MAX_IMPORT_ROWS = 100_000
-
-
-class BadRequest(NniError, ValueError):
-    """A request body that does not fit; the message names the field."""
 
 
 def json_depth_ok(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
@@ -274,25 +266,22 @@ async def update_experiment(request: web.Request) -> web.Response:
     manager = _live(request)
     update_type = request.query.get("update_type", "")
     if update_type not in _UPDATE_FIELDS:
-        return _error(400, f"update_type must be one of {', '.join(_UPDATE_FIELDS)}, got {update_type!r}")
+        raise BadRequest(f"update_type must be one of {', '.join(_UPDATE_FIELDS)}, got {update_type!r}")
     key, attr = _UPDATE_FIELDS[update_type]
-    try:
-        body = await read_json(request)
-    except BadRequest as exc:
-        return _error(400, str(exc))
+    body = await read_json(request)
     params = body.get("params", body) if isinstance(body, dict) else None
     if not isinstance(params, dict) or key not in params:
-        return _error(400, f"params.{key}: missing; the body must be the experiment profile "
-                           f"(or {{\"params\": {{\"{key}\": ...}}}})")
+        raise BadRequest(f"params.{key}: missing; the body must be the experiment profile "
+                         f"(or {{\"params\": {{\"{key}\": ...}}}})")
     from ..experiment.config import ConfigError, ExperimentConfig
     try:
         value = ExperimentConfig.canonical_field(attr, params[key], builtin_tuner=manager.has_builtin_tuner())
-    except ConfigError as exc:
-        return _error(400, f"params.{exc}")
+    except ConfigError as exc:   # its message names the field; the client sent it under params
+        raise BadRequest(f"params.{exc}") from exc
     try:
         await manager.update(**{attr: value})
-    except ValueError as exc:
-        return _error(400, f"params.{key}: {exc}")
+    except ValueError as exc:    # a value the manager cannot honour now, or one the tuner refused
+        raise BadRequest(f"params.{key}: {exc}") from exc
     return web.json_response({})
 
 
@@ -309,17 +298,17 @@ async def stop_experiment(request: web.Request) -> web.Response:
 async def import_data(request: web.Request) -> web.Response:
     """Give the tuner prior results: a JSON list of {"parameter": {...}, "value": ...}."""
     manager = _live(request)
+    data = await read_json(request)
+    if not isinstance(data, list):
+        raise BadRequest(f"body must be a JSON list of results, got {type(data).__name__}")
+    if len(data) > MAX_IMPORT_ROWS:
+        raise BadRequest(f"body: {len(data)} results in one request; at most {MAX_IMPORT_ROWS}, "
+                         "send the rest in further requests")
+    rows = [check_import_row(i, row) for i, row in enumerate(data)]
     try:
-        data = await read_json(request)
-        if not isinstance(data, list):
-            raise BadRequest(f"body must be a JSON list of results, got {type(data).__name__}")
-        if len(data) > MAX_IMPORT_ROWS:
-            raise BadRequest(f"body: {len(data)} results in one request; at most {MAX_IMPORT_ROWS}, "
-                             "send the rest in further requests")
-        rows = [check_import_row(i, row) for i, row in enumerate(data)]
         count = await manager.import_data(rows)
-    except ValueError as exc:   # BadRequest included
-        return _error(400, str(exc))
+    except ValueError as exc:    # rows the manager or the tuner refused (BadRequest included)
+        raise BadRequest(str(exc)) from exc
     return web.json_response({"imported": count})
 
 
@@ -351,10 +340,10 @@ async def cancel_trial_job(request: web.Request) -> web.Response:
     manager = _live(request)
     trial_id = request.match_info["trial_id"]
     if trial_id not in manager.trials:
-        return _error(404, f"no trial {trial_id!r} in this experiment")
+        raise NotFound(f"no trial {trial_id!r} in this experiment")
     killed = await manager.kill_trial(trial_id, "USER_CANCELED")
     if not killed:
-        return _error(409, f"trial {trial_id} is not running (it is {manager.trials[trial_id].status})")
+        raise Conflict(f"trial {trial_id} is not running (it is {manager.trials[trial_id].status})")
     return web.json_response({})
 
 
@@ -362,29 +351,29 @@ async def rerun_trial_jobs(request: web.Request) -> web.Response:
     """Run ended trials again as new attempts: ``{"trialJobIds": [...]}`` or ``{"status": "FAILED"}``,
     optional ``"extendBudget": true``. Answers ``{"rerun": [ids], "skipped": [{trialJobId, reason}]}``."""
     manager = _live(request)
-    from .manager import RerunError
-    try:
-        body = await request.json()
-    except ValueError:
-        return _error(400, "body must be a JSON object with trialJobIds or status")
+    body = await read_json(request)
     if not isinstance(body, dict):
-        return _error(400, f"body must be a JSON object, got {type(body).__name__}")
+        raise BadRequest(f"body must be a JSON object with trialJobIds or status, got {type(body).__name__}")
     ids, status, extend = body.get("trialJobIds"), body.get("status"), body.get("extendBudget", True)
     if ids is not None and (not isinstance(ids, list) or not all(isinstance(i, str) for i in ids)):
-        return _error(400, f"trialJobIds: expected a list of trial ids, got {ids!r}")
+        raise BadRequest(f"trialJobIds: expected a list of trial ids, got {_short(ids)}")
     if status is not None and not isinstance(status, str):
-        return _error(400, f"status: expected a trial status string, got {status!r}")
+        raise BadRequest(f"status: expected a trial status string, got {_short(status)}")
     if not isinstance(extend, bool):
-        return _error(400, f"extendBudget: expected true or false, got {extend!r}")
-    try:
-        result = await manager.rerun_trials(ids, status, extend)
-    except RerunError as exc:
-        return _error(exc.status, str(exc))
-    return web.json_response(result)
+        raise BadRequest(f"extendBudget: expected true or false, got {_short(extend)}")
+    # a RerunError carries the status it is answered with (404 unknown trial, 409 state)
+    return web.json_response(await manager.rerun_trials(ids, status, extend))
 
 
 # -- trial channel ----------------------------------------------------------------------------
-async def _trial_request(request: web.Request) -> tuple[Any, Any, dict[str, Any]]:
+# The header a trial's channel sends with each request: its attempt, process and a sequence
+# number (nni.runtime.channel). The same value again is a retry, answered with the first answer.
+REQUEST_ID_HEADER = "Nni-Request"
+_REQUEST_ID_MAX = 100
+
+
+async def _trial_request(request: web.Request) -> tuple[Any, Any, dict[str, Any], bytes]:
+    """The live manager, the authenticated trial, its JSON object body and the raw body."""
     manager = _live(request)
     auth = request.headers.get("Authorization", "")
     token = auth[len("Bearer "):] if auth.startswith("Bearer ") else ""
@@ -392,16 +381,36 @@ async def _trial_request(request: web.Request) -> tuple[Any, Any, dict[str, Any]
     if trial is None:
         if manager.fenced(request.match_info["trial_id"], token):
             # An earlier attempt (declared lost, then run again) still talks: never store its reports.
-            raise web.HTTPConflict(text="this attempt of the trial was superseded by a newer one; "
-                                        "its reports are refused")
-        raise web.HTTPForbidden(text="unknown trial or wrong token")
-    try:
-        body = await read_json(request)
-    except BadRequest as exc:
-        raise web.HTTPBadRequest(text=str(exc))
+            raise Conflict("this attempt of the trial was superseded by a newer one; its reports are refused")
+        raise Forbidden("unknown trial or wrong token")
+    raw = await request.read()
+    body = parse_json_text(raw, "body")
     if not isinstance(body, dict):
-        raise web.HTTPBadRequest(text=f"body: expected a JSON object, got {type(body).__name__}")
-    return manager, trial, body
+        raise BadRequest(f"body: expected a JSON object, got {type(body).__name__}")
+    return manager, trial, body, raw
+
+
+def _trial_route(action: Any) -> Any:
+    """A trial route: authenticated, and answered once per request id (a retry gets the first
+    answer, refusals included, even while the first is still being worked out)."""
+    async def handler(request: web.Request) -> web.Response:
+        manager, trial, body, raw = await _trial_request(request)
+
+        async def answer() -> tuple[int, Any]:
+            try:
+                return 200, await action(manager, trial, body)
+            except NniError as exc:   # a refusal is an answer too: the retry must get the same one
+                return error_status(exc), error_body(str(exc))
+
+        request_id = request.headers.get(REQUEST_ID_HEADER)
+        if request_id is None or len(request_id) > _REQUEST_ID_MAX:
+            status, payload = await answer()
+        else:
+            key = (trial.trial_id, trial.attempt, request_id)
+            status, payload = await manager.channel.replies.once(key, hash(raw), answer)
+        return web.json_response(payload, status=status)
+    handler.__name__ = getattr(action, "__name__", "trial_route")
+    return handler
 
 
 # Ids and counters are stored as SQLite integers (signed 64 bits).
@@ -413,47 +422,35 @@ def _int_field(body: dict[str, Any], name: str, default: Any, *, allow_none: boo
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _INT64_MAX:
-        raise web.HTTPBadRequest(text=f"{name}: expected an integer from 0 to 2**63-1, got {_short(value)}")
+        raise BadRequest(f"{name}: expected an integer from 0 to 2**63-1, got {_short(value)}")
     return value
 
 
-async def trial_parameter(request: web.Request) -> web.Response:
-    manager, trial, body = await _trial_request(request)
-    index = _int_field(body, "index", 0)
-    try:
-        record = await manager.next_parameter(trial, index)
-    except (TypeError, ValueError) as exc:
-        raise web.HTTPBadRequest(text=f"index: {exc}")
-    return web.json_response(record)
+@_trial_route
+async def trial_parameter(manager: Any, trial: Any, body: dict[str, Any]) -> Any:
+    return await manager.next_parameter(trial, _int_field(body, "index", 0))
 
 
-async def trial_metric(request: web.Request) -> web.Response:
-    manager, trial, body = await _trial_request(request)
+@_trial_route
+async def trial_metric(manager: Any, trial: Any, body: dict[str, Any]) -> Any:
     parameter_id = _int_field(body, "parameter_id", None, allow_none=True)
     sequence = _int_field(body, "sequence", 0)
     metric_type = body.get("type")
     if metric_type not in ("FINAL", "PERIODICAL"):
-        raise web.HTTPBadRequest(text=f"type: must be FINAL or PERIODICAL, got {_short(metric_type)}")
+        raise BadRequest(f"type: must be FINAL or PERIODICAL, got {_short(metric_type)}")
     value = body.get("value")
     if not isinstance(value, str):
-        raise web.HTTPBadRequest(text=f"value: expected the metric as a JSON string, got {_short(value)}")
-    from .manager import DuplicateFinal
-    try:
-        parse_json_text(value, "value")
-        await manager.report_metric(trial, parameter_id, metric_type, sequence, value)
-    except DuplicateFinal as exc:
-        raise web.HTTPConflict(text=str(exc))
-    except (ValueError, TypeError) as exc:
-        raise web.HTTPBadRequest(text=str(exc) if isinstance(exc, BadRequest) else f"metric: {exc}")
-    return web.json_response(None)
+        raise BadRequest(f"value: expected the metric as a JSON string, got {_short(value)}")
+    parse_json_text(value, "value")
+    await manager.report_metric(trial, parameter_id, metric_type, sequence, value)
+    return None
 
 
-async def trial_lease(request: web.Request) -> web.Response:
+@_trial_route
+async def trial_lease(manager: Any, trial: Any, body: dict[str, Any]) -> Any:
     """The trial's side renews its attempt's lease (``{"machine": name}`` optional)."""
-    manager, trial, body = await _trial_request(request)
-    machine = body.get("machine") if isinstance(body, dict) else None
-    timeout = manager.renew_lease(trial, machine if isinstance(machine, str) and machine else None)
-    return web.json_response({"timeout": timeout})
+    machine = body.get("machine")
+    return {"timeout": manager.renew_lease(trial, machine if isinstance(machine, str) and machine else None)}
 
 
 def build_app(store: Store, manager: Any = None, stop_view: Any = None, *,
@@ -470,7 +467,9 @@ def build_app(store: Store, manager: Any = None, stop_view: Any = None, *,
     config = read_model.current_config(store, manager)
     experiment_id = manager.id if manager is not None else store.get_meta("id", experiment_dir.name)
     hosts = allowed_host_set([config.get("nniManagerIp"), *(config.get("allowedHosts") or [])])
+    # The error mapping is outermost: whatever the security checks or a handler raise gets it.
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[
+        error_middleware,
         security_middleware(secret=secret, experiment_id=str(experiment_id), allowed_hosts=hosts)])
     app[STORE_KEY] = store
     app[MANAGER_KEY] = manager

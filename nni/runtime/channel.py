@@ -11,8 +11,12 @@ connection per report was most of what a report cost the manager (a thousand tri
 reporting every second: ~0.17 ms of the manager's CPU per connection against ~0.08 ms
 per request on an open one). The manager closes a connection idle for a while (aiohttp:
 75 s); a request that finds its reused connection closed before any byte of the answer
-came is sent again at once on a new one (every trial request is idempotent). A forked
-child opens its own connection; a lock keeps threads from interleaving requests.
+came is sent again at once on a new one. A forked child opens its own connection; a lock
+keeps threads from interleaving requests.
+
+Every request carries an id (``Nni-Request: <attempt>.<pid>.<n>``) that its retries repeat:
+the manager answers a repeat with the first answer instead of acting twice, even when the
+first is still being worked out (a retry after the socket timed out on a slow tuner).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import json
 import os
 import _socket as socket   # the C module: the 'socket' wrapper costs 4 ms to import
 import _thread
+import itertools
 import time
 
 from ..errors import NniError
@@ -30,6 +35,8 @@ if TYPE_CHECKING:  # typing costs a trial 5 ms to import
     from typing import Any
 
 _RETRIES = 5
+# Seconds a request waits for the manager's answer before it is sent again (same request id).
+_TIMEOUT = 60.0
 
 
 class ChannelError(NniError, RuntimeError):
@@ -57,6 +64,8 @@ class TrialChannel:
         self._sock: Any = None           # the open connection (None: connect on the next request)
         self._pid = os.getpid()          # the process the connection and the lock belong to
         self._lock = _thread.allocate_lock()
+        self._attempt = os.environ.get("NNI_TRIAL_ATTEMPT", "1")
+        self._numbers = itertools.count(1)   # next() is atomic: threads share it
 
     def request_parameter(self, index: int) -> dict[str, Any] | None:
         """Parameter record number ``index`` of this trial (None when the tuner has no more)."""
@@ -76,23 +85,24 @@ class TrialChannel:
     def _post(self, action: str, payload: dict[str, Any], retries: int = _RETRIES) -> Any:
         path = f"{self._prefix}/api/v1/trial/{self._trial_id}/{action}"
         body = json.dumps(payload).encode()
+        # The pid keeps a forked child's numbers apart from its parent's (it inherits the counter).
+        request_id = f"{self._attempt}.{os.getpid()}.{next(self._numbers)}"
         head = (f"POST {path} HTTP/1.1\r\nHost: {self._host}:{self._port}\r\n"
                 f"Authorization: Bearer {self._token}\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n").encode()
+                f"Nni-Request: {request_id}\r\nContent-Length: {len(body)}\r\n\r\n").encode()
         delay = 0.2
         for attempt in range(retries):
             try:
                 status, data = self._exchange(head + body)
             except OSError as exc:
-                # Requests are idempotent on the manager side, so a retry cannot double-count.
+                # The same request id: the manager answers a retry with its first answer.
                 if attempt == retries - 1:
                     raise ChannelError(f"cannot reach the NNI manager at {self._host}:{self._port}: {exc}") from exc
                 time.sleep(delay)
                 delay *= 2
                 continue
             if status != 200:
-                raise ChannelError(f"manager refused {action} (HTTP {status}): {data.decode(errors='replace')}",
-                                   status)
+                raise ChannelError(f"manager refused {action} (HTTP {status}): {_error_text(data)}", status)
             return json.loads(data) if data else None
         raise AssertionError("unreachable")
 
@@ -104,14 +114,14 @@ class TrialChannel:
         with self._lock:
             reused = self._sock is not None
             if not reused:
-                self._sock = _connect(self._host, self._port, timeout=60)
+                self._sock = _connect(self._host, self._port, timeout=_TIMEOUT)
             try:
                 return self._send(request)
             except _Stale:
                 if not reused:
                     raise OSError("the manager closed the connection without an answer") from None
                 # The manager closed the idle connection: the same request on a new one.
-                self._sock = _connect(self._host, self._port, timeout=60)
+                self._sock = _connect(self._host, self._port, timeout=_TIMEOUT)
                 try:
                     return self._send(request)
                 except _Stale:
@@ -166,6 +176,16 @@ class TrialChannel:
             if not keep:
                 self._sock = None
                 sock.close()
+
+
+def _error_text(data: bytes) -> str:
+    """The message of an error answer (``{"error": ...}``), or its text as it came."""
+    text = data.decode(errors="replace")
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return text
+    return parsed["error"] if isinstance(parsed, dict) and isinstance(parsed.get("error"), str) else text
 
 
 class _Stale(Exception):

@@ -98,7 +98,10 @@ def parse_duration(value: str | int | float, field: str = "duration") -> float:
     if isinstance(value, bool):
         raise ConfigError(f"{field}: {expected}, got {value!r}")
     if isinstance(value, (int, float)):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:   # an int beyond a float (10**400): no duration
+            raise ConfigError(f"{field}: {expected}, got an integer beyond a float's range") from None
     elif isinstance(value, str):
         match = _DURATION_RE.match(value)
         unit = match.group(2).lower() if match else None

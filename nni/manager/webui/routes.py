@@ -48,7 +48,9 @@ def defer_warm_up(app: web.Application) -> asyncio.Event:
 LOG_STREAMS = ("stdout", "stderr")
 LOG_DEFAULT_BYTES = 64 * 1024
 LOG_MAX_BYTES = 1024 * 1024
-MAX_PAGE = 1000
+# The most rows of the trials table one /ui/trials page holds (the NNI-shaped routes' pages,
+# rest.MAX_PAGE, go to 10,000: they serve scripts, this one a browser table).
+UI_TABLE_MAX_ROWS = 1000
 # NNI's page paths, sent to the matching page of this UI.
 _REDIRECTS = {"/oview": "overview", "/overview": "overview", "/detail": "trials", "/trials": "trials",
               "/trialsDetail": "trials", "/charts": "charts"}
@@ -327,15 +329,13 @@ async def ui_trials(request: web.Request) -> web.Response:
     """A page of the trials table: ``offset``, ``limit``, ``sort``, ``order``, ``status``, ``filter``."""
     data = _data(request)
     query = request.query
-    try:
-        offset = _int_query(request, "offset", 0, 0, 2**62)
-        limit = _int_query(request, "limit", 50, 1, MAX_PAGE)
-        order, statuses = _order_and_statuses(query)
-        ctx_space = await _space(request)
-        answer = await data.run(data.trials_page, offset=offset, limit=limit, sort=query.get("sort", "sequenceId"),
-                                order=order, statuses=statuses, text=query.get("filter", ""), space=ctx_space)
-    except QueryError as exc:
-        return _error(400, str(exc))
+    # a QueryError naming a bad value is answered 400 by the error middleware (nni/manager/_errors.py)
+    offset = _int_query(request, "offset", 0, 0, 2**62)
+    limit = _int_query(request, "limit", 50, 1, UI_TABLE_MAX_ROWS)
+    order, statuses = _order_and_statuses(query)
+    ctx_space = await _space(request)
+    answer = await data.run(data.trials_page, offset=offset, limit=limit, sort=query.get("sort", "sequenceId"),
+                            order=order, statuses=statuses, text=query.get("filter", ""), space=ctx_space)
     return web.json_response(answer)
 
 
@@ -359,10 +359,7 @@ async def ui_trial_log(request: web.Request) -> web.Response:
     stream = request.query.get("stream", "stdout")
     if stream not in LOG_STREAMS:
         return _error(400, f"stream must be stdout or stderr, got {stream!r}")
-    try:
-        limit = _int_query(request, "bytes", LOG_DEFAULT_BYTES, 1, LOG_MAX_BYTES)
-    except QueryError as exc:
-        return _error(400, str(exc))
+    limit = _int_query(request, "bytes", LOG_DEFAULT_BYTES, 1, LOG_MAX_BYTES)
     trial_dir = await data.run(data.trial_dir, trial_id)
     if trial_dir is None:
         return _error(404, f"no trial {trial_id!r} in this experiment")
@@ -439,10 +436,7 @@ async def _chart_payload(app: web.Application) -> tuple[bytes, bytes]:
 async def ui_intermediate(request: web.Request) -> web.Response:
     """Intermediate results of ``trials`` (comma-separated ids), or of the ``top`` best and running ones."""
     data = _data(request)
-    try:
-        top = _int_query(request, "top", 20, 1, 500)
-    except QueryError as exc:
-        return _error(400, str(exc))
+    top = _int_query(request, "top", 20, 1, 500)
     trials = [t for t in request.query.get("trials", "").split(",") if t][:500]
     ctx = await _context(request)
     return web.json_response(await data.run(data.intermediate, trials, top, ctx["optimizeMode"]))
@@ -513,14 +507,11 @@ async def ui_trials_export(request: web.Request) -> web.Response:
     data = _data(request)
     query = request.query
     fmt = query.get("format", "csv")
-    try:
-        if fmt not in EXPORT_FORMATS:
-            raise QueryError(f"format must be csv or json, got {fmt!r}")
-        order, statuses = _order_and_statuses(query)
-        answer = await data.run(data.trials_export, sort=query.get("sort", "sequenceId"), order=order,
-                                statuses=statuses, text=query.get("filter", ""), space=await _space(request))
-    except QueryError as exc:
-        return _error(400, str(exc))
+    if fmt not in EXPORT_FORMATS:
+        raise QueryError(f"format must be csv or json, got {fmt!r}")
+    order, statuses = _order_and_statuses(query)
+    answer = await data.run(data.trials_export, sort=query.get("sort", "sequenceId"), order=order,
+                            statuses=statuses, text=query.get("filter", ""), space=await _space(request))
     manager = request.app[MANAGER_KEY]
     name = manager.id if manager is not None else (await data.run(data.meta)).get("id", "experiment")
     disposition = {"Content-Disposition": f'attachment; filename="{name}-trials.{fmt}"'}
