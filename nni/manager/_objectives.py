@@ -174,6 +174,11 @@ COMPUTE: dict[str, Callable[[sqlite3.Connection, dict | None], Any]] = {
     "front": _pareto_front_rows, "hypervolume": _hypervolume_history}
 
 
+#: Up to this many final results the answers are worked out on the calling thread (a few
+#: milliseconds of CPU); beyond, in the worker process.
+INLINE_RESULTS = 200
+
+
 class ParetoAnswers:
     """The Pareto routes' answers for one store, worked out off the event loop and its GIL.
 
@@ -182,7 +187,9 @@ class ParetoAnswers:
     up every trial's report and lease renewal (issue 25), and on a thread of the manager the
     loop still waited for the GIL.  So answers come from a worker process the manager keeps
     (``_pareto_worker``, started on first use, restarted if it died), which reads the store
-    from its own read-only connection (one short WAL snapshot).  One request is worked on at a
+    from its own read-only connection (one short WAL snapshot); up to ``INLINE_RESULTS``
+    results they are worked out on a thread instead (milliseconds, and no extra process for a
+    small experiment).  One request is worked on at a
     time: browsers polling together wait for it and share it.  An answer is reused until a new
     final result arrives (checked on a thread, from a connection of its own) or the objectives
     change.
@@ -212,15 +219,16 @@ class ParetoAnswers:
     def _compute(self, kind: str, config: dict | None) -> str | None:
         # config None (a viewed experiment): the stored config, which no longer changes
         objectives = None if config is None else json.dumps(config.get("objectives"), sort_keys=True)
-        db = sqlite3.connect(f"file:{self._path}?mode=ro", uri=True, isolation_level=None)
-        try:
-            last = last_result_id(db)
-        finally:
-            db.close()
+        request = {"kind": kind, "path": self._path, "config": config}
+        last, count = self._results()
         hit = self._cache.get(kind)
         if hit is not None and hit[0] == (last, objectives):
             return hit[1]
-        reply = self._ask({"kind": kind, "path": self._path, "config": config})
+        if count <= INLINE_RESULTS:
+            from ._pareto_worker import answer
+            reply = answer(request)     # milliseconds: not worth the worker's round trip (or start)
+        else:
+            reply = self._ask(request)
         if "error" in reply:
             raise RuntimeError(f"the Pareto worker failed:\n{reply['error']}")
         text = None if reply["value"] is None else json.dumps(reply["value"])
@@ -268,6 +276,21 @@ class ParetoAnswers:
         except subprocess.TimeoutExpired:   # busy with a long answer: nobody waits for it any more
             worker.kill()
             worker.wait()
+
+    def _results(self) -> tuple[int | None, int]:
+        """The last final result's id and the number of final results (own connection)."""
+        db = sqlite3.connect(f"file:{self._path}?mode=ro", uri=True, isolation_level=None)
+        try:
+            last, count = db.execute("SELECT MAX(id), COUNT(*) FROM metrics WHERE type = 'FINAL'").fetchone()
+        finally:
+            db.close()
+        return last, count
+
+    def start(self) -> None:
+        """Start the worker process now if the store already needs it (blocking: call it on a thread)."""
+        if self._results()[1] > INLINE_RESULTS:
+            with self._worker_lock:
+                self._start_worker()
 
     def close(self) -> None:
         """End the worker process (blocking: call it on a thread)."""

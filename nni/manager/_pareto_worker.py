@@ -37,6 +37,10 @@ def answer(request: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> None:
+    # Imported before the first request, while the manager starts: the first answer (a page
+    # opened at once, a resumed experiment's front) does not wait for numpy.
+    from . import _objectives  # noqa: F401
+    from ..algorithms.hpo import _pareto  # noqa: F401
     for line in sys.stdin:
         try:
             reply = answer(json.loads(line))
