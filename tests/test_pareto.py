@@ -372,3 +372,56 @@ def test_benchmark_hypervolume_matches_the_library():
     for k in (2, 3):
         Y = rng.random((50, k)) * 2
         assert bench_hv(Y.tolist(), (1.5,) * k) == pytest.approx(hypervolume(Y, [1.5] * k))
+
+
+# ---- the Pareto page shows names as text ------------------------------------------------------
+#: Markup in a metric name and a parameter name: the page must show it, not run it.
+EVIL = "<img src=x onerror=window.__xss=1>"   # no quotes: JSON.stringify shows it unchanged
+
+
+def test_pareto_page_shows_markup_in_names_as_text(tmp_path):
+    """A metric (objective) and a parameter named with an ``<img onerror=...>``, served by a real
+    viewer to Chromium: the Pareto page's summary, best list and front table show the names as
+    written, no image element is made from them and no script runs."""
+    import os
+    if not os.path.exists("/usr/bin/chromium"):
+        pytest.skip("/usr/bin/chromium is missing")
+    from playwright.sync_api import sync_playwright
+    from test_loop_lag import Manager, fill_store
+
+    metric, parameter = "acc " + EVIL, "lr " + EVIL
+    objectives = [{"metric": metric, "mode": "maximize"}, {"metric": "cost", "mode": "minimize"}]
+
+    def point(i: int, n: int) -> tuple[dict, dict]:
+        x = (i + 1) / n
+        return {parameter: x}, {"default": x, metric: x, "cost": x * x}
+    experiment_dir = tmp_path / "experiments" / "markup01"
+    space = {parameter: {"_type": "uniform", "_value": [0, 1]}}
+    fill_store(experiment_dir / "db" / "nni.sqlite", 6, config={"searchSpace": space, "objectives": objectives},
+               point=point)
+    viewer = Manager("view", experiment_dir)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True)
+            try:
+                page = browser.new_page()
+                errors: list[str] = []
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                page.goto(viewer.webui_url)            # its secret becomes the page's cookie
+                page.goto(f"http://127.0.0.1:{viewer.port}/pareto")
+                page.wait_for_selector("#front tbody tr", timeout=60_000)
+                assert page.locator("#front tbody tr").count() == 6          # every result is on the front
+                # an image of our own, same address, made after the page's: once its load has
+                # failed, theirs (had any been made) have fired their onerror too
+                assert page.evaluate("""() => new Promise((resolve) => {
+                    const probe = new Image(); probe.onerror = () => resolve(true); probe.src = "x"; })""")
+                assert page.evaluate("window.__xss") is None
+                assert page.locator("main img").count() == 0
+                assert metric in page.inner_text("#front thead")
+                assert parameter in page.inner_text("#front tbody")
+                assert metric in page.inner_text("#best-list") and metric in page.inner_text("#summary")
+                assert not errors, errors
+            finally:
+                browser.close()
+    finally:
+        viewer.stop()

@@ -22,6 +22,7 @@ from aiohttp import web
 from ..errors import NniError
 from . import registry
 from .experiment_dir import ExperimentDir
+from .loop_lag import LoopLagMonitor
 from .manager import ExperimentManager
 from .read_model import store_status
 from .rest import build_app
@@ -187,6 +188,8 @@ async def run_experiment(config: Any, *, port: int = 8080, experiment_id: str | 
                           dir=str(experiment_dir), status="RUNNING", start_time=manager.start_time,
                           end_time=None, platform=config.training_service.platform)
     refused = False
+    monitor = LoopLagMonitor()   # logs any stall of this loop over 100 ms (nni/manager/loop_lag.py)
+    monitor.start()
     try:
         await manager.start()
         warm_up.set()
@@ -204,6 +207,7 @@ async def run_experiment(config: Any, *, port: int = 8080, experiment_id: str | 
         if not manager.stopped.is_set():
             await manager.stop()
         await runner.cleanup()
+        await monitor.stop()
         # pid None: nothing serves it any more (the Python API's process lives on after stop()).
         registry.update_entry(experiment_id, status=manager.status, end_time=manager.end_time, pid=None)
         manager.store.close()

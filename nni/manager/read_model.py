@@ -150,6 +150,18 @@ def export_cursor(db: Any) -> Any:
     return db.execute(_EXPORT_QUERY)
 
 
+_EXPORT_PAGE_QUERY = (
+    "SELECT m.trial_id, m.parameter_id, m.value, p.parameters, p.parameter_index, m.id"
+    " FROM metrics m JOIN parameters p ON p.parameter_id = m.parameter_id"
+    " WHERE m.type = 'FINAL' AND m.id > ? ORDER BY m.id LIMIT ?")
+
+
+def export_page(db: Any, after: int, limit: int) -> list[Any]:
+    """Up to ``limit`` export rows after metric id ``after`` (a keyset page; the id is ``row[5]``),
+    read whole, so no read snapshot stays open after it (see ``rest.export_data``)."""
+    return db.execute(_EXPORT_PAGE_QUERY, (after, limit)).fetchall()
+
+
 def export_row(row: Any) -> dict[str, Any]:
     """One export row: the parameters of exactly that parameter id, and its value (NNI's shape)."""
     return {"parameter": json.loads(row[3]), "value": row[2], "trialJobId": row[0],
@@ -292,6 +304,6 @@ def _builtin_tuner(tuner_config: Mapping[str, Any]) -> Any:
         return None
 
 
-__all__ = ["RunningExperiment", "attempt_json", "check_status", "current_config", "experiment_profile", "export_cursor", "export_row",
+__all__ = ["RunningExperiment", "attempt_json", "check_status", "current_config", "experiment_profile", "export_cursor", "export_page", "export_row",
            "export_rows", "job_statistics", "metric_json", "ms", "optimize_mode", "pareto_front", "pareto_hypervolume",
            "public_config", "store_status", "stored_optimize_mode", "trial_job", "trial_job_json", "trial_jobs"]

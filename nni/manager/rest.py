@@ -7,6 +7,7 @@ times are epoch milliseconds, metric ``data`` is a JSON-encoded JSON string.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any, NamedTuple
 
@@ -18,7 +19,7 @@ from ._app_keys import API, MANAGER_KEY, STOP_VIEW_KEY, STORE_KEY, TRIAL_API
 from ._errors import error_body, error_middleware, error_status
 from ._security import allowed_host_set, security_middleware
 from .experiment_dir import ExperimentDir
-from .pareto_page import add_pareto_page
+from .pareto_page import PARETO_ANSWERS_KEY, add_pareto_page
 from .secret import load_or_create_secret
 from .store import Store
 from .webui import add_webui_routes
@@ -142,27 +143,34 @@ async def metric_data(request: web.Request) -> web.Response:
     return _paged(request, [read_model.metric_json(m) for m in rows], page, rows[-1]["id"] if rows else None)
 
 
-# Rows per chunk of a streamed export: one fetch from SQLite and one write to the socket.
+# Rows per chunk of a streamed export: one short read and one write to the socket.
 EXPORT_CHUNK_ROWS = 2000
 
 
 async def export_data(request: web.Request) -> web.StreamResponse:
-    """The export as one JSON list, streamed: built and sent a chunk of rows at a time from its
-    own read connection (one snapshot), so its memory does not grow with the experiment."""
+    """The export as one JSON list, streamed a chunk of rows at a time, so its memory does not
+    grow with the experiment.
+
+    Each chunk is one keyset page (final results after the last id sent), read and encoded on
+    a worker thread from a read connection of the export's own, in its own short snapshot:
+    no read transaction stays open while the client takes its time.  One snapshot held across
+    the writes would pin the WAL: a client that stops reading would stop every checkpoint and
+    the WAL would grow as long as trials report.  Results only ever get higher ids, so the
+    pages together are every result committed before the last page was read, once each.
+    """
     response = web.StreamResponse(headers={"Content-Type": "application/json; charset=utf-8"})
     response.enable_chunked_encoding()
     await response.prepare(request)
-    db = request.app[STORE_KEY].reader()
+    db = await asyncio.to_thread(request.app[STORE_KEY].reader)
     try:
-        cursor = read_model.export_cursor(db)
-        separator = b"["
+        separator, after = b"[", -1
         while True:
-            rows = cursor.fetchmany(EXPORT_CHUNK_ROWS)
-            if not rows:
+            chunk, after, count = await asyncio.to_thread(_export_chunk, db, after)
+            if count:
+                await response.write(separator + chunk)
+                separator = b","
+            if count < EXPORT_CHUNK_ROWS:
                 break
-            chunk = b",".join(json.dumps(read_model.export_row(r)).encode() for r in rows)
-            await response.write(separator + chunk)
-            separator = b","
         await response.write(b"[]" if separator == b"[" else b"]")
     finally:
         db.close()
@@ -170,22 +178,38 @@ async def export_data(request: web.Request) -> web.StreamResponse:
     return response
 
 
+def _export_chunk(db: Any, after: int) -> tuple[bytes, int, int]:
+    """The export rows after metric id ``after`` (one page), JSON-encoded; with the page's last
+    id and its length.  ``fetchall`` ends the statement, and with it the read snapshot."""
+    rows = read_model.export_page(db, after, EXPORT_CHUNK_ROWS)
+    chunk = b",".join(json.dumps(read_model.export_row(r)).encode() for r in rows)
+    return chunk, (rows[-1][5] if rows else after), len(rows)
+
+
 async def pareto_front(request: web.Request) -> web.Response:
     """Our addition: the non-dominated final results of a multi-objective experiment
-    (export-data rows plus ``objectives``); 409 when the config has no ``objectives``."""
-    return _pareto_answer(read_model.pareto_front(request.app[STORE_KEY], request.app[MANAGER_KEY]))
+    (export-data rows plus ``objectives``); 409 when the config has no ``objectives``.
+    Worked out on a worker thread (``_objectives.ParetoAnswers``)."""
+    return _pareto_answer(await request.app[PARETO_ANSWERS_KEY].front(_live_config(request)))
 
 
 async def pareto_hypervolume(request: web.Request) -> web.Response:
-    """Our addition: the front's hypervolume as results arrived (see ``_objectives.hypervolume_history``)."""
-    return _pareto_answer(read_model.pareto_hypervolume(request.app[STORE_KEY], request.app[MANAGER_KEY]))
+    """Our addition: the front's hypervolume as results arrived (see ``_objectives.hypervolume_history``),
+    worked out on a worker thread: seconds of CPU for thousands of results."""
+    return _pareto_answer(await request.app[PARETO_ANSWERS_KEY].hypervolume(_live_config(request)))
 
 
-def _pareto_answer(answer: Any) -> web.Response:
-    """``answer`` as JSON, or 409 for an experiment without ``objectives`` (None)."""
+def _live_config(request: web.Request) -> dict | None:
+    """The running experiment's config (it can be updated), or None: the stored one."""
+    manager = request.app[MANAGER_KEY]
+    return manager.config.to_dict() if manager is not None else None
+
+
+def _pareto_answer(answer: str | None) -> web.Response:
+    """``answer`` (JSON text), or 409 for an experiment without ``objectives`` (None)."""
     if answer is None:
         return _error(409, "objectives: this experiment has no 'objectives' in its config, so no Pareto front")
-    return web.json_response(answer)
+    return web.Response(text=answer, content_type="application/json")
 
 
 async def job_statistics(request: web.Request) -> web.Response:

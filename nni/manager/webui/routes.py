@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import functools
 import gzip
 import hashlib
+import importlib.util
 import io
 import json
 import mimetypes
@@ -116,6 +118,8 @@ async def _warm_up(app: web.Application) -> None:
         gate = app.get(WARM_GATE_KEY)
         if gate is not None:
             await gate.wait()
+        # metadata and file look-ups: tens of milliseconds, not for the loop
+        await asyncio.to_thread(plotly_url)
         path = plotly_path()
         if path.is_file() and path not in _ASSETS:
             asyncio.get_running_loop().run_in_executor(None, _asset, path)
@@ -214,12 +218,19 @@ def _redirect(page: str) -> Any:
     return handler
 
 
+@functools.lru_cache(maxsize=1)
 def plotly_path() -> Path:
-    """plotly.js as shipped inside the ``plotly`` Python package."""
-    import plotly
-    return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    """plotly.js as shipped inside the ``plotly`` Python package.
+
+    Found without importing ``plotly`` (its import held the event loop for 100-150 ms on the
+    first page load), and remembered: the package does not move while the manager runs.
+    """
+    spec = importlib.util.find_spec("plotly")
+    origin = spec.origin if spec is not None and spec.origin else "plotly/__init__.py"
+    return Path(origin).parent / "package_data" / "plotly.min.js"
 
 
+@functools.lru_cache(maxsize=1)
 def plotly_url() -> str:
     """plotly.js's address, versioned by the installed plotly package (a new one, a new address)."""
     try:

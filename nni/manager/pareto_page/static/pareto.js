@@ -48,6 +48,10 @@ function loadPlotly() {
   });
 }
 
+function escapeHtml(value) {
+  return String(value).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
 function label(o) {
   return `${o.metric} (${o.mode === "maximize" ? "max" : "min"})`;
 }
@@ -57,7 +61,8 @@ async function draw(all, front) {
   const key = (r) => `${r.trialJobId}/${r.parameterId}`;
   const onFront = new Set(front.map(key));
   const dominated = all.filter((r) => !onFront.has(key(r)));
-  const text = (rows) => rows.map((r) => `trial ${r.trialJobId}<br>${JSON.stringify(r.parameter)}`);
+  // plotly reads a few HTML tags in hover text (<br>, <b>, ...): the parameters are escaped
+  const text = (rows) => rows.map((r) => `trial ${escapeHtml(r.trialJobId)}<br>${escapeHtml(JSON.stringify(r.parameter))}`);
   const chart = document.getElementById("chart");
   const layout = {margin: {l: 60, r: 20, t: 20, b: 50}, hovermode: "closest", legend: {orientation: "h", y: -0.15}};
   if (objectives.length === 2) {
@@ -70,11 +75,11 @@ async function draw(all, front) {
        text: text(sorted), mode: "lines+markers", type: "scatter", line: {shape: "hv", color: "#d62728"},
        marker: {color: "#d62728", size: 9}},
     ];
-    layout.xaxis = {title: {text: label(objectives[0])}};
-    layout.yaxis = {title: {text: label(objectives[1])}};
+    layout.xaxis = {title: {text: escapeHtml(label(objectives[0]))}};
+    layout.yaxis = {title: {text: escapeHtml(label(objectives[1]))}};
     await Plotly.react(chart, data, layout, {displaylogo: false, responsive: true});
   } else {
-    const dims = (rows) => objectives.map((o, i) => ({label: label(o), values: rows.map((r) => r.values[i])}));
+    const dims = (rows) => objectives.map((o, i) => ({label: escapeHtml(label(o)), values: rows.map((r) => r.values[i])}));
     const data = [
       {name: "dominated", type: "splom", dimensions: dims(dominated), text: text(dominated),
        marker: {color: "#9aa5b1", opacity: 0.35, size: 5}, diagonal: {visible: false}},
@@ -99,35 +104,48 @@ async function drawHypervolume(history) {
   el.dataset.points = String(pts.length);
 }
 
+// Names and values come from the experiment (metric names from its config, parameters from
+// the search space and the tuner, or an import): they are put on the page as text, never as
+// HTML, so a name like <img onerror=...> shows as written and runs nothing.
+
+/** An element with children: strings become text nodes. */
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, value);
+  node.append(...children);
+  return node;
+}
+
 function renderBest(all) {
-  const el = document.getElementById("best");
-  if (!all.length) { el.textContent = ""; return; }
-  const parts = objectives.map((o, i) => {
+  const box = document.getElementById("best");
+  if (!all.length) { box.replaceChildren(); return; }
+  const items = objectives.map((o, i) => {
     const better = o.mode === "maximize" ? (a, b) => a > b : (a, b) => a < b;
     const best = all.reduce((a, b) => (better(b.values[i], a.values[i]) ? b : a));
-    return `<li>best ${o.metric}: <strong>${best.values[i].toPrecision(6)}</strong> (trial <code>${best.trialJobId}</code>)</li>`;
+    return el("li", {}, `best ${o.metric}: `, el("strong", {}, best.values[i].toPrecision(6)),
+              " (trial ", el("code", {}, String(best.trialJobId)), ")");
   });
-  el.innerHTML = `<ul id="best-list">${parts.join("")}</ul>`;
+  box.replaceChildren(el("ul", {id: "best-list"}, ...items));
 }
 
 function renderTable() {
   const table = document.getElementById("front");
   const rows = [...lastFront];
   if (sortKey !== null) rows.sort((a, b) => (sortDesc ? -1 : 1) * (a.values[sortKey] - b.values[sortKey]));
-  const head = objectives.map((o, i) =>
-    `<th class="sortable" data-key="${i}">${o.metric}${sortKey === i ? (sortDesc ? " ▼" : " ▲") : ""}</th>`).join("");
-  const body = rows.map((r) => `<tr><td><code>${r.trialJobId}</code></td>` +
-    r.values.map((v) => `<td>${v.toPrecision(6)}</td>`).join("") +
-    `<td>${JSON.stringify(r.parameter)}</td></tr>`).join("");
-  table.innerHTML = `<thead><tr><th>trial</th>${head}<th>parameters</th></tr></thead><tbody>${body}</tbody>`;
-  for (const th of table.querySelectorAll("th.sortable")) {
+  const head = objectives.map((o, i) => {
+    const th = el("th", {class: "sortable", "data-key": String(i)},
+                  o.metric + (sortKey === i ? (sortDesc ? " ▼" : " ▲") : ""));
     th.onclick = () => {
-      const k = Number(th.dataset.key);
-      sortDesc = sortKey === k ? !sortDesc : false;
-      sortKey = k;
+      sortDesc = sortKey === i ? !sortDesc : false;
+      sortKey = i;
       renderTable();
     };
-  }
+    return th;
+  });
+  const body = rows.map((r) => el("tr", {}, el("td", {}, el("code", {}, String(r.trialJobId))),
+    ...r.values.map((v) => el("td", {}, v.toPrecision(6))), el("td", {}, JSON.stringify(r.parameter))));
+  table.replaceChildren(el("thead", {}, el("tr", {}, el("th", {}, "trial"), ...head, el("th", {}, "parameters"))),
+                        el("tbody", {}, ...body));
 }
 
 async function refresh() {
@@ -145,8 +163,8 @@ async function refresh() {
     const all = fitting(rows);
     lastFront = fitting(front);
     summary.className = "";
-    summary.innerHTML = `Pareto front: <strong id="front-size">${lastFront.length}</strong> of ` +
-      `${all.length} results (${objectives.map(label).join(", ")})`;
+    summary.replaceChildren("Pareto front: ", el("strong", {id: "front-size"}, String(lastFront.length)),
+      ` of ${all.length} results (${objectives.map(label).join(", ")})`);
     renderBest(all);
     renderTable();
     await draw(all, lastFront);
