@@ -159,8 +159,10 @@ def _hv2(P: np.ndarray, r: np.ndarray) -> float:
 
 def _drive(ask: Callable[[], tuple[Any, dict]], tell: Callable[[Any, dict, list[float]], None],
            fn: Callable[[dict], list[float]], budget: int, parallel: int) -> dict:
+    from types import SimpleNamespace
     from benchmarks.tuner_quality.problems import drive
-    return drive(ask, tell, fn, budget, parallel)
+    # drive() takes a tuner-quality Problem (noisy or not); ours are deterministic vectors
+    return drive(ask, tell, SimpleNamespace(observe=fn, fn=fn, noise=0.0), budget, parallel)
 
 
 # ---- ours ----------------------------------------------------------------------------------
