@@ -4,9 +4,13 @@
     /work/venv/bin/python benchmarks/scale.py --quick        # smaller sizes (~5 min)
     /work/venv/bin/python benchmarks/scale.py --parts a,b    # some parts only
     /work/venv/bin/python benchmarks/scale.py --before main  # also run parts a and b on git ref `main`
+    /work/venv/bin/python benchmarks/scale.py --smoke        # every part at tiny sizes (~40 s; CI)
+    /work/venv/bin/python benchmarks/scale.py --from-results benchmarks/results/scale.json   # the table again
 
-Prints one markdown table (also written to benchmarks/results/scale.md): every measure with
-its target, our figure and the peer's beside it. Peers: (a)/(b) the same benchmark on the
+Prints one markdown table (also written to benchmarks/results/scale[_MODE].md): every measure with
+its target, our figure and the peer's beside it. The raw figures go to
+benchmarks/results/scale[_MODE].json (``--out FILE``, compressed when it ends in .gz), from
+which ``--from-results`` prints the same table. Peers: (a)/(b) the same benchmark on the
 code of ``--before REF`` (this project before the fixes), (c) Ray Tune's ``tune.Tuner`` with
 its random search (BasicVariantGenerator) and with OptunaSearch, from its own virtualenv
 (``--raytune-python``, default /work/peers/raytune/bin/python). See benchmarks/README.md.
@@ -18,7 +22,8 @@ its random search (BasicVariantGenerator) and with OptunaSearch, from its own vi
     ``python -m nni.manager --resume`` (what ``nnictl resume`` starts); then paged REST reads
     and the streamed export against it.
 (c) A 2-node local Ray cluster (``ray start`` twice, as tests/test_ray.py): 500 trivial and 500
-    short sklearn trials at the same concurrency, ours (platform ray) and Ray Tune's.
+    short sklearn trials at the same concurrency, ours (platform ray) and Ray Tune's, both
+    timed from before anything touches Ray to the last trial's end as the driver records it.
 (d) Manager memory and CPU per running trial on local, remote (the throwaway sshd of
     tests/test_remote.py) and ray.
 """
