@@ -3,6 +3,7 @@
 Run from the repository root with the project's interpreter::
 
     .venv/bin/python benchmarks/big_spaces.py [--tuners Random,TPE,GridSearch] [--repeat 1]
+    .venv/bin/python benchmarks/big_spaces.py --quick     # the small and the nested space only (~15 s)
 
 For each tuner and space it runs ``nnictl create`` (a detached manager, like a user would)
 with ``maxTrialNumber: 1`` and a trial that exits at once, and reports the wall time until
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -58,21 +60,41 @@ def _run(tuner: str, space: dict, work: Path) -> tuple[float, float]:
         time.sleep(1.0)
         status = Path(f"/proc/{entry['pid']}/status").read_text()
         peak_kb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
+        trial = _trial_status(work / "exps" / entry["id"] / "db" / "nni.sqlite")
+        if trial != "SUCCEEDED":
+            raise RuntimeError(f"{tuner} on {list(space)}: the trial ended {trial}")
     finally:
         subprocess.run([sys.executable, "-m", "nni.cli", "stop", entry["id"]], capture_output=True, env=env,
                        timeout=120)
     return elapsed, peak_kb / 1024
 
 
+def _trial_status(db: Path, wait: float = 30) -> str | None:
+    """The one trial's status once it has ended (a trial that fails is the benchmark broken)."""
+    deadline = time.monotonic() + wait
+    status = None
+    while time.monotonic() < deadline:
+        with sqlite3.connect(db) as conn:
+            row = conn.execute("SELECT status FROM trials").fetchone()
+        status = row[0] if row else None
+        if status not in (None, "WAITING", "RUNNING"):
+            break
+        time.sleep(0.1)
+    return status
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tuners", default="Random,TPE,GridSearch")
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--quick", action="store_true",
+                        help="only the small space and the nested one (which holds both huge ones)")
     args = parser.parse_args()
+    spaces = {k: v for k, v in SPACES.items() if not args.quick or k.startswith(("small", "both"))}
     print("| tuner | space | nnictl create s (best) | manager peak RSS MB |")
     print("|---|---|---:|---:|")
     for tuner in args.tuners.split(","):
-        for name, space in SPACES.items():
+        for name, space in spaces.items():
             runs = []
             for _ in range(args.repeat):
                 with tempfile.TemporaryDirectory() as tmp:

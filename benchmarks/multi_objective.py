@@ -6,6 +6,8 @@ Run from the repository root with the project's venv::
     nice python -m benchmarks.multi_objective --quick     # 3 seeds, 100 trials, synthetic problems
     nice python -m benchmarks.multi_objective             # 10 seeds, 100 and 200 trials, all problems
     nice python -m benchmarks.multi_objective --peer-python /path/to/venv/bin/python
+    python -m benchmarks.multi_objective --smoke         # ~10 s: every problem, 2 seeds, 40 trials (CI)
+    python -m benchmarks.multi_objective --from-results benchmarks/results/multi_objective_smoke.json.gz
 
 Optuna runs in its own venv, never the project's, through the mechanism of the tuner quality
 benchmark (``benchmarks/tuner_quality``): one subprocess per run, started with the peer
@@ -18,7 +20,8 @@ budget is computed from the first ``budget`` results with a fixed reference poin
 problem (below).  The table gives the median hypervolume [25th-75th percentile] over seeds
 and the rank of that median (``r1`` = best; bold).  ``≈`` marks a cell of ours that a
 Mann-Whitney test cannot tell apart (p > 0.05) from the better of Optuna's two samplers.
-Results go to ``benchmarks/results/multi_objective[_quick].json``.
+Results go to ``benchmarks/results/multi_objective[_quick|_smoke].json`` (``--out X.json.gz``
+compresses them); ``--from-results`` prints the table of such files again.
 
 Problems (all objectives minimised):
 
@@ -36,6 +39,7 @@ Problems (all objectives minimised):
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import math
 import multiprocessing
@@ -159,8 +163,10 @@ def _hv2(P: np.ndarray, r: np.ndarray) -> float:
 
 def _drive(ask: Callable[[], tuple[Any, dict]], tell: Callable[[Any, dict, list[float]], None],
            fn: Callable[[dict], list[float]], budget: int, parallel: int) -> dict:
+    from types import SimpleNamespace
     from benchmarks.tuner_quality.problems import drive
-    return drive(ask, tell, fn, budget, parallel)
+    # drive() takes a tuner-quality Problem (noisy or not); ours are deterministic vectors
+    return drive(ask, tell, SimpleNamespace(observe=fn, fn=fn, noise=0.0), budget, parallel)
 
 
 # ---- ours ----------------------------------------------------------------------------------
@@ -287,6 +293,8 @@ def main(argv: list[str] | None = None) -> int:
     """Command line entry point; returns 1 if a run failed."""
     ap = argparse.ArgumentParser(prog="python -m benchmarks.multi_objective", description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="3 seeds, 100 trials, the synthetic problems")
+    ap.add_argument("--smoke", action="store_true",
+                    help="2 seeds, 20 and 40 trials, every problem; Optuna only with --peer-python (~10 s)")
     ap.add_argument("--seeds", type=int, help="seeds per (tuner, problem) (default 10; quick 3)")
     ap.add_argument("--first-seed", type=int, default=0, help="seeds run are first-seed .. first-seed+seeds-1")
     ap.add_argument("--budgets", type=lambda s: [int(x) for x in s.split(",")], help="default 100,200 (quick 100)")
@@ -312,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.from_results:
         unique: dict = {}   # the same run in two files (a partial one and its rerun) counts once
         for path in args.from_results:
-            for r in json.loads(Path(path).read_text())["runs"]:
+            for r in _load(path)["runs"]:
                 if "hv" in r:
                     unique.setdefault((r["tuner"], r["problem"], r["seed"], r["budget"], r["parallel"]), r)
         runs = list(unique.values())
@@ -320,19 +328,21 @@ def main(argv: list[str] | None = None) -> int:
         table = render(summarize(runs, budgets), budgets)
         print(table)
         out = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / "multi_objective.json"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({"meta": {"merged_from": args.from_results, "budgets": budgets},
-                                   "summary": summarize(runs, budgets), "runs": runs, "table_markdown": table},
-                                  indent=1))
+        _save(out, {"meta": {"merged_from": args.from_results, "budgets": budgets},
+                    "summary": summarize(runs, budgets), "runs": runs, "table_markdown": table})
         return 0
-    seeds = args.seeds or (3 if args.quick else 10)
-    budgets = sorted(args.budgets or ([100] if args.quick else [100, 200]))
+    seeds = args.seeds or (2 if args.smoke else 3 if args.quick else 10)
+    budgets = sorted(args.budgets or ([20, 40] if args.smoke else [100] if args.quick else [100, 200]))
     problems = args.problems or (list(SYNTHETIC) if args.quick else list(PROBLEMS))
     for p in problems:
         if p not in PROBLEMS:
             ap.error(f"unknown problem {p!r}; choose from {', '.join(PROBLEMS)}")
     from benchmarks.tuner_quality.__main__ import peer_python
-    peer_py = peer_python(argparse.Namespace(no_peers=args.no_peers, peer_python=args.peer_python))
+    # --smoke never creates the peers' venv (CI has none): Optuna runs only when named
+    peer_py = None if args.smoke and not args.peer_python else peer_python(
+        argparse.Namespace(no_peers=args.no_peers, peer_python=args.peer_python))
+    if peer_py is None:
+        print("Optuna skipped: " + ("--no-peers" if args.no_peers else "no --peer-python given"))
     tuners = args.tuners or list(OURS) + ([] if peer_py is None else list(PEERS))
     for t in tuners:
         if t not in OURS + PEERS:
@@ -345,10 +355,10 @@ def main(argv: list[str] | None = None) -> int:
     results: list[dict] = []
     if args.reuse_peers or args.reuse:
         key = lambda j: (j["tuner"], j["problem"], j["seed"], j["budget"], j["parallel"])  # noqa: E731
-        old = {key(r): r for r in json.loads(Path(args.reuse_peers).read_text())["runs"]
+        old = {key(r): r for r in _load(args.reuse_peers)["runs"]
                if r["tuner"] in PEERS and "error" not in r} if args.reuse_peers else {}
         for path in args.reuse or []:
-            old.update({key(r): r for r in json.loads(Path(path).read_text())["runs"] if "error" not in r})
+            old.update({key(r): r for r in _load(path)["runs"] if "error" not in r})
         results = [old[key(j)] for j in jobs if key(j) in old]
         jobs = [j for j in jobs if key(j) not in old]
     # seed by seed, so that an interrupted run (see the .partial.json file) has every tuner on
@@ -366,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {i}/{len(jobs)} done, {time.time() - t0:.0f} s", file=sys.stderr)
                 # partial results survive an interrupted run (merge them with --from-results)
                 partial = (Path(args.out) if args.out else ROOT / "benchmarks" / "results" / "multi_objective.json")
-                partial = partial.with_suffix(".partial.json")
+                partial = partial.with_name(partial.name.split(".")[0] + ".partial.json")
                 partial.parent.mkdir(parents=True, exist_ok=True)
                 partial.write_text(json.dumps({"meta": {"partial": True}, "runs": [
                     {k: v for k, v in r.items() if k != "peer_python"} for r in results]}))
@@ -374,17 +384,36 @@ def main(argv: list[str] | None = None) -> int:
     table = render(rows, budgets)
     print(table)
     print(f"\n{len(jobs)} runs, {time.time() - t0:.0f} s wall on {args.jobs} processes")
-    out = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / \
-        f"multi_objective{'_quick' if args.quick else ''}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({
+    mode = "_smoke" if args.smoke else "_quick" if args.quick else ""
+    out = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / f"multi_objective{mode}.json"
+    commit = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty", "--abbrev=12"],
+                            capture_output=True, text=True).stdout.strip()
+    _save(out, {
         "meta": {"seeds": seeds, "budgets": budgets, "problems": problems, "tuners": tuners,
                  "parallel": args.parallel, "jobs": args.jobs, "duration_s": time.time() - t0,
-                 "refs": {p: PROBLEMS[p].ref for p in problems}},
+                 "refs": {p: PROBLEMS[p].ref for p in problems},
+                 "command": " ".join(["python -m benchmarks.multi_objective", *(argv or sys.argv[1:])]),
+                 "commit": commit, "cpus": os.cpu_count(), "load_end": os.getloadavg()[0],
+                 "ended_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())},
         "summary": rows, "runs": [{k: v for k, v in r.items() if k != "peer_python"} for r in results],
-        "table_markdown": table}, indent=1))
+        "table_markdown": table})
     print(f"results: {out}", file=sys.stderr)
-    return 0 if not any("error" in r for r in results) else 1
+    failed = [r for r in results if "error" in r]
+    if not results or failed:
+        print(f"BROKEN: {len(failed)} of {len(results)} runs failed")
+        return 1
+    return 0
+
+
+def _load(path: str | Path) -> dict:
+    data = Path(path).read_bytes()
+    return json.loads(gzip.decompress(data) if str(path).endswith(".gz") else data)
+
+
+def _save(path: Path, results: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = json.dumps(results, indent=1).encode()
+    path.write_bytes(gzip.compress(data, mtime=0) if path.suffix == ".gz" else data)
 
 
 if __name__ == "__main__":

@@ -4,9 +4,13 @@
     /work/venv/bin/python benchmarks/scale.py --quick        # smaller sizes (~5 min)
     /work/venv/bin/python benchmarks/scale.py --parts a,b    # some parts only
     /work/venv/bin/python benchmarks/scale.py --before main  # also run parts a and b on git ref `main`
+    /work/venv/bin/python benchmarks/scale.py --smoke        # every part at tiny sizes (~40 s; CI)
+    /work/venv/bin/python benchmarks/scale.py --from-results benchmarks/results/scale.json   # the table again
 
-Prints one markdown table (also written to benchmarks/results/scale.md): every measure with
-its target, our figure and the peer's beside it. Peers: (a)/(b) the same benchmark on the
+Prints one markdown table (also written to benchmarks/results/scale[_MODE].md): every measure with
+its target, our figure and the peer's beside it. The raw figures go to
+benchmarks/results/scale[_MODE].json (``--out FILE``, compressed when it ends in .gz), from
+which ``--from-results`` prints the same table. Peers: (a)/(b) the same benchmark on the
 code of ``--before REF`` (this project before the fixes), (c) Ray Tune's ``tune.Tuner`` with
 its random search (BasicVariantGenerator) and with OptunaSearch, from its own virtualenv
 (``--raytune-python``, default /work/peers/raytune/bin/python). See benchmarks/README.md.
@@ -18,7 +22,8 @@ its random search (BasicVariantGenerator) and with OptunaSearch, from its own vi
     ``python -m nni.manager --resume`` (what ``nnictl resume`` starts); then paged REST reads
     and the streamed export against it.
 (c) A 2-node local Ray cluster (``ray start`` twice, as tests/test_ray.py): 500 trivial and 500
-    short sklearn trials at the same concurrency, ours (platform ray) and Ray Tune's.
+    short sklearn trials at the same concurrency, ours (platform ray) and Ray Tune's, both
+    timed from before anything touches Ray to the last trial's end as the driver records it.
 (d) Manager memory and CPU per running trial on local, remote (the throwaway sshd of
     tests/test_remote.py) and ray.
 """
@@ -27,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gzip
 import json
 import os
 import shutil
@@ -46,6 +52,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PEER_PYTHON = "/work/peers/raytune/bin/python"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 SPACE = {"x": {"_type": "uniform", "_value": [0, 1]}}
+RAY_TERM_GRACE_S = 30.0   # how long a test cluster is given to end on SIGTERM before SIGKILL
 
 
 # -- process measures ----------------------------------------------------------------------------
@@ -437,6 +444,8 @@ class RayCluster:
         self.temp_dir = tempfile.mkdtemp(prefix="nrs", dir="/tmp")    # short: AF_UNIX path limit
         self.env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
         self.env.pop("PYTHONPATH", None)
+        # Trials on the nodes run `python3` from the nodes' PATH: this virtualenv's, activated or not.
+        self.env["PATH"] = str(Path(python).parent) + os.pathsep + self.env.get("PATH", "")
         self.address = ""
 
     def _start(self, *args: str) -> None:
@@ -471,7 +480,8 @@ class RayCluster:
 
     def __exit__(self, *exc: Any) -> None:
         # Not `ray stop`: it ends every Ray process of this user, other people's clusters too.
-        for sig, wait in ((signal.SIGTERM, 30.0), (signal.SIGKILL, 10.0)):
+        # Its GCS and raylets take their time over SIGTERM (half a minute here): --smoke cuts that short.
+        for sig, wait in ((signal.SIGTERM, RAY_TERM_GRACE_S), (signal.SIGKILL, 10.0)):
             for pid in self._processes():
                 try:
                     os.kill(pid, sig)
@@ -519,11 +529,18 @@ def sklearn_trial(config):
                                    random_state=0)
     tune.report({"score": float(cross_val_score(model, X, y, cv=3).mean())})
 
-first = []
-class First(tune.Callback):
+first, ends = [], []
+class Times(tune.Callback):
     def on_trial_result(self, iteration, trials, trial, result, **info):
         if not first:
             first.append(time.time())
+
+    # The driver learns that a trial ended: the event our manager stores as the trial's end_time.
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        ends.append(time.time())
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        ends.append(time.time())
 
 if kind == "trivial":
     trainable, space = trivial, {"x": tune.uniform(0, 1)}
@@ -538,11 +555,12 @@ else:
 tuner = tune.Tuner(tune.with_resources(trainable, {"cpu": 1}), param_space=space,
                    tune_config=tune.TuneConfig(num_samples=trials, max_concurrent_trials=concurrency,
                                                search_alg=search, metric="score", mode="max"),
-                   run_config=tune.RunConfig(storage_path=tempfile.mkdtemp(), verbose=0, callbacks=[First()]))
+                   run_config=tune.RunConfig(storage_path=tempfile.mkdtemp(), verbose=0, callbacks=[Times()]))
 results = tuner.fit()
-wall = time.time() - t0
+returned = time.time() - t0
 done = sum(1 for r in results if r.error is None and "score" in (r.metrics or {}))
-print(json.dumps({"wall_s": wall, "first_result_s": first[0] - t0 if first else None, "done": done}))
+print(json.dumps({"wall_s": max(ends) - t0 if ends else None, "returned_s": returned,
+                  "first_result_s": first[0] - t0 if first else None, "done": done, "trials": trials}))
 '''
 
 
@@ -576,21 +594,24 @@ def bench_ours_on_ray(address: str, kind: str, trials: int, concurrency: int) ->
         exp.config.experiment_working_directory = str(work / "experiments")
         exp.config.tuner.name = "Random"
         exp.config.training_service = {"platform": "ray", "address": address, "trialResources": {"numCpus": 1}}
+        # Timed as Ray Tune's side (TUNE_SCRIPT): from before anything touches Ray to the last
+        # trial's end as the driver records it; wait()/fit() returning is kept as returned_s.
         t0 = time.time()
+        returned = None
         try:
             exp.start(port=0)
             status = exp.wait()
+            returned = time.time() - t0
         finally:
             exp.stop()
-        wall = time.time() - t0
         db = sqlite3.connect(work / "experiments" / exp.id / "db" / "nni.sqlite")
         first = db.execute("SELECT MIN(timestamp) FROM metrics WHERE type = 'FINAL'").fetchone()[0]
         done = db.execute("SELECT count(*) FROM trials WHERE status = 'SUCCEEDED'").fetchone()[0]
-        for status, message in db.execute("SELECT status, message FROM trials WHERE status != 'SUCCEEDED'"):
-            print(f"    ours on Ray: a trial ended {status}: {(message or '')[:300]}", file=sys.stderr)
+        for trial_status, message in db.execute("SELECT status, message FROM trials WHERE status != 'SUCCEEDED'"):
+            print(f"    ours on Ray: a trial ended {trial_status}: {(message or '')[:300]}", file=sys.stderr)
         end = db.execute("SELECT MAX(end_time) FROM trials").fetchone()[0]
-    return {"wall_s": min(wall, end - t0) if end else wall, "first_result_s": first - t0 if first else None,
-            "done": done, "status": status}
+    return {"wall_s": end - t0 if end else None, "returned_s": returned,
+            "first_result_s": first - t0 if first else None, "done": done, "trials": trials, "status": status}
 
 
 def bench_tune(python: str, address: str, kind: str, algo: str, trials: int, concurrency: int) -> dict[str, Any]:
@@ -617,7 +638,7 @@ nni.report_final_result(p['x'])
 """
 
 
-def per_trial(platform: str, trials: int, window: float) -> dict[str, Any]:
+def per_trial(platform: str, trials: int, window: float, settle: float = 3.0) -> dict[str, Any]:
     """Child process: a real experiment with ``trials`` trials running at once on ``platform``;
     the manager's RSS and CPU (this process: the Python API runs the manager in a thread)."""
     sys.path.insert(0, str(ROOT))
@@ -655,8 +676,8 @@ def per_trial(platform: str, trials: int, window: float) -> dict[str, Any]:
             while len(exp.list_trial_jobs("RUNNING")) < trials:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"only {len(exp.list_trial_jobs('RUNNING'))} of {trials} trials running")
-                time.sleep(1)
-            time.sleep(3)       # every trial has asked for its parameters and reports
+                time.sleep(min(1.0, settle))
+            time.sleep(settle)       # every trial has asked for its parameters and reports
             cpu0, t0 = cpu_s(pid), time.monotonic()
             time.sleep(window)
             cpu, wall = cpu_s(pid) - cpu0, time.monotonic() - t0
@@ -697,9 +718,215 @@ def fmt(value: Any, spec: str = ".0f") -> str:
     return format(value, spec)
 
 
-def main() -> None:
+A_MEASURES = (("p50_ms", "report latency p50 ms", "", ".1f"),
+              ("p99_ms", "report latency p99 ms", "< 200", ".1f"),
+              ("max_ms", "report latency max ms", "", ".0f"),
+              ("metrics_per_s", "metrics stored / s", "{trials}", ".0f"),
+              ("refused", "requests refused", "0", "d"),
+              ("retried", "connects retried", "0", "d"),
+              ("lost", "metrics lost (store checked)", "0", "d"),
+              ("rss_mb", "manager RSS MB (peak)", "", ".0f"),
+              ("cpu_pct", "manager CPU % of one core", "", ".0f"),
+              ("parameter_p99_ms", "first request (parameters, all at once) p99 ms", "", ".0f"),
+              ("client_cpu_pct", "simulated clients' CPU % of one core", "", ".0f"),
+              ("late_p99_ms", "client sent late p99 ms (client starved)", "", ".0f"))
+B_MEASURES = (("resume_s", "resume (start to serving) s", "< 5", ".2f"),
+              ("rss_mb", "manager RSS 1 s after resume MB", "< 300", ".0f"),
+              ("settle_s", "then busy (tuner import, UI snapshot) s", "", ".1f"),
+              ("rss_settled_mb", "manager RSS once settled MB", "< 300", ".0f"),
+              ("trials_first_page_ms", "GET trial-jobs first page (100) ms", "< 100", ".1f"),
+              ("trials_last_page_ms", "GET trial-jobs last page (100) ms", "< 100", ".1f"),
+              ("trial_metrics_ms", "GET metric-data/{trial} ms", "< 100", ".1f"),
+              ("metrics_last_page_ms", "GET metric-data last page (1000, offset) ms", "< 100", ".1f"),
+              ("metrics_last_keyset_ms", "GET metric-data last page (1000, after=) ms", "< 100", ".1f"),
+              ("trials_last_keyset_ms", "GET trial-jobs last page (100, after=) ms", "< 100", ".1f"),
+              ("trials_all_s", "GET trial-jobs, all trials s", "", ".2f"),
+              ("export_s", "GET export-data s", "", ".2f"),
+              ("export_mb", "export size MB", "", ".1f"),
+              ("export_peak_growth_mb", "manager peak RSS growth during export MB", "constant", ".0f"),
+              ("rss_peak_mb", "manager peak RSS MB", "< 300", ".0f"))
+# Per mode: (a) trials and seconds, (b) trials and metrics per trial, (c) trials and
+# concurrency, (d) trials, seconds measured and seconds waited before (all trials reporting).
+SIZES = {"full": {"load": (1000, 30), "store": (100_000, 10), "ray": (500, 8), "per_trial": (32, 15.0, 3.0)},
+         "quick": {"load": (200, 10), "store": (10_000, 10), "ray": (50, 8), "per_trial": (8, 5.0, 3.0)},
+         # every part's code path in ~30 s on 2 cores (CI): it finds breaks; its figures mean little
+         "smoke": {"load": (20, 2), "store": (1_000, 10), "ray": (8, 2), "per_trial": (4, 1.0, 0.3)}}
+
+
+def _guard(part: str, record: dict[str, Any], measure: Any) -> None:
+    """``record[...] = measure()``, an exception kept as ``record['error']`` (the other parts still run)."""
+    try:
+        measure()
+    except Exception as exc:  # noqa: BLE001 - reported in the table and the exit status
+        record["error"] = f"{type(exc).__name__}: {str(exc).strip()[-300:]}"
+        print(f"  {part} failed: {record['error']}", file=sys.stderr, flush=True)
+
+
+def measure_all(args: argparse.Namespace, mode: str) -> dict[str, Any]:
+    """Run the parts asked for; the raw figures (what render() makes the table from)."""
+    parts = set(args.parts.split(","))
+    sizes = SIZES[mode]
+    load_trials, load_seconds = sizes["load"]
+    store_trials, per_trial_metrics = sizes["store"]
+    ray_trials, ray_concurrency = sizes["ray"]
+    d_trials, d_window, d_settle = sizes["per_trial"]
+    ray_trials = args.ray_trials or ray_trials
+    load_trials = args.load_trials or load_trials
+    commit = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty", "--abbrev=12"],
+                            capture_output=True, text=True).stdout.strip()
+    raw: dict[str, Any] = {"meta": {
+        "command": " ".join(["python benchmarks/scale.py", *sys.argv[1:]]), "mode": mode, "commit": commit,
+        "cpus": os.cpu_count(), "load_start": os.getloadavg()[0], "before": args.before,
+        "started_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}}
+    with tempfile.TemporaryDirectory(prefix="nni-scale-") as tmp:
+        work = Path(tmp)
+        before = before_tree(args.before, work) if args.before else None
+        if "a" in parts:
+            print(f"(a) {load_trials} trials x 1 metric/s for {load_seconds} s", file=sys.stderr, flush=True)
+            a = raw["a"] = {"trials": load_trials, "seconds": load_seconds, "connections": args.load_connections}
+
+            def part_a() -> None:
+                a["ours"] = bench_load(load_trials, load_seconds, None, connections=args.load_connections)
+                # The 'before' code's trial channel opened one connection per request.
+                if before:
+                    a["before"] = bench_load(load_trials, load_seconds, before, connections="close")
+            _guard("(a)", a, part_a)
+        if "b" in parts:
+            print(f"(b) store: {store_trials} trials, {store_trials * per_trial_metrics} metrics",
+                  file=sys.stderr, flush=True)
+            b = raw["b"] = {"trials": store_trials, "per_trial": per_trial_metrics}
+
+            def part_b() -> None:
+                b["ours"] = bench_store(store_trials, per_trial_metrics, None, work / "b")
+                if before:
+                    b["before"] = bench_store(store_trials, per_trial_metrics, before, work / "b")
+            _guard("(b)", b, part_b)
+        if "c" in parts:
+            have_peer = Path(args.raytune_python).exists()
+            if not have_peer:
+                print(f"(c) Ray Tune skipped: no peer interpreter at {args.raytune_python} (--raytune-python)",
+                      file=sys.stderr, flush=True)
+            raw["c"] = []
+            for kind in args.ray_kinds.split(","):
+                c: dict[str, Any] = {"kind": kind, "trials": ray_trials, "concurrency": ray_concurrency, "tune": {},
+                                     "tune_note": "" if have_peer else f"skipped: no {args.raytune_python}"}
+                raw["c"].append(c)
+                print(f"(c) Ray, 2 nodes: {ray_trials} {kind} trials, concurrency {ray_concurrency}",
+                      file=sys.stderr, flush=True)
+                c["ours"] = on_fresh_cluster(sys.executable, ray_concurrency, lambda address: _json_child(
+                    ["--ours-ray", address, kind, str(ray_trials), str(ray_concurrency)]))
+                if have_peer:
+                    for algo in [a for a in args.ray_algos.split(",") if a]:
+                        c["tune"][algo] = on_fresh_cluster(
+                            args.raytune_python, ray_concurrency, lambda address: bench_tune(
+                                args.raytune_python, address, kind, algo, ray_trials, ray_concurrency))
+        if "d" in parts:
+            raw["d"] = []
+            small = max(1, d_trials // 4)
+            for platform in ("local", "remote", "ray"):
+                d: dict[str, Any] = {"platform": platform, "small": small, "trials": d_trials, "window": d_window}
+                raw["d"].append(d)
+                print(f"(d) {platform}: {small} then {d_trials} trials running", file=sys.stderr, flush=True)
+
+                def part_d() -> None:
+                    d["at_small"] = _json_child(["--per-trial", platform, str(small), str(d_window), str(d_settle)])
+                    d["at_trials"] = _json_child(["--per-trial", platform, str(d_trials), str(d_window),
+                                                  str(d_settle)])
+                _guard(f"(d) {platform}", d, part_d)
+    raw["meta"]["load_end"] = os.getloadavg()[0]
+    raw["meta"]["ended_utc"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    return raw
+
+
+def render(raw: dict[str, Any]) -> str:
+    """The markdown table of a run's raw figures (measure_all's, or a results file's)."""
+    meta = raw["meta"]
+    rows: list[tuple[str, ...]] = []   # part, measure, target, ours, before, tune random, tune optuna
+    if "a" in raw:
+        a = raw["a"]
+        label = f"(a) {a['trials']} trials, 1 result/s each, {a['seconds']} s ({a['connections']})"
+        if "error" in a:
+            rows.append((label, "failed", "", a["error"], "", "", ""))
+        ours, b4 = a.get("ours", {}), a.get("before")
+        for key, measure, target, spec in A_MEASURES if ours else ():
+            rows.append((label, measure, target.format(trials=a["trials"]), fmt(ours.get(key), spec),
+                         fmt(b4.get(key), spec) if b4 else "", "", ""))
+    if "b" in raw:
+        b = raw["b"]
+        label = f"(b) {b['trials']:,} trials / {b['trials'] * b['per_trial']:,} metrics"
+        if "error" in b:
+            rows.append((label, "failed", "", b["error"], "", "", ""))
+        ours, b4 = b.get("ours", {}), b.get("before")
+        for key, measure, target, spec in B_MEASURES if ours else ():
+            rows.append((label, measure, target, fmt(ours.get(key), spec), fmt(b4.get(key), spec) if b4 else "",
+                         "", ""))
+    for c in raw.get("c", []):
+        label = f"(c) Ray, 2 nodes: {c['trials']} {c['kind']} trials, concurrency {c['concurrency']}"
+
+        def val(r: dict[str, Any] | None, compute: Any, spec: str, note: str = "–") -> str:
+            try:
+                return fmt(compute(r), spec) if r else note
+            except (TypeError, ZeroDivisionError):    # no trial ended: no end to time to
+                return "–"
+        peer_note = c.get("tune_note") or "–"
+        for measure, spec, compute in (
+                ("trials/s (start to the last trial's end)", ".2f", lambda r: r["done"] / r["wall_s"]),
+                ("time to first result s", ".2f", lambda r: r["first_result_s"]),
+                ("trials completed", "d", lambda r: r["done"])):
+            rows.append((label, measure, "≥ Ray Tune" if measure.startswith("trials/s") else "",
+                         val(c.get("ours"), compute, spec), "", val(c["tune"].get("random"), compute, spec, peer_note),
+                         val(c["tune"].get("optuna"), compute, spec, peer_note)))
+    for d in raw.get("d", []):
+        label = f"(d) {d['platform']}: {d['small']} then {d['trials']} trials running, 1 result/s each"
+        if "error" in d:
+            rows.append((label, "skipped", "", d["error"].splitlines()[-1][:80], "", "", ""))
+            continue
+        d0, d1, small, n = d["at_small"], d["at_trials"], d["small"], d["trials"]
+        extra = n - small
+        rows.append((label, f"manager RSS MB ({small} / {n} trials)", "", f"{d0['rss_mb']:.0f} / {d1['rss_mb']:.0f}",
+                     "", "", ""))
+        # The difference between the two sizes: what one more running trial costs (the
+        # manager's fixed cost, web app, tuner, Ray driver, cancels out).
+        rows.append((label, "manager RSS per extra running trial kB", "",
+                     fmt((d1["rss_mb"] - d0["rss_mb"]) * 1024 / extra, ".0f"), "", "", ""))
+        rows.append((label, f"manager CPU % of a core ({small} / {n} trials)", "",
+                     f"{d0['cpu_pct']:.1f} / {d1['cpu_pct']:.1f}", "", "", ""))
+        rows.append((label, "manager CPU % of a core per extra running trial", "",
+                     fmt((d1["cpu_pct"] - d0["cpu_pct"]) / extra, ".3f"), "", "", ""))
+    header = (f"## scale ({meta['mode']}): {meta['cpus']} CPUs, load average {meta['load_start']:.1f} at start, "
+              f"{meta.get('load_end', float('nan')):.1f} at end ({meta.get('ended_utc', meta['started_utc'])}, "
+              f"commit {meta.get('commit') or '?'})")
+    lines = [header, "", f"`{meta['command']}`", "",
+             f"| part | measure | target | nni-ng | before ({meta['before'] or 'not run'}) | Ray Tune random "
+             "| Ray Tune Optuna |", "|---|---|---|---|---|---|---|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def breaks(raw: dict[str, Any]) -> list[str]:
+    """What shows the benchmark itself broken (a part that failed, trials that did not all
+    complete), as opposed to a figure that misses its target."""
+    found = [f"({part}) {raw[part]['error']}" for part in ("a", "b") if "error" in raw.get(part, {})]
+    for c in raw.get("c", []):
+        for who, r in [("ours", c.get("ours")), *((f"Ray Tune {a}", r) for a, r in c["tune"].items())]:
+            if not r:
+                found.append(f"(c) {c['kind']}: {who} did not run")
+            elif r.get("done") != c["trials"] or r.get("wall_s") is None:
+                found.append(f"(c) {c['kind']}: {who} completed {r.get('done')} of {c['trials']} trials")
+    found += [f"(d) {d['platform']}: {d['error']}" for d in raw.get("d", []) if "error" in d]
+    return found
+
+
+def load_results(path: Path) -> dict[str, Any]:
+    data = path.read_bytes()
+    return json.loads(gzip.decompress(data) if path.suffix == ".gz" else data)
+
+
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes: a few minutes")
+    parser.add_argument("--smoke", action="store_true",
+                        help="tiny sizes, one Ray kind, ~30 s: every part's code path, exit 1 if one breaks")
     parser.add_argument("--parts", default="a,b,c,d")
     parser.add_argument("--before", metavar="REF", help="git ref of the 'before' peer for parts a and b")
     parser.add_argument("--raytune-python", default=PEER_PYTHON)
@@ -708,151 +935,61 @@ def main() -> None:
     parser.add_argument("--load-connections", choices=("keepalive", "close"), default="keepalive",
                         help="(a)'s simulated trials: one kept connection each, as nni's trial channel "
                              "(default), or one connection per request, as before keep-alive")
-    parser.add_argument("--ray-kinds", default="trivial,sklearn", help="trial kinds of (c)")
+    parser.add_argument("--ray-kinds", help="trial kinds of (c) (default trivial,sklearn; --smoke trivial)")
     parser.add_argument("--ray-algos", default="random,optuna",
                         help="Ray Tune search algorithms of (c) ('': ours only)")
+    parser.add_argument("--out", type=Path,
+                        help="raw figures (JSON; .gz: compressed) (default benchmarks/results/scale[_MODE].json)")
+    parser.add_argument("--from-results", type=Path, metavar="FILE",
+                        help="run nothing: print the table of a raw results file (.json or .json.gz)")
     parser.add_argument("--serve-load", nargs=2, metavar=("TRIALS", "DIR"), help=argparse.SUPPRESS)
     parser.add_argument("--ours-ray", nargs=4, metavar=("ADDRESS", "KIND", "TRIALS", "CONCURRENCY"),
                         help=argparse.SUPPRESS)
     parser.add_argument("--make-store", nargs=3, metavar=("DIR", "TRIALS", "PER_TRIAL"), help=argparse.SUPPRESS)
-    parser.add_argument("--per-trial", nargs=3, metavar=("PLATFORM", "TRIALS", "WINDOW"), help=argparse.SUPPRESS)
+    parser.add_argument("--per-trial", nargs=4, metavar=("PLATFORM", "TRIALS", "WINDOW", "SETTLE"),
+                        help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_load:
         serve_load(int(args.serve_load[0]), Path(args.serve_load[1]))
-        return
+        return 0
     if args.ours_ray:
         address, kind, trials, concurrency = args.ours_ray
         print(json.dumps(bench_ours_on_ray(address, kind, int(trials), int(concurrency))))
-        return
+        return 0
     if args.make_store:
         make_big_store(Path(args.make_store[0]), int(args.make_store[1]), int(args.make_store[2]))
         print("{}")
-        return
+        return 0
     if args.per_trial:
-        print(json.dumps(per_trial(args.per_trial[0], int(args.per_trial[1]), float(args.per_trial[2]))))
-        return
+        platform, trials, window, settle = args.per_trial
+        print(json.dumps(per_trial(platform, int(trials), float(window), float(settle))))
+        return 0
+    if args.from_results:
+        raw = load_results(args.from_results)
+        print(render(raw), end="")
+        return 0
 
-    parts = set(args.parts.split(","))
-    q = args.quick
-    load_trials, load_seconds = (200, 10) if q else (1000, 30)
-    store_trials, per_trial_metrics = (10_000, 10) if q else (100_000, 10)
-    ray_trials, ray_concurrency = (50, 8) if q else (500, 8)
-    d_trials, d_window = (8, 5.0) if q else (32, 15.0)
-    ray_trials = args.ray_trials or ray_trials
-    load_trials = args.load_trials or load_trials
-
-    rows: list[tuple[str, str, str, str, str, str, str]] = []   # part, measure, target, ours, before, tune rnd, tune optuna
-
-    def row(part: str, measure: str, target: str, ours: str, before: str = "", rnd: str = "", opt: str = "") -> None:
-        rows.append((part, measure, target, ours, before, rnd, opt))
-        print(f"  {part} {measure}: ours {ours} | before {before} | tune {rnd} / {opt}", file=sys.stderr, flush=True)
-
-    load_start = os.getloadavg()
-    with tempfile.TemporaryDirectory(prefix="nni-scale-") as tmp:
-        work = Path(tmp)
-        before = before_tree(args.before, work) if args.before else None
-        if "a" in parts:
-            print(f"(a) {load_trials} trials x 1 metric/s for {load_seconds} s", file=sys.stderr, flush=True)
-            a = bench_load(load_trials, load_seconds, None, connections=args.load_connections)
-            # The 'before' code's trial channel opened one connection per request.
-            b4 = bench_load(load_trials, load_seconds, before, connections="close") if before else {}
-            label = f"(a) {load_trials} trials, 1 result/s each, {load_seconds} s ({args.load_connections})"
-            for key, measure, target, spec in (("p50_ms", "report latency p50 ms", "", ".1f"),
-                                               ("p99_ms", "report latency p99 ms", "< 200", ".1f"),
-                                               ("max_ms", "report latency max ms", "", ".0f"),
-                                               ("metrics_per_s", "metrics stored / s", f"{load_trials}", ".0f"),
-                                               ("refused", "requests refused", "0", "d"),
-                                               ("retried", "connects retried", "0", "d"),
-                                               ("lost", "metrics lost (store checked)", "0", "d"),
-                                               ("rss_mb", "manager RSS MB (peak)", "", ".0f"),
-                                               ("cpu_pct", "manager CPU % of one core", "", ".0f"),
-                                               ("parameter_p99_ms", "first request (parameters, all at once) p99 ms",
-                                                "", ".0f"),
-                                               ("client_cpu_pct", "simulated clients' CPU % of one core", "", ".0f"),
-                                               ("late_p99_ms", "client sent late p99 ms (client starved)", "",
-                                                ".0f")):
-                row(label, measure, target, fmt(a[key], spec), fmt(b4.get(key), spec) if b4 else "")
-        if "b" in parts:
-            print(f"(b) store: {store_trials} trials, {store_trials * per_trial_metrics} metrics",
-                  file=sys.stderr, flush=True)
-            b = bench_store(store_trials, per_trial_metrics, None, work / "b")
-            bb = bench_store(store_trials, per_trial_metrics, before, work / "b") if before else {}
-            label = f"(b) {store_trials:,} trials / {store_trials * per_trial_metrics:,} metrics"
-            for key, measure, target, spec in (
-                    ("resume_s", "resume (start to serving) s", "< 5", ".2f"),
-                    ("rss_mb", "manager RSS 1 s after resume MB", "< 300", ".0f"),
-                    ("settle_s", "then busy (tuner import, UI snapshot) s", "", ".1f"),
-                    ("rss_settled_mb", "manager RSS once settled MB", "< 300", ".0f"),
-                    ("trials_first_page_ms", "GET trial-jobs first page (100) ms", "< 100", ".1f"),
-                    ("trials_last_page_ms", "GET trial-jobs last page (100) ms", "< 100", ".1f"),
-                    ("trial_metrics_ms", "GET metric-data/{trial} ms", "< 100", ".1f"),
-                    ("metrics_last_page_ms", "GET metric-data last page (1000, offset) ms", "< 100", ".1f"),
-                    ("metrics_last_keyset_ms", "GET metric-data last page (1000, after=) ms", "< 100", ".1f"),
-                    ("trials_last_keyset_ms", "GET trial-jobs last page (100, after=) ms", "< 100", ".1f"),
-                    ("trials_all_s", "GET trial-jobs, all trials s", "", ".2f"),
-                    ("export_s", "GET export-data s", "", ".2f"),
-                    ("export_mb", "export size MB", "", ".1f"),
-                    ("export_peak_growth_mb", "manager peak RSS growth during export MB", "constant", ".0f"),
-                    ("rss_peak_mb", "manager peak RSS MB", "< 300", ".0f")):
-                row(label, measure, target, fmt(b.get(key), spec), fmt(bb.get(key), spec) if bb else "")
-        if "c" in parts:
-            have_peer = Path(args.raytune_python).exists()
-            for kind in args.ray_kinds.split(","):
-                label = f"(c) Ray, 2 nodes: {ray_trials} {kind} trials, concurrency {ray_concurrency}"
-                print(label, file=sys.stderr, flush=True)
-                ours = on_fresh_cluster(sys.executable, ray_concurrency, lambda address: _json_child(
-                    ["--ours-ray", address, kind, str(ray_trials), str(ray_concurrency)]))
-                tune: dict[str, dict[str, Any]] = {}
-                if have_peer:
-                    for algo in [a for a in args.ray_algos.split(",") if a]:
-                        tune[algo] = on_fresh_cluster(args.raytune_python, ray_concurrency, lambda address: bench_tune(
-                            args.raytune_python, address, kind, algo, ray_trials, ray_concurrency))
-
-                def peer(algo: str, key: str, spec: str) -> str:
-                    return fmt(tune.get(algo, {}).get(key), spec) if tune.get(algo) else "–"
-                for key, measure, spec, compute in (
-                        ("rate", "trials/s (start to last trial end)", ".2f", lambda r: r["done"] / r["wall_s"]),
-                        ("first_result_s", "time to first result s", ".2f", lambda r: r["first_result_s"]),
-                        ("done", "trials completed", "d", lambda r: r["done"])):
-                    def val(r: dict[str, Any]) -> str:
-                        return fmt(compute(r), spec) if r else "–"
-                    row(label, measure, "≥ Ray Tune" if key == "rate" else "", val(ours), "",
-                        val(tune.get("random", {})), val(tune.get("optuna", {})))
-        if "d" in parts:
-            small = max(1, d_trials // 4)
-            for platform in ("local", "remote", "ray"):
-                label = f"(d) {platform}: {small} then {d_trials} trials running, 1 result/s each"
-                print(label, file=sys.stderr, flush=True)
-                try:
-                    d0 = _json_child(["--per-trial", platform, str(small), str(d_window)])
-                    d = _json_child(["--per-trial", platform, str(d_trials), str(d_window)])
-                except Exception as exc:  # noqa: BLE001 - a platform missing here must not hide the others
-                    row(label, "skipped", "", str(exc).strip().splitlines()[-1][:80])
-                    continue
-                extra = d_trials - small
-                row(label, f"manager RSS MB ({small} / {d_trials} trials)", "",
-                    f"{d0['rss_mb']:.0f} / {d['rss_mb']:.0f}")
-                # The difference between the two sizes: what one more running trial costs (the
-                # manager's fixed cost, web app, tuner, Ray driver, cancels out).
-                row(label, "manager RSS per extra running trial kB", "",
-                    fmt((d["rss_mb"] - d0["rss_mb"]) * 1024 / extra, ".0f"))
-                row(label, f"manager CPU % of a core ({small} / {d_trials} trials)", "",
-                    f"{d0['cpu_pct']:.1f} / {d['cpu_pct']:.1f}")
-                row(label, "manager CPU % of a core per extra running trial", "",
-                    fmt((d["cpu_pct"] - d0["cpu_pct"]) / extra, ".3f"))
-    load_end = os.getloadavg()
-    header = (f"## scale ({'quick' if q else 'full'}): {os.cpu_count()} CPUs, load average "
-              f"{load_start[0]:.1f} at start, {load_end[0]:.1f} at end ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})")
-    lines = [header, "",
-             f"| part | measure | target | nni-ng | before ({args.before or 'not run'}) | Ray Tune random | Ray Tune Optuna |",
-             "|---|---|---|---|---|---|---|"]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    text = "\n".join(lines) + "\n"
-    print(text)
+    mode = "smoke" if args.smoke else "quick" if args.quick else "full"
+    if args.smoke:
+        global RAY_TERM_GRACE_S
+        RAY_TERM_GRACE_S = 2.0
+    args.ray_kinds = args.ray_kinds or ("trivial" if args.smoke else "trivial,sklearn")
+    raw = measure_all(args, mode)
     results = ROOT / "benchmarks" / "results"
     results.mkdir(exist_ok=True)
-    (results / "scale.md").write_text(text)
+    out = args.out or results / f"scale{'' if mode == 'full' else '_' + mode}.json"
+    data = json.dumps(raw, indent=1).encode()
+    out.write_bytes(gzip.compress(data, mtime=0) if out.suffix == ".gz" else data)
+    print(f"raw figures: {out} (table again: python benchmarks/scale.py --from-results {out})",
+          file=sys.stderr)
+    text = render(raw)
+    print(text)
+    (results / f"scale{'' if mode == 'full' else '_' + mode}.md").write_text(text)
+    broken = breaks(raw)
+    for line in broken:
+        print(f"BROKEN: {line}")
+    return 1 if broken else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -2,7 +2,7 @@
 
 Run from the repository root with the project's interpreter::
 
-    .venv/bin/python benchmarks/throughput.py [--trials 100] [--concurrency 2,4] [--repeat 1]
+    .venv/bin/python benchmarks/throughput.py [--quick] [--trials 100] [--concurrency 2,4] [--repeat 1]
                                               [--nni3-python PATH | --skip-nni3]
 
 For every concurrency N it measures, on this machine:
@@ -443,19 +443,27 @@ def render(rows: list[Row], args: argparse.Namespace, info: dict[str, str]) -> s
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--trials", type=int, default=100, help="trials per experiment (default 100)")
-    parser.add_argument("--concurrency", default="2,4", help="comma-separated trialConcurrency values (default 2,4)")
+    parser.add_argument("--quick", action="store_true",
+                        help="20 trials at concurrency 2, NNI 3.0 only with --nni3-python (a few seconds; CI)")
+    parser.add_argument("--trials", type=int, help="trials per experiment (default 100; --quick 20)")
+    parser.add_argument("--concurrency", help="comma-separated trialConcurrency values (default 2,4; --quick 2)")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each measurement; best and median shown")
-    parser.add_argument("--nni3-python", default=DEFAULT_NNI3_PYTHON if Path(DEFAULT_NNI3_PYTHON).exists() else None,
-                        help=f"python of a virtualenv with NNI 3.0 (default {DEFAULT_NNI3_PYTHON} if it exists)")
+    parser.add_argument("--nni3-python",
+                        help=f"python of a virtualenv with NNI 3.0 (default {DEFAULT_NNI3_PYTHON} if it exists, "
+                             "but not with --quick)")
     parser.add_argument("--skip-nni3", action="store_true", help="do not run the NNI 3.0 peer")
     parser.add_argument("--skip-nni3-floor", action="store_true",
                         help="skip the floor of NNI 3.0's interpreter (its import alone takes ~1 s per trial)")
     parser.add_argument("--python", default=sys.executable,
                         help="interpreter for nni-ng trials and the floor (default: this one)")
     parser.add_argument("--timeout", type=float, default=900, help="seconds allowed per experiment (default 900)")
-    parser.add_argument("--output", type=Path, default=RESULTS, help=f"markdown copy of the table (default {RESULTS})")
+    parser.add_argument("--output", type=Path, help=f"markdown copy of the table (default {RESULTS})")
     args = parser.parse_args(argv)
+    args.trials = args.trials or (20 if args.quick else 100)
+    args.concurrency = args.concurrency or ("2" if args.quick else "2,4")
+    args.output = args.output or (RESULTS.with_name("throughput_quick.md") if args.quick else RESULTS)
+    if args.nni3_python is None and not args.quick and Path(DEFAULT_NNI3_PYTHON).exists():
+        args.nni3_python = DEFAULT_NNI3_PYTHON
     concurrencies = [int(c) for c in args.concurrency.split(",") if c.strip()]
     if args.trials < 1 or args.repeat < 1 or not concurrencies or min(concurrencies) < 1:
         parser.error("--trials, --repeat and every concurrency must be >= 1")
@@ -467,7 +475,8 @@ def main(argv: list[str] | None = None) -> int:
     neutral_cwd = Path(tempfile.mkdtemp(prefix="nni-throughput-cwd-"))  # `-c` must not import ./nni
 
     nni3_python = None if args.skip_nni3 else args.nni3_python
-    nni3_note = "skipped (--skip-nni3)" if args.skip_nni3 else "not installed"
+    nni3_note = "skipped (--skip-nni3)" if args.skip_nni3 else \
+        "skipped (--quick without --nni3-python)" if args.quick else "not installed"
     version = nni3_version(nni3_python) if nni3_python else None
     if nni3_python and not version:
         log(f"NNI 3.0 not usable with {nni3_python}")
@@ -522,8 +531,12 @@ def main(argv: list[str] | None = None) -> int:
         log(f"table written to {args.output}")
     except OSError as exc:
         log(f"could not write {args.output}: {exc}")
+    if nni3_python is None:
+        print(f"NNI 3.0 {nni3_note}")
     failed = [row for row in rows if row.note.startswith("failed")]
-    return 1 if failed else 0
+    for row in failed:
+        print(f"BROKEN: {row.name} N={row.concurrency}: {row.note}")
+    return 1 if failed or not any(row.runs for row in rows if row.name == "nni-ng") else 0
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/training_services.py                  # everything (~1-2 min)
     .venv/bin/python benchmarks/training_services.py --skip ray       # local + remote + load
     .venv/bin/python benchmarks/training_services.py --load 200,500,1000 --metrics 20
+    .venv/bin/python benchmarks/training_services.py --quick        # 8 trials per platform, 50 fake trials (~10 s)
 
 Part 1, trials/s: the same trivial trial (``get_next_parameter`` + ``report_final_result``)
 run by a real experiment on ``local``, ``remote`` (a throwaway OpenSSH server on
@@ -221,14 +222,20 @@ def bench_load(trials: int, metrics: int) -> dict:
     return result
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--trials", type=int, default=40, help="trials per platform run (default 40)")
+    parser.add_argument("--quick", action="store_true",
+                        help="8 trials per platform, one load of 50 fake trials x 5 metrics; exit 1 if anything breaks")
+    parser.add_argument("--trials", type=int, help="trials per platform run (default 40; --quick 8)")
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--skip", default="", help="comma-separated: local,remote,ray,load")
-    parser.add_argument("--load", default="200,500,1000", help="fake trial counts for the manager load test")
-    parser.add_argument("--metrics", type=int, default=20, help="intermediate metrics per fake trial")
+    parser.add_argument("--load", help="fake trial counts for the manager load test (default 200,500,1000; --quick 50)")
+    parser.add_argument("--metrics", type=int, help="intermediate metrics per fake trial (default 20; --quick 5)")
     args = parser.parse_args()
+    args.trials = args.trials or (8 if args.quick else 40)
+    args.load = args.load or ("50" if args.quick else "200,500,1000")
+    args.metrics = args.metrics or (5 if args.quick else 20)
+    broken: list[str] = []
     skip = set(filter(None, args.skip.split(",")))
     import logging
     logging.getLogger("nni").setLevel(logging.WARNING)
@@ -243,21 +250,34 @@ def main() -> None:
             r = bench_platform(platform, args.trials, args.concurrency)
         except Exception as exc:  # noqa: BLE001 - one platform missing must not hide the others
             print(f"| {platform} | skipped: {exc} | | | |", flush=True)
+            broken.append(f"{platform}: {exc}")
             continue
+        if r["succeeded"] != args.trials:
+            broken.append(f"{platform}: {r['succeeded']} of {args.trials} trials succeeded")
         print(f"| {platform} | {r['succeeded']}/{r['trials']} | {r['wall_s']:.2f} | "
               f"{r['trials_per_s_wall']:.1f} | {r['trials_per_s_steady']:.1f} |", flush=True)
     if "load" in skip:
-        return
+        return _report(broken)
     print(f"\n## manager limits: N concurrent fake trials, 1 parameter request + {args.metrics} intermediate "
           "+ 1 final metric each (HTTP/1.0, one connection per request)")
     print("| trials | metrics stored | wall s | metrics/s | requests/s | p50 ms | p90 ms | p99 ms | max ms | errors |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for count in (int(c) for c in args.load.split(",") if c):
         r = bench_load(count, args.metrics)
+        if r["errors"] or r["metrics_stored"] != r["metrics_expected"]:
+            broken.append(f"load {count}: {r['errors']} errors, {r['metrics_stored']} of "
+                          f"{r['metrics_expected']} metrics stored")
         print(f"| {count} | {r['metrics_stored']}/{r['metrics_expected']} | {r['wall_s']:.2f} | "
               f"{r['metrics_per_s']:.0f} | {r['requests_per_s']:.0f} | {r['p50_ms']:.1f} | {r['p90_ms']:.1f} | "
               f"{r['p99_ms']:.1f} | {r['max_ms']:.1f} | {r['errors']} |", flush=True)
+    return _report(broken)
+
+
+def _report(broken: list[str]) -> int:
+    for line in broken:
+        print(f"BROKEN: {line}")
+    return 1 if broken else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -3,15 +3,19 @@
 Run from the repository root with the project's interpreter::
 
     python benchmarks/webui.py [--sizes 300,100000] [--live-trials 120] [--compare DIR] [--skip-live]
+    python benchmarks/webui.py --quick      # 300 trials and a live run of 12, as a stranger (~20 s; CI)
 
 For each store size it builds a synthetic experiment store (trials with three parameters,
 two intermediate results each and, for 80 % of them, a final result), serves it the way
 ``nnictl view`` does (``rest.build_app`` in a subprocess, so ``--compare`` can serve it
-with another checkout's code), and opens each page in headless Chromium (Playwright):
+with another checkout's code) with a secret, and opens each page in headless Chromium
+(Playwright) at its ``?token=`` address, as ``nnictl webui url`` prints it:
 
-* **first chart (cold)**: from navigation start to the first drawn trace of the page's
-  main chart, in a fresh browser profile (empty cache);
-* **first chart (warm)**: the same page loaded again in the same profile (cached files);
+* **first chart (cold)**: from navigation start (the ``?token=`` address, whose redirect
+  sets the login cookie) to the first drawn trace of the page's main chart, in a fresh
+  browser profile (empty cache);
+* **first chart (warm)**: the page's address after that redirect loaded again in the same
+  profile (cached files, the cookie set), as a reload does;
 * **scripts**: bytes of JavaScript as sent (compressed) and as decoded, on the cold load.
 
 Then a live experiment (trivial trials, real manager) runs with the Charts page open, and
@@ -30,6 +34,7 @@ import argparse
 import json
 import os
 import random
+import secrets
 import socket
 import subprocess
 import sys
@@ -54,15 +59,27 @@ PAGES = [
     ("compare", "#/compare?ids={pair}", "#chart-compare .scatterlayer .trace"),
 ]
 
+# The secret comes in the environment; code from before secrets (--compare) takes none.
+# NNI_BENCH_STRANGER: the owner's own loopback clients need no secret; as anyone else, the
+# browser gets in only with the token, which is what this checks.
 SERVER = """
-import asyncio, sys
+import asyncio, inspect, os, sys
 from aiohttp import web
 from nni.manager.rest import build_app
 from nni.manager.store import Store
 
+if os.environ.get("NNI_BENCH_STRANGER"):
+    try:
+        from nni.manager._security import OwnerCheck
+        OwnerCheck.__call__ = lambda self, request: False
+    except ImportError:
+        pass
+
 async def main():
     store = Store(sys.argv[1], readonly=True)
-    runner = web.AppRunner(build_app(store, None))
+    takes_secret = "secret" in inspect.signature(build_app).parameters
+    app = build_app(store, None, secret=os.environ["NNI_BENCH_SECRET"]) if takes_secret else build_app(store, None)
+    runner = web.AppRunner(app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", int(sys.argv[2])).start()
     print("ready", flush=True)
@@ -83,9 +100,10 @@ exp.config.trial_concurrency = 4
 exp.config.max_trial_number = int(sys.argv[2])
 exp.config.experiment_working_directory = sys.argv[3]
 exp.start(port=0)
-print(json.dumps({"url": exp.url}), flush=True)
+print(json.dumps({"url": getattr(exp, "webui_url", None) or exp.url}), flush=True)
 exp.wait()
-print("done", flush=True)
+statuses = [t.status for t in exp.list_trial_jobs()]
+print(json.dumps({"done": True, "succeeded": statuses.count("SUCCEEDED"), "trials": len(statuses)}), flush=True)
 sys.stdin.readline()
 exp.stop()
 """
@@ -156,42 +174,74 @@ def env_for(code: Path) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(code)}
 
 
-def serve(path: Path, code: Path) -> tuple[subprocess.Popen, str]:
+def serve(path: Path, code: Path, stranger: bool) -> tuple[subprocess.Popen, str, str]:
+    """The store served as `nnictl view` does; (process, base URL, secret)."""
     port = free_port()
+    secret = secrets.token_urlsafe(32)
+    env = {**env_for(code), "NNI_BENCH_SECRET": secret, **({"NNI_BENCH_STRANGER": "1"} if stranger else {})}
     # cwd: `python -c` puts the working directory first on sys.path; it must not be a checkout.
-    proc = subprocess.Popen([sys.executable, "-c", SERVER, str(path), str(port)], env=env_for(code),
+    proc = subprocess.Popen([sys.executable, "-c", SERVER, str(path), str(port)], env=env,
                             stdout=subprocess.PIPE, text=True, cwd=path.parent)
-    assert proc.stdout.readline().strip() == "ready"
-    return proc, f"http://127.0.0.1:{port}"
+    if proc.stdout.readline().strip() != "ready":
+        raise RuntimeError(f"the web UI server did not start (exit code {proc.wait()})")
+    return proc, f"http://127.0.0.1:{port}", secret
 
 
-def page_load(context: Any, url: str, selector: str) -> dict[str, float]:
-    """Open url; the time from navigation start to the selector, and the script bytes."""
+def wait_for_chart(tab: Any, selector: str, refused: list[str]) -> None:
+    """Until ``selector`` is in the page; fails at once when the server refused the page a
+    request (401/403: a page that can never draw), else after WAIT_MS."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while True:
+        try:
+            # short waits, so a refusal is seen within a second; the selector's wait itself
+            # returns as soon as it is attached, so the time measured does not change
+            tab.wait_for_selector(selector, state="attached", timeout=1000)
+            return
+        except PlaywrightTimeout:
+            if refused:
+                raise RuntimeError(f"{tab.url}: the server refused {len(refused)} request(s), e.g. {refused[0]}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{tab.url}: no {selector!r} after {WAIT_MS / 1000:.0f} s") from None
+
+
+def watch_refusals(tab: Any) -> list[str]:
+    refused: list[str] = []
+    tab.on("response", lambda r: refused.append(f"{r.status} {r.url.split('?')[0]}")
+           if r.status in (401, 403) else None)
+    return refused
+
+
+def page_load(context: Any, url: str, selector: str) -> dict[str, Any]:
+    """Open url; the time from navigation start to the selector, the script bytes, and the
+    address the page ended at (without the token)."""
     tab = context.new_page()
+    refused = watch_refusals(tab)
     try:
         tab.goto(url, wait_until="commit", timeout=WAIT_MS)
-        tab.wait_for_selector(selector, state="attached", timeout=WAIT_MS)
+        wait_for_chart(tab, selector, refused)
         first = tab.evaluate("() => performance.now()")
         scripts = tab.evaluate("""() => performance.getEntriesByType('resource')
             .filter(r => r.initiatorType === 'script' || r.initiatorType === 'link' && r.name.endsWith('.js')
                          || r.name.endsWith('.js'))
             .reduce((a, r) => [a[0] + r.transferSize, a[1] + r.decodedBodySize], [0, 0])""")
-        return {"first": first / 1000, "sent": scripts[0], "decoded": scripts[1]}
+        return {"first": first / 1000, "sent": scripts[0], "decoded": scripts[1], "url": tab.url}
     finally:
         tab.close()
 
 
-def measure_pages(browser: Any, base: str, ids: list[str], overview_chart: bool) -> dict[str, dict[str, float]]:
+def measure_pages(browser: Any, base: str, secret: str, ids: list[str],
+                  overview_chart: bool) -> dict[str, dict[str, float]]:
     answer = {}
     for name, route, selector in PAGES:
         if name == "overview" and not overview_chart:
             answer[name] = {"first": None, "warm": None, "sent": None, "decoded": None}
             continue
-        url = f"{base}/{route.format(trial=ids[0], pair=f'{ids[0]},{ids[1]}')}"
+        url = f"{base}/?token={secret}{route.format(trial=ids[0], pair=f'{ids[0]},{ids[1]}')}"
         context = browser.new_context(viewport={"width": 1400, "height": 900})
         try:
             cold = page_load(context, url, selector)
-            warm = page_load(context, url, selector)
+            warm = page_load(context, cold.pop("url"), selector)
         finally:
             context.close()
         answer[name] = {**cold, "warm": warm["first"]}
@@ -209,17 +259,20 @@ def measure_live(browser: Any, code: Path, trials: int, work: Path) -> dict[str,
     proc = subprocess.Popen([sys.executable, "-c", LIVE, str(code_dir), str(trials), str(work / "experiments")],
                             env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=work)
     try:
-        url = json.loads(proc.stdout.readline())["url"]
+        # the address the experiment printed: with ?token= when the code has secrets
+        url = json.loads(proc.stdout.readline())["url"].rstrip("/")
         context = browser.new_context(viewport={"width": 1400, "height": 900})
         context.add_init_script(LONGTASKS)
         tab = context.new_page()
-        tab.goto(f"{url}/#/charts", timeout=WAIT_MS)
+        refused = watch_refusals(tab)
+        tab.goto(f"{url}/#/charts" if "?" not in url else f"{url}#/charts", timeout=WAIT_MS)
         # Before any result the chart is empty (axes, or a message): the page is ready once it is drawn.
-        tab.wait_for_selector("#chart-metric .main-svg, #chart-metric .chart-empty", state="attached",
-                              timeout=WAIT_MS)
+        wait_for_chart(tab, "#chart-metric .main-svg, #chart-metric .chart-empty", refused)
         begin = tab.evaluate("() => performance.now()")
         (code_dir / "go").touch()
-        assert proc.stdout.readline().strip() == "done"
+        ended = json.loads(proc.stdout.readline() or "{}")
+        if ended.get("succeeded") != trials:
+            raise RuntimeError(f"live experiment: {ended.get('succeeded')} of {trials} trials succeeded ({ended})")
         end = tab.evaluate("() => performance.now()")
         tasks = [(s, d) for s, d in tab.evaluate("() => window.__longtasks") if s >= begin]
         context.close()
@@ -239,7 +292,7 @@ def measure_live(browser: Any, code: Path, trials: int, work: Path) -> dict[str,
 
 
 def run(code: Path, sizes: list[int], live_trials: int, skip_live: bool, work: Path,
-        results: dict[str, Any], save: Any) -> dict[str, Any]:
+        results: dict[str, Any], save: Any, stranger: bool = False) -> dict[str, Any]:
     """Measure what `results` (figures of an earlier run, with --reuse) does not hold yet."""
     from playwright.sync_api import sync_playwright
     overview_chart = (code / "nni" / "manager" / "webui" / "static" / "js" / "pages" / "experiments.js").exists()
@@ -257,9 +310,9 @@ def run(code: Path, sizes: list[int], live_trials: int, skip_live: bool, work: P
                     fill_store(store, n)
                 ids = [f"t{i:06d}" for i in range(2)]
                 log(f"{n} trials with {code}")
-                proc, base = serve(store, code)
+                proc, base, secret = serve(store, code, stranger)
                 try:
-                    results["sizes"][str(n)] = measure_pages(browser, base, ids, overview_chart)
+                    results["sizes"][str(n)] = measure_pages(browser, base, secret, ids, overview_chart)
                 finally:
                     proc.terminate()
                     proc.wait(30)
@@ -308,15 +361,26 @@ def table(ours: dict[str, Any], other: dict[str, Any] | None, label: str) -> str
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="300,100000", help="store sizes (trials), comma-separated")
-    parser.add_argument("--live-trials", type=int, default=120, help="trials of the live experiment")
+    parser.add_argument("--quick", action="store_true",
+                        help="300 trials and a live run of 12, as a stranger, 30 s waits (~20 s; CI)")
+    parser.add_argument("--stranger", action="store_true",
+                        help="the page server treats the browser as another user's: only the token lets it in")
+    parser.add_argument("--sizes", help="store sizes (trials), comma-separated (default 300,100000; --quick 300)")
+    parser.add_argument("--live-trials", type=int, help="trials of the live experiment (default 120; --quick 12)")
     parser.add_argument("--skip-live", action="store_true", help="only the page loads")
     parser.add_argument("--compare", type=Path, help="another checkout's root (holding nni/) to run beside ours")
     parser.add_argument("--compare-label", default="before")
     parser.add_argument("--reuse", action="store_true",
                         help="keep the figures saved by an earlier run (results/webui.json); measure only the rest")
     args = parser.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",") if s]
+    global WAIT_MS, RESULTS, SAVED
+    if args.quick:
+        # a page that never draws fails in 30 s, not 3 minutes; the full run's files stay
+        WAIT_MS = 30_000
+        RESULTS, SAVED = RESULTS.with_name("webui_quick.md"), SAVED.with_name("webui_quick.json")
+    sizes = [int(s) for s in (args.sizes or ("300" if args.quick else "300,100000")).split(",") if s]
+    live_trials = args.live_trials or (12 if args.quick else 120)
+    stranger = args.stranger or args.quick
     saved = json.loads(SAVED.read_text()) if args.reuse and SAVED.exists() else {}
     ours, other = saved.get("ours", {}), saved.get("other", {})
 
@@ -326,9 +390,9 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="nni-webui-bench-") as tmp:
         work = Path(tmp)
-        run(REPO, sizes, args.live_trials, args.skip_live, work, ours, save)
+        run(REPO, sizes, live_trials, args.skip_live, work, ours, save, stranger)
         if args.compare:
-            run(args.compare.resolve(), sizes, args.live_trials, args.skip_live, work, other, save)
+            run(args.compare.resolve(), sizes, live_trials, args.skip_live, work, other, save, stranger)
     other = other or None
     text = (f"Web UI benchmark ({os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end)\n\n"
             + table(ours, other, args.compare_label))

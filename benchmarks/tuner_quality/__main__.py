@@ -5,6 +5,7 @@ Run from the repository root with the project's venv::
     python -m benchmarks.tuner_quality --quick            # the held-out set: ~2 minutes on 2 quiet cores
     python -m benchmarks.tuner_quality                    # everything (see docs/benchmarks.md)
     python -m benchmarks.tuner_quality --peer-python /path/to/venv/bin/python
+    python -m benchmarks.tuner_quality --smoke            # ~5 s: every mode at tiny size (CI)
 
 Optuna and hyperopt are not project dependencies: they run in a separate venv through
 ``benchmarks/tuner_quality/peer.py`` as subprocesses.  Without ``--peer-python`` the venv
@@ -323,21 +324,26 @@ def render(rows: list[dict], latency: list[dict], budgets: list[int]) -> str:
 
 
 def _out_path(args: argparse.Namespace) -> Path:
-    return Path(args.out) if args.out else ROOT / "benchmarks" / "results" / \
-        f"tuner_quality{'_quick' if args.quick else ''}.json"
+    mode = "_smoke" if args.smoke else "_quick" if args.quick else ""
+    return Path(args.out) if args.out else ROOT / "benchmarks" / "results" / f"tuner_quality{mode}.json"
 
 
-def merge(args: argparse.Namespace) -> int:
-    """Summarize runs from earlier results files (e.g. ours and the peers run separately)."""
+def _summary_of(paths: list) -> tuple[list[dict], list[dict], list[int], list[dict], list[dict]]:
+    """render()'s arguments (rows, latency, budgets) for the runs of results files, then the
+    runs and the files' meta."""
     results, metas = [], []
-    for path in args.from_results:
+    for path in paths:
         raw = gzip.decompress(Path(path).read_bytes()) if str(path).endswith(".gz") else Path(path).read_bytes()
         data = json.loads(raw)
         metas.append({"file": str(path), **data["meta"]})
         results += [r for r in data["runs"] if "error" not in r]
     budgets = sorted({b for m in metas for b in m["budgets"]})
-    rows = summarize(results, budgets)
-    lat = [r for r in results if r["kind"] == "latency"]
+    return summarize(results, budgets), [r for r in results if r["kind"] == "latency"], budgets, results, metas
+
+
+def merge(args: argparse.Namespace) -> int:
+    """Summarize runs from earlier results files (e.g. ours and the peers run separately)."""
+    rows, lat, budgets, results, metas = _summary_of(args.from_results)
     table = render(rows, lat, budgets)
     print(table)
     out = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / "tuner_quality.json"
@@ -355,6 +361,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true",
                     help="the held-out set, TPE / random / Optuna's TPE only, sequential, 10 seeds "
                          "(~2 minutes on 2 quiet cores)")
+    ap.add_argument("--smoke", action="store_true",
+                    help="the held-out set, TPE and random, 2 seeds, budgets 30,60, both modes and latency; "
+                         "Optuna only with --peer-python; the table is then regenerated from the results file "
+                         "(~5 s)")
     ap.add_argument("--seeds", type=int, help="seeds per (tuner, problem) (default 10)")
     ap.add_argument("--gp-seeds", type=int, help="seeds for GP and Metis (slow; default 3)")
     ap.add_argument("--smac-seeds", type=int, default=3, help="seeds for SMAC (slowest; default 3)")
@@ -377,9 +387,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", help="JSON output (default benchmarks/results/tuner_quality[_quick].json)")
     args = ap.parse_args(argv)
 
-    args.seeds = args.seeds or 10
+    args.seeds = args.seeds or (2 if args.smoke else 10)
     args.gp_seeds = args.gp_seeds or 3
-    args.budgets = sorted(args.budgets or [30, 60, 200])
+    args.budgets = sorted(args.budgets or ([30, 60] if args.smoke else [30, 60, 200]))
+    if args.smoke:
+        args.split = args.split or "heldout"
+        # CI has no peers' venv and must not build one: Optuna runs only when named
+        args.no_peers = args.no_peers or not args.peer_python
     if args.quick:
         args.split = args.split or "heldout"
         args.parallel = False
@@ -390,7 +404,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.from_results:
         return merge(args)
     py = peer_python(args)
-    default_tuners = ["tpe", "random"] if args.quick else [
+    if py is None:
+        print("Optuna and hyperopt skipped: " + ("no --peer-python given" if args.smoke else "--no-peers"))
+    default_tuners = ["tpe", "random"] if args.quick or args.smoke else [
         t for t in ours.available() if t not in ("metis", "tpe_uni", "gridsearch")]
     # Optuna's TPE is the reference; optuna_tpe_uni and hyperopt_tpe run when asked (--tuners)
     tuners = args.tuners or default_tuners + ([] if py is None else ["optuna_tpe"])
@@ -442,7 +458,12 @@ def main(argv: list[str] | None = None) -> int:
             tuner_seconds.setdefault(r["tuner"], []).append(r["tuner_seconds"] / r["budget"] * 1000)
     out.write_text(json.dumps({
         "meta": {"seeds": args.seeds, "budgets": args.budgets, "problems": args.problems, "tuners": tuners,
-                 "jobs": args.jobs, "duration_s": duration, "quick": args.quick, "gp_warm_up": ours.GP_WARM_UP,
+                 "jobs": args.jobs, "duration_s": duration, "quick": args.quick, "smoke": args.smoke,
+                 "gp_warm_up": ours.GP_WARM_UP,
+                 "command": " ".join(["python -m benchmarks.tuner_quality", *(argv or sys.argv[1:])]),
+                 "commit": subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty", "--abbrev=12"],
+                                          capture_output=True, text=True).stdout.strip(),
+                 "load_end": os.getloadavg()[0],
                  "cpu_count": os.cpu_count(), "python": sys.version.split()[0]},
         "summary": rows, "latency": lat,
         "mean_ms_per_trial_in_tuner": {t: float(np.mean(v)) for t, v in tuner_seconds.items()},
@@ -450,7 +471,16 @@ def main(argv: list[str] | None = None) -> int:
         "table_markdown": table,
     }, indent=1))
     print(f"results: {out}", file=sys.stderr)
-    return 0 if not any("error" in r for r in results) else 1
+    failed = [r for r in results if "error" in r]
+    if args.smoke:   # the --from-results path on what was just written: it must give the same table
+        again = render(*_summary_of([out])[:3])
+        if again != table:
+            print("BROKEN: the table regenerated from the results file differs")
+            return 1
+    if not results or failed:
+        print(f"BROKEN: {len(failed)} of {len(results)} runs failed")
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
