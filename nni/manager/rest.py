@@ -28,10 +28,6 @@ from .webui import add_webui_routes
 MAX_BODY_BYTES = 16 * 1024 * 1024
 
 
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response(error_body(message), status=status)
-
-
 # -- read routes (store) ---------------------------------------------------------------------
 async def check_status(request: web.Request) -> web.Response:
     """NNI's ``{status, errors}``, plus ``warnings`` (e.g. ``all 4 trials failed; last: ...``)."""
@@ -208,7 +204,7 @@ def _live_config(request: web.Request) -> dict | None:
 def _pareto_answer(answer: str | None) -> web.Response:
     """``answer`` (JSON text), or 409 for an experiment without ``objectives`` (None)."""
     if answer is None:
-        return _error(409, "objectives: this experiment has no 'objectives' in its config, so no Pareto front")
+        raise Conflict("objectives: this experiment has no 'objectives' in its config, so no Pareto front")
     return web.Response(text=answer, content_type="application/json")
 
 
