@@ -78,7 +78,9 @@ def test_a_bug_is_one_logged_500_and_every_error_has_one_shape(caplog):
                     ("GET", "/api/v1/nni/ui/trials?sort=bogus", [], None, 400),
                     ("POST", "/api/v1/trial/zzzzz/metric", json_type, b"{}", 409),
                     ("GET", "/api/v1/nni/check-status", [("Host", "evil.example")], None, 403),
-                    ("GET", "/api/v1/nni/check-status", [("Authorization", "Bearer nope")], None, 401)]:
+                    # a wrong secret from a proxied request (the owner's own socket needs none)
+                    ("GET", "/api/v1/nni/check-status", [("Authorization", "Bearer nope"),
+                                                          ("X-Forwarded-For", "198.51.100.7")], None, 401)]:
                 headers_sent = dict(auth)
                 headers_sent.update(extra)
                 status, headers, reply = raw_http(port[0], method, path, list(headers_sent.items()), body)

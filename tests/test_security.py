@@ -425,3 +425,14 @@ def test_the_url_nnictl_prints_opens_the_web_ui_in_chromium(tmp_path, write):
                 browser.close()
     finally:
         subprocess.run([sys.executable, "-m", "nni.cli", "stop", exp_id], capture_output=True, timeout=120)
+
+
+def test_static_names_the_file_system_refuses_are_404_not_500(make_experiment):
+    """Found by the attacking fuzz: a NUL in a static file's name (ValueError) and a name too
+    long for the file system (OSError) were 500s."""
+    exp = make_experiment(QUICK_TRIAL, SPACE, concurrency=1, max_trials=1)
+    exp.start(port=0)
+    for name in ("%00", "a%00b.js", "x" * 5000, "/".join(["y" * 200] * 30)):
+        status, _, reply = http(exp.port, "GET", f"/webui/static/{name}")
+        assert status == 404, (name[:40], status, reply[:200])
+    assert http(exp.port, "GET", "/api/v1/nni/check-status")[0] == 200     # still serving

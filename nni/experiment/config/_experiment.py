@@ -385,8 +385,12 @@ class ExperimentConfig(_ConfigBase):
         service._canonicalize()
         for field in INHERITED_FIELDS:
             value = getattr(service, field.name)
-            if field.is_path and value is not None:
+            if not nni_form:
+                # validate() checked they agree with the experiment's: one copy, the experiment's
+                setattr(service, field.name, None)
+            elif field.is_path and value is not None:
                 setattr(service, field.name, resolve_path(os.fspath(value), cwd))
+        result.experiment_type = result.experiment_type or "hpo"
         result.training_service = service
 
         if result.tuner_gpu_indices is not None:

@@ -205,9 +205,16 @@ async def index(request: web.Request) -> web.Response:
 
 async def static_file(request: web.Request) -> web.Response:
     """The UI's own modules and styles: small, compressed, revalidated (an upgrade shows at once)."""
-    relative = Path(request.match_info["path"])
-    path = (STATIC_DIR / relative).resolve()
-    if ".." in relative.parts or not path.is_relative_to(STATIC_DIR.resolve()) or not path.is_file():
+    name = request.match_info["path"]
+    if "\0" in name:   # no file has one, and the OS refuses it (ValueError) rather than saying "no such file"
+        raise web.HTTPNotFound()
+    relative = Path(name)
+    try:
+        path = (STATIC_DIR / relative).resolve()
+        found = ".." not in relative.parts and path.is_relative_to(STATIC_DIR.resolve()) and path.is_file()
+    except OSError:     # a name too long for the file system is not a file of ours either
+        found = False
+    if not found:
         raise web.HTTPNotFound()
     return _send(request, _asset(path), "no-cache")
 
