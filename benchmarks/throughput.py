@@ -46,7 +46,7 @@ from typing import Any, Callable, Iterator
 from contextlib import contextmanager
 
 from nni.runtime.process import start_ticks
-from nni.training_service import _launcher
+from nni.training_service import _subreaper
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -101,7 +101,7 @@ def free_port() -> int:
 
 def descendants(root: int) -> set[tuple[int, str]]:
     """(pid, start time) of ``root``'s descendants (Linux /proc; empty elsewhere)."""
-    found = ((pid, start_ticks(pid)) for pid in _launcher.descendants(root))
+    found = ((pid, start_ticks(pid)) for pid in _subreaper.descendants(root))
     return {(pid, start) for pid, start in found if start is not None}
 
 

@@ -20,7 +20,7 @@ from ..records import SOURCE_RESUMED
 from ..recoverable import algorithm_context
 from . import _objectives, read_model
 from ._trials import TrialState
-from .dispatcher import AlgorithmError, SerialRunner
+from .serial_runner import AlgorithmError, SerialRunner
 
 if TYPE_CHECKING:
     from ..experiment.config import ExperimentConfig

@@ -23,7 +23,7 @@ from . import _objectives
 from ._algorithms import Algorithms
 from ._tasks import BackgroundTasks
 from ._trials import TrialBook, TrialState, finite_metric
-from .dispatcher import AlgorithmError
+from .serial_runner import AlgorithmError
 from .store import Store, insert_metric
 
 if TYPE_CHECKING:
@@ -113,7 +113,7 @@ class ChannelHost(Protocol):
     def result_arrived(self) -> None: ...
 
 
-class TrialChannel:
+class TrialRequests:
     """Answers trials: tokens, leases, parameters, metrics; the assessor's verdicts follow metrics."""
 
     def __init__(self, host: ChannelHost, book: TrialBook, store: Store, tasks: BackgroundTasks, *,

@@ -8,7 +8,7 @@ The manager composes private parts, each with one job:
 
 * ``_trials.TrialBook``: the trial table, ids, counters, budget, best result, failure watch;
 * ``_algorithms.Algorithms``: the tuner and assessor on their threads, every call's shape;
-* ``_channel.TrialChannel``: what trials ask (tokens, leases, parameters, metrics, assessing);
+* ``_channel.TrialRequests``: what trials ask (tokens, leases, parameters, metrics, assessing);
 * ``_resume``: the state a resumed experiment continues from, read from the store;
 * ``_tasks.BackgroundTasks``: every task and timer, held, logged, ended on stop.
 """
@@ -29,10 +29,10 @@ from ..training_service import ServiceContext, TrainingService, TrialEnded, Tria
 from ..training_service.base import trial_channel_url
 from . import _objectives, _resume
 from ._algorithms import Algorithms
-from ._channel import LOST, DuplicateFinal, TrialChannel
+from ._channel import LOST, DuplicateFinal, TrialRequests
 from ._tasks import BackgroundTasks
 from ._trials import STOPPED_WITH_EXPERIMENT, TrialBook, TrialState, finite_metric, new_token
-from .dispatcher import AlgorithmError
+from .serial_runner import AlgorithmError
 from .experiment_dir import ExperimentDir
 
 if TYPE_CHECKING:
@@ -120,7 +120,7 @@ class ExperimentManager:
         self.lease_timeout = float(config.trial_lease_timeout or DEFAULT_LEASE_TIMEOUT)
         # multi-objective experiments (config `objectives`); None for every other experiment
         self.objectives = _objectives.experiment_objectives(config)
-        self.channel = TrialChannel(self, self.book, self.store, self._tasks, lease_timeout=self.lease_timeout,
+        self.channel = TrialRequests(self, self.book, self.store, self._tasks, lease_timeout=self.lease_timeout,
                                     objectives=self.objectives)
 
     # The trial table and best result live in the book; read by the REST API and web UI.
@@ -639,12 +639,12 @@ class ExperimentManager:
         return self.channel.renew_lease(trial, machine)
 
     async def next_parameter(self, trial: TrialState, index: int) -> dict[str, Any] | None:
-        """Parameter record ``index`` of a trial (see ``TrialChannel.next_parameter``)."""
+        """Parameter record ``index`` of a trial (see ``TrialRequests.next_parameter``)."""
         return await self.channel.next_parameter(trial, index)
 
     async def report_metric(self, trial: TrialState, parameter_id: int | None, metric_type: str,
                             sequence: int, value: str) -> None:
-        """Store a metric the trial sent, then act on it (see ``TrialChannel.report_metric``)."""
+        """Store a metric the trial sent, then act on it (see ``TrialRequests.report_metric``)."""
         await self.channel.report_metric(trial, parameter_id, metric_type, sequence, value)
 
     # -- re-runs --------------------------------------------------------------------------------

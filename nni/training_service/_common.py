@@ -37,14 +37,14 @@ def leads_its_group(pid: str) -> str:
 _WATCHDOG = ('exec 3<&0; (cat <&3 >/dev/null 2>&1; '
              f'{{ {leads_its_group("$$")}; }} && kill -USR1 $$ && sleep 1; '
              'kill -KILL -$$) >/dev/null 2>&1 & ')
-# Then the shell becomes the trial's launcher (_launcher.py, a child subreaper, run from its
+# Then the shell becomes the trial's launcher (_subreaper.py, a child subreaper, run from its
 # source in the environment by a Python known to work there; same pid: still the group
 # leader), or the trial's shell where there is none. The command is in the environment, so it
 # needs no second quoting.
 _EXEC_TRIAL = ('if [ -n "$NNI_NG_LAUNCHER" ]; then exec "$NNI_NG_LAUNCHER_PYTHON" -I -S -c "$NNI_NG_LAUNCHER" '
                '"$NNI_NG_TRIAL_COMMAND" </dev/null 3<&-; fi; '
                'exec /bin/sh -c "$NNI_NG_TRIAL_COMMAND" </dev/null 3<&-')
-LAUNCHER_PATH = Path(__file__).with_name("_launcher.py")
+LAUNCHER_PATH = Path(__file__).with_name("_subreaper.py")
 
 
 def watched_trial_script(*, before: str = "", after_watchdog: str = "") -> str:

@@ -1,7 +1,7 @@
 """Ends a manager's trials when the manager itself dies (``kill -9``, a crash, a lost terminal).
 
 The local training service starts this small process with a pipe on its stdin and
-writes ``+PGID`` when a trial's process group (led by its ``_launcher``) starts and ``-PGID`` when it has ended.
+writes ``+PGID`` when a trial's process group (led by its ``_subreaper`` launcher) starts and ``-PGID`` when it has ended.
 When the pipe closes without a ``stop`` line (the manager is gone), every group still
 listed is killed, so no trial outlives its experiment.
 
@@ -18,7 +18,7 @@ import sys
 import time
 
 from ..runtime.process import group_is_ours, is_same_process, process_start
-from ._launcher import descendants
+from ._subreaper import descendants
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..runtime.process import pid_alive, start_ticks
 from ._common import LAUNCHER_PATH, TrialQueue, end_message
-from ._launcher import descendants
+from ._subreaper import descendants
 from .base import ServiceContext, TrainingService, TrialEnded, TrialSpec
 from .gpu import GpuError, GpuScheduler
 
@@ -143,7 +143,7 @@ class LocalTrainingService(TrainingService):
             # Appended: a re-run (a new attempt of the same trial) keeps the earlier attempts' output.
             with open(trial_dir / "stdout", "ab") as stdout, open(trial_dir / "stderr", "ab") as stderr:
                 # The launcher runs /bin/sh -c COMMAND as a child subreaper: daemons the trial
-                # double-forks stay in its tree and end with it (see _launcher.py).
+                # double-forks stay in its tree and end with it (see _subreaper.py).
                 process = await asyncio.create_subprocess_exec(
                     sys.executable, "-I", "-S", str(LAUNCHER_PATH), spec.command, cwd=spec.code_dir,
                     env={**os.environ, **env},

@@ -1,6 +1,6 @@
 """Runs one trial's shell as a child subreaper, so nothing the trial starts outlives it.
 
-``python -I -S _launcher.py COMMAND`` (started by the local training service in the
+``python -I -S _subreaper.py COMMAND`` (started by the local training service in the
 trial's own session) marks itself a *child subreaper* (Linux ``prctl``), then runs
 ``/bin/sh -c COMMAND``. A daemon the trial double-forks away (fork, setsid, fork, exit)
 is re-parented to this process instead of to init, so it stays in the trial's process
@@ -72,7 +72,7 @@ def _signal_all(sig: int) -> None:
 
 def main() -> None:
     if len(sys.argv) != 2:
-        sys.stderr.write("usage: _launcher.py COMMAND\n")
+        sys.stderr.write("usage: _subreaper.py COMMAND\n")
         sys.exit(2)
     _become_subreaper()
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
