@@ -708,3 +708,17 @@ def test_empty_search_space_file_means_not_set_as_in_nni_templates(tmp_path, mon
     (tmp_path / "space.json").write_text('{"x": {"_type": "uniform", "_value": [0, 1]}}')
     config.search_space_file = tmp_path / "space.json"
     assert config.json()["searchSpace"] == {"x": {"_type": "uniform", "_value": [0, 1]}}
+
+
+def test_json_of_a_remote_config_is_nnis_shape(tmp_path, monkeypatch):
+    """NNI's test_ts_remote.py: machineList entries as NNI writes them; nni-ng's hostKeyCheck
+    shows only when it is not the default."""
+    monkeypatch.chdir(tmp_path)
+    data = {"searchSpace": {"a": 1}, "trialCommand": "python main.py", "trialConcurrency": 2,
+            "tuner": {"name": "random"},
+            "trainingService": {"platform": "remote", "machine_list": [{"host": "1.2.3.4", "user": "u", "password": "p"}]}}
+    machine = ExperimentConfig(**data).json()["trainingService"]["machineList"][0]
+    assert machine == {"host": "1.2.3.4", "port": 22, "user": "u", "password": "p", "useActiveGpu": False,
+                       "maxTrialNumberPerGpu": 1}
+    data["trainingService"]["machine_list"][0]["hostKeyCheck"] = "accept-new"
+    assert ExperimentConfig(**data).json()["trainingService"]["machineList"][0]["hostKeyCheck"] == "accept-new"

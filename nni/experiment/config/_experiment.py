@@ -89,6 +89,7 @@ def _refuse_shared_storage(path: str) -> ConfigError:
 # of it while they keep that default.
 _EXTENSION_DEFAULTS = {"multiPhase": False, "multiThread": False, "retryFailedTrials": False}
 _SERVICE_EXTENSION_DEFAULTS = {"remoteWorkingDirectory": "~/nni-experiments/remote"}
+_MACHINE_EXTENSION_DEFAULTS = {"hostKeyCheck": "strict"}
 # What NNI's json() copies from the experiment into its training service (all but the local
 # service, which has no nniManagerIp).
 _INHERITED_BY_SERVICE = ("trialCommand", "trialCodeDirectory", "trialGpuNumber", "nniManagerIp", "debug")
@@ -102,6 +103,10 @@ def _nni_json(data: dict[str, Any]) -> dict[str, Any]:
     if isinstance(service, dict):
         service = {key: value for key, value in service.items()
                    if _SERVICE_EXTENSION_DEFAULTS.get(key, ...) != value}
+        if isinstance(service.get("machineList"), list):
+            service["machineList"] = [
+                {k: v for k, v in machine.items() if _MACHINE_EXTENSION_DEFAULTS.get(k, ...) != v}
+                if isinstance(machine, dict) else machine for machine in service["machineList"]]
         for key in _INHERITED_BY_SERVICE:
             if key in data and not (key == "nniManagerIp" and service.get("platform") == "local"):
                 service.setdefault(key, data[key])
