@@ -73,7 +73,7 @@ def status_line(exp_id: str) -> str:
     return out.stdout
 
 
-# -- item 3, 5 and 9: one status everywhere, real STARTED/ENDED, resume on its own port ----------
+# -- item 3, 5 and 9: one status everywhere, real CREATED/RESUMED/ENDED, resume on its own port ----------
 def test_list_status_show_and_check_status_agree_through_done_stop_view_and_resume(config_file):
     exp_id, port = create(config_file())
     assert wait_done(port) == "DONE"
@@ -83,7 +83,8 @@ def test_list_status_show_and_check_status_agree_through_done_stop_view_and_resu
     assert status_line(exp_id).startswith(f"{exp_id}: DONE")
     assert json.loads(nnictl("experiment", "show", exp_id).stdout)["status"] == "DONE"
     row = listed(exp_id)
-    created = row["STARTED"]
+    created = row["CREATED"]
+    assert not row["RESUMED"]                   # never resumed
     assert created and row["ENDED"]            # it has ended, though its manager still serves
 
     assert nnictl("stop", exp_id).returncode == 0
@@ -98,19 +99,20 @@ def test_list_status_show_and_check_status_agree_through_done_stop_view_and_resu
         assert json.loads(nnictl("experiment", "show", exp_id).stdout)["status"] == "VIEWED"
         assert status_line(exp_id).startswith(f"{exp_id}: VIEWED")
         row = listed(exp_id)
-        assert row["STATUS"] == "VIEWED" and row["STARTED"] == created and row["ENDED"]
+        assert row["STATUS"] == "VIEWED" and row["CREATED"] == created and row["ENDED"]
     finally:
         assert nnictl("stop", exp_id).returncode == 0
     wait_for(lambda: listed(exp_id)["STATUS"] == "DONE", what="the view to end")
 
     # Resume without --port: the port it had (free again now), not 8080.
-    time.sleep(1.1)   # so a STARTED showing the resume time would differ from the creation time
+    time.sleep(1.1)   # so a CREATED showing the resume time would differ from the creation time
     out = nnictl("resume", exp_id)
     assert out.returncode == 0, out.stderr
     assert f"http://127.0.0.1:{port}" in out.stdout, out.stdout
     try:
         row = listed(exp_id)
-        assert row["PORT"] == str(port) and row["STARTED"] == created     # its creation, not this resume
+        assert row["PORT"] == str(port) and row["CREATED"] == created     # its creation, not this resume
+        assert row["RESUMED"] and row["RESUMED"] != created               # this resume, labelled
         assert row["STATUS"] == rest.get(port, "/check-status")["status"]
     finally:
         nnictl("stop", exp_id)

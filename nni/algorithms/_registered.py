@@ -1,7 +1,9 @@
 """Algorithms users registered with ``nnictl algo register``, usable by name in configs.
 
 Kept in ``$NNI_NG_HOME/algorithms.json`` (default ``~/.nni-ng``):
-``{"tuner": {"Name": {"className": "module.Class", "classArgsValidator": "module.Validator"}}, ...}``
+``{"tuner": {"Name": {"className": "module.Class", "classArgsValidator": "module.Validator",
+"codeDirectory": "/abs/folder"}}, ...}`` (``codeDirectory`` only when the module was found
+beside the meta file or in its ``codeDirectory``, not on ``sys.path``)
 (``classArgsValidator`` optional: NNI's meta field, a :class:`nni.utils.ClassArgsValidator`
 subclass whose ``validate_class_args(**classArgs)`` runs before the algorithm is built).
 """

@@ -87,11 +87,15 @@ def _resolve_builtin(kind: str, name: str) -> tuple[str, dict]:
     key = _lookup(_BUILTINS[kind], name)
     if key is not None:
         return _BUILTINS[kind][key]
-    from ._registered import lookup
+    from ._registered import load, lookup
     registered = lookup(kind, name)
     if registered is not None:
         return registered, {}
     available = ", ".join(_BUILTINS[kind])
+    # Names registered with `nnictl algo register` are listed and suggested like the built-ins.
+    own = [n for k in (("tuner", "advisor") if kind == "tuner" else (kind,)) for n in load()[k]]
+    if own:
+        available += f"; registered {kind}s (nnictl algo register): {', '.join(own)}"
     if _lookup(_PLANNED[kind], name) is not None:
         raise AlgorithmError(f"built-in {kind} {name!r} is not provided by nni-ng (use GP or TPE for a model-based search); "
                              f"available built-in {kind}s: {available}")
@@ -101,7 +105,7 @@ def _resolve_builtin(kind: str, name: str) -> tuple[str, dict]:
     other = "assessor" if kind == "tuner" else "tuner"
     if _lookup(_BUILTINS[other], name) is not None:
         raise AlgorithmError(f"{name!r} is a built-in {other}, not a {kind}; available built-in {kind}s: {available}")
-    candidates = list(_BUILTINS[kind]) + _PLANNED[kind]
+    candidates = list(_BUILTINS[kind]) + _PLANNED[kind] + own
     lowered = {c.lower(): c for c in candidates}
     close = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)
     hint = f" Did you mean {lowered[close[0]]!r}?" if close else ""
@@ -164,11 +168,16 @@ def _run_registered_validator(kind: str, name: str, class_args: dict) -> None:
     validator_path = entry.get("classArgsValidator")
     if not validator_path:
         return
-    validator = _import_class(validator_path, None, f"{kind} classArgsValidator")()
+    validator = _import_class(validator_path, entry.get("codeDirectory"), f"{kind} classArgsValidator")()
     try:
         validator.validate_class_args(**class_args)
     except Exception as exc:  # noqa: BLE001 - schema errors, ValueError, AssertionError...
         raise AlgorithmError(f"bad classArgs for {kind} {name!r} (checked by {validator_path}): {exc}") from exc
+
+
+def _registered_code_directory(kind: str, name: str) -> str | None:
+    from ._registered import lookup_entry
+    return (lookup_entry(kind, name) or {}).get("codeDirectory")
 
 
 def create_algorithm(kind: str, *, name: str | None = None, class_name: str | None = None,
@@ -185,12 +194,14 @@ def create_algorithm(kind: str, *, name: str | None = None, class_name: str | No
         if not isinstance(name, str):
             raise AlgorithmError(f"{kind} name must be a string, got {name!r}")
         path, fixed = _resolve_builtin(kind, name)
+        # A registered single-file module is imported from the folder `nnictl algo register` found it in.
+        code_dir = None if _lookup(_BUILTINS[kind], name) is not None else _registered_code_directory(kind, name)
         _run_registered_validator(kind, name, class_args)
         clash = sorted(set(fixed) & set(class_args))
         if clash:
             raise AlgorithmError(f"classArgs {', '.join(map(repr, clash))} cannot be set for built-in {kind} "
                                  f"{name!r} (fixed to {fixed})")
-        cls = _import_class(path, None, kind)
+        cls = _import_class(path, code_dir, kind)
         return _construct(cls, {**fixed, **class_args}, kind, repr(name))
     cls = _import_class(class_name, code_directory, kind)
     return _construct(cls, dict(class_args), kind, repr(class_name))

@@ -12,6 +12,7 @@ import sys
 from typing import Callable
 
 from ..experiment import rest
+from ..status import TrialStatus
 from . import _algo, _commands
 from ._errors import CliError
 
@@ -111,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     _head_tail(ls, "trials by default metric (best first)")
     ls.add_argument("--pareto", action="store_true",
                     help="only the trials whose final result is on the Pareto front (multi-objective experiments)")
+    ls.add_argument("--status", "-s", type=str.upper, choices=[s.value for s in TrialStatus], metavar="STATUS",
+                    help="only the trials in this state (FAILED, SUCCEEDED, RUNNING, ...; any case)")
     kill = command("kill", _commands.trial_kill, "kill a running trial", trial_commands)
     _id(kill)
     kill.add_argument("--trial_id", "-T", required=True, help="the trial to kill")
@@ -133,9 +136,12 @@ def build_parser() -> argparse.ArgumentParser:
         _id(sub)
         _head_tail(sub, "lines")
         sub.add_argument("--path", action="store_true", help="print the log file's path only")
-    log_trial = command("trial", _commands.log_trial, "a trial's stdout and stderr", log_commands)
-    _id(log_trial)
-    log_trial.add_argument("--trial_id", "-T", required=True, help="the trial")
+    log_trial = command("trial", _commands.log_trial,
+                        "a trial's stdout and stderr (and, when it failed, why)", log_commands)
+    log_trial.add_argument("ids", nargs="*", metavar="ID",
+                           help="[EXPERIMENT_ID] TRIAL_ID; the experiment defaults to the only running one, "
+                                "else the one that has that trial")
+    log_trial.add_argument("--trial_id", "-T", help="the trial (NNI's form; the same as giving it after the id)")
     _head_tail(log_trial, "lines")
     log_trial.add_argument("--path", action="store_true", help="print the trial's directory only")
 

@@ -14,13 +14,14 @@ from typing import Any
 
 from ..experiment import rest
 from ..experiment.data import _decode
+from ..experiment.flat_parameters import flatten_parameter, unflatten_parameter
 from ..manager import registry
 from ..records import ParameterRecord
 from ..runtime.process import signal_process
 from ..status import EXPERIMENT_ENDED, TRIAL_ACTIVE
 from ._errors import CliError
 from ._experiment import (export_rows, metrics, optimize_mode, pareto_rows, profile, require_live, resolve,
-                          status, times, trial_jobs)
+                          running_entries, status, times, trial_jobs)
 from ._launch import start_manager
 from ._table import format_duration, format_table, format_time
 
@@ -155,6 +156,11 @@ def stop(args: argparse.Namespace) -> int:
         alive = [e for e in registry.list_entries() if e["alive"]]
         if len(alive) == 1:
             return 0 if _stop_entry(alive[0]) else 1
+        if not alive:
+            # Nothing to stop is not a failure: NNI's nnictl prints that none runs and exits 0,
+            # as `stop --all` does here (scripts run `nnictl stop` to make sure).
+            print("No experiment is running; nothing to stop.")
+            return 0
     return 0 if _stop_entry(resolve(args.id, args.port)) else 1
 
 
@@ -188,9 +194,20 @@ def update(args: argparse.Namespace) -> int:
                 value = int(value)
             except ValueError:
                 raise CliError(f"--value must be a positive integer, got {args.value!r}") from None
+    before = rest.get(port, "/experiment").get("params", {}).get(key)
     rest.put(port, f"/experiment?update_type={update_type}", {"params": {key: value}})
-    print(f"Experiment {entry['id']}: {args.what} updated.")
+    after = rest.get(port, "/experiment").get("params", {}).get(key)
+    if args.what == "searchspace":
+        names = ", ".join(after or {}) if isinstance(after, dict) else ""
+        print(f"Experiment {entry['id']}: searchSpace replaced from {args.filename} "
+              f"({len(after or {})} parameters: {names}).")
+    else:
+        print(f"Experiment {entry['id']}: {key} is now {_shown_value(after)} (was {_shown_value(before)}).")
     return 0
+
+
+def _shown_value(value: Any) -> str:
+    return "not set" if value is None else str(value)
 
 
 # -- experiment ...----------------------------------------------------------------------------
@@ -206,10 +223,12 @@ def experiment_list(args: argparse.Namespace) -> int:
     rows = []
     for e in entries:
         shown = status(e)["status"]
-        started, ended = times(e, shown)
+        created, resumed, ended = times(e, shown)
         rows.append((e["id"], e.get("name") or "", shown, e.get("port") if e["alive"] else "",
-                     format_time(started), format_time(ended), e.get("dir", "")))
-    print(format_table(["ID", "NAME", "STATUS", "PORT", "STARTED", "ENDED", "DIRECTORY"], rows))
+                     format_time(created), format_time(resumed), format_time(ended), e.get("dir", "")))
+    # CREATED is when the experiment began; RESUMED its last resume (blank if never resumed),
+    # what the web UI's experiments page shows as its start.
+    print(format_table(["ID", "NAME", "STATUS", "PORT", "CREATED", "RESUMED", "ENDED", "DIRECTORY"], rows))
     return 0
 
 
@@ -261,9 +280,12 @@ def experiment_export(args: argparse.Namespace) -> int:
     if args.type == "json":
         path.write_text(json.dumps(rows, indent=1))
     else:
+        # A nested choice is flattened to one column per level ("model" = its _name,
+        # "model/C", ...), as a spreadsheet wants; `experiment import` folds them back.
+        flat = [flatten_parameter(row["parameter"]) for row in rows]
         keys: list[str] = []
-        for row in rows:
-            keys += [k for k in row["parameter"] if k not in keys]
+        for parameter in flat:
+            keys += [k for k in parameter if k not in keys]
         metric_keys: list[str] = []
         for row in rows:
             if isinstance(row["value"], dict):
@@ -273,12 +295,12 @@ def experiment_export(args: argparse.Namespace) -> int:
             header = ["trialJobId", "parameterId", "parameterIndex"] + keys
             header += metric_keys or ["value"]
             writer.writerow(header + (["intermediate"] if args.intermediate else []))
-            for row in rows:
+            for row, parameter in zip(rows, flat):
                 value = row["value"]
                 metric_cells = ([value.get(k, "") for k in metric_keys] if metric_keys and isinstance(value, dict)
                                 else [value] + [""] * (len(metric_keys) - 1) if metric_keys else [value])
                 cells = [row["trialJobId"], row["parameterId"], row.get("parameterIndex", 0)]
-                cells += [_cell(row["parameter"].get(k, "")) for k in keys] + metric_cells
+                cells += [_cell(parameter.get(k, "")) for k in keys] + metric_cells
                 if args.intermediate:
                     cells.append(json.dumps(row["intermediate"]))
                 writer.writerow(cells)
@@ -310,7 +332,8 @@ def _read_import_file(path: Path) -> list[dict[str, Any]]:
             if "value" not in row and "default" not in row:
                 raise CliError(f"{path}: needs a 'value' or 'default' column (an 'nnictl experiment export' CSV)")
             value_key = "value" if "value" in row else "default"
-            parameter = {k: _parse_cell(v) for k, v in row.items() if k not in fixed and k != value_key and v != ""}
+            parameter = unflatten_parameter({k: _parse_cell(v) for k, v in row.items()
+                                             if k not in fixed and k != value_key and v != ""})
             try:
                 value = float(row[value_key])
             except (TypeError, ValueError):
@@ -363,6 +386,7 @@ def _default_metric(job: dict[str, Any]) -> Any:
 def trial_ls(args: argparse.Namespace) -> int:
     entry = resolve(args.id)
     jobs = trial_jobs(entry)
+    total = len(jobs)
     if getattr(args, "pareto", False):
         front = pareto_rows(entry)
         if front is None:
@@ -373,11 +397,23 @@ def trial_ls(args: argparse.Namespace) -> int:
         if not jobs:
             print(f"Experiment {entry['id']} has no result on its Pareto front yet.")
             return 0
+    if args.status:
+        jobs = [j for j in jobs if j["status"] == args.status]
+        if not jobs:
+            print(f"Experiment {entry['id']} has no {args.status} trial ({total} trials in all).")
+            return 0
     if args.head or args.tail:
         # Only trials with a final result are ranked (a running trial's latest intermediate
         # value is no result), in the direction the manager optimizes.
         scored = [j for j in jobs if isinstance(_default_metric(j), (int, float))
                   and not isinstance(_default_metric(j), bool)]
+        if jobs and not scored:
+            # It has trials, just no result to rank them by: say that, not "no trials".
+            silent = sum(1 for j in jobs if j["status"] == "SUCCEEDED" and not j.get("finalMetricData"))
+            why = (f"; {silent} SUCCEEDED without calling nni.report_final_result()" if silent else "")
+            print(f"Experiment {entry['id']} has no trial with a final result yet ({len(jobs)} trials{why}); "
+                  f"list them all without --head/--tail.")
+            return 0
         scored.sort(key=_default_metric, reverse=(optimize_mode(entry) != "minimize"))
         jobs = scored[:args.head] if args.head else scored[-args.tail:]
     rows = []
@@ -385,13 +421,31 @@ def trial_ls(args: argparse.Namespace) -> int:
         shown = _last_parameters(job)
         end = job.get("endTime") or (time.time() * 1000 if job.get("startTime") else None)
         duration = (end - job["startTime"]) / 1000 if job.get("startTime") and end else None
-        rows.append((job["trialJobId"], job["sequenceId"], job["status"], _format_metric(_default_metric(job)),
-                     format_duration(duration), json.dumps(shown)))
+        exit_code = job.get("exitCode")
+        rows.append((job["trialJobId"], job["sequenceId"], job["status"],
+                     "" if exit_code is None else exit_code, _format_metric(_default_metric(job)),
+                     format_duration(duration), json.dumps(shown), _reason(job)))
     if not rows:
         print(f"Experiment {entry['id']} has no trials yet.")
         return 0
-    print(format_table(["TRIAL", "SEQ", "STATUS", "METRIC", "DURATION", "PARAMETERS"], rows))
+    print(format_table(["TRIAL", "SEQ", "STATUS", "EXIT", "METRIC", "DURATION", "PARAMETERS", "REASON"], rows))
     return 0
+
+
+REASON_WIDTH = 80    # the whole message: `nnictl log trial TRIAL_ID`, or the REST API's `message`
+
+
+def _reason(job: dict[str, Any]) -> str:
+    """Why a trial ended as it did, on one line: a failure's exit code and last stderr line,
+    the assessor's or the user's stop, or that a SUCCEEDED trial reported no final result."""
+    status = job["status"]
+    if status == "SUCCEEDED":
+        return "" if job.get("finalMetricData") else "no final result (report_final_result() never called)"
+    if status in TRIAL_ACTIVE:
+        return ""
+    from ..manager._trials import failure_line
+    text = failure_line(job.get("message")) if job.get("message") else ""
+    return text if len(text) <= REASON_WIDTH else text[:REASON_WIDTH - 3] + "..."
 
 
 def _last_parameters(job: dict[str, Any]) -> dict[str, Any]:
@@ -461,20 +515,65 @@ def log_manager(args: argparse.Namespace) -> int:
 
 
 def log_trial(args: argparse.Namespace) -> int:
-    entry = resolve(args.id)
+    entry, trial_id = _log_trial_target(args.ids, args.trial_id)
     jobs = {j["trialJobId"]: j for j in trial_jobs(entry)}
-    if args.trial_id not in jobs:
-        raise CliError(f"experiment {entry['id']} has no trial {args.trial_id!r}")
-    trial_dir = Path(jobs[args.trial_id]["trialDir"])
+    if trial_id not in jobs:
+        known = ", ".join(list(jobs)[:20]) + (", ..." if len(jobs) > 20 else "")
+        raise CliError(f"experiment {entry['id']} has no trial {trial_id!r} (its trials: {known or 'none yet'})")
+    job = jobs[trial_id]
+    trial_dir = Path(job["trialDir"])
     if args.path:
         print(trial_dir)
         return 0
+    if job["status"] not in TRIAL_ACTIVE and job["status"] != "SUCCEEDED" and job.get("message"):
+        print(f"==> trial {trial_id}: {job['status']}"
+              + (f", exit code {job['exitCode']}" if job.get("exitCode") is not None else "") + " <==")
+        print(job["message"])
     for stream in ("stdout", "stderr"):
         path = trial_dir / stream
         if path.is_file() and path.stat().st_size:
             print(f"==> {path} <==")
             _print_file(path, args.head, args.tail, False)
     return 0
+
+
+def _log_trial_target(ids: list[str], trial_id: str | None) -> tuple[dict[str, Any], str]:
+    """``log trial [EXPERIMENT_ID] TRIAL_ID`` or NNI's ``log trial [EXPERIMENT_ID] --trial_id TRIAL_ID``."""
+    if trial_id is not None:
+        if len(ids) > 1:
+            raise CliError(f"too many ids: {' '.join(ids)} (with --trial_id, give at most the experiment id)")
+        return resolve(ids[0] if ids else None), trial_id
+    if len(ids) == 2:
+        return resolve(ids[0]), ids[1]
+    if len(ids) > 2:
+        raise CliError(f"too many ids: {' '.join(ids)} (give [EXPERIMENT_ID] TRIAL_ID)")
+    if not ids:
+        raise CliError("name the trial: nnictl log trial [EXPERIMENT_ID] TRIAL_ID "
+                       "(its ids: 'nnictl trial ls')")
+    (only,) = ids
+    if registry.get_entry(only) is not None:
+        raise CliError(f"{only!r} is an experiment; name one of its trials too: nnictl log trial {only} TRIAL_ID "
+                       f"(its ids: 'nnictl trial ls {only}')")
+    running = running_entries()
+    if len(running) == 1:
+        return running[0], only
+    # No single running experiment to mean: the one experiment on this machine that has it.
+    owners = [e for e in registry.list_entries() if _has_trial(e, only)]
+    if len(owners) == 1:
+        return owners[0], only
+    if owners:
+        raise CliError(f"trial {only!r} is in several experiments ({', '.join(e['id'] for e in owners)}); "
+                       f"name one: nnictl log trial EXPERIMENT_ID {only}")
+    raise CliError(f"no experiment on this machine has a trial {only!r} (see 'nnictl trial ls ID')")
+
+
+def _has_trial(entry: dict[str, Any], trial_id: str) -> bool:
+    from ._experiment import open_store
+    try:
+        with open_store(entry) as store:
+            return store.trial(trial_id) is not None
+    except Exception:  # noqa: BLE001 - no or broken store: not there
+        return False
 
 
 # -- top / webui -------------------------------------------------------------------------------

@@ -135,16 +135,26 @@ def status(entry: dict[str, Any]) -> dict[str, Any]:
     return {"status": shown, "errors": meta.get("errors") or [], "warnings": meta.get("warnings") or []}
 
 
-def times(entry: dict[str, Any], shown_status: str) -> tuple[float | None, float | None]:
-    """When the experiment began (its creation, not its last resume) and ended (if it has)."""
+def times(entry: dict[str, Any], shown_status: str) -> tuple[float | None, float | None, float | None]:
+    """When the experiment was created, when it was last resumed (None if never) and when it
+    ended (if it has). The web UI's experiments page shows the last resume as its start."""
     try:
         with open_store(entry) as store:
-            started = store.first_event_time("EXPERIMENT_CREATED") or store.get_meta("start_time")
+            created = store.first_event_time("EXPERIMENT_CREATED") or store.get_meta("start_time")
+            resumed = _last_event_time(store, "EXPERIMENT_RESUMED")
             ended = store.get_meta("end_time")
     except Exception:  # noqa: BLE001 - no store: what the registry remembers
-        started, ended = entry.get("start_time"), entry.get("end_time")
+        created, resumed, ended = entry.get("start_time"), None, entry.get("end_time")
     ended_states = EXPERIMENT_ENDED + (ExperimentStatus.VIEWED.value,)
-    return started, (ended if shown_status in ended_states else None)
+    return created, resumed, (ended if shown_status in ended_states else None)
+
+
+def _last_event_time(store: Any, kind: str) -> float | None:
+    reader = store.reader()
+    try:
+        return reader.execute("SELECT MAX(timestamp) FROM events WHERE kind = ?", (kind,)).fetchone()[0]
+    finally:
+        reader.close()
 
 
 def optimize_mode(entry: dict[str, Any]) -> str:

@@ -114,6 +114,7 @@ class ExperimentManager:
         # with its traceback; the ones that talk to the algorithms handle AlgorithmError themselves.
         self._tasks = BackgroundTasks()
         self.book = TrialBook(config.max_failed_trials_at_start)
+        self._warned_no_final = False   # the log says once that a trial ended without a final result
         self._pending: list[TrialState] = []   # attempts waiting for a slot (retries, user re-runs)
         retries = config.max_trial_retries
         self.max_trial_retries = DEFAULT_MAX_TRIAL_RETRIES if retries is None else retries
@@ -552,6 +553,11 @@ class ExperimentManager:
         self.store.update_trial(trial.trial_id, status=status, end_time=time.time(), exit_code=exit_code,
                                 message=message or None)
         self.record_event("TRIAL_" + status, message, trial.trial_id)
+        if status == "SUCCEEDED" and not trial.finals and not self._warned_no_final:
+            # Its tuner learns nothing from it, and nothing else would say so (issue 30, item 3).
+            self._warned_no_final = True
+            _logger.warning("trial %s ended without report_final_result(): the tuner learned nothing from it "
+                            "(later ones are counted in 'nnictl experiment status')", trial.trial_id)
         if self.book.failures.trial_ended(status, message, produced_result=bool(trial.finals)):
             self.fail(self.book.failures.stop_message())
         for record in trial.records:
@@ -773,7 +779,8 @@ class ExperimentManager:
         if status == self.status:
             return
         self.status = status
-        self.store.set_meta(status=status, errors=self.errors, warnings=self.warnings())
+        self.store.set_meta(status=status, errors=self.errors, warnings=self.warnings(),
+                            trials_without_final_result=self.trials_without_final_result())
         self.record_event("STATUS", status)
         self.version += 1
 
@@ -818,7 +825,18 @@ class ExperimentManager:
         hide behind a ``DONE``. Shown by check-status, ``/progress``, ``nnictl experiment
         status`` and the last line of ``Experiment.run()``; kept in the store for stopped ones.
         """
-        return self.book.warnings(so_far=self.status not in ENDED_STATES)
+        notes = self.book.warnings(so_far=self.status not in ENDED_STATES)
+        silent = self.trials_without_final_result()
+        if silent:
+            notes.append(f"{silent} trial{'s' if silent != 1 else ''} ended without report_final_result() "
+                         f"(SUCCEEDED with no final result: the tuner learned nothing from "
+                         f"{'them' if silent != 1 else 'it'})")
+        return notes
+
+    def trials_without_final_result(self) -> int:
+        """Trials that SUCCEEDED but never reported a final result (a trial script that forgot
+        ``nni.report_final_result()``): shown as a warning and as ``trialsWithoutFinalResult``."""
+        return sum(1 for t in self.book.trials.values() if t.status == "SUCCEEDED" and not t.finals)
 
     def progress(self) -> dict[str, Any]:
         counts = self.book.counts()
@@ -830,6 +848,7 @@ class ExperimentManager:
             "status": self.status,
             "errors": self.errors,
             "warnings": self.warnings(),
+            "trialsWithoutFinalResult": self.trials_without_final_result(),
             "limitUnit": "trials",   # maxTrialNumber counts trial jobs, multi-phase too (NNI)
             "limitDone": finished,
             "trialsDone": finished,
