@@ -202,12 +202,18 @@ def update(args: argparse.Namespace) -> int:
         print(f"Experiment {entry['id']}: searchSpace replaced from {args.filename} "
               f"({len(after or {})} parameters: {names}).")
     else:
-        print(f"Experiment {entry['id']}: {key} is now {_shown_value(after)} (was {_shown_value(before)}).")
+        duration = args.what == "duration"
+        print(f"Experiment {entry['id']}: {key} is now {_shown_value(after, duration)} "
+              f"(was {_shown_value(before, duration)}).")
     return 0
 
 
-def _shown_value(value: Any) -> str:
-    return "not set" if value is None else str(value)
+def _shown_value(value: Any, duration: bool) -> str:
+    if value is None:
+        return "not set"
+    if duration and isinstance(value, (int, float)):
+        return f"{format_duration(value)} ({value:g} s)"
+    return str(value)
 
 
 # -- experiment ...----------------------------------------------------------------------------
@@ -313,7 +319,8 @@ def experiment_import(args: argparse.Namespace) -> int:
     port = require_live(entry, "import data into it")
     data = _read_import_file(Path(args.filename))
     if Path(args.filename).suffix.lower() == ".csv":
-        data = _objective_columns(data, profile(entry).get("params", {}).get("objectives"))
+        params = profile(entry).get("params", {})
+        data = _metric_columns(_objective_columns(data, params.get("objectives")), params.get("searchSpace"))
     reply = rest.request("POST", port, "/experiment/import-data", data)
     print(f"Imported {reply['imported']} results into experiment {entry['id']}.")
     return 0
@@ -360,6 +367,23 @@ def _objective_columns(data: list[dict[str, Any]], objectives: list[dict[str, An
         parameter = {k: v for k, v in row["parameter"].items() if k not in names}
         value = {"default": row["value"], **{k: row["parameter"][k] for k in names if k in row["parameter"]}}
         out.append({"parameter": parameter, "value": value})
+    return out
+
+
+def _metric_columns(data: list[dict[str, Any]], space: Any) -> list[dict[str, Any]]:
+    """A CSV's other metric columns (``default`` plus ``loss``, ...) are not parameters: a column
+    the search space has no parameter for goes into the value dict, as it was exported."""
+    if not isinstance(space, dict) or not space:
+        return data
+    out = []
+    for row in data:
+        extra = {k: v for k, v in row["parameter"].items() if k not in space}
+        if not extra:
+            out.append(row)
+            continue
+        value = row["value"] if isinstance(row["value"], dict) else {"default": row["value"]}
+        out.append({"parameter": {k: v for k, v in row["parameter"].items() if k in space},
+                    "value": {**value, **extra}})
     return out
 
 
