@@ -204,6 +204,7 @@ class World:
             store.close()
 
 
+EXAMPLE_TRIAL = "Fu3TJ"     # the documents' example trial id
 EXAMPLE_ID = re.compile(r"^(?=[a-z0-9]*\d)(?=[a-z0-9]*[a-z])[a-z0-9]{8}$")
 
 
@@ -295,6 +296,8 @@ def test_every_documented_command_runs_as_shown(tmp_path, monkeypatch):
                     w = world.id
                 elif i and argv[i - 1] == "--trial_id":
                     w = world.running_trial() if argv[:2] == ["trial", "kill"] else world.any_trial()
+                elif w == EXAMPLE_TRIAL:      # `nnictl log trial [ID] Fu3TJ`: a trial id without --trial_id
+                    w = world.any_trial()
                 elif i and argv[i - 1] in ("--port", "-p"):
                     w = "0"
                 concrete.append(w)
