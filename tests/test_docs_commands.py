@@ -220,10 +220,11 @@ def need_of(words: list[str], names_experiment: bool) -> str | None:
 
 
 def expected_line(line: str) -> re.Pattern:
-    """A shown output line as a pattern: ids and numbers may differ, ``...`` is anything."""
+    """A shown output line as a pattern: ids, numbers and paths may differ, ``...`` is anything."""
     parts = []
     for token in line.split():
-        parts.append(".*" if token == "..." else r"\S+" if re.search(r"\d", token) else re.escape(token))
+        # Ids, numbers and paths differ from run to run.
+        parts.append(".*" if token == "..." else r"\S+" if re.search(r"\d|/", token) else re.escape(token))
     return re.compile(r"\s+".join(parts))
 
 
@@ -342,3 +343,159 @@ def run_top(argv: list[str], step: dict) -> None:
     shown = [line for line in step["output"] if line.strip()]
     if shown:
         assert expected_line(shown[0]).search(lines[0]), (step["where"], shown[0], lines)
+
+
+# -- every Python block of the documents runs (issue 30, item 9) ---------------------------------
+# A block may be marked by an HTML comment on the line before its fence:
+#   <!-- test: fragment -->        part of a larger program (names defined elsewhere): compiled only
+#   <!-- test: file NAME -->       a file the text goes on to use: written under NAME, compiled
+#   <!-- test: with experiment --> runs with `experiment`, an Experiment (not started) on the
+#                                  bundled example examples/sklearn_classification, stopped after
+# Any other block runs as a script, as written (port 8080 becomes 0), in a folder with the
+# document's files so far and a quick trial as trial.py and main.py; it must exit 0 and print
+# no "Warning:" nor "Experiment failed".
+PY_DOCUMENTS = sorted((ROOT / "docs").glob("*.md")) + [ROOT / "README.md"]
+MARKER = re.compile(r"<!--\s*test:\s*(fragment|file\s+(\S+)|with experiment)\s*-->")
+FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
+
+QUICK_TRIAL = """
+import nni
+params = nni.get_next_parameter() or {}
+numbers = [v for v in params.values() if isinstance(v, (int, float))]
+nni.report_final_result({"default": float(sum(numbers)), "size": len(params)})   # a dict metric, as the examples'
+"""
+
+WITH_EXPERIMENT = """
+import json, sys
+from pathlib import Path
+from nni.experiment import Experiment
+example = Path({example!r})
+experiment = Experiment('local')
+experiment.config.trial_command = sys.executable + ' main.py'
+experiment.config.trial_code_directory = str(example)
+experiment.config.search_space = json.loads((example / 'search_space.json').read_text())
+experiment.config.tuner.name = 'TPE'
+experiment.config.tuner.class_args['optimize_mode'] = 'maximize'
+experiment.config.max_trial_number = 3
+experiment.config.trial_concurrency = 2
+try:
+{block}
+    experiment.config.canonical_copy()     # what the block set is a valid config
+finally:
+    experiment.stop()
+"""
+
+
+def doc_blocks(path: Path) -> list[dict]:
+    """Each fenced block: its language, text, line and test marker (None, 'fragment', 'file', 'with experiment')."""
+    text = path.read_text()
+    blocks = []
+    for match in FENCE.finditer(text):
+        before = text[:match.start()].rstrip("\n").splitlines()
+        marker = MARKER.fullmatch(before[-1].strip()) if before else None
+        kind = None if marker is None else ("file" if marker.group(2) else marker.group(1))
+        blocks.append({"lang": match.group(1), "text": match.group(2), "kind": kind,
+                       "name": marker.group(2) if marker else None,
+                       "where": f"{path.name}:{text[:match.start()].count(chr(10)) + 1}"})
+    return blocks
+
+
+PY_BLOCKS = [(path, i) for path in PY_DOCUMENTS for i, b in enumerate(doc_blocks(path)) if b["lang"] == "python"]
+
+
+def venv_path() -> str:
+    """PATH with this interpreter's folder first: `python3` and `nnictl` in the documents are ours."""
+    return os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+
+
+def test_the_documents_have_python_blocks_and_markers_are_known():
+    assert len(PY_BLOCKS) >= 14
+    for path in PY_DOCUMENTS:
+        for line in path.read_text().splitlines():
+            if "<!-- test:" in line:
+                assert MARKER.fullmatch(line.strip()), f"{path.name}: unknown test marker {line!r}"
+
+
+@pytest.mark.parametrize("path,index", PY_BLOCKS, ids=[doc_blocks(p)[i]["where"] for p, i in PY_BLOCKS])
+def test_every_python_block_runs(path, index, tmp_path):
+    blocks = doc_blocks(path)
+    block = blocks[index]
+    code = block["text"]
+    compile(code, block["where"], "exec")       # every block is valid Python
+    if block["kind"] in ("fragment", "file"):
+        return
+    workdir = Path.cwd()
+    for name in ("trial.py", "main.py"):
+        (workdir / name).write_text(QUICK_TRIAL)
+    for earlier in blocks[:index]:
+        if earlier["kind"] == "file":
+            (workdir / earlier["name"]).write_text(earlier["text"])
+    if block["kind"] == "with experiment":
+        example = ROOT / "examples" / "sklearn_classification"
+        code = WITH_EXPERIMENT.format(example=str(example), block=textwrap.indent(code, "    "))
+    else:
+        code = re.sub(r"\b8080\b", "0", code)
+    (workdir / "block.py").write_text(code)
+    env = dict(os.environ, PATH=venv_path())
+    out = subprocess.run([sys.executable, "block.py"], cwd=workdir, capture_output=True, text=True,
+                         timeout=400, env=env)
+    assert out.returncode == 0, (block["where"], out.stdout, out.stderr[-3000:])
+    assert "Warning:" not in out.stderr and "Experiment failed" not in out.stderr, (block["where"], out.stderr)
+
+
+# -- the custom tuner guide of docs/tuners.md, as written (issue 30, item 4) ----------------------
+def guide_steps(path: Path) -> list[tuple[str, object]]:
+    """In document order: ('file', (name, text)) for marked files, ('run', (command, shown lines)) for
+    each ``$ nnictl`` line of a console block."""
+    steps: list[tuple[str, object]] = []
+    for block in doc_blocks(path):
+        if block["kind"] == "file":
+            steps.append(("file", (block["name"], block["text"])))
+        elif block["lang"] == "console":
+            current = None
+            for line in block["text"].splitlines():
+                if line.startswith("$ "):
+                    current = (line[2:], [])
+                    steps.append(("run", current))
+                elif current is not None:
+                    current[1].append(line)
+    return steps
+
+
+def test_the_custom_tuner_guide_runs_as_written(monkeypatch):
+    workdir = Path.cwd()
+    monkeypatch.setenv("PATH", venv_path())
+    steps = guide_steps(ROOT / "docs" / "tuners.md")
+    runs = [s for kind, s in steps if kind == "run"]
+    assert any(c.startswith("nnictl algo register") for c, _ in runs) and len(runs) >= 10
+    experiments = 0
+    try:
+        for kind, step in steps:
+            if kind == "file":
+                name, text = step
+                (workdir / name).write_text(text)
+                continue
+            command, shown = step
+            words = shlex.split(command)
+            assert words[0] == "nnictl", command
+            expect_status = next((m.group(1) for m in (re.fullmatch(r"\w{8}: (\w+)", s) for s in shown) if m), None)
+            if expect_status:
+                # The experiment runs on its own: wait for the status the guide shows.
+                out = wait_for(lambda: (lambda o: o if o.stdout.split()[-1:] == [expect_status] else None)(
+                    nnictl(*words[1:])), timeout=240, what=f"{command}: {expect_status}")
+            else:
+                out = nnictl(*words[1:])
+            assert out.returncode == 0, (command, out.stdout, out.stderr)
+            for line in shown:
+                if re.match(r"(Experiment|Registered|Unregistered) ", line):
+                    assert expected_line(line).search(out.stdout), (command, line, out.stdout)
+            if words[1] == "create":
+                experiments += 1
+            if words[1:3] == ["trial", "ls"]:
+                # What the guide says of this run: width 10 stopped by the assessor, the others succeeded.
+                rows = [r.split() for r in out.stdout.splitlines()[2:]]
+                assert sorted(r[2] for r in rows) == ["EARLY_STOPPED"] + ["SUCCEEDED"] * 3, out.stdout
+                assert any(r[2] == "EARLY_STOPPED" and '{"width":' in r and "10}" in r for r in rows), out.stdout
+    finally:
+        nnictl("stop", "--all")
+    assert experiments == 3
