@@ -226,3 +226,31 @@ def test_stop_with_nothing_running_exits_0_and_update_echoes_the_new_value(exper
         assert "searchSpace replaced from space.json (2 parameters: x, y)." in out.stdout, out.stdout
     finally:
         assert nnictl("stop").returncode == 0
+
+
+# -- item 4: NNI's way, a module on PYTHONPATH ----------------------------------------------------
+def test_a_tuner_on_pythonpath_registers_and_runs_by_name(experiment, write, tmp_path, monkeypatch):
+    write("algorithms/counting_tuner.py", """
+        from nni.algorithms.hpo.random_tuner import RandomTuner
+        class CountingTuner(RandomTuner):
+            def generate_parameters(self, parameter_id, **kwargs):
+                return {"x": parameter_id / 10}     # recognisable: this tuner ran
+    """)
+    meta = write("metas/meta.yml", "algoType: tuner\nbuiltinName: Counting\nclassName: counting_tuner.CountingTuner\n")
+    # Without PYTHONPATH, not next to the meta file: the error says every way there is.
+    out = nnictl("algo", "register", "--meta", str(meta))
+    assert out.returncode == 1
+    for way in ("next to the meta file", "codeDirectory", "PYTHONPATH", "pip install -e ."):
+        assert way in out.stderr, out.stderr
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "algorithms"))
+    out = nnictl("algo", "register", "--meta", str(meta))
+    assert out.returncode == 0 and "Registered tuner 'Counting' (counting_tuner.CountingTuner)." in out.stdout, out
+    listing = nnictl("algo", "list")
+    assert re.search(r"Counting\s+tuner\s+registered\s+counting_tuner\.CountingTuner$", listing.stdout, re.M)
+    trial = "import nni\nnni.report_final_result(nni.get_next_parameter()['x'])\n"
+    exp_id, port = create(experiment(trial, tuner={"name": "Counting"}, maxTrialNumber=3))
+    try:
+        assert wait_done(port) == "DONE"
+        assert sorted(r["parameter"]["x"] for r in rest.get(port, "/export-data")) == [0.0, 0.1, 0.2]
+    finally:
+        nnictl("stop", exp_id)
