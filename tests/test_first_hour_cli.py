@@ -136,11 +136,11 @@ def test_trial_ls_shows_exit_code_and_reason_filters_by_status_and_log_takes_a_t
         failed = nnictl("trial", "ls", exp_id, "--status", "failed")
         assert failed.returncode == 0, failed.stderr
         lines = failed.stdout.splitlines()
-        assert lines[0].split() == ["TRIAL", "SEQ", "STATUS", "EXIT", "METRIC", "DURATION", "PARAMETERS", "REASON"]
+        assert lines[0].split() == ["TRIAL", "SEQ", "STATUS", "METRIC", "DURATION", "EXIT", "PARAMETERS", "REASON"]
         rows = lines[2:]
         assert len(rows) == 2 and all(" FAILED " in r for r in rows), failed.stdout
         for row in rows:
-            assert re.search(r"FAILED\s+1\s", row) and re.search(r"exit code 1: bad x: 0\.[12]$", row), row
+            assert re.search(r"FAILED\s+\d+m \d\ds\s+1\s", row) and re.search(r"exit code 1: bad x: 0\.[12]$", row), row
         succeeded = nnictl("trial", "ls", exp_id, "--status", "SUCCEEDED")
         assert len(succeeded.stdout.splitlines()) == 4 and "FAILED" not in succeeded.stdout
         none = nnictl("trial", "ls", exp_id, "--status", "EARLY_STOPPED")

@@ -446,13 +446,14 @@ def trial_ls(args: argparse.Namespace) -> int:
         end = job.get("endTime") or (time.time() * 1000 if job.get("startTime") else None)
         duration = (end - job["startTime"]) / 1000 if job.get("startTime") and end else None
         exit_code = job.get("exitCode")
-        rows.append((job["trialJobId"], job["sequenceId"], job["status"],
-                     "" if exit_code is None else exit_code, _format_metric(_default_metric(job)),
-                     format_duration(duration), json.dumps(shown), _reason(job)))
+        rows.append((job["trialJobId"], job["sequenceId"], job["status"], _format_metric(_default_metric(job)),
+                     format_duration(duration), "" if exit_code is None else exit_code, json.dumps(shown),
+                     _reason(job)))
     if not rows:
         print(f"Experiment {entry['id']} has no trials yet.")
         return 0
-    print(format_table(["TRIAL", "SEQ", "STATUS", "EXIT", "METRIC", "DURATION", "PARAMETERS", "REASON"], rows))
+    # The columns NNI users' scripts read keep their places; EXIT and REASON come after them.
+    print(format_table(["TRIAL", "SEQ", "STATUS", "METRIC", "DURATION", "EXIT", "PARAMETERS", "REASON"], rows))
     return 0
 
 
