@@ -203,6 +203,8 @@ def test_csv_export_flattens_a_nested_choice_and_imports_back(experiment, tmp_pa
 
 # -- item 15: stop with nothing running, update echoes the value --------------------------------
 def test_stop_with_nothing_running_exits_0_and_update_echoes_the_new_value(experiment):
+    # NNI: parse_ids() does `print_error('There is no experiment running...')` and returns an
+    # empty list; stop_experiment() then does nothing and nnictl exits 0.
     out = nnictl("stop")
     assert out.returncode == 0 and "No experiment is running; nothing to stop." in out.stdout, out
 

@@ -779,8 +779,9 @@ class ExperimentManager:
         if status == self.status:
             return
         self.status = status
-        self.store.set_meta(status=status, errors=self.errors, warnings=self.warnings(),
-                            trials_without_final_result=self.trials_without_final_result())
+        silent = self.trials_without_final_result()
+        self.store.set_meta(status=status, errors=self.errors, warnings=self.warnings(silent),
+                            trials_without_final_result=silent)
         self.record_event("STATUS", status)
         self.version += 1
 
@@ -817,7 +818,7 @@ class ExperimentManager:
             except asyncio.TimeoutError:
                 pass
 
-    def warnings(self) -> list[str]:
+    def warnings(self, silent: int | None = None) -> list[str]:
         """Plain-language notes on an outcome that is not an error but that no one should miss.
 
         Today one: every trial that ended on its own failed (``all 4 trials failed; last:
@@ -826,7 +827,8 @@ class ExperimentManager:
         status`` and the last line of ``Experiment.run()``; kept in the store for stopped ones.
         """
         notes = self.book.warnings(so_far=self.status not in ENDED_STATES)
-        silent = self.trials_without_final_result()
+        if silent is None:      # the count, when the caller has it already (a scan of every trial)
+            silent = self.trials_without_final_result()
         if silent:
             notes.append(f"{silent} trial{'s' if silent != 1 else ''} ended without report_final_result() "
                          f"(SUCCEEDED with no final result: the tuner learned nothing from "
@@ -843,12 +845,13 @@ class ExperimentManager:
         finished = self.book.finished(counts)
         end = self.end_time if self.status in ENDED_STATES else None
         best = self.book.best
+        silent = self.trials_without_final_result()
         return {
             "version": self.version,
             "status": self.status,
             "errors": self.errors,
-            "warnings": self.warnings(),
-            "trialsWithoutFinalResult": self.trials_without_final_result(),
+            "warnings": self.warnings(silent),
+            "trialsWithoutFinalResult": silent,
             "limitUnit": "trials",   # maxTrialNumber counts trial jobs, multi-phase too (NNI)
             "limitDone": finished,
             "trialsDone": finished,
