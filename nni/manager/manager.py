@@ -821,9 +821,10 @@ class ExperimentManager:
     def warnings(self, silent: int | None = None) -> list[str]:
         """Plain-language notes on an outcome that is not an error but that no one should miss.
 
-        Today one: every trial that ended on its own failed (``all 4 trials failed; last:
-        exit code 127: /bin/sh: 1: nosuchcommand_xyz: not found``), which would otherwise
-        hide behind a ``DONE``. Shown by check-status, ``/progress``, ``nnictl experiment
+        Every trial that ended on its own failed (``all 4 trials failed; last: exit code 127:
+        /bin/sh: 1: nosuchcommand_xyz: not found``), and trials that SUCCEEDED without a final
+        result (``4 trials ended without report_final_result() (...)``): both would otherwise
+        hide behind a ``DONE``. ``silent`` is that second count, when the caller has it. Shown by check-status, ``/progress``, ``nnictl experiment
         status`` and the last line of ``Experiment.run()``; kept in the store for stopped ones.
         """
         notes = self.book.warnings(so_far=self.status not in ENDED_STATES)
