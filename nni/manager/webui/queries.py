@@ -95,6 +95,7 @@ CREATE TABLE temp.results (
 );
 CREATE INDEX temp.results_by_trial ON results(trial_id, id);
 CREATE TABLE temp.dirty (trial_id TEXT PRIMARY KEY);
+CREATE TABLE temp.reruns (trial_id TEXT PRIMARY KEY);   -- trials with more than one attempt
 """
 
 _TRIAL_FIELDS = "status, trial_dir, submit_time, start_time, end_time, exit_code, message"
@@ -207,6 +208,9 @@ class UiData:
             db.execute(f"UPDATE temp.rows SET ({_TRIAL_FIELDS}) = (SELECT {_TRIAL_FIELDS} FROM main.trials t"
                        " WHERE t.trial_id = temp.rows.trial_id) WHERE trial_id IN (SELECT trial_id FROM"
                        " main.events WHERE id > ? AND id <= ? AND kind = 'TRIAL_ATTEMPT_QUEUED')", (eid, new_eid))
+            db.execute("INSERT OR IGNORE INTO temp.reruns SELECT DISTINCT trial_id FROM main.events"
+                       " WHERE id > ? AND id <= ? AND kind = 'TRIAL_ATTEMPT_QUEUED' AND trial_id IS NOT NULL",
+                       (eid, new_eid))
             self._max_event = new_eid
         # Trials the snapshot still has active may have started, ended or got a message.
         db.execute(f"UPDATE temp.rows SET ({_TRIAL_FIELDS}) = (SELECT {_TRIAL_FIELDS} FROM main.trials t"
@@ -259,6 +263,13 @@ class UiData:
                    " FROM main.parameters p WHERE p.parameter_id = temp.rows.parameter_id)"
                    f" WHERE {dirty}")
         db.execute("DELETE FROM temp.dirty")
+        # A trial that ran again (a retry or a user re-run) shows its latest attempt: its
+        # duration counts from that attempt's start, not from the first one's (the store's
+        # trial row keeps the first start; the idle time between attempts is no one's run).
+        if db.execute("SELECT 1 FROM temp.reruns LIMIT 1").fetchone():
+            db.execute("UPDATE temp.rows SET start_time = (SELECT a.start_time FROM main.attempts a"
+                       " WHERE a.trial_id = temp.rows.trial_id ORDER BY a.attempt DESC LIMIT 1)"
+                       " WHERE trial_id IN (SELECT trial_id FROM temp.reruns)")
         self._max_sequence, self._max_parameter, self._max_metric = new_seq, new_pid, new_mid
 
     @staticmethod
@@ -297,6 +308,10 @@ class UiData:
             "trialsDone": finished,
             "limitDone": done,
             "finalResults": db.execute("SELECT COUNT(*) FROM temp.results").fetchone()[0],
+            # Trials that exited 0 without calling report_final_result(): the tuner learned
+            # nothing from them (a missing call is the commonest first-hour mistake).
+            "withoutFinal": db.execute("SELECT COUNT(*) FROM temp.rows WHERE status = 'SUCCEEDED'"
+                                       " AND final IS NULL").fetchone()[0],
             "best": None if best is None else {
                 "trialJobId": best["trial_id"],
                 "sequenceId": best["sequence_id"],
@@ -321,7 +336,15 @@ class UiData:
                 params[f"s{i}"] = status
                 names.append(f":s{i}")
             where.append(f"status IN ({', '.join(names)})")
-        where += self._filter_sql(text, params)
+        conditions, filter_errors = self._parse_filter(text, params)
+        if filter_errors:
+            # A filter that cannot be read selects nothing: no stale rows or count, and every
+            # bad term named. Answered as data (200), not as a failed request: the box is
+            # checked as the user types, and a browser logs every 4xx in its console.
+            return {"total": 0, "offset": offset, "limit": limit, "sort": sort, "order": order.lower(),
+                    "parameterKeys": self.parameter_keys(space), "metricKeys": self.metric_keys(),
+                    "trials": [], "filterErrors": filter_errors}
+        where += conditions
         clause = f" WHERE {' AND '.join(where)}" if where else ""
         direction = "DESC" if order == "desc" else "ASC"
         total = db.execute(f"SELECT COUNT(*) FROM temp.rows{clause}", params).fetchone()[0]
@@ -336,6 +359,7 @@ class UiData:
             f" WHERE rowid IN ({', '.join('?' for _ in page_ids)})", (params["now"], *page_ids))}
         rows = [by_id[i] for i in page_ids]
         return {
+            "filterErrors": [],
             "total": total,
             "offset": offset,
             "limit": limit,
@@ -379,35 +403,49 @@ class UiData:
                          f" (known parameters: {', '.join(self._param_keys) or 'none'}), got {sort!r}")
 
     def _filter_sql(self, text: str, params: dict[str, Any]) -> list[str]:
-        """SQL conditions for the filter box: ``name<op>value`` terms and free text, all ANDed.
+        """SQL conditions for the filter box (see :meth:`_parse_filter`); QueryError naming every
+        bad term when any is bad."""
+        clauses, errors = self._parse_filter(text, params)
+        if errors:
+            raise QueryError("; ".join(errors))
+        return clauses
+
+    def _parse_filter(self, text: str, params: dict[str, Any]) -> tuple[list[str], list[str]]:
+        """(SQL conditions, errors) for the filter box: ``name<op>value`` terms and free text, all ANDed.
 
         ``name`` is a parameter, a metric key, ``metric`` (the default metric),
         ``duration`` (seconds), ``sequence``/``seq``, ``id``, ``status``, ``intermediates``
         (how many intermediate results) or ``latest`` (the last one). Spaces around the
         operator are allowed (``loss = hinge``). A term without an operator matches the trial
         id, the sequence number or the parameters' JSON text. A term with an operator that
-        names no known field, lacks a value or compares a numeric field with text is refused
-        (QueryError) rather than silently matching nothing.
+        names no known field, lacks a value or compares a numeric field with text is an
+        error rather than silently matching nothing; every bad term is named, not only the
+        first, so one look at the box's message shows all there is to fix.
         """
-        clauses = []
+        clauses: list[str] = []
+        errors: list[str] = []
         for i, term in enumerate(_OPERATOR.sub(lambda m: m.group(1), text.strip()).split()):
             match = _EXPRESSION.match(term)
             if match:
                 name, op, raw = match.groups()
                 if not name:
-                    raise QueryError(f"filter term {term!r}: a field name must come before {op!r}")
+                    errors.append(f"filter term {term!r}: a field name must come before {op!r}")
+                    continue
                 field = self._field_sql(name, params, i)
                 if field is None:
-                    raise QueryError(f"filter term {term!r}: unknown field {name!r}; fields:"
-                                     f" {', '.join(self._param_keys + self._metric_keys + list(_FILTER_FIELDS))}")
+                    errors.append(f"filter term {term!r}: unknown field {name!r}; fields:"
+                                  f" {', '.join(self._param_keys + self._metric_keys + list(_FILTER_FIELDS))}")
+                    continue
                 if not raw:
-                    raise QueryError(f"filter term {term!r}: a value must follow {op!r}")
+                    errors.append(f"filter term {term!r}: a value must follow {op!r}")
+                    continue
                 value: Any = raw.strip("'\"")
                 try:
                     value = float(raw)
                 except ValueError:
                     if name in _NUMERIC_FIELDS:
-                        raise QueryError(f"filter term {term!r}: {name} is a number, {raw!r} is not") from None
+                        errors.append(f"filter term {term!r}: {name} is a number, {raw!r} is not")
+                        continue
                 op = {"==": "="}.get(op, op)
                 params[f"v{i}"] = value
                 clauses.append(f"{field} {op} :v{i}")
@@ -416,7 +454,7 @@ class UiData:
             params[f"n{i}"] = term
             clauses.append(f"(trial_id LIKE :t{i} ESCAPE '\\' OR parameters LIKE :t{i} ESCAPE '\\'"
                            f" OR CAST(sequence_id AS TEXT) = :n{i})")
-        return clauses
+        return clauses, errors
 
     def _field_sql(self, name: str, params: dict[str, Any], i: int) -> str | None:
         if name in self._param_keys:
