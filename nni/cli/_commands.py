@@ -363,6 +363,8 @@ def _default_metric(job: dict[str, Any]) -> Any:
 def trial_ls(args: argparse.Namespace) -> int:
     entry = resolve(args.id)
     jobs = trial_jobs(entry)
+    objective_names: list[str] = []
+    objective_values: dict[str, dict[str, Any]] = {}
     if getattr(args, "pareto", False):
         front = pareto_rows(entry)
         if front is None:
@@ -370,6 +372,12 @@ def trial_ls(args: argparse.Namespace) -> int:
                            f"'objectives'); list its trials without --pareto")
         on_front = {row["trialJobId"] for row in front}
         jobs = [j for j in jobs if j["trialJobId"] in on_front]
+        # Every objective gets a column (METRIC is only the default key): the front's point.
+        for row in front:
+            for name in row.get("objectives") or {}:
+                if name not in objective_names:
+                    objective_names.append(name)
+            objective_values[row["trialJobId"]] = row.get("objectives") or {}
         if not jobs:
             print(f"Experiment {entry['id']} has no result on its Pareto front yet.")
             return 0
@@ -385,12 +393,15 @@ def trial_ls(args: argparse.Namespace) -> int:
         shown = _last_parameters(job)
         end = job.get("endTime") or (time.time() * 1000 if job.get("startTime") else None)
         duration = (end - job["startTime"]) / 1000 if job.get("startTime") and end else None
+        point = objective_values.get(job["trialJobId"], {})
         rows.append((job["trialJobId"], job["sequenceId"], job["status"], _format_metric(_default_metric(job)),
+                     *(_format_metric(point.get(name)) for name in objective_names),
                      format_duration(duration), json.dumps(shown)))
     if not rows:
         print(f"Experiment {entry['id']} has no trials yet.")
         return 0
-    print(format_table(["TRIAL", "SEQ", "STATUS", "METRIC", "DURATION", "PARAMETERS"], rows))
+    print(format_table(["TRIAL", "SEQ", "STATUS", "METRIC", *(name.upper() for name in objective_names),
+                        "DURATION", "PARAMETERS"], rows))
     return 0
 
 
