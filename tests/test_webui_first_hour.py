@@ -197,9 +197,14 @@ def test_multi_objective_pareto_filter_legends_and_warnings(make_experiment, bro
         e(tab.locator("#without-final")).to_contain_text("1 trial ended without report_final_result()")
         e(tab.locator("#card-best h2")).to_have_text("Best acc (maximize)")
         e(tab.locator("#best-objectives")).to_contain_text("cost (min)")
+        # #1 and #2 tie on acc; #2 costs less: #1 is dominated, #2 is the best named.
+        e(tab.locator("#card-best a[href^='#/trial/']")).to_have_text(jobs[2])
+        e(tab.locator("#best-objectives tr:nth-child(2) td")).to_have_text("1")
         e(tab.locator("#top-trials th[data-metric='cost']")).to_have_count(1)
         cost_cells = tab.locator("#top-trials tbody td[data-metric='cost']").all_inner_texts()
         assert sorted(map(float, cost_cells)) == [0.1, 0.5, 1, 3, 5]
+        tab.goto(ui(exp, f"#/trial/{jobs[0]}"))
+        e(tab.locator("#trial-no-final")).to_contain_text("ended without calling report_final_result()")
         # The failed trial says why in the table.
         tab.goto(ui(exp, "#/trials"))
         e(tab.locator(f"#trials-table tr[data-trial-id='{jobs[6]}'] .reason")).to_have_text("exit code 3; stderr was empty")

@@ -35,6 +35,7 @@ from typing import Any, Callable
 
 from ...errors import NniError
 from ...status import TRIAL_ACTIVE, TRIAL_ALL, TRIAL_ENDED
+from .._objectives import experiment_objectives
 from ..read_model import ms
 
 ACTIVE_STATES = TRIAL_ACTIVE
@@ -293,13 +294,37 @@ class UiData:
         db = self._connect()
         return {r[0]: json.loads(r[1]) for r in db.execute("SELECT key, value FROM main.meta")}
 
+    def _objectives(self) -> list[tuple[str, str]]:
+        """(metric, mode) of each objective of a multi-objective experiment ([] otherwise), from
+        the stored config (objectives cannot be changed while it runs)."""
+        if "objectives" not in self.cache:
+            try:
+                objectives = experiment_objectives(self.meta().get("config") or {}) or []
+            except ValueError:   # a stored config is read as it is; the manager validated its own
+                objectives = []
+            self.cache["objectives"] = (None, [(o.metric, o.mode) for o in objectives])
+        return self.cache["objectives"][1]
+
     def summary(self, optimize_mode: str) -> dict[str, Any]:
         """Counts by state, the best final result with its parameters, and trial-limit progress."""
         db = self._connect()
         counts = {r[0]: r[1] for r in db.execute("SELECT status, COUNT(*) FROM temp.rows GROUP BY status")}
         order = "ASC" if optimize_mode == "minimize" else "DESC"
-        best = db.execute("SELECT r.*, t.sequence_id FROM temp.results r JOIN temp.rows t USING (trial_id)"
-                          f" WHERE r.metric IS NOT NULL ORDER BY r.metric {order}, r.id ASC LIMIT 1").fetchone()
+        objectives = self._objectives()
+        if objectives:
+            # Multi-objective: the best of the first objective; a tie there goes to the result
+            # better on the next objectives, so the one named is never dominated by its twin.
+            params = {f"o{i}": json_path(metric) for i, (metric, _) in enumerate(objectives)}
+            value = "(CASE WHEN json_valid(r.value) AND json_type(r.value) = 'object'" \
+                    " THEN json_extract(r.value, :o{i}) END)"
+            keys = ", ".join(f"{value.format(i=i)} {'DESC' if mode == 'maximize' else 'ASC'}"
+                             for i, (_, mode) in enumerate(objectives))
+            best = db.execute("SELECT r.*, t.sequence_id FROM temp.results r JOIN temp.rows t USING (trial_id)"
+                              f" WHERE {value.format(i=0)} IS NOT NULL ORDER BY {keys}, r.id ASC LIMIT 1",
+                              params).fetchone()
+        else:
+            best = db.execute("SELECT r.*, t.sequence_id FROM temp.results r JOIN temp.rows t USING (trial_id)"
+                              f" WHERE r.metric IS NOT NULL ORDER BY r.metric {order}, r.id ASC LIMIT 1").fetchone()
         finished = sum(counts.get(s, 0) for s in FINISHED_STATES)
         done = finished    # maxTrialNumber counts trial jobs, multi-phase ones too (as NNI)
         return {
@@ -317,7 +342,7 @@ class UiData:
                 "sequenceId": best["sequence_id"],
                 "parameterId": best["parameter_id"],
                 "parameterIndex": best["parameter_index"],
-                "metric": best["metric"],
+                "metric": _objective_value(best, objectives),
                 "value": _loads(best["value"]),
                 "parameters": _loads(best["parameters"]),
             },
@@ -575,6 +600,15 @@ def _row_json(row: sqlite3.Row) -> dict[str, Any]:
         "message": row["message"],
     }
     return info
+
+
+def _objective_value(result: sqlite3.Row, objectives: list[tuple[str, str]]) -> Any:
+    """The number the overview's best card shows: the first objective's value (multi-objective),
+    else the default metric."""
+    if not objectives:
+        return result["metric"]
+    value = _loads(result["value"])
+    return value.get(objectives[0][0]) if isinstance(value, dict) else None
 
 
 def _loads(text: str | None) -> Any:

@@ -158,6 +158,9 @@ export function create(ctx) {
         active && !ctx.readOnly ? h("button", {class: "danger", id: "kill-trial", onclick: kill}, "Kill trial") : null),
       failure && status === "FAILED" ? h("div", {class: "failure", id: "trial-failure", role: "note"},
         h("strong", {}, "Failed: "), failure) : null,
+      latest && t.status === "SUCCEEDED" && !(t.finalMetricData || []).length
+        ? h("div", {class: "warning", id: "trial-no-final", role: "note"}, "This trial ended without calling ",
+          h("code", {}, "report_final_result()"), ": the tuner learned nothing from it.") : null,
       h("table", {class: "kv"},
         row("Submitted", formatTime(a.submitTime || t.submitTime)),
         row("Started", formatTime(a.startTime)),
