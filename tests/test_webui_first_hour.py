@@ -142,6 +142,10 @@ def test_a_failed_then_rerun_trial_shows_its_latest_attempt(make_experiment, pag
     first_seconds = (first["endTime"] - first["startTime"]) / 1000
     assert abs(_format_duration_seconds(page.inner_text("#trial-duration")) - first_seconds) <= 1
 
+    # The charts and the compare page draw the latest attempt's curve too, from step 0.
+    from nni.experiment import rest
+    (series,) = rest.get(exp.port, f"/ui/intermediate?trials={trial_id}")["series"]
+    assert series["sequence"] == [0, 1, 2, 3, 4] and series["value"] == [20, 21, 22, 23, 24]
     # The trials table: the latest attempt's duration too.
     page.goto(ui(exp, "#/trials?status=SUCCEEDED"))
     page.locator("#columns-button").click()

@@ -550,19 +550,28 @@ class UiData:
             trial_ids = best + [t for t in running + stopped if t not in best]
         series: dict[tuple[str, Any], dict[str, Any]] = {}
         info = {}
+        # A trial that ran again is drawn as its latest attempt: the results since that attempt
+        # was submitted, numbered from step 0 (the store numbers them after the earlier ones').
+        since = self._latest_attempt_submits(trial_ids)
+        first: dict[tuple[str, Any], int] = {}
         for chunk in _chunks(trial_ids, 500):
             marks = ", ".join("?" for _ in chunk)
             for r in db.execute(f"SELECT trial_id, sequence_id, status, metric FROM temp.rows"
                                 f" WHERE trial_id IN ({marks})", chunk):
                 info[r[0]] = r
             for r in db.execute(
-                    f"SELECT m.trial_id, m.parameter_id, p.parameter_index, m.sequence, {scalar_sql('m.value')}"
-                    " FROM main.metrics m LEFT JOIN main.parameters p ON p.parameter_id = m.parameter_id"
+                    f"SELECT m.trial_id, m.parameter_id, p.parameter_index, m.sequence, {scalar_sql('m.value')},"
+                    " m.timestamp FROM main.metrics m LEFT JOIN main.parameters p ON p.parameter_id = m.parameter_id"
                     f" WHERE m.trial_id IN ({marks}) AND m.type = 'PERIODICAL'"
                     " ORDER BY m.trial_id, m.parameter_id, m.sequence", chunk):
+                if r[0] in since and r[5] < since[r[0]]:
+                    continue
                 entry = series.setdefault((r[0], r[1]), {"trialJobId": r[0], "parameterId": r[1],
                                                          "parameterIndex": r[2], "sequence": [], "value": []})
-                entry["sequence"].append(r[3])
+                step = r[3]
+                if r[0] in since:
+                    step -= first.setdefault((r[0], r[1]), r[3])
+                entry["sequence"].append(step)
                 entry["value"].append(r[4])
         answer = []
         for trial_id in trial_ids:
@@ -574,6 +583,22 @@ class UiData:
                     answer.append({**entry, "sequenceId": row["sequence_id"], "status": row["status"],
                                    "metric": row["metric"]})
         return {"series": answer}
+
+    def _latest_attempt_submits(self, trial_ids: list[str]) -> dict[str, float]:
+        """When the latest attempt of each of ``trial_ids`` that ran more than once was submitted."""
+        db = self._connect()
+        asked = set(trial_ids)
+        wanted = [t for (t,) in db.execute("SELECT trial_id FROM temp.reruns") if t in asked]
+        if not wanted:
+            return {}
+        since: dict[str, float] = {}
+        for chunk in _chunks(wanted, 500):
+            marks = ", ".join("?" for _ in chunk)
+            for trial_id, submitted, _ in db.execute(
+                    f"SELECT trial_id, submit_time, MAX(attempt) FROM main.attempts WHERE trial_id IN ({marks})"
+                    " GROUP BY trial_id", chunk):
+                since[trial_id] = submitted
+        return since
 
     def trial_dir(self, trial_id: str) -> str | None:
         """A trial's directory, or None for an unknown trial."""
