@@ -148,7 +148,7 @@ export function create(ctx) {
     const latest = a === list[list.length - 1];
     // The latest attempt is the trial (its exit code and message); an earlier one has its own.
     const status = latest ? t.status : a.status;
-    const failure = latest ? failureSummary(t.status, t.exitCode, t.message) : (a.reason || "");
+    const failure = failureSummary(status, latest ? t.exitCode : null, latest ? t.message : a.reason);
     fill(head,
       h("div", {class: "tabs"},
         h("h1", {style: {margin: 0, flex: 1}}, `Trial ${t.trialJobId} `, h("span", {class: "muted"}, `#${t.sequenceId}`), " ",
