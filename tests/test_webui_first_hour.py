@@ -130,12 +130,18 @@ def test_a_failed_then_rerun_trial_shows_its_latest_attempt(make_experiment, pag
     assert curve["x"] == [0, 1, 2, 3, 4] and curve["y"] == [20, 21, 22, 23, 24]
     assert page.locator(".tabs button.active").inner_text() == "stdout"   # it succeeded in the end
     e(page.locator("#trial-log-info")).to_contain_text("all 2 attempts")
+    # stderr, shared by the attempts: the latest attempt's part only (no traceback of attempt 1).
+    page.click(".tabs button[data-stream='stderr']")
+    e(page.locator("#trial-log[data-attempt='2']")).to_contain_text("stderr of attempt 2")
+    assert "boom in attempt 1" not in page.inner_text("#trial-log")
     # The earlier attempt is one click away: its status, reason, duration and own curve.
     e(page.locator("#attempt-2")).to_contain_text("Attempt 2 (latest)")
     page.click("#attempt-1")
     e(page.locator("#shown-attempt")).to_have_text(" attempt 1 of 2 (an earlier run)")
     e(page.locator("#trial-head .status").first).to_have_text("FAILED")
     e(page.locator("#trial-failure")).to_contain_text("boom in attempt 1")
+    e(page.locator("#trial-log[data-attempt='1']")).to_contain_text("ValueError: boom in attempt 1")
+    assert "stderr of attempt 2" not in page.inner_text("#trial-log")
     e(page.locator("#chart-trial-intermediate[data-attempt='1'] .scatterlayer .trace")).to_have_count(1)
     (curve,) = _curve(page, "#chart-trial-intermediate")
     assert curve["x"] == [0, 1, 2, 3, 4] and curve["y"] == [10, 11, 12, 13, 14]

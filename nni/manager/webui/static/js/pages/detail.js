@@ -80,13 +80,42 @@ export function create(ctx) {
   async function loadLog() {
     const answer = await get(`/ui/trials/${encodeURIComponent(id)}/log${query({stream: log.stream, bytes: log.bytes})}`);
     const atBottom = logView.scrollTop + logView.clientHeight >= logView.scrollHeight - 4;
-    logView.textContent = answer.exists ? (answer.text || "(empty)") : "(no such file yet)";
-    if (atBottom) logView.scrollTop = logView.scrollHeight;
     const runs = trial ? attempts().length : 1;
+    const part = answer.exists && runs > 1 && !answer.truncated ? attemptPart(answer.text || "") : null;
+    logView.textContent = answer.exists ? ((part ? part.text : answer.text) || "(empty)") : "(no such file yet)";
+    logView.dataset.attempt = part ? String(part.attempt) : "";
+    if (atBottom) logView.scrollTop = logView.scrollHeight;
     logInfo.textContent = `${answer.path} · ${answer.size} bytes`
       + (answer.truncated ? ` · showing the last ${Math.round(log.bytes / 1024)} KiB` : "")
-      + (runs > 1 ? ` · the file holds all ${runs} attempts, oldest first: the latest attempt's output is at the end` : "");
+      + (part ? ` · attempt ${part.attempt}'s part of it (the file holds all ${runs} attempts; ⬇ ${log.stream} has the whole file)`
+        : runs > 1 ? ` · the file holds all ${runs} attempts, oldest first: the latest attempt's output is at the end` : "");
     more.hidden = !answer.truncated || log.bytes >= LOG_MAX;
+  }
+
+  /** The shown attempt's part of a stderr file that every attempt appended to, or null when
+   *  it cannot be told. Where each earlier attempt's stderr ended is known from its end
+   *  message, which quotes the last bytes of stderr at that moment ("; stderr tail:\n..."). */
+  function attemptPart(text) {
+    if (log.stream !== "stderr") return null;
+    const list = attempts();
+    const ends = [];
+    let from = 0;
+    for (const a of list.slice(0, -1)) {
+      const marker = (a.reason || "").indexOf("; stderr tail:\n");
+      if (marker < 0) return null;
+      // The manager may add a note after the tail (no retries left, a result not used).
+      const tail = a.reason.slice(marker + 15).replace(/ \(attempt \d+, no retries left[^]*$/, "")
+        .replace(/; final result not given to the tuner[^]*$/, "");
+      const at = text.indexOf(tail, from);
+      if (!tail || at < 0) return null;
+      from = at + tail.length;
+      ends.push(from);
+    }
+    const shown = currentAttempt();
+    const index = list.indexOf(shown);
+    const start = index === 0 ? 0 : ends[index - 1];
+    const end = index < ends.length ? ends[index] : text.length;
+    return {attempt: shown.attempt, text: text.slice(start, end).replace(/^\s*\n/, "")};
   }
 
   function drawCurve() {
@@ -136,7 +165,7 @@ export function create(ctx) {
         dataset: {attempt: a.attempt},
         title: [a.cause ? `why it ran: ${a.cause}` : null, a.reason ? `how it ended: ${a.reason}` : null]
           .filter(Boolean).join("\n") || null,
-        onclick: () => { shownAttempt = a.attempt === latest ? null : a.attempt; render(); drawCurve(); }},
+        onclick: () => { shownAttempt = a.attempt === latest ? null : a.attempt; render(); drawCurve(); loadLog(); }},
       `Attempt ${a.attempt}${a.attempt === latest ? " (latest)" : ""} `, statusChip(a.status))));
   }
 
