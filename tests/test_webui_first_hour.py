@@ -24,7 +24,7 @@ import urllib.request
 
 import pytest
 
-from test_webui import CHROMIUM, WAIT_MS, Console, browser, expect, page, ui, wait_until  # noqa: F401
+from test_webui import CHROMIUM, WAIT_MS, Console, browser, expect, page, shot, ui, wait_until  # noqa: F401
 
 # Attempt 1 reports 5 intermediate results, then fails with a traceback. Attempt 2 (a re-run)
 # reports 5 others, waits for the test's go-ahead, and succeeds with a final result.
@@ -72,7 +72,7 @@ def _curve(tab, selector: str) -> list[dict]:
     return tab.evaluate(f"() => document.querySelector('{selector}').data.map(t => ({{x: t.x, y: t.y, name: t.name}}))")
 
 
-def test_a_failed_then_rerun_trial_shows_its_latest_attempt(make_experiment, page, tmp_path):
+def test_a_failed_then_rerun_trial_shows_its_latest_attempt(make_experiment, page, tmp_path, shot):
     exp = make_experiment(RERUN_TRIAL, SPACE, concurrency=1, max_trials=1)
     exp.start(port=0)
     e = expect()
@@ -134,6 +134,7 @@ def test_a_failed_then_rerun_trial_shows_its_latest_attempt(make_experiment, pag
     page.click(".tabs button[data-stream='stderr']")
     e(page.locator("#trial-log[data-attempt='2']")).to_contain_text("stderr of attempt 2")
     assert "boom in attempt 1" not in page.inner_text("#trial-log")
+    shot(page, "rerun")
     # The earlier attempt is one click away: its status, reason, duration and own curve.
     e(page.locator("#attempt-2")).to_contain_text("Attempt 2 (latest)")
     page.click("#attempt-1")
@@ -184,7 +185,7 @@ def _get(exp, path: str):
     return rest.get(exp.port, path)
 
 
-def test_multi_objective_pareto_filter_legends_and_warnings(make_experiment, browser):
+def test_multi_objective_pareto_filter_legends_and_warnings(make_experiment, browser, shot):
     exp = make_experiment(MO_TRIAL, SPACE, concurrency=2, max_trials=7, objectives=OBJECTIVES)
     exp.start(port=0)
     assert exp.wait(timeout=240) == "DONE"
@@ -242,6 +243,8 @@ def test_multi_objective_pareto_filter_legends_and_warnings(make_experiment, bro
         best_acc = tab.locator("#best-list li").first
         e(best_acc).to_contain_text("best acc: 0.9")
         assert best_acc.get_attribute("data-trial-id") == jobs[2], "the best acc named is dominated (#1)"
+        e(tab.locator("#hv[data-points] .main-svg").first).to_be_visible()
+        shot(tab, "pareto")
         tab.click(f"#front tbody a:text-is('{jobs[3]}')")
         tab.wait_for_url(re.compile(f"#/trial/{jobs[3]}$"))
         e(tab.locator(".final-result")).to_have_text("default: 0.5, acc: 0.5, cost: 0.5")
@@ -272,6 +275,7 @@ def test_multi_objective_pareto_filter_legends_and_warnings(make_experiment, bro
         e(tab.locator("#chart[data-front-size='3'] .main-svg").first).to_be_visible()
         e(tab.locator("#hv[data-points]")).to_have_count(1)
         assert tab.evaluate("() => document.documentElement.scrollWidth") == 390
+        shot(tab, "phone-pareto")
         box = tab.locator("#nav-pareto").bounding_box()
         assert box and box["x"] + box["width"] <= 390
         tab.goto(ui(exp, "#/trials"))
