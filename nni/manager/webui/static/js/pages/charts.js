@@ -221,9 +221,11 @@ const CURVE_GROUPS = {
   EARLY_STOPPED: {name: "early-stopped", dash: "dash", width: 1.2, color: STATUS_COLORS.EARLY_STOPPED},
 };
 const LEGEND_CURVES = 30;
-// plotly's default colour cycle, named so each curve and its legend swatch share one colour.
+// 20 distinct colours (d3's category20: plotly's 10 and their light tints), so the default 20
+// curves never share one; named so each curve and its legend swatch match.
 const CURVE_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-  "#bcbd22", "#17becf"];
+  "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7",
+  "#dbdb8d", "#9edae5"];
 
 async function drawIntermediate(el, note, series) {
   if (!series.length) {
@@ -263,6 +265,9 @@ async function drawIntermediate(el, note, series) {
   // box when long) on a phone.
   const legend = narrow() ? {orientation: "h", y: -0.3, font: {size: 10}}
     : {orientation: "v", x: 1.02, y: 1, font: {size: 11}};
+  // On a phone the legend's rows go below the curves: the box grows with them, so the curves
+  // keep their height (about two entries a row).
+  el.style.height = narrow() && each ? `${300 + 10 * series.length}px` : "";
   await plot(el, traces, {xaxis: trialAxis("step", steps), yaxis: {title: {text: "intermediate result"}},
     showlegend: true, legend});
   linkPoints(el);
