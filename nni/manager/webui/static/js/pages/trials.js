@@ -173,9 +173,13 @@ export function create(ctx) {
   function render(answer) {
     lastAnswer = answer;
     const params = answer.parameterKeys.filter((k) => shown(`param:${k}`));
-    const metrics = answer.metricKeys.filter((k) => shown(`metric:${k}`));
+    // The objectives first (a multi-objective experiment), in the config's order.
+    const objectives = (((ctx.experiment || {}).config || {}).objectives || []).map((o) => o.metric);
+    const keys = [...objectives.filter((k) => answer.metricKeys.includes(k)),
+      ...answer.metricKeys.filter((k) => !objectives.includes(k))];
+    const metrics = keys.filter((k) => shown(`metric:${k}`));
     const extra = OPTIONAL.filter((c) => shown(c.key, c.on));
-    renderColumnsPanel(answer.parameterKeys, answer.metricKeys);
+    renderColumnsPanel(answer.parameterKeys, keys);
     const head = h("tr", {},
       h("th", {}, ""),
       header("#", "sequenceId", true),
