@@ -270,7 +270,7 @@ def test_pareto_page_in_chromium(make_experiment, n_objectives):
                 assert page.inner_text("#pareto-size") == \
                     f"Pareto front: {len(front)} result{'' if len(front) == 1 else 's'}"
                 page.click("#nav-pareto")
-                page.wait_for_url(f"http://127.0.0.1:{exp.port}/pareto", timeout=60_000)
+                page.wait_for_url(f"http://127.0.0.1:{exp.port}/#/pareto", timeout=60_000)   # a view of the UI
                 page.wait_for_selector("#chart[data-front-size]", timeout=60_000)
                 assert page.inner_text("#front-size") == str(len(front))
                 chart = page.locator("#chart")

@@ -411,6 +411,8 @@ def trial_ls(args: argparse.Namespace) -> int:
     entry = resolve(args.id)
     jobs = trial_jobs(entry)
     total = len(jobs)
+    objective_names: list[str] = []
+    objective_values: dict[str, dict[str, Any]] = {}
     if getattr(args, "pareto", False):
         front = pareto_rows(entry)
         if front is None:
@@ -418,6 +420,12 @@ def trial_ls(args: argparse.Namespace) -> int:
                            f"'objectives'); list its trials without --pareto")
         on_front = {row["trialJobId"] for row in front}
         jobs = [j for j in jobs if j["trialJobId"] in on_front]
+        # Every objective gets a column (METRIC is only the default key): the front's point.
+        for row in front:
+            for name in row.get("objectives") or {}:
+                if name not in objective_names:
+                    objective_names.append(name)
+            objective_values[row["trialJobId"]] = row.get("objectives") or {}
         if not jobs:
             print(f"Experiment {entry['id']} has no result on its Pareto front yet.")
             return 0
@@ -446,14 +454,18 @@ def trial_ls(args: argparse.Namespace) -> int:
         end = job.get("endTime") or (time.time() * 1000 if job.get("startTime") else None)
         duration = (end - job["startTime"]) / 1000 if job.get("startTime") and end else None
         exit_code = job.get("exitCode")
+        point = objective_values.get(job["trialJobId"], {})
         rows.append((job["trialJobId"], job["sequenceId"], job["status"], _format_metric(_default_metric(job)),
+                     *(_format_metric(point.get(name)) for name in objective_names),
                      format_duration(duration), "" if exit_code is None else exit_code, json.dumps(shown),
                      _reason(job)))
     if not rows:
         print(f"Experiment {entry['id']} has no trials yet.")
         return 0
-    # The columns NNI users' scripts read keep their places; EXIT and REASON come after them.
-    print(format_table(["TRIAL", "SEQ", "STATUS", "METRIC", "DURATION", "EXIT", "PARAMETERS", "REASON"], rows))
+    # The columns NNI users' scripts read keep their places; EXIT and REASON come after them
+    # (and with --pareto, one column per objective after METRIC).
+    print(format_table(["TRIAL", "SEQ", "STATUS", "METRIC", *(name.upper() for name in objective_names),
+                        "DURATION", "EXIT", "PARAMETERS", "REASON"], rows))
     return 0
 
 

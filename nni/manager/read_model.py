@@ -76,6 +76,12 @@ def trial_job_json(trial: Mapping[str, Any], parameters: list[dict[str, Any]],
     Each ``hyperParameters`` string is the parameter record's wire form plus its ``status``.
     """
     hyper = [json.dumps({**ParameterRecord.from_row(p).to_wire(), "status": p["status"]}) for p in parameters]
+    # A trial that ran again shows its latest attempt: startTime is when that attempt started
+    # (None while it waits), so endTime - startTime is its run, not the first attempt's start
+    # to the last one's end with the idle time between them. ``attempts`` keeps every run.
+    start = trial["start_time"]
+    if attempts and len(attempts) > 1:
+        start = max(attempts, key=lambda a: a["attempt"])["start_time"]
     info = {
         "trialJobId": trial["trial_id"],
         "sequenceId": trial["sequence_id"],
@@ -86,7 +92,7 @@ def trial_job_json(trial: Mapping[str, Any], parameters: list[dict[str, Any]],
         "stderrPath": f"{trial['trial_dir']}/stderr",
         "trialDir": trial["trial_dir"],
         "submitTime": ms(trial["submit_time"]),
-        "startTime": ms(trial["start_time"]),
+        "startTime": ms(start),
         "endTime": ms(trial["end_time"]),
         "exitCode": trial["exit_code"],
         "message": trial["message"],

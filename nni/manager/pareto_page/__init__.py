@@ -1,16 +1,16 @@
-"""The Pareto-front page of a multi-objective experiment, served by the manager at ``/pareto``
-(nni-ng extension; a separate page from the main web UI in ``nni/manager/webui``).
+"""The Pareto-front answers of a multi-objective experiment (nni-ng extension) and the old
+address of its page.
 
-A static HTML page and one plain ES module (``static/pareto.js``) that read the REST API
-(``/experiment``, ``/export-data``, ``/pareto-front``) and draw with the plotly.js the web UI
-serves at ``/webui/plotly.min.js``.  See docs/multi_objective.md.
+The page itself is a view of the main web UI (``webui/static/js/pages/pareto.js``, at
+``/#/pareto``: its navigation, trial links and phone layout); ``/pareto``, where it used to be
+a separate page, redirects there. What stays here is the :class:`ParetoAnswers` the REST
+routes ``/pareto-front[/hypervolume]`` answer through, whose worker process is started with
+the server. See docs/multi_objective.md.
 """
 
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
-
 from aiohttp import web
 
 from .._app_keys import MANAGER_KEY, STORE_KEY
@@ -21,11 +21,11 @@ __all__ = ["PARETO_ANSWERS_KEY", "add_pareto_page"]
 #: The application's :class:`ParetoAnswers` (the ``/pareto-front`` routes answer through it).
 PARETO_ANSWERS_KEY = web.AppKey("pareto_answers", ParetoAnswers)
 
-STATIC_DIR = Path(__file__).parent / "static"
 
 
-async def _page(request: web.Request) -> web.FileResponse:
-    return web.FileResponse(STATIC_DIR / "pareto.html", headers={"Cache-Control": "no-cache"})
+async def _page(request: web.Request) -> web.Response:
+    """The page's old address (bookmarks, links of older versions): its view in the main UI."""
+    raise web.HTTPFound("/#/pareto")
 
 
 async def _start_worker(app: web.Application) -> None:
@@ -43,10 +43,9 @@ async def _end_worker(app: web.Application) -> None:
 
 
 def add_pareto_page(app: web.Application) -> None:
-    """Register ``/pareto`` and its static files on the manager's application (``build_app``
-    stored the store on it first)."""
+    """Register the Pareto answers and ``/pareto`` (a redirect to the UI's view) on the
+    manager's application (``build_app`` stored the store on it first)."""
     app[PARETO_ANSWERS_KEY] = ParetoAnswers(app[STORE_KEY].path)
     app.on_startup.append(_start_worker)
     app.on_cleanup.append(_end_worker)
     app.router.add_get("/pareto", _page)
-    app.router.add_static("/pareto/static", STATIC_DIR, append_version=False)

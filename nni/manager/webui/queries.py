@@ -35,6 +35,7 @@ from typing import Any, Callable
 
 from ...errors import NniError
 from ...status import TRIAL_ACTIVE, TRIAL_ALL, TRIAL_ENDED
+from .._objectives import experiment_objectives
 from ..read_model import ms
 
 ACTIVE_STATES = TRIAL_ACTIVE
@@ -83,6 +84,9 @@ CREATE TEMP TABLE rows (
 );
 CREATE INDEX temp.rows_by_sequence ON rows(sequence_id);
 CREATE INDEX temp.rows_by_status ON rows(status);
+-- Trials without a final result (few): the overview's "ended without report_final_result()"
+-- count reads this index instead of every row.
+CREATE INDEX temp.rows_without_final ON rows(status) WHERE final IS NULL;
 CREATE TABLE temp.results (
     id INTEGER PRIMARY KEY,          -- the metric's id: arrival order
     trial_id TEXT NOT NULL,
@@ -95,6 +99,7 @@ CREATE TABLE temp.results (
 );
 CREATE INDEX temp.results_by_trial ON results(trial_id, id);
 CREATE TABLE temp.dirty (trial_id TEXT PRIMARY KEY);
+CREATE TABLE temp.reruns (trial_id TEXT PRIMARY KEY);   -- trials with more than one attempt
 """
 
 _TRIAL_FIELDS = "status, trial_dir, submit_time, start_time, end_time, exit_code, message"
@@ -207,6 +212,9 @@ class UiData:
             db.execute(f"UPDATE temp.rows SET ({_TRIAL_FIELDS}) = (SELECT {_TRIAL_FIELDS} FROM main.trials t"
                        " WHERE t.trial_id = temp.rows.trial_id) WHERE trial_id IN (SELECT trial_id FROM"
                        " main.events WHERE id > ? AND id <= ? AND kind = 'TRIAL_ATTEMPT_QUEUED')", (eid, new_eid))
+            db.execute("INSERT OR IGNORE INTO temp.reruns SELECT DISTINCT trial_id FROM main.events"
+                       " WHERE id > ? AND id <= ? AND kind = 'TRIAL_ATTEMPT_QUEUED' AND trial_id IS NOT NULL",
+                       (eid, new_eid))
             self._max_event = new_eid
         # Trials the snapshot still has active may have started, ended or got a message.
         db.execute(f"UPDATE temp.rows SET ({_TRIAL_FIELDS}) = (SELECT {_TRIAL_FIELDS} FROM main.trials t"
@@ -259,6 +267,13 @@ class UiData:
                    " FROM main.parameters p WHERE p.parameter_id = temp.rows.parameter_id)"
                    f" WHERE {dirty}")
         db.execute("DELETE FROM temp.dirty")
+        # A trial that ran again (a retry or a user re-run) shows its latest attempt: its
+        # duration counts from that attempt's start, not from the first one's (the store's
+        # trial row keeps the first start; the idle time between attempts is no one's run).
+        if db.execute("SELECT 1 FROM temp.reruns LIMIT 1").fetchone():
+            db.execute("UPDATE temp.rows SET start_time = (SELECT a.start_time FROM main.attempts a"
+                       " WHERE a.trial_id = temp.rows.trial_id ORDER BY a.attempt DESC LIMIT 1)"
+                       " WHERE trial_id IN (SELECT trial_id FROM temp.reruns)")
         self._max_sequence, self._max_parameter, self._max_metric = new_seq, new_pid, new_mid
 
     @staticmethod
@@ -282,13 +297,37 @@ class UiData:
         db = self._connect()
         return {r[0]: json.loads(r[1]) for r in db.execute("SELECT key, value FROM main.meta")}
 
+    def _objectives(self) -> list[tuple[str, str]]:
+        """(metric, mode) of each objective of a multi-objective experiment ([] otherwise), from
+        the stored config (objectives cannot be changed while it runs)."""
+        if "objectives" not in self.cache:
+            try:
+                objectives = experiment_objectives(self.meta().get("config") or {}) or []
+            except ValueError:   # a stored config is read as it is; the manager validated its own
+                objectives = []
+            self.cache["objectives"] = (None, [(o.metric, o.mode) for o in objectives])
+        return self.cache["objectives"][1]
+
     def summary(self, optimize_mode: str) -> dict[str, Any]:
         """Counts by state, the best final result with its parameters, and trial-limit progress."""
         db = self._connect()
         counts = {r[0]: r[1] for r in db.execute("SELECT status, COUNT(*) FROM temp.rows GROUP BY status")}
         order = "ASC" if optimize_mode == "minimize" else "DESC"
-        best = db.execute("SELECT r.*, t.sequence_id FROM temp.results r JOIN temp.rows t USING (trial_id)"
-                          f" WHERE r.metric IS NOT NULL ORDER BY r.metric {order}, r.id ASC LIMIT 1").fetchone()
+        objectives = self._objectives()
+        if objectives:
+            # Multi-objective: the best of the first objective; a tie there goes to the result
+            # better on the next objectives, so the one named is never dominated by its twin.
+            params = {f"o{i}": json_path(metric) for i, (metric, _) in enumerate(objectives)}
+            value = "(CASE WHEN json_valid(r.value) AND json_type(r.value) = 'object'" \
+                    " THEN json_extract(r.value, :o{i}) END)"
+            keys = ", ".join(f"{value.format(i=i)} {'DESC' if mode == 'maximize' else 'ASC'}"
+                             for i, (_, mode) in enumerate(objectives))
+            best = db.execute("SELECT r.*, t.sequence_id FROM temp.results r JOIN temp.rows t USING (trial_id)"
+                              f" WHERE {value.format(i=0)} IS NOT NULL ORDER BY {keys}, r.id ASC LIMIT 1",
+                              params).fetchone()
+        else:
+            best = db.execute("SELECT r.*, t.sequence_id FROM temp.results r JOIN temp.rows t USING (trial_id)"
+                              f" WHERE r.metric IS NOT NULL ORDER BY r.metric {order}, r.id ASC LIMIT 1").fetchone()
         finished = sum(counts.get(s, 0) for s in FINISHED_STATES)
         done = finished    # maxTrialNumber counts trial jobs, multi-phase ones too (as NNI)
         return {
@@ -297,12 +336,16 @@ class UiData:
             "trialsDone": finished,
             "limitDone": done,
             "finalResults": db.execute("SELECT COUNT(*) FROM temp.results").fetchone()[0],
+            # Trials that exited 0 without calling report_final_result(): the tuner learned
+            # nothing from them (a missing call is the commonest first-hour mistake).
+            "withoutFinal": db.execute("SELECT COUNT(*) FROM temp.rows WHERE status = 'SUCCEEDED'"
+                                       " AND final IS NULL").fetchone()[0],
             "best": None if best is None else {
                 "trialJobId": best["trial_id"],
                 "sequenceId": best["sequence_id"],
                 "parameterId": best["parameter_id"],
                 "parameterIndex": best["parameter_index"],
-                "metric": best["metric"],
+                "metric": _objective_value(best, objectives),
                 "value": _loads(best["value"]),
                 "parameters": _loads(best["parameters"]),
             },
@@ -321,7 +364,15 @@ class UiData:
                 params[f"s{i}"] = status
                 names.append(f":s{i}")
             where.append(f"status IN ({', '.join(names)})")
-        where += self._filter_sql(text, params)
+        conditions, filter_errors = self._parse_filter(text, params)
+        if filter_errors:
+            # A filter that cannot be read selects nothing: no stale rows or count, and every
+            # bad term named. Answered as data (200), not as a failed request: the box is
+            # checked as the user types, and a browser logs every 4xx in its console.
+            return {"total": 0, "offset": offset, "limit": limit, "sort": sort, "order": order.lower(),
+                    "parameterKeys": self.parameter_keys(space), "metricKeys": self.metric_keys(),
+                    "trials": [], "filterErrors": filter_errors}
+        where += conditions
         clause = f" WHERE {' AND '.join(where)}" if where else ""
         direction = "DESC" if order == "desc" else "ASC"
         total = db.execute(f"SELECT COUNT(*) FROM temp.rows{clause}", params).fetchone()[0]
@@ -336,6 +387,7 @@ class UiData:
             f" WHERE rowid IN ({', '.join('?' for _ in page_ids)})", (params["now"], *page_ids))}
         rows = [by_id[i] for i in page_ids]
         return {
+            "filterErrors": [],
             "total": total,
             "offset": offset,
             "limit": limit,
@@ -379,35 +431,49 @@ class UiData:
                          f" (known parameters: {', '.join(self._param_keys) or 'none'}), got {sort!r}")
 
     def _filter_sql(self, text: str, params: dict[str, Any]) -> list[str]:
-        """SQL conditions for the filter box: ``name<op>value`` terms and free text, all ANDed.
+        """SQL conditions for the filter box (see :meth:`_parse_filter`); QueryError naming every
+        bad term when any is bad."""
+        clauses, errors = self._parse_filter(text, params)
+        if errors:
+            raise QueryError("; ".join(errors))
+        return clauses
+
+    def _parse_filter(self, text: str, params: dict[str, Any]) -> tuple[list[str], list[str]]:
+        """(SQL conditions, errors) for the filter box: ``name<op>value`` terms and free text, all ANDed.
 
         ``name`` is a parameter, a metric key, ``metric`` (the default metric),
         ``duration`` (seconds), ``sequence``/``seq``, ``id``, ``status``, ``intermediates``
         (how many intermediate results) or ``latest`` (the last one). Spaces around the
         operator are allowed (``loss = hinge``). A term without an operator matches the trial
         id, the sequence number or the parameters' JSON text. A term with an operator that
-        names no known field, lacks a value or compares a numeric field with text is refused
-        (QueryError) rather than silently matching nothing.
+        names no known field, lacks a value or compares a numeric field with text is an
+        error rather than silently matching nothing; every bad term is named, not only the
+        first, so one look at the box's message shows all there is to fix.
         """
-        clauses = []
+        clauses: list[str] = []
+        errors: list[str] = []
         for i, term in enumerate(_OPERATOR.sub(lambda m: m.group(1), text.strip()).split()):
             match = _EXPRESSION.match(term)
             if match:
                 name, op, raw = match.groups()
                 if not name:
-                    raise QueryError(f"filter term {term!r}: a field name must come before {op!r}")
+                    errors.append(f"filter term {term!r}: a field name must come before {op!r}")
+                    continue
                 field = self._field_sql(name, params, i)
                 if field is None:
-                    raise QueryError(f"filter term {term!r}: unknown field {name!r}; fields:"
-                                     f" {', '.join(self._param_keys + self._metric_keys + list(_FILTER_FIELDS))}")
+                    errors.append(f"filter term {term!r}: unknown field {name!r}; fields:"
+                                  f" {', '.join(self._param_keys + self._metric_keys + list(_FILTER_FIELDS))}")
+                    continue
                 if not raw:
-                    raise QueryError(f"filter term {term!r}: a value must follow {op!r}")
+                    errors.append(f"filter term {term!r}: a value must follow {op!r}")
+                    continue
                 value: Any = raw.strip("'\"")
                 try:
                     value = float(raw)
                 except ValueError:
                     if name in _NUMERIC_FIELDS:
-                        raise QueryError(f"filter term {term!r}: {name} is a number, {raw!r} is not") from None
+                        errors.append(f"filter term {term!r}: {name} is a number, {raw!r} is not")
+                        continue
                 op = {"==": "="}.get(op, op)
                 params[f"v{i}"] = value
                 clauses.append(f"{field} {op} :v{i}")
@@ -416,7 +482,7 @@ class UiData:
             params[f"n{i}"] = term
             clauses.append(f"(trial_id LIKE :t{i} ESCAPE '\\' OR parameters LIKE :t{i} ESCAPE '\\'"
                            f" OR CAST(sequence_id AS TEXT) = :n{i})")
-        return clauses
+        return clauses, errors
 
     def _field_sql(self, name: str, params: dict[str, Any], i: int) -> str | None:
         if name in self._param_keys:
@@ -484,19 +550,28 @@ class UiData:
             trial_ids = best + [t for t in running + stopped if t not in best]
         series: dict[tuple[str, Any], dict[str, Any]] = {}
         info = {}
+        # A trial that ran again is drawn as its latest attempt: the results since that attempt
+        # was submitted, numbered from step 0 (the store numbers them after the earlier ones').
+        since = self._latest_attempt_submits(trial_ids)
+        first: dict[tuple[str, Any], int] = {}
         for chunk in _chunks(trial_ids, 500):
             marks = ", ".join("?" for _ in chunk)
             for r in db.execute(f"SELECT trial_id, sequence_id, status, metric FROM temp.rows"
                                 f" WHERE trial_id IN ({marks})", chunk):
                 info[r[0]] = r
             for r in db.execute(
-                    f"SELECT m.trial_id, m.parameter_id, p.parameter_index, m.sequence, {scalar_sql('m.value')}"
-                    " FROM main.metrics m LEFT JOIN main.parameters p ON p.parameter_id = m.parameter_id"
+                    f"SELECT m.trial_id, m.parameter_id, p.parameter_index, m.sequence, {scalar_sql('m.value')},"
+                    " m.timestamp FROM main.metrics m LEFT JOIN main.parameters p ON p.parameter_id = m.parameter_id"
                     f" WHERE m.trial_id IN ({marks}) AND m.type = 'PERIODICAL'"
                     " ORDER BY m.trial_id, m.parameter_id, m.sequence", chunk):
+                if r[0] in since and r[5] < since[r[0]]:
+                    continue
                 entry = series.setdefault((r[0], r[1]), {"trialJobId": r[0], "parameterId": r[1],
                                                          "parameterIndex": r[2], "sequence": [], "value": []})
-                entry["sequence"].append(r[3])
+                step = r[3]
+                if r[0] in since:
+                    step -= first.setdefault((r[0], r[1]), r[3])
+                entry["sequence"].append(step)
                 entry["value"].append(r[4])
         answer = []
         for trial_id in trial_ids:
@@ -508,6 +583,22 @@ class UiData:
                     answer.append({**entry, "sequenceId": row["sequence_id"], "status": row["status"],
                                    "metric": row["metric"]})
         return {"series": answer}
+
+    def _latest_attempt_submits(self, trial_ids: list[str]) -> dict[str, float]:
+        """When the latest attempt of each of ``trial_ids`` that ran more than once was submitted."""
+        db = self._connect()
+        asked = set(trial_ids)
+        wanted = [t for (t,) in db.execute("SELECT trial_id FROM temp.reruns") if t in asked]
+        if not wanted:
+            return {}
+        since: dict[str, float] = {}
+        for chunk in _chunks(wanted, 500):
+            marks = ", ".join("?" for _ in chunk)
+            for trial_id, submitted, _ in db.execute(
+                    f"SELECT trial_id, submit_time, MAX(attempt) FROM main.attempts WHERE trial_id IN ({marks})"
+                    " GROUP BY trial_id", chunk):
+                since[trial_id] = submitted
+        return since
 
     def trial_dir(self, trial_id: str) -> str | None:
         """A trial's directory, or None for an unknown trial."""
@@ -537,6 +628,15 @@ def _row_json(row: sqlite3.Row) -> dict[str, Any]:
         "message": row["message"],
     }
     return info
+
+
+def _objective_value(result: sqlite3.Row, objectives: list[tuple[str, str]]) -> Any:
+    """The number the overview's best card shows: the first objective's value (multi-objective),
+    else the default metric."""
+    if not objectives:
+        return result["metric"]
+    value = _loads(result["value"])
+    return value.get(objectives[0][0]) if isinstance(value, dict) else None
 
 
 def _loads(text: str | None) -> Any:

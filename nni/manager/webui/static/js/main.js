@@ -13,13 +13,14 @@ import * as detail from "./pages/detail.js";
 import * as compare from "./pages/compare.js";
 import * as charts from "./pages/charts.js";
 import * as experiments from "./pages/experiments.js";
+import * as pareto from "./pages/pareto.js";
 import { loadPlotly } from "./plot.js";
 
-const PAGES = {overview, trials, trial: detail, compare, charts, experiments};
+const PAGES = {overview, trials, trial: detail, compare, charts, experiments, pareto};
 const NAV = {overview: "overview", trials: "trials", trial: "trials", compare: "trials", charts: "charts",
-             experiments: "experiments"};
+             experiments: "experiments", pareto: "pareto"};
 // Pages that draw charts: plotly.js (large) is fetched as they open, in parallel with their data.
-const DRAWING = new Set(["overview", "trial", "compare", "charts"]);
+const DRAWING = new Set(["overview", "trial", "compare", "charts", "pareto"]);
 
 const $ = (id) => document.getElementById(id);
 
@@ -90,7 +91,10 @@ function showExperiment(info) {
   document.title = `${info.name || info.id || "experiment"} · nni-ng`;
   setStatus(info.status);
   // A multi-objective experiment (config `objectives`) has a Pareto-front page.
-  $("nav-pareto").hidden = !((info.config || {}).objectives || []).length;
+  const paretoLink = $("nav-pareto");
+  paretoLink.hidden = !((info.config || {}).objectives || []).length;
+  paretoLink.href = "#/pareto";          // a page of this app (/pareto redirects here too)
+  paretoLink.dataset.page = "pareto";
 }
 
 let toastTimer = null;

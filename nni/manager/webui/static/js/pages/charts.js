@@ -212,13 +212,20 @@ export async function drawMetric(el, note, rows, mode, ctx) {
   linkPoints(el);
 }
 
-// Curves are grouped by the trial's state; the legend names the groups (one entry each),
-// so it stays readable with any number of curves.
+// Each curve has its own colour and legend entry (trial number and id), up to LEGEND_CURVES
+// curves; the line style says the trial's state (solid: has a final result, dotted: running,
+// dashed: early-stopped). Beyond that many the legend names the groups only, one entry each.
 const CURVE_GROUPS = {
   best: {name: "best trials", dash: "solid", width: 1.5},
   RUNNING: {name: "running", dash: "dot", width: 2.5, color: STATUS_COLORS.RUNNING},
   EARLY_STOPPED: {name: "early-stopped", dash: "dash", width: 1.2, color: STATUS_COLORS.EARLY_STOPPED},
 };
+const LEGEND_CURVES = 30;
+// 20 distinct colours (d3's category20: plotly's 10 and their light tints), so the default 20
+// curves never share one; named so each curve and its legend swatch match.
+const CURVE_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+  "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7",
+  "#dbdb8d", "#9edae5"];
 
 async function drawIntermediate(el, note, series) {
   if (!series.length) {
@@ -228,25 +235,41 @@ async function drawIntermediate(el, note, series) {
   }
   const counts = {};
   const seen = new Set();
-  const traces = series.map((s) => {
+  const each = series.length <= LEGEND_CURVES;
+  const traces = series.map((s, i) => {
     const group = s.status === "RUNNING" || s.status === "EARLY_STOPPED" ? s.status : "best";
     counts[group] = (counts[group] || 0) + 1;
     const style = CURVE_GROUPS[group];
     const first = !seen.has(group);
     seen.add(group);
+    const state = group === "best" ? "" : ` (${style.name})`;
     return {
-      type: "scatter", mode: "lines", x: s.sequence, y: s.value, name: style.name, legendgroup: group,
-      showlegend: first, customdata: s.sequence.map(() => s.trialJobId),
-      line: {width: style.width, dash: style.dash, ...(style.color ? {color: style.color} : {})},
+      type: "scatter", mode: "lines", x: s.sequence, y: s.value,
+      ...(each
+        ? {name: `#${s.sequenceId} ${s.trialJobId}${s.parameterIndex ? ` phase ${s.parameterIndex}` : ""}${state}`,
+           showlegend: true, line: {width: style.width, dash: style.dash, color: CURVE_COLORS[i % CURVE_COLORS.length]}}
+        : {name: style.name, legendgroup: group, showlegend: first,
+           line: {width: style.width, dash: style.dash, ...(style.color ? {color: style.color} : {})}}),
+      customdata: s.sequence.map(() => s.trialJobId),
       opacity: group === "EARLY_STOPPED" ? 0.7 : 1,
       hovertemplate: `trial ${s.trialJobId} (#${s.sequenceId}, ${s.status})<br>step %{x}: %{y}<extra></extra>`,
     };
   });
   note.textContent = `${series.length} curves: ` + Object.entries(counts)
-    .map(([group, n]) => `${n} ${CURVE_GROUPS[group].name}`).join(", ") + " · click a curve to open its trial";
+    .map(([group, n]) => `${n} ${CURVE_GROUPS[group].name}`).join(", ")
+    + (each ? " · line: solid has a final result, dotted running, dashed early-stopped" : "")
+    + " · click a curve to open its trial";
   const steps = Math.max(...series.map((s) => s.sequence.length));
+  el.dataset.legend = each ? "curves" : "groups";
+  // The legend beside the curves on a wide screen; below them (scrolling inside the chart's
+  // box when long) on a phone.
+  const legend = narrow() ? {orientation: "h", y: -0.3, font: {size: 10}}
+    : {orientation: "v", x: 1.02, y: 1, font: {size: 11}};
+  // On a phone the legend's rows go below the curves: the box grows with them, so the curves
+  // keep their height (about two entries a row).
+  el.style.height = narrow() && each ? `${300 + 10 * series.length}px` : "";
   await plot(el, traces, {xaxis: trialAxis("step", steps), yaxis: {title: {text: "intermediate result"}},
-    showlegend: true, legend: {orientation: "h", y: -0.25}});
+    showlegend: true, legend});
   linkPoints(el);
 }
 
@@ -303,14 +326,14 @@ async function drawDuration(el, trials) {
   const now = Date.now();
   const x = [];
   const y = [];
-  const colors = [];
+  const statuses = [];
   const text = [];
   const customdata = [];
   for (let i = 0; i < n; i++) {
     if (!trials.startTime[i]) continue;
     x.push(trials.sequenceId[i]);
     y.push(((trials.endTime[i] || now) - trials.startTime[i]) / 1000);
-    colors.push(STATUS_COLORS[trials.status[i]] || "#888");
+    statuses.push(trials.status[i]);
     text.push(`trial ${trials.trialJobId[i]} (#${trials.sequenceId[i]}, ${trials.status[i]})`);
     customdata.push(trials.trialJobId[i]);
   }
@@ -318,11 +341,20 @@ async function drawDuration(el, trials) {
     emptyChart(el, "No trial has started yet.");
     return;
   }
-  const trace = x.length > 2000
-    ? {type: scatterType(x.length), mode: "markers", marker: {color: colors, size: 4}}
-    : {type: "bar", marker: {color: colors}, textposition: "none"};
-  await plot(el, [{...trace, x, y, text, customdata, hovertemplate: "%{text}<br>%{y:.1f} s<extra></extra>"}],
-    {xaxis: trialAxis("trial number", x[x.length - 1] + 1), yaxis: {title: {text: "seconds"}}, bargap: 0.1});
+  // One trace per state: the legend says what each colour means.
+  const states = [...new Set(statuses)];
+  const many = x.length > 2000;
+  const traces = states.map((state) => {
+    const pick = (list) => list.filter((_, i) => statuses[i] === state);
+    const color = STATUS_COLORS[state] || "#888";
+    return {...(many ? {type: scatterType(x.length), mode: "markers", marker: {color, size: 4}}
+      : {type: "bar", marker: {color}, textposition: "none"}),
+    name: state, x: pick(x), y: pick(y), text: pick(text), customdata: pick(customdata),
+    hovertemplate: "%{text}<br>%{y:.1f} s<extra></extra>"};
+  });
+  el.dataset.states = states.join(",");
+  await plot(el, traces, {xaxis: trialAxis("trial number", x[x.length - 1] + 1), yaxis: {title: {text: "seconds"}},
+    bargap: 0.1, barmode: "overlay", showlegend: true});
   linkPoints(el);
 }
 

@@ -34,7 +34,10 @@ export function create(ctx) {
   const chart = h("div", {class: "chart", id: "overview-metric"});
   const chartNote = h("div", {class: "note"});
   const top = h("table", {id: "top-trials"});
+  // Trials that ended without report_final_result(): the tuner learned nothing from them.
+  const warning = h("div", {class: "warning", id: "without-final", role: "alert", hidden: true});
   fill(ctx.root,
+    warning,
     h("div", {class: "grid"}, cards.status, cards.trials, cards.duration, cards.best),
     h("div", {class: "card section"}, h("h2", {}, "Trials by state"), counts),
     h("div", {class: "grid wide"},
@@ -78,7 +81,7 @@ export function create(ctx) {
       if (((info.config || {}).objectives || []).length) {   // multi-objective: the front's size
         const front = await get("/pareto-front");
         cards.best.append(h("div", {class: "small", id: "pareto-size"}, "Pareto front: ",
-          h("a", {href: "/pareto"}, `${front.length} result${front.length === 1 ? "" : "s"}`)));
+          h("a", {href: "#/pareto"}, `${front.length} result${front.length === 1 ? "" : "s"}`)));
       }
       // The chart reads every result: not more often than every few seconds, and only on news.
       // (100,000 results take a while to fetch and draw: then less often still.)
@@ -99,15 +102,20 @@ export function create(ctx) {
 
   function renderTop(answer, o) {
     const keys = answer.parameterKeys;
+    // Every key of the results (each objective of a multi-objective experiment) has a column.
+    const results = resultKeys(o, answer.metricKeys);
     fill(top,
       h("thead", {}, h("tr", {}, h("th", {}, "#"), h("th", {}, "Trial"), h("th", {class: "num"}, "Metric"),
+        results.map((k) => h("th", {class: "num", dataset: {metric: k}}, keys.includes(k) ? `${k} (result)` : k)),
         keys.map((k) => h("th", {}, k)))),
       h("tbody", {}, answer.trials.length ? answer.trials.map((t) => h("tr", {dataset: {trialId: t.trialJobId}},
         h("td", {class: "num"}, t.sequenceId),
         h("td", {}, h("a", {href: `#/trial/${encodeURIComponent(t.trialJobId)}`}, t.trialJobId)),
         h("td", {class: "num"}, formatNumber(t.metric)),
+        results.map((k) => h("td", {class: "num", dataset: {metric: k}},
+          formatValue(t.final && typeof t.final === "object" ? t.final[k] : null))),
         keys.map((k) => h("td", {}, formatValue((t.parameters || {})[k])))))
-        : h("tr", {}, h("td", {colspan: 3 + keys.length, class: "empty"},
+        : h("tr", {}, h("td", {colspan: 3 + results.length + keys.length, class: "empty"},
           o.status === "RUNNING" ? "No final result yet: the first trials are running." : "No final results."))));
   }
 
@@ -133,11 +141,26 @@ export function create(ctx) {
 
     renderDuration();
 
+    const withoutFinal = o.withoutFinal || 0;
+    warning.hidden = !withoutFinal;
+    if (withoutFinal) {
+      fill(warning, h("strong", {}, `${withoutFinal} trial${withoutFinal === 1 ? "" : "s"} ended without `,
+        h("code", {}, "report_final_result()")), ": ",
+        `the tuner learned nothing from ${withoutFinal === 1 ? "it" : "them"}. `,
+        "Each trial should call nni.report_final_result(value) once before it exits.");
+    }
+
     const best = o.best;
+    const objectives = (o.config || {}).objectives || [];
+    const bestValue = best && best.value && typeof best.value === "object" ? best.value : {};
     fill(cards.best,
-      h("h2", {}, `Best metric (${o.optimizeMode})`),
+      h("h2", {}, objectives.length ? `Best ${objectives[0].metric} (${objectives[0].mode})` : `Best metric (${o.optimizeMode})`),
       best
         ? [h("div", {class: "big", id: "best-metric"}, formatNumber(best.metric)),
+           // A multi-objective result: every objective of the trial, not only the first.
+           objectives.length ? h("table", {class: "kv small objectives", id: "best-objectives"},
+             objectives.map((ob) => h("tr", {}, h("th", {}, `${ob.metric} (${ob.mode === "maximize" ? "max" : "min"})`),
+               h("td", {}, formatValue(bestValue[ob.metric]))))) : null,
            h("div", {class: "small"}, "trial ", h("a", {href: `#/trial/${encodeURIComponent(best.trialJobId)}`},
              best.trialJobId), ` (#${best.sequenceId}${best.parameterIndex ? `, phase ${best.parameterIndex}` : ""})`),
            h("table", {class: "kv small"}, Object.entries(best.parameters || {}).map(
@@ -162,6 +185,13 @@ export function create(ctx) {
   }
 
   return page;
+}
+
+/** The result keys the tables show besides the default metric: the objectives first (a
+ *  multi-objective experiment), then any other key the final results hold. */
+export function resultKeys(overview, metricKeys) {
+  const objectives = (((overview || {}).config || {}).objectives || []).map((o) => o.metric);
+  return [...objectives, ...(metricKeys || []).filter((k) => !objectives.includes(k))];
 }
 
 /** The three limit controls; each saves through PUT /experiment?update_type=... */

@@ -1,7 +1,7 @@
 // Trials: one page of the trials table at a time, sorted, filtered and paged by the server
 // (GET /ui/trials), so an experiment with 100,000 trials loads as fast as one with ten.
 
-import { ApiError, get, killTrial, query, request } from "../api.js";
+import { get, killTrial, query, request } from "../api.js";
 import {
   ACTIVE, STATES, debounce, fill, formatDuration, formatNumber, formatTime, formatValue, h, statusChip,
 } from "../dom.js";
@@ -17,6 +17,17 @@ const OPTIONAL = [
   {key: "endTime", label: "End time", on: false},
 ];
 const COLUMNS_KEY = "nni-ng.trials.columns";
+
+/** Why a trial failed, in one line: its exit (``exit code 1``) and the last line of its stderr
+ *  (the exception), from the message the manager recorded; "" unless it FAILED. */
+export function failureSummary(status, exitCode, message) {
+  if (status !== "FAILED") return "";
+  const text = message || "";
+  const [reason, tail = ""] = text.split("; stderr tail:\n");
+  const head = reason.split("\n")[0] || (exitCode !== null && exitCode !== undefined ? `exit code ${exitCode}` : "");
+  const last = tail.trim().split("\n").pop() || "";
+  return last ? `${head} · ${last}` : head;
+}
 
 function loadColumns() {
   try {
@@ -162,18 +173,22 @@ export function create(ctx) {
   function render(answer) {
     lastAnswer = answer;
     const params = answer.parameterKeys.filter((k) => shown(`param:${k}`));
-    const metrics = answer.metricKeys.filter((k) => shown(`metric:${k}`));
+    // The objectives first (a multi-objective experiment), in the config's order.
+    const objectives = (((ctx.experiment || {}).config || {}).objectives || []).map((o) => o.metric);
+    const keys = [...objectives.filter((k) => answer.metricKeys.includes(k)),
+      ...answer.metricKeys.filter((k) => !objectives.includes(k))];
+    const metrics = keys.filter((k) => shown(`metric:${k}`));
     const extra = OPTIONAL.filter((c) => shown(c.key, c.on));
-    renderColumnsPanel(answer.parameterKeys, answer.metricKeys);
+    renderColumnsPanel(answer.parameterKeys, keys);
     const head = h("tr", {},
       h("th", {}, ""),
       header("#", "sequenceId", true),
       header("Trial", "trialJobId"),
       header("Status", "status"),
-      params.map((k) => header(k, `param:${k}`)),
       header("Metric", "metric", true),
       // A result key named like a parameter (both "lr") is told apart by its label.
       metrics.map((k) => header(answer.parameterKeys.includes(k) ? `${k} (result)` : k, `metric:${k}`, true)),
+      params.map((k) => header(k, `param:${k}`)),
       extra.map((c) => header(c.label, c.key === "latest" ? "latest" : c.key, Boolean(c.numeric))),
       ctx.readOnly ? null : h("th", {}, ""));
     const rows = answer.trials.map((t) => {
@@ -188,6 +203,7 @@ export function create(ctx) {
       // Without a final result (running, early-stopped), the metric column shows the latest
       // intermediate result, in italics: what the assessor judged the trial by.
       const latest = t.metric === null && typeof t.latestMetric === "number";
+      const failure = failureSummary(t.status, t.exitCode, t.message);
       const cell = {
         intermediates: () => h("td", {class: "num", dataset: {col: "intermediates"}}, t.intermediates),
         latest: () => h("td", {class: "num", dataset: {col: "latest"}}, formatNumber(t.latestMetric)),
@@ -200,19 +216,22 @@ export function create(ctx) {
         h("td", {class: "num"}, t.sequenceId),
         h("td", {}, h("a", {href: `#/trial/${encodeURIComponent(t.trialJobId)}`}, t.trialJobId),
           t.phases > 1 ? h("span", {class: "muted small", title: "parameter sets (multi-phase)"}, ` ×${t.phases}`) : null),
-        h("td", {}, statusChip(t.status, t.message || "")),
-        params.map((k) => h("td", {dataset: {col: `param:${k}`}}, formatValue((t.parameters || {})[k]))),
+        h("td", {dataset: {col: "status"}}, statusChip(t.status, t.message || ""),
+          failure ? h("div", {class: "reason small", title: t.message || ""}, failure) : null),
+        // Results before parameters: on a phone the metric is on screen without scrolling.
         h("td", {class: latest ? "num latest" : "num", dataset: {col: "metric"},
           title: latest ? `latest of ${t.intermediates} intermediate results (no final result)` : null},
         formatNumber(latest ? t.latestMetric : t.metric)),
         metrics.map((k) => h("td", {class: "num", dataset: {col: `metric:${k}`}}, formatValue(final[k]))),
+        params.map((k) => h("td", {dataset: {col: `param:${k}`}}, formatValue((t.parameters || {})[k]))),
         extra.map((c) => cell[c.key]()),
         ctx.readOnly ? null : h("td", {}, ACTIVE.has(t.status)
           ? h("button", {class: "danger kill", dataset: {id: t.trialJobId}, onclick: () => kill(t.trialJobId)}, "Kill")
           : null));
     });
     fill(table, h("thead", {}, head), h("tbody", {}, rows.length ? rows
-      : h("tr", {}, h("td", {colspan: 6 + params.length + metrics.length + extra.length, class: "empty"}, "No trials match."))));
+      : h("tr", {}, h("td", {colspan: 6 + params.length + metrics.length + extra.length, class: "empty"},
+        (answer.filterErrors || []).length ? "The filter cannot be read (see above): no trials shown." : "No trials match."))));
 
     const from = answer.total ? answer.offset + 1 : 0;
     const to = answer.offset + answer.trials.length;
@@ -241,22 +260,19 @@ export function create(ctx) {
 
   const page = {
     async refresh() {
-      let answer;
-      try {
-        answer = await get(`/ui/trials${query({offset: state.offset, limit: state.limit, sort: state.sort,
-          order: state.order, status: [...state.statuses].join(","), filter: state.filter})}`);
-      } catch (error) {
-        // A filter the server cannot read is said under the box, not answered with 0 rows.
-        if (error instanceof ApiError && error.status === 400 && state.filter && /filter/.test(error.message)) {
-          filterError.textContent = error.message;
-          filterError.hidden = false;
-          filterInput.classList.add("invalid");
-          return;
-        }
-        throw error;
+      const answer = await get(`/ui/trials${query({offset: state.offset, limit: state.limit, sort: state.sort,
+        order: state.order, status: [...state.statuses].join(","), filter: state.filter})}`);
+      // A filter the server cannot read is answered with no rows and every bad term (200, so
+      // the browser logs nothing): said under the box, and the old rows and count go away.
+      const errors = answer.filterErrors || [];
+      fill(filterError, errors.map((message) => h("div", {class: "filter-problem"}, message)));
+      filterError.hidden = !errors.length;
+      filterInput.classList.toggle("invalid", errors.length > 0);
+      if (errors.length) {
+        render(answer);
+        summary.textContent = `Filter not applied: ${errors.length} bad term${errors.length > 1 ? "s" : ""}`;
+        return;
       }
-      filterError.hidden = true;
-      filterInput.classList.remove("invalid");
       if (answer.total > 0 && answer.offset >= answer.total) {   // the filter shrank the list under us
         state.offset = Math.floor((answer.total - 1) / state.limit) * state.limit;
         return page.refresh();
