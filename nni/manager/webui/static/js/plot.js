@@ -153,9 +153,12 @@ function thinAll(source, layout, view) {
   const data = source.map((trace) => {
     if (!isBig(trace)) return trace;
     const n = pointCount(trace);
-    const keep = String(trace.mode || "").includes("markers") ? thinMarkers(trace, layout, view) : thinLine(trace);
-    total += n;
-    drawn += keep.length;
+    const markers = String(trace.mode || "").includes("markers");
+    const keep = markers ? thinMarkers(trace, layout, view) : thinLine(trace);
+    if (markers) {   // a line thinned keeps its picture: only points left out are worth a note
+      total += keep.available;
+      drawn += keep.length;
+    }
     return pick(trace, keep, n);
   });
   return {data, drawn, total};
@@ -218,7 +221,7 @@ function thinMarkers(trace, layout, view) {
     if (view && !sy.category && (ys[i] < view.y[0] || ys[i] > view.y[1])) continue;
     inView.push(i);
   }
-  if (inView.length <= MAX_POINTS) return inView;
+  if (inView.length <= MAX_POINTS) return Object.assign(inView, {available: inView.length});
   const [x0, x1] = view && !sx.category ? view.x : extent(inView.map((i) => xs[i]));
   const [y0, y1] = view && !sy.category ? view.y : extent(inView.map((i) => ys[i]));
   const columns = 150;
@@ -236,7 +239,7 @@ function thinMarkers(trace, layout, view) {
     if (!high.has(column) || ys[i] > ys[high.get(column)]) high.set(column, i);
   }
   const keep = new Set([...cellOf.values(), ...low.values(), ...high.values()]);
-  return [...keep].sort((a, b) => a - b);
+  return Object.assign([...keep].sort((a, b) => a - b), {available: inView.length});   // available: in the view
 }
 
 /** A line of many points: per column, its first, lowest, highest and last point (the same
