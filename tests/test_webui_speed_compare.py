@@ -70,6 +70,15 @@ def page(browser):
     context.close()
 
 
+def screenshot(tab, name: str) -> None:
+    """``webui-NAME.png`` under $NNI_TEST_ARTIFACTS when set (``=docs/images`` refreshes the docs' images)."""
+    folder = os.environ.get("NNI_TEST_ARTIFACTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        tab.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+        tab.screenshot(path=str(Path(folder) / f"webui-{name}.png"), full_page=True)
+
+
 def no_sideways_scroll(tab) -> None:
     width = tab.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
     assert width[0] <= width[1], f"the page is {width[0]} px wide on a {width[1]} px screen"
@@ -240,6 +249,8 @@ def test_nnictl_webui_lists_compares_and_opens_every_experiment(make_experiment,
                 e(other.locator("td[data-col='resumed']")).to_have_text("never")
                 assert float(old.locator("td[data-col='best']").inner_text().split()[0]) == pytest.approx(best, rel=1e-5)
                 no_sideways_scroll(tab)
+                if viewport is DESKTOP:
+                    screenshot(tab, "standalone-experiments")
                 # The filter keeps what matches.
                 tab.fill("#experiments-filter", "second-one")
                 e(rows).to_have_count(1)
@@ -259,6 +270,8 @@ def test_nnictl_webui_lists_compares_and_opens_every_experiment(make_experiment,
                     e(tab.locator(f"#experiments-diff tr[data-key='{key}']")).to_have_count(1)
                 e(tab.locator("#experiments-diff tr[data-key='searchSpace.x._type']")).to_have_count(0)
                 no_sideways_scroll(tab)
+                if viewport is DESKTOP:
+                    screenshot(tab, "experiments-compare")
                 # A stopped one opens read-only, served by this server as `nnictl view` does.
                 tab.go_back()
                 e(rows).to_have_count(2)
