@@ -115,9 +115,10 @@ def test_pages_draw_with_the_basic_bundle_and_only_parallel_coordinates_load_the
 
 
 # -- speed: a big scatter is thinned; zooming in reaches every point ------------------------------
-def big_store(directory: Path, n: int) -> Path:
+def big_store(directory: Path, n: int, register: bool = True) -> Path:
     """A stopped experiment of ``n`` trials (every one with a final result) written straight into a
-    real store, registered as the manager would, so ``Experiment.view`` serves it."""
+    real store, registered as the manager would (unless ``register`` is False), so ``Experiment.view``
+    serves it."""
     from nni.manager.store import Store
     path = directory / "db" / "nni.sqlite"
     path.parent.mkdir(parents=True)
@@ -138,8 +139,9 @@ def big_store(directory: Path, n: int) -> Path:
         params.append((i, tid, 0, "algorithm", json.dumps({"x": rng.random(), "lr": 0.01, "opt": "sgd"}), start))
         metrics.append((tid, i, "FINAL", 0, json.dumps(rng.random()), start + 1))
     insert_rows(path, trials, params, metrics)
-    registry.update_entry(directory.name, name="big", dir=str(directory), status="STOPPED",
-                          start_time=1_700_000_000.0, port=None, pid=None)
+    if register:
+        registry.update_entry(directory.name, name="big", dir=str(directory), status="STOPPED",
+                              start_time=1_700_000_000.0, port=None, pid=None)
     return path
 
 
@@ -215,10 +217,12 @@ def test_nnictl_webui_lists_compares_and_opens_every_experiment(make_experiment,
     resumed = Experiment.resume(first.id, port=0, wait_completion=False)   # a last resume to show
     resumed.stop()
     best = best_metric(first.id)
+    # An experiment the registry no longer knows, left in the default experiments root.
+    big_store(Path.home() / "nni-experiments" / "unlisted", 40, register=False)
     proc, url = start_webui()
     base = url.split("/?")[0]
     try:
-        # Owner-only secret, a wrong token refused, nothing but loopback.
+        # Owner-only secret, a wrong token refused, 2-8 experiments to compare.
         secret_file = Path(os.environ["NNI_NG_HOME"]) / "webui" / "secret"
         assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
         with pytest.raises(urllib.error.HTTPError) as refused:
@@ -230,6 +234,16 @@ def test_nnictl_webui_lists_compares_and_opens_every_experiment(make_experiment,
         # `nnictl webui url` names this server when no experiment is served.
         out = subprocess.run([NNICTL, "webui", "url"], capture_output=True, text=True, timeout=60)
         assert out.returncode == 0 and out.stdout.strip() == url, out.stderr
+        # The unlisted one is found in ~/nni-experiments and opens read-only (and is registered).
+        listed = json.loads(urllib.request.urlopen(f"{base}/api/v1/nni/ui/experiments", timeout=60).read())
+        assert {e["id"] for e in listed["experiments"]} == {first.id, second.id, "unlisted"}
+        opened = json.loads(urllib.request.urlopen(urllib.request.Request(
+            f"{base}/api/v1/nni/ui/experiments/unlisted/open", data=b"{}", method="POST",
+            headers={"Content-Type": "application/json"}), timeout=120).read())
+        assert opened["readOnly"] and registry.get_entry("unlisted")["status"] == "VIEWED"
+        assert len(rest.get(int(opened["url"].split(":")[2].split("/")[0]), "/trial-jobs")) == 40
+        out = subprocess.run([NNICTL, "webui", "url", "unlisted"], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0 and out.stdout.strip() == opened["url"], out.stderr
 
         for viewport in (DESKTOP, PHONE):
             context, tab = new_page(browser, viewport)
@@ -237,7 +251,7 @@ def test_nnictl_webui_lists_compares_and_opens_every_experiment(make_experiment,
                 e = expect()
                 tab.goto(url)
                 rows = tab.locator("#experiments-table tbody tr")
-                e(rows).to_have_count(2)
+                e(rows).to_have_count(3)
                 old = tab.locator(f"#experiments-table tr[data-id='{first.id}']")
                 e(old).to_contain_text("first-one")
                 e(old.locator("td[data-col='tuner']")).to_have_text("Random")
@@ -255,7 +269,7 @@ def test_nnictl_webui_lists_compares_and_opens_every_experiment(make_experiment,
                 tab.fill("#experiments-filter", "second-one")
                 e(rows).to_have_count(1)
                 tab.fill("#experiments-filter", "")
-                e(rows).to_have_count(2)
+                e(rows).to_have_count(3)
                 # Two ticked: compared side by side.
                 tab.locator(f"input.select-experiment[data-id='{first.id}']").check()
                 e(tab.locator("#experiments-compare")).to_be_disabled()
@@ -274,7 +288,7 @@ def test_nnictl_webui_lists_compares_and_opens_every_experiment(make_experiment,
                     screenshot(tab, "experiments-compare")
                 # A stopped one opens read-only, served by this server as `nnictl view` does.
                 tab.go_back()
-                e(rows).to_have_count(2)
+                e(rows).to_have_count(3)
                 tab.locator(f"button.open-experiment[data-id='{second.id}']").click()
                 link = tab.locator(f"a.opened-experiment[data-id='{second.id}']")
                 e(link).to_have_count(1)
@@ -295,6 +309,7 @@ def test_nnictl_webui_lists_compares_and_opens_every_experiment(make_experiment,
     assert not answers(base) and not answers(view_base)
     entry = registry.get_entry(second.id)
     assert not entry["alive"] and entry["status"] == "DONE"
+    assert not registry.get_entry("unlisted")["alive"]
     assert not (Path(os.environ["NNI_NG_HOME"]) / "webui" / "server.json").exists()
 
 

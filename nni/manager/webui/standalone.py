@@ -26,12 +26,11 @@ from aiohttp import web
 
 from ...errors import NniError
 from ...runtime.process import is_same_process, process_start
-from .._app_keys import API
 from .._errors import error_middleware
 from .._security import allowed_host_set, security_middleware
 from ..secret import load_or_create_secret, private_dir, write_private
 from . import experiments
-from .routes import UI_API, add_experiments_routes, add_ui_shell
+from .routes import PLOTLY_BASIC, UI_API, _asset, add_experiments_routes, add_ui_shell
 
 DEFAULT_PORT = 8070
 VIEWS_KEY = web.AppKey("webui_views", dict)   # experiment id -> (stop event, task, url)
@@ -63,17 +62,16 @@ def build_standalone_app(secret: str) -> web.Application:
         security_middleware(secret=secret, experiment_id="webui", allowed_hosts=allowed_host_set([]))])
     add_ui_shell(app, mode="standalone")
     add_experiments_routes(app)
-    app.add_routes([
-        web.get(f"{API}/check-status", _check_status),
-        web.post(f"{UI_API}/experiments/{{experiment_id}}/open", open_experiment),
-    ])
+    app.add_routes([web.post(f"{UI_API}/experiments/{{experiment_id}}/open", open_experiment)])
     app[VIEWS_KEY] = {}
+    app.on_startup.append(_compress_assets)
     app.on_shutdown.append(_stop_views)
     return app
 
 
-async def _check_status(request: web.Request) -> web.Response:
-    return web.json_response({"status": "RUNNING", "errors": [], "standalone": True})
+async def _compress_assets(app: web.Application) -> None:
+    """plotly.js's basic bundle gzipped in the background as the server starts, as a manager does."""
+    asyncio.get_running_loop().run_in_executor(None, _asset, PLOTLY_BASIC)
 
 
 async def open_experiment(request: web.Request) -> web.Response:
@@ -91,6 +89,12 @@ async def open_experiment(request: web.Request) -> web.Response:
         url = await loop.run_in_executor(None, webui_url, int(found.entry["port"]))
         return web.json_response({"id": experiment_id, "url": url, "readOnly": found.entry.get("status") == "VIEWED"})
     from ..launcher import view_experiment
+    if found.entry is None:   # found under ~/nni-experiments only: registered, as `nnictl view` needs it
+        from .. import registry
+        facts = await loop.run_in_executor(None, experiments.experiment_facts, found)
+        await loop.run_in_executor(None, lambda: registry.update_entry(
+            experiment_id, dir=str(found.dir), status=facts["status"], name=facts["name"],
+            start_time=(facts["createdTime"] or 0) / 1000 or None))
     stop = asyncio.Event()
     ready: asyncio.Future[str] = loop.create_future()
 

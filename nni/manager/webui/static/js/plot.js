@@ -100,7 +100,8 @@ export const narrow = () => window.matchMedia("(max-width: 700px)").matches;
 
 /** Draw or update a figure in `el` (Plotly.react keeps zoom state and avoids flicker). */
 export async function plot(el, data, layout = {}, config = {}) {
-  const Plotly = needsFull(data) ? await loadFullPlotly() : await loadPlotly();
+  const source = data.map(toSvg);
+  const Plotly = needsFull(source) ? await loadFullPlotly() : await loadPlotly();
   if (!el.isConnected) return null;
   clearMessage(el);
   if (el.__nniPlotly && el.__nniPlotly !== Plotly) {   // drawn by the other bundle until now
@@ -113,7 +114,6 @@ export async function plot(el, data, layout = {}, config = {}) {
   if (narrow() && full.legend) full.legend = {...full.legend, y: -0.4};   // below the axis title, not on it
   const options = {displaylogo: false, responsive: true, modeBarButtonsToRemove: ["lasso2d", "select2d"],
                    ...(narrow() ? {displayModeBar: false} : {}), ...config};
-  const source = data.map(toSvg);
   el.__nniSource = source;
   el.__nniOptions = options;
   const shown = thinAll(source, full, null);
