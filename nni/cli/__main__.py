@@ -146,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     webui = command("webui", _webui.serve, "serve every experiment's web UI pages (no experiment needed); "
                     "'webui url': an experiment's web UI address")
     _port(webui, default=8070, help="port on 127.0.0.1 (default 8070; 0 picks a free port)")
-    webui_commands = webui.add_subparsers(dest="subcommand", metavar="SUBCOMMAND")
+    webui_commands = webui.add_subparsers(dest="subcommand", metavar="[url]")
     _id(command("url", _webui.url, "print the web UI URL of a running or viewed experiment", webui_commands))
 
     algo = command("algo", None, "list built-in algorithms, register custom ones by name")
