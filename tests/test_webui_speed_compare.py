@@ -283,6 +283,8 @@ def test_nnictl_webui_lists_compares_and_opens_every_experiment(make_experiment,
                 for key in ("maxTrialNumber", "trialConcurrency", "tuner.classArgs.seed"):
                     e(tab.locator(f"#experiments-diff tr[data-key='{key}']")).to_have_count(1)
                 e(tab.locator("#experiments-diff tr[data-key='searchSpace.x._type']")).to_have_count(0)
+                e(tab.locator("#experiments-configs > div")).to_have_count(2)   # and the whole configs
+                e(tab.locator(f"#experiments-configs > div[data-id='{second.id}'] pre")).to_contain_text('"second-one"')
                 no_sideways_scroll(tab)
                 if viewport is DESKTOP:
                     screenshot(tab, "experiments-compare")

@@ -16,6 +16,7 @@ export function create(ctx) {
   const best = h("table", {id: "experiments-best"});
   const diff = h("table", {id: "experiments-diff"});
   const diffNote = h("div", {class: "note", id: "experiments-diff-note"});
+  const configs = h("div", {class: "grid wide", id: "experiments-configs"});
   const back = h("a", {href: `#/experiments?selected=${ids.map(encodeURIComponent).join(",")}`}, "← all experiments");
   fill(ctx.root,
     h("div", {class: "card section"}, h("h1", {}, `${ids.length} experiments side by side`), back),
@@ -23,7 +24,8 @@ export function create(ctx) {
       h("div", {class: "card"}, h("h2", {}, "Best so far, by trial number"), byTrial),
       h("div", {class: "card"}, h("h2", {}, "Best so far, by time since created"), byTime)),
     h("div", {class: "card section"}, h("h2", {}, "Best trials"), h("div", {class: "table-wrap"}, best)),
-    h("div", {class: "card section"}, h("h2", {}, "Config differences"), diffNote, h("div", {class: "table-wrap"}, diff)));
+    h("div", {class: "card section"}, h("h2", {}, "Config differences"), diffNote, h("div", {class: "table-wrap"}, diff),
+      h("details", {}, h("summary", {}, "Whole configs"), configs)));
 
   return {
     minInterval: 5000,
@@ -33,6 +35,8 @@ export function create(ctx) {
       const label = (e) => (e.name ? `${e.name} (${e.id})` : e.id);
       renderBest(best, list, label);
       renderDiff(diff, diffNote, list, answer.differences, label);
+      fill(configs, list.map((e) => h("div", {dataset: {id: e.id}}, h("h3", {}, label(e)),
+        h("pre", {class: "small"}, JSON.stringify(e.config, null, 2)))));
       await drawCurves(byTrial, list, label, "bestByTrial", trialAxis("trial number",
         Math.max(0, ...list.map((e) => e.bestByTrial.x[e.bestByTrial.x.length - 1] || 0)) + 1));
       const longest = Math.max(0, ...list.map((e) => e.bestByTime.x[e.bestByTime.x.length - 1] || 0));
