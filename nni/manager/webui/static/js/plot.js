@@ -374,7 +374,7 @@ export function hasWebGL() {
 /** The scatter type for `count` points: SVG always now. Big traces are thinned by plot() (see
  * thin above) instead of drawn with WebGL, which needs the 4.8 MB bundle and, without a GPU,
  * drew slower than SVG draws the thinned trace. Kept for the pages that call it. */
-export function scatterType(count) {   // eslint-disable-line no-unused-vars
+export function scatterType(_count) {
   return "scatter";
 }
 
