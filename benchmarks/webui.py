@@ -22,10 +22,15 @@ Then a live experiment (trivial trials, real manager) runs with the Charts page 
 the page's long tasks (main-thread tasks over 50 ms, from ``PerformanceObserver``) are
 summed: the share of the time the page could not answer input while trials finished.
 
+* **slowest data**: the longest of the page's JSON requests before its first chart (on a
+  cold server, the first one waits for the server's snapshot of the store).
+
 ``--compare DIR`` runs everything a second time with the code in DIR (for instance
 ``git archive <commit> nni | tar -x -C DIR``) and prints it beside ours. The table goes to
 stdout and to benchmarks/results/webui.md; progress goes to stderr; the raw figures go to
 benchmarks/results/webui.json, and ``--reuse`` keeps those, measuring only what is missing.
+A full run (not ``--quick``) also rewrites the table in docs/webui.md ("Speed"), between its
+``webui-benchmark`` markers, with the command, machine, load and commit it was measured with.
 """
 
 from __future__ import annotations
@@ -47,6 +52,8 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 RESULTS = HERE / "results" / "webui.md"
+DOC = REPO / "docs" / "webui.md"
+DOC_START, DOC_END = "<!-- webui-benchmark:start -->", "<!-- webui-benchmark:end -->"
 SAVED = HERE / "results" / "webui.json"   # raw figures, for --reuse
 CHROMIUM = "/usr/bin/chromium"
 WAIT_MS = 180_000
@@ -225,7 +232,10 @@ def page_load(context: Any, url: str, selector: str) -> dict[str, Any]:
             .filter(r => r.initiatorType === 'script' || r.initiatorType === 'link' && r.name.endsWith('.js')
                          || r.name.endsWith('.js'))
             .reduce((a, r) => [a[0] + r.transferSize, a[1] + r.decodedBodySize], [0, 0])""")
-        return {"first": first / 1000, "sent": scripts[0], "decoded": scripts[1], "url": tab.url}
+        data = tab.evaluate("""(first) => performance.getEntriesByType('resource')
+            .filter(r => r.name.includes('/api/v1/nni/') && r.responseEnd <= first)
+            .reduce((a, r) => Math.max(a, r.responseEnd - r.requestStart), 0)""", first)
+        return {"first": first / 1000, "sent": scripts[0], "decoded": scripts[1], "data": data / 1000, "url": tab.url}
     finally:
         tab.close()
 
@@ -336,15 +346,17 @@ def fmt(value: Any, unit: str = "s") -> str:
 
 
 def table(ours: dict[str, Any], other: dict[str, Any] | None, label: str) -> str:
-    head = "| trials | page | first chart, cold (s) | warm (s) | scripts sent (MB) | scripts decoded (MB) |"
-    rule = "|---|---|---|---|---|---|"
+    head = ("| trials | page | first chart, cold (s) | warm (s) | scripts sent (MB) | scripts decoded (MB)"
+            " | slowest data, cold (s) |")
+    rule = "|---|---|---|---|---|---|---|"
     if other:
         head += f" {label}: cold (s) | {label}: warm (s) | {label}: sent (MB) |"
         rule += "---|---|---|"
     rows = [head, rule]
     for n, pages in ours["sizes"].items():
         for name, m in pages.items():
-            row = f"| {int(n):,} | {name} | {fmt(m['first'])} | {fmt(m['warm'])} | {fmt(m['sent'], 'MB')} | {fmt(m['decoded'], 'MB')} |"
+            row = (f"| {int(n):,} | {name} | {fmt(m['first'])} | {fmt(m['warm'])} | {fmt(m['sent'], 'MB')}"
+                   f" | {fmt(m['decoded'], 'MB')} | {fmt(m.get('data'))} |")
             if other:
                 o = other["sizes"].get(n, {}).get(name, {})
                 row += f" {fmt(o.get('first'))} | {fmt(o.get('warm'))} | {fmt(o.get('sent'), 'MB')} |"
@@ -388,17 +400,42 @@ def main() -> None:
         SAVED.parent.mkdir(parents=True, exist_ok=True)
         SAVED.write_text(json.dumps({"ours": ours, "other": other}, indent=1))
 
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="nni-webui-bench-") as tmp:
         work = Path(tmp)
         run(REPO, sizes, live_trials, args.skip_live, work, ours, save, stranger)
         if args.compare:
             run(args.compare.resolve(), sizes, live_trials, args.skip_live, work, other, save, stranger)
     other = other or None
-    text = (f"Web UI benchmark ({os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end)\n\n"
+    command = "python benchmarks/webui.py " + " ".join(a for a in sys.argv[1:])
+    text = (f"`{command.strip()}` at commit {commit()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())};"
+            f" {os.cpu_count()} CPUs, load average {load_before:.1f} at the start and"
+            f" {os.getloadavg()[0]:.1f} at the end (the machine is shared: higher load, slower pages)\n\n"
             + table(ours, other, args.compare_label))
     print(text)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(text + "\n")
+    if not args.quick:
+        update_doc(text)
+
+
+def commit() -> str:
+    """The checkout's commit, with ``+changes`` when files differ from it."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    return head + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
+def update_doc(text: str) -> None:
+    """Put ``text`` between the markers of docs/webui.md (left alone when they are missing)."""
+    doc = DOC.read_text()
+    if DOC_START not in doc or DOC_END not in doc:
+        log(f"{DOC} has no {DOC_START} marker: not updated")
+        return
+    head, rest = doc.split(DOC_START, 1)
+    _, tail = rest.split(DOC_END, 1)
+    DOC.write_text(f"{head}{DOC_START}\n{text}\n{DOC_END}{tail}")
 
 
 if __name__ == "__main__":

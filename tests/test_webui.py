@@ -963,8 +963,8 @@ def test_plotly_is_sent_compressed_once_and_only_where_charts_are(make_experimen
     e(page.locator("#chart-metric .scatterlayer .trace").first.locator(".point")).to_have_count(2)
     transfer = "() => performance.getEntriesByType('resource').filter(r => r.name.includes('plotly'))" \
                ".map(r => [r.transferSize, r.decodedBodySize])"
-    (first,) = page.evaluate(transfer)
-    assert 0 < first[0] < 2_000_000 and first[1] > 4_000_000   # sent gzipped
+    (first,) = page.evaluate(transfer)   # the basic bundle only (issue 27: the full one is for parallel coordinates)
+    assert 0 < first[0] < first[1] / 2 and first[1] > 1_000_000   # sent gzipped
     # A second visit (a new page load): plotly comes from the browser's cache, nothing sent.
     page.goto("about:blank")
     page.goto(ui(exp, "#/charts"))

@@ -13,7 +13,7 @@ from typing import Callable
 
 from ..experiment import rest
 from ..status import TrialStatus
-from . import _algo, _commands
+from . import _algo, _commands, _webui
 from ._errors import CliError
 
 __all__ = ["CliError", "build_parser", "main"]
@@ -149,9 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
     _id(top)
     top.add_argument("--time", "-t", type=float, default=5.0, help="refresh at least every T seconds (default 5)")
 
-    webui = command("webui", None, "web UI address")
-    webui_commands = webui.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
-    _id(command("url", _commands.webui_url, "print the web UI URL of an experiment", webui_commands))
+    webui = command("webui", _webui.serve, "serve every experiment's web UI pages (no experiment needed); "
+                    "'webui url': an experiment's web UI address")
+    _port(webui, default=8070, help="port on 127.0.0.1 (default 8070; 0 picks a free port)")
+    webui_commands = webui.add_subparsers(dest="subcommand", metavar="[url]")
+    _id(command("url", _webui.url, "print the web UI URL of a running or viewed experiment", webui_commands))
 
     algo = command("algo", None, "list built-in algorithms, register custom ones by name")
     algo_commands = algo.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)

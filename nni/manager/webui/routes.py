@@ -1,4 +1,4 @@
-"""HTTP routes of the web UI: its static files, plotly.js, and the JSON endpoints it reads.
+"""HTTP routes of the web UI: its static files, plotly.js (basic and full), and the JSON endpoints it reads.
 
 Everything here reads the store (through :class:`~.queries.UiData`) and works the same
 for a live experiment and a stopped one served read-only (``manager`` None); changes go
@@ -18,23 +18,26 @@ import io
 import json
 import mimetypes
 import os
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from ...status import EXPERIMENT_ENDED
-from .. import registry
 from ..experiment_dir import ExperimentDir
 from .._app_keys import API, MANAGER_KEY, STORE_KEY
-from ..read_model import ms, public_config, stored_optimize_mode
+from ..read_model import public_config, stored_optimize_mode
+from . import experiments
 from .importance import importance
 from .queries import ALL_STATES, QueryError, UiData
 
 UI_API = f"{API}/ui"
 STATIC_DIR = Path(__file__).parent / "static"
+# plotly.js's basic partial bundle (scatter, bar, pie), vendored: it draws every chart but the
+# parallel coordinates, which load the full bundle from the plotly package (static/vendor/README.md).
+PLOTLY_BASIC_VERSION = "4.1.1"
+PLOTLY_BASIC = STATIC_DIR / "vendor" / f"plotly-basic-{PLOTLY_BASIC_VERSION}.min.js"
+PLOTLY_BASIC_URL = f"/webui/plotly-basic-{PLOTLY_BASIC_VERSION}.min.js"
 UI_DATA_KEY = web.AppKey("webui_data", UiData)
 SHUTDOWN_KEY = web.AppKey("webui_shutdown", asyncio.Event)
 VIEW_CACHE_KEY = web.AppKey("webui_view_cache", dict)
@@ -58,14 +61,34 @@ _REDIRECTS = {"/oview": "overview", "/overview": "overview", "/detail": "trials"
               "/trialsDetail": "trials", "/charts": "charts"}
 
 
-def add_webui_routes(app: web.Application) -> None:
-    """Register the UI on ``app`` (built by ``rest.build_app``, which holds the store and manager)."""
+MODE_KEY = web.AppKey("webui_mode", str)   # "experiment" (a manager's UI) or "standalone" (nnictl webui)
+
+
+def add_ui_shell(app: web.Application, mode: str = "experiment") -> None:
+    """The page itself, its static files and plotly.js: what every UI server serves."""
+    app[MODE_KEY] = mode
     app.add_routes([
         web.get("/", index),
-        *[web.get(path, _redirect(page)) for path, page in _REDIRECTS.items()],
         web.get("/webui/plotly.min.js", plotly_js),
+        web.get(PLOTLY_BASIC_URL, plotly_basic_js),
         web.get("/webui/plotly-{version}.min.js", plotly_js),
         web.get("/webui/static/{path:.+}", static_file),
+    ])
+
+
+def add_experiments_routes(app: web.Application) -> None:
+    """Every experiment of this user, and 2-8 of them side by side (experiments.py)."""
+    app.add_routes([
+        web.get(f"{UI_API}/experiments", ui_experiments),
+        web.get(f"{UI_API}/experiments/compare", ui_experiments_compare),
+    ])
+
+
+def add_webui_routes(app: web.Application) -> None:
+    """Register the UI on ``app`` (built by ``rest.build_app``, which holds the store and manager)."""
+    add_ui_shell(app)
+    app.add_routes([
+        *[web.get(path, _redirect(page)) for path, page in _REDIRECTS.items()],
         web.get(f"{UI_API}/overview", ui_overview),
         web.get(f"{UI_API}/trials", ui_trials),
         web.get(f"{UI_API}/trials/{{trial_id}}/log", ui_trial_log),
@@ -74,8 +97,8 @@ def add_webui_routes(app: web.Application) -> None:
         web.get(f"{UI_API}/importance", ui_importance),
         web.get(f"{UI_API}/trials-export", ui_trials_export),
         web.get(f"{UI_API}/manager-log", ui_manager_log),
-        web.get(f"{UI_API}/experiments", ui_experiments),
     ])
+    add_experiments_routes(app)
     app[UI_DATA_KEY] = UiData(app[STORE_KEY].path)
     app[SHUTDOWN_KEY] = asyncio.Event()
     app[VIEW_CACHE_KEY] = {}
@@ -120,9 +143,12 @@ async def _warm_up(app: web.Application) -> None:
             await gate.wait()
         # metadata and file look-ups: tens of milliseconds, not for the loop
         await asyncio.to_thread(plotly_url)
-        path = plotly_path()
+        loop = asyncio.get_running_loop()
+        if PLOTLY_BASIC not in _ASSETS:   # every page that draws needs it first
+            await loop.run_in_executor(None, _asset, PLOTLY_BASIC)
+        path = plotly_path()   # only for parallel coordinates: not waited for
         if path.is_file() and path not in _ASSETS:
-            asyncio.get_running_loop().run_in_executor(None, _asset, path)
+            loop.run_in_executor(None, _asset, path)
         try:
             await _chart_payload(app)   # builds the snapshot first
         except Exception:  # noqa: BLE001 - only a head start: the first request will say what is wrong
@@ -194,13 +220,17 @@ def _send(request: web.Request, asset: _Asset, cache_control: str) -> web.Respon
 async def index(request: web.Request) -> web.Response:
     """The single page; the browser routes between its pages by the address's #fragment.
 
-    It names plotly.js by a versioned address, so the browser keeps that file for good.
+    It names both plotly.js bundles by versioned addresses, so the browser keeps them for good,
+    and says whether it serves one experiment or (``nnictl webui``) only the experiments pages.
     """
+    mode = request.app.get(MODE_KEY, "experiment")
     path = STATIC_DIR / "index.html"
-    if path not in _ASSETS:
-        text = path.read_text().replace("{{PLOTLY_URL}}", plotly_url())
-        _asset(path, text.encode())
-    return _send(request, _ASSETS[path], "no-cache")
+    key = path.with_name(f"index.{mode}.html")   # one cached copy per mode
+    if key not in _ASSETS:
+        text = (path.read_text().replace("{{PLOTLY_URL}}", plotly_url())
+                .replace("{{PLOTLY_BASIC_URL}}", PLOTLY_BASIC_URL).replace("{{UI_MODE}}", mode))
+        _asset(key, text.encode())
+    return _send(request, _ASSETS[key], "no-cache")
 
 
 async def static_file(request: web.Request) -> web.Response:
@@ -260,6 +290,12 @@ async def plotly_js(request: web.Request) -> web.Response:
     asset = _ASSETS.get(path) or await asyncio.get_running_loop().run_in_executor(None, _asset, path)
     versioned = "version" in request.match_info
     return _send(request, asset, "public, max-age=31536000, immutable" if versioned else "public, max-age=86400")
+
+
+async def plotly_basic_js(request: web.Request) -> web.Response:
+    """plotly.js's basic bundle (vendored, 1.2 MB, ~0.4 MB gzipped): cached for good, as the full one."""
+    asset = _ASSETS.get(PLOTLY_BASIC) or await asyncio.get_running_loop().run_in_executor(None, _asset, PLOTLY_BASIC)
+    return _send(request, asset, "public, max-age=31536000, immutable")
 
 
 # -- shared context ----------------------------------------------------------------------------
@@ -564,56 +600,28 @@ def _cell(value: Any) -> Any:
 
 
 async def ui_experiments(request: web.Request) -> web.Response:
-    """Every experiment in this machine's registry, with status, trial counts and best metric.
+    """Every experiment of this user (registry and ``~/nni-experiments``), with status, tuner,
+    trial counts, best metric, creation and last resume, read from each one's own store.
 
-    Read from the registry and each experiment's own store (read-only), so any running
-    manager (or a viewer) can show them all, as NNI's "All experiments" page does.
+    Read-only and manager-free, so any running manager, a viewer or ``nnictl webui`` shows
+    them all, as NNI's "All experiments" page does.
     """
-    manager = request.app[MANAGER_KEY]
-    current = manager.id if manager is not None else (await _data(request).run(_data(request).meta)).get("id")
-    entries = await asyncio.get_running_loop().run_in_executor(None, _experiments, current)
+    current = await _current_id(request)
+    entries = await asyncio.get_running_loop().run_in_executor(None, experiments.list_experiments, current)
     return web.json_response({"current": current, "experiments": entries})
 
 
-def _experiments(current: str | None) -> list[dict[str, Any]]:
-    answer = []
-    for entry in registry.list_entries():
-        info = {"id": entry.get("id"), "name": entry.get("name"), "status": entry.get("status"),
-                "port": entry.get("port") if entry.get("alive") else None, "alive": bool(entry.get("alive")),
-                "startTime": _ms(entry.get("start_time")), "endTime": _ms(entry.get("end_time")),
-                "current": entry.get("id") == current, "counts": {}, "trials": 0, "best": None,
-                "optimizeMode": None}
-        if entry.get("dir"):
-            info.update(_store_facts(ExperimentDir(entry["dir"]).database, bool(entry.get("alive"))))
-        answer.append(info)
-    return sorted(answer, key=lambda e: e["startTime"] or 0, reverse=True)
+async def ui_experiments_compare(request: web.Request) -> web.Response:
+    """``ids``: 2-8 experiments side by side: best-so-far curves, best trials, configs and their differences."""
+    ids = experiments.parse_ids(request.query.get("ids", ""))
+    answer = await asyncio.get_running_loop().run_in_executor(None, experiments.compare_experiments, ids)
+    return web.json_response(answer)
 
 
-def _store_facts(path: Path, alive: bool) -> dict[str, Any]:
-    """Status, counts by state and best metric of one experiment's store (nothing when unreadable)."""
-    from .queries import scalar_sql
-    if not path.is_file():
-        return {}
-    try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2)
-        try:
-            meta = {r[0]: json.loads(r[1]) for r in db.execute("SELECT key, value FROM meta")}
-            counts = dict(db.execute("SELECT status, COUNT(*) FROM trials GROUP BY status").fetchall())
-            mode = stored_optimize_mode(meta)
-            best = db.execute(f"SELECT MAX(v), MIN(v) FROM (SELECT {scalar_sql('value')} AS v FROM metrics"
-                              " WHERE type = 'FINAL')").fetchone()
-        finally:
-            db.close()
-    except (sqlite3.Error, ValueError):
-        return {}
-    status = meta.get("status")
-    if not alive and status not in EXPERIMENT_ENDED:
-        status = "STOPPED"   # its manager is gone
-    return {"status": status or "STOPPED", "counts": counts, "trials": sum(counts.values()), "optimizeMode": mode,
-            "best": best[1] if mode == "minimize" else best[0],
-            "maxTrialNumber": (meta.get("config") or {}).get("maxTrialNumber")}
-
-
-def _ms(seconds: Any) -> int | None:
-    """A registry entry's time as epoch milliseconds (the entry is a user-writable file: anything else is None)."""
-    return ms(seconds) if isinstance(seconds, (int, float)) else None
+async def _current_id(request: web.Request) -> str | None:
+    """The experiment this server serves (None for ``nnictl webui``, which serves none)."""
+    manager = request.app.get(MANAGER_KEY)
+    if manager is not None:
+        return manager.id
+    data = request.app.get(UI_DATA_KEY)
+    return None if data is None else (await data.run(data.meta)).get("id")

@@ -14,17 +14,27 @@ import * as compare from "./pages/compare.js";
 import * as charts from "./pages/charts.js";
 import * as experiments from "./pages/experiments.js";
 import * as pareto from "./pages/pareto.js";
+import * as experimentsCompare from "./pages/experiments-compare.js";
 import { loadPlotly } from "./plot.js";
 
-const PAGES = {overview, trials, trial: detail, compare, charts, experiments, pareto};
+// "experiment": a manager's (or a view's) UI; "standalone": `nnictl webui`, the experiments
+// pages only, served without an experiment.
+const MODE = (document.querySelector('meta[name="nni-ui-mode"]') || {}).content === "standalone"
+  ? "standalone" : "experiment";
+const PAGES = MODE === "standalone"
+  ? {experiments, "experiments-compare": experimentsCompare}
+  : {overview, trials, trial: detail, compare, charts, experiments, pareto,
+     "experiments-compare": experimentsCompare};
+const HOME = MODE === "standalone" ? "experiments" : "overview";
 const NAV = {overview: "overview", trials: "trials", trial: "trials", compare: "trials", charts: "charts",
-             experiments: "experiments", pareto: "pareto"};
-// Pages that draw charts: plotly.js (large) is fetched as they open, in parallel with their data.
-const DRAWING = new Set(["overview", "trial", "compare", "charts", "pareto"]);
+             experiments: "experiments", pareto: "pareto", "experiments-compare": "experiments"};
+// Pages that draw charts: plotly.js is fetched as they open, in parallel with their data.
+const DRAWING = new Set(["overview", "trial", "compare", "charts", "pareto", "experiments-compare"]);
 
 const $ = (id) => document.getElementById(id);
 
 const ctx = {
+  mode: MODE,
   readOnly: false,
   experiment: null,     // the last /ui/overview answer
   progress: null,       // the last /progress answer (live only)
@@ -38,13 +48,13 @@ function parseHash() {
   const raw = location.hash.replace(/^#\/?/, "");
   const [path, search = ""] = raw.split("?");
   const [name, ...rest] = path.split("/");
-  return {name: name || "overview", arg: rest.length ? decodeURIComponent(rest.join("/")) : null,
+  return {name: name || HOME, arg: rest.length ? decodeURIComponent(rest.join("/")) : null,
           params: new URLSearchParams(search)};
 }
 
 function route() {
   const {name, arg, params} = parseHash();
-  const key = PAGES[name] ? name : "overview";
+  const key = PAGES[name] ? name : HOME;
   if (current && current.page.unmount) current.page.unmount();
   const root = $("page");
   root.replaceChildren();
@@ -129,7 +139,25 @@ onConnectionChange((connected) => {
   }
 });
 
+/** `nnictl webui`: no experiment, no live updates; the experiments page polls for itself. */
+function startStandalone() {
+  ctx.readOnly = true;
+  document.body.classList.add("standalone");
+  for (const link of document.querySelectorAll("#nav a")) link.hidden = link.dataset.page !== "experiments";
+  document.querySelector(".brand").setAttribute("href", "#/experiments");
+  $("exp-name").textContent = "All experiments";
+  $("exp-status").hidden = true;
+  document.title = "Experiments · nni-ng";
+  window.addEventListener("hashchange", route);
+  route();
+  setLive("", "Experiments of this user, read from their stores");
+}
+
 async function start() {
+  if (MODE === "standalone") {
+    startStandalone();
+    return;
+  }
   let info = null;
   while (!info) {
     try {
