@@ -647,11 +647,3 @@ def top(args: argparse.Namespace) -> int:
     except rest.RestError:
         print(f"Experiment {entry['id']} is no longer running.")
         return 0
-
-
-def webui_url(args: argparse.Namespace) -> int:
-    entry = resolve(args.id)
-    if not entry["alive"]:
-        raise CliError(f"experiment {entry['id']} is not running; serve it with 'nnictl view {entry['id']}'")
-    print(rest.webui_url(entry["port"]))   # with ?token=: opening it logs the browser in
-    return 0
