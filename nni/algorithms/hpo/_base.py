@@ -105,6 +105,10 @@ class BaseTuner(Tuner):
     #: hyperopt-based TPE, Random and Anneal did): multi-phase experiments, which exist only in
     #: NNI 2.x, get that behaviour back (see :meth:`repeat_when_used_up`).
     _repeated_in_nni2: bool = False
+    #: Whether ``import_data`` takes results that lack some of the space's parameters (ones
+    #: added since: a warm start's older results); the tuner then models those parameters from
+    #: its other observations (TPE: the parameter's prior in that observation's component).
+    takes_partial_results: bool = False
 
     def repeat_when_used_up(self) -> None:
         """Propose repeats instead of ending once a finite space is used up (multi-phase, as NNI 2.x)."""
@@ -297,7 +301,7 @@ class BaseTuner(Tuner):
                 continue
             params = entry["parameter"]
             try:
-                xs = encode(self._dims, params)
+                xs = encode(self._dims, params, missing_ok=self.takes_partial_results)
             except ValueError as exc:
                 _logger.info("import_data: skipping entry #%d: does not fit the search space: %s", i, exc)
                 continue
