@@ -151,7 +151,8 @@ def table(results: dict[str, Any]) -> tuple[str, bool]:
 
 def docs_block(results: dict[str, Any], source: str) -> str:
     text, _ = table(results)
-    return (f"{_BEGIN}\n{text}\n\nCommand: `{results['command']}`; machine: {results['machine']}; "
+    return (f"{_BEGIN}\nShift: {results['shift']:g} of each continuous range; budget {results['budget']} "
+            f"trials; TPE with its defaults.\n\n{text}\n\nCommand: `{results['command']}`; machine: {results['machine']}; "
             f"commit {results['commit']}; {results['seconds']} s. Raw results: `{source}` (regenerate this "
             f"table with `python benchmarks/warm_start.py --from-results {source} --update-docs`).\n{_END}")
 
@@ -190,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.update_docs:
         update_docs(results, source)
         print(f"updated {os.path.relpath(DOCS, ROOT)}")
-    return 0 if ok else 1
+    # Quick mode (3 seeds) is a smoke test that the benchmark runs: its medians are noise.
+    return 0 if ok or args.quick else 1
 
 
 if __name__ == "__main__":
