@@ -128,6 +128,22 @@ def test_python_api_warm_start_gives_tpe_the_fitted_results_which_are_not_trials
     events = [m for k, m in conn.execute("SELECT kind, message FROM events") if k == "WARM_START"]
     assert events == [line]
 
+    # Resumed with a raised limit: not warm-started again; the tuner gets the same results back
+    # (those lacking 'z' included) and its own, and 2 more trials run.
+    exp.stop()
+    resumed = Experiment.resume(exp.id, port=0, wait_completion=False)
+    try:
+        resumed.update_max_trial_number(5)
+        assert resumed.wait(timeout=240) == "DONE"
+    finally:
+        resumed.stop()
+    conn = store_of(exp)
+    assert conn.execute("SELECT COUNT(*) FROM imported").fetchone()[0] == len(expected)
+    assert [k for k, in conn.execute("SELECT kind FROM events") if k == "WARM_START"] == ["WARM_START"]
+    assert conn.execute("SELECT COUNT(*) FROM trials").fetchone()[0] == 5
+    log = (Path(exp.config.experiment_working_directory) / exp.id / "log" / "nnimanager.log").read_text()
+    assert f"import_data: imported {len(expected) + 3} of {len(expected) + 3} entries" in log, log[-3000:]
+
 
 def test_a_custom_tuner_gets_the_results_before_its_first_trial_and_partial_ones_are_left_out(make_experiment):
     source = run_source(make_experiment, n=6)
@@ -185,11 +201,13 @@ def test_the_config_file_field_is_checked_and_kept(tmp_path):
             ExperimentConfig.load(write_config(tmp_path, base, warmStart=bad))
 
 
-def test_tpe_takes_results_lacking_a_parameter_added_since():
+def test_tpe_takes_results_lacking_a_parameter_added_since_when_told_they_are_partial():
     from nni.algorithms.hpo.tpe_tuner import TpeTuner
     tuner = TpeTuner(seed=1)
     tuner.update_search_space(NEW_SPACE)
-    tuner.import_data([{"parameter": {"x": 1, "y": 0.25}, "value": 0.5},              # no 'z': taken
+    tuner.import_data([{"parameter": {"x": 1, "y": 0.25}, "value": 0.5}])   # NNI's plain call: skipped
+    assert len(tuner._history) == 0
+    tuner.import_data(partial=True, data=[{"parameter": {"x": 1, "y": 0.25}, "value": 0.5},              # no 'z': taken
                        {"parameter": {"x": 1, "y": 0.5, "z": 2}, "value": 0.7},
                        {"parameter": {"x": 7, "y": 0.5, "z": 2}, "value": 0.1}])     # x out of range
     assert len(tuner._history) == 2

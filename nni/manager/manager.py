@@ -263,16 +263,17 @@ class ExperimentManager:
         _logger.info("resumed with %d trials (%d interrupted), %d results given to the tuner",
                      len(state.trials), len(state.interrupted), len(state.tuner_data))
 
-    async def import_data(self, data: list[dict[str, Any]], source: str | None = None) -> int:
+    async def import_data(self, data: list[dict[str, Any]], source: str | None = None,
+                          partial: bool = False) -> int:
         """Give the tuner prior results ({'parameter': ..., 'value': ...}); kept for resume too.
 
         ``source``: the experiment a warm start took them from (None: the user imported them),
-        recorded with the batch."""
+        recorded with the batch; ``partial``: rows may lack parameters added since (warm start)."""
         assert self._algorithms is not None
         rows = [d for d in data if isinstance(d, dict) and "parameter" in d and "value" in d]
         if len(rows) != len(data):
             raise ValueError("each imported entry must be an object with 'parameter' and 'value'")
-        await self._algorithms.import_data(rows)
+        await self._algorithms.import_data(rows, partial=partial)
         self.store.add_imported(rows, source=source)   # appended: an import costs O(its own rows)
         self.record_event("DATA_IMPORTED", f"{len(rows)} results imported" + (f" from {source}" if source else ""))
         await self.notify()
@@ -285,13 +286,12 @@ class ExperimentManager:
         ids = _warm_start.experiment_ids(self.config.warm_start)
         if not ids:
             return
-        tuner = self._algorithms.tuner.algorithm
         sources = await asyncio.to_thread(
             _warm_start.load, ids, self.config.search_space or {}, own_id=self.id, objectives=self.objectives,
-            takes_partial=bool(getattr(tuner, "takes_partial_results", False)))
+            takes_partial=self._algorithms.takes_partial_results)
         for source in sources:
             if source.rows:
-                await self.import_data(source.rows, source=source.summary.experiment)
+                await self.import_data(source.rows, source=source.summary.experiment, partial=True)
             _logger.info("warm start %s", source.summary.line())
             self.record_event("WARM_START", source.summary.line())
         self.store.set_meta(**{_warm_start.META_KEY: [s.summary.to_json() for s in sources]})
