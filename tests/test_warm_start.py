@@ -215,6 +215,31 @@ def test_tpe_takes_results_lacking_a_parameter_added_since_when_told_they_are_pa
     assert set(params) == {"x", "y", "z"}
 
 
+def test_dict_and_multi_objective_results_are_read_as_a_resume_reads_them(tmp_path):
+    """A source's final results as ``import_data`` gets them today: finite scalars or dicts with
+    a finite ``default``; with ``objectives``, the dict checked against them (``default`` added)."""
+    from nni._objectives import parse_objectives
+    from nni.manager._warm_start import finished_results
+    from nni.manager.experiment_dir import ExperimentDir
+    directory = ExperimentDir(tmp_path / "source")
+    store = directory.open_store()
+    finals = {"t0": {"acc": 0.9, "lat": 3.0}, "t1": {"default": 0.5, "acc": 0.8, "lat": 2.0},
+              "t2": float("nan"), "t3": 0.25, "t4": None}     # t4: no final result
+    for i, (trial_id, value) in enumerate(finals.items()):
+        store.add_trial(trial_id, i, str(tmp_path / trial_id), i, {"x": i})
+        if value is not None:
+            store.add_metric(trial_id, i, "FINAL", 0, json.dumps(value))
+    store.close()
+    # Single objective: the dict without 'default' and the NaN are not results a tuner can use.
+    assert finished_results(directory) == [
+        {"parameter": {"x": 1}, "value": {"default": 0.5, "acc": 0.8, "lat": 2.0}},
+        {"parameter": {"x": 3}, "value": 0.25}]
+    objectives = parse_objectives([{"metric": "acc", "mode": "maximize"}, {"metric": "lat"}])
+    assert finished_results(directory, objectives) == [
+        {"parameter": {"x": 0}, "value": {"acc": 0.9, "lat": 3.0, "default": 0.9}},
+        {"parameter": {"x": 1}, "value": {"default": 0.5, "acc": 0.8, "lat": 2.0}}]
+
+
 # -- nnictl ------------------------------------------------------------------------------------
 def nnictl(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
     return subprocess.run([NNICTL, *args], capture_output=True, text=True, timeout=timeout, env=os.environ.copy())
