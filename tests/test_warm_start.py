@@ -281,34 +281,44 @@ def config_file(tmp_path):
 
 
 def test_nnictl_create_warm_start_from_the_config_and_the_option_and_status_shows_the_counts(config_file, tmp_path):
-    first, port = nnictl_create(config_file(OLD_SPACE, 6))
-    wait_done(port)
-    assert nnictl("stop", first).returncode == 0
-    # The config's warmStart ...
-    second, port = nnictl_create(config_file(NEW_SPACE, 2, warmStart={"experiments": [first]}))
-    wait_done(port)
-    # ... and --warm-start (repeatable), added to it.
-    third, port = nnictl_create(config_file(NEW_SPACE, 2, warmStart={"experiments": [first]}), "--warm-start", second)
-    wait_done(port)
-    status = nnictl("experiment", "status", third)
-    assert status.returncode == 0, status.stderr
-    lines = [line.strip() for line in status.stdout.splitlines() if "warm start" in line]
-    assert len(lines) == 2, status.stdout
-    assert re.match(rf"warm start from {first}: 6 finished results, (\d) taken", lines[0]), lines
-    # the second experiment's own 2 trials: the first one's imported results are not carried on
-    assert re.match(rf"warm start from {second}: 2 finished results, 2 taken, 0 left out$", lines[1]), lines
-    # Imported results are not trials: the trial list has this experiment's 2.
-    ls = nnictl("trial", "ls", third)
-    assert ls.returncode == 0 and len([l for l in ls.stdout.splitlines() if "SUCCEEDED" in l]) == 2, ls.stdout
-    assert nnictl("stop", third).returncode == 0
-    # Stopped: status reads the store.
-    assert lines == [l.strip() for l in nnictl("experiment", "status", third).stdout.splitlines() if "warm start" in l]
-    # An unknown id on the command line: the launch is refused, naming the field.
-    out = nnictl("create", "--config", str(config_file(NEW_SPACE, 1)), "--port", "0", "--warm-start", "nosuchid")
-    assert out.returncode != 0
-    assert "warmStart.experiments[0]: no experiment 'nosuchid' on this machine" in out.stdout + out.stderr
-    for experiment_id in (first, second):
-        assert experiment_id in out.stdout + out.stderr   # the known ids are listed
+    created: list[str] = []
+    try:
+        first, port = nnictl_create(config_file(OLD_SPACE, 6))
+        created.append(first)
+        wait_done(port)
+        assert nnictl("stop", first).returncode == 0
+        # The config's warmStart ...
+        second, port = nnictl_create(config_file(NEW_SPACE, 2, warmStart={"experiments": [first]}))
+        created.append(second)
+        wait_done(port)
+        # ... and --warm-start (repeatable), added to it.
+        third, port = nnictl_create(config_file(NEW_SPACE, 2, warmStart={"experiments": [first]}),
+                                    "--warm-start", second)
+        created.append(third)
+        wait_done(port)
+        status = nnictl("experiment", "status", third)
+        assert status.returncode == 0, status.stderr
+        lines = [line.strip() for line in status.stdout.splitlines() if "warm start" in line]
+        assert len(lines) == 2, status.stdout
+        assert re.match(rf"warm start from {first}: 6 finished results, (\d) taken", lines[0]), lines
+        # the second experiment's own 2 trials: the first one's imported results are not carried on
+        assert re.match(rf"warm start from {second}: 2 finished results, 2 taken, 0 left out$", lines[1]), lines
+        # Imported results are not trials: the trial list has this experiment's 2.
+        ls = nnictl("trial", "ls", third)
+        assert ls.returncode == 0 and len([l for l in ls.stdout.splitlines() if "SUCCEEDED" in l]) == 2, ls.stdout
+        assert nnictl("stop", third).returncode == 0
+        # Stopped: status reads the store.
+        assert lines == [l.strip() for l in nnictl("experiment", "status", third).stdout.splitlines()
+                         if "warm start" in l]
+        # An unknown id on the command line: the launch is refused, naming the field.
+        out = nnictl("create", "--config", str(config_file(NEW_SPACE, 1)), "--port", "0", "--warm-start", "nosuchid")
+        assert out.returncode != 0
+        assert "warmStart.experiments[0]: no experiment 'nosuchid' on this machine" in out.stdout + out.stderr
+        for experiment_id in (first, second):
+            assert experiment_id in out.stdout + out.stderr   # the known ids are listed
+    finally:
+        for experiment_id in created:   # no manager outlives the test
+            nnictl("stop", experiment_id)
 
 
 # -- the web UI --------------------------------------------------------------------------------
