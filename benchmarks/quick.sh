@@ -35,6 +35,7 @@ BENCHMARKS=(
     "throughput|60|$PY benchmarks/throughput.py --quick"
     "training_services|90|$PY benchmarks/training_services.py --quick"
     "tuner_quality|60|$PY -m benchmarks.tuner_quality --smoke"
+    "warm_start|60|$PY benchmarks/warm_start.py --quick --out $LOGS/warm_start_quick.json"
     "webui|90|$PY benchmarks/webui.py --quick"
 )
 

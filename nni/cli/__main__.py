@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     _port(create)
     create.add_argument("--debug", "-d", action="store_true", help="debug logging")
     create.add_argument("--foreground", "-f", action="store_true", help="run in this terminal until stopped")
+    create.add_argument("--warm-start", action="append", metavar="ID", dest="warm_start",
+                        help="give the tuner this earlier experiment's finished results before the first trial "
+                             "(repeatable; added to the config's warmStart; docs/warm_start.md)")
     create.add_argument("--url_prefix", "-u", help="not supported yet: refused with a message if given")
 
     resume = command("resume", _commands.resume, "resume a stopped or crashed experiment where it left off")

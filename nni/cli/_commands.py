@@ -20,8 +20,8 @@ from ..records import ParameterRecord
 from ..runtime.process import signal_process
 from ..status import EXPERIMENT_ENDED, TRIAL_ACTIVE
 from ._errors import CliError
-from ._experiment import (export_rows, metrics, optimize_mode, pareto_rows, profile, require_live, resolve,
-                          running_entries, status, times, trial_jobs)
+from ._experiment import (export_rows, metrics, open_store, optimize_mode, pareto_rows, profile, require_live,
+                          resolve, running_entries, status, times, trial_jobs)
 from ._launch import start_manager
 from ._table import format_duration, format_table, format_time
 
@@ -46,6 +46,8 @@ def create(args: argparse.Namespace) -> int:
     manager_args = ["--config", str(config_path.resolve()), "--port", str(args.port)]
     if args.debug:
         manager_args.append("--debug")
+    for experiment_id in args.warm_start or []:
+        manager_args += ["--warm-start", experiment_id]
     _print_started(start_manager(manager_args, foreground=args.foreground), "started")
     return 0
 
@@ -252,7 +254,19 @@ def experiment_status(args: argparse.Namespace) -> int:
         print(f"  error: {error}")
     for warning in state["warnings"]:
         print(f"  warning: {warning}")
+    for line in _warm_start_lines(entry):
+        print(f"  warm start {line}")
     return 0
+
+
+def _warm_start_lines(entry: dict[str, Any]) -> list[str]:
+    """What a warm start took from each source (docs/warm_start.md); read from the store."""
+    from ..manager._warm_start import stored_summary, summary_line
+    try:
+        with open_store(entry) as store:
+            return [summary_line(source) for source in stored_summary(store.all_meta())]
+    except Exception:  # noqa: BLE001 - no database: nothing to say (status says the rest)
+        return []
 
 
 def experiment_delete(args: argparse.Namespace) -> int:

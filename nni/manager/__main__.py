@@ -57,6 +57,9 @@ def _load_config(args: argparse.Namespace) -> tuple[Any, list[str]]:
     notes = list(config.conversion_notes)
     if args.debug:
         config.debug = True
+    if args.warm_start:   # nnictl create --warm-start ID: added to the config's warmStart
+        ids = list((config.warm_start or {}).get("experiments") or []) + list(args.warm_start)
+        config.warm_start = {"experiments": ids}
     return config.canonical_copy(), notes
 
 
@@ -69,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", help="the experiment's directory (resume and view)")
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--debug", action="store_true")
+    parser.add_argument("--warm-start", action="append", metavar="ID",
+                        help="warm start from this experiment's results (repeatable; added to warmStart)")
     parser.add_argument("--foreground", action="store_true")
     parser.add_argument("--ready-fd", type=int)
     args = parser.parse_args(argv)

@@ -86,16 +86,25 @@ class Algorithms:
         """A new search space from the user; BadRequest (the tuner's message) when the tuner refuses it."""
         await self._user_call("update_search_space", "this search space", search_space)
 
-    async def import_data(self, rows: list[dict[str, Any]]) -> None:
-        """Results the user imports; BadRequest (the tuner's message) when the tuner refuses them."""
-        await self._user_call("import_data", "the imported data", rows)
+    @property
+    def takes_partial_results(self) -> bool:
+        """Whether the tuner takes results lacking parameters (``import_data(..., partial=True)``)."""
+        return bool(getattr(self.tuner.algorithm, "takes_partial_results", False))
 
-    async def _user_call(self, method: str, what: str, *args: Any) -> None:
+    async def import_data(self, rows: list[dict[str, Any]], partial: bool = False) -> None:
+        """Results the user imports; BadRequest (the tuner's message) when the tuner refuses them.
+
+        ``partial``: rows may lack parameters added since (a warm start); only a tuner that
+        takes partial results is told so (others get NNI's plain call)."""
+        kwargs = {"partial": True} if partial and self.takes_partial_results else {}
+        await self._user_call("import_data", "the imported data", rows, **kwargs)
+
+    async def _user_call(self, method: str, what: str, *args: Any, **kwargs: Any) -> None:
         # What the user sent is what this tuner cannot take (a space it does not support, rows
         # that do not fit the space): the user's to fix, so a 400 with the tuner's own message,
         # and the experiment goes on with what it had. The traceback goes to the log.
         try:
-            await self.tuner.call(method, *args)
+            await self.tuner.call(method, *args, **kwargs)
         except AlgorithmError as exc:
             cause = exc.__cause__ or exc
             name = type(self.tuner.algorithm).__name__
@@ -113,7 +122,8 @@ class Algorithms:
         """
         if not data or not hasattr(self.tuner.algorithm, "import_data"):
             return
-        imported = self.tuner.call("import_data", data)
+        # A warm start's rows that lack new parameters were taken (partial) the first time too.
+        imported = self.tuner.call("import_data", data, **({"partial": True} if self.takes_partial_results else {}))
         if self.multi_thread:
             await imported
         else:

@@ -27,7 +27,7 @@ from ..records import SOURCE_ALGORITHM, SOURCE_RESUMED, ParameterRecord
 from ..status import EXPERIMENT_ENDED, TRIAL_ACTIVE, TRIAL_ENDED, ExperimentStatus, TrialStatus
 from ..training_service import ServiceContext, TrainingService, TrialEnded, TrialSpec, create_training_service
 from ..training_service.base import trial_channel_url
-from . import _objectives, _resume
+from . import _objectives, _resume, _warm_start
 from ._algorithms import Algorithms
 from ._channel import LOST, DuplicateFinal, TrialRequests
 from ._tasks import BackgroundTasks
@@ -165,6 +165,8 @@ class ExperimentManager:
             self.channel.algorithms = self._algorithms
             self.store.set_meta(optimize_mode=self.optimize_mode)   # read by `nnictl view`
             await self._algorithms.prepare(config.search_space, self.objectives, config.max_trial_number)
+            if not self._resume:   # a resumed one has them in its store (``imported``) already
+                await self._warm_start()
             self._service = self._service_obj or create_training_service(ServiceContext.from_config(
                 config, experiment_id=self.id, experiment_dir=self.dir, port=self.port))
             self._service.on_trial_start = self._on_trial_start
@@ -262,17 +264,38 @@ class ExperimentManager:
         _logger.info("resumed with %d trials (%d interrupted), %d results given to the tuner",
                      len(state.trials), len(state.interrupted), len(state.tuner_data))
 
-    async def import_data(self, data: list[dict[str, Any]]) -> int:
-        """Give the tuner prior results ({'parameter': ..., 'value': ...}); kept for resume too."""
+    async def import_data(self, data: list[dict[str, Any]], source: str | None = None,
+                          partial: bool = False) -> int:
+        """Give the tuner prior results ({'parameter': ..., 'value': ...}); kept for resume too.
+
+        ``source``: the experiment a warm start took them from (None: the user imported them),
+        recorded with the batch; ``partial``: rows may lack parameters added since (warm start)."""
         assert self._algorithms is not None
         rows = [d for d in data if isinstance(d, dict) and "parameter" in d and "value" in d]
         if len(rows) != len(data):
             raise ValueError("each imported entry must be an object with 'parameter' and 'value'")
-        await self._algorithms.import_data(rows)
-        self.store.add_imported(rows)   # appended: an import costs O(its own rows)
-        self.record_event("DATA_IMPORTED", f"{len(rows)} results imported")
+        await self._algorithms.import_data(rows, partial=partial)
+        self.store.add_imported(rows, source=source)   # appended: an import costs O(its own rows)
+        self.record_event("DATA_IMPORTED", f"{len(rows)} results imported" + (f" from {source}" if source else ""))
         await self.notify()
         return len(rows)
+
+    async def _warm_start(self) -> None:
+        """``warmStart``: the finished results of the named experiments, fitted to this search
+        space, go to the tuner before the first trial (``_warm_start``), one import per source."""
+        assert self._algorithms is not None
+        ids = _warm_start.experiment_ids(self.config.warm_start)
+        if not ids:
+            return
+        sources = await asyncio.to_thread(
+            _warm_start.load, ids, self.config.search_space or {}, own_id=self.id, objectives=self.objectives,
+            takes_partial=self._algorithms.takes_partial_results)
+        for source in sources:
+            if source.rows:
+                await self.import_data(source.rows, source=source.summary.experiment, partial=True)
+            _logger.info("warm start %s", source.summary.line())
+            self.record_event("WARM_START", source.summary.line())
+        self.store.set_meta(**{_warm_start.META_KEY: [s.summary.to_json() for s in sources]})
 
     # -- scheduling ------------------------------------------------------------------------
     def active_trials(self) -> list[TrialState]:

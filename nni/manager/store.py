@@ -89,7 +89,8 @@ CREATE TABLE IF NOT EXISTS imported (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     parameter TEXT NOT NULL,
     value TEXT NOT NULL,
-    timestamp REAL NOT NULL
+    timestamp REAL NOT NULL,
+    source TEXT                 -- the experiment a warm start took it from (NULL: nnictl import)
 );
 CREATE INDEX IF NOT EXISTS parameters_by_trial ON parameters(trial_id);
 CREATE INDEX IF NOT EXISTS metrics_final ON metrics(id) WHERE type = 'FINAL';
@@ -136,6 +137,7 @@ class Store:
             self._db.executescript(_SCHEMA)
             for index in _DROPPED_INDEXES:
                 self._db.execute(f"DROP INDEX IF EXISTS {index}")
+            _add_missing_columns(self._db)
         self._pending: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future]] = []
         self._flush_scheduled = False
 
@@ -406,11 +408,12 @@ class Store:
         return dict(row) if row else None
 
     # -- imported results ------------------------------------------------------------------
-    def add_imported(self, rows: list[dict[str, Any]]) -> None:
-        """Append imported results ({"parameter", "value"}) in one transaction."""
+    def add_imported(self, rows: list[dict[str, Any]], source: str | None = None) -> None:
+        """Append imported results ({"parameter", "value"}) in one transaction, as one batch;
+        ``source``: the experiment a warm start took them from (None: the user imported them)."""
         now = _now()
-        self.executemany("INSERT INTO imported(parameter, value, timestamp) VALUES (?, ?, ?)",
-                         [(_compact_json(r["parameter"]), _compact_json(r["value"]), now) for r in rows])
+        self.executemany("INSERT INTO imported(parameter, value, timestamp, source) VALUES (?, ?, ?, ?)",
+                         [(_compact_json(r["parameter"]), _compact_json(r["value"]), now, source) for r in rows])
 
     def imported_batches(self) -> list[str]:
         """Every import as NNI's ``imported-data`` route answers it: one JSON list per import,
@@ -425,14 +428,15 @@ class Store:
         if legacy:
             batches.append(_compact_json(legacy))
         current: list[str] = []
-        last: float | None = None
-        for parameter, value, timestamp in self._db.execute(
-                "SELECT parameter, value, timestamp FROM imported ORDER BY id"):
-            if last is not None and timestamp != last:
+        last: tuple[float, str | None] | None = None
+        has_source = any(r[1] == "source" for r in self._db.execute("PRAGMA table_info(imported)"))
+        for parameter, value, timestamp, source in self._db.execute(
+                f"SELECT parameter, value, timestamp, {'source' if has_source else 'NULL'} FROM imported ORDER BY id"):
+            if last is not None and (timestamp, source) != last:
                 batches.append("[" + ",".join(current) + "]")
                 current = []
             current.append(f'{{"parameter":{parameter},"value":{value}}}')
-            last = timestamp
+            last = (timestamp, source)
         if current:
             batches.append("[" + ",".join(current) + "]")
         return batches
@@ -443,6 +447,18 @@ class Store:
         rows += [{"parameter": json.loads(r[0]), "value": json.loads(r[1])}
                  for r in self._db.execute("SELECT parameter, value FROM imported ORDER BY id")]
         return rows
+
+    def imported_rows(self) -> list[dict[str, Any]]:
+        """Every imported result with its row id, time and ``source`` (None: imported by the user)."""
+        # a read-only store written before the column existed has no source: NULL for all
+        has_source = any(r[1] == "source" for r in self._db.execute("PRAGMA table_info(imported)"))
+        cursor = self._db.execute(f"SELECT id, parameter, value, timestamp, {'source' if has_source else 'NULL'}"
+                                  " FROM imported ORDER BY id")
+        return [{"id": i, "parameter": json.loads(p), "value": json.loads(v), "timestamp": t, "source": s}
+                for i, p, v, t, s in cursor]
+
+    def imported_count(self) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM imported").fetchone()[0]
 
     # -- events ----------------------------------------------------------------------------
     def add_event(self, kind: str, message: str = "", trial_id: str | None = None) -> None:
@@ -462,6 +478,13 @@ class Store:
         """Run ``sql`` for every row, in one transaction."""
         with self._transaction():
             self._db.executemany(sql, rows)
+
+
+def _add_missing_columns(db: sqlite3.Connection) -> None:
+    """Columns later versions added to existing tables (a store written before them gets them)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(imported)")}
+    if "source" not in columns:
+        db.execute("ALTER TABLE imported ADD COLUMN source TEXT")
 
 
 def insert_metric(db: sqlite3.Connection, trial_id: str, parameter_id: int | None, metric_type: str,

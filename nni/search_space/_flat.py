@@ -230,8 +230,12 @@ def decode(dims: list[Dim], xs: Sequence) -> dict:
     return root
 
 
-def encode(dims: list[Dim], params: Any) -> list:
-    """NNI parameters -> internal values (None for inactive). Raises ValueError saying what does not fit."""
+def encode(dims: list[Dim], params: Any, *, missing_ok: bool = False) -> list:
+    """NNI parameters -> internal values (None for inactive). Raises ValueError saying what does not fit.
+
+    ``missing_ok``: a parameter the set lacks (one added to the space since: a warm start's
+    older results) is None, as an inactive one, instead of an error; so are the dims nested in it.
+    """
     if not isinstance(params, dict):
         raise ValueError(f"parameters must be a dict, got {type(params).__name__}")
     xs: list = [None] * len(dims)
@@ -241,6 +245,8 @@ def encode(dims: list[Dim], params: Any) -> list:
             continue
         source = params if dim.parent is None else containers[(dim.parent, dim.parent_option)]
         if dim.name not in source:
+            if missing_ok:
+                continue
             raise ValueError(f"parameter {dim.display!r} is missing")
         v = source[dim.name]
         if dim.type == "choice":

@@ -105,6 +105,11 @@ class BaseTuner(Tuner):
     #: hyperopt-based TPE, Random and Anneal did): multi-phase experiments, which exist only in
     #: NNI 2.x, get that behaviour back (see :meth:`repeat_when_used_up`).
     _repeated_in_nni2: bool = False
+    #: Whether ``import_data(data, partial=True)`` takes results that lack some of the space's
+    #: parameters (ones added since: a warm start's older results, docs/warm_start.md); the
+    #: tuner then models those parameters from its other observations (TPE: the parameter's
+    #: prior in that observation's component). A plain ``import_data`` skips such rows (NNI).
+    takes_partial_results: bool = False
 
     def repeat_when_used_up(self) -> None:
         """Propose repeats instead of ending once a finite space is used up (multi-phase, as NNI 2.x)."""
@@ -287,7 +292,7 @@ class BaseTuner(Tuner):
         # a failed trial's parameters stay "seen": failures are usually deterministic
         self._pending.pop(parameter_id, None)
 
-    def import_data(self, data: list[dict[str, Any]]) -> None:
+    def import_data(self, data: list[dict[str, Any]], partial: bool = False) -> None:
         if self.search_space is None:
             raise RuntimeError(f"{type(self).__name__}: update_search_space() must be called before import_data()")
         imported = 0
@@ -297,7 +302,7 @@ class BaseTuner(Tuner):
                 continue
             params = entry["parameter"]
             try:
-                xs = encode(self._dims, params)
+                xs = encode(self._dims, params, missing_ok=partial and self.takes_partial_results)
             except ValueError as exc:
                 _logger.info("import_data: skipping entry #%d: does not fit the search space: %s", i, exc)
                 continue

@@ -205,6 +205,7 @@ class TpeTuner(BaseTuner):
     """
 
     _repeated_in_nni2 = True   # NNI 2.x's hyperopt-based version (multi-phase experiments)
+    takes_partial_results = True   # a parameter missing from a result: its prior in that component
 
     def __init__(self, optimize_mode: Any = "minimize", seed: Any = None, tpe_args: dict | None = None) -> None:
         super().__init__(optimize_mode=optimize_mode, seed=seed)

@@ -61,6 +61,30 @@ def check_objectives(value: Any, path: str) -> list[dict[str, str]]:
     except ValueError as error:
         raise ConfigError(str(error)) from None
 
+def check_warm_start(value: Any, path: str) -> dict[str, list[str]]:
+    """``warmStart``: ``{experiments: [ID, ...]}``, the earlier experiments whose results the
+    tuner gets before the first trial (nni-ng extension; see docs/warm_start.md). Whether the
+    ids exist is checked when the experiment starts, against this machine's experiments.
+    One id may be given as a string; the value is kept as ``{'experiments': [...]}``."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{path}: expected a mapping like {{experiments: [ID, ...]}}, got {value!r}")
+    unknown = sorted(set(value) - {"experiments"})
+    if unknown:
+        raise ConfigError(f"{path}.{unknown[0]}: unknown field; warmStart has one field, "
+                          f"'experiments' (a list of experiment ids)")
+    ids = value.get("experiments")
+    if isinstance(ids, str):
+        ids = [ids]
+    if not isinstance(ids, (list, tuple)) or not ids:
+        raise ConfigError(f"{path}.experiments: expected a non-empty list of experiment ids, got {ids!r}")
+    for i, experiment_id in enumerate(ids):
+        if not isinstance(experiment_id, str) or not experiment_id.strip():
+            raise ConfigError(f"{path}.experiments[{i}]: expected an experiment id (a string), got {experiment_id!r}")
+    return {"experiments": list(dict.fromkeys(i.strip() for i in ids))}
+
+
 LOG_LEVELS = ("fatal", "error", "warning", "info", "debug", "trace")
 
 _ALGORITHM_FIELDS = ("tuner", "assessor", "advisor")
@@ -150,6 +174,7 @@ class ExperimentConfig(_ConfigBase):
         _Field("search_space_file", check_optional_path, is_path=True),
         _Field("search_space", check_dict),
         _Field("objectives", check_objectives),
+        _Field("warm_start", check_warm_start),
         _Field("trial_command", check_nonempty_str, required=True),
         _Field("trial_code_directory", check_path, default=".", required=True, is_path=True),
         _Field("trial_concurrency", check_trial_concurrency, required=True),
@@ -186,6 +211,9 @@ class ExperimentConfig(_ConfigBase):
     search_space: dict[str, Any] | None
     objectives: list[dict[str, str]] | None
     """Multi-objective experiments (nni-ng extension): ``[{'metric': ..., 'mode': ...}]``; see docs/multi_objective.md."""
+    warm_start: dict[str, list[str]] | None
+    """Warm start (nni-ng extension): ``{'experiments': [ID, ...]}``, earlier experiments whose
+    finished results the tuner gets before the first trial; see docs/warm_start.md."""
     trial_command: str | None
     trial_code_directory: str | os.PathLike
     trial_concurrency: int | None

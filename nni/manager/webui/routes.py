@@ -97,6 +97,7 @@ def add_webui_routes(app: web.Application) -> None:
         web.get(f"{UI_API}/importance", ui_importance),
         web.get(f"{UI_API}/trials-export", ui_trials_export),
         web.get(f"{UI_API}/manager-log", ui_manager_log),
+        web.get(f"{UI_API}/imported", ui_imported),
     ])
     add_experiments_routes(app)
     app[UI_DATA_KEY] = UiData(app[STORE_KEY].path)
@@ -322,6 +323,7 @@ async def ui_overview(request: web.Request) -> web.Response:
     data = _data(request)
     config = ctx["config"]
     summary = await data.run(data.summary, ctx["optimizeMode"])
+    summary["imported"] = await asyncio.to_thread(_imported_summary, request.app[STORE_KEY].path)
     manager = ctx["manager"]
     if manager is not None:
         progress = manager.progress()
@@ -353,6 +355,42 @@ async def ui_overview(request: web.Request) -> web.Response:
         "config": config,
         **summary,
     })
+
+
+def _imported_summary(database: Path) -> dict[str, Any]:
+    """How many results were imported and what each warm start took (``_warm_start``)."""
+    from .._warm_start import stored_summary
+    from ..store import Store
+    store = Store(database, readonly=True)
+    try:
+        return {"count": store.imported_count(), "warmStart": stored_summary(store.all_meta())}
+    finally:
+        store.close()
+
+
+def _imported_rows(database: Path) -> dict[str, Any]:
+    from ...utils import extract_scalar_reward
+    from ..store import Store
+    store = Store(database, readonly=True)
+    try:
+        rows = store.imported_rows()
+    finally:
+        store.close()
+    keys: dict[str, None] = {}
+    for row in rows:
+        if isinstance(row["parameter"], dict):
+            keys.update(dict.fromkeys(row["parameter"]))
+        try:
+            row["metric"] = float(extract_scalar_reward(row["value"]))
+        except (RuntimeError, TypeError, ValueError):
+            row["metric"] = None
+    return {"total": len(rows), "parameterKeys": list(keys), "rows": rows}
+
+
+async def ui_imported(request: web.Request) -> web.Response:
+    """The imported results (warm start, ``nnictl experiment import``), with their source: they
+    are not trials, so the trials table never lists them; the trials page shows them apart."""
+    return web.json_response(await asyncio.to_thread(_imported_rows, request.app[STORE_KEY].path))
 
 
 def _seconds(duration: Any) -> float | None:

@@ -6,6 +6,7 @@ import {
   ENDED_EXPERIMENT, STATES, fill, formatDuration, formatNumber, formatValue, h, progressBar, statusChip,
 } from "../dom.js";
 import { drawMetric, withMetric } from "./charts.js";
+import { importedSummary } from "./imported.js";
 
 const TOP_TRIALS = 10;
 const CHART_INTERVAL = 3000;   // the metric chart needs every result: redrawn at most this often
@@ -28,6 +29,7 @@ export function create(ctx) {
     best: h("div", {class: "card", id: "card-best"}),
   };
   const counts = h("div", {class: "counts", id: "state-counts"});
+  const imported = h("div", {id: "imported"});   // imported results (warm start): imported.js
   const space = h("div", {class: "table-wrap"});
   const config = h("pre", {id: "config"});
   const controls = ctx.readOnly ? null : buildControls(ctx, () => page.refresh());
@@ -40,6 +42,7 @@ export function create(ctx) {
     warning,
     h("div", {class: "grid"}, cards.status, cards.trials, cards.duration, cards.best),
     h("div", {class: "card section"}, h("h2", {}, "Trials by state"), counts),
+    imported,
     h("div", {class: "grid wide"},
       h("div", {class: "card"}, h("h2", {}, "Default metric by trial"), chart, chartNote),
       h("div", {class: "card"}, h("h2", {}, `Top ${TOP_TRIALS} trials`), h("div", {class: "table-wrap"}, top))),
@@ -173,6 +176,7 @@ export function create(ctx) {
         statusChip(state), h("span", {class: "num"}, n));
     }));
 
+    fill(imported, importedSummary(o));
     if (controls) controls.update(o);
 
     fill(space, h("table", {id: "search-space"},

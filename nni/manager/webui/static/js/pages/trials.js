@@ -5,6 +5,7 @@ import { get, killTrial, query, request } from "../api.js";
 import {
   ACTIVE, STATES, debounce, fill, formatDuration, formatNumber, formatTime, formatValue, h, statusChip,
 } from "../dom.js";
+import { importedSection } from "./imported.js";
 
 const PAGE_SIZES = [20, 50, 100, 200];
 // Columns besides parameters and result keys that can be shown or hidden; the choice is kept
@@ -105,13 +106,15 @@ export function create(ctx) {
   const pager = h("div", {class: "pager", id: "pager"});
   const table = h("table", {id: "trials-table"});
   const summary = h("span", {class: "muted", id: "trials-summary"});
+  const imported = importedSection(ctx);   // imported results, apart from the trials: imported.js
 
   fill(ctx.root,
     h("div", {class: "card"},
       h("div", {class: "toolbar"}, filterInput, stateFilter, filterError),
       h("div", {class: "toolbar"}, summary, h("span", {class: "grow"}), compareButton, rerunButton, clearButton, columnsMenu,
         h("span", {class: "small muted"}, "export"), exportLink("csv"), exportLink("json"), pager),
-      h("div", {class: "table-wrap"}, table)));
+      h("div", {class: "table-wrap"}, table)),
+    imported.element);
 
   function keepInAddress() {
     // Keep the view in the address (shareable, survives reloads) without re-mounting the page.
@@ -278,6 +281,7 @@ export function create(ctx) {
         return page.refresh();
       }
       render(answer);
+      await imported.refresh();
     },
   };
   return page;
