@@ -61,6 +61,16 @@ def check_objectives(value: Any, path: str) -> list[dict[str, str]]:
     except ValueError as error:
         raise ConfigError(str(error)) from None
 
+
+def check_constraints(value: Any, path: str) -> list[dict[str, Any]]:
+    """``constraints``: a list of ``{metric, max, min}`` (nni-ng's extension; docs/constraints.md)."""
+    from nni._constraints import parse_constraints
+    try:
+        return [c.to_dict() for c in parse_constraints(value, path)]
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+
+
 LOG_LEVELS = ("fatal", "error", "warning", "info", "debug", "trace")
 
 _ALGORITHM_FIELDS = ("tuner", "assessor", "advisor")
@@ -150,6 +160,7 @@ class ExperimentConfig(_ConfigBase):
         _Field("search_space_file", check_optional_path, is_path=True),
         _Field("search_space", check_dict),
         _Field("objectives", check_objectives),
+        _Field("constraints", check_constraints),
         _Field("trial_command", check_nonempty_str, required=True),
         _Field("trial_code_directory", check_path, default=".", required=True, is_path=True),
         _Field("trial_concurrency", check_trial_concurrency, required=True),
@@ -186,6 +197,8 @@ class ExperimentConfig(_ConfigBase):
     search_space: dict[str, Any] | None
     objectives: list[dict[str, str]] | None
     """Multi-objective experiments (nni-ng extension): ``[{'metric': ..., 'mode': ...}]``; see docs/multi_objective.md."""
+    constraints: list[dict[str, Any]] | None
+    """Feasibility (nni-ng extension): ``[{'metric': ..., 'max': ..., 'min': ...}]``; see docs/constraints.md."""
     trial_command: str | None
     trial_code_directory: str | os.PathLike
     trial_concurrency: int | None
@@ -333,6 +346,8 @@ class ExperimentConfig(_ConfigBase):
             raise ConfigError("tuner: required field is missing")
         if self.objectives is not None:
             _check_multi_objective_tuner(self)
+        if self.constraints:
+            _check_constrained_tuner(self)
 
         if (
             isinstance(service, LocalConfig)
@@ -402,6 +417,8 @@ class ExperimentConfig(_ConfigBase):
             result.tuner_gpu_indices = parse_gpu_indices(result.tuner_gpu_indices, "tunerGpuIndices")
         if result.objectives is not None:   # Python may set Objective objects or leave mode out
             result.objectives = check_objectives(result.objectives, "objectives")
+        if result.constraints is not None:   # Python may set Constraint objects
+            result.constraints = check_constraints(result.constraints, "constraints")
         result.log_level = (result.log_level or ("debug" if result.debug else "info")).lower()
 
         if result.search_space_file is not None:
@@ -493,6 +510,20 @@ def _check_multi_objective_tuner(config: ExperimentConfig) -> None:
     if isinstance(name, str) and name.lower() not in {n.lower() for n in MULTI_OBJECTIVE_TUNERS}:
         raise ConfigError(f"tuner.name: {name!r} optimises one metric but objectives lists "
                           f"{len(config.objectives or [])}; use a tuner that handles several: {names}")
+
+
+def _check_constrained_tuner(config: ExperimentConfig) -> None:
+    """With ``constraints``, a built-in tuner must be one that honours them (custom tuners get the
+    constraint values with each result and decide themselves)."""
+    from nni._constraints import CONSTRAINED_TUNERS
+    names = ", ".join(CONSTRAINED_TUNERS)
+    if is_set(config.advisor):
+        raise ConfigError(f"advisor: an advisor does not honour constraints (constraints is set); "
+                          f"use a tuner that does: {names}")
+    name = getattr(config.tuner, "name", None)
+    if isinstance(name, str) and name.lower() not in {n.lower() for n in CONSTRAINED_TUNERS}:
+        raise ConfigError(f"tuner.name: {name!r} does not honour constraints, which this experiment sets; "
+                          f"use one that does: {names} (or a custom tuner)")
 
 
 def _parse_text(text: str, file: Path) -> Any:
