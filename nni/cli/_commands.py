@@ -257,6 +257,7 @@ def experiment_export(args: argparse.Namespace) -> int:
             row["intermediate"] = intermediate.get((row["trialJobId"], str(row["parameterId"])), [])
     for row in rows:
         row["value"] = _decode(row["value"])
+    _add_feasibility(rows, profile(entry).get("params", {}).get("constraints"))
     path = Path(args.filename)
     if args.type == "json":
         path.write_text(json.dumps(rows, indent=1))
@@ -272,6 +273,8 @@ def experiment_export(args: argparse.Namespace) -> int:
             writer = csv.writer(f)
             header = ["trialJobId", "parameterId", "parameterIndex"] + keys
             header += metric_keys or ["value"]
+            constrained = any("feasible" in row for row in rows)
+            header += ["feasible", "violation"] if constrained else []
             writer.writerow(header + (["intermediate"] if args.intermediate else []))
             for row in rows:
                 value = row["value"]
@@ -279,11 +282,26 @@ def experiment_export(args: argparse.Namespace) -> int:
                                 else [value] + [""] * (len(metric_keys) - 1) if metric_keys else [value])
                 cells = [row["trialJobId"], row["parameterId"], row.get("parameterIndex", 0)]
                 cells += [_cell(row["parameter"].get(k, "")) for k in keys] + metric_cells
+                if constrained:
+                    violation = row.get("violation")
+                    cells += [row.get("feasible", ""), "inf" if violation is None else violation]
                 if args.intermediate:
                     cells.append(json.dumps(row["intermediate"]))
                 writer.writerow(cells)
     print(f"Exported {len(rows)} results of experiment {entry['id']} to {path}")
     return 0
+
+
+def _add_feasibility(rows: list[dict[str, Any]], constraints: Any) -> None:
+    """Export rows of a constrained experiment get ``feasible`` and ``violation`` (None: a
+    constraint metric is missing, i.e. infinitely violated); others are left as they are."""
+    if not constraints:
+        return
+    from .._constraints import feasibility, parse_constraints
+    parsed = parse_constraints(constraints)
+    for row in rows:
+        result = feasibility(row["value"], parsed).to_dict()
+        row["feasible"], row["violation"] = result["feasible"], result["violation"]
 
 
 def experiment_import(args: argparse.Namespace) -> int:
@@ -373,11 +391,16 @@ def trial_ls(args: argparse.Namespace) -> int:
         if not jobs:
             print(f"Experiment {entry['id']} has no result on its Pareto front yet.")
             return 0
+    constrained = any("feasibility" in j for j in jobs)
+    if getattr(args, "feasible", False) or getattr(args, "infeasible", False):
+        want = bool(args.feasible)
+        jobs = [j for j in jobs if "feasibility" in j and j["feasibility"]["feasible"] is want]
     if args.head or args.tail:
         # Only trials with a final result are ranked (a running trial's latest intermediate
-        # value is no result), in the direction the manager optimizes.
+        # value is no result), in the direction the manager optimizes; with constraints only
+        # feasible results are ranked (an infeasible one is never the best).
         scored = [j for j in jobs if isinstance(_default_metric(j), (int, float))
-                  and not isinstance(_default_metric(j), bool)]
+                  and not isinstance(_default_metric(j), bool) and _feasible_or_free(j)]
         scored.sort(key=_default_metric, reverse=(optimize_mode(entry) != "minimize"))
         jobs = scored[:args.head] if args.head else scored[-args.tail:]
     rows = []
@@ -385,13 +408,33 @@ def trial_ls(args: argparse.Namespace) -> int:
         shown = _last_parameters(job)
         end = job.get("endTime") or (time.time() * 1000 if job.get("startTime") else None)
         duration = (end - job["startTime"]) / 1000 if job.get("startTime") and end else None
-        rows.append((job["trialJobId"], job["sequenceId"], job["status"], _format_metric(_default_metric(job)),
-                     format_duration(duration), json.dumps(shown)))
+        row = (job["trialJobId"], job["sequenceId"], job["status"], _format_metric(_default_metric(job)),
+               format_duration(duration), json.dumps(shown))
+        rows.append(row[:4] + (_feasibility_cell(job),) + row[4:] if constrained else row)
     if not rows:
         print(f"Experiment {entry['id']} has no trials yet.")
         return 0
-    print(format_table(["TRIAL", "SEQ", "STATUS", "METRIC", "DURATION", "PARAMETERS"], rows))
+    header = ["TRIAL", "SEQ", "STATUS", "METRIC", "DURATION", "PARAMETERS"]
+    print(format_table(header[:4] + ["FEASIBLE"] + header[4:] if constrained else header, rows))
     return 0
+
+
+def _feasible_or_free(job: dict[str, Any]) -> bool:
+    """False only for a trial whose result violates the experiment's constraints."""
+    feasibility = job.get("feasibility")
+    return feasibility is None or bool(feasibility.get("feasible"))
+
+
+def _feasibility_cell(job: dict[str, Any]) -> str:
+    """``yes``, ``no (violation 2.5)``, ``no (missing latency_ms)``, or '' before a result."""
+    feasibility = job.get("feasibility")
+    if feasibility is None:
+        return ""
+    if feasibility.get("feasible"):
+        return "yes"
+    if feasibility.get("missing"):
+        return f"no (missing {', '.join(feasibility['missing'])})"
+    return f"no (violation {feasibility['violation']:.4g})"
 
 
 def _last_parameters(job: dict[str, Any]) -> dict[str, Any]:

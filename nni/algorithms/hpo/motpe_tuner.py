@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from ._base import random_vector
+from ._constraints import constrained_split
 from ._multi_objective import MultiObjectiveTuner
 from ._pareto import hypervolume_contributions, non_dominated_sort
 from ._parzen import JointParzen, forgetting_weights, propose_independent
@@ -176,13 +177,14 @@ class MOTPETuner(MultiObjectiveTuner):
         self.constant_liar = constant_liar
 
     def _propose(self) -> np.ndarray:
-        X, F, _ = self._completed()
+        X, F, viol = self._completed()
         n = len(F)
         if n < max(1, self.n_startup_jobs) or not F.size:
             return random_vector(self._dims, self._rng)
         # no cap at 25 as in single-objective TPE: a front keeps growing and its points all count
         n_good = int(math.ceil(self.gamma * n))
-        good, bad = split_good_bad(F, n_good, self._rng)
+        # feasible results first (config constraints; all feasible without them)
+        good, bad = constrained_split(F, viol, n_good, lambda F_, k: split_good_bad(F_, k, self._rng))
         Xb = X[bad]
         wb = forgetting_weights(len(bad), 25)
         if self.constant_liar and self._pending:
