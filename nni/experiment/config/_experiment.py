@@ -520,7 +520,8 @@ def _check_constrained_tuner(config: ExperimentConfig) -> None:
     if is_set(config.advisor):
         raise ConfigError(f"advisor: an advisor does not honour constraints (constraints is set); "
                           f"use a tuner that does: {names}")
-    name = getattr(config.tuner, "name", None)
+    tuner = config.tuner
+    name = tuner.get("name") if isinstance(tuner, Mapping) else getattr(tuner, "name", None)
     if isinstance(name, str) and name.lower() not in {n.lower() for n in CONSTRAINED_TUNERS}:
         raise ConfigError(f"tuner.name: {name!r} does not honour constraints, which this experiment sets; "
                           f"use one that does: {names} (or a custom tuner)")
