@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 __all__ = ["Constraint", "Feasibility", "parse_constraints", "feasibility", "CONSTRAINED_TUNERS",
-           "missing_note"]
+           "missing_note", "violation_sql", "SQL_MISSING"]
 
 #: Built-in tuner names that honour constraints (Random never looks at results, so it does trivially).
 CONSTRAINED_TUNERS = ("TPE", "MOTPE", "NSGA2", "GP", "GPTuner", "Random", "Evolution",
@@ -165,3 +165,30 @@ def missing_note(result: Feasibility) -> str:
 
 def _number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+#: What :func:`violation_sql` gives a result that lacks a constraint metric (SQL has no infinity).
+SQL_MISSING = 1e308
+
+
+def violation_sql(constraints: list[Constraint], column: str) -> str:
+    """SQLite expression of the total violation of the final result (JSON text) in ``column``:
+    NULL without a result, :data:`SQL_MISSING` or more when a constraint metric is missing or
+    not a number, else the same sum as :func:`feasibility` (the web UI's filter, sort and best)."""
+    def literal(path: str) -> str:
+        return "'" + path.replace("'", "''") + "'"
+
+    parts = []
+    for c in constraints:
+        path = literal('$."' + c.metric + '"')
+        value = f"json_extract({column}, {path})"
+        terms = []
+        if c.max is not None:
+            terms.append(f"(CASE WHEN {value} > {c.max!r} THEN {value} - {c.max!r} ELSE 0 END)")
+        if c.min is not None:
+            terms.append(f"(CASE WHEN {value} < {c.min!r} THEN {c.min!r} - {value} ELSE 0 END)")
+        parts.append(f"(CASE WHEN json_type({column}, {path}) IN ('integer', 'real') THEN {' + '.join(terms)}"
+                     f" ELSE {SQL_MISSING!r} END)")
+    return (f"(CASE WHEN {column} IS NULL THEN NULL"
+            f" WHEN NOT json_valid({column}) OR json_type({column}) != 'object' THEN {SQL_MISSING!r}"
+            f" ELSE MIN({SQL_MISSING!r}, {' + '.join(parts) or '0'}) END)")

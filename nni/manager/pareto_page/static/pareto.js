@@ -10,6 +10,18 @@ let sortKey = null;
 let sortDesc = false;
 let lastFront = [];
 let objectives = [];
+let constraints = [];   // config `constraints`: infeasible results are drawn apart, never on the front
+
+/** Whether a result violates the constraints (the rule of nni/_constraints.py: a missing or
+ * non-finite constraint metric is a violation too). The front itself comes from the server. */
+function infeasible(row) {
+  const value = decode(row.value);
+  return constraints.some((c) => {
+    const x = value && typeof value === "object" ? value[c.metric] : undefined;
+    if (typeof x !== "number" || !Number.isFinite(x)) return true;
+    return (c.max !== undefined && c.max !== null && x > c.max) || (c.min !== undefined && c.min !== null && x < c.min);
+  });
+}
 
 async function get(path) {
   const response = await fetch(API + path, {cache: "no-store"});
@@ -60,7 +72,8 @@ async function draw(all, front) {
   const Plotly = await loadPlotly();
   const key = (r) => `${r.trialJobId}/${r.parameterId}`;
   const onFront = new Set(front.map(key));
-  const dominated = all.filter((r) => !onFront.has(key(r)));
+  const bad = all.filter(infeasible);
+  const dominated = all.filter((r) => !onFront.has(key(r)) && !infeasible(r));
   // plotly reads a few HTML tags in hover text (<br>, <b>, ...): the parameters are escaped
   const text = (rows) => rows.map((r) => `trial ${escapeHtml(r.trialJobId)}<br>${escapeHtml(JSON.stringify(r.parameter))}`);
   const chart = document.getElementById("chart");
@@ -71,6 +84,9 @@ async function draw(all, front) {
       {name: "dominated", x: dominated.map((r) => r.values[0]), y: dominated.map((r) => r.values[1]),
        text: text(dominated), mode: "markers", type: "scatter",
        marker: {color: "#9aa5b1", opacity: 0.35, size: 7}},
+      {name: "infeasible", x: bad.map((r) => r.values[0]), y: bad.map((r) => r.values[1]),
+       text: text(bad), mode: "markers", type: "scatter",
+       marker: {color: "#e8871e", opacity: 0.6, size: 7, symbol: "x"}, visible: bad.length ? true : "legendonly"},
       {name: "Pareto front", x: sorted.map((r) => r.values[0]), y: sorted.map((r) => r.values[1]),
        text: text(sorted), mode: "lines+markers", type: "scatter", line: {shape: "hv", color: "#d62728"},
        marker: {color: "#d62728", size: 9}},
@@ -83,6 +99,8 @@ async function draw(all, front) {
     const data = [
       {name: "dominated", type: "splom", dimensions: dims(dominated), text: text(dominated),
        marker: {color: "#9aa5b1", opacity: 0.35, size: 5}, diagonal: {visible: false}},
+      {name: "infeasible", type: "splom", dimensions: dims(bad), text: text(bad),
+       marker: {color: "#e8871e", opacity: 0.6, size: 5, symbol: "x"}, diagonal: {visible: false}},
       {name: "Pareto front", type: "splom", dimensions: dims(front), text: text(front),
        marker: {color: "#d62728", size: 7}, diagonal: {visible: false}},
     ];
@@ -90,6 +108,7 @@ async function draw(all, front) {
   }
   chart.dataset.frontSize = String(front.length);
   chart.dataset.dominatedSize = String(dominated.length);
+  chart.dataset.infeasibleSize = String(bad.length);
 }
 
 async function drawHypervolume(history) {
@@ -154,6 +173,7 @@ async function refresh() {
     const profile = await get("/experiment");
     document.getElementById("exp-id").textContent = profile.id || "";
     objectives = (profile.params && profile.params.objectives) || [];
+    constraints = (profile.params && profile.params.constraints) || [];
     if (!objectives.length) {
       summary.textContent = "This experiment has no objectives (config field 'objectives'): no Pareto front.";
       return false;
@@ -163,9 +183,12 @@ async function refresh() {
     const all = fitting(rows);
     lastFront = fitting(front);
     summary.className = "";
+    const bad = all.filter(infeasible).length;
     summary.replaceChildren("Pareto front: ", el("strong", {id: "front-size"}, String(lastFront.length)),
-      ` of ${all.length} results (${objectives.map(label).join(", ")})`);
-    renderBest(all);
+      ` of ${all.length} results (${objectives.map(label).join(", ")})`,
+      ...(constraints.length ? ["; ", el("span", {id: "infeasible-count"}, `${bad} infeasible`),
+        " (violate the constraints: never on the front)"] : []));
+    renderBest(all.filter((r) => !infeasible(r)));
     renderTable();
     await draw(all, lastFront);
     await drawHypervolume(history);
