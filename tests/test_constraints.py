@@ -271,3 +271,58 @@ def test_ranking_orders_feasible_first_then_by_violation():
     F = np.array([[1.0, 2.0], [2.0, 1.0], [0.0, 0.0], [3.0, 3.0]])
     ranks = constrained_ranks(F, np.array([0.0, 0.0, 1.0, 0.0]))
     assert ranks.tolist() == [0, 0, 2, 1]  # (0, 0) dominates everything but is infeasible
+
+
+# ---- the web UI in a real browser --------------------------------------------------------------
+def test_webui_marks_and_filters_infeasible_trials_in_chromium(make_experiment):
+    """Overview: the best is the best feasible result; trials table: a Feasible column with the
+    violation, the filter ``feasible=no``; Pareto page: infeasible results drawn apart."""
+    import os
+    if not os.path.exists("/usr/bin/chromium"):
+        pytest.skip("/usr/bin/chromium is missing")
+    from playwright.sync_api import expect, sync_playwright
+    expect.set_options(timeout=60_000)
+    trial = MO_TRIAL.replace('"mem_mb": 100 * x', '"mem_mb": 100 * x, **({} if x > 0.9 else {"latency_ms": 20 * x})')
+    exp = make_experiment(trial, SPACE, concurrency=3, max_trials=len(XS),
+                          objectives=[{"metric": "acc", "mode": "maximize"}, {"metric": "cost", "mode": "minimize"}],
+                          constraints=[{"metric": "latency_ms", "max": 10}])
+    exp.start(port=0)
+    try:
+        assert exp.wait(timeout=120) == "DONE"
+        by_x = {r.parameter["x"]: r.trialJobId for r in exp.export_data()}
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True)
+            try:
+                page = browser.new_page()
+                page.set_default_timeout(60_000)
+                errors: list[str] = []
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                page.goto(exp.webui_url + "#/overview")
+                expect(page.locator("#best-metric")).to_have_text("0.45")
+                expect(page.locator("#top-trials")).to_contain_text(by_x[0.45])
+                assert by_x[0.8] not in page.inner_text("#top-trials")
+
+                page.goto(exp.webui_url + "#/trials")
+                expect(page.locator("#trials-table tbody tr")).to_have_count(len(XS))
+                expect(page.locator("#trials-table thead")).to_contain_text("Feasible")
+                cells = dict(zip(page.locator("#trials-table tbody tr").evaluate_all(
+                    "rows => rows.map(r => r.dataset.trialId)"),
+                    page.locator("#trials-table tbody td[data-col='feasible']").all_inner_texts()))
+                assert cells[by_x[0.3]] == "yes" and cells[by_x[0.6]] == "no (violation 2)"
+                assert cells[by_x[0.95]] == "no (metric missing)"
+                page.fill("#trial-filter", "feasible=no")
+                expect(page.locator("#trials-table tbody tr")).to_have_count(3)
+                page.fill("#trial-filter", "violation>3")
+                expect(page.locator("#trials-table tbody tr")).to_have_count(2)   # 0.8 (6) and 0.95 (missing)
+
+                page.goto(exp.webui_url.split("#")[0].split("?")[0].rstrip("/") + "/pareto")
+                page.wait_for_selector("#chart[data-infeasible-size]")
+                chart = page.locator("#chart")
+                assert chart.get_attribute("data-front-size") == "3"
+                assert chart.get_attribute("data-infeasible-size") == "3"
+                expect(page.locator("#infeasible-count")).to_have_text("3 infeasible")
+                assert not errors, errors
+            finally:
+                browser.close()
+    finally:
+        exp.stop()

@@ -393,6 +393,9 @@ def trial_ls(args: argparse.Namespace) -> int:
             return 0
     constrained = any("feasibility" in j for j in jobs)
     if getattr(args, "feasible", False) or getattr(args, "infeasible", False):
+        if not constrained and not (profile(entry).get("params") or {}).get("constraints"):
+            raise CliError(f"experiment {entry['id']} has no constraints (config field 'constraints'), so every "
+                           f"trial is feasible; list its trials without --feasible/--infeasible")
         want = bool(args.feasible)
         jobs = [j for j in jobs if "feasibility" in j and j["feasibility"]["feasible"] is want]
     if args.head or args.tail:
