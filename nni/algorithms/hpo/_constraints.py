@@ -18,7 +18,6 @@ Feasibility itself (what a result's total violation is) is :mod:`nni._constraint
 
 from __future__ import annotations
 
-import math
 from typing import Any, Callable
 
 import numpy as np
@@ -142,16 +141,6 @@ class ConstrainedTuner:
         self._v_list = kept
         self._v_version = self._ranked_version() + 1
         self._ranked_cache = None
-
-    def feasible_best(self) -> tuple[dict, float] | None:
-        """The best feasible observation's parameters and loss (None when none is feasible)."""
-        raw = self._y_buf[:self._n_obs]
-        v = self._violations()
-        best = None
-        for i, (params, _) in enumerate(self._history):
-            if i < len(v) and v[i] <= 0 and math.isfinite(raw[i]) and (best is None or raw[i] < best[1]):
-                best = (params, float(raw[i]))
-        return best
 
 
 def constrained_ranks(F: np.ndarray, violation: np.ndarray | None) -> np.ndarray:
