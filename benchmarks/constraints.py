@@ -263,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: CPUs)")
     ap.add_argument("--peer-python", help="python of a venv with optuna (never the project's)")
     ap.add_argument("--from-results", metavar="JSON", help="run nothing: print the table of an earlier results file")
+    ap.add_argument("--reuse", metavar="JSON", help="keep the runs of an earlier results file that this command "
+                    "does not run again (e.g. --tuners motpe --problems c2dtlz2 --reuse old.json.gz)")
     ap.add_argument("--out", help="results file (default benchmarks/results/constraints[_quick].json.gz)")
     ap.add_argument("--peer", metavar="JOB", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -274,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         data = json.loads(gzip.decompress(Path(args.from_results).read_bytes()))
         print(render(summarize(data["runs"])))
         meta = data["meta"]
-        print(f"\ncommand: {meta['command']}; commit {meta['commit']}; {meta['cpus']} CPUs, load "
+        print(f"\ncommand: {' then '.join(meta.get('commands', [meta['command']]))}; commit {meta['commit']}; {meta['cpus']} CPUs, load "
               f"{meta['load_start']:.1f} -> {meta['load_end']:.1f}; {meta['duration_s']:.0f} s; {meta['ended_utc']}")
         return 0
     seeds = args.seeds or (2 if args.quick else 10)
@@ -293,8 +295,15 @@ def main(argv: list[str] | None = None) -> int:
     jobs.sort(key=lambda j: (j["seed"], j["tuner"] != "gp", j["problem"] != "c2dtlz2"))   # seed by seed, slow first
     print(f"{len(jobs)} runs on {args.jobs} processes", file=sys.stderr)
     t0, load0 = time.time(), os.getloadavg()[0]
+    kept: list[dict] = []
+    commands = []
+    if args.reuse:
+        old = json.loads(gzip.decompress(Path(args.reuse).read_bytes()))
+        fresh = {(j["tuner"], j["problem"], j["seed"], j["budget"]) for j in jobs}
+        kept = [r for r in old["runs"] if (r["tuner"], r["problem"], r["seed"], r["budget"]) not in fresh]
+        commands = old["meta"].get("commands", [old["meta"]["command"]])
     with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
-        runs = []
+        runs = list(kept)
         for i, res in enumerate(pool.imap_unordered(_run_job, jobs), 1):
             runs.append(res)
             if "error" in res:
@@ -305,7 +314,8 @@ def main(argv: list[str] | None = None) -> int:
     print(table)
     commit = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty", "--abbrev=12"],
                             capture_output=True, text=True).stdout.strip()
-    meta = {"command": " ".join(["python -m benchmarks.constraints", *(argv if argv is not None else sys.argv[1:])]),
+    command = " ".join(["python -m benchmarks.constraints", *(argv if argv is not None else sys.argv[1:])])
+    meta = {"command": command, "commands": [*commands, command],
             "commit": commit, "cpus": os.cpu_count(), "jobs": args.jobs, "seeds": seeds,
             "load_start": load0, "load_end": os.getloadavg()[0], "duration_s": time.time() - t0,
             "ended_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}

@@ -26,7 +26,7 @@ from nni._constraints import Constraint, feasibility, parse_constraints
 
 from ._pareto import non_dominated_sort
 
-__all__ = ["ConstrainedTuner", "ranked_losses", "constrained_ranks", "constrained_split", "parse_tuner_constraints",
+__all__ = ["ConstrainedTuner", "ranked_losses", "constrained_ranks", "constrained_split", "constrained_weights", "parse_tuner_constraints",
            "violation_of"]
 
 
@@ -162,6 +162,21 @@ def constrained_ranks(F: np.ndarray, violation: np.ndarray | None) -> np.ndarray
         levels = np.unique(violation[infeasible])
         out[infeasible] = base + np.searchsorted(levels, violation[infeasible])
     return out
+
+
+def constrained_weights(F_good: np.ndarray, violation_good: np.ndarray,
+                        weigh: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """Weights of a good group: ``weigh`` (MOTPE's hypervolume contributions) among its feasible
+    rows only; an infeasible row weighs 1 (its objectives say nothing about where the feasible
+    front lies). On C2-DTLZ2 this raised MOTPE's median feasible hypervolume from 0.109 to 0.136
+    (6 seeds, 200 trials; docs/constraints.md)."""
+    feasible = np.asarray(violation_good, dtype=float) <= 0
+    if feasible.all():
+        return weigh(F_good)
+    weights = np.ones(len(F_good))
+    if feasible.any():
+        weights[feasible] = weigh(F_good[feasible])
+    return weights
 
 
 def constrained_split(F: np.ndarray, violation: np.ndarray, n_good: int,

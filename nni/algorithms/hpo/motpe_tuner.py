@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ._base import random_vector
-from ._constraints import constrained_split
+from ._constraints import constrained_split, constrained_weights
 from ._multi_objective import MultiObjectiveTuner
 from ._pareto import hypervolume_contributions, non_dominated_sort
 from ._parzen import JointParzen, forgetting_weights, propose_independent
@@ -191,7 +191,7 @@ class MOTPETuner(MultiObjectiveTuner):
             P = np.array([vec for _, vec in self._pending.values()], dtype=float).reshape(-1, len(self._dims))
             Xb = np.vstack([Xb, P])
             wb = np.append(wb, np.ones(len(P)))
-        wg = good_weights(F[good], self._rng)
+        wg = constrained_weights(F[good], viol[good], lambda F_: good_weights(F_, self._rng))
         if not self.multivariate:
             return propose_independent(self._dims, X[good], wg, Xb, wb, self._rng, self.n_ei_candidates,
                                        self.prior_weight)
