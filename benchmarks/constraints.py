@@ -276,7 +276,8 @@ def main(argv: list[str] | None = None) -> int:
         data = json.loads(gzip.decompress(Path(args.from_results).read_bytes()))
         print(render(summarize(data["runs"])))
         meta = data["meta"]
-        print(f"\ncommand: {' then '.join(meta.get('commands', [meta['command']]))}; commit {meta['commit']}; {meta['cpus']} CPUs, load "
+        print(f"\ncommand: {' then '.join(meta.get('commands', [meta['command']]))}; "
+              f"commit {' then '.join(meta.get('commits', [meta['commit']]))}; {meta['cpus']} CPUs, load "
               f"{meta['load_start']:.1f} -> {meta['load_end']:.1f}; {meta['duration_s']:.0f} s; {meta['ended_utc']}")
         return 0
     seeds = args.seeds or (2 if args.quick else 10)
@@ -296,12 +297,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(jobs)} runs on {args.jobs} processes", file=sys.stderr)
     t0, load0 = time.time(), os.getloadavg()[0]
     kept: list[dict] = []
-    commands = []
+    commands: list[str] = []
+    commits: list[str] = []
     if args.reuse:
         old = json.loads(gzip.decompress(Path(args.reuse).read_bytes()))
         fresh = {(j["tuner"], j["problem"], j["seed"], j["budget"]) for j in jobs}
         kept = [r for r in old["runs"] if (r["tuner"], r["problem"], r["seed"], r["budget"]) not in fresh]
         commands = old["meta"].get("commands", [old["meta"]["command"]])
+        commits = old["meta"].get("commits", [old["meta"]["commit"]])
     with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
         runs = list(kept)
         for i, res in enumerate(pool.imap_unordered(_run_job, jobs), 1):
@@ -315,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     commit = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty", "--abbrev=12"],
                             capture_output=True, text=True).stdout.strip()
     command = " ".join(["python -m benchmarks.constraints", *(argv if argv is not None else sys.argv[1:])])
-    meta = {"command": command, "commands": [*commands, command],
+    meta = {"command": command, "commands": [*commands, command], "commits": [*commits, commit],
             "commit": commit, "cpus": os.cpu_count(), "jobs": args.jobs, "seeds": seeds,
             "load_start": load0, "load_end": os.getloadavg()[0], "duration_s": time.time() - t0,
             "ended_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
