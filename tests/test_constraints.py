@@ -326,3 +326,11 @@ def test_webui_marks_and_filters_infeasible_trials_in_chromium(make_experiment):
                 browser.close()
     finally:
         exp.stop()
+
+
+def test_example_config_is_valid(monkeypatch):
+    example = Path(__file__).resolve().parents[1] / "examples" / "constraints"
+    monkeypatch.chdir(example)
+    config = ExperimentConfig.load(example / "config.yml").canonical_copy()
+    assert [c["metric"] for c in config.constraints] == ["latency_ms", "size_kb"]
+    assert config.tuner.name == "TPE" and set(config.search_space) == {"n_estimators", "max_depth", "max_features"}
