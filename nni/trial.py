@@ -77,7 +77,9 @@ def _send_metric(parameter_id: Any, metric_type: str, sequence: int, value: str)
     if user is not None:
         user.send_metric(metric_type, parameter_id, _env.trial_job_id, sequence, json.loads(value))
     else:
-        _get_channel().send_metric(parameter_id, metric_type, sequence, value)
+        reply = _get_channel().send_metric(parameter_id, metric_type, sequence, value)
+        if isinstance(reply, dict) and isinstance(reply.get("warning"), str):
+            _warn("%s", reply["warning"])   # e.g. a constraint metric missing (docs/constraints.md)
 
 
 def get_next_parameter() -> dict[str, Any] | None:

@@ -117,6 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="only the trials whose final result is on the Pareto front (multi-objective experiments)")
     ls.add_argument("--status", "-s", type=str.upper, choices=[s.value for s in TrialStatus], metavar="STATUS",
                     help="only the trials in this state (FAILED, SUCCEEDED, RUNNING, ...; any case)")
+    feasible = ls.add_mutually_exclusive_group()   # experiments with constraints (docs/constraints.md)
+    feasible.add_argument("--feasible", action="store_true", help="only trials whose result meets every constraint")
+    feasible.add_argument("--infeasible", action="store_true", help="only trials whose result violates a constraint")
     kill = command("kill", _commands.trial_kill, "kill a running trial", trial_commands)
     _id(kill)
     kill.add_argument("--trial_id", "-T", required=True, help="the trial to kill")

@@ -296,6 +296,7 @@ def experiment_export(args: argparse.Namespace) -> int:
             row["intermediate"] = intermediate.get((row["trialJobId"], str(row["parameterId"])), [])
     for row in rows:
         row["value"] = _decode(row["value"])
+    _add_feasibility(rows, profile(entry).get("params", {}).get("constraints"))
     path = Path(args.filename)
     if args.type == "json":
         path.write_text(json.dumps(rows, indent=1))
@@ -314,6 +315,8 @@ def experiment_export(args: argparse.Namespace) -> int:
             writer = csv.writer(f)
             header = ["trialJobId", "parameterId", "parameterIndex"] + keys
             header += metric_keys or ["value"]
+            constrained = any("feasible" in row for row in rows)
+            header += ["feasible", "violation"] if constrained else []
             writer.writerow(header + (["intermediate"] if args.intermediate else []))
             for row, parameter in zip(rows, flat):
                 value = row["value"]
@@ -321,11 +324,26 @@ def experiment_export(args: argparse.Namespace) -> int:
                                 else [value] + [""] * (len(metric_keys) - 1) if metric_keys else [value])
                 cells = [row["trialJobId"], row["parameterId"], row.get("parameterIndex", 0)]
                 cells += [_cell(parameter.get(k, "")) for k in keys] + metric_cells
+                if constrained:
+                    violation = row.get("violation")
+                    cells += [row.get("feasible", ""), "inf" if violation is None else violation]
                 if args.intermediate:
                     cells.append(json.dumps(row["intermediate"]))
                 writer.writerow(cells)
     print(f"Exported {len(rows)} results of experiment {entry['id']} to {path}")
     return 0
+
+
+def _add_feasibility(rows: list[dict[str, Any]], constraints: Any) -> None:
+    """Export rows of a constrained experiment get ``feasible`` and ``violation`` (None: a
+    constraint metric is missing, i.e. infinitely violated); others are left as they are."""
+    if not constraints:
+        return
+    from .._constraints import feasibility, parse_constraints
+    parsed = parse_constraints(constraints)
+    for row in rows:
+        result = feasibility(row["value"], parsed).to_dict()
+        row["feasible"], row["violation"] = result["feasible"], result["violation"]
 
 
 def experiment_import(args: argparse.Namespace) -> int:
@@ -443,6 +461,13 @@ def trial_ls(args: argparse.Namespace) -> int:
         if not jobs:
             print(f"Experiment {entry['id']} has no result on its Pareto front yet.")
             return 0
+    constrained = any("feasibility" in j for j in jobs)
+    if getattr(args, "feasible", False) or getattr(args, "infeasible", False):
+        if not constrained and not (profile(entry).get("params") or {}).get("constraints"):
+            raise CliError(f"experiment {entry['id']} has no constraints (config field 'constraints'), so every "
+                           f"trial is feasible; list its trials without --feasible/--infeasible")
+        want = bool(args.feasible)
+        jobs = [j for j in jobs if "feasibility" in j and j["feasibility"]["feasible"] is want]
     if args.status:
         jobs = [j for j in jobs if j["status"] == args.status]
         if not jobs:
@@ -450,9 +475,10 @@ def trial_ls(args: argparse.Namespace) -> int:
             return 0
     if args.head or args.tail:
         # Only trials with a final result are ranked (a running trial's latest intermediate
-        # value is no result), in the direction the manager optimizes.
+        # value is no result), in the direction the manager optimizes; with constraints only
+        # feasible results are ranked (an infeasible one is never the best).
         scored = [j for j in jobs if isinstance(_default_metric(j), (int, float))
-                  and not isinstance(_default_metric(j), bool)]
+                  and not isinstance(_default_metric(j), bool) and _feasible_or_free(j)]
         if jobs and not scored:
             # It has trials, just no result to rank them by: say that, not "no trials".
             silent = sum(1 for j in jobs if j["status"] == "SUCCEEDED" and not j.get("finalMetricData"))
@@ -471,16 +497,36 @@ def trial_ls(args: argparse.Namespace) -> int:
         point = objective_values.get(job["trialJobId"], {})
         rows.append((job["trialJobId"], job["sequenceId"], job["status"], _format_metric(_default_metric(job)),
                      *(_format_metric(point.get(name)) for name in objective_names),
+                     *((_feasibility_cell(job),) if constrained else ()),
                      format_duration(duration), "" if exit_code is None else exit_code, json.dumps(shown),
                      _reason(job)))
     if not rows:
         print(f"Experiment {entry['id']} has no trials yet.")
         return 0
     # The columns NNI users' scripts read keep their places; EXIT and REASON come after them
-    # (and with --pareto, one column per objective after METRIC).
+    # (and with --pareto, one column per objective after METRIC; with constraints, FEASIBLE).
     print(format_table(["TRIAL", "SEQ", "STATUS", "METRIC", *(name.upper() for name in objective_names),
-                        "DURATION", "EXIT", "PARAMETERS", "REASON"], rows))
+                        *(["FEASIBLE"] if constrained else []), "DURATION", "EXIT", "PARAMETERS", "REASON"],
+                       rows))
     return 0
+
+
+def _feasible_or_free(job: dict[str, Any]) -> bool:
+    """False only for a trial whose result violates the experiment's constraints."""
+    feasibility = job.get("feasibility")
+    return feasibility is None or bool(feasibility.get("feasible"))
+
+
+def _feasibility_cell(job: dict[str, Any]) -> str:
+    """``yes``, ``no (violation 2.5)``, ``no (missing latency_ms)``, or '' before a result."""
+    feasibility = job.get("feasibility")
+    if feasibility is None:
+        return ""
+    if feasibility.get("feasible"):
+        return "yes"
+    if feasibility.get("missing"):
+        return f"no (missing {', '.join(feasibility['missing'])})"
+    return f"no (violation {feasibility['violation']:.4g})"
 
 
 REASON_WIDTH = 80    # the whole message: `nnictl log trial TRIAL_ID`, or the REST API's `message`

@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+from .._constraints import Constraint, Feasibility
 from .._objectives import Objective
 from ..errors import BadRequest, NoMoreTrialError
 from ..multi_phase import MultiPhaseTuner
@@ -70,10 +71,12 @@ class Algorithms:
 
     # -- set-up and updates ---------------------------------------------------------------------
     async def prepare(self, search_space: dict[str, Any], objectives: list[Objective] | None,
-                      max_trial_number: int | None) -> None:
-        """The first calls: objectives (multi-objective tuners), the search space, the budget."""
+                      max_trial_number: int | None, constraints: list[Constraint] | None = None) -> None:
+        """The first calls: objectives (multi-objective tuners), constraints, the search space, the budget."""
         if objectives and hasattr(self.tuner.algorithm, "set_objectives"):
             await self.tuner.call("set_objectives", [o.to_dict() for o in objectives])
+        if constraints and hasattr(self.tuner.algorithm, "set_constraints"):
+            await self.tuner.call("set_constraints", [c.to_dict() for c in constraints])
         await self.tuner.call("update_search_space", search_space)
         await self.tell_trial_budget(max_trial_number)
 
@@ -152,19 +155,23 @@ class Algorithms:
         except NoMoreTrialError:
             return []
 
-    def tell_result(self, trial: TrialState, record: dict[str, Any], value: Any) -> None:
+    def tell_result(self, trial: TrialState, record: dict[str, Any], value: Any,
+                    feasible: Feasibility | None = None) -> None:
         """A final result for ``record``: as a result of this tuner's own set, or as imported data."""
         if record["parameter_source"] == SOURCE_RESUMED or trial.tuner_closed:
             # This tuner instance never generated these parameters (they are re-run after a
             # resume), or it was told the trial ended (a user re-run): it gets imported data.
             self.feed(self.tuner.call("import_data", [{"parameter": record["parameters"], "value": value}]))
         else:
-            self.tell_stopped_result(trial, record, value)
+            self.tell_stopped_result(trial, record, value, feasible)
 
-    def tell_stopped_result(self, trial: TrialState, record: dict[str, Any], value: Any) -> None:
-        """``receive_trial_result`` (also the last intermediate result of a trial stopped early, as NNI does)."""
+    def tell_stopped_result(self, trial: TrialState, record: dict[str, Any], value: Any,
+                            feasible: Feasibility | None = None) -> None:
+        """``receive_trial_result`` (also the last intermediate result of a trial stopped early, as NNI does);
+        with ``constraints=`` (docs/constraints.md) in a constrained experiment."""
         self.feed(self.tuner.call("receive_trial_result", record["parameter_id"], record["parameters"], value,
-                                  **self._phase_kwargs(trial)))
+                                  **self._phase_kwargs(trial),
+                                  **_objectives.feasibility_kwargs(self.tuner.algorithm, feasible)))
 
     def trial_ended(self, trial: TrialState, success: bool) -> None:
         """``trial_end`` to the tuner (per parameter set; a MultiPhaseTuner once per job) and the assessor."""

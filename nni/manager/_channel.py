@@ -16,6 +16,7 @@ import secrets
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Hashable, Protocol
 
+from .._constraints import Constraint
 from .._objectives import Objective
 from ..errors import BadRequest, Conflict
 from ..records import SOURCE_ALGORITHM, ParameterRecord
@@ -117,13 +118,15 @@ class TrialRequests:
     """Answers trials: tokens, leases, parameters, metrics; the assessor's verdicts follow metrics."""
 
     def __init__(self, host: ChannelHost, book: TrialBook, store: Store, tasks: BackgroundTasks, *,
-                 lease_timeout: float, objectives: list[Objective] | None) -> None:
+                 lease_timeout: float, objectives: list[Objective] | None,
+                 constraints: list[Constraint] | None = None) -> None:
         self.host = host
         self.book = book
         self.store = store
         self.tasks = tasks
         self.lease_timeout = lease_timeout
         self.objectives = objectives
+        self.constraints = constraints   # config `constraints` (docs/constraints.md); None: none
         self.algorithms: Algorithms | None = None   # set once the manager built them
         self.replies = Replies()
         # Multi-phase: the parameter set being generated for (trial, index); a retried request
@@ -229,8 +232,10 @@ class TrialRequests:
 
     # -- metrics ----------------------------------------------------------------------------------
     async def report_metric(self, trial: TrialState, parameter_id: int | None, metric_type: str,
-                            sequence: int, value: str) -> None:
-        """Store a metric the trial sent, then give it to the tuner (final) or assessor (intermediate)."""
+                            sequence: int, value: str) -> str | None:
+        """Store a metric the trial sent, then give it to the tuner (final) or assessor (intermediate).
+
+        Returns a warning for the trial's log (a final result that lacks a constraint metric), or None."""
         known = {r["parameter_id"] for r in trial.records}
         if parameter_id not in known:
             raise BadRequest(f"metric: parameter id {parameter_id} was not given to trial {trial.trial_id}")
@@ -255,11 +260,13 @@ class TrialRequests:
                                                                missing_is_same=True):
                 raise _duplicate(trial, parameter_id)
             return
+        warning = None
         if metric_type == "FINAL":
-            self._final(trial, parameter_id, parsed)
+            warning = self._final(trial, parameter_id, parsed)
         else:
             self._intermediate(trial, parameter_id, parsed)
         await self.host.notify()
+        return warning
 
     def _same_final(self, trial: TrialState, parameter_id: int | None, sequence: int, value: str,
                     missing_is_same: bool = False) -> bool:
@@ -268,28 +275,38 @@ class TrialRequests:
             return missing_is_same
         return (stored["sequence"], stored["value"]) == (sequence, value)
 
-    def _final(self, trial: TrialState, parameter_id: int | None, parsed: Any) -> None:
+    def _final(self, trial: TrialState, parameter_id: int | None, parsed: Any) -> str | None:
         """A stored final result: the best result, then the tuner (its parameter set was marked
-        SUCCEEDED in the same transaction: ``insert_metric``)."""
+        SUCCEEDED in the same transaction: ``insert_metric``). Returns the constraint warning."""
         trial.finals = (*trial.finals, parameter_id)
+        # constraints: only a feasible result can be the best; a missing constraint metric is
+        # noted on the trial (and in its log, through the reply) and makes it infeasible
+        feasible, missing = _objectives.read_feasibility(parsed, self.constraints)
+        if missing:
+            trial.result_note = missing
+            self.store.update_trial(trial.trial_id, message=missing)
+            self.host.record_event("CONSTRAINT_MISSING", missing, trial.trial_id)
+        can_be_best = feasible is None or feasible.feasible
         if self.objectives:
             # the tuner gets the dict only when it holds every objective as a finite number
             parsed, note = _objectives.check_final(parsed, self.objectives)
             if note:
-                trial.result_note = note
-                self.store.update_trial(trial.trial_id, message=note)
+                trial.result_note = "; ".join(m for m in (note, missing) if m)
+                self.store.update_trial(trial.trial_id, message=trial.result_note)
                 self.host.record_event("RESULT_NOT_USED", note, trial.trial_id)
-            else:
+            elif can_be_best:
                 self.book.update_best(trial.trial_id, parsed[self.objectives[0].metric])
             usable = parsed is not None
         else:
-            self.book.update_best(trial.trial_id, parsed)
+            if can_be_best:
+                self.book.update_best(trial.trial_id, parsed)
             # Built-in tuners get finite scalars only; a custom tuner gets any JSON value, as in NNI.
             usable = finite_metric(parsed) or (self.algorithms is not None
                                                and not self.algorithms.is_builtin_tuner())
         if self.algorithms is not None and usable:
-            self.algorithms.tell_result(trial, trial.record(parameter_id), parsed)
+            self.algorithms.tell_result(trial, trial.record(parameter_id), parsed, feasible)
             self.host.result_arrived()
+        return missing or None
 
     def _intermediate(self, trial: TrialState, parameter_id: int | None, parsed: Any) -> None:
         if trial.history is None:
@@ -324,7 +341,8 @@ class TrialRequests:
             last, _ = _objectives.check_final(raw[len(history) - 1] if len(raw) >= len(history) else None,
                                               self.objectives)
         if parameter_id not in trial.finals and last is not None and (self.objectives or finite_metric(last)):
-            self.algorithms.tell_stopped_result(trial, trial.record(parameter_id), last)
+            self.algorithms.tell_stopped_result(trial, trial.record(parameter_id), last,
+                                                _objectives.read_feasibility(last, self.constraints)[0])
         await self.host.kill_trial(trial.trial_id, "EARLY_STOPPED")
 
 

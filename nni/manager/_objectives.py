@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 from typing import Any, Callable
 
+from .._constraints import Constraint, Feasibility, feasibility, missing_note, parse_constraints
 from .._objectives import (
     MULTI_OBJECTIVE_TUNERS,
     Objective,
@@ -25,7 +26,7 @@ from .._objectives import (
     parse_objectives,
 )
 
-__all__ = ["experiment_objectives", "refuse_tuner", "check_final", "assessor_view", "pareto_front_rows",
+__all__ = ["experiment_constraints", "read_feasibility", "feasibility_kwargs", "job_feasibility", "experiment_objectives", "refuse_tuner", "check_final", "assessor_view", "pareto_front_rows",
            "hypervolume_history", "ParetoAnswers", "COMPUTE", "last_result_id"]
 
 
@@ -33,6 +34,41 @@ def experiment_objectives(config: Any) -> list[Objective] | None:
     """The config's objectives (a canonical config or its JSON dict), or None."""
     raw = config.get("objectives") if isinstance(config, dict) else getattr(config, "objectives", None)
     return parse_objectives(raw) if raw else None
+
+
+def experiment_constraints(config: Any) -> list[Constraint] | None:
+    """The config's constraints (a canonical config or its JSON dict), or None (docs/constraints.md)."""
+    raw = config.get("constraints") if isinstance(config, dict) else getattr(config, "constraints", None)
+    return parse_constraints(raw) if raw else None
+
+
+def read_feasibility(value: Any, constraints: list[Constraint] | None) -> tuple[Feasibility | None, str]:
+    """``(feasibility, note)`` of a final result: ``note`` says which constraint metric is missing
+    ('' when none is); ``(None, '')`` for an experiment without constraints."""
+    if not constraints:
+        return None, ""
+    result = feasibility(value, constraints)
+    return result, missing_note(result)
+
+
+def feasibility_kwargs(tuner: Any, result: Feasibility | None) -> dict[str, Any]:
+    """The keyword a tuner's ``receive_trial_result`` gets with a result of a constrained
+    experiment: ``constraints={'feasible', 'violation', 'constraints': {metric: value}}``.
+
+    Given only when the method takes it (a ``constraints`` parameter or ``**kwargs``, as NNI's
+    ``Tuner`` base class has), so an old custom tuner with a narrower signature keeps working."""
+    if result is None or not _accepts(getattr(tuner, "receive_trial_result", None), "constraints"):
+        return {}
+    return {"constraints": result.to_dict()}
+
+
+def _accepts(method: Any, name: str) -> bool:
+    import inspect
+    try:
+        params = inspect.signature(method).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.kind is p.VAR_KEYWORD or (p.name == name and p.kind is not p.POSITIONAL_ONLY) for p in params)
 
 
 def refuse_tuner(tuner: Any) -> str | None:
@@ -71,8 +107,18 @@ def assessor_view(history: list[Any], objectives: list[Objective]) -> list[Any]:
     return [h[metric] if isinstance(h, dict) and metric in h else h for h in history]
 
 
-def _fitting_rows(db: sqlite3.Connection, objectives: list[Objective]) -> tuple[list[dict[str, Any]], list[list[float]]]:
-    """Export rows whose final result holds every objective, in result order, and their values."""
+def job_feasibility(finals: list[dict[str, Any]], constraints: list[Constraint] | None) -> dict[str, Any] | None:
+    """A trial job's ``feasibility`` (its last final result read against the constraints; see
+    :meth:`Feasibility.to_dict`), or None without constraints or before a final result."""
+    if not constraints or not finals:
+        return None
+    return feasibility(finals[-1]["value"], constraints).to_dict()
+
+
+def _fitting_rows(db: sqlite3.Connection, objectives: list[Objective],
+                  constraints: list[Constraint] | None = None) -> tuple[list[dict[str, Any]], list[list[float]]]:
+    """Export rows whose final result holds every objective, in result order, and their values.
+    With ``constraints`` only feasible results count: an infeasible one is never on the front."""
     from .read_model import export_cursor, export_row
     rows, points = [], []
     for raw in export_cursor(db):
@@ -87,16 +133,26 @@ def _fitting_rows(db: sqlite3.Connection, objectives: list[Objective]) -> tuple[
             values = objective_values(value, objectives)
         except ObjectiveValueError:
             continue
+        if constraints and not feasibility(value, constraints).feasible:
+            continue
         rows.append({**row, "objectives": dict(zip((o.metric for o in objectives), values))})
         points.append(values)
     return rows, points
 
 
-def _db_objectives(db: sqlite3.Connection, config: dict | None) -> list[Objective] | None:
+def _db_config(db: sqlite3.Connection, config: dict | None) -> dict:
     if config is None:
         row = db.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()
         config = json.loads(row[0]) if row else {}
-    return experiment_objectives(config)
+    return config
+
+
+def _db_objectives(db: sqlite3.Connection, config: dict | None) -> list[Objective] | None:
+    return experiment_objectives(_db_config(db, config))
+
+
+def _db_constraints(db: sqlite3.Connection, config: dict | None) -> list[Constraint] | None:
+    return experiment_constraints(_db_config(db, config))
 
 
 #: Points of the hypervolume history (evenly spaced over the results), to keep it cheap.
@@ -121,7 +177,7 @@ def _hypervolume_history(db: sqlite3.Connection, config: dict | None) -> dict[st
     objectives = _db_objectives(db, config)
     if objectives is None:
         return None
-    _, points = _fitting_rows(db, objectives)
+    _, points = _fitting_rows(db, objectives, _db_constraints(db, config))
     modes = [o.mode for o in objectives]
     if not points:
         return {"reference": None, "points": []}
@@ -157,7 +213,7 @@ def _pareto_front_rows(db: sqlite3.Connection, config: dict | None) -> list[dict
     objectives = _db_objectives(db, config)
     if objectives is None:
         return None
-    rows, points = _fitting_rows(db, objectives)
+    rows, points = _fitting_rows(db, objectives, _db_constraints(db, config))
     if not rows:
         return []
     mask = non_dominated_mask(points, [o.mode for o in objectives])

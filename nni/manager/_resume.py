@@ -64,7 +64,8 @@ def elapsed_before(store: Store) -> float:
     return max(0.0, last - started)
 
 
-def read_resume(store: Store, *, multi_phase: bool, objectives: list[Objective] | None) -> ResumeState:
+def read_resume(store: Store, *, multi_phase: bool, objectives: list[Objective] | None,
+                constraints: list[Any] | None = None) -> ResumeState:
     """Rebuild the manager's state from ``store``; writes nothing.
 
     Trials the previous manager left active, and those its stop canceled, end SYS_CANCELED
@@ -75,7 +76,7 @@ def read_resume(store: Store, *, multi_phase: bool, objectives: list[Objective] 
     million stored intermediate results would cost seconds and hundreds of MB for nothing).
     """
     with _no_cyclic_gc():
-        state = _read_trials(store, multi_phase=multi_phase, objectives=objectives)
+        state = _read_trials(store, multi_phase=multi_phase, objectives=objectives, constraints=constraints)
     trials, interrupted, reruns, data, results, last_failure, armed = state
     imported = store.imported()
     ending = {i.trial.trial_id: i.status for i in interrupted}
@@ -93,7 +94,8 @@ def read_resume(store: Store, *, multi_phase: bool, objectives: list[Objective] 
         failures_last=last_failure, failures_armed=armed)
 
 
-def _read_trials(store: Store, *, multi_phase: bool, objectives: list[Objective] | None) -> tuple[Any, ...]:
+def _read_trials(store: Store, *, multi_phase: bool, objectives: list[Objective] | None,
+                 constraints: list[Any] | None = None) -> tuple[Any, ...]:
     """The bulk of a resume: every stored trial as a TrialState, the interrupted ones, the
     re-runs, the tuner's data and the results for the best one.
 
@@ -155,14 +157,19 @@ def _read_trials(store: Store, *, multi_phase: bool, objectives: list[Objective]
             if record["parameter_id"] not in trial.finals:
                 continue
             value = finals[trial.trial_id, record["parameter_id"]]
+            # constraints: an infeasible result teaches the tuner but is never the best
+            feasible, _ = _objectives.read_feasibility(value, constraints)
+            can_be_best = feasible is None or feasible.feasible
             if objectives:
                 fed, _ = _objectives.check_final(value, objectives)
                 if fed is not None:
                     data.append({"parameter": record["parameters"], "value": fed})
-                    results.append((trial.trial_id, fed[objectives[0].metric]))
+                    if can_be_best:
+                        results.append((trial.trial_id, fed[objectives[0].metric]))
             elif finite_metric(value):
                 data.append({"parameter": record["parameters"], "value": value})
-                results.append((trial.trial_id, value))
+                if can_be_best:
+                    results.append((trial.trial_id, value))
     return trials, interrupted, reruns, data, results, last_failure, armed
 
 

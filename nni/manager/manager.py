@@ -121,8 +121,9 @@ class ExperimentManager:
         self.lease_timeout = float(config.trial_lease_timeout or DEFAULT_LEASE_TIMEOUT)
         # multi-objective experiments (config `objectives`); None for every other experiment
         self.objectives = _objectives.experiment_objectives(config)
+        self.constraints = _objectives.experiment_constraints(config)   # config `constraints`; None: none
         self.channel = TrialRequests(self, self.book, self.store, self._tasks, lease_timeout=self.lease_timeout,
-                                    objectives=self.objectives)
+                                    objectives=self.objectives, constraints=self.constraints)
 
     # The trial table and best result live in the book; read by the REST API and web UI.
     @property
@@ -164,7 +165,8 @@ class ExperimentManager:
                 tuner=self._tuner_obj, assessor=self._assessor_obj)
             self.channel.algorithms = self._algorithms
             self.store.set_meta(optimize_mode=self.optimize_mode)   # read by `nnictl view`
-            await self._algorithms.prepare(config.search_space, self.objectives, config.max_trial_number)
+            await self._algorithms.prepare(config.search_space, self.objectives, config.max_trial_number,
+                                           self.constraints)
             if not self._resume:   # a resumed one has them in its store (``imported``) already
                 await self._warm_start()
             self._service = self._service_obj or create_training_service(ServiceContext.from_config(
@@ -248,7 +250,7 @@ class ExperimentManager:
         """
         assert self._service is not None and self._algorithms is not None
         state = _resume.read_resume(self.store, multi_phase=bool(self.config.multi_phase),
-                                    objectives=self.objectives)
+                                    objectives=self.objectives, constraints=self.constraints)
         book = self.book
         for trial in state.trials:
             book.add(trial)
@@ -672,9 +674,10 @@ class ExperimentManager:
         return await self.channel.next_parameter(trial, index)
 
     async def report_metric(self, trial: TrialState, parameter_id: int | None, metric_type: str,
-                            sequence: int, value: str) -> None:
-        """Store a metric the trial sent, then act on it (see ``TrialRequests.report_metric``)."""
-        await self.channel.report_metric(trial, parameter_id, metric_type, sequence, value)
+                            sequence: int, value: str) -> str | None:
+        """Store a metric the trial sent, then act on it (see ``TrialRequests.report_metric``); returns
+        a warning for the trial's log, or None."""
+        return await self.channel.report_metric(trial, parameter_id, metric_type, sequence, value)
 
     # -- re-runs --------------------------------------------------------------------------------
     async def rerun_trials(self, trial_ids: list[str] | None = None, status: str | None = None,

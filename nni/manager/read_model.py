@@ -21,7 +21,8 @@ from typing import Any, Iterator, Mapping, Protocol
 
 from ..records import ParameterRecord
 from ..status import EXPERIMENT_ENDED, ExperimentStatus
-from ._objectives import experiment_objectives, hypervolume_history, pareto_front_rows
+from ._objectives import (experiment_constraints, experiment_objectives, hypervolume_history, job_feasibility,
+                          pareto_front_rows)
 from .experiment_dir import ExperimentDir
 
 TYPE_CHECKING = False
@@ -69,7 +70,8 @@ def attempt_json(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def trial_job_json(trial: Mapping[str, Any], parameters: list[dict[str, Any]],
-                   finals: list[dict[str, Any]], attempts: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+                   finals: list[dict[str, Any]], attempts: list[dict[str, Any]] | None = None,
+                   constraints: list[Any] | None = None) -> dict[str, Any]:
     """One trial in NNI's TrialJobInfo shape, plus exitCode and message (why it failed) and
     ``attempts`` (every run of it: the first, retries after a lost machine, user re-runs).
 
@@ -98,6 +100,8 @@ def trial_job_json(trial: Mapping[str, Any], parameters: list[dict[str, Any]],
         "message": trial["message"],
         "finalMetricData": [metric_json(m) for m in finals],
         "attempts": [attempt_json(a) for a in attempts] if attempts else None,
+        # nni-ng, config `constraints` only: {feasible, violation, constraints} (docs/constraints.md)
+        "feasibility": job_feasibility(finals, constraints),
     }
     return {k: v for k, v in info.items() if v is not None}
 
@@ -124,9 +128,18 @@ def trial_jobs(store: Store, status: str | None = None, *, offset: int = 0,
         params = _group(store.parameters(trial_ids=ids))
         finals = _group(store.metrics(metric_type="FINAL", trial_ids=ids))
         attempts = _group(store.attempts(trial_ids=ids))
+    constraints = _stored_constraints(store)
     return [trial_job_json(t, params.get(t["trial_id"], []), finals.get(t["trial_id"], []),
-                           attempts.get(t["trial_id"]))
+                           attempts.get(t["trial_id"]), constraints)
             for t in trials]
+
+
+def _stored_constraints(store: Store) -> list[Any] | None:
+    """The experiment's constraints (not updatable, so the stored config's are the live ones)."""
+    try:
+        return experiment_constraints(store.get_meta("config", {}) or {})
+    except ValueError:
+        return None
 
 
 def trial_job(store: Store, trial_id: str) -> dict[str, Any] | None:
@@ -135,7 +148,7 @@ def trial_job(store: Store, trial_id: str) -> dict[str, Any] | None:
     if trial is None:
         return None
     return trial_job_json(trial, store.parameters(trial_id), store.metrics(trial_id, "FINAL"),
-                          store.attempts(trial_id))
+                          store.attempts(trial_id), _stored_constraints(store))
 
 
 def job_statistics(store: Store) -> list[dict[str, Any]]:

@@ -468,8 +468,8 @@ async def trial_metric(manager: Any, trial: Any, body: dict[str, Any]) -> Any:
     if not isinstance(value, str):
         raise BadRequest(f"value: expected the metric as a JSON string, got {_short(value)}")
     parse_json_text(value, "value")
-    await manager.report_metric(trial, parameter_id, metric_type, sequence, value)
-    return None
+    warning = await manager.report_metric(trial, parameter_id, metric_type, sequence, value)
+    return {"warning": warning} if warning else None   # the trial writes it to its stderr
 
 
 @_trial_route

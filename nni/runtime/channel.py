@@ -71,9 +71,10 @@ class TrialChannel:
         """Parameter record number ``index`` of this trial (None when the tuner has no more)."""
         return self._post("parameter", {"index": index})
 
-    def send_metric(self, parameter_id: int | None, metric_type: str, sequence: int, value: str) -> None:
-        self._post("metric", {"parameter_id": parameter_id, "type": metric_type,
-                              "sequence": sequence, "value": value})
+    def send_metric(self, parameter_id: int | None, metric_type: str, sequence: int, value: str) -> Any:
+        """Send one metric; the manager's reply (``{"warning": ...}`` or None)."""
+        return self._post("metric", {"parameter_id": parameter_id, "type": metric_type,
+                                     "sequence": sequence, "value": value})
 
     def renew_lease(self, machine: str | None = None) -> Any:
         """Renew this attempt's lease once (no retries: the next renewal is the retry).

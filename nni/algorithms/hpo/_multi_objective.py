@@ -20,6 +20,7 @@ import numpy as np
 from nni._objectives import Objective, ObjectiveValueError, objective_values, parse_objectives
 
 from ._base import BaseTuner
+from ._constraints import parse_tuner_constraints, violation_of
 
 _logger = logging.getLogger(__name__)
 
@@ -28,8 +29,8 @@ class MultiObjectiveTuner(BaseTuner):
     """Base of tuners that optimise several objectives at once (``MOTPE``, ``NSGA2``).
 
     ``receive_trial_result`` expects the final result as a dict holding every objective's
-    metric.  Extra metrics named by ``constraints`` (value ``<= 0`` means satisfied) are read
-    from the same dict when the subclass uses them.
+    metric.  The metrics of ``constraints`` are read from the same dict; ``_completed`` gives
+    each observation's total violation (docs/constraints.md).
     """
 
     #: Tells the manager this tuner takes a dict of every objective (see ``set_objectives``).
@@ -40,14 +41,11 @@ class MultiObjectiveTuner(BaseTuner):
         self.objectives: list[Objective] | None = None
         if objectives is not None:
             self.set_objectives(objectives)
-        if constraints is not None and (isinstance(constraints, str) or not isinstance(constraints, (list, tuple))
-                                        or not all(isinstance(c, str) and c for c in constraints)):
-            raise ValueError(f"constraints must be a list of metric names, got {constraints!r}")
-        self.constraints: list[str] = list(constraints or [])
+        self.constraints = parse_tuner_constraints(constraints)   # names (<= 0) or {metric, max, min}
         # _y[i] (BaseTuner's loss column) holds the row of _F/_C of observation i, so that
         # update_search_space, which drops rows that no longer fit, keeps the pairing
         self._F_rows: list[np.ndarray] = []
-        self._C_rows: list[np.ndarray] = []
+        self._C_rows: list[float] = []
 
     # ---- objectives ----------------------------------------------------------------------
     def set_objectives(self, objectives: Any) -> None:
@@ -56,6 +54,10 @@ class MultiObjectiveTuner(BaseTuner):
         if self.objectives is not None and self._F_rows and parsed != self.objectives:
             raise ValueError(f"{type(self).__name__}: objectives cannot change once results were received")
         self.objectives = parsed
+
+    def set_constraints(self, constraints: Any) -> None:
+        """Set the constraints (config ``constraints``; see nni/_constraints.py)."""
+        self.constraints = parse_tuner_constraints(constraints)
 
     @property
     def modes(self) -> list[str]:
@@ -73,18 +75,8 @@ class MultiObjectiveTuner(BaseTuner):
             vals = objective_values(value, self.objectives)
         except ObjectiveValueError as exc:
             raise RuntimeError(str(exc)) from None
-        cons = np.zeros(len(self.constraints))
-        if self.constraints:
-            raw = value
-            if isinstance(raw, str):
-                import json
-                raw = json.loads(raw)
-            for i, name in enumerate(self.constraints):
-                v = raw.get(name) if isinstance(raw, dict) else None
-                ok = isinstance(v, (int, float)) and not isinstance(v, bool)
-                cons[i] = float(v) if ok else np.nan   # missing: counted as infinitely violated
         self._F_rows.append(np.asarray(vals, dtype=float) * self._sign())
-        self._C_rows.append(cons)
+        self._C_rows.append(violation_of(value, self.constraints))   # total violation (nni/_constraints.py)
         return float(len(self._F_rows) - 1)
 
     def receive_trial_result(self, parameter_id: Any, parameters: dict, value: Any, **kwargs: Any) -> None:
@@ -107,10 +99,5 @@ class MultiObjectiveTuner(BaseTuner):
         rows = self._y.astype(int)
         k = len(self.objectives or [])
         F = np.array([self._F_rows[i] for i in rows], dtype=float).reshape(n, k)
-        if self.constraints:
-            from ._pareto import constraint_violation
-            C = np.array([self._C_rows[i] for i in rows], dtype=float).reshape(n, len(self.constraints))
-            viol = constraint_violation(C)
-        else:
-            viol = np.zeros(n)
+        viol = np.array([self._C_rows[i] for i in rows], dtype=float).reshape(n)
         return X, F, viol

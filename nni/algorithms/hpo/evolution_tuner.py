@@ -16,12 +16,13 @@ from typing import Any
 import numpy as np
 
 from ._base import BaseTuner, random_vector
+from ._constraints import ConstrainedTuner
 from ._population import check_int, mutate
 
 __all__ = ["EvolutionTuner"]
 
 
-class EvolutionTuner(BaseTuner):
+class EvolutionTuner(ConstrainedTuner, BaseTuner):   # ConstrainedTuner: feasible results rank first
     """Naive evolution with a tournament of two and single-parameter mutation.
 
     Parameters

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ._base import BaseTuner, random_vector
+from ._constraints import ConstrainedTuner
 from ._gp import GaussianProcess, UnitSpace, check_numeric_space, maximize, utility
 
 __all__ = ["GPTuner"]
@@ -41,7 +42,7 @@ def _count(name: str, value: Any, minimum: int) -> int:
     return value
 
 
-class GPTuner(BaseTuner):
+class GPTuner(ConstrainedTuner, BaseTuner):   # ConstrainedTuner: feasible results rank first
     """Bayesian optimization with a Gaussian process.
 
     Parameters

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from ._base import random_vector
+from ._constraints import constrained_split, constrained_weights
 from ._multi_objective import MultiObjectiveTuner
 from ._pareto import hypervolume_contributions, non_dominated_sort
 from ._parzen import JointParzen, forgetting_weights, propose_independent
@@ -149,14 +150,16 @@ class MOTPETuner(MultiObjectiveTuner):
     constant_liar
         Put pending trials in the bad group (default true).
     multivariate
-        Sample all parameters jointly from whole good observations (default false: each
+        Sample all parameters jointly from whole good observations (default: false, each
         parameter on its own, which spreads suggestions along the front better; on the
-        benchmark it won on every problem, see docs/benchmarks.md).
+        benchmark it won on every problem, see docs/benchmarks.md; true when the experiment
+        has ``constraints``, where joint sampling found the feasible region far better, see
+        docs/constraints.md).
     """
 
     def __init__(self, objectives: Any = None, seed: Any = None, n_startup_jobs: int = 10,
                  n_ei_candidates: int = 24, gamma: float = 0.1, prior_weight: float = 1.0,
-                 constant_liar: bool = True, multivariate: bool = False) -> None:
+                 constant_liar: bool = True, multivariate: bool | None = None) -> None:
         super().__init__(objectives=objectives, seed=seed)
         for key, v, low in (("n_startup_jobs", n_startup_jobs, 0), ("n_ei_candidates", n_ei_candidates, 1)):
             if isinstance(v, bool) or not isinstance(v, int) or v < low:
@@ -166,7 +169,7 @@ class MOTPETuner(MultiObjectiveTuner):
         if isinstance(prior_weight, bool) or not isinstance(prior_weight, (int, float)) or not prior_weight > 0:
             raise ValueError(f"prior_weight must be a positive number, got {prior_weight!r}")
         for key, v in (("constant_liar", constant_liar), ("multivariate", multivariate)):
-            if not isinstance(v, bool):
+            if not isinstance(v, bool) and not (key == "multivariate" and v is None):
                 raise ValueError(f"{key} must be true or false, got {v!r}")
         self.multivariate = multivariate
         self.n_startup_jobs = n_startup_jobs
@@ -176,21 +179,24 @@ class MOTPETuner(MultiObjectiveTuner):
         self.constant_liar = constant_liar
 
     def _propose(self) -> np.ndarray:
-        X, F, _ = self._completed()
+        X, F, viol = self._completed()
         n = len(F)
         if n < max(1, self.n_startup_jobs) or not F.size:
             return random_vector(self._dims, self._rng)
         # no cap at 25 as in single-objective TPE: a front keeps growing and its points all count
         n_good = int(math.ceil(self.gamma * n))
-        good, bad = split_good_bad(F, n_good, self._rng)
+        # feasible results first (config constraints; all feasible without them)
+        good, bad = constrained_split(F, viol, n_good, lambda F_, k: split_good_bad(F_, k, self._rng))
         Xb = X[bad]
         wb = forgetting_weights(len(bad), 25)
         if self.constant_liar and self._pending:
             P = np.array([vec for _, vec in self._pending.values()], dtype=float).reshape(-1, len(self._dims))
             Xb = np.vstack([Xb, P])
             wb = np.append(wb, np.ones(len(P)))
-        wg = good_weights(F[good], self._rng)
-        if not self.multivariate:
+        wg = constrained_weights(F[good], viol[good], lambda F_: good_weights(F_, self._rng))
+        # default: independent, but joint with constraints (docs/constraints.md: it found the
+        # feasible front of C2-DTLZ2 far better, median hypervolume 0.20 against 0.14)
+        if not (self.multivariate if self.multivariate is not None else bool(self.constraints)):
             return propose_independent(self._dims, X[good], wg, Xb, wb, self._rng, self.n_ei_candidates,
                                        self.prior_weight)
         lo = JointParzen(self._dims, X[good], wg, self.prior_weight)

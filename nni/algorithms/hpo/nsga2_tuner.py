@@ -16,9 +16,10 @@ NSGA-II" (IEEE TEC 2002), on the tuners' internal vectors so every search-space 
   mutated with ``mutation_prob`` (default ``1 / number of parameters``): numeric ones by
   polynomial mutation (``eta_m``), categorical ones to another option.  A nested choice that
   changes draws its sub-space's values from the prior.
-* **Constraints** (optional): metric names whose value must be ``<= 0``.  Feasible trials
-  beat infeasible ones; among infeasible ones the smaller total violation wins (Deb's
-  constrained domination).  A missing constraint value counts as infinitely violated.
+* **Constraints** (the config's ``constraints``, or the classArg: ``{metric, max, min}``
+  entries or metric names whose value must be ``<= 0``).  Feasible trials beat infeasible
+  ones; among infeasible ones the smaller total violation wins (Deb's constrained
+  domination).  A missing constraint value counts as infinitely violated.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ from nni.search_space._flat import Dim, is_active
 
 from ._base import random_vector, sample_prior
 from ._multi_objective import MultiObjectiveTuner
-from ._pareto import constrained_ranks, crowding_distance
+from ._constraints import constrained_ranks
+from ._pareto import crowding_distance
 from ._population import check_int, check_number, fill_inactive
 
 __all__ = ["NSGA2Tuner"]
@@ -129,12 +131,13 @@ class NSGA2Tuner(MultiObjectiveTuner):
         Distribution indexes of the simulated binary crossover (default 15) and the
         polynomial mutation (default 20); larger values keep children closer to their parents.
     constraints
-        Metric names of the final result that must be ``<= 0`` (optional).
+        ``[{'metric': ..., 'max': ..., 'min': ...}]`` or metric names that must be ``<= 0``
+        (optional; the config's ``constraints`` field sets them in an experiment).
     """
 
     def __init__(self, objectives: Any = None, seed: Any = None, population_size: int = 24,
                  crossover_prob: float = 0.9, swapping_prob: float = 0.5, mutation_prob: float | None = None,
-                 eta_c: float = 15.0, eta_m: float = 20.0, constraints: list[str] | None = None) -> None:
+                 eta_c: float = 15.0, eta_m: float = 20.0, constraints: list | None = None) -> None:
         super().__init__(objectives=objectives, seed=seed, constraints=constraints)
         self.population_size = check_int("population_size", population_size, 2)
         self.crossover_prob = check_number("crossover_prob", crossover_prob, 0, 1)

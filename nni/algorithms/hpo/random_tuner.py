@@ -7,11 +7,12 @@ from typing import Any
 import numpy as np
 
 from ._base import BaseTuner, random_vector
+from ._constraints import ConstrainedTuner
 
 __all__ = ["RandomTuner"]
 
 
-class RandomTuner(BaseTuner):
+class RandomTuner(ConstrainedTuner, BaseTuner):   # ConstrainedTuner: feasible results rank first
     """Samples each parameter independently from its distribution.
 
     ``optimize_mode`` is accepted for config compatibility and does not change the

@@ -23,12 +23,13 @@ import numpy as np
 from nni.search_space import _nas
 
 from ._base import BaseTuner, random_vector
+from ._constraints import ConstrainedTuner
 from ._population import check_int, mutate
 
 __all__ = ["RegularizedEvolutionTuner"]
 
 
-class RegularizedEvolutionTuner(BaseTuner):
+class RegularizedEvolutionTuner(ConstrainedTuner, BaseTuner):   # ConstrainedTuner: feasible results rank first
     """Aging evolution: sample ``sample_size``, mutate the best, drop the oldest.
 
     Parameters

@@ -29,6 +29,7 @@ import numpy as np
 from nni.search_space._flat import Dim
 
 from ._base import BaseTuner, random_vector
+from ._constraints import ConstrainedTuner
 from ._parzen import JointParzen, forgetting_weights, propose_independent
 
 __all__ = ["TpeTuner", "TpeArguments"]
@@ -190,7 +191,7 @@ def auto_startup_jobs(budget: int | None) -> int:
     return max(5, min(20, budget // 10))
 
 
-class TpeTuner(BaseTuner):
+class TpeTuner(ConstrainedTuner, BaseTuner):   # ConstrainedTuner: feasible results rank first
     """TPE tuner.
 
     Parameters

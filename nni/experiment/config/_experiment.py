@@ -85,6 +85,15 @@ def check_warm_start(value: Any, path: str) -> dict[str, list[str]]:
     return {"experiments": list(dict.fromkeys(i.strip() for i in ids))}
 
 
+def check_constraints(value: Any, path: str) -> list[dict[str, Any]]:
+    """``constraints``: a list of ``{metric, max, min}`` (nni-ng's extension; docs/constraints.md)."""
+    from nni._constraints import parse_constraints
+    try:
+        return [c.to_dict() for c in parse_constraints(value, path)]
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+
+
 LOG_LEVELS = ("fatal", "error", "warning", "info", "debug", "trace")
 
 _ALGORITHM_FIELDS = ("tuner", "assessor", "advisor")
@@ -175,6 +184,7 @@ class ExperimentConfig(_ConfigBase):
         _Field("search_space", check_dict),
         _Field("objectives", check_objectives),
         _Field("warm_start", check_warm_start),
+        _Field("constraints", check_constraints),
         _Field("trial_command", check_nonempty_str, required=True),
         _Field("trial_code_directory", check_path, default=".", required=True, is_path=True),
         _Field("trial_concurrency", check_trial_concurrency, required=True),
@@ -214,6 +224,8 @@ class ExperimentConfig(_ConfigBase):
     warm_start: dict[str, list[str]] | None
     """Warm start (nni-ng extension): ``{'experiments': [ID, ...]}``, earlier experiments whose
     finished results the tuner gets before the first trial; see docs/warm_start.md."""
+    constraints: list[dict[str, Any]] | None
+    """Feasibility (nni-ng extension): ``[{'metric': ..., 'max': ..., 'min': ...}]``; see docs/constraints.md."""
     trial_command: str | None
     trial_code_directory: str | os.PathLike
     trial_concurrency: int | None
@@ -361,6 +373,8 @@ class ExperimentConfig(_ConfigBase):
             raise ConfigError("tuner: required field is missing")
         if self.objectives is not None:
             _check_multi_objective_tuner(self)
+        if self.constraints:
+            _check_constrained_tuner(self)
 
         if (
             isinstance(service, LocalConfig)
@@ -430,6 +444,8 @@ class ExperimentConfig(_ConfigBase):
             result.tuner_gpu_indices = parse_gpu_indices(result.tuner_gpu_indices, "tunerGpuIndices")
         if result.objectives is not None:   # Python may set Objective objects or leave mode out
             result.objectives = check_objectives(result.objectives, "objectives")
+        if result.constraints is not None:   # Python may set Constraint objects
+            result.constraints = check_constraints(result.constraints, "constraints")
         result.log_level = (result.log_level or ("debug" if result.debug else "info")).lower()
 
         if result.search_space_file is not None:
@@ -521,6 +537,21 @@ def _check_multi_objective_tuner(config: ExperimentConfig) -> None:
     if isinstance(name, str) and name.lower() not in {n.lower() for n in MULTI_OBJECTIVE_TUNERS}:
         raise ConfigError(f"tuner.name: {name!r} optimises one metric but objectives lists "
                           f"{len(config.objectives or [])}; use a tuner that handles several: {names}")
+
+
+def _check_constrained_tuner(config: ExperimentConfig) -> None:
+    """With ``constraints``, a built-in tuner must be one that honours them (custom tuners get the
+    constraint values with each result and decide themselves)."""
+    from nni._constraints import CONSTRAINED_TUNERS
+    names = ", ".join(CONSTRAINED_TUNERS)
+    if is_set(config.advisor):
+        raise ConfigError(f"advisor: an advisor does not honour constraints (constraints is set); "
+                          f"use a tuner that does: {names}")
+    tuner = config.tuner
+    name = tuner.get("name") if isinstance(tuner, Mapping) else getattr(tuner, "name", None)
+    if isinstance(name, str) and name.lower() not in {n.lower() for n in CONSTRAINED_TUNERS}:
+        raise ConfigError(f"tuner.name: {name!r} does not honour constraints, which this experiment sets; "
+                          f"use one that does: {names} (or a custom tuner)")
 
 
 def _parse_text(text: str, file: Path) -> Any:

@@ -36,6 +36,7 @@ from typing import Any, Callable
 from ...errors import NniError
 from ...status import TRIAL_ACTIVE, TRIAL_ALL, TRIAL_ENDED
 from .._objectives import experiment_objectives
+from ..._constraints import SQL_MISSING
 from ..read_model import ms
 
 ACTIVE_STATES = TRIAL_ACTIVE
@@ -128,7 +129,7 @@ _FILTER_FIELDS = {
     "intermediates": "intermediates",
     "latest": "latest_metric",
 }
-_NUMERIC_FIELDS = {"metric", "duration", "sequence", "seq", "intermediates", "latest"}
+_NUMERIC_FIELDS = {"metric", "duration", "sequence", "seq", "intermediates", "latest", "feasible", "violation"}
 _OPERATOR = re.compile(r"\s*(<=|>=|!=|==|=|<|>)\s*")
 _EXPRESSION = re.compile(r"^([^\s<>=!]*)(<=|>=|!=|==|=|<|>)(.*)$")
 
@@ -152,6 +153,7 @@ class UiData:
         self._param_keys: list[str] = []
         self._metric_keys: list[str] = []
         self.cache: dict[str, tuple[Any, Any]] = {}   # name -> (snapshot key, value)
+        self._violation: dict[str, str | None] = {}   # column -> SQL of its total violation (config constraints)
 
     async def run(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run ``method`` (one of ours) in the worker thread, after refreshing the snapshot."""
@@ -313,6 +315,8 @@ class UiData:
         db = self._connect()
         counts = {r[0]: r[1] for r in db.execute("SELECT status, COUNT(*) FROM temp.rows GROUP BY status")}
         order = "ASC" if optimize_mode == "minimize" else "DESC"
+        feasible = self.violation_sql("r.value")   # with constraints only a feasible result is the best
+        only_feasible = f" AND {feasible} = 0" if feasible else ""
         objectives = self._objectives()
         if objectives:
             # Multi-objective: the best of the first objective; a tie there goes to the result
@@ -323,11 +327,12 @@ class UiData:
             keys = ", ".join(f"{value.format(i=i)} {'DESC' if mode == 'maximize' else 'ASC'}"
                              for i, (_, mode) in enumerate(objectives))
             best = db.execute("SELECT r.*, t.sequence_id FROM temp.results r JOIN temp.rows t USING (trial_id)"
-                              f" WHERE {value.format(i=0)} IS NOT NULL ORDER BY {keys}, r.id ASC LIMIT 1",
-                              params).fetchone()
+                              f" WHERE {value.format(i=0)} IS NOT NULL{only_feasible} ORDER BY {keys}, r.id ASC"
+                              " LIMIT 1", params).fetchone()
         else:
             best = db.execute("SELECT r.*, t.sequence_id FROM temp.results r JOIN temp.rows t USING (trial_id)"
-                              f" WHERE r.metric IS NOT NULL ORDER BY r.metric {order}, r.id ASC LIMIT 1").fetchone()
+                              f" WHERE r.metric IS NOT NULL{only_feasible} ORDER BY r.metric {order}, r.id ASC"
+                              " LIMIT 1").fetchone()
         finished = sum(counts.get(s, 0) for s in FINISHED_STATES)
         done = finished    # maxTrialNumber counts trial jobs, multi-phase ones too (as NNI)
         return {
@@ -383,7 +388,7 @@ class UiData:
             f" ORDER BY ({sort_sql}) IS NULL, {sort_sql} {direction}, sequence_id {direction}"
             " LIMIT :limit OFFSET :offset", params)]
         by_id = {r["rowid"]: r for r in db.execute(
-            "SELECT rowid, *, COALESCE(end_time, ?) - start_time AS duration FROM temp.rows"
+            f"SELECT rowid, *, COALESCE(end_time, ?) - start_time AS duration{self._violation_column()} FROM temp.rows"
             f" WHERE rowid IN ({', '.join('?' for _ in page_ids)})", (params["now"], *page_ids))}
         rows = [by_id[i] for i in page_ids]
         return {
@@ -411,12 +416,32 @@ class UiData:
         where += self._filter_sql(text, params)
         clause = f" WHERE {' AND '.join(where)}" if where else ""
         direction = "DESC" if order == "desc" else "ASC"
-        rows = db.execute(f"SELECT rowid, *, COALESCE(end_time, :now) - start_time AS duration FROM temp.rows{clause}"
+        rows = db.execute(f"SELECT rowid, *, COALESCE(end_time, :now) - start_time AS duration"
+                          f"{self._violation_column()} FROM temp.rows{clause}"
                           f" ORDER BY ({sort_sql}) IS NULL, {sort_sql} {direction}, sequence_id {direction}", params)
         return {"parameterKeys": self.parameter_keys(space), "metricKeys": self.metric_keys(),
                 "trials": [_row_json(r) for r in rows]}
 
+    def violation_sql(self, column: str) -> str | None:
+        """SQL of the total violation of the final result in ``column`` (``nni._constraints``), or
+        None for an experiment without constraints (they never change while it runs)."""
+        if column not in self._violation:
+            from ..._constraints import parse_constraints, violation_sql
+            raw = (self.meta().get("config") or {}).get("constraints")
+            try:
+                constraints = parse_constraints(raw) if raw else []
+            except ValueError:
+                constraints = []
+            self._violation[column] = violation_sql(constraints, column) if constraints else None
+        return self._violation[column]
+
+    def _violation_column(self) -> str:
+        violation = self.violation_sql("final")
+        return f", {violation} AS violation" if violation else ""
+
     def _sort_sql(self, sort: str, params: dict[str, Any]) -> str:
+        if sort == "violation" and self.violation_sql("final"):
+            return self.violation_sql("final") or ""
         if sort in _SORTS:
             return _SORTS[sort]
         kind, _, name = sort.partition(":")
@@ -468,6 +493,8 @@ class UiData:
                     errors.append(f"filter term {term!r}: a value must follow {op!r}")
                     continue
                 value: Any = raw.strip("'\"")
+                if name == "feasible":   # feasible=yes / feasible=no (also 1 / 0, true / false)
+                    raw = {"yes": "1", "true": "1", "no": "0", "false": "0"}.get(raw.lower(), raw)
                 try:
                     value = float(raw)
                 except ValueError:
@@ -485,6 +512,11 @@ class UiData:
         return clauses, errors
 
     def _field_sql(self, name: str, params: dict[str, Any], i: int) -> str | None:
+        violation = self.violation_sql("final")
+        if violation and name == "violation":     # constraints: 1e308 stands for a missing metric
+            return violation
+        if violation and name == "feasible":
+            return f"(CASE WHEN {violation} IS NULL THEN NULL WHEN {violation} = 0 THEN 1 ELSE 0 END)"
         if name in self._param_keys:
             params[f"p{i}"] = json_path(name)
             return f"json_extract(parameters, :p{i})"
@@ -627,6 +659,11 @@ def _row_json(row: sqlite3.Row) -> dict[str, Any]:
         "exitCode": row["exit_code"],
         "message": row["message"],
     }
+    if "violation" in row.keys():   # constraints: feasible, and the violation (None: a metric missing)
+        violation = row["violation"]
+        info["feasible"] = None if violation is None else violation == 0
+        info["violation"] = None if violation is None or violation >= SQL_MISSING else violation
+        info["constraintMissing"] = violation is not None and violation >= SQL_MISSING
     return info
 
 

@@ -79,7 +79,7 @@ export function create(ctx) {
       ctx.showExperiment(info);
       render(info);
       const best = await get(`/ui/trials${query({sort: "metric", order: info.optimizeMode === "minimize" ? "asc" : "desc",
-        limit: TOP_TRIALS, filter: "metric>=-1e308"})}`);
+        limit: TOP_TRIALS, filter: "metric>=-1e308" + (((info.config || {}).constraints || []).length ? " feasible=yes" : "")})}`);
       renderTop(best, info);
       if (((info.config || {}).objectives || []).length) {   // multi-objective: the front's size
         const front = await get("/pareto-front");

@@ -31,6 +31,18 @@ function fitting(rows, objectives) {
   return out;
 }
 
+/** Whether a result violates the config's constraints: the rule of nni/_constraints.py (a
+ * missing or non-finite constraint metric is a violation too). The front itself comes from
+ * the server, which counts feasible results only. */
+function infeasible(row, constraints) {
+  const value = decode(row.value);
+  return constraints.some((c) => {
+    const x = value && typeof value === "object" ? value[c.metric] : undefined;
+    if (typeof x !== "number" || !Number.isFinite(x)) return true;
+    return (c.max !== undefined && c.max !== null && x > c.max) || (c.min !== undefined && c.min !== null && x < c.min);
+  });
+}
+
 const label = (o) => `${o.metric} (${o.mode === "maximize" ? "max" : "min"})`;
 const trialLink = (id) => h("a", {href: `#/trial/${encodeURIComponent(id)}`}, id);
 // plotly reads a few HTML tags in hover text (<br>, <b>, ...): names and values are escaped.
@@ -54,6 +66,7 @@ export function create(ctx) {
   let sortKey = null;
   let sortDesc = false;
   let objectives = [];
+  let constraints = [];   // config `constraints`: infeasible results are drawn apart, never on the front
   let front = [];
 
   function renderBest() {
@@ -88,7 +101,8 @@ export function create(ctx) {
   async function draw(all) {
     const key = (r) => `${r.trialJobId}/${r.parameterId}`;
     const onFront = new Set(front.map(key));
-    const dominated = all.filter((r) => !onFront.has(key(r)));
+    const bad = all.filter((r) => infeasible(r, constraints));
+    const dominated = all.filter((r) => !onFront.has(key(r)) && !infeasible(r, constraints));
     const text = (rows) => rows.map((r) => `trial ${escapeHtml(r.trialJobId)}<br>${escapeHtml(JSON.stringify(r.parameter))}`);
     const ids = (rows) => rows.map((r) => r.trialJobId);
     if (!all.length) {
@@ -99,6 +113,9 @@ export function create(ctx) {
         {name: "dominated", x: dominated.map((r) => r.values[0]), y: dominated.map((r) => r.values[1]),
          text: text(dominated), customdata: ids(dominated), mode: "markers", type: "scatter",
          marker: {color: "#9aa5b1", opacity: 0.45, size: 7}},
+        {name: "infeasible", x: bad.map((r) => r.values[0]), y: bad.map((r) => r.values[1]),
+         text: text(bad), customdata: ids(bad), mode: "markers", type: "scatter",
+         marker: {color: "#e8871e", opacity: 0.6, size: 7, symbol: "x"}, visible: bad.length ? true : "legendonly"},
         {name: "Pareto front", x: sorted.map((r) => r.values[0]), y: sorted.map((r) => r.values[1]),
          text: text(sorted), customdata: ids(sorted), mode: "lines+markers", type: "scatter",
          line: {shape: "hv", color: "#d62728"}, marker: {color: "#d62728", size: 9}},
@@ -110,6 +127,8 @@ export function create(ctx) {
       await plot(chart, [
         {name: "dominated", type: "splom", dimensions: dims(dominated), text: text(dominated), customdata: ids(dominated),
          marker: {color: "#9aa5b1", opacity: 0.45, size: 5}, diagonal: {visible: false}},
+        {name: "infeasible", type: "splom", dimensions: dims(bad), text: text(bad), customdata: ids(bad),
+         marker: {color: "#e8871e", opacity: 0.6, size: 5, symbol: "x"}, diagonal: {visible: false}},
         {name: "Pareto front", type: "splom", dimensions: dims(front), text: text(front), customdata: ids(front),
          marker: {color: "#d62728", size: 7}, diagonal: {visible: false}},
       ], {});
@@ -117,6 +136,7 @@ export function create(ctx) {
     }
     chart.dataset.frontSize = String(front.length);
     chart.dataset.dominatedSize = String(dominated.length);
+    chart.dataset.infeasibleSize = String(bad.length);
   }
 
   async function drawHypervolume(history) {
@@ -135,6 +155,7 @@ export function create(ctx) {
     async refresh() {
       const info = ctx.experiment || await get("/ui/overview");
       objectives = ((info.config || {}).objectives) || [];
+      constraints = ((info.config || {}).constraints) || [];
       if (!objectives.length) {
         summary.textContent = "This experiment has no objectives (config field 'objectives'): no Pareto front.";
         return;
@@ -144,8 +165,11 @@ export function create(ctx) {
       const all = fitting(rows, objectives);
       front = fitting(frontRows, objectives);
       summary.className = "";
+      const bad = all.filter((r) => infeasible(r, constraints)).length;
       fill(summary, "Pareto front: ", h("strong", {id: "front-size"}, String(front.length)),
-        ` of ${all.length} results (${objectives.map(label).join(", ")})`);
+        ` of ${all.length} results (${objectives.map(label).join(", ")})`,
+        ...(constraints.length ? ["; ", h("span", {id: "infeasible-count"}, `${bad} infeasible`),
+          " (violate the constraints: never on the front)"] : []));
       renderBest();
       renderTable();
       await draw(all);

@@ -6,6 +6,7 @@ import {
   ACTIVE, STATES, debounce, fill, formatDuration, formatNumber, formatTime, formatValue, h, statusChip,
 } from "../dom.js";
 import { importedSection } from "./imported.js";
+import { feasibilityCell, feasibilityHeader } from "./feasibility.js";
 
 const PAGE_SIZES = [20, 50, 100, 200];
 // Columns besides parameters and result keys that can be shown or hidden; the choice is kept
@@ -57,7 +58,7 @@ export function create(ctx) {
   const filterInput = h("input", {type: "search", id: "trial-filter", value: state.filter,
     placeholder: "Filter: text, or lr<0.01 metric>0.9 optimizer=adam",
     title: "Terms are ANDed. name<op>value compares a parameter, a metric key, metric, duration (s), seq, id, "
-      + "status, intermediates or latest (ops: = != < <= > >=, spaces allowed: loss = hinge); any other word "
+      + "status, intermediates, latest or, with constraints, feasible (yes/no) and violation (ops: = != < <= > >=, spaces allowed: loss = hinge); any other word "
       + "matches the trial id, number or parameters."});
   filterInput.addEventListener("input", debounce(() => {
     state.filter = filterInput.value.trim();
@@ -189,6 +190,7 @@ export function create(ctx) {
       header("Trial", "trialJobId"),
       header("Status", "status"),
       header("Metric", "metric", true),
+      feasibilityHeader(answer, header),   // constraints only
       // A result key named like a parameter (both "lr") is told apart by its label.
       metrics.map((k) => header(answer.parameterKeys.includes(k) ? `${k} (result)` : k, `metric:${k}`, true)),
       params.map((k) => header(k, `param:${k}`)),
@@ -225,6 +227,7 @@ export function create(ctx) {
         h("td", {class: latest ? "num latest" : "num", dataset: {col: "metric"},
           title: latest ? `latest of ${t.intermediates} intermediate results (no final result)` : null},
         formatNumber(latest ? t.latestMetric : t.metric)),
+        feasibilityCell(answer, t),
         metrics.map((k) => h("td", {class: "num", dataset: {col: `metric:${k}`}}, formatValue(final[k]))),
         params.map((k) => h("td", {dataset: {col: `param:${k}`}}, formatValue((t.parameters || {})[k]))),
         extra.map((c) => cell[c.key]()),
