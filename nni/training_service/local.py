@@ -164,7 +164,7 @@ class LocalTrainingService(TrainingService):
         watcher = asyncio.create_task(self._watch(spec, process))
         self._watchers.add(watcher)
         watcher.add_done_callback(self._watchers.discard)
-        self._tell_reaper(f"+{process.pid}")
+        self._tell_reaper(f"+{process.pid} {process.start}" if process.start else f"+{process.pid}")
         try:
             # Lets a resumed manager end this trial if the current one is killed while it runs.
             (Path(spec.trial_dir) / PID_FILE).write_text(f"{process.pid} {process.start}")
