@@ -30,9 +30,9 @@ _CLOSE_SECONDS = 10.0
 class LaunchedTrial:
     """A trial's launcher: what the local service waits for and signals."""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, start: str | None) -> None:
         self.pid = pid
-        self.start = start_ticks(pid)   # tells it from a later process with the same pid
+        self.start = start   # tells it from a later process with the same pid
         self.returncode: int | None = None
         self._ended = asyncio.Event()
 
@@ -96,7 +96,7 @@ class Spawner:
                         trial._end(message["returncode"])
                     continue
                 if "pid" in message:   # known before its exit can be read: one pipe, in order
-                    message["trial"] = self._running[message["pid"]] = LaunchedTrial(message["pid"])
+                    message["trial"] = self._running[message["pid"]] = LaunchedTrial(message["pid"], message.get("start"))
                 answer = self._requests.get(message["id"])
                 if answer is not None and not answer.done():
                     answer.set_result(message)

@@ -167,6 +167,15 @@ def _launch(command: str, env: dict) -> int:
     return os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1
 
 
+def _start_ticks(pid: int):
+    """When ``pid`` started (Linux ``/proc``; as nni.runtime.process.start_ticks); None elsewhere."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[19].decode()
+    except (OSError, IndexError):
+        return None
+
+
 def _returncode(wait_status: int) -> int:
     """A wait status as asyncio and subprocess tell it: ``-N`` when killed by signal N."""
     if os.WIFSIGNALED(wait_status):
@@ -229,7 +238,8 @@ def serve() -> None:
 
     Requests (stdin), one JSON object a line: ``{"id", "command", "cwd", "env", "stdout",
     "stderr"}`` (the env is the trial's whole environment; stdout and stderr are files,
-    appended to). Answers (stdout), one a line: ``{"id", "pid"}`` or ``{"id", "errno",
+    appended to). Answers (stdout), one a line: ``{"id", "pid", "start"}`` (start: the launcher's
+    start time, as ``nni.runtime.process.start_ticks``) or ``{"id", "errno",
     "error", "filename"}``, then ``{"exit": pid, "returncode": N}`` when that launcher ended
     (``-N``: killed by signal N).
     """
@@ -311,7 +321,8 @@ def serve() -> None:
                         "filename": exc.filename})
                 continue
             launchers.add(pid)
-            answer({"id": request["id"], "pid": pid})
+            # Read here, where the launcher cannot have been reaped yet: with the pid it names the process.
+            answer({"id": request["id"], "pid": pid, "start": _start_ticks(pid)})
 
 
 def main() -> None:

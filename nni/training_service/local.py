@@ -167,7 +167,7 @@ class LocalTrainingService(TrainingService):
         self._tell_reaper(f"+{process.pid} {process.start}" if process.start else f"+{process.pid}")
         try:
             # Lets a resumed manager end this trial if the current one is killed while it runs.
-            (Path(spec.trial_dir) / PID_FILE).write_text(f"{process.pid} {process.start}")
+            (Path(spec.trial_dir) / PID_FILE).write_text(f"{process.pid} {process.start or start_ticks(process.pid)}")
         except OSError as exc:   # the trial runs all the same; only a resume's clean-up misses it
             _logger.warning("trial %s: could not write %s: %s", spec.trial_id, PID_FILE, exc)
         if self.on_trial_start is not None:
