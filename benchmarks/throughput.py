@@ -28,6 +28,7 @@ import logging
 import os
 import platform
 import random
+import resource
 import shlex
 import shutil
 import signal
@@ -118,6 +119,16 @@ def kill_known(processes: set[tuple[int, str]]) -> int:
     return killed
 
 
+def cpu_seconds() -> float:
+    """CPU time (user + system) of this process and of every descendant reaped so far.
+
+    The CPU a trial costs is the figure a loaded machine does not blur: wall time there
+    depends on what else runs, while trials/s on an idle machine is about cores / CPU per trial.
+    """
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 # -- results -------------------------------------------------------------------------------
 @dataclass
 class Run:
@@ -158,11 +169,13 @@ def run_floor(python: str, trials: int, concurrency: int, cwd: Path) -> Run:
                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         return time.perf_counter() - start
 
+    cpu = cpu_seconds()
     start = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
         lifetimes = list(pool.map(one, range(trials)))
     seconds = time.perf_counter() - start
-    return Run(seconds, trials, {"lifetime_median": statistics.median(lifetimes)})
+    return Run(seconds, trials, {"lifetime_median": statistics.median(lifetimes),
+                                 "cpu_ms": (cpu_seconds() - cpu) * 1000 / trials})
 
 
 # -- nni-ng (this project) -----------------------------------------------------------------
@@ -259,6 +272,7 @@ def run_ours(python: str, trials: int, concurrency: int, tmp: Path, timeout: flo
     exp.config.max_trial_number = trials
     exp.config.experiment_working_directory = str(working_dir)
     state = None
+    cpu = cpu_seconds()
     try:
         start = time.perf_counter()
         exp.start(port=0)
@@ -275,7 +289,9 @@ def run_ours(python: str, trials: int, concurrency: int, tmp: Path, timeout: flo
         _drop_log_handlers(tmp)
     if state != "DONE" or counts.get("SUCCEEDED", 0) != trials:
         raise RuntimeError(f"nni-ng experiment ended {state} with trials {counts}")
+    # Everything the experiment ran is reaped once stop() returned (the manager runs in this process).
     detail = {"ready_ms": ready * 1000, "stop_ms": stop_seconds * 1000,
+              "cpu_ms": (cpu_seconds() - cpu) * 1000 / trials,
               "tuner": "Random" if use_builtin else "fallback UniformTuner"}
     if exp.id:
         detail.update(ours_breakdown(working_dir / exp.id / "db" / "nni.sqlite", concurrency))
@@ -355,20 +371,38 @@ def run_nni3(python: str, trials: int, concurrency: int, tmp: Path, timeout: flo
 
 
 # -- driver --------------------------------------------------------------------------------
+def measure_once(row: Row, attempt: int, repeat: int, label: str, once: Callable[[Path], Run]) -> bool:
+    """One run of ``row``'s measurement; False (and the row's note says why) when it failed."""
+    tmp = Path(tempfile.mkdtemp(prefix="nni-throughput-"))
+    try:
+        with ticking(f"{label} run {attempt}/{repeat}"):
+            run = once(tmp)
+        run.detail["load"] = os.getloadavg()[0]
+        row.runs.append(run)
+        log(f"{label} run {attempt}/{repeat}: {run.seconds:.2f}s, {run.rate:.2f} trials/s")
+        return True
+    except Exception as exc:
+        row.note = f"failed: {exc}".splitlines()[0][:200]
+        log(f"{label} run {attempt}/{repeat} FAILED: {exc}")
+        return False
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def measure(row: Row, repeat: int, label: str, once: Callable[[Path], Run]) -> None:
     for attempt in range(1, repeat + 1):
-        tmp = Path(tempfile.mkdtemp(prefix="nni-throughput-"))
-        try:
-            with ticking(f"{label} run {attempt}/{repeat}"):
-                run = once(tmp)
-            row.runs.append(run)
-            log(f"{label} run {attempt}/{repeat}: {run.seconds:.2f}s, {run.rate:.2f} trials/s")
-        except Exception as exc:
-            row.note = f"failed: {exc}".splitlines()[0][:200]
-            log(f"{label} run {attempt}/{repeat} FAILED: {exc}")
+        if not measure_once(row, attempt, repeat, label, once):
             break
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def measure_interleaved(pairs: list[tuple[Row, str, Callable[[Path], Run]]], repeat: int) -> None:
+    """Run the measurements in turn, ``repeat`` rounds: on a shared machine a floor and the
+    rate compared with it then see the same load (best of the rounds is reported)."""
+    broken: set[int] = set()
+    for attempt in range(1, repeat + 1):
+        for index, (row, label, once) in enumerate(pairs):
+            if index not in broken and not measure_once(row, attempt, repeat, label, once):
+                broken.add(index)
 
 
 def fmt(value: float | None, spec: str) -> str:
@@ -382,13 +416,14 @@ def render(rows: list[Row], args: argparse.Namespace, info: dict[str, str]) -> s
         f"{args.trials} trivial trials per experiment; best of {args.repeat} run(s) "
         f"(median in parentheses). {info['machine']}",
         "",
-        "| N | what | wall s | trials/s | % of floor | Δ wall ms/trial | Δ latency ms/trial |",
-        "|---|------|-------:|---------:|-----------:|----------------:|-------------------:|",
+        "| N | what | wall s | trials/s | % of floor | Δ wall ms/trial | Δ latency ms/trial | CPU ms/trial "
+        "| CPU % of floor | load |",
+        "|---|------|-------:|---------:|-----------:|----------------:|-------------------:|---:|---:|-----:|",
     ]
     for row in rows:
         best = row.best
         if best is None:
-            lines.append(f"| {row.concurrency} | {row.name} | — | {row.note or 'n/a'} | | | |")
+            lines.append(f"| {row.concurrency} | {row.name} | — | {row.note or 'n/a'} | | | | | | |")
             continue
         rate = f"{best.rate:.2f}"
         if len(row.runs) > 1:
@@ -400,9 +435,21 @@ def render(rows: list[Row], args: argparse.Namespace, info: dict[str, str]) -> s
             delta = (best.seconds - floor.seconds) / best.trials * 1000
             wall = f"{delta:+.1f}"
             latency = f"{delta * row.concurrency:+.0f}"
-        lines.append(f"| {row.concurrency} | {row.name} | {best.seconds:.2f} | {rate} | {pct} | {wall} | {latency} |")
+        load = fmt(best.detail.get("load"), ".1f")
+        cpu = min((r.detail["cpu_ms"] for r in row.runs if "cpu_ms" in r.detail), default=None)
+        floor_cpu = min((r.detail["cpu_ms"] for r in row.floor.runs if "cpu_ms" in r.detail), default=None) \
+            if row.floor else None
+        cpu_pct = f"{100 * floor_cpu / cpu:.0f}%" if cpu and floor_cpu else ""
+        lines.append(f"| {row.concurrency} | {row.name} | {best.seconds:.2f} | {rate} | {pct} | {wall} | {latency} "
+                     f"| {fmt(cpu, '.1f')} | {cpu_pct} | {load} |")
     lines += [
         "",
+        "- load: the 1-minute load average at the end of that (best) run; floor and nni-ng runs alternate "
+        "(floor, nni-ng, floor, ...), so each pair saw about the same load.",
+        "- CPU ms/trial: user + system CPU of everything the run started (the manager, which runs in the "
+        "benchmark's process, included), per trial, least of the runs; CPU % of floor = floor's / this row's. "
+        "Unlike trials/s it hardly depends on the machine's load: on an idle 2-core machine trials/s is about "
+        "2 / CPU per trial once N >= 2.",
         "- floor: `python -c \"import nni\"` started by a pool of N concurrent subprocesses, same interpreter as "
         "the trials; % of floor, Δ wall (extra wall time per trial) and Δ latency (Δ wall × N: extra time each "
         "trial holds its slot) compare a row with the floor of its own interpreter.",
@@ -495,13 +542,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for n in concurrencies:
             floor = Row(n, 'floor: `python -c "import nni"`')
-            rows.append(floor)
-            measure(floor, args.repeat, f"floor N={n}",
-                    lambda tmp: run_floor(args.python, args.trials, n, neutral_cwd))
             ours = Row(n, "nni-ng", floor=floor)
-            rows.append(ours)
-            measure(ours, args.repeat, f"nni-ng N={n}",
-                    lambda tmp: run_ours(args.python, args.trials, n, tmp, args.timeout))
+            rows += [floor, ours]
+            measure_interleaved([
+                (floor, f"floor N={n}", lambda tmp: run_floor(args.python, args.trials, n, neutral_cwd)),
+                (ours, f"nni-ng N={n}", lambda tmp: run_ours(args.python, args.trials, n, tmp, args.timeout)),
+            ], args.repeat)
             nni3_floor = None
             if nni3_python and not args.skip_nni3_floor:
                 nni3_floor = Row(n, 'floor NNI 3.0: `python -c "import nni"`')

@@ -1,21 +1,30 @@
-"""Runs one trial's shell as a child subreaper, so nothing the trial starts outlives it.
+"""Runs each trial's shell under a child subreaper, so nothing the trial starts outlives it.
 
-``python -I -S _subreaper.py COMMAND`` (started by the local training service in the
-trial's own session) marks itself a *child subreaper* (Linux ``prctl``), then runs
+The *launcher* of one trial marks itself a *child subreaper* (Linux ``prctl``), then runs
 ``/bin/sh -c COMMAND``. A daemon the trial double-forks away (fork, setsid, fork, exit)
-is re-parented to this process instead of to init, so it stays in the trial's process
+is re-parented to the launcher instead of to init, so it stays in the trial's process
 tree where a kill finds it. When the shell exits, every descendant still alive is
-SIGKILLed and reaped, and this process exits with the shell's status (a shell killed
-by signal N ends this process by signal N). SIGTERM/SIGINT/SIGHUP are passed on to
-the whole tree; this process keeps going until the shell has exited. SIGUSR1 means "end
-it all now": the whole tree is SIGKILLed (a SIGKILL to the process group would kill this
-process first and set the double-forked daemons free to init).
+SIGKILLed and reaped, and the launcher exits with the shell's status (a shell killed
+by signal N ends the launcher by signal N). SIGTERM/SIGINT/SIGHUP are passed on to
+the whole tree; the launcher keeps going until the shell has exited. SIGUSR1 means "end
+it all now": the whole tree is SIGKILLed (a SIGKILL to the process group would kill the
+launcher first and set the double-forked daemons free to init).
+
+Two ways to get a launcher:
+
+* ``python -I -S _subreaper.py --serve`` (the local training service, one per experiment):
+  a *spawner* that reads one JSON request a line on stdin and forks, per trial, a launcher
+  in a new session (no interpreter start per trial: the fork of this small process is the
+  launcher). It answers each request with the launcher's pid (or the error that kept it
+  from starting: a missing code directory) and reports each launcher's exit status, all on
+  stdout. When its stdin closes (the manager stopped, or died) every launcher still
+  running is told SIGUSR1, so no trial outlives its manager. See :func:`serve`.
+* ``python -I -S _subreaper.py COMMAND``, or its source passed in ``$NNI_NG_LAUNCHER`` and run
+  with ``-I -S -c`` under ``$NNI_NG_LAUNCHER_PYTHON`` (the remote service: the machine's
+  ``python3``; Ray: the worker's interpreter): one launcher, this process.
 
 Kept to the standard library (and to what Python 3.6 has: on a remote machine it runs under
-whatever ``python3`` is there) and started with ``-I -S`` so it costs a trial only a few
-milliseconds. The remote and Ray services pass its source in ``$NNI_NG_LAUNCHER`` and run
-it with ``-I -S -c`` under ``$NNI_NG_LAUNCHER_PYTHON`` (remote: the machine's ``python3``;
-Ray: the worker's interpreter).
+whatever ``python3`` is there) and started with ``-I -S`` so it starts in a few milliseconds.
 """
 
 import os
@@ -23,15 +32,29 @@ import signal
 import sys
 
 PR_SET_CHILD_SUBREAPER = 36
+# Set by the remote and Ray services for the shell that starts the launcher; not the trial's.
+_LAUNCHER_VARS = ("NNI_NG_LAUNCHER", "NNI_NG_LAUNCHER_PYTHON")
+_PASSED_ON = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+# The spawner: how long launchers get to end after its stdin closed, before SIGKILL.
+_END_GRACE_SECONDS = 5.0
+
+
+_prctl = []   # libc's prctl once loaded: the spawner loads it before it forks launchers
+
+
+def _load_prctl() -> None:
+    if not _prctl:
+        try:
+            import ctypes
+            _prctl.append(ctypes.CDLL(None, use_errno=True).prctl)
+        except (OSError, AttributeError):   # not Linux: descendants that double-fork may escape
+            _prctl.append(None)
 
 
 def _become_subreaper() -> None:
-    try:
-        import ctypes
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    except (OSError, AttributeError):   # not Linux: descendants that double-fork may escape
-        pass
+    _load_prctl()
+    if _prctl[0] is not None:
+        _prctl[0](PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 
 def descendants(*roots: int) -> list:
@@ -40,7 +63,7 @@ def descendants(*roots: int) -> list:
     Also used by the local training service and the reaper (this module is their one
     ``/proc`` walker); it stays standard-library only, as this script runs without nni.
     """
-    children: dict = {}
+    children = {}   # type: dict
     try:
         entries = os.listdir("/proc")
     except OSError:
@@ -49,7 +72,7 @@ def descendants(*roots: int) -> list:
         if not entry.isdigit():
             continue
         try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
+            with open("/proc/%s/stat" % entry, "rb") as f:
                 ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
         except (OSError, IndexError, ValueError):
             continue
@@ -70,24 +93,56 @@ def _signal_all(sig: int) -> None:
             pass
 
 
-def main() -> None:
-    if len(sys.argv) != 2:
-        sys.stderr.write("usage: _subreaper.py COMMAND\n")
-        sys.exit(2)
-    _become_subreaper()
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, lambda signum, frame: _signal_all(signum))
-    signal.signal(signal.SIGUSR1, lambda signum, frame: _signal_all(signal.SIGKILL))
+def _has_children() -> bool:
+    """Whether this process has a child, running or not yet reaped (none reaped here).
+
+    A child subreaper with no child has no descendant at all (an orphan below it would have
+    been re-parented to it), so the ``/proc`` walk that ends a trial's leftovers (a few ms,
+    more on a busy machine) is skipped for the common trial that leaves nothing behind.
+    """
+    if not hasattr(os, "waitid"):   # macOS: no waitid; the walk decides (it finds nothing without /proc)
+        return True
+    try:
+        os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return False
+    return True
+
+
+def _start_shell(command: str, env: dict) -> int:
+    """Start ``/bin/sh -c command`` (its pid), its signals at their defaults.
+
+    ``posix_spawn`` (Python 3.8+; a vfork in glibc) where there is one: a fork would copy this
+    interpreter's page tables and then every page its objects' reference counts touch before
+    the exec, a few ms of CPU a trial.
+    """
+    argv = ["/bin/sh", "-c", command]
+    # Python ignores SIGPIPE (and SIGXFSZ); the trial gets the defaults, as subprocess gives them.
+    defaults = _PASSED_ON + (signal.SIGUSR1, signal.SIGPIPE, signal.SIGXFSZ)
+    if hasattr(os, "posix_spawn"):
+        return os.posix_spawn(argv[0], argv, env, setsigdef=defaults)
     shell = os.fork()
     if shell == 0:
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
-            signal.signal(sig, signal.SIG_DFL)
-        for name in ("NNI_NG_LAUNCHER", "NNI_NG_LAUNCHER_PYTHON"):   # set by the remote/Ray services
-            os.environ.pop(name, None)
         try:
-            os.execv("/bin/sh", ["/bin/sh", "-c", sys.argv[1]])
+            for sig in defaults:
+                signal.signal(sig, signal.SIG_DFL)
+            os.execve(argv[0], argv, env)
         finally:
             os._exit(127)
+    return shell
+
+
+def _launch(command: str, env: dict) -> int:
+    """Be the launcher of ``/bin/sh -c command`` (this process, see the module's text).
+
+    Returns the exit code to end with; a shell killed by signal N ends this process by
+    signal N here.
+    """
+    _become_subreaper()
+    for sig in _PASSED_ON:
+        signal.signal(sig, lambda signum, frame: _signal_all(signum))
+    signal.signal(signal.SIGUSR1, lambda signum, frame: _signal_all(signal.SIGKILL))
+    shell = _start_shell(command, env)
     status = None
     while True:
         try:
@@ -98,18 +153,187 @@ def main() -> None:
             continue
         if pid == shell:
             status = wait_status
-        if status is not None:
+        if status is not None and _has_children():
             # The trial is over: whatever it left behind (in its group or double-forked
             # away and re-parented here, also later orphans of those) goes now.
             _signal_all(signal.SIGKILL)
     # Every child has been reaped (os.wait raised ChildProcessError).
     if status is None:
-        sys.exit(1)
+        return 1
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         signal.signal(sig, signal.SIG_DFL)
         os.kill(os.getpid(), sig)
-    sys.exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
+    return os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1
+
+
+def _start_ticks(pid: int):
+    """When ``pid`` started (Linux ``/proc``; as nni.runtime.process.start_ticks); None elsewhere."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[19].decode()
+    except (OSError, IndexError):
+        return None
+
+
+def _returncode(wait_status: int) -> int:
+    """A wait status as asyncio and subprocess tell it: ``-N`` when killed by signal N."""
+    if os.WIFSIGNALED(wait_status):
+        return -os.WTERMSIG(wait_status)
+    return os.WEXITSTATUS(wait_status) if os.WIFEXITED(wait_status) else 1
+
+
+def _fork_launcher(request: dict, keep_closed: tuple) -> int:
+    """Fork the launcher of ``request`` in a new session; its pid, or OSError when its setup
+    (working directory, output files) failed and nothing runs."""
+    errors_r, errors_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:   # the launcher: never returns to the spawner's loop
+        code, set_up = 127, False
+        try:
+            os.close(errors_r)
+            for fd in keep_closed:
+                os.close(fd)
+            signal.set_wakeup_fd(-1)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            os.setsid()
+            os.chdir(request["cwd"])
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+            files = [os.open(os.devnull, os.O_RDONLY), os.open(request["stdout"], flags, 0o666),
+                     os.open(request["stderr"], flags, 0o666)]
+            for target, fd in enumerate(files):
+                os.dup2(fd, target)
+                os.close(fd)
+            os.close(errors_w)   # the spawner reads EOF: the trial starts
+            set_up = True
+            code = _launch(request["command"], request["env"])
+        except BaseException as exc:
+            if not set_up:
+                error = getattr(exc, "errno", None), getattr(exc, "strerror", None) or str(exc), \
+                    getattr(exc, "filename", None)
+                try:
+                    os.write(errors_w, repr(error).encode())
+                except OSError:
+                    pass
+        finally:
+            os._exit(code)
+    os.close(errors_w)
+    report = b""
+    while True:
+        chunk = os.read(errors_r, 65536)
+        if not chunk:
+            break
+        report += chunk
+    os.close(errors_r)
+    if report:
+        import ast
+        errno, strerror, filename = ast.literal_eval(report.decode())
+        raise OSError(errno, strerror, filename) if errno else OSError(strerror)
+    return pid
+
+
+def serve() -> None:
+    """The spawner: launchers on request, their ends reported (see the module's text).
+
+    Requests (stdin), one JSON object a line: ``{"id", "command", "cwd", "env", "stdout",
+    "stderr"}`` (the env is the trial's whole environment; stdout and stderr are files,
+    appended to). Answers (stdout), one a line: ``{"id", "pid", "start"}`` (start: the launcher's
+    start time, as ``nni.runtime.process.start_ticks``) or ``{"id", "errno",
+    "error", "filename"}``, then ``{"exit": pid, "returncode": N}`` when that launcher ended
+    (``-N``: killed by signal N).
+    """
+    import json
+    import select
+    import time
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # a Ctrl-C meant for a foreground manager
+    _load_prctl()
+    wake_r, wake_w = os.pipe()   # SIGCHLD wakes the select below through this pipe
+    os.set_blocking(wake_r, False)
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+    launchers = set()   # type: set
+    pending = b""
+    stdin_open = True
+    closed_at = 0.0
+
+    def answer(message: dict) -> None:
+        data = (json.dumps(message) + "\n").encode()
+        while data:
+            try:
+                data = data[os.write(1, data):]
+            except BrokenPipeError:   # the manager is gone: its stdin end closes too
+                return
+
+    while stdin_open or launchers:
+        timeout = None
+        if not stdin_open:
+            timeout = max(0.0, closed_at + _END_GRACE_SECONDS - time.monotonic())
+        readable, _, _ = select.select([0, wake_r] if stdin_open else [wake_r], [], [], timeout)
+        if wake_r in readable:
+            try:
+                while os.read(wake_r, 4096):
+                    pass
+            except BlockingIOError:
+                pass
+        while True:
+            try:
+                pid, wait_status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            if pid in launchers:
+                launchers.discard(pid)
+                answer({"exit": pid, "returncode": _returncode(wait_status)})
+        if not stdin_open and launchers and time.monotonic() >= closed_at + _END_GRACE_SECONDS:
+            for pid in launchers:   # stopped or stuck: the whole tree goes now
+                for victim in [pid] + descendants(pid):
+                    try:
+                        os.kill(victim, signal.SIGKILL)
+                    except OSError:
+                        pass
+            closed_at = time.monotonic()
+        if 0 not in readable:
+            continue
+        data = os.read(0, 65536)
+        if not data:
+            # The manager stopped (its trials have ended) or died: no trial outlives it.
+            stdin_open, closed_at = False, time.monotonic()
+            for pid in launchers:
+                try:
+                    os.kill(pid, signal.SIGUSR1)
+                except OSError:
+                    pass
+            continue
+        pending += data
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            if not line.strip():
+                continue
+            request = json.loads(line)
+            try:
+                pid = _fork_launcher(request, (wake_r, wake_w))
+            except OSError as exc:
+                answer({"id": request["id"], "errno": exc.errno, "error": exc.strerror or str(exc),
+                        "filename": exc.filename})
+                continue
+            launchers.add(pid)
+            # Read here, where the launcher cannot have been reaped yet: with the pid it names the process.
+            answer({"id": request["id"], "pid": pid, "start": _start_ticks(pid)})
+
+
+def main() -> None:
+    if sys.argv[1:] == ["--serve"]:
+        serve()
+        return
+    if len(sys.argv) != 2:
+        sys.stderr.write("usage: _subreaper.py COMMAND | _subreaper.py --serve\n")
+        sys.exit(2)
+    env = {name: value for name, value in os.environ.items() if name not in _LAUNCHER_VARS}
+    sys.exit(_launch(sys.argv[1], env))
 
 
 if __name__ == "__main__":

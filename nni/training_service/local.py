@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 
 from ..runtime.process import pid_alive, start_ticks
-from ._common import LAUNCHER_PATH, TrialQueue, end_message
+from ._common import TrialQueue, end_message
+from ._spawner import LaunchedTrial, Spawner
 from ._subreaper import descendants
 from .base import ServiceContext, TrainingService, TrialEnded, TrialSpec
 from .gpu import GpuError, GpuScheduler
@@ -65,7 +66,7 @@ class LocalTrainingService(TrainingService):
     def __init__(self, context: ServiceContext) -> None:
         super().__init__()
         self._context = context
-        self._processes: dict[str, asyncio.subprocess.Process] = {}
+        self._processes: dict[str, LaunchedTrial] = {}
         # trials whose process is being created: a kill waits for it rather than missing it
         self._starting: dict[str, asyncio.Event] = {}
         self._watchers: set[asyncio.Task] = set()
@@ -73,8 +74,10 @@ class LocalTrainingService(TrainingService):
         self._gpu_queue = TrialQueue(self, self._dispatch_gpu_queue)
         self._gpu_held: dict[str, list[int]] = {}
         self._reaper: subprocess.Popen | None = None
+        self._spawner: Spawner | None = None
 
     async def start(self) -> None:
+        self._spawner = await Spawner.start()
         self._reaper = subprocess.Popen([sys.executable, "-m", "nni.training_service._reaper"],
                                         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                         start_new_session=True)
@@ -134,44 +137,43 @@ class LocalTrainingService(TrainingService):
                 continue
             await self._started(spec, process)
 
-    async def _start_process(self, spec: TrialSpec, env: dict[str, str]) -> asyncio.subprocess.Process:
+    async def _start_process(self, spec: TrialSpec, env: dict[str, str]) -> LaunchedTrial:
         """Create the trial's process; when this raises, nothing was started and nothing is held."""
         trial_dir = Path(spec.trial_dir)
         started = self._starting[spec.trial_id] = asyncio.Event()
         try:
             trial_dir.mkdir(parents=True, exist_ok=True)
-            # Appended: a re-run (a new attempt of the same trial) keeps the earlier attempts' output.
-            with open(trial_dir / "stdout", "ab") as stdout, open(trial_dir / "stderr", "ab") as stderr:
-                # The launcher runs /bin/sh -c COMMAND as a child subreaper: daemons the trial
-                # double-forks stay in its tree and end with it (see _subreaper.py).
-                process = await asyncio.create_subprocess_exec(
-                    sys.executable, "-I", "-S", str(LAUNCHER_PATH), spec.command, cwd=spec.code_dir,
-                    env={**os.environ, **env},
-                    stdin=asyncio.subprocess.DEVNULL, stdout=stdout, stderr=stderr,
-                    start_new_session=True)
+            if self._spawner is None:
+                raise OSError("the local training service is not started")
+            # The launcher runs /bin/sh -c COMMAND as a child subreaper in a new session: daemons
+            # the trial double-forks stay in its tree and end with it (see _subreaper.py). Its
+            # stdout and stderr are appended to: a re-run (a new attempt of the same trial)
+            # keeps the earlier attempts' output.
+            process = await self._spawner.spawn(spec.command, cwd=spec.code_dir, env={**os.environ, **env},
+                                                stdout=trial_dir / "stdout", stderr=trial_dir / "stderr")
             self._processes[spec.trial_id] = process
         finally:
             del self._starting[spec.trial_id]
             started.set()
         return process
 
-    async def _started(self, spec: TrialSpec, process: asyncio.subprocess.Process) -> None:
+    async def _started(self, spec: TrialSpec, process: LaunchedTrial) -> None:
         """Watch a trial's new process: from here on its end is reported by the watcher, whatever fails."""
         # The watcher first: it is what reports the end (and gives back the GPUs), so a later
         # step that raises cannot leave a running trial nobody waits for.
         watcher = asyncio.create_task(self._watch(spec, process))
         self._watchers.add(watcher)
         watcher.add_done_callback(self._watchers.discard)
-        self._tell_reaper(f"+{process.pid}")
+        self._tell_reaper(f"+{process.pid} {process.start}" if process.start else f"+{process.pid}")
         try:
             # Lets a resumed manager end this trial if the current one is killed while it runs.
-            (Path(spec.trial_dir) / PID_FILE).write_text(f"{process.pid} {start_ticks(process.pid)}")
+            (Path(spec.trial_dir) / PID_FILE).write_text(f"{process.pid} {process.start or start_ticks(process.pid)}")
         except OSError as exc:   # the trial runs all the same; only a resume's clean-up misses it
             _logger.warning("trial %s: could not write %s: %s", spec.trial_id, PID_FILE, exc)
         if self.on_trial_start is not None:
             await self.on_trial_start(spec.trial_id, machine="local")
 
-    async def _watch(self, spec: TrialSpec, process: asyncio.subprocess.Process) -> None:
+    async def _watch(self, spec: TrialSpec, process: LaunchedTrial) -> None:
         exit_code = await process.wait()
         # The shell is gone but children it started may still run in its group: end them too.
         # (A group id is never reused while the group has members, so this cannot hit a stranger.)
@@ -252,6 +254,9 @@ class LocalTrainingService(TrainingService):
         if self._watchers:
             await asyncio.gather(*self._watchers, return_exceptions=True)
         self._end_reaper(kill_listed=False)
+        if self._spawner is not None:
+            await self._spawner.close()
+            self._spawner = None
 
     def _end_reaper(self, *, kill_listed: bool) -> None:
         if self._reaper is None:

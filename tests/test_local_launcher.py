@@ -1,0 +1,86 @@
+"""The local service's launchers, forked by one spawner per experiment (training_service/_subreaper.py).
+
+Real experiments, real trial processes; the spawner is the real ``_subreaper.py --serve``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import time
+from pathlib import Path
+
+from conftest import pid_alive, wait_for
+
+SPACE = {"x": {"_type": "uniform", "_value": [0, 1]}}
+
+
+def _ignored_signals(status_text: str) -> set[int]:
+    mask = int(next(line.split()[1] for line in status_text.splitlines() if line.startswith("SigIgn:")), 16)
+    return {sig for sig in range(1, 65) if mask & (1 << (sig - 1))}
+
+
+def test_trial_commands_start_with_sigpipe_at_its_default(make_experiment):
+    """A trial's shell starts as it would from a terminal: SIGPIPE not ignored (Python, which
+    the launcher is, ignores it; an inherited 'ignore' makes ``yes | head`` print
+    'Broken pipe' errors and loop-writing tools run on after their reader quit)."""
+    exp = make_experiment("", SPACE, concurrency=1, max_trials=1)
+    exp.config.trial_command = ('yes | head -n 1 >/dev/null; '
+                                'cat /proc/self/status > "$NNI_OUTPUT_DIR/status"')
+    assert exp.run(port=0) is True
+    exp_dir = Path(exp.config.experiment_working_directory) / exp.id
+    (trial_dir,) = (exp_dir / "trials").iterdir()
+    ignored = _ignored_signals((trial_dir / "status").read_text())
+    assert signal.SIGPIPE not in ignored and signal.SIGXFSZ not in ignored, ignored
+    assert "Broken pipe" not in (trial_dir / "stderr").read_text()
+
+
+def _spawner_pid() -> int:
+    """The spawner: this process's child running ``_subreaper.py --serve`` (the manager runs in-process)."""
+    me = os.getpid()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            ppid = int(Path(f"/proc/{entry}/stat").read_bytes().rsplit(b")", 1)[1].split()[1])
+            argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == me and b"--serve" in argv and any(a.endswith(b"_subreaper.py") for a in argv):
+            return int(entry)
+    raise AssertionError("no spawner among this process's children")
+
+
+def test_a_trial_whose_spawner_died_ends_failed_and_nothing_of_it_runs_on(make_experiment):
+    """If the spawner is killed (OOM killer, a stray kill), the trials it started do not run on
+    unseen: they are killed with everything they started, and end FAILED with the reason."""
+    trial = """
+        import os, subprocess, sys, time, nni
+        nni.get_next_parameter()
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"], start_new_session=True)
+        with open(os.path.join(os.environ["NNI_OUTPUT_DIR"], "pids"), "w") as f:
+            f.write(f"{os.getpid()} {child.pid}")
+        time.sleep(300)
+    """
+    exp = make_experiment(trial, SPACE, concurrency=1, max_trials=1)
+    exp.start(port=0)
+    exp_dir = Path(exp.config.experiment_working_directory) / exp.id
+    pids_file = wait_for(lambda: next((p for p in (exp_dir / "trials").glob("*/pids")
+                                       if len(p.read_text().split()) == 2), None), what="the trial's pids")
+    pids = [int(p) for p in pids_file.read_text().split()]
+    os.kill(_spawner_pid(), signal.SIGKILL)
+
+    db = exp_dir / "db" / "nni.sqlite"
+
+    def ended() -> tuple | None:
+        with sqlite3.connect(db) as conn:
+            return conn.execute("SELECT status, message FROM trials WHERE status NOT IN "
+                                "('WAITING', 'RUNNING')").fetchone()
+
+    status, message = wait_for(ended, what="the trial's end")
+    assert status == "FAILED" and "without an exit status" in message, (status, message)
+    deadline = time.monotonic() + 60
+    while any(pid_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(pid_alive(p) for p in pids)
