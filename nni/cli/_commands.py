@@ -17,7 +17,7 @@ from ..experiment.data import _decode
 from ..experiment.flat_parameters import flatten_parameter, unflatten_parameter
 from ..manager import registry
 from ..records import ParameterRecord
-from ..runtime.process import signal_process
+from ..runtime.process import is_same_process, signal_process
 from ..status import EXPERIMENT_ENDED, TRIAL_ACTIVE
 from ._errors import CliError
 from ._experiment import (export_rows, metrics, open_store, optimize_mode, pareto_rows, profile, require_live,
@@ -112,15 +112,29 @@ STOP_WAIT_SECONDS = 30.0
 
 def _wait_stopped(experiment_id: str, pid: int, start: str | None, seconds: float) -> bool:
     """Wait until that manager no longer serves the experiment: it ended, or (a manager in a
-    Python program, which goes on running) took its pid out of the registry."""
+    Python program, which goes on running) took its pid out of the registry.
+
+    A manager process of its own (``nnictl create/resume/view``) is waited for until it has
+    exited, not only until it let go of the registry: "stopped" means no process is left."""
     deadline = time.monotonic() + seconds
+    own_process = _is_manager_process(pid)
     while True:
         entry = registry.get_entry(experiment_id)
-        if entry is None or not entry["alive"] or (entry.get("pid"), entry.get("pid_start")) != (pid, start):
+        released = entry is None or not entry["alive"] or (entry.get("pid"), entry.get("pid_start")) != (pid, start)
+        if released and not (own_process and is_same_process(pid, start)):
             return True
         if time.monotonic() >= deadline:
             return False
         time.sleep(0.05)
+
+
+def _is_manager_process(pid: int) -> bool:
+    """Whether ``pid`` is a ``python -m nni.manager`` process (it exits when its experiment stops)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"nni.manager\0" in f.read()
+    except OSError:
+        return False
 
 
 def _stop_entry(entry: dict[str, Any]) -> bool:
