@@ -17,9 +17,10 @@ When every member of a generation has a result (a trial that ends without one co
 as the worst), the members are ranked: the bottom ``fraction`` *exploit* a random member
 of the top ``fraction`` (they load its checkpoint and take its hyperparameters) and
 *explore* (each hyperparameter is redrawn from its prior with probability
-``resample_probability``, otherwise a number is multiplied by ``1 - factor`` or
-``1 + factor``, an int is scaled and rounded, and a choice among numbers moves to a
-neighbouring option).  The other members continue from their own checkpoint with the
+``resample_probability``, otherwise it moves one step up or down, as in NNI: a
+``uniform``/``loguniform`` by ``factor`` x its range (in log space for log types), a
+``normal`` by ``factor`` x sigma, a q-type by one ``q``, a ``randint`` by 1 - kept in
+range - and a choice among numbers to a neighbouring option).  The other members continue from their own checkpoint with the
 same hyperparameters.  While a generation runs the tuner gives nothing
 (:class:`nni.NoMoreTrialError`); the manager asks again after each result.  Generations
 continue until the experiment's trial or time limit.
@@ -83,7 +84,7 @@ class PBTTuner(BaseTuner):
     population_size
         Members per generation (trials per generation).
     factor
-        Perturbation size: numbers are multiplied by ``1 - factor`` or ``1 + factor``.
+        Perturbation size: a continuous number moves by ``factor`` x its range (or sigma).
     resample_probability
         Probability that an exploring hyperparameter is redrawn from its prior instead.
     fraction
@@ -173,26 +174,39 @@ class PBTTuner(BaseTuner):
                 out[dim.index] = sample_prior(dim, self._rng, 1)[0]
                 continue
             up = self._rng.random() < 0.5
-            scale = 1.0 + self.factor if up else 1.0 - self.factor
-            if dim.type == "randint":
-                current = (dim.lower + int(out[dim.index])) if dim.categorical else int(round(out[dim.index]))
-                new = int(round(current * scale))
-                if new == current:   # small ints: still move one step in the chosen direction
-                    new = current + (1 if up else -1)
-                new = min(max(new, dim.lower), dim.lower + dim.size - 1)
-                out[dim.index] = float(new - dim.lower) if dim.categorical else float(new)
-            elif dim.categorical:
-                # only an ordered (all-numeric) choice has neighbours; others keep their value
-                ordinal = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in dim.value)
-                if ordinal and dim.size > 1:
-                    values = dim.value
-                    ranks = sorted(range(dim.size), key=lambda k: values[k])
-                    pos = ranks.index(int(out[dim.index])) + (1 if up else -1)
-                    out[dim.index] = float(ranks[min(max(pos, 0), dim.size - 1)])
-            else:
-                value = dim.decode_numeric(float(out[dim.index])) * scale
-                out[dim.index] = dim.encode_numeric(dim.finalize(value))
+            out[dim.index] = self._step(dim, float(out[dim.index]), up)
         return fill_inactive(self._dims, out, self._rng)
+
+    def _step(self, dim: Any, x: float, up: bool) -> float:
+        """NNI's move of one value (internal ``x``) one step up or down, kept in range.
+
+        NNI's ``exploit_and_explore``: a randint moves by 1, a q-type by one ``q``
+        (``multi = round(hyper_parameter / q); uv = (multi + 1) * q``), uniform and
+        normal by ``(high - low) * factor`` / ``sigma * factor`` (in log space for the
+        log types); a choice moves to the neighbouring option (here: only a choice among
+        numbers, ordered by value - other options have no order).
+        """
+        sign = 1.0 if up else -1.0
+        if dim.type == "randint":
+            current = (dim.lower + int(x)) if dim.categorical else int(round(x))
+            new = min(max(current + int(sign), dim.lower), dim.lower + dim.size - 1)
+            return float(new - dim.lower) if dim.categorical else float(new)
+        if dim.categorical:
+            values = dim.value
+            ordinal = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+            if not ordinal or dim.size < 2:
+                return x
+            ranks = sorted(range(dim.size), key=lambda k: values[k])
+            pos = min(max(ranks.index(int(x)) + int(sign), 0), dim.size - 1)
+            return float(ranks[pos])
+        if dim.q is not None:
+            value = (round(dim.decode_numeric(x) / dim.q) + sign) * dim.q
+            if dim.log and value <= 0:
+                return x   # a log type has no value at or below 0 (NNI: lower bound 1e-10)
+            return dim.encode_numeric(dim.finalize(value))
+        if dim.normal:
+            return x + sign * dim.sigma * self.factor
+        return min(max(x + sign * (dim.high - dim.low) * self.factor, dim.low), dim.high)
 
     def generate_parameters(self, parameter_id: Any, **kwargs: Any) -> dict:
         """The next member of the current generation; NoMoreTrialError while it runs."""
