@@ -14,7 +14,8 @@ the best ``top_n_percent`` form the *good* set and the others the *bad* set.  A 
 density estimate (Gaussian kernels on numeric parameters scaled to their range,
 Aitchison-Aitken kernels on categorical ones; bandwidths by Scott's rule, at least
 ``min_bandwidth``) is fitted to each.  ``num_samples`` candidates are drawn around good
-points (bandwidth multiplied by ``bandwidth_factor``) and the one maximizing
+points (numeric bandwidths multiplied by ``bandwidth_factor``; a categorical keeps the
+good point's option with probability 1 - bandwidth, as NNI) and the one maximizing
 ``good(x) / bad(x)`` is proposed.  A ``random_fraction`` of configurations, and all of
 them while no budget has enough results, are sampled at random.  Parameters inside a
 nested ``choice`` only count where their option is selected.
@@ -62,6 +63,7 @@ class _KDE:
                 # Aitchison-Aitken: probability mass bw spread over the other options
                 self.bw[dim.index] = min(max(min_bandwidth, 0.5 * scott), 1.0 - 1.0 / max(dim.size, 2))
             else:
+                w = min(bw[dim.index] * self.bandwidth_factor, 1.0)
                 off, width = _scale(dim)
                 u = (col - off) / width
                 std = float(np.std(u)) if len(u) > 1 else 0.0
@@ -79,6 +81,7 @@ class _KDE:
             if dim.categorical:
                 k = np.where(c == x, 1.0 - bw, bw / max(dim.size - 1, 1))
             else:
+                w = min(bw[dim.index] * self.bandwidth_factor, 1.0)
                 off, width = _scale(dim)
                 z = ((c - off) / width - (x - off) / width) / bw
                 k = np.exp(-0.5 * z * z) / (bw * math.sqrt(2 * math.pi))
@@ -203,11 +206,14 @@ class BOHB(Hyperband):
             x = out[dim.index]
             if np.isnan(x):
                 continue   # inactive in this point: drawn from the prior if it becomes active
-            w = min(bw[dim.index] * self.bandwidth_factor, 1.0)
             if dim.categorical:
-                if self._rng.random() < w:
+                # NNI (hpbandster's config generator): ``if np.random.rand() < (1-bw):
+                # vector.append(int(m))`` - the good option is kept with 1 - bw, and the
+                # bandwidth factor widens numeric kernels only.
+                if self._rng.random() < min(bw[dim.index], 1.0):
                     out[dim.index] = float(self._rng.integers(dim.size))
             else:
+                w = min(bw[dim.index] * self.bandwidth_factor, 1.0)
                 off, width = _scale(dim)
                 v = x + self._rng.normal(0.0, w) * width
                 if dim.bounded:
