@@ -63,7 +63,6 @@ class _KDE:
                 # Aitchison-Aitken: probability mass bw spread over the other options
                 self.bw[dim.index] = min(max(min_bandwidth, 0.5 * scott), 1.0 - 1.0 / max(dim.size, 2))
             else:
-                w = min(bw[dim.index] * self.bandwidth_factor, 1.0)
                 off, width = _scale(dim)
                 u = (col - off) / width
                 std = float(np.std(u)) if len(u) > 1 else 0.0
@@ -81,7 +80,6 @@ class _KDE:
             if dim.categorical:
                 k = np.where(c == x, 1.0 - bw, bw / max(dim.size - 1, 1))
             else:
-                w = min(bw[dim.index] * self.bandwidth_factor, 1.0)
                 off, width = _scale(dim)
                 z = ((c - off) / width - (x - off) / width) / bw
                 k = np.exp(-0.5 * z * z) / (bw * math.sqrt(2 * math.pi))
@@ -159,9 +157,12 @@ class BOHB(Hyperband):
             return float(b)
         return float(self.max_budget)   # results without a budget count as full-budget runs
 
-    def _add_observation(self, params: dict, vec: np.ndarray, loss: float) -> None:
+    def _add_observation(self, params: dict, vec: np.ndarray | None, loss: float) -> None:
         budget = self._budget_of(params)
+        before = len(self._history)
         super()._add_observation(params, vec, loss)
+        if len(self._history) == before:
+            return   # a result that does not fit a changed search space is not used
         # keep the budget next to the stored params so a space update can rebuild the list
         self._history[-1] = ({**self._history[-1][0], BUDGET_KEY: budget}, loss)
         self._obs_budget.append(budget)

@@ -32,7 +32,7 @@ from nni.errors import NoMoreTrialError
 from nni.search_space._flat import decode, encode
 
 from ._base import BaseTuner, params_key, python_value, random_vector, to_vector
-from ._population import check_int, refuse_reserved, strip_keys
+from ._population import carry_over, check_int, refuse_reserved, strip_keys
 
 __all__ = ["Hyperband"]
 
@@ -52,6 +52,8 @@ class _Slot:
     rung: int
     parameter_id: Any = None
     loss: float | None = None
+    ran_with: dict | None = None   # the configuration given out, when the space changed since
+    last_intermediate: float | None = None   # loss of the run's last intermediate result
 
 
 @dataclass
@@ -131,7 +133,28 @@ class Hyperband(BaseTuner):
     def update_search_space(self, search_space: dict) -> None:
         """Validate and use the space; it must not define ``TRIAL_BUDGET`` itself."""
         refuse_reserved(search_space, (BUDGET_KEY,), type(self).__name__)
+        had_space = self.search_space is not None
         super().update_search_space(search_space)
+        if had_space:
+            self._carry_over()
+
+    def _carry_over(self) -> None:
+        """Move every configuration of the brackets to the new space (``nnictl update searchspace``).
+
+        Values that still fit are kept, new parameters are drawn from their prior; a run
+        already given out keeps what it ran with for its result, and its promotion runs in
+        the new space.  (NNI's advisor crashes here: its queued vectors keep the old length.)
+        """
+        slots = {id(slot): slot for bracket in self._brackets for rung in bracket.rungs for slot in rung}
+        slots.update({id(slot): slot for slot in self._queue})
+        slots.update({id(slot): slot for slot in self._running.values()})
+        for slot in slots.values():
+            if slot.parameter_id is not None and slot.ran_with is None:
+                slot.ran_with = slot.params
+            slot.vec = carry_over(self._dims, slot.params, self._rng)
+            slot.params = python_value(self._decode(slot.vec))
+        self._imported = [(loss, key, params, carry_over(self._dims, params, self._rng))
+                          for loss, key, params, _ in self._imported]
 
     # ---- proposals -----------------------------------------------------------------------
     def _new_config(self, budget: Any) -> np.ndarray:
@@ -215,7 +238,9 @@ class Hyperband(BaseTuner):
         if slot.loss is not None:
             return   # a second result for the same run (never expected) does not re-rank
         slot.loss = loss
-        self._add_observation({**slot.params, BUDGET_KEY: slot.bracket.budgets[slot.rung]}, slot.vec, loss)
+        params = slot.params if slot.ran_with is None else slot.ran_with
+        vec = slot.vec if slot.ran_with is None else None   # None: encoded again for the current space
+        self._add_observation({**params, BUDGET_KEY: slot.bracket.budgets[slot.rung]}, vec, loss)
         self._maybe_promote(slot.bracket, slot.rung)
 
     def trial_end(self, parameter_id: Any, success: bool, **kwargs: Any) -> None:

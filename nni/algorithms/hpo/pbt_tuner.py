@@ -41,7 +41,7 @@ from nni.recoverable import checkpoint_directory
 from nni.search_space._flat import decode, encode, is_active
 
 from ._base import BaseTuner, params_key, python_value, random_vector, sample_prior, to_vector
-from ._population import check_int, check_number, fill_inactive, refuse_reserved, strip_keys
+from ._population import carry_over, check_int, check_number, fill_inactive, refuse_reserved, strip_keys
 
 __all__ = ["PBTTuner"]
 
@@ -61,6 +61,7 @@ class _Member:
     parameter_id: Any = None
     given: bool = False
     loss: float | None = None
+    ran_with: dict | None = None   # the configuration given out, when the space changed since
 
 
 def default_checkpoint_dir() -> str:
@@ -117,7 +118,18 @@ class PBTTuner(BaseTuner):
     def update_search_space(self, search_space: dict) -> None:
         """Validate and use the space; it must not define the checkpoint keys."""
         refuse_reserved(search_space, _DIR_KEYS, "PBTTuner")
+        had_space = self.search_space is not None
         super().update_search_space(search_space)
+        if had_space:
+            # ``nnictl update searchspace``: members move to the new space (values that fit are
+            # kept, new parameters drawn); a running member's result is its old configuration's
+            for m in self._members:
+                if m.given and m.ran_with is None:
+                    m.ran_with = m.params
+                m.vec = carry_over(self._dims, m.params, self._rng)
+                m.params = python_value(decode(self._dims, list(m.vec)))
+            self._imported = [(loss, params, carry_over(self._dims, params, self._rng))
+                              for loss, params, _ in self._imported]
         if self.all_checkpoint_dir is None:
             # resolved here, not in __init__, so the manager's per-experiment variable is seen
             self.all_checkpoint_dir = default_checkpoint_dir()
@@ -297,7 +309,10 @@ class PBTTuner(BaseTuner):
         if member is None or member.loss is not None:
             return
         member.loss = loss
-        self._add_observation(member.params, member.vec, loss)
+        if member.ran_with is None:
+            self._add_observation(member.params, member.vec, loss)
+        else:
+            self._add_observation(member.ran_with, None, loss)
         self._check_generation()
 
     def trial_end(self, parameter_id: Any, success: bool, **kwargs: Any) -> None:
