@@ -14,7 +14,8 @@ repeat (fresh configurations) until the experiment's trial or time limit, as in 
 the next bracket's configurations whenever no promoted configuration is waiting to run.
 While a rung waits for results the tuner gives nothing (:class:`nni.NoMoreTrialError`);
 the manager asks again after the next result.  A trial that ends without a final result
-(failed, killed, NaN metric) counts as the worst result of its rung, so it cannot stall
+(failed, killed, stopped by an assessor) is ranked by its last intermediate result, as in
+NNI, or counts as the worst result of its rung if it reported none, so it cannot stall
 the bracket.  Results are read with the experiment's ``optimize_mode``.
 """
 
@@ -243,12 +244,29 @@ class Hyperband(BaseTuner):
         self._add_observation({**params, BUDGET_KEY: slot.bracket.budgets[slot.rung]}, vec, loss)
         self._maybe_promote(slot.bracket, slot.rung)
 
+    def receive_intermediate_result(self, parameter_id: Any, value: Any) -> None:
+        """An intermediate result of a run: it ranks the run if no final result comes (NNI's rule).
+
+        NNI's advisor ranks a configuration by its latest metric:
+        ``set_config_perf(int(i), data['parameter_id'], data['sequence'], value)`` for each
+        PERIODICAL one, replaced by the FINAL one (``sys.maxsize``) when it comes.
+        """
+        slot = self._running.get(parameter_id)
+        if slot is None or slot.loss is not None:
+            return
+        try:
+            loss = self._loss(value)
+        except RuntimeError:
+            return
+        if math.isfinite(loss):
+            slot.last_intermediate = loss
+
     def trial_end(self, parameter_id: Any, success: bool, **kwargs: Any) -> None:
-        """A run without a final result counts as the worst of its rung."""
+        """A run without a final result is ranked by its last intermediate result (none: the worst)."""
         slot = self._running.pop(parameter_id, None)
         if slot is None or slot.loss is not None:
             return
-        slot.loss = math.inf
+        slot.loss = slot.last_intermediate if slot.last_intermediate is not None else math.inf
         self._maybe_promote(slot.bracket, slot.rung)
 
     def _maybe_promote(self, bracket: _Bracket, i: int) -> None:
