@@ -127,22 +127,30 @@ import json, resource, sys
 resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
 from nni.algorithms.hpo.gridsearch_tuner import GridSearchTuner
 t = GridSearchTuner()
-t.update_search_space({"a": {"_type": "qnormal", "_value": [0, 1, 1]},
-                       "b": {"_type": "qlognormal", "_value": [0, 1, 1]},
-                       "c": {"_type": "qnormal", "_value": [0, 1, 0.5]}})
-print(json.dumps([t.generate_parameters(i) for i in range(40)]))
+t.update_search_space(json.loads(sys.argv[1]))
+print(json.dumps([t.generate_parameters(i) for i in range(int(sys.argv[2]))]))
 """
 
 
-def test_grid_on_qnormal_ends_its_epochs_instead_of_doubling_forever():
-    # NNI's _next_grid only halves an interval whose ends differ after rounding
-    # (``diff_l = _less(l, mid, spec)``), so a quantized normal's grid stops growing.
-    out = subprocess.run([sys.executable, "-c", GRID_QNORMAL], capture_output=True, text=True, timeout=120)
+def _grid_in_subprocess(space: dict, n: int) -> list:
+    """The first ``n`` grid points, computed in a child under a memory cap (the old grid grew without bound)."""
+    out = subprocess.run([sys.executable, "-c", GRID_QNORMAL, json.dumps(space), str(n)], capture_output=True,
+                         text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
-    params = json.loads(out.stdout)
-    assert params[0] == {"a": 0.0, "b": 1.0, "c": 0.0}
-    assert len({json.dumps(p, sort_keys=True) for p in params}) == 40
-    assert {p["a"] for p in params} >= {-1.0, 0.0, 1.0}
+    return json.loads(out.stdout)
+
+
+def test_grid_on_qnormal_stops_splitting_what_rounds_alike():
+    # NNI's _next_grid only halves an interval whose ends differ after rounding
+    # (``diff_l = _less(l, mid, spec)``), so a quantized normal's grid does not double
+    # forever: here 12 values come at once (before, the 12th had not come after minutes).
+    params = _grid_in_subprocess({"a": {"_type": "qnormal", "_value": [0, 1, 1]}}, 12)
+    assert [p["a"] for p in params[:5]] == [0.0, -1.0, 1.0, -2.0, 2.0]
+    assert len({p["a"] for p in params}) == 12
+    mixed = _grid_in_subprocess({"a": {"_type": "qnormal", "_value": [0, 1, 1]},
+                                 "b": {"_type": "qlognormal", "_value": [0, 1, 1]}}, 40)
+    assert mixed[0] == {"a": 0.0, "b": 1.0}
+    assert len({json.dumps(p, sort_keys=True) for p in mixed}) == 40
 
 
 # ---- 4: a search-space update while trials run -------------------------------------------
