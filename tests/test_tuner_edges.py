@@ -344,3 +344,30 @@ def test_tpe_legacy_good_group_is_gamma_times_sqrt_n():
                        for i, x in enumerate(xs)])
     proposals = np.array([tuner.generate_parameters(i)["x"] for i in range(30)])
     assert np.mean(proposals > 0.5) < 0.2    # with a good group of 25 they all went near 1
+
+
+FAILING_AT_BUDGET_1 = """
+import nni, sys
+params = nni.get_next_parameter()
+nni.report_intermediate_result(params["x"])
+if params["TRIAL_BUDGET"] == 1:
+    sys.exit(1)              # fails without a final result: ranked by the intermediate one
+nni.report_final_result(params["x"])
+"""
+
+
+def test_hyperband_experiment_promotes_the_failed_run_with_the_best_intermediate_result(make_experiment):
+    """Through the manager: it gives intermediate results to Hyperband, which ranks failed runs by them."""
+    exp = make_experiment(FAILING_AT_BUDGET_1, {"x": {"_type": "uniform", "_value": [0, 1]}},
+                          concurrency=3, max_trials=4)
+    exp.config.tuner.name = "Hyperband"
+    exp.config.tuner.class_args = {"R": 3, "eta": 3, "optimize_mode": "maximize", "seed": 4, "exec_mode": "serial"}
+    exp.start(port=0)
+    wait_for(lambda: len(exp.list_trial_jobs()) == 4 and exp.list_trial_jobs()[3].status in ("SUCCEEDED", "FAILED"),
+             timeout=240, what="the promoted trial to end")
+    jobs = exp.list_trial_jobs()
+    first = [j.hyperParameters[0].parameters["x"] for j in jobs[:3]]
+    assert [j.status for j in jobs[:3]] == ["FAILED"] * 3
+    assert max(first) != first[0]   # (the seed) ranking every failed run as the worst promotes the first
+    promoted = jobs[3].hyperParameters[0].parameters
+    assert promoted["TRIAL_BUDGET"] == 3 and promoted["x"] == max(first)
