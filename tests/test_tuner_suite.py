@@ -98,7 +98,7 @@ def test_bad_spaces_are_refused_with_the_reason(kind, tmp_path):
     (BOHB, {"random_fraction": 1.5}, r"random_fraction must be a number in \[0, 1\]"),
     (PBTTuner, {"fraction": 0.7}, r"fraction must be a number in \(0, 0.5\]"),
     (PBTTuner, {"seed": -1}, "seed must be a non-negative int"),
-    (CurvefittingAssessor, {"threshold": 1.5}, r"threshold must be a number in \(0, 1\]"),
+    (CurvefittingAssessor, {"threshold": -1}, r"threshold must be a number in \[0, 9999\]"),
     (AshaAssessor, {"reduction_factor": 1}, "reduction_factor must be an int >= 2"),
 ])
 def test_bad_class_args_say_what_is_wrong(cls, args, match):

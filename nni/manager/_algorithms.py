@@ -173,6 +173,13 @@ class Algorithms:
                                   **self._phase_kwargs(trial),
                                   **_objectives.feasibility_kwargs(self.tuner.algorithm, feasible)))
 
+    def tell_intermediate(self, trial: TrialState, record: dict[str, Any], value: Any) -> None:
+        """An intermediate result, to a tuner that reads them (Hyperband/BOHB rank a run that ends
+        without a final result by its last one, as NNI's advisors do)."""
+        if hasattr(self.tuner.algorithm, "receive_intermediate_result") and \
+                record["parameter_source"] != SOURCE_RESUMED and not trial.tuner_closed:
+            self.feed(self.tuner.call("receive_intermediate_result", record["parameter_id"], value))
+
     def trial_ended(self, trial: TrialState, success: bool) -> None:
         """``trial_end`` to the tuner (per parameter set; a MultiPhaseTuner once per job) and the assessor."""
         if isinstance(self.tuner.algorithm, MultiPhaseTuner):

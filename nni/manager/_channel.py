@@ -313,6 +313,9 @@ class TrialRequests:
             trial.history = {}
         history = trial.history.setdefault(parameter_id, [])
         history.append(parsed)
+        record = next((r for r in trial.records if r["parameter_id"] == parameter_id), None)
+        if self.algorithms is not None and record is not None and finite_metric(parsed):
+            self.algorithms.tell_intermediate(trial, record, parsed)
         if self.algorithms is not None and self.algorithms.assessor is not None and trial.status == "RUNNING":
             # multi-objective: the assessor sees the first objective
             seen = _objectives.assessor_view(history, self.objectives) if self.objectives else list(history)

@@ -230,56 +230,79 @@ def decode(dims: list[Dim], xs: Sequence) -> dict:
     return root
 
 
-def encode(dims: list[Dim], params: Any, *, missing_ok: bool = False) -> list:
+def encode(dims: list[Dim], params: Any, fill: Any = None, *, missing_ok: bool = False) -> list:
     """NNI parameters -> internal values (None for inactive). Raises ValueError saying what does not fit.
+
+    With ``fill`` (a function of a dim giving an internal value), a missing value or one
+    that does not fit is replaced by ``fill(dim)`` instead (carrying parameters over to a
+    changed search space).
 
     ``missing_ok``: a parameter the set lacks (one added to the space since: a warm start's
     older results) is None, as an inactive one, instead of an error; so are the dims nested in it.
     """
     if not isinstance(params, dict):
         raise ValueError(f"parameters must be a dict, got {type(params).__name__}")
+    return _encode(dims, params, fill, missing_ok)
+
+
+def _encode(dims: list[Dim], params: dict, fill: Any, missing_ok: bool = False) -> list:
     xs: list = [None] * len(dims)
     containers: dict = {}
     for dim in dims:
         if not is_active(dim, xs):
             continue
-        source = params if dim.parent is None else containers[(dim.parent, dim.parent_option)]
-        if dim.name not in source:
-            if missing_ok:
+        if missing_ok and fill is None:
+            source = params if dim.parent is None else containers[(dim.parent, dim.parent_option)]
+            if dim.name not in source:
                 continue
-            raise ValueError(f"parameter {dim.display!r} is missing")
-        v = source[dim.name]
-        if dim.type == "choice":
-            idx = _choice_index(dim, v)
-            xs[dim.index] = idx
-            if dim.nested[idx]:
-                containers[(dim.index, idx)] = v
-        elif dim.type == "randint":
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or float(v) != int(v):
-                raise ValueError(f"parameter {dim.display!r}: randint needs an integer, got {v!r}")
-            v = int(v)
-            if not dim.lower <= v < dim.lower + dim.size:
-                raise ValueError(f"parameter {dim.display!r}: {v} is outside "
-                                 f"[{dim.lower}, {dim.lower + dim.size})")
-            xs[dim.index] = v - dim.lower if dim.categorical else float(v)
-        else:
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                raise ValueError(f"parameter {dim.display!r}: expected a finite number, got {v!r}")
-            if dim.constant is not None:
-                if not math.isclose(v, dim.constant, rel_tol=1e-9, abs_tol=1e-12):
-                    raise ValueError(f"parameter {dim.display!r}: {v} is not the constant {dim.constant}")
-                xs[dim.index] = 0
-                continue
-            if dim.clip is not None:
-                lo, hi = dim.clip
-                tol = 1e-9 * max(1.0, abs(lo), abs(hi))
-                if not lo - tol <= v <= hi + tol:
-                    raise ValueError(f"parameter {dim.display!r}: {v} is outside [{lo}, {hi}]")
-            if dim.log and v <= 0 and dim.q is None:
-                raise ValueError(f"parameter {dim.display!r}: {dim.type} needs a positive value, got {v}")
-            # canonicalize (q rounding, clipping) so equal points compare equal
-            xs[dim.index] = dim.encode_numeric(dim.finalize(float(v)))
+        if fill is None:
+            _encode_one(dim, params, xs, containers)
+            continue
+        try:
+            _encode_one(dim, params, xs, containers)
+        except (ValueError, KeyError, TypeError):
+            x = fill(dim)
+            xs[dim.index] = int(x) if dim.categorical else float(x)
+            if dim.type == "choice" and dim.nested[int(x)]:
+                containers[(dim.index, int(x))] = {}   # its sub-space is filled too
     return xs
+
+
+def _encode_one(dim: Dim, params: dict, xs: list, containers: dict) -> None:
+    source = params if dim.parent is None else containers[(dim.parent, dim.parent_option)]
+    if dim.name not in source:
+        raise ValueError(f"parameter {dim.display!r} is missing")
+    v = source[dim.name]
+    if dim.type == "choice":
+        idx = _choice_index(dim, v)
+        xs[dim.index] = idx
+        if dim.nested[idx]:
+            containers[(dim.index, idx)] = v
+    elif dim.type == "randint":
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or float(v) != int(v):
+            raise ValueError(f"parameter {dim.display!r}: randint needs an integer, got {v!r}")
+        v = int(v)
+        if not dim.lower <= v < dim.lower + dim.size:
+            raise ValueError(f"parameter {dim.display!r}: {v} is outside "
+                             f"[{dim.lower}, {dim.lower + dim.size})")
+        xs[dim.index] = v - dim.lower if dim.categorical else float(v)
+    else:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise ValueError(f"parameter {dim.display!r}: expected a finite number, got {v!r}")
+        if dim.constant is not None:
+            if not math.isclose(v, dim.constant, rel_tol=1e-9, abs_tol=1e-12):
+                raise ValueError(f"parameter {dim.display!r}: {v} is not the constant {dim.constant}")
+            xs[dim.index] = 0
+            return
+        if dim.clip is not None:
+            lo, hi = dim.clip
+            tol = 1e-9 * max(1.0, abs(lo), abs(hi))
+            if not lo - tol <= v <= hi + tol:
+                raise ValueError(f"parameter {dim.display!r}: {v} is outside [{lo}, {hi}]")
+        if dim.log and v <= 0 and dim.q is None:
+            raise ValueError(f"parameter {dim.display!r}: {dim.type} needs a positive value, got {v}")
+        # canonicalize (q rounding, clipping) so equal points compare equal
+        xs[dim.index] = dim.encode_numeric(dim.finalize(float(v)))
 
 
 def _choice_index(dim: Dim, v: Any) -> int:

@@ -252,9 +252,17 @@ class BaseTuner(Tuner):
         self._y_buf = np.array(value, dtype=float)
         self._n_obs = len(self._y_buf)
 
-    def _add_observation(self, params: dict, vec: np.ndarray, loss: float) -> None:
-        self._history.append((params, loss))
+    def _add_observation(self, params: dict, vec: np.ndarray | None, loss: float) -> None:
         n, d = self._n_obs, len(self._dims)
+        if vec is None or len(vec) != d:
+            # made for an earlier search space (a run given out before `update searchspace`):
+            # encoded again, or left out when it does not fit the new space
+            try:
+                vec = to_vector(self._dims, encode(self._dims, params))
+            except ValueError as exc:
+                _logger.info("%s: result not used for the model: %s", type(self).__name__, exc)
+                return
+        self._history.append((params, loss))
         if self._x_buf.ndim != 2 or self._x_buf.shape[1] != d or len(self._x_buf) <= n or len(self._y_buf) <= n:
             capacity = max(16, 2 * (n + 1))
             x_buf, y_buf = np.zeros((capacity, d)), np.zeros(capacity)

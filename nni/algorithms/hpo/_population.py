@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from nni.search_space._flat import Dim, is_active
+from nni.search_space._flat import Dim, encode, is_active
 
-from ._base import canonical, random_vector, sample_prior
+from ._base import canonical, random_vector, sample_prior, to_vector
 
 
 def check_int(name: str, value: Any, minimum: int) -> int:
@@ -78,3 +78,11 @@ def refuse_reserved(space: dict, keys: tuple[str, ...], tuner: str) -> None:
         raise ValueError(f"{tuner}: the search space must not define {', '.join(map(repr, clash))}: "
                          f"{tuner} adds {'that key' if len(clash) == 1 else 'those keys'} to every "
                          f"parameter set itself; rename the parameter")
+
+
+def carry_over(dims: list[Dim], params: Any, rng: np.random.Generator) -> np.ndarray:
+    """``params`` as an internal vector of a changed search space: the values that still fit
+    are kept, new or no longer fitting parameters are drawn from their prior."""
+    xs = encode(dims, params if isinstance(params, dict) else {},
+                fill=lambda dim: sample_prior(dim, rng, 1)[0])
+    return fill_inactive(dims, to_vector(dims, xs), rng)

@@ -14,7 +14,8 @@ the best ``top_n_percent`` form the *good* set and the others the *bad* set.  A 
 density estimate (Gaussian kernels on numeric parameters scaled to their range,
 Aitchison-Aitken kernels on categorical ones; bandwidths by Scott's rule, at least
 ``min_bandwidth``) is fitted to each.  ``num_samples`` candidates are drawn around good
-points (bandwidth multiplied by ``bandwidth_factor``) and the one maximizing
+points (numeric bandwidths multiplied by ``bandwidth_factor``; a categorical keeps the
+good point's option with probability 1 - bandwidth, as NNI) and the one maximizing
 ``good(x) / bad(x)`` is proposed.  A ``random_fraction`` of configurations, and all of
 them while no budget has enough results, are sampled at random.  Parameters inside a
 nested ``choice`` only count where their option is selected.
@@ -156,9 +157,12 @@ class BOHB(Hyperband):
             return float(b)
         return float(self.max_budget)   # results without a budget count as full-budget runs
 
-    def _add_observation(self, params: dict, vec: np.ndarray, loss: float) -> None:
+    def _add_observation(self, params: dict, vec: np.ndarray | None, loss: float) -> None:
         budget = self._budget_of(params)
+        before = len(self._history)
         super()._add_observation(params, vec, loss)
+        if len(self._history) == before:
+            return   # a result that does not fit a changed search space is not used
         # keep the budget next to the stored params so a space update can rebuild the list
         self._history[-1] = ({**self._history[-1][0], BUDGET_KEY: budget}, loss)
         self._obs_budget.append(budget)
@@ -203,11 +207,14 @@ class BOHB(Hyperband):
             x = out[dim.index]
             if np.isnan(x):
                 continue   # inactive in this point: drawn from the prior if it becomes active
-            w = min(bw[dim.index] * self.bandwidth_factor, 1.0)
             if dim.categorical:
-                if self._rng.random() < w:
+                # NNI (hpbandster's config generator): ``if np.random.rand() < (1-bw):
+                # vector.append(int(m))`` - the good option is kept with 1 - bw, and the
+                # bandwidth factor widens numeric kernels only.
+                if self._rng.random() < min(bw[dim.index], 1.0):
                     out[dim.index] = float(self._rng.integers(dim.size))
             else:
+                w = min(bw[dim.index] * self.bandwidth_factor, 1.0)
                 off, width = _scale(dim)
                 v = x + self._rng.normal(0.0, w) * width
                 if dim.bounded:

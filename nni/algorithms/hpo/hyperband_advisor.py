@@ -14,7 +14,8 @@ repeat (fresh configurations) until the experiment's trial or time limit, as in 
 the next bracket's configurations whenever no promoted configuration is waiting to run.
 While a rung waits for results the tuner gives nothing (:class:`nni.NoMoreTrialError`);
 the manager asks again after the next result.  A trial that ends without a final result
-(failed, killed, NaN metric) counts as the worst result of its rung, so it cannot stall
+(failed, killed, stopped by an assessor) is ranked by its last intermediate result, as in
+NNI, or counts as the worst result of its rung if it reported none, so it cannot stall
 the bracket.  Results are read with the experiment's ``optimize_mode``.
 """
 
@@ -32,7 +33,7 @@ from nni.errors import NoMoreTrialError
 from nni.search_space._flat import decode, encode
 
 from ._base import BaseTuner, params_key, python_value, random_vector, to_vector
-from ._population import check_int, refuse_reserved, strip_keys
+from ._population import carry_over, check_int, refuse_reserved, strip_keys
 
 __all__ = ["Hyperband"]
 
@@ -52,6 +53,8 @@ class _Slot:
     rung: int
     parameter_id: Any = None
     loss: float | None = None
+    ran_with: dict | None = None   # the configuration given out, when the space changed since
+    last_intermediate: float | None = None   # loss of the run's last intermediate result
 
 
 @dataclass
@@ -131,7 +134,28 @@ class Hyperband(BaseTuner):
     def update_search_space(self, search_space: dict) -> None:
         """Validate and use the space; it must not define ``TRIAL_BUDGET`` itself."""
         refuse_reserved(search_space, (BUDGET_KEY,), type(self).__name__)
+        had_space = self.search_space is not None
         super().update_search_space(search_space)
+        if had_space:
+            self._carry_over()
+
+    def _carry_over(self) -> None:
+        """Move every configuration of the brackets to the new space (``nnictl update searchspace``).
+
+        Values that still fit are kept, new parameters are drawn from their prior; a run
+        already given out keeps what it ran with for its result, and its promotion runs in
+        the new space.  (NNI's advisor crashes here: its queued vectors keep the old length.)
+        """
+        slots = {id(slot): slot for bracket in self._brackets for rung in bracket.rungs for slot in rung}
+        slots.update({id(slot): slot for slot in self._queue})
+        slots.update({id(slot): slot for slot in self._running.values()})
+        for slot in slots.values():
+            if slot.parameter_id is not None and slot.ran_with is None:
+                slot.ran_with = slot.params
+            slot.vec = carry_over(self._dims, slot.params, self._rng)
+            slot.params = python_value(self._decode(slot.vec))
+        self._imported = [(loss, key, params, carry_over(self._dims, params, self._rng))
+                          for loss, key, params, _ in self._imported]
 
     # ---- proposals -----------------------------------------------------------------------
     def _new_config(self, budget: Any) -> np.ndarray:
@@ -215,15 +239,34 @@ class Hyperband(BaseTuner):
         if slot.loss is not None:
             return   # a second result for the same run (never expected) does not re-rank
         slot.loss = loss
-        self._add_observation({**slot.params, BUDGET_KEY: slot.bracket.budgets[slot.rung]}, slot.vec, loss)
+        params = slot.params if slot.ran_with is None else slot.ran_with
+        vec = slot.vec if slot.ran_with is None else None   # None: encoded again for the current space
+        self._add_observation({**params, BUDGET_KEY: slot.bracket.budgets[slot.rung]}, vec, loss)
         self._maybe_promote(slot.bracket, slot.rung)
 
+    def receive_intermediate_result(self, parameter_id: Any, value: Any) -> None:
+        """An intermediate result of a run: it ranks the run if no final result comes (NNI's rule).
+
+        NNI's advisor ranks a configuration by its latest metric:
+        ``set_config_perf(int(i), data['parameter_id'], data['sequence'], value)`` for each
+        PERIODICAL one, replaced by the FINAL one (``sys.maxsize``) when it comes.
+        """
+        slot = self._running.get(parameter_id)
+        if slot is None or slot.loss is not None:
+            return
+        try:
+            loss = self._loss(value)
+        except RuntimeError:
+            return
+        if math.isfinite(loss):
+            slot.last_intermediate = loss
+
     def trial_end(self, parameter_id: Any, success: bool, **kwargs: Any) -> None:
-        """A run without a final result counts as the worst of its rung."""
+        """A run without a final result is ranked by its last intermediate result (none: the worst)."""
         slot = self._running.pop(parameter_id, None)
         if slot is None or slot.loss is not None:
             return
-        slot.loss = math.inf
+        slot.loss = slot.last_intermediate if slot.last_intermediate is not None else math.inf
         self._maybe_promote(slot.bracket, slot.rung)
 
     def _maybe_promote(self, bracket: _Bracket, i: int) -> None:

@@ -1,6 +1,7 @@
 """NNI's ``HyperoptTuner`` interface (TPE, random search, anneal) without hyperopt.
 
-``algorithm_name='tpe'`` uses this package's TPE, ``'random_search'`` samples priors,
+``algorithm_name='tpe'`` is hyperopt's classic TPE (independent Parzen estimators, good
+group ``ceil(gamma * sqrt(n))`` capped at 25), ``'random_search'`` samples priors,
 and ``'anneal'`` samples around a good past point with a neighbourhood that shrinks
 as observations accumulate (simulated-annealing style).
 """
@@ -15,10 +16,34 @@ import numpy as np
 from nni.search_space._flat import Dim, is_active
 
 from ._base import BaseTuner, random_vector, sample_prior
-from ._parzen import canonical_array, prior_of
-from .tpe_tuner import TpeArguments, tpe_propose
+from ._parzen import canonical_array, forgetting_weights, prior_of, propose_independent
+from .tpe_tuner import TpeArguments
 
-__all__ = ["HyperoptTuner", "anneal_propose"]
+__all__ = ["HyperoptTuner", "anneal_propose", "classic_tpe_propose", "classic_n_good"]
+
+#: hyperopt's ``gamma_cap``: the good group never has more members than this.
+_GAMMA_CAP = 25
+
+
+def classic_n_good(n: int, gamma: float) -> int:
+    """Size of hyperopt's good group among ``n`` observations: ``ceil(gamma * sqrt(n))``, at most 25.
+
+    hyperopt's ``tpe.py`` (``ap_split_trials``): ``n_below = min(int(np.ceil(gamma *
+    np.sqrt(len(l_vals)))), gamma_cap)``; NNI 2.x's TPE ran on it (3 good points of 100).
+    """
+    return max(1, min(int(math.ceil(gamma * math.sqrt(n))), _GAMMA_CAP))
+
+
+def classic_tpe_propose(dims: list[Dim], X: np.ndarray, y: np.ndarray, rng: np.random.Generator,
+                        args: TpeArguments) -> np.ndarray:
+    """hyperopt's classic TPE: one Parzen estimator per parameter, good group of :func:`classic_n_good`."""
+    order = np.argsort(y, kind="stable")
+    n_good = classic_n_good(len(y), args.gamma)
+    good = np.sort(order[:n_good])   # time order, for linear forgetting
+    bad = np.sort(order[n_good:])
+    w_good = forgetting_weights(len(good), args.linear_forgetting)
+    w_bad = forgetting_weights(len(bad), args.linear_forgetting)
+    return propose_independent(dims, X[good], w_good, X[bad], w_bad, rng, args.n_ei_candidates, args.prior_weight)
 
 _ALGORITHMS = ("tpe", "random_search", "anneal")
 _LIARS = {"min": "best", "max": "worst", "mean": "mean"}
@@ -101,4 +126,4 @@ class HyperoptTuner(BaseTuner):
         X, y, n_done = self._observations(self._tpe_args.constant_liar_type)
         if n_done < self._tpe_args.n_startup_jobs:
             return random_vector(self._dims, self._rng)
-        return tpe_propose(self._dims, X, y, self._rng, self._tpe_args)
+        return classic_tpe_propose(self._dims, X, y, self._rng, self._tpe_args)

@@ -3,14 +3,15 @@
 A running trial is stopped at step S when its best intermediate result so far is
 strictly worse than the median of the running averages, at step S, of the completed
 trials that reached step S.  Nothing is stopped before ``start_step`` results, nor
-while no completed trial reached the step.
+while no completed trial reached the step.  With an even number of completed trials the
+median is a middle value, as in NNI: the lower one when maximizing, the upper one when
+minimizing.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import statistics
 from typing import Any
 
 from nni.assessor import AssessResult, Assessor
@@ -66,7 +67,12 @@ class MedianstopAssessor(Assessor):
                   if tid != trial_job_id and len(avgs) >= step and math.isfinite(avgs[step - 1])]
         if not others:
             return AssessResult.Good
-        median = statistics.median(others)
+        # NNI's median of an even count is one of the two middle values, not their mean: the
+        # lower one when maximizing (``avg_array[(len(avg_array)-1) // 2]``), the upper one when
+        # minimizing (``avg_array[len(avg_array) // 2]``) - the more lenient of the two.
+        others.sort()
+        median = others[(len(others) - 1) // 2] if self.optimize_mode is OptimizeMode.Maximize \
+            else others[len(others) // 2]
         sign = self._sign()
         finite = [sign * v for v in values if math.isfinite(v)]
         if not finite:

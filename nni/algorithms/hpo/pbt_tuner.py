@@ -17,9 +17,10 @@ When every member of a generation has a result (a trial that ends without one co
 as the worst), the members are ranked: the bottom ``fraction`` *exploit* a random member
 of the top ``fraction`` (they load its checkpoint and take its hyperparameters) and
 *explore* (each hyperparameter is redrawn from its prior with probability
-``resample_probability``, otherwise a number is multiplied by ``1 - factor`` or
-``1 + factor``, an int is scaled and rounded, and a choice among numbers moves to a
-neighbouring option).  The other members continue from their own checkpoint with the
+``resample_probability``, otherwise it moves one step up or down, as in NNI: a
+``uniform``/``loguniform`` by ``factor`` x its range (in log space for log types), a
+``normal`` by ``factor`` x sigma, a q-type by one ``q``, a ``randint`` by 1 - kept in
+range - and a choice among numbers to a neighbouring option).  The other members continue from their own checkpoint with the
 same hyperparameters.  While a generation runs the tuner gives nothing
 (:class:`nni.NoMoreTrialError`); the manager asks again after each result.  Generations
 continue until the experiment's trial or time limit.
@@ -40,7 +41,7 @@ from nni.recoverable import checkpoint_directory
 from nni.search_space._flat import decode, encode, is_active
 
 from ._base import BaseTuner, params_key, python_value, random_vector, sample_prior, to_vector
-from ._population import check_int, check_number, fill_inactive, refuse_reserved, strip_keys
+from ._population import carry_over, check_int, check_number, fill_inactive, refuse_reserved, strip_keys
 
 __all__ = ["PBTTuner"]
 
@@ -60,6 +61,7 @@ class _Member:
     parameter_id: Any = None
     given: bool = False
     loss: float | None = None
+    ran_with: dict | None = None   # the configuration given out, when the space changed since
 
 
 def default_checkpoint_dir() -> str:
@@ -83,7 +85,7 @@ class PBTTuner(BaseTuner):
     population_size
         Members per generation (trials per generation).
     factor
-        Perturbation size: numbers are multiplied by ``1 - factor`` or ``1 + factor``.
+        Perturbation size: a continuous number moves by ``factor`` x its range (or sigma).
     resample_probability
         Probability that an exploring hyperparameter is redrawn from its prior instead.
     fraction
@@ -116,7 +118,18 @@ class PBTTuner(BaseTuner):
     def update_search_space(self, search_space: dict) -> None:
         """Validate and use the space; it must not define the checkpoint keys."""
         refuse_reserved(search_space, _DIR_KEYS, "PBTTuner")
+        had_space = self.search_space is not None
         super().update_search_space(search_space)
+        if had_space:
+            # ``nnictl update searchspace``: members move to the new space (values that fit are
+            # kept, new parameters drawn); a running member's result is its old configuration's
+            for m in self._members:
+                if m.given and m.ran_with is None:
+                    m.ran_with = m.params
+                m.vec = carry_over(self._dims, m.params, self._rng)
+                m.params = python_value(decode(self._dims, list(m.vec)))
+            self._imported = [(loss, params, carry_over(self._dims, params, self._rng))
+                              for loss, params, _ in self._imported]
         if self.all_checkpoint_dir is None:
             # resolved here, not in __init__, so the manager's per-experiment variable is seen
             self.all_checkpoint_dir = default_checkpoint_dir()
@@ -173,26 +186,39 @@ class PBTTuner(BaseTuner):
                 out[dim.index] = sample_prior(dim, self._rng, 1)[0]
                 continue
             up = self._rng.random() < 0.5
-            scale = 1.0 + self.factor if up else 1.0 - self.factor
-            if dim.type == "randint":
-                current = (dim.lower + int(out[dim.index])) if dim.categorical else int(round(out[dim.index]))
-                new = int(round(current * scale))
-                if new == current:   # small ints: still move one step in the chosen direction
-                    new = current + (1 if up else -1)
-                new = min(max(new, dim.lower), dim.lower + dim.size - 1)
-                out[dim.index] = float(new - dim.lower) if dim.categorical else float(new)
-            elif dim.categorical:
-                # only an ordered (all-numeric) choice has neighbours; others keep their value
-                ordinal = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in dim.value)
-                if ordinal and dim.size > 1:
-                    values = dim.value
-                    ranks = sorted(range(dim.size), key=lambda k: values[k])
-                    pos = ranks.index(int(out[dim.index])) + (1 if up else -1)
-                    out[dim.index] = float(ranks[min(max(pos, 0), dim.size - 1)])
-            else:
-                value = dim.decode_numeric(float(out[dim.index])) * scale
-                out[dim.index] = dim.encode_numeric(dim.finalize(value))
+            out[dim.index] = self._step(dim, float(out[dim.index]), up)
         return fill_inactive(self._dims, out, self._rng)
+
+    def _step(self, dim: Any, x: float, up: bool) -> float:
+        """NNI's move of one value (internal ``x``) one step up or down, kept in range.
+
+        NNI's ``exploit_and_explore``: a randint moves by 1, a q-type by one ``q``
+        (``multi = round(hyper_parameter / q); uv = (multi + 1) * q``), uniform and
+        normal by ``(high - low) * factor`` / ``sigma * factor`` (in log space for the
+        log types); a choice moves to the neighbouring option (here: only a choice among
+        numbers, ordered by value - other options have no order).
+        """
+        sign = 1.0 if up else -1.0
+        if dim.type == "randint":
+            current = (dim.lower + int(x)) if dim.categorical else int(round(x))
+            new = min(max(current + int(sign), dim.lower), dim.lower + dim.size - 1)
+            return float(new - dim.lower) if dim.categorical else float(new)
+        if dim.categorical:
+            values = dim.value
+            ordinal = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+            if not ordinal or dim.size < 2:
+                return x
+            ranks = sorted(range(dim.size), key=lambda k: values[k])
+            pos = min(max(ranks.index(int(x)) + int(sign), 0), dim.size - 1)
+            return float(ranks[pos])
+        if dim.q is not None:
+            value = (round(dim.decode_numeric(x) / dim.q) + sign) * dim.q
+            if dim.log and value <= 0:
+                return x   # a log type has no value at or below 0 (NNI: lower bound 1e-10)
+            return dim.encode_numeric(dim.finalize(value))
+        if dim.normal:
+            return x + sign * dim.sigma * self.factor
+        return min(max(x + sign * (dim.high - dim.low) * self.factor, dim.low), dim.high)
 
     def generate_parameters(self, parameter_id: Any, **kwargs: Any) -> dict:
         """The next member of the current generation; NoMoreTrialError while it runs."""
@@ -283,7 +309,10 @@ class PBTTuner(BaseTuner):
         if member is None or member.loss is not None:
             return
         member.loss = loss
-        self._add_observation(member.params, member.vec, loss)
+        if member.ran_with is None:
+            self._add_observation(member.params, member.vec, loss)
+        else:
+            self._add_observation(member.ran_with, None, loss)
         self._check_generation()
 
     def trial_end(self, parameter_id: Any, success: bool, **kwargs: Any) -> None:
