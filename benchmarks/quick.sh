@@ -29,6 +29,7 @@ export NNI_NG_HOME="$LOGS/nni-ng-home"
 
 # name, seconds allowed (about 3x a 2-core run, for a loaded machine), command
 BENCHMARKS=(
+    "bbo|90|$PY -m benchmarks.bbo --quick"
     "big_spaces|90|$PY benchmarks/big_spaces.py --quick"
     "constraints|60|$PY -m benchmarks.constraints --quick"
     "multi_objective|90|$PY -m benchmarks.multi_objective --smoke"

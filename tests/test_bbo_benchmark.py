@@ -1,0 +1,53 @@
+"""The Bayesmark-grid benchmark's scoring and problems (benchmarks/bbo)."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from benchmarks.bbo.__main__ import expected_min, main, scores
+from benchmarks.bbo.problems import PROBLEMS, random_params
+from nni.algorithms.hpo.tpe_tuner import TpeTuner
+
+
+def test_expected_min_is_the_exact_mean_over_all_draws():
+    pool = np.array([3.0, 1.0, 4.0, 1.5, 9.0, 2.6])
+    for n in (1, 2, 3, 6):
+        brute = np.mean([min(c) for c in itertools.combinations(pool, n)])
+        assert expected_min(pool, n) == pytest.approx(brute)
+
+
+def test_scores_put_the_best_run_at_zero_and_random_near_one():
+    rng = np.random.default_rng(0)
+    runs = [{"optimizer": "random", "problem": "p", "budget": "b", "seed": s,
+             "losses": list(rng.uniform(0, 1, 10))} for s in range(50)]
+    runs.append({"optimizer": "tpe", "problem": "p", "budget": "b", "seed": 0, "losses": [0.5] * 9 + [-1.0]})
+    table = scores(runs)[("b", "p")]
+    assert table["tpe"] == [0.0]
+    assert np.mean(table["random"]) == pytest.approx(1.0, abs=0.15)
+
+
+@pytest.mark.parametrize("name", ["DT-wine", "linear-diabetes", "kNN-iris"])
+def test_our_tuner_drives_a_problem_and_every_parameter_reaches_the_model(name):
+    problem = PROBLEMS[name]
+    tuner = TpeTuner(optimize_mode="minimize", seed=1)
+    tuner.update_search_space(problem.nni_space())
+    for i in range(3):
+        params = tuner.generate_parameters(i)
+        assert set(problem.clean(params)) == set(problem.spec)
+        loss = problem.evaluate(params)
+        assert np.isfinite(loss)
+        tuner.receive_trial_result(i, params, loss)
+    rng = np.random.default_rng(0)
+    assert np.isfinite(problem.evaluate(random_params(problem, rng)))
+
+
+def test_quick_mode_runs_end_to_end(tmp_path, capsys):
+    out = tmp_path / "bbo.jsonl"
+    assert main(["--quick", "--seeds", "1", "--jobs", "1", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "| tpe (ours) |" in text and "| random (ours) |" in text
+    assert main(["--from-results", str(out)]) == 0
+    assert "| tpe (ours) |" in capsys.readouterr().out
