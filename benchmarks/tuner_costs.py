@@ -1,6 +1,8 @@
 """Tuner costs: time and memory per suggestion as the history grows, and resume of a large experiment.
 
     .venv/bin/python benchmarks/tuner_costs.py            # the full table (~10 min on 2 quiet cores)
+    OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 .venv/bin/python benchmarks/tuner_costs.py   # on a shared, loaded
+        # machine: BLAS threads that spin for a core nobody gives them would count as the tuner's CPU time
     .venv/bin/python benchmarks/tuner_costs.py --quick    # small sizes, no resume (<= 30 s; CI)
     .venv/bin/python benchmarks/tuner_costs.py --from-results benchmarks/results/tuner_costs.json
     .venv/bin/python benchmarks/tuner_costs.py --from-results benchmarks/results/tuner_costs.json --update-docs
@@ -249,7 +251,7 @@ def render(data: dict) -> str:
     by = {(r["tuner"], r["n"]): r for r in rows}
     out = [f"Command: `{meta['command']}`; commit {meta['commit']}; {meta['machine']}; "
            f"load average {meta['load_start']:.2f} at the start, {meta['load_end']:.2f} at the end; "
-           f"Python {meta['python']}.", "",
+           f"Python {meta['python']}; BLAS threads: {meta.get('blas_threads', 'default')}.", "",
            "Per suggestion after N results: median wall time [CPU time of the process, all threads] "
            "(peak MB of Python allocations). SMAC: the first suggestion after importing N rows, then the "
            "median of the next ones. ✓/✗: the target of issue 31 met or not, judged on CPU time when the "
@@ -362,6 +364,7 @@ def main(argv: list[str] | None = None) -> int:
                      "commit": commit, "machine": _machine(), "load_start": load_start,
                      "load_end": os.getloadavg()[0], "python": sys.version.split()[0], "sizes": sizes,
                      "cores": os.cpu_count(),
+                     "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS") or "default",
                      "repeats": args.repeats},
             "suggestion": results, "resume": resume}
     table = render(data)
