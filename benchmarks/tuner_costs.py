@@ -66,7 +66,8 @@ FULL_SIZES = [100, 1000, 2000, 5000]
 QUICK_SIZES = [100, 500]
 # targets of issue 31 on 2 quiet cores: (tuner, results) -> (seconds, MB)
 TARGETS = {("GP", 5000): (1.0, 300), ("NSGA2", 5000): (0.1, None), ("MOTPE", 5000): (0.1, None),
-           ("Metis", 1000): (0.5, None), ("SMAC", 3000): (5.0, None)}
+           ("Metis", 1000): (0.5, None),
+           ("SMAC", 5000): (5.0, None)}   # the issue's target is at 3,000 imported rows; 5,000 is harder
 RESUME_TARGET_S = 10.0
 
 
@@ -269,6 +270,8 @@ def render(data: dict) -> str:
             cell = f"{_fmt_s(r['s'])} [{_fmt_s(r['cpu_s'])}] ({r['peak_mb']:.0f} MB)"
             if "first_s" in r:
                 cell = f"first {_fmt_s(r['first_s'])} [{_fmt_s(r['first_cpu_s'])}], then {cell}"
+                if (t, n) == ("SMAC", 5000):
+                    cell += " (target: first < 5 s at 3,000 rows)"
             target = TARGETS.get((t, n))
             if target:
                 s = r.get("first_cpu_s" if loaded else "first_s", r["cpu_s"] if loaded else r["s"])
@@ -282,8 +285,12 @@ def render(data: dict) -> str:
                 f"{RESUME_TARGET_S:.0f} s): wall seconds [CPU seconds of the manager process].", "",
                 "| tuner | seconds |", "|---|---:|"]
         for r in data["resume"]:
-            out.append(f"| {r['tuner']} | " + (f"{r['s']:.1f} [{r['cpu_s']:.1f}]" if "s" in r
-                                               else f"error: {r['error']}") + " |")
+            if "s" in r:
+                ok = (r["cpu_s"] if loaded else r["s"]) < RESUME_TARGET_S
+                cell = f"{r['s']:.1f} [{r['cpu_s']:.1f}] {'✓' if ok else '✗'}"
+            else:
+                cell = f"error: {r['error']}"
+            out.append(f"| {r['tuner']} | {cell} |")
     return "\n".join(out)
 
 

@@ -231,3 +231,17 @@ def test_benchmark_table_in_the_docs_is_the_one_the_committed_results_give():
     import json
     data = json.loads((ROOT / "benchmarks" / "results" / "tuner_costs.json").read_text())
     assert module.docs_table() == module.render(data)
+
+
+@needs_smac
+def test_building_smac_leaves_the_processes_logging_alone(caplog):
+    """SMAC's facade runs logging.config.dictConfig: it set the root logger to CRITICAL and
+    disabled every existing logger, so the manager's and the other tuners' warnings vanished."""
+    import logging
+    other = logging.getLogger("nni.algorithms.hpo._multi_objective")
+    root_level = logging.getLogger().level
+    _smac()
+    assert logging.getLogger().level == root_level and not other.disabled
+    with caplog.at_level(logging.WARNING):
+        other.warning("still heard")
+    assert "still heard" in caplog.text

@@ -134,10 +134,11 @@ class SMACTuner(BaseTuner):
         _order_local_search_starts(maximizer)
         _batch_best_prediction(selector)
         _index_rejected_configs(intensifier)
-        self._smac = HPO(scenario, _no_target, model=model, initial_design=initial,
-                         intensifier=intensifier, config_selector=selector,
-                         acquisition_maximizer=maximizer,
-                         overwrite=True, logging_level=logging.ERROR + 10)
+        with _loggers_kept():
+            self._smac = HPO(scenario, _no_target, model=model, initial_design=initial,
+                             intensifier=intensifier, config_selector=selector,
+                             acquisition_maximizer=maximizer,
+                             overwrite=True, logging_level=logging.ERROR + 10)
         self._infos = {}
         self._asked = 0
         with _objective_bounds_once(self._smac.runhistory):
@@ -275,6 +276,26 @@ def _order_local_search_starts(maximizer: Any) -> None:
         return sorted(starts(*args, **kwargs), key=lambda config: config.get_array().tobytes())
 
     local._get_initial_points = ordered
+
+
+@contextmanager
+def _loggers_kept() -> Iterator[None]:
+    """SMAC's facade configures logging with ``logging.config.dictConfig``: it disables every
+    logger that already exists and sets the root logger's level and handlers, so the
+    manager's and the other tuners' warnings went silent once a SMACTuner was built.  Each
+    existing logger and the root keep their state; SMAC's own loggers stay quiet."""
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    before = {name: lg.disabled for name, lg in logging.Logger.manager.loggerDict.items()
+              if isinstance(lg, logging.Logger)}
+    try:
+        yield
+    finally:
+        for name, disabled in before.items():
+            logging.getLogger(name).disabled = disabled
+        root.setLevel(level)
+        root.handlers[:] = handlers
+        logging.getLogger("smac").setLevel(logging.ERROR + 10)
 
 
 @contextmanager
