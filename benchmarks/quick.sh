@@ -36,6 +36,7 @@ BENCHMARKS=(
     "scale|180|$PY benchmarks/scale.py --smoke"
     "throughput|60|$PY benchmarks/throughput.py --quick"
     "training_services|90|$PY benchmarks/training_services.py --quick"
+    "tuner_costs|90|$PY benchmarks/tuner_costs.py --quick --repeats 2"
     "tuner_quality|60|$PY -m benchmarks.tuner_quality --smoke"
     "warm_start|60|$PY benchmarks/warm_start.py --quick --out $LOGS/warm_start_quick.json"
     "webui|90|$PY benchmarks/webui.py --quick"

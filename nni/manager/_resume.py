@@ -8,6 +8,7 @@ it records the interrupted trials' end once the training service cleaned up afte
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 import sys
@@ -92,6 +93,23 @@ def read_resume(store: Store, *, multi_phase: bool, objectives: list[Objective] 
         parameter_sets=sum(1 for t in trials for r in t.records
                            if status_now(t) != INTERRUPTED or r["parameter_id"] in t.finals),
         failures_last=last_failure, failures_armed=armed)
+
+
+async def read_resume_in_thread(store: Store, *, multi_phase: bool, objectives: list[Objective] | None,
+                                constraints: list[Any] | None = None) -> ResumeState:
+    """:func:`read_resume` in a worker thread, on a read-only connection of its own.
+
+    Reading 100,000 stored trials takes seconds: on the manager's loop it would hold up the
+    REST API and every timer meanwhile.  The manager's own connection stays on its loop
+    (SQLite in WAL mode gives the reader a consistent snapshot beside it).
+    """
+    def read() -> ResumeState:
+        reader = Store(store.path, readonly=True)
+        try:
+            return read_resume(reader, multi_phase=multi_phase, objectives=objectives, constraints=constraints)
+        finally:
+            reader.close()
+    return await asyncio.to_thread(read)
 
 
 def _read_trials(store: Store, *, multi_phase: bool, objectives: list[Objective] | None,

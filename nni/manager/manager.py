@@ -249,8 +249,8 @@ class ExperimentManager:
         processes killed by the training service) before anything new starts.
         """
         assert self._service is not None and self._algorithms is not None
-        state = _resume.read_resume(self.store, multi_phase=bool(self.config.multi_phase),
-                                    objectives=self.objectives, constraints=self.constraints)
+        state = await _resume.read_resume_in_thread(self.store, multi_phase=bool(self.config.multi_phase),
+                                                    objectives=self.objectives, constraints=self.constraints)
         book = self.book
         for trial in state.trials:
             book.add(trial)

@@ -24,7 +24,7 @@ import numpy as np
 
 from nni._constraints import Constraint, feasibility, parse_constraints
 
-from ._pareto import non_dominated_sort
+from ._pareto import constrained_ranks
 
 __all__ = ["ConstrainedTuner", "ranked_losses", "constrained_ranks", "constrained_split", "constrained_weights", "parse_tuner_constraints",
            "violation_of"]
@@ -141,27 +141,6 @@ class ConstrainedTuner:
         self._v_list = kept
         self._v_version = self._ranked_version() + 1
         self._ranked_cache = None
-
-
-def constrained_ranks(F: np.ndarray, violation: np.ndarray | None) -> np.ndarray:
-    """Front index under constrained domination (Deb et al. 2002): the feasible rows' fronts
-    (``non_dominated_sort`` of minimised objectives ``F``) first, then one level per distinct
-    violation of the infeasible rows, smallest first."""
-    F = np.asarray(F, dtype=float)
-    if violation is None:
-        return non_dominated_sort(F)
-    violation = np.asarray(violation, dtype=float)
-    feasible = violation <= 0
-    out = np.empty(len(F), dtype=int)
-    base = 0
-    if feasible.any():
-        out[feasible] = non_dominated_sort(F[feasible])
-        base = int(out[feasible].max()) + 1
-    infeasible = np.flatnonzero(~feasible)
-    if infeasible.size:
-        levels = np.unique(violation[infeasible])
-        out[infeasible] = base + np.searchsorted(levels, violation[infeasible])
-    return out
 
 
 def constrained_weights(F_good: np.ndarray, violation_good: np.ndarray,

@@ -21,6 +21,7 @@ from nni._objectives import Objective, ObjectiveValueError, objective_values, pa
 
 from ._base import BaseTuner
 from ._constraints import parse_tuner_constraints, violation_of
+from ._pareto import ParetoLayers
 
 _logger = logging.getLogger(__name__)
 
@@ -45,7 +46,12 @@ class MultiObjectiveTuner(BaseTuner):
         # _y[i] (BaseTuner's loss column) holds the row of _F/_C of observation i, so that
         # update_search_space, which drops rows that no longer fit, keeps the pairing
         self._F_rows: list[np.ndarray] = []
-        self._C_rows: list[float] = []
+        self._C_rows: list[float] = []   # each observation's total constraint violation (0: feasible)
+        self._F_all = np.zeros((0, 0))   # _F_rows stacked (extended as rows arrive)
+        # The fronts of the completed observations, updated one result at a time (a full
+        # re-sort per suggestion cost O(n^2)); _layered: the _F row of each observation in it
+        self._layers: ParetoLayers | None = None
+        self._layered = np.zeros(0, dtype=int)
 
     # ---- objectives ----------------------------------------------------------------------
     def set_objectives(self, objectives: Any) -> None:
@@ -98,6 +104,37 @@ class MultiObjectiveTuner(BaseTuner):
         X = self._X.reshape(n, len(self._dims))
         rows = self._y.astype(int)
         k = len(self.objectives or [])
-        F = np.array([self._F_rows[i] for i in rows], dtype=float).reshape(n, k)
+        if len(self._F_all) != len(self._F_rows):
+            extra = np.array(self._F_rows[len(self._F_all):], dtype=float).reshape(-1, k)
+            self._F_all = np.vstack([self._F_all.reshape(-1, k), extra])
+        F = self._F_all[rows].reshape(n, k)
         viol = np.array([self._C_rows[i] for i in rows], dtype=float).reshape(n)
         return X, F, viol
+
+    def _fronts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
+        """:meth:`_completed` and the observations' indices front by front, best first, as
+        :func:`_pareto.constrained_ranks` orders them: feasible ones by Pareto dominance, then
+        infeasible ones by their total violation (smaller first)."""
+        X, F, viol = self._completed()
+        n = len(F)
+        rows = self._y.astype(int)
+        m = len(self._layered)
+        if self._layers is None or m > n or not np.array_equal(rows[:m], self._layered):
+            # first use, or update_search_space dropped observations: start again
+            self._layers, m = ParetoLayers(F.shape[1]), 0
+        ok = (viol <= 0) & ~np.isnan(F).any(axis=1)
+        new = np.arange(m, n)
+        new = new[ok[new]]
+        # in lexicographic order a point never dominates one added before it: no cascades
+        for i in new[np.lexsort(F[new].T[::-1])] if len(new) > 1 else new:
+            self._layers.add(int(i), F[i])
+        self._layered = rows.copy()
+        fronts = self._layers.fronts()
+        nan_rows = np.flatnonzero((viol <= 0) & np.isnan(F).any(axis=1))
+        if nan_rows.size:
+            fronts.append(nan_rows)
+        bad = np.flatnonzero(viol > 0)
+        if bad.size:
+            levels, which = np.unique(viol[bad], return_inverse=True)
+            fronts += [bad[which.reshape(-1) == j] for j in range(len(levels))]
+        return X, F, viol, fronts

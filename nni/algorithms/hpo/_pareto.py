@@ -26,7 +26,7 @@ import numpy as np
 
 __all__ = [
     "to_minimization", "dominates", "non_dominated_mask", "non_dominated_sort", "crowding_distance",
-    "hypervolume", "hypervolume_contributions", "constraint_violation", "constrained_ranks",
+    "hypervolume", "hypervolume_contributions", "constrained_ranks", "ParetoLayers",
 ]
 
 #: Samples of the Monte Carlo hypervolume (4+ objectives) unless asked otherwise.
@@ -112,6 +112,70 @@ def non_dominated_sort(Y: Sequence[Sequence[float]] | np.ndarray, modes: Sequenc
         ranks[idx] = sub_ranks
     ranks[~ok] = (ranks[ok].max() + 1) if ok.any() else 0
     return ranks
+
+
+class ParetoLayers:
+    """Non-domination fronts kept up to date one point at a time (minimised rows, no NaN).
+
+    A tuner that re-sorted every completed trial after each result paid O(n^2) per
+    suggestion (2 s at 5,000 results with 3 objectives).  Here a new point goes into the
+    first front none of whose members dominates it (found by bisection: a point dominated
+    by a member of front i is dominated by a member of every front before i), and the
+    members it dominates move down one front as a group, pushing down in turn what they
+    dominate there (Li et al., "Efficient non-domination level update approach", 2015).
+    The fronts equal :func:`non_dominated_sort` of the same points at every step.
+    """
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+        self._ids: list[list[int]] = []        # per front: the point ids
+        self._rows: list[np.ndarray] = []      # per front: their rows (len x k)
+
+    def __len__(self) -> int:
+        return sum(len(ids) for ids in self._ids)
+
+    def _dominated_by(self, front: int, p: np.ndarray) -> bool:
+        R = self._rows[front]
+        return bool(np.any(np.all(R <= p, axis=1) & np.any(R < p, axis=1)))
+
+    def add(self, point_id: int, row: np.ndarray) -> None:
+        p = np.asarray(row, dtype=float).reshape(self.k)
+        lo, hi = 0, len(self._ids)
+        while lo < hi:   # the first front whose members do not dominate p
+            mid = (lo + hi) // 2
+            if self._dominated_by(mid, p):
+                lo = mid + 1
+            else:
+                hi = mid
+        moving_ids, moving_rows = [point_id], p[None, :]
+        front = lo
+        while len(moving_ids):
+            if front == len(self._ids):
+                self._ids.append(list(moving_ids))
+                self._rows.append(moving_rows)
+                return
+            R = self._rows[front]
+            # members of this front dominated by a point arriving in it move one front down
+            dom = np.any(np.all(moving_rows[:, None, :] <= R[None, :, :], axis=2)
+                         & np.any(moving_rows[:, None, :] < R[None, :, :], axis=2), axis=0)
+            ids = self._ids[front]
+            down = np.flatnonzero(dom)
+            stay = np.flatnonzero(~dom)
+            self._ids[front] = [ids[i] for i in stay] + list(moving_ids)
+            self._rows[front] = np.vstack([R[stay], moving_rows])
+            moving_ids, moving_rows = [ids[i] for i in down], R[down]
+            front += 1
+
+    def fronts(self) -> list[np.ndarray]:
+        """Point ids per front, the Pareto front first (ids in ascending order)."""
+        return [np.sort(np.asarray(ids, dtype=int)) for ids in self._ids]
+
+    def ranks(self, n: int) -> np.ndarray:
+        """Front index of ids ``0..n-1`` (-1 for an id never added)."""
+        out = np.full(n, -1)
+        for r, ids in enumerate(self._ids):
+            out[np.asarray(ids, dtype=int)] = r
+        return out
 
 
 def _sort_2d(M: np.ndarray) -> np.ndarray:
@@ -299,29 +363,17 @@ def hypervolume_contributions(Y: Sequence[Sequence[float]] | np.ndarray, ref: Se
 
 
 # ---- constraints ---------------------------------------------------------------------------
-def constraint_violation(C: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
-    """Total violation of each row of constraint values (a value <= 0 is satisfied).
-
-    NaN counts as an infinite violation, so a row whose constraint could not be computed
-    is never preferred to a feasible one.
-    """
-    M = _matrix(C)
-    if not M.size:
-        return np.zeros(len(M))
-    v = np.where(np.isnan(M), math.inf, np.maximum(M, 0.0))
-    return v.sum(axis=1)
-
-
 def constrained_ranks(Y: Sequence[Sequence[float]] | np.ndarray, violation: np.ndarray | None,
                       modes: Sequence[str] | None = None) -> np.ndarray:
     """Front index under constrained domination (Deb et al.): feasible rows are sorted by
     Pareto dominance first; infeasible ones follow, ordered by their total violation."""
-    ranks = non_dominated_sort(Y, modes)
     if violation is None:
-        return ranks
+        return non_dominated_sort(Y, modes)
     violation = np.asarray(violation, dtype=float)
     feasible = violation <= 0
-    out = np.empty(len(ranks), dtype=int)
+    if feasible.all():   # one sort, not two
+        return non_dominated_sort(Y, modes)
+    out = np.empty(len(violation), dtype=int)
     base = 0
     if feasible.any():
         out[feasible] = non_dominated_sort(to_minimization(Y, modes)[feasible])

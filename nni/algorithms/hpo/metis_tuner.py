@@ -119,9 +119,13 @@ class MetisTuner(BaseTuner):
         mu, sd = gp.loo()
         z = np.abs(gp.ys - mu) / sd
         good = gp.ys <= np.median(gp.ys)
-        for i in np.argsort(-z):
-            if z[i] <= 3 or not good[i]:
+        # the posterior may hold a subset of a long history (_gp.POSTERIOR_MAX): its rows
+        # map back to observations through gp.kept
+        index = gp.kept if gp.kept is not None else np.arange(n)
+        for j in np.argsort(-z):
+            if z[j] <= 3 or not good[j]:
                 continue
+            i = int(index[j])
             key = params_key(self._history[i][0])
             if key in self._resampled:
                 continue
@@ -138,10 +142,16 @@ class MetisTuner(BaseTuner):
         assert self._space is not None
         best = float(gp.ys.min())
         starts = self.selection_num_starting_points
-        u_exploit = maximize(lambda U: -gp.predict(U)[0], self._space, self._rng, _WARM_UP, starts)
+        # the mean costs O(n) per point, the sd O(n^2): with many results the searches get
+        # fewer points (as GPTuner's; unchanged up to ~290 results)
+        m = len(gp.X)
+        sd_starts = min(starts, max(20, int(5e7 / m ** 2)))
+        mean_starts = min(starts, max(100, int(3e5 / m)))   # the mean: O(n) per point
+        u_exploit = maximize(lambda U: -gp.predict_mean(U), self._space, self._rng, _WARM_UP, mean_starts)
         cands = [u_exploit]
         if self._rng.random() < self.exploration_probability:
-            cands.append(maximize(lambda U: gp.predict(U)[1], self._space, self._rng, _WARM_UP, starts))
+            sd_warm_up = min(_WARM_UP, max(500, int(5e8 / m ** 2)))
+            cands.append(maximize(lambda U: gp.predict(U)[1], self._space, self._rng, sd_warm_up, sd_starts))
         # the candidate with the larger expected improvement wins (Metis' "information gain")
         C = np.vstack(cands)
         mu, sd = gp.predict(C)

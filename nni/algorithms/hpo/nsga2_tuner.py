@@ -44,22 +44,30 @@ def select_population(F: np.ndarray, violation: np.ndarray, size: int) -> tuple[
     """NSGA-II survival: indices of ``size`` rows (whole fronts, then the last front by crowding
     distance), with each chosen row's rank and crowding distance."""
     ranks = constrained_ranks(F, violation)
+    fronts = [np.flatnonzero(ranks == r) for r in range(int(ranks.max()) + 1 if len(F) else 0)]
+    return select_from_fronts(F, fronts, size)
+
+
+def select_from_fronts(F: np.ndarray, fronts: list[np.ndarray], size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`select_population` from the fronts already known (row indices, best front first):
+    only the fronts up to the one that fills the population are looked at."""
     chosen: list[int] = []
+    chosen_rank: list[int] = []
     crowd = np.zeros(len(F))
-    for r in range(int(ranks.max()) + 1 if len(F) else 0):
-        front = np.flatnonzero(ranks == r)
+    for r, front in enumerate(fronts):
         if not front.size:
             continue
         crowd[front] = crowding_distance(F[front])
         if len(chosen) + len(front) <= size:
-            chosen.extend(front.tolist())
+            take = front.tolist()
         else:
-            order = front[np.argsort(-crowd[front], kind="stable")]
-            chosen.extend(order[: size - len(chosen)].tolist())
+            take = front[np.argsort(-crowd[front], kind="stable")][: size - len(chosen)].tolist()
+        chosen.extend(take)
+        chosen_rank.extend([r] * len(take))
         if len(chosen) >= size:
             break
     idx = np.array(chosen, dtype=int)
-    return idx, ranks[idx], crowd[idx]
+    return idx, np.array(chosen_rank, dtype=int), crowd[idx]
 
 
 def _sbx(a: float, b: float, low: float, high: float, eta: float, rng: np.random.Generator) -> float:
@@ -156,12 +164,12 @@ class NSGA2Tuner(MultiObjectiveTuner):
 
     # ---- population ------------------------------------------------------------------------
     def _current_parents(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        X, F, viol = self._completed()
-        n = len(F)
+        n = len(self._y)
         if n == 0:
             return None
         if n != self._parents_at:
-            idx, ranks, crowd = select_population(F, viol, self.population_size)
+            _, F, _, fronts = self._fronts()
+            idx, ranks, crowd = select_from_fronts(F, fronts, self.population_size)
             self._parents = (idx, ranks, crowd)
             self._parents_at = n
         return self._parents

@@ -15,8 +15,10 @@ import logging
 import math
 import shutil
 import tempfile
+from contextlib import contextmanager
+import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -130,14 +132,18 @@ class SMACTuner(BaseTuner):
             model._rf_opts["max_leaf_nodes"] = None
         maximizer = HPO.get_acquisition_maximizer(scenario)
         _order_local_search_starts(maximizer)
-        self._smac = HPO(scenario, _no_target, model=model, initial_design=initial,
-                         intensifier=intensifier, config_selector=selector,
-                         acquisition_maximizer=maximizer,
-                         overwrite=True, logging_level=logging.ERROR + 10)
+        _batch_best_prediction(selector)
+        _index_rejected_configs(intensifier)
+        with _loggers_kept():
+            self._smac = HPO(scenario, _no_target, model=model, initial_design=initial,
+                             intensifier=intensifier, config_selector=selector,
+                             acquisition_maximizer=maximizer,
+                             overwrite=True, logging_level=logging.ERROR + 10)
         self._infos = {}
         self._asked = 0
-        for loss, vec in zip(self._y, self._X.reshape(len(self._y), len(self._dims))):
-            self._tell_new(vec, float(loss))
+        with _objective_bounds_once(self._smac.runhistory):
+            for loss, vec in zip(self._y, self._X.reshape(len(self._y), len(self._dims))):
+                self._tell_new(vec, float(loss))
 
     # ---- conversion -------------------------------------------------------------------------
     def _config_to_vec(self, config: Any) -> np.ndarray:
@@ -193,7 +199,7 @@ class SMACTuner(BaseTuner):
             return self._emit(parameter_id, random_vector(self._dims, self._rng))
         for _ in range(20):
             try:
-                info = self._smac.ask()
+                info = _quiet_ask(self._smac)
             except Exception as exc:  # noqa: BLE001 - SMAC has seen every configuration
                 if type(exc).__name__ != "ConfigurationSpaceExhaustedException":
                     raise
@@ -245,8 +251,9 @@ class SMACTuner(BaseTuner):
             self._build()   # nothing asked yet: imported rows replace part of the initial design
             return
         X = self._X.reshape(len(self._y), len(self._dims))
-        for i in range(n_before, len(self._y)):
-            self._tell_new(X[i], float(self._y[i]))
+        with _objective_bounds_once(self._smac.runhistory):
+            for i in range(n_before, len(self._y)):
+                self._tell_new(X[i], float(self._y[i]))
 
     def __del__(self) -> None:
         if getattr(self, "_outdir", None):
@@ -269,6 +276,116 @@ def _order_local_search_starts(maximizer: Any) -> None:
         return sorted(starts(*args, **kwargs), key=lambda config: config.get_array().tobytes())
 
     local._get_initial_points = ordered
+
+
+@contextmanager
+def _loggers_kept() -> Iterator[None]:
+    """SMAC's facade configures logging with ``logging.config.dictConfig``: it disables every
+    logger that already exists and sets the root logger's level and handlers, so the
+    manager's and the other tuners' warnings went silent once a SMACTuner was built.  Each
+    existing logger and the root keep their state; SMAC's own loggers stay quiet."""
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    before = {name: lg.disabled for name, lg in logging.Logger.manager.loggerDict.items()
+              if isinstance(lg, logging.Logger)}
+    try:
+        yield
+    finally:
+        for name, disabled in before.items():
+            logging.getLogger(name).disabled = disabled
+        root.setLevel(level)
+        root.handlers[:] = handlers
+        logging.getLogger("smac").setLevel(logging.ERROR + 10)
+
+
+@contextmanager
+def _objective_bounds_once(runhistory: Any) -> Iterator[None]:
+    """Tell many results with SMAC's objective bounds computed once, at the end.
+
+    SMAC's runhistory recomputes them from every stored result on each ``tell``: importing
+    n rows cost O(n^2) (3,000 rows: tens of seconds).  They only normalize several
+    objectives' costs; this tuner has one, and nothing reads them between these tells.
+    """
+    update = getattr(runhistory, "_update_objective_bounds", None)
+    if update is None:
+        yield
+        return
+    runhistory._update_objective_bounds = lambda: None
+    try:
+        yield
+    finally:
+        del runhistory._update_objective_bounds
+        update()
+
+
+def _quiet_ask(facade: Any) -> Any:
+    """``facade.ask()`` without SMAC's own RuntimeWarnings.
+
+    Its local search logs ``np.mean`` of an empty list at debug level (on every ask that
+    finds no neighbour to improve): numpy warns "Mean of empty slice" each time, ~200
+    warnings per test run, about nothing the user did or can change.  Only warnings of
+    that kind, and only inside ``ask``.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=RuntimeWarning, message="Mean of empty slice")
+        warnings.filterwarnings("ignore", category=RuntimeWarning, message="invalid value encountered in (scalar )?divide")
+        return facade.ask()
+
+
+def _batch_best_prediction(selector: Any) -> None:
+    """Predict the runhistory's configurations in one batch when SMAC looks for the best one.
+
+    SMAC's ``_get_x_best`` calls the forest once per evaluated configuration, on every ask:
+    after importing 3,000 rows each suggestion made 3,000 model calls (seconds).  One call
+    on all rows gives the same predictions (each row's prediction is its own) and the same
+    pick: the first lowest, as SMAC's stable sort.
+    """
+    original = getattr(selector, "_get_x_best", None)
+    if original is None or not hasattr(selector, "_predict_x_best"):
+        return
+
+    def x_best(X: np.ndarray) -> tuple[np.ndarray, float]:
+        if not selector._predict_x_best or len(X) == 0:
+            return original(X)
+        costs = np.asarray(selector._model.predict_marginalized(X)[0])[:, 0]
+        i = int(np.argmin(costs))
+        return X[i], costs[i]
+
+    selector._get_x_best = x_best
+
+
+class _RejectedConfigs(list):
+    """SMAC's list of rejected configurations with an O(1) ``in`` (by configuration id)."""
+
+    def __init__(self, configs: list, ids: list[int], config_ids: dict) -> None:
+        super().__init__(configs)
+        self._ids = set(ids)
+        self._config_ids = config_ids
+
+    def __contains__(self, config: Any) -> bool:
+        return self._config_ids.get(config) in self._ids
+
+
+def _index_rejected_configs(intensifier: Any) -> None:
+    """Make SMAC's intensifier look configurations up in its rejected list in O(1).
+
+    On its first ask the intensifier queues every configuration of the runhistory and
+    removes them one by one, each after a linear search of the rejected ones (with one
+    call per configuration all but the incumbent are rejected): after importing 3,000
+    rows that was millions of configuration comparisons (78 s) before the first suggestion.
+    """
+    original = getattr(intensifier, "get_rejected_configs", None)
+    if original is None or not hasattr(intensifier, "_rejected_config_ids"):
+        return
+
+    def rejected() -> list:
+        config_ids = getattr(intensifier.runhistory, "_config_ids", None)
+        configs = original()
+        if not isinstance(config_ids, dict):
+            return configs
+        return _RejectedConfigs(configs, intensifier._rejected_config_ids, config_ids)
+
+    intensifier.get_rejected_configs = rejected
 
 
 def _no_target(config: Any, seed: int = 0) -> float:
