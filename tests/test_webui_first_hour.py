@@ -38,6 +38,7 @@ RERUN_TRIAL = """
         print("stdout of attempt 1")
         raise ValueError("boom in attempt 1")
     print("stderr of attempt 2", file=sys.stderr, flush=True)
+    print("stdout of attempt 2", flush=True)
     deadline = time.time() + 240
     while not os.path.exists("go") and time.time() < deadline:
         time.sleep(0.1)
@@ -130,6 +131,12 @@ def test_a_failed_then_rerun_trial_shows_its_latest_attempt(make_experiment, pag
     assert curve["x"] == [0, 1, 2, 3, 4] and curve["y"] == [20, 21, 22, 23, 24]
     assert page.locator(".tabs button.active").inner_text() == "stdout"   # it succeeded in the end
     e(page.locator("#trial-log-info")).to_contain_text("all 2 attempts")
+    # stdout, shared by the attempts too: the latest attempt's part only.
+    e(page.locator("#trial-log[data-attempt='2']")).to_contain_text("stdout of attempt 2")
+    assert "stdout of attempt 1" not in page.inner_text("#trial-log")
+    from nni.experiment import rest
+    part = rest.get(exp.port, f"/ui/trials/{trial_id}/log?stream=stdout&attempt=1")
+    assert "stdout of attempt 1" in part["text"] and "stdout of attempt 2" not in part["text"], part
     # stderr, shared by the attempts: the latest attempt's part only (no traceback of attempt 1).
     page.click(".tabs button[data-stream='stderr']")
     e(page.locator("#trial-log[data-attempt='2']")).to_contain_text("stderr of attempt 2")
@@ -143,6 +150,9 @@ def test_a_failed_then_rerun_trial_shows_its_latest_attempt(make_experiment, pag
     e(page.locator("#trial-failure")).to_contain_text("boom in attempt 1")
     e(page.locator("#trial-log[data-attempt='1']")).to_contain_text("ValueError: boom in attempt 1")
     assert "stderr of attempt 2" not in page.inner_text("#trial-log")
+    page.click(".tabs button[data-stream='stdout']")
+    e(page.locator("#trial-log[data-attempt='1']")).to_contain_text("stdout of attempt 1")
+    assert "stdout of attempt 2" not in page.inner_text("#trial-log")
     e(page.locator("#chart-trial-intermediate[data-attempt='1'] .scatterlayer .trace")).to_have_count(1)
     (curve,) = _curve(page, "#chart-trial-intermediate")
     assert curve["x"] == [0, 1, 2, 3, 4] and curve["y"] == [10, 11, 12, 13, 14]
@@ -150,7 +160,6 @@ def test_a_failed_then_rerun_trial_shows_its_latest_attempt(make_experiment, pag
     assert abs(_format_duration_seconds(page.inner_text("#trial-duration")) - first_seconds) <= 1
 
     # The charts and the compare page draw the latest attempt's curve too, from step 0.
-    from nni.experiment import rest
     (series,) = rest.get(exp.port, f"/ui/intermediate?trials={trial_id}")["series"]
     assert series["sequence"] == [0, 1, 2, 3, 4] and series["value"] == [20, 21, 22, 23, 24]
     # The trials table: the latest attempt's duration too.

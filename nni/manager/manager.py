@@ -558,7 +558,7 @@ class ExperimentManager:
         # The new attempt numbers its metrics from 0 again; stored after the earlier ones.
         trial.sequence_offset = self.store.max_sequence(trial.trial_id) + 1
         message = f"waiting to run attempt {trial.attempt}; {why}"
-        self.store.add_attempt(trial.trial_id, trial.attempt, cause=why)
+        self.store.add_attempt(trial.trial_id, trial.attempt, cause=why, log_offsets=_log_sizes(trial.trial_dir))
         self.store.update_trial(trial.trial_id, status="WAITING", end_time=None, exit_code=None, message=message)
         for record in trial.records:
             if record["parameter_id"] not in trial.finals:
@@ -891,3 +891,15 @@ class ExperimentManager:
             "elapsed": (end or time.time()) - self.start_time,
             "maxExperimentDuration": self.config.max_experiment_duration,
         }
+
+
+def _log_sizes(trial_dir: str) -> tuple[int, int]:
+    """The sizes of a trial's stdout and stderr files (0 for one not written yet): where the
+    next attempt's output starts in them, so the web UI can show each attempt's own part."""
+    sizes = []
+    for name in ("stdout", "stderr"):
+        try:
+            sizes.append(os.stat(os.path.join(trial_dir, name)).st_size)
+        except OSError:
+            sizes.append(0)
+    return sizes[0], sizes[1]

@@ -83,6 +83,8 @@ CREATE TABLE IF NOT EXISTS attempts (
     status TEXT NOT NULL,
     cause TEXT,                 -- why this attempt ran (NULL: the first run)
     reason TEXT,                -- why it ended (NULL: it succeeded)
+    stdout_offset INTEGER,      -- the sizes of the trial's stdout and stderr files when this
+    stderr_offset INTEGER,      -- attempt was queued: every attempt appends to the same files
     PRIMARY KEY (trial_id, attempt)
 );
 CREATE TABLE IF NOT EXISTS imported (
@@ -327,9 +329,14 @@ class Store:
         return {r[0]: r[1] for r in self._db.execute("SELECT status, COUNT(*) FROM trials GROUP BY status")}
 
     # -- attempts (each run of a trial: the first, retries after a lost machine, user re-runs) --
-    def add_attempt(self, trial_id: str, attempt: int, cause: str | None = None) -> None:
-        self._db.execute("INSERT OR REPLACE INTO attempts(trial_id, attempt, submit_time, status, cause)"
-                         " VALUES (?,?,?,?,?)", (trial_id, attempt, _now(), "WAITING", cause))
+    def add_attempt(self, trial_id: str, attempt: int, cause: str | None = None,
+                    log_offsets: tuple[int, int] | None = None) -> None:
+        """A new attempt; ``log_offsets``: where its output starts in the trial's stdout and
+        stderr files (their sizes now; the first attempt starts at 0)."""
+        stdout_offset, stderr_offset = log_offsets or (None, None)
+        self._db.execute("INSERT OR REPLACE INTO attempts(trial_id, attempt, submit_time, status, cause,"
+                         " stdout_offset, stderr_offset) VALUES (?,?,?,?,?,?,?)",
+                         (trial_id, attempt, _now(), "WAITING", cause, stdout_offset, stderr_offset))
 
     def update_attempt(self, trial_id: str, attempt: int, **fields: Any) -> None:
         unknown = set(fields) - {"machine", "start_time", "end_time", "status", "reason"}
@@ -485,6 +492,10 @@ def _add_missing_columns(db: sqlite3.Connection) -> None:
     columns = {row[1] for row in db.execute("PRAGMA table_info(imported)")}
     if "source" not in columns:
         db.execute("ALTER TABLE imported ADD COLUMN source TEXT")
+    columns = {row[1] for row in db.execute("PRAGMA table_info(attempts)")}
+    for column in ("stdout_offset", "stderr_offset"):
+        if column not in columns:
+            db.execute(f"ALTER TABLE attempts ADD COLUMN {column} INTEGER")
 
 
 def insert_metric(db: sqlite3.Connection, trial_id: str, parameter_id: int | None, metric_type: str,

@@ -637,6 +637,25 @@ class UiData:
         row = self._connect().execute("SELECT trial_dir FROM main.trials WHERE trial_id = ?", (trial_id,)).fetchone()
         return None if row is None else row[0]
 
+    def attempt_log_range(self, trial_id: str, attempt: int, stream: str) -> tuple[int, int | None] | None:
+        """Where ``attempt``'s output lies in the trial's ``stream`` file, which every attempt
+        appends to: ``(start, end)`` in bytes, end None for the latest attempt (to the end of
+        the file). None when the attempt is unknown or its store did not record offsets."""
+        column = {"stdout": "stdout_offset", "stderr": "stderr_offset"}[stream]
+        try:
+            rows = self._connect().execute(
+                f"SELECT attempt, {column} FROM main.attempts WHERE trial_id = ? AND attempt IN (?, ?)",
+                (trial_id, attempt, attempt + 1)).fetchall()
+        except sqlite3.OperationalError:   # a store older than the offsets
+            return None
+        offsets = {row[0]: row[1] for row in rows}
+        if attempt not in offsets:
+            return None
+        start = 0 if attempt == 1 else offsets[attempt]
+        if start is None:
+            return None
+        return start, offsets.get(attempt + 1)
+
 
 def _row_json(row: sqlite3.Row) -> dict[str, Any]:
     info = {

@@ -458,8 +458,17 @@ async def ui_trial_log(request: web.Request) -> web.Response:
     path = Path(trial_dir) / stream
     if request.query.get("download"):
         return await _download(request, path, f"{trial_id}-{stream}.log")
-    answer = await data.run(_read_tail, path, limit)
-    return web.json_response({"trialJobId": trial_id, "stream": stream, "path": str(path), **answer})
+    span: tuple[int, int | None] = (0, None)
+    extra: dict[str, Any] = {}
+    if "attempt" in request.query:
+        # Every attempt appends to the same file: this one's part of it (nni-ng).
+        attempt = _int_query(request, "attempt", 1, 1, 1_000_000)
+        found = await data.run(data.attempt_log_range, trial_id, attempt, stream)
+        if found is not None:
+            span = found
+            extra = {"attempt": attempt, "attemptStart": found[0], "attemptEnd": found[1]}
+    answer = await data.run(_read_tail, path, limit, *span)
+    return web.json_response({"trialJobId": trial_id, "stream": stream, "path": str(path), **answer, **extra})
 
 
 def _order_and_statuses(query: Any) -> tuple[str, list[str]]:
@@ -488,21 +497,24 @@ def _open_in(directory: Path, name: str) -> int:
     return fd
 
 
-def _read_tail(path: Path, limit: int) -> dict[str, Any]:
+def _read_tail(path: Path, limit: int, begin: int = 0, end: int | None = None) -> dict[str, Any]:
+    """The last ``limit`` bytes of ``path``, or of its bytes ``[begin, end)`` (an attempt's part)."""
     try:
         with os.fdopen(_open_in(path.parent, path.name), "rb") as f:
             f.seek(0, os.SEEK_END)
             size = f.tell()
-            start = max(0, size - limit)
+            stop = size if end is None else min(end, size)
+            first = min(begin, stop)
+            start = max(first, stop - limit)
             f.seek(start)
-            raw = f.read(limit)
+            raw = f.read(stop - start)
     except OSError:
         return {"exists": False, "size": 0, "truncated": False, "text": ""}
-    if start > 0:   # start at a line boundary when one is near
+    if start > first:   # start at a line boundary when one is near
         newline = raw.find(b"\n", 0, 4096)
         if newline >= 0:
             raw = raw[newline + 1:]
-    return {"exists": True, "size": size, "truncated": start > 0, "text": raw.decode(errors="replace")}
+    return {"exists": True, "size": size, "truncated": start > first, "text": raw.decode(errors="replace")}
 
 
 async def ui_chart_data(request: web.Request) -> web.Response:

@@ -78,10 +78,14 @@ export function create(ctx) {
   }
 
   async function loadLog() {
-    const answer = await get(`/ui/trials/${encodeURIComponent(id)}/log${query({stream: log.stream, bytes: log.bytes})}`);
-    const atBottom = logView.scrollTop + logView.clientHeight >= logView.scrollHeight - 4;
     const runs = trial ? attempts().length : 1;
-    const part = answer.exists && runs > 1 && !answer.truncated ? attemptPart(answer.text || "") : null;
+    // Several attempts append to one file: the server cuts out the shown attempt's part
+    // (offsets recorded as each attempt was queued; a store from before has none).
+    const params = {stream: log.stream, bytes: log.bytes, ...(runs > 1 ? {attempt: currentAttempt().attempt} : {})};
+    const answer = await get(`/ui/trials/${encodeURIComponent(id)}/log${query(params)}`);
+    const atBottom = logView.scrollTop + logView.clientHeight >= logView.scrollHeight - 4;
+    const part = answer.attempt !== undefined ? {attempt: answer.attempt, text: answer.text}
+      : answer.exists && runs > 1 && !answer.truncated ? attemptPart(answer.text || "") : null;
     logView.textContent = answer.exists ? ((part ? part.text : answer.text) || "(empty)") : "(no such file yet)";
     logView.dataset.attempt = part ? String(part.attempt) : "";
     if (atBottom) logView.scrollTop = logView.scrollHeight;
@@ -92,9 +96,10 @@ export function create(ctx) {
     more.hidden = !answer.truncated || log.bytes >= LOG_MAX;
   }
 
-  /** The shown attempt's part of a stderr file that every attempt appended to, or null when
-   *  it cannot be told. Where each earlier attempt's stderr ended is known from its end
-   *  message, which quotes the last bytes of stderr at that moment ("; stderr tail:\n..."). */
+  /** For a store without log offsets (written before they were recorded): the shown
+   *  attempt's part of a stderr file that every attempt appended to, or null when it cannot
+   *  be told. Where each earlier attempt's stderr ended is known from its end message, which
+   *  quotes the last bytes of stderr at that moment ("; stderr tail:\n..."). */
   function attemptPart(text) {
     if (log.stream !== "stderr") return null;
     const list = attempts();
