@@ -54,6 +54,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from benchmarks._peer_process import run_in_peer_venv
+
 ROOT = Path(__file__).resolve().parents[1]
 OURS = ("motpe", "nsga2", "random")
 PEERS = ("optuna_nsga2", "optuna_tpe")
@@ -219,12 +221,7 @@ def _run_job(job: dict) -> dict:
     t0 = time.perf_counter()
     try:
         if job["tuner"] in PEERS:
-            proc = subprocess.run([job["peer_python"], "-m", "benchmarks.multi_objective", "--peer", json.dumps(job)],
-                                  cwd=ROOT, capture_output=True, text=True, timeout=3600,
-                                  env={**os.environ, "PYTHONPATH": str(ROOT)})
-            if proc.returncode != 0:
-                raise RuntimeError(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "peer failed")
-            out = json.loads(proc.stdout.strip().splitlines()[-1])
+            out = run_in_peer_venv(job["peer_python"], ["benchmarks.multi_objective", "--peer"], job)
         else:
             out = run_ours(job["tuner"], job["problem"], job["seed"], job["budget"], job["parallel"])
     except Exception as exc:   # one failing run must not lose the others

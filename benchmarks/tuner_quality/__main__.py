@@ -43,6 +43,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from . import ours
+from .._peer_process import run_in_peer_venv
 from .peer import PEERS
 from .problems import PROBLEMS
 
@@ -59,11 +60,7 @@ def _run_job(job: dict) -> dict:
     t0 = time.perf_counter()
     try:
         if job["tuner"] in PEERS:
-            proc = subprocess.run([job["peer_python"], "-m", "benchmarks.tuner_quality.peer", json.dumps(job)],
-                                  cwd=ROOT, capture_output=True, text=True, timeout=3600)
-            if proc.returncode != 0:
-                raise RuntimeError(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "peer failed")
-            out = json.loads(proc.stdout.strip().splitlines()[-1])
+            out = run_in_peer_venv(job["peer_python"], ["benchmarks.tuner_quality.peer"], job)
         elif job["kind"] == "latency":
             out = ours.latency(job["tuner"], job["problem"], job["n"], job["k"])
         else:

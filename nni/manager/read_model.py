@@ -39,7 +39,9 @@ class RunningExperiment(Protocol):
     errors: list[str]
     version: int
 
-    def warnings(self) -> list[str]: ...
+    def warnings(self, silent: int | None = None) -> list[str]: ...
+
+    def trials_without_final_result(self) -> int: ...
 
 
 def ms(seconds: float | None) -> int | None:
@@ -247,11 +249,16 @@ def experiment_profile(store: Store, manager: RunningExperiment | None) -> dict[
 
 
 def check_status(store: Store, manager: RunningExperiment | None) -> dict[str, Any]:
-    """NNI's ``{status, errors}`` plus ``warnings``; a stopped experiment served read-only is ``VIEWED``."""
+    """NNI's ``{status, errors}`` plus ``warnings`` and ``trialsWithoutFinalResult`` (SUCCEEDED
+    trials that never called report_final_result()); a stopped experiment served read-only is
+    ``VIEWED``."""
     if manager is None:
         return {"status": ExperimentStatus.VIEWED.value, "errors": store.get_meta("errors", []),
-                "warnings": store.get_meta("warnings", [])}
-    return {"status": manager.status, "errors": manager.errors, "warnings": manager.warnings()}
+                "warnings": store.get_meta("warnings", []),
+                "trialsWithoutFinalResult": store.get_meta("trials_without_final_result", 0)}
+    silent = manager.trials_without_final_result()   # one scan of the trials for both fields
+    return {"status": manager.status, "errors": manager.errors, "warnings": manager.warnings(silent),
+            "trialsWithoutFinalResult": silent}
 
 
 def store_status(experiment_dir: str | Path) -> str:

@@ -32,12 +32,7 @@ MAX_BODY_BYTES = 16 * 1024 * 1024
 async def check_status(request: web.Request) -> web.Response:
     """NNI's ``{status, errors}``, plus ``warnings`` (e.g. ``all 4 trials failed; last: ...``) and
     ``trialsWithoutFinalResult``."""
-    manager = request.app[MANAGER_KEY]
-    answer = read_model.check_status(request.app[STORE_KEY], manager)
-    # nni-ng: SUCCEEDED trials that never called report_final_result() (their warning says it too)
-    answer["trialsWithoutFinalResult"] = (manager.trials_without_final_result() if manager is not None
-                                          else request.app[STORE_KEY].get_meta("trials_without_final_result", 0))
-    return web.json_response(answer)
+    return web.json_response(read_model.check_status(request.app[STORE_KEY], request.app[MANAGER_KEY]))
 
 
 async def version(request: web.Request) -> web.Response:
