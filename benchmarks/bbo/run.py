@@ -11,6 +11,7 @@ results, for ``rounds`` rounds (the challenge's 16 x 8; the sequential budget is
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
 import time
@@ -214,14 +215,18 @@ def run(job: dict) -> dict:
 
 def serve() -> None:
     """One job a line on stdin, one result a line on stdout: a worker that pays the imports once."""
+    # Libraries print to stdout (pymoo's "compiled modules" notice): the protocol keeps the real
+    # stdout for itself and everything else goes to stderr.
+    protocol = os.fdopen(os.dup(sys.stdout.fileno()), "w")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     for line in sys.stdin:
         if line.strip():
             try:
                 result = run(json.loads(line))
             except Exception as exc:   # one broken run must not end the study
                 result = {**json.loads(line), "error": f"{type(exc).__name__}: {exc}"}
-            sys.stdout.write(json.dumps(result) + "\n")
-            sys.stdout.flush()
+            protocol.write(json.dumps(result) + "\n")
+            protocol.flush()
 
 
 if __name__ == "__main__":
