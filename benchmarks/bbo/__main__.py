@@ -76,8 +76,9 @@ def make_jobs(args: argparse.Namespace) -> list[dict]:
                 for optimizer in args.optimizers:
                     jobs.append({"optimizer": optimizer, "problem": problem, "budget": budget,
                                  "rounds": rounds, "batch": batch, "seed": seed})
-    # slow optimizers first, so the last minutes are not one long run on one core
-    return sorted(jobs, key=lambda j: (j["optimizer"] not in ("hebo", "optuna_gp", "gp", "smac", "smac_peer")))
+    # seed by seed, so a study stopped early still has every optimizer on the same seeds; within
+    # a seed the slow optimizers first, so its last minutes are not one long run on one core
+    return sorted(jobs, key=lambda j: (j["seed"], j["optimizer"] not in ("hebo", "optuna_gp", "gp", "smac", "smac_peer")))
 
 
 class _Worker:
