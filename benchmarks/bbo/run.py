@@ -36,6 +36,8 @@ def drive(problem: Problem, suggest: Suggest, observe: Observe, rounds: int, bat
         t0 = time.perf_counter()
         params = suggest(batch)
         spent += time.perf_counter() - t0
+        if not params:   # the optimizer has nothing left to propose
+            break
         values = [problem.evaluate(p) for p in params]
         losses.extend(values)
         t0 = time.perf_counter()
@@ -63,6 +65,7 @@ def _ours(name: str, problem: Problem, seed: int, budget: int) -> tuple[Suggest,
     tuner.update_search_space(problem.nni_space())
     if hasattr(tuner, "set_trial_budget"):
         tuner.set_trial_budget(budget)   # what the manager does with maxTrialNumber
+    from nni.errors import NoMoreTrialError
     ids: dict[int, int] = {}   # id(params) -> parameter id
     counter = iter(range(10 ** 9))
 
@@ -70,7 +73,10 @@ def _ours(name: str, problem: Problem, seed: int, budget: int) -> tuple[Suggest,
         out = []
         for _ in range(n):
             pid = next(counter)
-            params = tuner.generate_parameters(pid)
+            try:
+                params = tuner.generate_parameters(pid)
+            except NoMoreTrialError:   # a finite space used up (kNN's is 100 sets): the run is over
+                break
             ids[id(params)] = pid
             out.append(params)
         return out
@@ -176,7 +182,12 @@ def _smac(problem: Problem, seed: int, budget: int) -> tuple[Suggest, Observe]:
     def suggest(n: int) -> list[dict]:
         out = []
         for _ in range(n):
-            info = smac.ask()
+            try:
+                info = smac.ask()
+            except Exception as exc:   # a finite space used up: the run is over, as for ours
+                if type(exc).__name__ == "ConfigurationSpaceExhaustedException":
+                    break
+                raise
             params = dict(info.config)
             infos[id(params)] = info
             out.append(params)
