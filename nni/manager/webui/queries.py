@@ -150,6 +150,9 @@ class UiData:
         self._max_parameter = -1
         self._max_metric = -1
         self._max_event = -1
+        self._counted_metric = -1   # intermediate results are counted up to this metric id
+        self._pending = 0           # calls of run() waiting or running
+        self._last_done = 0.0       # when the last one ended (time.monotonic())
         self._param_keys: list[str] = []
         self._metric_keys: list[str] = []
         self.cache: dict[str, tuple[Any, Any]] = {}   # name -> (snapshot key, value)
@@ -160,7 +163,21 @@ class UiData:
         def call() -> Any:
             self.refresh()
             return method(*args, **kwargs)
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+        self._pending += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+        finally:
+            self._pending -= 1
+            self._last_done = time.monotonic()
+
+    async def until_idle(self, seconds: float) -> None:
+        """Return once no call has been waiting or running for ``seconds`` (background work
+        that would otherwise hold up a page's requests waits for this)."""
+        while True:
+            quiet = time.monotonic() - self._last_done
+            if not self._pending and quiet >= seconds:
+                return
+            await asyncio.sleep(max(0.05, seconds - quiet) if not self._pending else 0.1)
 
     def close(self) -> None:
         """Close the connection and stop the worker thread."""
@@ -218,6 +235,63 @@ class UiData:
                        " WHERE id > ? AND id <= ? AND kind = 'TRIAL_ATTEMPT_QUEUED' AND trial_id IS NOT NULL",
                        (eid, new_eid))
             self._max_event = new_eid
+        if new_mid > mid:   # new final results, with the parameters of their own parameter set
+            db.execute("INSERT INTO temp.results (id, trial_id, parameter_id, parameter_index, parameters,"
+                       f" value, metric, timestamp) SELECT m.id, m.trial_id, m.parameter_id, p.parameter_index,"
+                       f" p.parameters, m.value, {scalar_sql('m.value')}, m.timestamp FROM main.metrics m"
+                       " LEFT JOIN main.parameters p ON p.parameter_id = m.parameter_id"
+                       " WHERE m.id > ? AND m.id <= ? AND m.type = 'FINAL'", (mid, new_mid))
+            self._add_keys(self._metric_keys, db.execute(
+                "SELECT DISTINCT j.key FROM temp.results r, json_each(r.value) j"
+                " WHERE r.id > ? AND json_valid(r.value) AND json_type(r.value) = 'object'"
+                " AND j.key != 'default'", (mid,)))
+        if new_pid > pid:
+            self._add_keys(self._param_keys, db.execute(
+                "SELECT DISTINCT j.key FROM main.parameters p, json_each(p.parameters) j"
+                " WHERE p.parameter_id > ? AND p.parameter_id <= ? AND json_valid(p.parameters)"
+                " AND json_type(p.parameters) = 'object'", (pid, new_pid)))
+        if seq < 0 and pid < 0 and mid < 0:
+            self._build_rows(db, new_seq, new_pid)
+        else:
+            self._update_rows(db, seq, pid, mid, new_seq, new_pid)
+        # A trial that ran again (a retry or a user re-run) shows its latest attempt: its
+        # duration counts from that attempt's start, not from the first one's (the store's
+        # trial row keeps the first start; the idle time between attempts is no one's run).
+        if db.execute("SELECT 1 FROM temp.reruns LIMIT 1").fetchone():
+            db.execute("UPDATE temp.rows SET start_time = (SELECT a.start_time FROM main.attempts a"
+                       " WHERE a.trial_id = temp.rows.trial_id ORDER BY a.attempt DESC LIMIT 1)"
+                       " WHERE trial_id IN (SELECT trial_id FROM temp.reruns)")
+        self._max_sequence, self._max_parameter, self._max_metric = new_seq, new_pid, new_mid
+
+    def _build_rows(self, db: sqlite3.Connection, new_seq: int, new_pid: int) -> None:
+        """The first build: every trial's row in one statement, in trial order (2.0 s -> 0.4 s
+        for 100,000 trials against the incremental updates below, which are made for a few
+        rows at a time).
+
+        A row's final result is its latest one (``temp.results`` is filled already); its
+        parameter set is that result's, else the trial's latest. Each is found by index
+        look-ups per trial (no grouping of whole tables). Intermediate results are counted
+        later, when a query needs them (:meth:`_count_intermediates`).
+        """
+        fields = ", ".join(f"x.{name.strip()}" for name in _TRIAL_FIELDS.split(","))
+        db.execute(
+            f"WITH x AS (SELECT trial_id, sequence_id, {_TRIAL_FIELDS},"
+            " (SELECT MAX(r.id) FROM temp.results r WHERE r.trial_id = t.trial_id) AS final_id,"
+            " (SELECT p.parameter_id FROM main.parameters p WHERE p.trial_id = t.trial_id AND p.parameter_id <= :pid"
+            " ORDER BY p.parameter_index DESC LIMIT 1) AS last_pid,"
+            " (SELECT COUNT(*) FROM main.parameters p WHERE p.trial_id = t.trial_id AND p.parameter_id <= :pid) AS phases"
+            " FROM main.trials t WHERE t.sequence_id <= :seq ORDER BY t.sequence_id)"
+            f" INSERT INTO temp.rows (trial_id, sequence_id, {_TRIAL_FIELDS}, phases, parameter_id, parameter_index,"
+            " parameters, final, final_pid, metric)"
+            f" SELECT x.trial_id, x.sequence_id, {fields}, x.phases, COALESCE(f.parameter_id, x.last_pid),"
+            " CASE WHEN f.parameter_id IS NULL THEN p.parameter_index ELSE f.parameter_index END,"
+            " CASE WHEN f.parameter_id IS NULL THEN p.parameters ELSE f.parameters END,"
+            " f.value, f.parameter_id, f.metric FROM x LEFT JOIN temp.results f ON f.id = x.final_id"
+            " LEFT JOIN main.parameters p ON p.parameter_id = x.last_pid", {"pid": new_pid, "seq": new_seq})
+
+    def _update_rows(self, db: sqlite3.Connection, seq: int, pid: int, mid: int, new_seq: int, new_pid: int) -> None:
+        """Bring the rows up to date after the first build: trials the snapshot still has
+        active, new trials, and trials with a new parameter set or final result."""
         # Trials the snapshot still has active may have started, ended or got a message.
         db.execute(f"UPDATE temp.rows SET ({_TRIAL_FIELDS}) = (SELECT {_TRIAL_FIELDS} FROM main.trials t"
                    " WHERE t.trial_id = temp.rows.trial_id) WHERE status IN ('WAITING', 'RUNNING')")
@@ -230,31 +304,7 @@ class UiData:
         if new_pid > pid:
             db.execute("INSERT OR IGNORE INTO temp.dirty SELECT DISTINCT trial_id FROM main.parameters"
                        " WHERE parameter_id > ? AND parameter_id <= ?", (pid, new_pid))
-            self._add_keys(self._param_keys, db.execute(
-                "SELECT DISTINCT j.key FROM main.parameters p, json_each(p.parameters) j"
-                " WHERE p.parameter_id > ? AND p.parameter_id <= ? AND json_valid(p.parameters)"
-                " AND json_type(p.parameters) = 'object'", (pid, new_pid)))
-        if new_mid > mid:
-            db.execute("INSERT INTO temp.results (id, trial_id, parameter_id, parameter_index, parameters,"
-                       f" value, metric, timestamp) SELECT m.id, m.trial_id, m.parameter_id, p.parameter_index,"
-                       f" p.parameters, m.value, {scalar_sql('m.value')}, m.timestamp FROM main.metrics m"
-                       " LEFT JOIN main.parameters p ON p.parameter_id = m.parameter_id"
-                       " WHERE m.id > ? AND m.id <= ? AND m.type = 'FINAL'", (mid, new_mid))
-            db.execute("INSERT OR IGNORE INTO temp.dirty SELECT DISTINCT trial_id FROM temp.results WHERE id > ?",
-                       (mid,))
-            # Trials with new intermediate results: their count and latest value (what the
-            # assessor judged; shown for running and early-stopped trials). One pass over the
-            # new rows (a million on a first read of 100,000 trials): the count is added to,
-            # and the latest is the value at the highest new id (SQLite's bare column of MAX()).
-            db.execute("UPDATE temp.rows SET intermediates = intermediates + n.count, latest = n.value,"
-                       f" latest_metric = {scalar_sql('n.value')}"
-                       " FROM (SELECT trial_id, COUNT(*) AS count, value, MAX(id) FROM main.metrics"
-                       " WHERE id > ? AND id <= ? AND type = 'PERIODICAL' GROUP BY trial_id) AS n"
-                       " WHERE temp.rows.trial_id = n.trial_id", (mid, new_mid))
-            self._add_keys(self._metric_keys, db.execute(
-                "SELECT DISTINCT j.key FROM temp.results r, json_each(r.value) j"
-                " WHERE r.id > ? AND json_valid(r.value) AND json_type(r.value) = 'object'"
-                " AND j.key != 'default'", (mid,)))
+        db.execute("INSERT OR IGNORE INTO temp.dirty SELECT DISTINCT trial_id FROM temp.results WHERE id > ?", (mid,))
         # Rows of trials with a new trial record, parameter set or final result.
         dirty = "trial_id IN (SELECT trial_id FROM temp.dirty)"
         db.execute("UPDATE temp.rows SET (final, final_pid, metric) = (SELECT r.value, r.parameter_id, r.metric"
@@ -269,14 +319,27 @@ class UiData:
                    " FROM main.parameters p WHERE p.parameter_id = temp.rows.parameter_id)"
                    f" WHERE {dirty}")
         db.execute("DELETE FROM temp.dirty")
-        # A trial that ran again (a retry or a user re-run) shows its latest attempt: its
-        # duration counts from that attempt's start, not from the first one's (the store's
-        # trial row keeps the first start; the idle time between attempts is no one's run).
-        if db.execute("SELECT 1 FROM temp.reruns LIMIT 1").fetchone():
-            db.execute("UPDATE temp.rows SET start_time = (SELECT a.start_time FROM main.attempts a"
-                       " WHERE a.trial_id = temp.rows.trial_id ORDER BY a.attempt DESC LIMIT 1)"
-                       " WHERE trial_id IN (SELECT trial_id FROM temp.reruns)")
-        self._max_sequence, self._max_parameter, self._max_metric = new_seq, new_pid, new_mid
+
+    def _count_intermediates(self) -> None:
+        """Bring the rows' intermediate-result columns (``intermediates``, ``latest``,
+        ``latest_metric``) up to the snapshot; only the queries that show them call this, so the
+        first chart never waits for it (a million intermediate results on a first read of
+        100,000 trials: about 0.3 s).
+
+        One pass over the metrics not counted yet: the count is added to, and the latest is
+        the value at the highest new id (SQLite's bare column of MAX()). Metric rows are never
+        changed once written, so the ids up to the snapshot's are all there is to count.
+        """
+        counted, upto = self._counted_metric, self._max_metric
+        if counted >= upto:
+            return
+        self._connect().execute(
+            "UPDATE temp.rows SET intermediates = intermediates + n.count, latest = n.value,"
+            f" latest_metric = {scalar_sql('n.value')}"
+            " FROM (SELECT trial_id, COUNT(*) AS count, value, MAX(id) FROM main.metrics"
+            " WHERE id > ? AND id <= ? AND type = 'PERIODICAL' GROUP BY trial_id) AS n"
+            " WHERE temp.rows.trial_id = n.trial_id", (counted, upto))
+        self._counted_metric = upto
 
     @staticmethod
     def _add_keys(keys: list[str], rows: Any) -> None:
@@ -361,6 +424,7 @@ class UiData:
                     space: dict[str, Any] | None = None) -> dict[str, Any]:
         """One page of the trials table, sorted and filtered in SQL."""
         db = self._connect()
+        self._count_intermediates()
         params: dict[str, Any] = {"now": time.time(), "limit": limit, "offset": offset}
         where, sort_sql = [], self._sort_sql(sort, params)
         if statuses:
@@ -407,6 +471,7 @@ class UiData:
                       text: str = "", space: dict[str, Any] | None = None) -> dict[str, Any]:
         """Every trial that the same sort and filter as :meth:`trials_page` select, as one list."""
         db = self._connect()
+        self._count_intermediates()
         params: dict[str, Any] = {"now": time.time()}
         where, sort_sql = [], self._sort_sql(sort, params)
         for i, status in enumerate(statuses or []):
@@ -554,6 +619,18 @@ class UiData:
         return ('{"parameterKeys": ' + json.dumps(keys) + ', "metricKeys": ' + json.dumps(self.metric_keys())
                 + ', "trials": ' + trials + ', "results": ' + json.dumps(results_obj) + '}')
 
+    def metric_series(self) -> str:
+        """The metric-by-trial chart's data, and only that: every final result with a numeric
+        metric, in trial order, as columns (``trialJobId``, ``sequenceId``, ``parameterIndex``,
+        ``metric``), built by SQLite. A quarter of :meth:`chart_data`'s bytes for 100,000 trials,
+        so the overview's chart (and the charts page's first) need not wait for the rest.
+        """
+        return self._connect().execute(
+            "SELECT json_object('trialJobId', json_group_array(trial_id), 'sequenceId', json_group_array(sequence_id),"
+            " 'parameterIndex', json_group_array(parameter_index), 'metric', json_group_array(metric))"
+            " FROM (SELECT r.trial_id, t.sequence_id, r.parameter_index, r.metric FROM temp.results r"
+            " JOIN temp.rows t USING (trial_id) WHERE r.metric IS NOT NULL ORDER BY t.sequence_id, r.id)").fetchone()[0]
+
     def importance_input(self, space: dict[str, Any] | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
         """(parameter names, rows of (metric, value per parameter)) of every numeric final result."""
         db = self._connect()
@@ -566,6 +643,7 @@ class UiData:
     def intermediate(self, trial_ids: list[str] | None, top: int, optimize_mode: str) -> dict[str, Any]:
         """Intermediate results of the given trials, or of the ``top`` best plus running ones."""
         db = self._connect()
+        self._count_intermediates()
         if not trial_ids:
             order = "ASC" if optimize_mode == "minimize" else "DESC"
             best = [r[0] for r in db.execute(

@@ -348,6 +348,15 @@ export function idle() {
   });
 }
 
+/** Resolves once the browser has painted what was drawn so far (a frame), or after 100 ms
+ *  (a hidden tab paints nothing): a first chart is shown before more work holds the page. */
+export function painted() {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, 100);
+    requestAnimationFrame(() => setTimeout(() => { clearTimeout(timer); resolve(); }, 0));
+  });
+}
+
 /** Send clicks on points that carry a trial id as customdata to that trial's page. */
 export function linkPoints(el) {
   if (el.dataset.linked) return;
