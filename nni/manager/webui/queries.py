@@ -11,11 +11,15 @@ keeps a *snapshot* in TEMP tables of its own read-only connection to the databas
 - ``results``: one row per final result with the parameters of exactly its parameter
   set (multi-phase trials have several).
 
-The snapshot is brought up to date before each query, incrementally and in SQL: new
-trials (by ``sequence_id``), trials still WAITING/RUNNING in the snapshot (the only ones
-whose row can change), new parameter sets (by ``parameter_id``) and new final results (by
-metric ``id``). ``PRAGMA data_version`` tells whether anything was committed at all.
-Queries then run on the TEMP tables (tens of milliseconds for 100,000 trials).
+The first build reads every trial in one statement (0.4 s for 100,000 trials, the whole
+snapshot 0.6 s on this project's 2-core machine). After it the snapshot is brought up to
+date before each query, incrementally and in SQL: new trials (by ``sequence_id``), trials
+still WAITING/RUNNING in the snapshot (the only ones whose row can change), new parameter
+sets (by ``parameter_id``) and new final results (by metric ``id``). ``PRAGMA
+data_version`` tells whether anything was committed at all. The rows' intermediate-result
+columns are counted only when a query shows them (the trials table; a million results take
+a third of a second), so the overview's first answers never wait for them. Queries then run
+on the TEMP tables (tens of milliseconds for 100,000 trials).
 
 Every method runs in one worker thread (see :meth:`UiData.run`), so a slow query never
 holds up the manager's event loop and the connection is never used by two threads.
@@ -643,8 +647,8 @@ class UiData:
     def intermediate(self, trial_ids: list[str] | None, top: int, optimize_mode: str) -> dict[str, Any]:
         """Intermediate results of the given trials, or of the ``top`` best plus running ones."""
         db = self._connect()
-        self._count_intermediates()
         if not trial_ids:
+            self._count_intermediates()   # early-stopped trials with intermediate results
             order = "ASC" if optimize_mode == "minimize" else "DESC"
             best = [r[0] for r in db.execute(
                 f"SELECT trial_id FROM temp.rows WHERE metric IS NOT NULL ORDER BY metric {order}, sequence_id"

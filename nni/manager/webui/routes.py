@@ -43,7 +43,7 @@ SHUTDOWN_KEY = web.AppKey("webui_shutdown", asyncio.Event)
 VIEW_CACHE_KEY = web.AppKey("webui_view_cache", dict)
 WARM_KEY = web.AppKey("webui_warm_up", asyncio.Future)   # facts of a read-only experiment, worked out once
 WARM_GATE_KEY = web.AppKey("webui_warm_up_gate", asyncio.Event)
-# The warm-up's slower work waits until the UI's worker has had nothing to do for this long.
+# The warm-up's last step waits until the UI's worker has had nothing to do for this long.
 WARM_IDLE_SECONDS = 1.0
 
 
@@ -138,12 +138,10 @@ async def _long_poll_guard(request: web.Request, handler: Any) -> web.StreamResp
 
 
 async def _warm_up(app: web.Application) -> None:
-    """Work the first page would wait for, started in the background as the server starts,
-    most urgent first: plotly.js's basic bundle compressed, the UI's snapshot of the store and
-    the metric chart's data (what the overview's first chart draws; about a second together
-    for 100,000 trials), then, once the first page's requests are answered, the whole charts
-    data and the full plotly.js bundle (only the charts page and parallel coordinates need them).
-    """
+    """Work the first page would wait for, started in the background as the server starts:
+    plotly.js's basic bundle compressed, the UI's snapshot of the store and the metric chart's
+    data (what the overview's first chart draws; under a second together for 100,000 trials);
+    then, once the first page's requests are answered, the full plotly.js bundle compressed."""
     async def snapshot() -> None:
         gate = app.get(WARM_GATE_KEY)
         if gate is not None:
@@ -159,13 +157,14 @@ async def _warm_up(app: web.Application) -> None:
         try:
             # beside each other: the snapshot is worked out in the UI's worker thread
             await asyncio.gather(assets(), _metric_series_payload(app))
-            # The UI's requests share one worker thread: the whole chart data (a second for
-            # 100,000 trials) must not hold up the first page's requests, which come now.
-            await data.until_idle(WARM_IDLE_SECONDS)
-            await _chart_payload(app)
         except Exception:  # noqa: BLE001 - only a head start: the first request will say what is wrong
             pass
-        path = plotly_path()   # only for parallel coordinates
+        # Not the whole chart data: the UI's requests share one worker thread, and a second of
+        # work for 100,000 trials would hold up whatever page is asked for meanwhile (the charts
+        # page asks for it itself, after its first chart). The full plotly.js (parallel
+        # coordinates only) once the first page is served: not the browser's CPU time then.
+        await data.until_idle(WARM_IDLE_SECONDS)
+        path = plotly_path()
         if path.is_file() and path not in _ASSETS:
             await loop.run_in_executor(None, _asset, path)
     app[WARM_KEY] = asyncio.ensure_future(snapshot())
