@@ -478,7 +478,10 @@ def commit() -> str:
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True).stdout.strip()
     head = git("rev-parse", "--short", "HEAD") or "unknown"
-    return head + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+    # this run's own output (the raw figures, the tables) is no change to the code measured
+    ours = {str(p.relative_to(REPO)) for p in (RESULTS, SAVED, DOC)}
+    changed = [line[3:] for line in git("status", "--porcelain", "--untracked-files=no").splitlines()]
+    return head + ("+changes" if [path for path in changed if path not in ours] else "")
 
 
 def update_doc(text: str) -> None:

@@ -197,3 +197,30 @@ def test_the_first_snapshot_is_the_one_the_incremental_updates_build(tmp_path):
     assert any(r["intermediates"] for r in built[0])
     for name, a, b in zip(("rows", "parameter keys", "metric keys", "chart data", "counts", "best"), grown, built):
         assert a == b, f"{name} differ between the updated snapshot and the first build"
+
+
+def test_a_page_shows_the_same_intermediate_results_before_and_after_they_are_counted_for_every_row(tmp_path):
+    """A page sorted and filtered by other columns reads only its own rows' intermediate results;
+    sorting or filtering by them counts every row's: the answers agree, and so do the
+    early-stopped curves of the charts page."""
+    server, _ = serve(tmp_path, 0)
+    try:
+        rng = random.Random(5)
+        _grow(tmp_path / "db" / "nni.sqlite", rng, 0, 400)
+
+        def rows(answer: dict[str, Any]) -> list[dict[str, Any]]:
+            return [{k: v for k, v in t.items() if k != "duration"} for t in answer["trials"]]
+        _, curves = server.get("/intermediate?top=30")
+        _, before = server.get("/trials?limit=1000&sort=metric&order=desc")
+        assert any(t["intermediates"] for t in before["trials"])
+        _, everything = server.get("/trials?limit=1000&sort=metric&order=desc&filter=intermediates%3E%3D0")
+        _, after = server.get("/trials?limit=1000&sort=metric&order=desc")
+        assert rows(before) == rows(everything) == rows(after) and len(before["trials"]) == 400
+        _, later = server.get("/intermediate?top=30")
+        assert curves == later
+        assert any(c["status"] == "EARLY_STOPPED" for c in curves["series"])
+        _, by_latest = server.get("/trials?limit=5&sort=latest&order=desc")
+        latest = sorted((t["latestMetric"] for t in before["trials"] if t["latestMetric"] is not None), reverse=True)
+        assert [t["latestMetric"] for t in by_latest["trials"]] == latest[:5]
+    finally:
+        server.close()

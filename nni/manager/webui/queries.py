@@ -108,6 +108,9 @@ CREATE TABLE temp.reruns (trial_id TEXT PRIMARY KEY);   -- trials with more than
 """
 
 _TRIAL_FIELDS = "status, trial_dir, submit_time, start_time, end_time, exit_code, message"
+# The rows' columns counted from the intermediate results (UiData._count_intermediates).
+_INTERMEDIATE_COLUMNS = ("intermediates", "latest")
+_NO_INTERMEDIATES = (0, None, None)
 
 # Sort keys of the trials table besides ``param:NAME`` and ``metric:KEY``.
 _SORTS = {
@@ -345,6 +348,20 @@ class UiData:
             " WHERE temp.rows.trial_id = n.trial_id", (counted, upto))
         self._counted_metric = upto
 
+    def _intermediates_of(self, trial_ids: list[str]) -> dict[str, tuple[int, Any, Any]]:
+        """(count, latest, its scalar) of the intermediate results of ``trial_ids`` up to the
+        snapshot, read for these trials only (a page of the table before the whole count is
+        needed: the overview's top trials, the table's first page)."""
+        found: dict[str, tuple[int, Any, Any]] = {}
+        for chunk in _chunks(trial_ids, 500):
+            marks = ", ".join("?" for _ in chunk)
+            for trial_id, count, value, metric, _ in self._connect().execute(
+                    f"SELECT trial_id, COUNT(*), value, {scalar_sql('value')}, MAX(id) FROM main.metrics"
+                    f" WHERE trial_id IN ({marks}) AND type = 'PERIODICAL' AND id <= ? GROUP BY trial_id",
+                    (*chunk, self._max_metric)):
+                found[trial_id] = (count, value, metric)
+        return found
+
     @staticmethod
     def _add_keys(keys: list[str], rows: Any) -> None:
         for (key,) in rows:
@@ -428,7 +445,6 @@ class UiData:
                     space: dict[str, Any] | None = None) -> dict[str, Any]:
         """One page of the trials table, sorted and filtered in SQL."""
         db = self._connect()
-        self._count_intermediates()
         params: dict[str, Any] = {"now": time.time(), "limit": limit, "offset": offset}
         where, sort_sql = [], self._sort_sql(sort, params)
         if statuses:
@@ -446,6 +462,12 @@ class UiData:
                     "parameterKeys": self.parameter_keys(space), "metricKeys": self.metric_keys(),
                     "trials": [], "filterErrors": filter_errors}
         where += conditions
+        # Sorting or filtering by them needs every row's intermediate-result columns; a page
+        # sorted and filtered otherwise needs only its own rows' (see below).
+        counted = self._counted_metric >= 0 or any(
+            column in sql for sql in (sort_sql, *conditions) for column in _INTERMEDIATE_COLUMNS)
+        if counted:
+            self._count_intermediates()
         clause = f" WHERE {' AND '.join(where)}" if where else ""
         direction = "DESC" if order == "desc" else "ASC"
         total = db.execute(f"SELECT COUNT(*) FROM temp.rows{clause}", params).fetchone()[0]
@@ -459,6 +481,7 @@ class UiData:
             f"SELECT rowid, *, COALESCE(end_time, ?) - start_time AS duration{self._violation_column()} FROM temp.rows"
             f" WHERE rowid IN ({', '.join('?' for _ in page_ids)})", (params["now"], *page_ids))}
         rows = [by_id[i] for i in page_ids]
+        own = {} if counted else self._intermediates_of([r["trial_id"] for r in rows])
         return {
             "filterErrors": [],
             "total": total,
@@ -468,7 +491,8 @@ class UiData:
             "order": order.lower(),
             "parameterKeys": self.parameter_keys(space),
             "metricKeys": self.metric_keys(),
-            "trials": [_row_json(r) for r in rows],
+            "trials": [_row_json(r, own.get(r["trial_id"], _NO_INTERMEDIATES) if not counted else None)
+                       for r in rows],
         }
 
     def trials_export(self, *, sort: str = "sequenceId", order: str = "asc", statuses: list[str] | None = None,
@@ -648,7 +672,6 @@ class UiData:
         """Intermediate results of the given trials, or of the ``top`` best plus running ones."""
         db = self._connect()
         if not trial_ids:
-            self._count_intermediates()   # early-stopped trials with intermediate results
             order = "ASC" if optimize_mode == "minimize" else "DESC"
             best = [r[0] for r in db.execute(
                 f"SELECT trial_id FROM temp.rows WHERE metric IS NOT NULL ORDER BY metric {order}, sequence_id"
@@ -659,8 +682,9 @@ class UiData:
             # Early-stopped trials have no final result but are the assessor's work: the
             # latest ones are drawn too (their curves end where the assessor stopped them).
             stopped = [r[0] for r in db.execute(
-                "SELECT trial_id FROM temp.rows WHERE status = 'EARLY_STOPPED' AND intermediates > 0"
-                " ORDER BY sequence_id DESC LIMIT ?", (top,))]
+                "SELECT trial_id FROM temp.rows r WHERE status = 'EARLY_STOPPED' AND EXISTS (SELECT 1 FROM"
+                " main.metrics m WHERE m.trial_id = r.trial_id AND m.type = 'PERIODICAL' AND m.id <= ?)"
+                " ORDER BY sequence_id DESC LIMIT ?", (self._max_metric, top))]
             trial_ids = best + [t for t in running + stopped if t not in best]
         series: dict[tuple[str, Any], dict[str, Any]] = {}
         info = {}
@@ -739,7 +763,10 @@ class UiData:
         return start, offsets.get(attempt + 1)
 
 
-def _row_json(row: sqlite3.Row) -> dict[str, Any]:
+def _row_json(row: sqlite3.Row, intermediates: tuple[int, Any, Any] | None = None) -> dict[str, Any]:
+    """A row of the table; ``intermediates``: its (count, latest, scalar) when the row's own
+    columns are not counted yet (:meth:`UiData._intermediates_of`)."""
+    count, latest, latest_metric = intermediates or (row["intermediates"], row["latest"], row["latest_metric"])
     info = {
         "trialJobId": row["trial_id"],
         "sequenceId": row["sequence_id"],
@@ -750,9 +777,9 @@ def _row_json(row: sqlite3.Row) -> dict[str, Any]:
         "phases": row["phases"],
         "metric": row["metric"],
         "final": _loads(row["final"]),
-        "intermediates": row["intermediates"],
-        "latest": _loads(row["latest"]),
-        "latestMetric": row["latest_metric"],
+        "intermediates": count,
+        "latest": _loads(latest),
+        "latestMetric": latest_metric,
         "submitTime": ms(row["submit_time"]),
         "startTime": ms(row["start_time"]),
         "endTime": ms(row["end_time"]),
