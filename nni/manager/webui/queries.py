@@ -17,9 +17,10 @@ date before each query, incrementally and in SQL: new trials (by ``sequence_id``
 still WAITING/RUNNING in the snapshot (the only ones whose row can change), new parameter
 sets (by ``parameter_id``) and new final results (by metric ``id``). ``PRAGMA
 data_version`` tells whether anything was committed at all. The rows' intermediate-result
-columns are counted only when a query shows them (the trials table; a million results take
-a third of a second), so the overview's first answers never wait for them. Queries then run
-on the TEMP tables (tens of milliseconds for 100,000 trials).
+columns are counted for every row only once a query sorts, filters or exports by them (a
+million results take a third of a second); until then a page of the table reads its own
+rows' from the store, so no first answer waits for them. Queries then run on the TEMP
+tables (tens of milliseconds for 100,000 trials).
 
 Every method runs in one worker thread (see :meth:`UiData.run`), so a slow query never
 holds up the manager's event loop and the connection is never used by two threads.
@@ -329,9 +330,9 @@ class UiData:
 
     def _count_intermediates(self) -> None:
         """Bring the rows' intermediate-result columns (``intermediates``, ``latest``,
-        ``latest_metric``) up to the snapshot; only the queries that show them call this, so the
-        first chart never waits for it (a million intermediate results on a first read of
-        100,000 trials: about 0.3 s).
+        ``latest_metric``) up to the snapshot; only the queries that sort, filter or export by
+        them call this (a million intermediate results on a first read of 100,000 trials: about
+        0.3 s), and, once it ran, every page of the table (the increments are small).
 
         One pass over the metrics not counted yet: the count is added to, and the latest is
         the value at the highest new id (SQLite's bare column of MAX()). Metric rows are never
