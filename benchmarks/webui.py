@@ -480,7 +480,7 @@ def commit() -> str:
     head = git("rev-parse", "--short", "HEAD") or "unknown"
     # this run's own output (the raw figures, the tables) is no change to the code measured
     ours = {str(p.relative_to(REPO)) for p in (RESULTS, SAVED, DOC)}
-    changed = [line[3:] for line in git("status", "--porcelain", "--untracked-files=no").splitlines()]
+    changed = [line.split(None, 1)[1] for line in git("status", "--porcelain", "--untracked-files=no").splitlines()]
     return head + ("+changes" if [path for path in changed if path not in ours] else "")
 
 
