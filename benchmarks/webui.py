@@ -3,6 +3,7 @@
 Run from the repository root with the project's interpreter::
 
     python benchmarks/webui.py [--sizes 300,100000] [--live-trials 120] [--compare DIR] [--skip-live]
+                               [--repeat N] [--fresh-server]
     python benchmarks/webui.py --quick      # 300 trials and a live run of 12, as a stranger (~20 s; CI)
 
 For each store size it builds a synthetic experiment store (trials with three parameters,
@@ -25,6 +26,11 @@ summed: the share of the time the page could not answer input while trials finis
 * **slowest data**: the longest of the page's JSON requests before its first chart (on a
   cold server, the first one waits for the server's snapshot of the store).
 
+``--repeat N`` loads each page cold N times (a new browser profile each; the first page,
+the overview, on a new server each time) and shows the medians; ``--fresh-server`` starts a
+new server for every cold load of every page (by default the pages after the overview find
+the server's snapshot built).
+
 ``--compare DIR`` runs everything a second time with the code in DIR (for instance
 ``git archive <commit> nni | tar -x -C DIR``) and prints it beside ours. The table goes to
 stdout and to benchmarks/results/webui.md; progress goes to stderr; the raw figures go to
@@ -41,6 +47,7 @@ import os
 import random
 import secrets
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -240,23 +247,37 @@ def page_load(context: Any, url: str, selector: str) -> dict[str, Any]:
         tab.close()
 
 
-def measure_pages(browser: Any, base: str, secret: str, ids: list[str],
-                  overview_chart: bool) -> dict[str, dict[str, float]]:
+def measure_pages(browser: Any, server: Any, ids: list[str], overview_chart: bool,
+                  repeat: int, fresh_server: bool) -> dict[str, dict[str, Any]]:
+    """Each page ``repeat`` times, cold (a new browser profile; with ``fresh_server`` a new
+    server too) then warm; the medians, and every run's figures under ``runs``."""
     answer = {}
+    base, secret = server()
+    started = True   # the server has just started
     for name, route, selector in PAGES:
         if name == "overview" and not overview_chart:
             answer[name] = {"first": None, "warm": None, "sent": None, "decoded": None}
             continue
-        url = f"{base}/?token={secret}{route.format(trial=ids[0], pair=f'{ids[0]},{ids[1]}')}"
-        context = browser.new_context(viewport={"width": 1400, "height": 900})
-        try:
-            cold = page_load(context, url, selector)
-            warm = page_load(context, cold.pop("url"), selector)
-        finally:
-            context.close()
-        answer[name] = {**cold, "warm": warm["first"]}
-        log(f"  {name}: first chart {cold['first']:.2f} s cold, {warm['first']:.2f} s warm;"
-            f" scripts {cold['sent'] / 1e6:.2f} MB sent")
+        runs = []
+        for _ in range(repeat):
+            # the first page (each repeat) always on a new server; with fresh_server every page
+            if not started and (fresh_server or name == PAGES[0][0]):
+                base, secret = server()
+            started = False
+            url = f"{base}/?token={secret}{route.format(trial=ids[0], pair=f'{ids[0]},{ids[1]}')}"
+            context = browser.new_context(viewport={"width": 1400, "height": 900})
+            try:
+                cold = page_load(context, url, selector)
+                warm = page_load(context, cold.pop("url"), selector)
+            finally:
+                context.close()
+            runs.append({**cold, "warm": warm["first"]})
+        answer[name] = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+        if repeat > 1:
+            answer[name]["runs"] = runs
+        m = answer[name]
+        log(f"  {name}: first chart {m['first']:.2f} s cold, {m['warm']:.2f} s warm"
+            f"{f' (medians of {repeat})' if repeat > 1 else ''}; scripts {m['sent'] / 1e6:.2f} MB sent")
     return answer
 
 
@@ -302,13 +323,15 @@ def measure_live(browser: Any, code: Path, trials: int, work: Path) -> dict[str,
 
 
 def run(code: Path, sizes: list[int], live_trials: int, skip_live: bool, work: Path,
-        results: dict[str, Any], save: Any, stranger: bool = False) -> dict[str, Any]:
+        results: dict[str, Any], save: Any, stranger: bool = False, repeat: int = 1,
+        fresh_server: bool = False) -> dict[str, Any]:
     """Measure what `results` (figures of an earlier run, with --reuse) does not hold yet."""
     from playwright.sync_api import sync_playwright
     overview_chart = (code / "nni" / "manager" / "webui" / "static" / "js" / "pages" / "experiments.js").exists()
     results.setdefault("sizes", {})
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
+        results["chromium"] = browser.version
         try:
             for n in sizes:
                 if str(n) in results["sizes"]:
@@ -320,12 +343,23 @@ def run(code: Path, sizes: list[int], live_trials: int, skip_live: bool, work: P
                     fill_store(store, n)
                 ids = [f"t{i:06d}" for i in range(2)]
                 log(f"{n} trials with {code}")
-                proc, base, secret = serve(store, code, stranger)
+                servers: list[subprocess.Popen] = []
+
+                def server() -> tuple[str, str]:
+                    """A new server (the old one stopped): what a cold load starts from."""
+                    for proc in servers:
+                        proc.terminate()
+                        proc.wait(30)
+                    servers.clear()
+                    proc, base, secret = serve(store, code, stranger)
+                    servers.append(proc)
+                    return base, secret
                 try:
-                    results["sizes"][str(n)] = measure_pages(browser, base, secret, ids, overview_chart)
+                    results["sizes"][str(n)] = measure_pages(browser, server, ids, overview_chart, repeat, fresh_server)
                 finally:
-                    proc.terminate()
-                    proc.wait(30)
+                    for proc in servers:
+                        proc.terminate()
+                        proc.wait(30)
                 save()
             if not skip_live and "live" not in results:
                 results["live"] = measure_live(browser, code, live_trials, Path(tempfile.mkdtemp(dir=work)))
@@ -380,6 +414,10 @@ def main() -> None:
     parser.add_argument("--sizes", help="store sizes (trials), comma-separated (default 300,100000; --quick 300)")
     parser.add_argument("--live-trials", type=int, help="trials of the live experiment (default 120; --quick 12)")
     parser.add_argument("--skip-live", action="store_true", help="only the page loads")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="cold loads per page (a new browser profile each); the table shows medians")
+    parser.add_argument("--fresh-server", action="store_true",
+                        help="every cold load on a server just started (by default only each size's first page is)")
     parser.add_argument("--compare", type=Path, help="another checkout's root (holding nni/) to run beside ours")
     parser.add_argument("--compare-label", default="before")
     parser.add_argument("--reuse", action="store_true",
@@ -403,14 +441,19 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="nni-webui-bench-") as tmp:
         work = Path(tmp)
-        run(REPO, sizes, live_trials, args.skip_live, work, ours, save, stranger)
+        options = {"stranger": stranger, "repeat": args.repeat, "fresh_server": args.fresh_server}
+        run(REPO, sizes, live_trials, args.skip_live, work, ours, save, **options)
         if args.compare:
-            run(args.compare.resolve(), sizes, live_trials, args.skip_live, work, other, save, stranger)
+            run(args.compare.resolve(), sizes, live_trials, args.skip_live, work, other, save, **options)
     other = other or None
     command = "python benchmarks/webui.py " + " ".join(a for a in sys.argv[1:])
+    cold = ("each page's cold load on a server just started" if args.fresh_server
+            else "each size's first page (the overview) on a server just started, the others on the same server")
     text = (f"`{command.strip()}` at commit {commit()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())};"
-            f" {os.cpu_count()} CPUs, load average {load_before:.1f} at the start and"
-            f" {os.getloadavg()[0]:.1f} at the end (the machine is shared: higher load, slower pages)\n\n"
+            f" {machine()}, headless Chromium {ours.get('chromium', '?')}; load average {load_before:.1f}"
+            f" at the start and {os.getloadavg()[0]:.1f} at the end (the machine is shared: higher load,"
+            f" slower pages); {cold}"
+            + (f"; medians of {args.repeat} cold loads per page" if args.repeat > 1 else "") + "\n\n"
             + table(ours, other, args.compare_label))
     print(text)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -419,12 +462,26 @@ def main() -> None:
         update_doc(text)
 
 
+def machine() -> str:
+    """The CPU model and count (Linux's /proc/cpuinfo; the platform elsewhere)."""
+    try:
+        model = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                     if line.startswith("model name"))
+    except (OSError, StopIteration):
+        import platform
+        model = platform.processor() or platform.machine()
+    return f"{model}, {os.cpu_count()} CPUs"
+
+
 def commit() -> str:
     """The checkout's commit, with ``+changes`` when files differ from it."""
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True).stdout.strip()
     head = git("rev-parse", "--short", "HEAD") or "unknown"
-    return head + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+    # this run's own output (the raw figures, the tables) is no change to the code measured
+    ours = {str(p.relative_to(REPO)) for p in (RESULTS, SAVED, DOC)}
+    changed = [line.split(None, 1)[1] for line in git("status", "--porcelain", "--untracked-files=no").splitlines()]
+    return head + ("+changes" if [path for path in changed if path not in ours] else "")
 
 
 def update_doc(text: str) -> None:

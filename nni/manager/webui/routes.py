@@ -43,6 +43,8 @@ SHUTDOWN_KEY = web.AppKey("webui_shutdown", asyncio.Event)
 VIEW_CACHE_KEY = web.AppKey("webui_view_cache", dict)
 WARM_KEY = web.AppKey("webui_warm_up", asyncio.Future)   # facts of a read-only experiment, worked out once
 WARM_GATE_KEY = web.AppKey("webui_warm_up_gate", asyncio.Event)
+# The warm-up's last step waits until the UI's worker has had nothing to do for this long.
+WARM_IDLE_SECONDS = 1.0
 
 
 def defer_warm_up(app: web.Application) -> asyncio.Event:
@@ -93,6 +95,7 @@ def add_webui_routes(app: web.Application) -> None:
         web.get(f"{UI_API}/trials", ui_trials),
         web.get(f"{UI_API}/trials/{{trial_id}}/log", ui_trial_log),
         web.get(f"{UI_API}/chart-data", ui_chart_data),
+        web.get(f"{UI_API}/metric-series", ui_metric_series),
         web.get(f"{UI_API}/intermediate", ui_intermediate),
         web.get(f"{UI_API}/importance", ui_importance),
         web.get(f"{UI_API}/trials-export", ui_trials_export),
@@ -136,24 +139,34 @@ async def _long_poll_guard(request: web.Request, handler: Any) -> web.StreamResp
 
 async def _warm_up(app: web.Application) -> None:
     """Work the first page would wait for, started in the background as the server starts:
-    compressing plotly.js, the UI's snapshot of the store and the chart data (seconds each
-    for 100,000 trials)."""
+    plotly.js's basic bundle compressed, the UI's snapshot of the store and the metric chart's
+    data (what the overview's first chart draws; under a second together for 100,000 trials);
+    then, once the first page's requests are answered, the full plotly.js bundle compressed."""
     async def snapshot() -> None:
         gate = app.get(WARM_GATE_KEY)
         if gate is not None:
             await gate.wait()
-        # metadata and file look-ups: tens of milliseconds, not for the loop
-        await asyncio.to_thread(plotly_url)
         loop = asyncio.get_running_loop()
-        if PLOTLY_BASIC not in _ASSETS:   # every page that draws needs it first
-            await loop.run_in_executor(None, _asset, PLOTLY_BASIC)
-        path = plotly_path()   # only for parallel coordinates: not waited for
-        if path.is_file() and path not in _ASSETS:
-            loop.run_in_executor(None, _asset, path)
+
+        async def assets() -> None:
+            # metadata and file look-ups: tens of milliseconds, not for the loop
+            await asyncio.to_thread(plotly_url)
+            if PLOTLY_BASIC not in _ASSETS:   # every page that draws needs it first
+                await loop.run_in_executor(None, _asset, PLOTLY_BASIC)
+        data = app[UI_DATA_KEY]
         try:
-            await _chart_payload(app)   # builds the snapshot first
+            # beside each other: the snapshot is worked out in the UI's worker thread
+            await asyncio.gather(assets(), _metric_series_payload(app))
         except Exception:  # noqa: BLE001 - only a head start: the first request will say what is wrong
             pass
+        # Not the whole chart data: the UI's requests share one worker thread, and a second of
+        # work for 100,000 trials would hold up whatever page is asked for meanwhile (the charts
+        # page asks for it itself, after its first chart). The full plotly.js (parallel
+        # coordinates only) once the first page is served: not the browser's CPU time then.
+        await data.until_idle(WARM_IDLE_SECONDS)
+        path = plotly_path()
+        if path.is_file() and path not in _ASSETS:
+            await loop.run_in_executor(None, _asset, path)
     app[WARM_KEY] = asyncio.ensure_future(snapshot())
 
 
@@ -519,22 +532,41 @@ def _read_tail(path: Path, limit: int, begin: int = 0, end: int | None = None) -
 
 async def ui_chart_data(request: web.Request) -> web.Response:
     """Every trial and final result, column-oriented, for the charts (cached per snapshot)."""
-    body, packed = await _chart_payload(request.app)
-    if "gzip" in request.headers.get("Accept-Encoding", ""):   # 100,000 trials: ~14 MB, ~4 MB gzipped
+    # 100,000 trials: ~14 MB, ~4 MB gzipped
+    return _json_bytes(request, await _chart_payload(request.app))
+
+
+async def ui_metric_series(request: web.Request) -> web.Response:
+    """The metric-by-trial chart's data only (cached per snapshot): the first chart of the
+    overview and the charts page, without waiting for the rest of ``chart-data``."""
+    return _json_bytes(request, await _metric_series_payload(request.app))
+
+
+def _json_bytes(request: web.Request, payload: tuple[bytes, bytes]) -> web.Response:
+    """JSON worked out before as (bytes, gzipped bytes): the gzipped ones when the browser takes them."""
+    body, packed = payload
+    if "gzip" in request.headers.get("Accept-Encoding", ""):
         return web.Response(body=packed, content_type="application/json",
                             headers={"Content-Encoding": "gzip", "Vary": "Accept-Encoding"})
     return web.Response(body=body, content_type="application/json", headers={"Vary": "Accept-Encoding"})
+
+
+def _packed(text: str) -> tuple[bytes, bytes]:
+    body = text.encode()
+    return body, gzip.compress(body, compresslevel=1)
 
 
 async def _chart_payload(app: web.Application) -> tuple[bytes, bytes]:
     """The chart data as JSON bytes and gzipped, worked out once per snapshot."""
     data = app[UI_DATA_KEY]
     space = await _app_space(app)
+    return await data.run(_cached, data, "chart-data", lambda: _packed(data.chart_data(space)))
 
-    def compute() -> tuple[bytes, bytes]:
-        body = data.chart_data(space).encode()
-        return body, gzip.compress(body, compresslevel=1)
-    return await data.run(_cached, data, "chart-data", compute)
+
+async def _metric_series_payload(app: web.Application) -> tuple[bytes, bytes]:
+    """The metric chart's data as JSON bytes and gzipped, worked out once per snapshot."""
+    data = app[UI_DATA_KEY]
+    return await data.run(_cached, data, "metric-series", lambda: _packed(data.metric_series()))
 
 
 async def ui_intermediate(request: web.Request) -> web.Response:

@@ -31,7 +31,23 @@ const NAV = {overview: "overview", trials: "trials", trial: "trials", compare: "
 // Pages that draw charts: plotly.js is fetched as they open, in parallel with their data.
 const DRAWING = new Set(["overview", "trial", "compare", "charts", "pareto", "experiments-compare"]);
 
+// What the first page draws first, asked for as the app starts, beside /ui/overview, rather
+// than after it: the server answers the UI's requests in order, and the answer is then there
+// when the page first refreshes (instead of one more round trip after plotly.js has run).
+const EARLY = {overview: ["/ui/metric-series"], charts: ["/ui/metric-series"]};
+
 const $ = (id) => document.getElementById(id);
+
+// Answers asked for early (path -> promise), each taken once by the first page; dropped when
+// the user moves on, so no later page reads an old one.
+const early = new Map();
+
+/** The early answer for `path` if there is one (once), else a fresh GET. */
+function take(path) {
+  const promise = early.get(path);
+  early.delete(path);
+  return promise || get(path);
+}
 
 const ctx = {
   mode: MODE,
@@ -40,9 +56,11 @@ const ctx = {
   progress: null,       // the last /progress answer (live only)
   toast,
   setStatus,
+  take,
 };
 
 let current = null;          // {name, page, ...refresh bookkeeping}
+let routed = false;          // the first page was shown: early answers are no longer current
 
 function parseHash() {
   const raw = location.hash.replace(/^#\/?/, "");
@@ -55,6 +73,8 @@ function parseHash() {
 function route() {
   const {name, arg, params} = parseHash();
   const key = PAGES[name] ? name : HOME;
+  if (routed) early.clear();
+  routed = true;
   if (current && current.page.unmount) current.page.unmount();
   const root = $("page");
   root.replaceChildren();
@@ -159,13 +179,23 @@ async function start() {
     return;
   }
   let info = null;
+  let asking = get("/ui/overview");   // first: the page is routed once it is answered
+  const {name} = parseHash();
+  for (const path of EARLY[PAGES[name] ? name : HOME] || []) {
+    const promise = get(path);
+    promise.catch(() => {});   // taken (and its failure reported) by the page
+    early.set(path, promise);
+  }
   while (!info) {
     try {
-      info = await get("/ui/overview");
+      info = await (asking || get("/ui/overview"));
     } catch {
+      asking = null;
+      early.clear();   // no server yet: the page asks again itself
       await sleep(2000);
     }
   }
+  early.set("/ui/overview", Promise.resolve(info));   // the overview page's first refresh
   ctx.readOnly = info.readOnly;
   document.body.classList.toggle("read-only", ctx.readOnly);
   $("readonly-badge").hidden = !ctx.readOnly;

@@ -7,7 +7,7 @@
 import { get, query } from "../api.js";
 import { fill, formatNumber, h } from "../dom.js";
 import {
-  STATUS_COLORS, emptyChart, hasWebGL, idle, linkPoints, narrow, plot, scatterType, trialAxis,
+  STATUS_COLORS, emptyChart, hasWebGL, idle, linkPoints, narrow, painted, plot, scatterType, trialAxis,
 } from "../plot.js";
 
 const LOG_TYPES = new Set(["loguniform", "qloguniform", "lognormal", "qlognormal"]);
@@ -102,9 +102,14 @@ export function create(ctx) {
     get minInterval() { return Math.max(3000, 3 * drawTime); },
     async refresh() {
       const started = performance.now();
-      let data;
+      // The first chart from its own small answer (asked for as the app started, the first
+      // time); every trial and parameter, for the other charts, right behind it.
+      const seriesLoad = ctx.take("/ui/metric-series");
+      const dataLoad = get("/ui/chart-data");
+      dataLoad.catch(() => {});   // awaited below; a failure is reported once, from there
+      let series;
       try {
-        data = await get("/ui/chart-data");
+        series = await seriesLoad;
       } catch (error) {
         if (!drawn && (error.status === 0 || error.status === 503)) {
           for (const el of Object.values(boxes)) emptyChart(el, GONE);
@@ -114,6 +119,10 @@ export function create(ctx) {
       const info = ctx.experiment || {};
       const mode = info.optimizeMode || "maximize";
       const space = info.searchSpace || {};
+      await drawMetric(boxes.metric, notes.metric, seriesRows(series), mode, ctx);
+      drawn = true;
+      await painted();   // shown before the other charts take the page's time
+      const data = await dataLoad;
       const keys = data.parameterKeys;
       const results = withMetric(data.results, keys);
       last = {results, keys, space, mode};
@@ -121,9 +130,6 @@ export function create(ctx) {
       // (numpy) must not hold up the first chart's data.
       const others = Promise.all([get("/ui/importance"), get(`/ui/intermediate${query({top: Number(topInput.value) || 20})}`)]);
       others.catch(() => {});   // awaited below; a failure is reported once, from there
-      // The first chart at once; each other one in its own task, when the browser is idle.
-      await drawMetric(boxes.metric, notes.metric, results, mode, ctx);
-      drawn = true;
       const [importance, curves] = await others;
       await idle();
       await drawIntermediate(boxes.intermediate, notes.intermediate, curves.series);
@@ -144,6 +150,17 @@ export function create(ctx) {
     },
   };
   return page;
+}
+
+/** The rows of `/ui/metric-series` (final results with a numeric metric, no parameters), in
+ * the shape of withMetric's: what the metric-by-trial chart draws. */
+export function seriesRows(series) {
+  const rows = new Array(series.metric.length);
+  for (let i = 0; i < rows.length; i++) {
+    rows[i] = {trial: series.trialJobId[i], seq: series.sequenceId[i], phase: series.parameterIndex[i],
+               metric: series.metric[i], params: {}};
+  }
+  return rows;
 }
 
 /** Final results that have a numeric metric, as a list of {trial, seq, metric, params}. */
@@ -202,9 +219,14 @@ export async function drawMetric(el, note, rows, mode, ctx) {
   }
   note.textContent = `${rows.length} final results · click a point to open its trial`;
   const lastSeq = rows[rows.length - 1].seq;
+  // The hover label from the trial id and number the points carry anyway; a label of its own
+  // per point only for multi-phase trials (100,000 strings take a while to build).
+  const phases = rows.some((r) => r.phase);
+  const hover = phases ? {text: rows.map(label), hovertemplate: "%{text}<br>metric %{y}<extra></extra>"}
+    : {hovertemplate: "trial %{customdata} (#%{x})<br>metric %{y}<extra></extra>"};
   await plot(el, [
     {type: scatterType(rows.length), mode: "markers", name: "metric", x: rows.map((r) => r.seq), y: rows.map((r) => r.metric),
-     customdata: rows.map((r) => r.trial), text: rows.map(label), hovertemplate: "%{text}<br>metric %{y}<extra></extra>",
+     customdata: rows.map((r) => r.trial), ...hover,
      marker: {size: rows.length > 2000 ? 3 : 7, color: "#24527a", opacity: rows.length > 2000 ? 0.5 : 0.75}},
     {type: "scatter", mode: "lines", name: `best so far (${mode})`, x: bestX, y: bestY, hoverinfo: "skip",
      line: {shape: "hv", color: "#e3692b", width: 2}},

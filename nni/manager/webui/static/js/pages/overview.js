@@ -5,7 +5,7 @@ import { get, put, query } from "../api.js";
 import {
   ENDED_EXPERIMENT, STATES, fill, formatDuration, formatNumber, formatValue, h, progressBar, statusChip,
 } from "../dom.js";
-import { drawMetric, withMetric } from "./charts.js";
+import { drawMetric, seriesRows } from "./charts.js";
 import { importedSummary } from "./imported.js";
 
 const TOP_TRIALS = 10;
@@ -74,31 +74,43 @@ export function create(ctx) {
   let chartVersion = null;
   const page = {
     async refresh() {
-      info = await get("/ui/overview");
+      info = await ctx.take("/ui/overview");   // the first time: the app's own, just fetched
       fetchedAt = Date.now();
       ctx.showExperiment(info);
       render(info);
-      const best = await get(`/ui/trials${query({sort: "metric", order: info.optimizeMode === "minimize" ? "asc" : "desc",
-        limit: TOP_TRIALS, filter: "metric>=-1e308" + (((info.config || {}).constraints || []).length ? " feasible=yes" : "")})}`);
-      renderTop(best, info);
-      if (((info.config || {}).objectives || []).length) {   // multi-objective: the front's size
-        const front = await get("/pareto-front");
-        cards.best.append(h("div", {class: "small", id: "pareto-size"}, "Pareto front: ",
-          h("a", {href: "#/pareto"}, `${front.length} result${front.length === 1 ? "" : "s"}`)));
-      }
       // The chart reads every result: not more often than every few seconds, and only on news.
       // (100,000 results take a while to fetch and draw: then less often still.)
       const key = `${info.finalResults}/${info.status}`;
       const interval = Math.max(CHART_INTERVAL, 3 * chartTime);
-      if (key !== chartVersion && Date.now() - chartAt >= interval) {
+      const chartDue = key !== chartVersion && Date.now() - chartAt >= interval;
+      if (chartDue) {
         chartAt = Date.now();
         chartVersion = key;
-        const data = await get("/ui/chart-data");
-        await drawMetric(chart, chartNote, withMetric(data.results, data.parameterKeys), info.optimizeMode, ctx);
-        chartTime = Date.now() - chartAt;
       } else if (key !== chartVersion) {
         setTimeout(() => ctx.refreshSoon(), interval);
       }
+      // The chart's data is asked for first (the server answers in order) and is only what it
+      // draws; the top trials beside it. Each is drawn as it comes.
+      const series = chartDue ? ctx.take("/ui/metric-series") : null;
+      const best = get(`/ui/trials${query({sort: "metric", order: info.optimizeMode === "minimize" ? "asc" : "desc",
+        limit: TOP_TRIALS, filter: "metric>=-1e308" + (((info.config || {}).constraints || []).length ? " feasible=yes" : "")})}`);
+      const drawChart = async () => {
+        if (!series) return;
+        await drawMetric(chart, chartNote, seriesRows(await series), info.optimizeMode, ctx);
+        chartTime = Date.now() - chartAt;
+      };
+      const drawTop = async () => {
+        renderTop(await best, info);
+        if (((info.config || {}).objectives || []).length) {   // multi-objective: the front's size
+          const front = await get("/pareto-front");
+          cards.best.append(h("div", {class: "small", id: "pareto-size"}, "Pareto front: ",
+            h("a", {href: "#/pareto"}, `${front.length} result${front.length === 1 ? "" : "s"}`)));
+        }
+      };
+      // Both run to the end (no promise is left unobserved); the first failure is reported.
+      const outcomes = await Promise.allSettled([drawChart(), drawTop()]);
+      const failed = outcomes.find((o) => o.status === "rejected");
+      if (failed) throw failed.reason;
     },
     unmount() { clearInterval(ticker); },
   };
