@@ -26,6 +26,15 @@ from ._gp import GaussianProcess, UnitSpace, check_numeric_space, maximize, util
 __all__ = ["GPTuner"]
 
 _UTILITIES = ("ei", "ucb", "poi")
+#: Adam steps of a hyperparameter fit that starts from the previous one (the first takes 40)
+WARM_FIT_STEPS = 10
+#: best results the acquisition's local search also starts from
+SEEDED_STARTS = 5
+#: rounds of that local search
+LOCAL_ROUNDS = 20
+#: what running trials are imputed with: "believer" (the model's own prediction: Kriging
+#: believer), "best", "mean" or "worst" (a constant liar), or None (ignored)
+BATCH_LIE: str | None = "mean"
 
 
 def _number(name: str, value: Any, positive: bool = False, nonneg: bool = False) -> float:
@@ -77,7 +86,7 @@ class GPTuner(ConstrainedTuner, BaseTuner):   # ConstrainedTuner: feasible resul
 
     def __init__(self, optimize_mode: Any = "maximize", utility: str = "ei", kappa: float = 5, xi: float = 0,
                  nu: float = 2.5, alpha: float = 1e-6, cold_start_num: int = 10,
-                 selection_num_warm_up: int = 100000, selection_num_starting_points: int = 250,
+                 selection_num_warm_up: int = 2000, selection_num_starting_points: int = 20,
                  seed: Any = None) -> None:
         super().__init__(optimize_mode=optimize_mode, seed=seed)
         if utility not in _UTILITIES:
@@ -107,12 +116,24 @@ class GPTuner(ConstrainedTuner, BaseTuner):   # ConstrainedTuner: feasible resul
         self._gp = GaussianProcess(nu=self.nu, alpha=self.alpha)
 
     def _propose(self) -> np.ndarray:
-        X, y, n_done = self._observations("best")
+        X, y, n_done = self._observations(None)   # results only: pending trials are believed below
         if n_done < max(1, self.cold_start_num) or not np.isfinite(y).any():
             return random_vector(self._dims, self._rng)
         assert self._space is not None
-        gp = self._gp.fit(self._space.to_unit(X), y)
+        U = self._space.to_unit(X)
+        gp = self._gp.fit(U, y, warm_steps=WARM_FIT_STEPS)
         best = float(gp.ys.min())
+        if self._pending and BATCH_LIE:
+            # Running trials get an imputed result, so that the next proposal goes elsewhere
+            # instead of to the same optimum of the acquisition.  The hyperparameters stay those
+            # fitted on real results; only the posterior is conditioned on the imputed ones.
+            P = self._space.to_unit(np.array([vec for _, vec in self._pending.values()], dtype=float))
+            if BATCH_LIE == "believer":   # Kriging believer: what the model predicts there
+                lies, _ = gp.predict(P, raw=True)
+            else:
+                f = self._finite(y)
+                lies = np.full(len(P), {"best": f.min(), "mean": f.mean(), "worst": f.max()}[BATCH_LIE])
+            gp.condition(np.vstack([U, P]), np.concatenate([self._finite(y), lies]))
         xi = self.xi / gp.y_std
 
         def acq(U: np.ndarray) -> np.ndarray:
@@ -124,5 +145,15 @@ class GPTuner(ConstrainedTuner, BaseTuner):   # ConstrainedTuner: feasible resul
         n = len(y)
         warm_up = min(self.selection_num_warm_up, max(1000, int(2e9 / n ** 2)))
         starts = min(self.selection_num_starting_points, max(20, int(5e7 / n ** 2)))
-        u = maximize(acq, self._space, self._rng, warm_up, starts)
+        # the local search also starts from the best results: EI peaks near them once the
+        # model has found a basin, and random points rarely land that close
+        order = np.argsort(np.where(np.isfinite(y), y, np.inf), kind="stable")[:SEEDED_STARTS]
+        u = maximize(acq, self._space, self._rng, warm_up, starts, rounds=LOCAL_ROUNDS, seeds=U[order])
         return self._space.from_unit(u)
+
+    @staticmethod
+    def _finite(y: np.ndarray) -> np.ndarray:
+        y = np.asarray(y, dtype=float).copy()
+        finite = np.isfinite(y)
+        y[~finite] = y[finite].max() if finite.any() else 0.0
+        return y
