@@ -342,6 +342,34 @@ class GaussianProcess:
         return mu, np.sqrt(1.0 / dinv)
 
 
+_YJ_LAMBDAS = np.linspace(-2.0, 3.0, 51)
+
+
+def yeo_johnson(y: np.ndarray) -> np.ndarray:
+    """Standardized ``y`` through the Yeo-Johnson power transform whose exponent maximizes the
+    normal likelihood (as HEBO warps its targets): a few very bad results (a diverged fit's
+    loss) no longer flatten the rest of the model's targets.  Monotone, so the order is kept."""
+    y = np.asarray(y, dtype=float)
+    sd = y.std()
+    if len(y) < 3 or not sd > 0:
+        return y
+    z = (y - y.mean()) / sd
+    pos = z >= 0
+    lp, ln = np.log1p(z[pos]), np.log1p(-z[~pos])
+    best, best_t = -math.inf, z
+    for lam in _YJ_LAMBDAS:
+        t = np.empty_like(z)
+        t[pos] = lp if abs(lam) < 1e-9 else np.expm1(lam * lp) / lam
+        t[~pos] = -ln if abs(lam - 2) < 1e-9 else -np.expm1((2 - lam) * ln) / (2 - lam)
+        var = t.var()
+        if not var > 0 or not np.isfinite(var):
+            continue
+        ll = -0.5 * len(z) * math.log(var) + (lam - 1) * (lp.sum() - ln.sum())
+        if ll > best:
+            best, best_t = ll, t
+    return best_t
+
+
 def utility(kind: str, mu: np.ndarray, sd: np.ndarray, best: float, kappa: float, xi: float) -> np.ndarray:
     """Acquisition value to *maximize* for a loss model (lower is better)."""
     if kind == "ucb":

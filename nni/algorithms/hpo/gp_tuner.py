@@ -21,7 +21,7 @@ import numpy as np
 
 from ._base import BaseTuner, random_vector
 from ._constraints import ConstrainedTuner
-from ._gp import GaussianProcess, UnitSpace, check_numeric_space, maximize, utility
+from ._gp import GaussianProcess, UnitSpace, check_numeric_space, maximize, utility, yeo_johnson
 
 __all__ = ["GPTuner"]
 
@@ -35,6 +35,8 @@ LOCAL_ROUNDS = 20
 #: what running trials are imputed with: "believer" (the model's own prediction: Kriging
 #: believer), "best", "mean" or "worst" (a constant liar), or None (ignored)
 BATCH_LIE: str | None = "mean"
+#: fit the GP to power-transformed results (see _gp.yeo_johnson) instead of the raw ones
+OUTPUT_WARP = True
 
 
 def _number(name: str, value: Any, positive: bool = False, nonneg: bool = False) -> float:
@@ -104,6 +106,7 @@ class GPTuner(ConstrainedTuner, BaseTuner):   # ConstrainedTuner: feasible resul
                                                     selection_num_starting_points, 1)
         self._gp = GaussianProcess(nu=self.nu, alpha=alpha)   # validates nu and alpha
         self._space: UnitSpace | None = None
+        self._model_cache: tuple | None = None
 
     def update_search_space(self, search_space: dict) -> None:
         """Accept a flat numeric space; raise ValueError naming the parameter otherwise."""
@@ -116,13 +119,44 @@ class GPTuner(ConstrainedTuner, BaseTuner):   # ConstrainedTuner: feasible resul
     def _on_space_updated(self) -> None:
         self._space = UnitSpace(self._dims)
         self._gp = GaussianProcess(nu=self.nu, alpha=self.alpha)
+        self._model_cache = None
 
     def _propose(self) -> np.ndarray:
         X, y, n_done = self._observations(None)   # results only: pending trials are believed below
         if n_done < max(1, self.cold_start_num) or not np.isfinite(y).any():
             return random_vector(self._dims, self._rng)
         assert self._space is not None
+        # A proposal that repeats an earlier one is asked again (BaseTuner) with nothing changed:
+        # the model fitted for the first ask is reused, only the acquisition search reruns.
+        key = (len(y), tuple(self._pending), getattr(self, "_v_version", 0))
+        if self._model_cache is None or self._model_cache[0] != key:
+            self._model_cache = (key, *self._fit_model(X, y))
+        _, gp, U, y, best, xi = self._model_cache
+
+        def acq(U: np.ndarray) -> np.ndarray:
+            mu, sd = gp.predict(U)
+            return utility(self.utility, mu, sd, best, self.kappa, xi)
+
+        # Scoring a point costs O(n^2); with many results the point counts shrink so that a
+        # proposal stays around a second (the defaults are unchanged up to ~1,000 results).
+        n = len(y)
+        warm_up = min(self.selection_num_warm_up, max(1000, int(2e9 / n ** 2)))
+        starts = min(self.selection_num_starting_points, max(20, int(5e7 / n ** 2)))
+        # the local search also starts from the best results: EI peaks near them once the
+        # model has found a basin, and random points rarely land that close
+        order = np.argsort(y, kind="stable")[:SEEDED_STARTS]
+        u = maximize(acq, self._space, self._rng, warm_up, starts, rounds=LOCAL_ROUNDS, seeds=U[order])
+        return self._space.from_unit(u)
+
+    def _fit_model(self, X: np.ndarray, y: np.ndarray) -> tuple[GaussianProcess, np.ndarray, np.ndarray, float, float]:
+        """The GP for the next proposal: fitted to the results, conditioned on the running trials'
+        imputed results; with the unit points, the (warped) results, the best and ``xi`` in its units."""
+        assert self._space is not None
         U = self._space.to_unit(X)
+        y = self._finite(y)
+        raw_sd = float(y.std()) or 1.0
+        if OUTPUT_WARP:
+            y = yeo_johnson(y)
         gp = self._gp.fit(U, y, warm_steps=WARM_FIT_STEPS)
         best = float(gp.ys.min())
         if self._pending and BATCH_LIE:
@@ -133,25 +167,10 @@ class GPTuner(ConstrainedTuner, BaseTuner):   # ConstrainedTuner: feasible resul
             if BATCH_LIE == "believer":   # Kriging believer: what the model predicts there
                 lies, _ = gp.predict(P, raw=True)
             else:
-                f = self._finite(y)
-                lies = np.full(len(P), {"best": f.min(), "mean": f.mean(), "worst": f.max()}[BATCH_LIE])
-            gp.condition(np.vstack([U, P]), np.concatenate([self._finite(y), lies]))
-        xi = self.xi / gp.y_std
-
-        def acq(U: np.ndarray) -> np.ndarray:
-            mu, sd = gp.predict(U)
-            return utility(self.utility, mu, sd, best, self.kappa, xi)
-
-        # Scoring a point costs O(n^2); with many results the point counts shrink so that a
-        # proposal stays around a second (they are unchanged up to ~140 results).
-        n = len(y)
-        warm_up = min(self.selection_num_warm_up, max(1000, int(2e9 / n ** 2)))
-        starts = min(self.selection_num_starting_points, max(20, int(5e7 / n ** 2)))
-        # the local search also starts from the best results: EI peaks near them once the
-        # model has found a basin, and random points rarely land that close
-        order = np.argsort(np.where(np.isfinite(y), y, np.inf), kind="stable")[:SEEDED_STARTS]
-        u = maximize(acq, self._space, self._rng, warm_up, starts, rounds=LOCAL_ROUNDS, seeds=U[order])
-        return self._space.from_unit(u)
+                lies = np.full(len(P), {"best": y.min(), "mean": y.mean(), "worst": y.max()}[BATCH_LIE])
+            gp.condition(np.vstack([U, P]), np.concatenate([y, lies]))
+        xi = self.xi / (raw_sd if OUTPUT_WARP else gp.y_std)   # the warped results have unit variance
+        return gp, U, y, best, xi
 
     @staticmethod
     def _finite(y: np.ndarray) -> np.ndarray:
