@@ -72,7 +72,12 @@ def _ours(name: str, problem: Problem, seed: int, budget: int) -> tuple[Suggest,
         out = []
         for _ in range(n):
             pid = next(counter)
-            params = tuner.generate_parameters(pid)
+            try:
+                params = tuner.generate_parameters(pid)
+            except Exception as exc:   # a finite space (kNN's 100 points) used up before the budget:
+                if type(exc).__name__ != "NoMoreTrialError":   # the run ends, as an experiment does
+                    raise
+                break
             ids[id(params)] = pid
             out.append(params)
         return out
