@@ -6,7 +6,9 @@ in the tuner's internal coordinates (log types on their log scale, so SMAC's mod
 them as NNI's priors do); nested ``choice`` options become ConfigSpace conditions, so
 conditional spaces work.  Normal-family types become normal priors truncated to
 ``mu ± 4 sigma``.  Proposals come from SMAC's ``ask()`` (random forest + EI,
-``HyperparameterOptimizationFacade``) and results go back through ``tell()``.
+``HyperparameterOptimizationFacade``) and results go back through ``tell()``.  A proposal
+that crowds a running trial is passed over (see ``BATCH_MIN_DISTANCE``), so a batch asked
+before any result spreads out.
 """
 
 from __future__ import annotations
@@ -259,7 +261,8 @@ class SMACTuner(BaseTuner):
                         # interleaved random proposals), unless SMAC's farthest is farther
                         R = np.array([canonical(self._dims, random_vector(self._dims, self._rng))
                                       for _ in range(BATCH_RANDOM_DRAWS)])
-                        far = np.array([unit_distances(self._dims, r, pending).min() for r in R])
+                        far = np.array([unit_distances(self._dims, r, pending).min() if not dedup
+                                        or params_key(self._decode(r)) not in self._seen else -1.0 for r in R])
                         if far.max() > spare[0]:
                             return self._emit(parameter_id, R[int(np.argmax(far))])
                         _, info, vec = spare
