@@ -219,7 +219,7 @@ def _order(o: str) -> tuple[int, str]:
     return (0 if o in OURS else 1, o)
 
 
-def render(runs: list[dict], command: str) -> str:
+def render(runs: list[dict], command: str, per_problem: bool = False) -> str:
     s = summarize(runs)
     budgets = sorted({b for b, _ in s["mean"]})
     optimizers = sorted({o for _, o in s["mean"]}, key=_order)
@@ -242,8 +242,35 @@ def render(runs: list[dict], command: str) -> str:
         worse = [f"{p} vs {o} (+{gap:.2f}, p={pv:.3f})" for p, o, gap, pv in sorted(losses)]
         lines.append(f"- {b}: problems where a peer beats our `{DEFAULT}` (rank-sum p < 0.05): "
                      + ("; ".join(worse) if worse else "none"))
+    if per_problem:
+        lines += _per_problem(runs)
     lines.append(f"\nCommand: `{command}`")
     return "\n".join(lines)
+
+
+def _per_problem(runs: list[dict]) -> list[str]:
+    """Per budget, each problem's mean score per optimizer (seeds in brackets); + / − : better /
+    worse than random search at rank-sum p < 0.05."""
+    table = scores(runs)
+    lines: list[str] = []
+    for b in sorted({b for b, _ in table}):
+        cells = {p: v for (bb, p), v in sorted(table.items()) if bb == b}
+        optimizers = sorted({o for v in cells.values() for o in v}, key=_order)
+        lines += ["", f"{b}: mean score per problem (seeds); +/− better/worse than random (rank-sum p < 0.05)", "",
+                  "| problem | " + " | ".join(optimizers) + " |", "|---|" + "---:|" * len(optimizers)]
+        for p, v in cells.items():
+            row = []
+            for o in optimizers:
+                if o not in v:
+                    row.append("")
+                    continue
+                ref = next((r for r in ("random", "random_peer") if r in v and r != o), None)
+                mark = ""
+                if ref and mann_whitney_p(v[o], v[ref]) < 0.05:
+                    mark = " +" if np.median(v[o]) < np.median(v[ref]) else " −"
+                row.append(f"{np.mean(v[o]):.2f} ({len(v[o])}){mark}")
+            lines.append(f"| {p} | " + " | ".join(row) + " |")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -257,10 +284,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--peer-python", help="python of a venv with hebo, optuna, smac and scikit-learn")
     ap.add_argument("--out", type=Path, help="raw results (JSON lines, .gz allowed); appended to")
     ap.add_argument("--from-results", type=Path, nargs="+", metavar="FILE", help="only print the table")
+    ap.add_argument("--per-problem", action="store_true", help="also a table of each problem's scores")
     args = ap.parse_args(argv)
     command = "python -m benchmarks.bbo " + " ".join(argv if argv is not None else sys.argv[1:])
     if args.from_results:
-        print(render(load(args.from_results), command))
+        print(render(load(args.from_results), command, args.per_problem))
         return 0
     if args.quick:
         args.problems = args.problems or list(QUICK_PROBLEMS)
@@ -277,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = load([out])
     succeeded = {_key(r) for r in runs if "losses" in r}
     failed = [r for r in runs if "error" in r and _key(r) not in succeeded]   # not redone since
-    print(render(runs, command))
+    print(render(runs, command, args.per_problem))
     print(f"raw results: {out}")
     return 1 if failed else 0
 

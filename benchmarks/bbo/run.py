@@ -22,7 +22,7 @@ import numpy as np
 
 from .problems import PROBLEMS, Problem, random_params
 
-OURS = ("tpe", "gp", "smac", "random")
+OURS = ("tpe", "tpe_uni", "gp", "smac", "random")   # tpe_uni: TPE with multivariate: false
 PEERS = ("hebo", "optuna_tpe", "optuna_gp", "smac_peer", "random_peer")
 
 Suggest = Callable[[int], list[dict[str, Any]]]
@@ -51,6 +51,9 @@ def _ours(name: str, problem: Problem, seed: int, budget: int) -> tuple[Suggest,
     if name == "tpe":
         from nni.algorithms.hpo.tpe_tuner import TpeTuner
         tuner: Any = TpeTuner(optimize_mode="minimize", seed=seed)
+    elif name == "tpe_uni":
+        from nni.algorithms.hpo.tpe_tuner import TpeTuner
+        tuner = TpeTuner(optimize_mode="minimize", seed=seed, tpe_args={"multivariate": False})
     elif name == "gp":
         from nni.algorithms.hpo.gp_tuner import GPTuner
         tuner = GPTuner(optimize_mode="minimize", seed=seed)

@@ -214,8 +214,14 @@ class GaussianProcess:
         grad[:d] -= (theta[:d] - math.log(0.3)) / 4.0
         return float(lml), grad
 
-    def fit(self, X: np.ndarray, y: np.ndarray, steps: int = 40) -> "GaussianProcess":
-        """Fit to unit points ``X`` and losses ``y`` (non-finite losses become the worst finite one)."""
+    def fit(self, X: np.ndarray, y: np.ndarray, steps: int = 40,
+            warm_steps: int | None = None) -> "GaussianProcess":
+        """Fit to unit points ``X`` and losses ``y`` (non-finite losses become the worst finite one).
+
+        ``steps`` Adam steps from the default hyperparameters on the first fit; a later fit on
+        as many dims starts from the previous optimum and, when ``warm_steps`` is given, takes
+        only that many (one more result moves the optimum little).
+        """
         y = np.asarray(y, dtype=float).copy()
         finite = np.isfinite(y)
         y[~finite] = y[finite].max() if finite.any() else 0.0
@@ -228,6 +234,8 @@ class GaussianProcess:
         hi = np.array([self._LOG_LS[1]] * d + [self._LOG_SF[1], math.log(1.0)])
         warm = self._theta is not None and len(self._theta) == d + 2
         theta = self._theta if warm else np.array([math.log(0.3)] * d + [0.0, math.log(max(self.alpha, 1e-3))])
+        if warm and warm_steps is not None:
+            steps = min(steps, warm_steps)
         if warm and len(ys) > _FIT_MAX:
             # the fit sees a _FIT_MAX subset and starts from the last optimum: one more result
             # moves it little, so a few steps follow it (a suggestion stays well under a second)
@@ -258,7 +266,17 @@ class GaussianProcess:
         self.ls = np.exp(best_theta[:d])
         self.sf2 = math.exp(best_theta[d])
         self.sn2 = max(math.exp(best_theta[d + 1]), self.alpha)
+        return self._condition(self.X, ys)
+
+    def condition(self, X: np.ndarray, y: np.ndarray) -> "GaussianProcess":
+        """The posterior on points ``X`` with losses ``y`` (raw units: standardized as in the last
+        :meth:`fit`), keeping that fit's hyperparameters: for believed values at pending points."""
+        ys = (np.asarray(y, dtype=float) - self.y_mean) / self.y_std
+        return self._condition(np.asarray(X, dtype=float), ys)
+
+    def _condition(self, X: np.ndarray, ys: np.ndarray) -> "GaussianProcess":
         # the posterior: on at most POSTERIOR_MAX points (see there)
+        self.X = X
         self.kept = self._posterior_subset(ys)   # None: every point
         if self.kept is not None:
             self.X, ys = self.X[self.kept], ys[self.kept]
@@ -324,6 +342,34 @@ class GaussianProcess:
         return mu, np.sqrt(1.0 / dinv)
 
 
+_YJ_LAMBDAS = np.linspace(-2.0, 3.0, 51)
+
+
+def yeo_johnson(y: np.ndarray) -> np.ndarray:
+    """Standardized ``y`` through the Yeo-Johnson power transform whose exponent maximizes the
+    normal likelihood (as HEBO warps its targets): a few very bad results (a diverged fit's
+    loss) no longer flatten the rest of the model's targets.  Monotone, so the order is kept."""
+    y = np.asarray(y, dtype=float)
+    sd = y.std()
+    if len(y) < 3 or not sd > 0:
+        return y
+    z = (y - y.mean()) / sd
+    pos = z >= 0
+    lp, ln = np.log1p(z[pos]), np.log1p(-z[~pos])
+    best, best_t = -math.inf, z
+    for lam in _YJ_LAMBDAS:
+        t = np.empty_like(z)
+        t[pos] = lp if abs(lam) < 1e-9 else np.expm1(lam * lp) / lam
+        t[~pos] = -ln if abs(lam - 2) < 1e-9 else -np.expm1((2 - lam) * ln) / (2 - lam)
+        var = t.var()
+        if not var > 0 or not np.isfinite(var):
+            continue
+        ll = -0.5 * len(z) * math.log(var) + (lam - 1) * (lp.sum() - ln.sum())
+        if ll > best:
+            best, best_t = ll, t
+    return best_t
+
+
 def utility(kind: str, mu: np.ndarray, sd: np.ndarray, best: float, kappa: float, xi: float) -> np.ndarray:
     """Acquisition value to *maximize* for a loss model (lower is better)."""
     if kind == "ucb":
@@ -337,12 +383,15 @@ def utility(kind: str, mu: np.ndarray, sd: np.ndarray, best: float, kappa: float
 
 
 def maximize(fn: Callable[[np.ndarray], np.ndarray], space: UnitSpace, rng: np.random.Generator,
-             n_warm_up: int, n_starts: int, rounds: int = 20, chunk: int = 4096) -> np.ndarray:
+             n_warm_up: int, n_starts: int, rounds: int = 20, chunk: int = 4096,
+             seeds: np.ndarray | None = None) -> np.ndarray:
     """Approximate argmax of ``fn`` (vectorized over rows of unit points) on the unit cube.
 
-    ``n_warm_up`` random points are scored in chunks; the best of them and random points
-    (``n_starts`` starts in all) are then improved together by a shrinking random local
-    search (a gradient-free stand-in for L-BFGS-B, which would need scipy).
+    ``n_warm_up`` random points are scored in chunks; the best of them, the ``seeds`` (unit
+    points worth starting from, e.g. the best results: the acquisition often peaks near them)
+    and random points (``n_starts`` starts in all, besides the seeds) are then improved
+    together by a shrinking random local search (a gradient-free stand-in for L-BFGS-B,
+    which would need scipy).
     """
     pool_u, pool_v = [], []
     left = max(1, n_warm_up)
@@ -358,8 +407,12 @@ def maximize(fn: Callable[[np.ndarray], np.ndarray], space: UnitSpace, rng: np.r
     v = np.concatenate(pool_v)
     k = min(len(U), max(1, n_starts // 2))
     top = np.argsort(-v)[:k]
-    starts = np.vstack([U[top], space.sample(rng, max(0, n_starts - k))])
-    vals = np.concatenate([v[top], fn(starts[k:])]) if n_starts > k else v[top]
+    extra = [space.sample(rng, max(0, n_starts - k))]
+    if seeds is not None and len(seeds):
+        extra.append(space.snap(np.atleast_2d(seeds)))
+    more = np.vstack(extra)
+    starts = np.vstack([U[top], more])
+    vals = np.concatenate([v[top], fn(more)]) if len(more) else v[top]
     step = np.full(len(starts), 0.1)
     for _ in range(rounds):
         prop = space.snap(starts + rng.normal(size=starts.shape) * step[:, None])

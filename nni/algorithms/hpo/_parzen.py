@@ -355,8 +355,11 @@ class JointParzen:
         s = (self.sig[:, j] if all_o else self.sig[act_o, j])[None, :]
         lm = (self.log_mass[:, j] if all_o else self.log_mass[act_o, j])[None, :]
         if _ordinal(dim):
-            p = norm_cdf((cc + 0.5 - xr) / s) - norm_cdf((cc - 0.5 - xr) / s)
-            return np.log(np.maximum(p, 1e-300)) - lm
+            # both ends of the integer's cell through one call of the error function
+            z = (cc - xr) / s
+            half = 0.5 / s
+            cdf = norm_cdf(np.stack([z + half, z - half]))
+            return np.log(np.maximum(cdf[0] - cdf[1], 1e-300)) - lm
         inv = (self._inv_s[:, j] if all_o else self._inv_s[act_o, j])[None, :]
         coef = (self._coef[:, j] if all_o else self._coef[act_o, j])[None, :]
         z = (cc - xr) * inv

@@ -6,7 +6,9 @@ in the tuner's internal coordinates (log types on their log scale, so SMAC's mod
 them as NNI's priors do); nested ``choice`` options become ConfigSpace conditions, so
 conditional spaces work.  Normal-family types become normal priors truncated to
 ``mu ± 4 sigma``.  Proposals come from SMAC's ``ask()`` (random forest + EI,
-``HyperparameterOptimizationFacade``) and results go back through ``tell()``.
+``HyperparameterOptimizationFacade``) and results go back through ``tell()``.  A proposal
+that crowds a running trial is passed over (see ``BATCH_MIN_DISTANCE``), so a batch asked
+before any result spreads out.
 """
 
 from __future__ import annotations
@@ -40,6 +42,34 @@ def _import_smac() -> Any:
     except ImportError as exc:
         raise ImportError(f"{_INSTALL_HINT} ({exc})") from exc
     return smac
+
+
+#: Smallest distance (root mean square over dims, each scaled to [0, 1]) from a proposal to a
+#: running trial before SMAC is asked for another one, and how many times it is asked again
+#: (each ask refits SMAC's forest and searches its acquisition again: ~0.1-0.3 s).
+BATCH_MIN_DISTANCE = 0.05
+BATCH_RETRIES = 2
+#: random points drawn when SMAC's proposals keep crowding the running trials
+BATCH_RANDOM_DRAWS = 16
+
+
+def unit_distances(dims: list, vec: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """Distances from internal vector ``vec`` to each row of ``others``: per dim, a categorical
+    differs by 0 or 1, a number by its share of the range (4 sigma each side for normal
+    types); an inactive dim (NaN) against an active one differs by 1.  Root mean square over dims."""
+    others = np.atleast_2d(others)
+    diff = np.zeros(others.shape)
+    for dim in dims:
+        a, b = vec[dim.index], others[:, dim.index]
+        if dim.categorical:
+            d = (a != b).astype(float)
+        else:
+            span = (dim.high - dim.low) if not dim.normal else 8 * dim.sigma
+            d = np.abs(a - b) / span if span > 0 else np.zeros(len(b))
+        nan = np.isnan(b)
+        d = np.where(nan & np.isnan(a), 0.0, np.where(nan | np.isnan(a), 1.0, d))
+        diff[:, dim.index] = np.minimum(d, 1.0)
+    return np.sqrt((diff ** 2).mean(1)) if len(dims) else np.zeros(len(others))
 
 
 class SMACTuner(BaseTuner):
@@ -197,23 +227,54 @@ class SMACTuner(BaseTuner):
         from smac.runhistory.dataclasses import TrialValue
         if exhausted:
             return self._emit(parameter_id, random_vector(self._dims, self._rng))
+        # Running trials: SMAC has no notion of them and proposes the next-best points of the
+        # same acquisition, near-copies of the ones already running (a batch of 8 asked before
+        # any result came back had pairs 0.4 % of the space apart).  A proposal closer than
+        # BATCH_MIN_DISTANCE to a running trial is passed over (left unanswered in SMAC's
+        # history, which its model ignores) for SMAC's next one, BATCH_RETRIES times at most;
+        # then the farthest of those and of a few random points is taken.
+        pending = np.array([vec for _, vec in self._pending.values()], dtype=float) if self._pending else None
+        spare: tuple[float, Any, np.ndarray] | None = None   # (distance, info, vec): farthest passed over
+        passed = 0
         for _ in range(20):
             try:
                 info = _quiet_ask(self._smac)
             except Exception as exc:  # noqa: BLE001 - SMAC has seen every configuration
                 if type(exc).__name__ != "ConfigurationSpaceExhaustedException":
                     raise
+                if spare is not None:
+                    break
                 return self._emit(parameter_id, random_vector(self._dims, self._rng))
             self._asked += 1
             vec = self._config_to_vec(info.config)
             key = params_key(self._decode(vec))
             if not dedup or key not in self._seen:
+                if pending is not None:
+                    dist = float(unit_distances(self._dims, vec, pending).min())
+                    if dist < BATCH_MIN_DISTANCE:
+                        if spare is None or dist > spare[0]:
+                            spare = (dist, info, vec)
+                        if passed < BATCH_RETRIES:
+                            passed += 1
+                            continue
+                        # still crowding: the farthest of a few random points (as SMAC's own
+                        # interleaved random proposals), unless SMAC's farthest is farther
+                        R = np.array([canonical(self._dims, random_vector(self._dims, self._rng))
+                                      for _ in range(BATCH_RANDOM_DRAWS)])
+                        far = np.array([unit_distances(self._dims, r, pending).min() if not dedup
+                                        or params_key(self._decode(r)) not in self._seen else -1.0 for r in R])
+                        if far.max() > spare[0]:
+                            return self._emit(parameter_id, R[int(np.argmax(far))])
+                        _, info, vec = spare
                 self._infos[parameter_id] = info
                 return self._emit(parameter_id, vec)
             # a repeat: give SMAC the known result of that set so it moves on
             known = [loss for params, loss in self._history if params_key(params) == key]
             self._smac.tell(info, TrialValue(cost=known[-1] if known and math.isfinite(known[-1])
                                              else self._worst()), save=False)
+        if spare is not None:
+            self._infos[parameter_id] = spare[1]
+            return self._emit(parameter_id, spare[2])
         vec = self._pick_unused() if self.is_finite else random_vector(self._dims, self._rng)
         return self._emit(parameter_id, vec)
 
