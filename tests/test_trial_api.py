@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -83,3 +84,24 @@ def test_a_trial_that_reports_imports_nothing_heavy_for_it(make_experiment):
     assert exp.run(port=0) is True
     (trial_dir,) = (Path(exp.config.experiment_working_directory) / exp.id / "trials").iterdir()
     assert json.loads((trial_dir / "heavy.json").read_text()) == []
+
+
+def test_the_first_parameters_come_without_asking_the_manager(make_experiment):
+    """The first get_next_parameter() reads the set the trial was started with (bound before it
+    started, ``NNI_TRIAL_PARAMETER``): no round trip, so it answers even with the manager out of
+    reach, and it is the set stored for the trial; reporting still goes to the manager."""
+    trial = """
+        import json, os
+        os.environ["NNI_TRIAL_CHANNEL"] = "http://127.0.0.1:9"   # nothing listens: any request fails
+        import nni
+        p = nni.get_next_parameter()
+        with open(os.path.join(os.environ["NNI_OUTPUT_DIR"], "got.json"), "w") as f:
+            json.dump(p, f)
+    """
+    exp = make_experiment(trial, {"x": {"_type": "uniform", "_value": [0, 1]}}, concurrency=1, max_trials=1)
+    assert exp.run(port=0) is True
+    exp_dir = Path(exp.config.experiment_working_directory) / exp.id
+    (trial_dir,) = (exp_dir / "trials").iterdir()
+    with sqlite3.connect(exp_dir / "db" / "nni.sqlite") as conn:
+        (stored,) = conn.execute("SELECT parameters FROM parameters").fetchone()
+    assert json.loads((trial_dir / "got.json").read_text()) == json.loads(stored)
