@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from ..runtime.process import pid_alive, start_ticks
-from ._common import TrialQueue, end_message
+from ._common import REAPER_PATH, TrialQueue, end_message
 from ._spawner import LaunchedTrial, Spawner
 from ._subreaper import descendants
 from .base import ServiceContext, TrainingService, TrialEnded, TrialSpec
@@ -78,7 +78,7 @@ class LocalTrainingService(TrainingService):
 
     async def start(self) -> None:
         self._spawner = await Spawner.start()
-        self._reaper = subprocess.Popen([sys.executable, "-m", "nni.training_service._reaper"],
+        self._reaper = subprocess.Popen([sys.executable, "-I", "-S", str(REAPER_PATH)],
                                         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                         start_new_session=True)
         gpu_number = self._context.gpu.trial_gpu_number or 0
