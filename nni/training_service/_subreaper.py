@@ -363,8 +363,8 @@ def serve() -> None:
     """The spawner: launchers on request, their ends reported (see the module's text).
 
     Requests (stdin), one JSON object a line: ``{"id", "command", "cwd", "env", "stdout",
-    "stderr"}`` (the env is the trial's whole environment; stdout and stderr are files,
-    appended to). Answers (stdout), one a line: ``{"id", "pid", "start"}`` (start: the launcher's
+    "stderr"}`` (env: the trial's own variables, added to the spawner's environment, which it
+    inherited from the manager; stdout and stderr are files, appended to). Answers (stdout), one a line: ``{"id", "pid", "start"}`` (start: the launcher's
     start time, as ``nni.runtime.process.start_ticks``) or ``{"id", "errno",
     "error", "filename"}``, then ``{"exit": pid, "returncode": N}`` when that launcher ended
     (``-N``: killed by signal N).
@@ -381,6 +381,7 @@ def serve() -> None:
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)
     launchers = set()   # type: set
+    base_env = dict(os.environ)   # the manager's, when it started the spawner
     pending = b""
     stdin_open = True
     closed_at = 0.0
@@ -440,6 +441,7 @@ def serve() -> None:
             if not line.strip():
                 continue
             request = json.loads(line)
+            request["env"] = dict(base_env, **request["env"])
             try:
                 pid = _fork_launcher(request, (wake_r, wake_w))
             except OSError as exc:

@@ -149,7 +149,10 @@ class LocalTrainingService(TrainingService):
             # the trial double-forks stay in its tree and end with it (see _subreaper.py). Its
             # stdout and stderr are appended to: a re-run (a new attempt of the same trial)
             # keeps the earlier attempts' output.
-            process = await self._spawner.spawn(spec.command, cwd=spec.code_dir, env={**os.environ, **env},
+            # Only the trial's own variables travel: the spawner adds them to its environment, the
+            # manager's as the service started (copying and encoding ~50 variables a trial was
+            # ~0.3 ms of CPU on the two sides).
+            process = await self._spawner.spawn(spec.command, cwd=spec.code_dir, env=env,
                                                 stdout=trial_dir / "stdout", stderr=trial_dir / "stderr")
             self._processes[spec.trial_id] = process
         finally:
