@@ -9,10 +9,13 @@ import json
 import os
 import signal
 import sqlite3
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import pid_alive, wait_for
 
@@ -148,3 +151,25 @@ def test_a_plain_command_the_system_cannot_run_is_left_to_the_shell(make_experim
     exp.config.trial_command = "./run-me"
     assert exp.run(port=0) is True
     assert _only_trial_dir(exp).joinpath("out").read_text().startswith("from a script without #!: ")
+
+
+def _dash_words(arguments: str) -> list[str]:
+    """The words /bin/sh makes of ``arguments`` (after a program name), as it passes them on."""
+    out = subprocess.run(["/bin/sh", "-c", "printf '[%s]' " + arguments], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out.stdout[1:-1].split("][") if out.stdout else []
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(alphabet="ab1-_./:,+=@%^ '\"", max_size=24))
+def test_the_words_of_a_plain_command_are_the_shells(arguments):
+    """The launcher splits a plain command itself only where dash would make the same words of it."""
+    from nni.training_service._subreaper import _plain_words
+    words = _plain_words("printf " + arguments)
+    if words is None:   # not plain (an unclosed quote): left to the shell
+        return
+    assert words[0] == "printf"
+    # printf with no format argument beyond '[%s]' prints one '[]' for no words: compare the words given
+    assert [f"[{w}]" for w in words[1:]] == [f"[{w}]" for w in _dash_words(arguments)] or \
+        (not words[1:] and _dash_words(arguments) == [""]), (arguments, words)
