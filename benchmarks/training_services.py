@@ -9,7 +9,9 @@ Part 1, trials/s: the same trivial trial (``get_next_parameter`` + ``report_fina
 run by a real experiment on ``local``, ``remote`` (a throwaway OpenSSH server on
 127.0.0.1, set up like tests/test_remote.py) and ``ray`` (a private local Ray). ``wall`` is
 start to DONE including the service's start (SSH connect and upload, Ray init); ``steady``
-is trials / (last trial end - first trial start).
+is trials / (last trial end - first trial start). The remote row has its own floor: the same
+number of ``python3 -c "import nni"`` over the same SSH server, as many at a time, each in a
+channel of one connection as the service runs its trials (``remote_floor``).
 
 Part 2, manager limits: a real manager (real REST server, real SQLite, Random tuner) whose
 training service only hands out trial ids and tokens, and a separate client process that
@@ -86,6 +88,35 @@ def remote_service(work: Path, python_dir: str) -> tuple[dict, Any]:
     return service, sshd
 
 
+def remote_floor(sshd: Any, python_dir: str, trials: int, concurrency: int) -> dict:
+    """The remote service's own floor: ``python3 -c "import nni"`` run ``trials`` times over the
+    same SSH server, ``concurrency`` at a time, each in its own channel of one connection (as
+    the service runs its trials), with the same PATH; trials/s as the service's steady rate."""
+    import getpass
+
+    import asyncssh
+
+    command = f"export PATH={python_dir}:\"$PATH\"; cd /tmp && exec python3 -c 'import nni'"
+
+    async def run() -> float:
+        async with asyncssh.connect("127.0.0.1", port=sshd.port, username=getpass.getuser(), known_hosts=None,
+                                    client_keys=[str(sshd.root / "client_key")]) as conn:
+            gate = asyncio.Semaphore(concurrency)
+
+            async def one() -> None:
+                async with gate:
+                    result = await conn.run(command, check=False)
+                    if result.exit_status != 0:
+                        raise RuntimeError(f"remote floor: exit {result.exit_status}: {result.stderr!r}")
+
+            started = time.monotonic()
+            await asyncio.gather(*(one() for _ in range(trials)))
+            return time.monotonic() - started
+
+    seconds = asyncio.run(run())
+    return {"trials": trials, "wall_s": seconds, "trials_per_s": trials / seconds}
+
+
 def bench_platform(platform: str, trials: int, concurrency: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="nni-bench-") as tmp:
         work = Path(tmp)
@@ -100,7 +131,11 @@ def bench_platform(platform: str, trials: int, concurrency: int) -> dict:
             os.environ.setdefault("RAY_AUTH_MODE", "disabled")
             os.environ["PATH"] = venv_bin + os.pathsep + os.environ["PATH"]   # python3 = this venv for tasks
         try:
-            return _timed_run(exp)
+            result = _timed_run(exp)
+            if sshd is not None:
+                # after the experiment, on the same server: its floor, as the local row's is import nni
+                result["floor"] = remote_floor(sshd, venv_bin, trials, concurrency)
+            return result
         finally:
             if sshd is not None:
                 sshd.kill()
@@ -241,21 +276,24 @@ def main() -> int:
     logging.getLogger("nni").setLevel(logging.WARNING)
 
     print(f"## trials/s: {args.trials} trivial trials, concurrency {args.concurrency}, {os.cpu_count()} CPUs")
-    print("| platform | succeeded | wall s | trials/s (wall) | trials/s (steady) |")
-    print("|---|---|---|---|---|")
+    print("| platform | succeeded | wall s | trials/s (wall) | trials/s (steady) | floor trials/s | steady % of floor |")
+    print("|---|---|---|---|---|---|---|")
     for platform in ("local", "remote", "ray"):
         if platform in skip:
             continue
         try:
             r = bench_platform(platform, args.trials, args.concurrency)
         except Exception as exc:  # noqa: BLE001 - one platform missing must not hide the others
-            print(f"| {platform} | skipped: {exc} | | | |", flush=True)
+            print(f"| {platform} | skipped: {exc} | | | | | |", flush=True)
             broken.append(f"{platform}: {exc}")
             continue
         if r["succeeded"] != args.trials:
             broken.append(f"{platform}: {r['succeeded']} of {args.trials} trials succeeded")
+        floor = r.get("floor")
+        floor_cells = (f"{floor['trials_per_s']:.1f} | {100 * r['trials_per_s_steady'] / floor['trials_per_s']:.0f}%"
+                       if floor else " | ")
         print(f"| {platform} | {r['succeeded']}/{r['trials']} | {r['wall_s']:.2f} | "
-              f"{r['trials_per_s_wall']:.1f} | {r['trials_per_s_steady']:.1f} |", flush=True)
+              f"{r['trials_per_s_wall']:.1f} | {r['trials_per_s_steady']:.1f} | {floor_cells} |", flush=True)
     if "load" in skip:
         return _report(broken)
     print(f"\n## manager limits: N concurrent fake trials, 1 parameter request + {args.metrics} intermediate "

@@ -98,7 +98,12 @@ def get_next_parameter() -> dict[str, Any] | None:
     if _exhausted:
         return None
     user = _user_channel()
-    record = user.receive_parameter() if user is not None else _get_channel().request_parameter(len(_records))
+    if user is not None:
+        record = user.receive_parameter()
+    else:
+        record = _given_first_record() if not _records else None
+        if record is None:
+            record = _get_channel().request_parameter(len(_records))
     if record is None:
         _exhausted = True
         return None
@@ -108,6 +113,18 @@ def get_next_parameter() -> dict[str, Any] | None:
     else:
         _records.append(record)
     return record["parameters"]
+
+
+def _given_first_record() -> dict[str, Any] | None:
+    """Record 0 as the training service gave it in ``NNI_TRIAL_PARAMETER`` (what the manager
+    would answer for index 0: bound before the trial started), or None: then it is asked for."""
+    if not _env.first_parameter:
+        return None
+    try:
+        record = json.loads(_env.first_parameter)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) and "parameter_id" in record and "parameters" in record else None
 
 
 def get_next_parameters() -> dict[str, Any] | None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
+import sqlite3
 import subprocess
 import sys
+from pathlib import Path
 
 
 def run_python(code: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -62,3 +65,43 @@ def test_unreachable_manager_fails_the_trial_with_a_clear_error():
     out = run_python("import nni\nnni.get_next_parameter()\n", env)
     assert out.returncode != 0
     assert "cannot reach the NNI manager at 127.0.0.1:9" in out.stderr
+
+
+def test_a_trial_that_reports_imports_nothing_heavy_for_it(make_experiment):
+    """What the channel adds to a trial's start stays small: talking to the manager at
+    127.0.0.1 loads neither the 'socket' wrapper nor the 'idna' codec (with stringprep and
+    unicodedata: ~1 ms a trial, which getaddrinfo loads for a host given as str)."""
+    trial = """
+        import json, os, sys, nni
+        p = nni.get_next_parameter()
+        nni.report_final_result(p["x"])
+        heavy = [m for m in ("encodings.idna", "stringprep", "socket", "http.client", "logging", "numpy")
+                 if m in sys.modules]
+        with open(os.path.join(os.environ["NNI_OUTPUT_DIR"], "heavy.json"), "w") as f:
+            json.dump(heavy, f)
+    """
+    exp = make_experiment(trial, {"x": {"_type": "uniform", "_value": [0, 1]}}, concurrency=1, max_trials=1)
+    assert exp.run(port=0) is True
+    (trial_dir,) = (Path(exp.config.experiment_working_directory) / exp.id / "trials").iterdir()
+    assert json.loads((trial_dir / "heavy.json").read_text()) == []
+
+
+def test_the_first_parameters_come_without_asking_the_manager(make_experiment):
+    """The first get_next_parameter() reads the set the trial was started with (bound before it
+    started, ``NNI_TRIAL_PARAMETER``): no round trip, so it answers even with the manager out of
+    reach, and it is the set stored for the trial; reporting still goes to the manager."""
+    trial = """
+        import json, os
+        os.environ["NNI_TRIAL_CHANNEL"] = "http://127.0.0.1:9"   # nothing listens: any request fails
+        import nni
+        p = nni.get_next_parameter()
+        with open(os.path.join(os.environ["NNI_OUTPUT_DIR"], "got.json"), "w") as f:
+            json.dump(p, f)
+    """
+    exp = make_experiment(trial, {"x": {"_type": "uniform", "_value": [0, 1]}}, concurrency=1, max_trials=1)
+    assert exp.run(port=0) is True
+    exp_dir = Path(exp.config.experiment_working_directory) / exp.id
+    (trial_dir,) = (exp_dir / "trials").iterdir()
+    with sqlite3.connect(exp_dir / "db" / "nni.sqlite") as conn:
+        (stored,) = conn.execute("SELECT parameters FROM parameters").fetchone()
+    assert json.loads((trial_dir / "got.json").read_text()) == json.loads(stored)

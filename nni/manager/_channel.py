@@ -36,6 +36,25 @@ _logger = logging.getLogger("nni.manager")
 # a trial state; the trial runs again or, out of retries, ends FAILED.
 LOST = "LOST"
 
+# The variable that gives a trial its first parameter record (nni-ng), so that its first
+# get_next_parameter() needs no round trip to the manager (about 1 ms of CPU a trial, on both
+# sides). Longer records are asked for as before: a remote trial's whole environment travels
+# in one SSH command line (at most 128 KiB).
+FIRST_PARAMETER_VAR = "NNI_TRIAL_PARAMETER"
+_FIRST_PARAMETER_MAX = 4096
+
+
+def first_parameter_env(trial: TrialState) -> dict[str, str]:
+    """``{FIRST_PARAMETER_VAR: record 0 as JSON}`` for the trial's environment, or {} when it is long.
+
+    Record 0 is what the parameter route answers for index 0 (it is bound before the trial
+    starts and never changes), so the trial reading it here sees what it would have been sent.
+    """
+    if not trial.records:
+        return {}
+    text = json.dumps(trial.records[0])
+    return {FIRST_PARAMETER_VAR: text} if len(text) <= _FIRST_PARAMETER_MAX else {}
+
 
 class DuplicateFinal(Conflict):
     """A second, different final result for a parameter set that already has one (HTTP 409)."""

@@ -29,7 +29,7 @@ from ..training_service import ServiceContext, TrainingService, TrialEnded, Tria
 from ..training_service.base import trial_channel_url
 from . import _objectives, _resume, _warm_start
 from ._algorithms import Algorithms
-from ._channel import LOST, DuplicateFinal, TrialRequests
+from ._channel import LOST, DuplicateFinal, TrialRequests, first_parameter_env
 from ._tasks import BackgroundTasks
 from ._trials import STOPPED_WITH_EXPERIMENT, TrialBook, TrialState, finite_metric, new_token
 from .serial_runner import AlgorithmError
@@ -455,6 +455,7 @@ class ExperimentManager:
             "NNI_TRIAL_TOKEN": trial.token,
             # nni-ng: which run of this trial this is (1, 2, ...); a re-run keeps the id and directory.
             "NNI_TRIAL_ATTEMPT": str(trial.attempt),
+            **first_parameter_env(trial),   # NNI_TRIAL_PARAMETER: the first get_next_parameter() asks nothing
             **({"NNI_TRIAL_LEASE_INTERVAL": f"{self.lease_timeout / LEASE_RENEWALS_PER_TIMEOUT:g}"}
                if self.config.training_service.platform in ("remote", "ray") else {}),
         }

@@ -9,10 +9,11 @@ class TrialEnv:
     """What a trial knows about itself. (A plain class: ``typing`` costs a trial 5 ms to import.)"""
 
     __slots__ = ("platform", "experiment_id", "trial_job_id", "sys_dir", "output_dir", "sequence_id",
-                 "channel_url", "token")
+                 "channel_url", "token", "first_parameter")
 
     def __init__(self, *, platform: str | None, experiment_id: str, trial_job_id: str, sys_dir: str,
-                 output_dir: str, sequence_id: int, channel_url: str | None, token: str | None) -> None:
+                 output_dir: str, sequence_id: int, channel_url: str | None, token: str | None,
+                 first_parameter: str | None = None) -> None:
         self.platform = platform
         self.experiment_id = experiment_id
         self.trial_job_id = trial_job_id
@@ -21,6 +22,7 @@ class TrialEnv:
         self.sequence_id = sequence_id
         self.channel_url = channel_url
         self.token = token
+        self.first_parameter = first_parameter   # record 0 as JSON (NNI_TRIAL_PARAMETER), if given
 
 
 def read_trial_env() -> TrialEnv:
@@ -34,4 +36,5 @@ def read_trial_env() -> TrialEnv:
         sequence_id=int(env.get("NNI_TRIAL_SEQ_ID", "0") or 0),
         channel_url=env.get("NNI_TRIAL_CHANNEL") or None,
         token=env.get("NNI_TRIAL_TOKEN") or None,
+        first_parameter=env.get("NNI_TRIAL_PARAMETER") or None,
     )

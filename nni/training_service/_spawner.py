@@ -68,7 +68,11 @@ class Spawner:
     async def spawn(self, command: str, *, cwd: str, env: dict[str, str], stdout: Path,
                     stderr: Path) -> LaunchedTrial:
         """Start ``/bin/sh -c command`` under a launcher; raises OSError when it could not start
-        (the working directory is missing, say), and then nothing runs."""
+        (the working directory is missing, say), and then nothing runs.
+
+        ``env``: the trial's own variables; they are added to the spawner's environment (this
+        process's when the spawner started) to make the trial's.
+        """
         request_id = next(self._ids)
         answer = self._requests[request_id] = asyncio.get_running_loop().create_future()
         line = json.dumps({"id": request_id, "command": command, "cwd": cwd, "env": env,

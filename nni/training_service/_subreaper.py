@@ -28,8 +28,14 @@ whatever ``python3`` is there) and started with ``-I -S`` so it starts in a few 
 """
 
 import os
-import signal
 import sys
+
+try:
+    # The C module: the same functions and numbers; 'signal' adds its enums, and importing
+    # 'enum' cost every start of this script (the spawner's, each remote trial's launcher) ~6 ms.
+    import _signal as signal
+except ImportError:   # not CPython
+    import signal
 
 PR_SET_CHILD_SUBREAPER = 36
 # Set by the remote and Ray services for the shell that starts the launcher; not the trial's.
@@ -109,27 +115,126 @@ def _has_children() -> bool:
     return True
 
 
-def _start_shell(command: str, env: dict) -> int:
-    """Start ``/bin/sh -c command`` (its pid), its signals at their defaults.
+# A command made only of these characters (and words quoted with ' or ") means to the
+# shell exactly what splitting it on spaces and dropping the quotes gives: no expansion,
+# redirection, pipe, list, glob, comment or escape can be written without another one.
+_PLAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:,+=@%^ '\"")
+# Words the shell would run itself (dash's builtins and reserved words), never a program.
+_SHELL_WORDS = frozenset((
+    ". : [ alias bg break cd chdir command continue echo eval exec exit export false fg getopts hash "
+    "jobs kill local printf pwd read readonly return set shift test times trap true type ulimit umask "
+    "unalias unset wait ! case do done elif else esac fi for if in then until while { }").split())
+
+
+def _plain_words(command: str):
+    """The words of ``command`` when the shell would only run them as one program; else None.
+
+    None for anything else the shell does more than split on spaces and drop quotes for
+    (see ``_PLAIN``), an unclosed quote, a leading ``NAME=value`` or a builtin.
+    """
+    if not command or not _PLAIN.issuperset(command):
+        return None
+    words, word, started, quote = [], [], False, None
+    for char in command:
+        if quote is not None:
+            if char == quote:
+                quote = None
+            else:
+                word.append(char)
+        elif char in "'\"":
+            quote, started = char, True
+        elif char == " ":
+            if started:
+                words.append("".join(word))
+                word, started = [], False
+        else:
+            word.append(char)
+            started = True
+    if quote is not None:
+        return None
+    if started:
+        words.append("".join(word))
+    if not words or words[0] in _SHELL_WORDS or "=" in words[0]:
+        return None
+    return words
+
+
+def _find_program(name: str, env: dict):
+    """The file the shell would run for ``name``: searched in the trial's ``PATH``, as dash
+    does (an empty entry is the working directory); None when not found (the shell says so)."""
+    if "/" in name:
+        return name
+    path = env.get("PATH")
+    if path is None:
+        return None
+    for folder in path.split(":"):
+        candidate = os.path.join(folder, name) if folder else name
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def _shell_env(env: dict) -> dict:
+    """The environment the shell would have given the program: names that are not shell
+    variable names dropped (dash does not pass them on), ``PWD`` the working directory."""
+    given = {name: value for name, value in env.items()
+             if name and name.isascii() and (name[0].isalpha() or name[0] == "_")
+             and name.replace("_", "a").isalnum()}
+    pwd = given.get("PWD")
+    try:
+        # dash keeps a PWD that names the working directory (a path through a symlink), else getcwd()
+        if not (pwd and pwd.startswith("/") and os.path.samestat(os.stat(pwd), os.stat("."))):
+            given["PWD"] = os.getcwd()
+    except OSError:
+        given["PWD"] = os.getcwd()
+    return given
+
+
+def _start_command(command: str, env: dict):
+    """Start the trial's command; ``(pid, direct)``, its signals at their defaults.
+
+    ``direct``: a plain command (one program and its words, ``_plain_words``) runs without
+    ``/bin/sh -c``: the shell would only have forked and waited for it (dash does not exec
+    the last command), ~1.5 ms of CPU a trial. Anything else, or a program that cannot be
+    started (not found, not executable, a script without ``#!``), goes to the shell, which
+    does what it always did and says what is wrong.
 
     ``posix_spawn`` (Python 3.8+; a vfork in glibc) where there is one: a fork would copy this
     interpreter's page tables and then every page its objects' reference counts touch before
     the exec, a few ms of CPU a trial.
     """
-    argv = ["/bin/sh", "-c", command]
     # Python ignores SIGPIPE (and SIGXFSZ); the trial gets the defaults, as subprocess gives them.
     defaults = _PASSED_ON + (signal.SIGUSR1, signal.SIGPIPE, signal.SIGXFSZ)
+    shell = ["/bin/sh", "-c", command]
     if hasattr(os, "posix_spawn"):
-        return os.posix_spawn(argv[0], argv, env, setsigdef=defaults)
-    shell = os.fork()
-    if shell == 0:
+        words = _plain_words(command)
+        program = _find_program(words[0], env) if words else None
+        if program is not None:
+            try:
+                return os.posix_spawn(program, words, _shell_env(env), setsigdef=defaults), True
+            except OSError:
+                pass
+        return os.posix_spawn(shell[0], shell, env, setsigdef=defaults), False
+    # Without posix_spawn (Python < 3.8, a remote machine's) always the shell: a failed exec
+    # in a forked child could not be told from the program's own exit code 127.
+    child = os.fork()
+    if child == 0:
         try:
             for sig in defaults:
                 signal.signal(sig, signal.SIG_DFL)
-            os.execve(argv[0], argv, env)
+            os.execve(shell[0], shell, env)
         finally:
             os._exit(127)
-    return shell
+    return child, False
+
+
+_received = []   # the first of _PASSED_ON (or SIGUSR1) the launcher got, passed on to the trial
+
+
+def _pass_on(signum: int, kill_all: bool = False) -> None:
+    if not _received:
+        _received.append(signal.SIGKILL if kill_all else signum)
+    _signal_all(signal.SIGKILL if kill_all else signum)
 
 
 def _launch(command: str, env: dict) -> int:
@@ -140,9 +245,9 @@ def _launch(command: str, env: dict) -> int:
     """
     _become_subreaper()
     for sig in _PASSED_ON:
-        signal.signal(sig, lambda signum, frame: _signal_all(signum))
-    signal.signal(signal.SIGUSR1, lambda signum, frame: _signal_all(signal.SIGKILL))
-    shell = _start_shell(command, env)
+        signal.signal(sig, lambda signum, frame: _pass_on(signum))
+    signal.signal(signal.SIGUSR1, lambda signum, frame: _pass_on(signum, kill_all=True))
+    trial, direct = _start_command(command, env)
     status = None
     while True:
         try:
@@ -151,7 +256,7 @@ def _launch(command: str, env: dict) -> int:
             break
         except InterruptedError:
             continue
-        if pid == shell:
+        if pid == trial:
             status = wait_status
         if status is not None and _has_children():
             # The trial is over: whatever it left behind (in its group or double-forked
@@ -160,11 +265,38 @@ def _launch(command: str, env: dict) -> int:
     # Every child has been reaped (os.wait raised ChildProcessError).
     if status is None:
         return 1
+    if direct:
+        status = _as_shell_status(status)
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         signal.signal(sig, signal.SIG_DFL)
         os.kill(os.getpid(), sig)
     return os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1
+
+
+def _as_shell_status(status: int) -> int:
+    """The wait status ``/bin/sh -c`` would have ended with around a program that ended with
+    ``status`` (and its message), so a trial ends the same with or without the shell.
+
+    The signal passed on to the tree, if any: the shell got it too and died of it (dash keeps
+    their default actions). Else the program's exit code, or for a program killed by signal N
+    exit code 128 + N and, on stderr, what dash prints then: ``Killed``, ``Segmentation fault
+    (core dumped)``, ... (nothing for SIGINT and SIGPIPE).
+    """
+    if _received:
+        return _received[0]   # the wait status of "killed by signal N" is N
+    if not os.WIFSIGNALED(status):
+        return status
+    sig = os.WTERMSIG(status)
+    if sig not in (signal.SIGINT, signal.SIGPIPE):
+        text = signal.strsignal(sig) or "Signal %d" % sig
+        if os.WCOREDUMP(status):
+            text += " (core dumped)"
+        try:
+            os.write(2, (text + "\n").encode())
+        except OSError:
+            pass
+    return (128 + sig) << 8
 
 
 def _start_ticks(pid: int):
@@ -237,8 +369,8 @@ def serve() -> None:
     """The spawner: launchers on request, their ends reported (see the module's text).
 
     Requests (stdin), one JSON object a line: ``{"id", "command", "cwd", "env", "stdout",
-    "stderr"}`` (the env is the trial's whole environment; stdout and stderr are files,
-    appended to). Answers (stdout), one a line: ``{"id", "pid", "start"}`` (start: the launcher's
+    "stderr"}`` (env: the trial's own variables, added to the spawner's environment, which it
+    inherited from the manager; stdout and stderr are files, appended to). Answers (stdout), one a line: ``{"id", "pid", "start"}`` (start: the launcher's
     start time, as ``nni.runtime.process.start_ticks``) or ``{"id", "errno",
     "error", "filename"}``, then ``{"exit": pid, "returncode": N}`` when that launcher ended
     (``-N``: killed by signal N).
@@ -255,6 +387,7 @@ def serve() -> None:
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)
     launchers = set()   # type: set
+    base_env = dict(os.environ)   # the manager's, when it started the spawner
     pending = b""
     stdin_open = True
     closed_at = 0.0
@@ -314,6 +447,7 @@ def serve() -> None:
             if not line.strip():
                 continue
             request = json.loads(line)
+            request["env"] = dict(base_env, **request["env"])
             try:
                 pid = _fork_launcher(request, (wake_r, wake_w))
             except OSError as exc:
