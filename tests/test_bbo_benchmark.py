@@ -51,3 +51,19 @@ def test_quick_mode_runs_end_to_end(tmp_path, capsys):
     assert "| tpe (ours) |" in text and "| random (ours) |" in text
     assert main(["--from-results", str(out)]) == 0
     assert "| tpe (ours) |" in capsys.readouterr().out
+
+
+def test_docs_tables_are_made_from_the_committed_raw_results():
+    """docs/benchmarks.md's Bayesmark tables are what ``--from-results`` makes of the raw runs it
+    names: a table edited by hand, or raw results changed without the docs, fails here."""
+    from benchmarks.bbo.__main__ import ROOT, docs_table, load, render
+    table = docs_table()
+    command = table.rsplit("Command: `", 1)[1].rstrip("`")
+    words = command.split()
+    files = []
+    for word in words[words.index("--from-results") + 1:]:
+        if word.startswith("--"):
+            break
+        files.append(ROOT / word)
+    assert files and all(f.is_file() for f in files), f"the docs' table names raw results that are not committed: {files}"
+    assert render(load(files), command, "--per-problem" in words) == table

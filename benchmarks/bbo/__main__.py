@@ -273,6 +273,25 @@ def _per_problem(runs: list[dict]) -> list[str]:
     return lines
 
 
+DOCS = ROOT / "docs" / "benchmarks.md"
+BEGIN = "<!-- bbo-table: begin (python -m benchmarks.bbo --from-results FILE... --per-problem --update-docs) -->"
+END = "<!-- bbo-table: end -->"
+
+
+def update_docs(table: str) -> None:
+    text = DOCS.read_text()
+    if BEGIN not in text or END not in text:
+        raise SystemExit(f"{DOCS} has no {BEGIN} ... {END} markers")
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    DOCS.write_text(f"{head}{BEGIN}\n{table}\n{END}{tail}")
+
+
+def docs_table() -> str:
+    """The tables now between the markers of docs/benchmarks.md."""
+    return DOCS.read_text().split(BEGIN, 1)[1].split(END, 1)[0].strip("\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.bbo", description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="2 cheap problems, tiny budgets, 2 seeds (CI)")
@@ -285,11 +304,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, help="raw results (JSON lines, .gz allowed); appended to")
     ap.add_argument("--from-results", type=Path, nargs="+", metavar="FILE", help="only print the table")
     ap.add_argument("--per-problem", action="store_true", help="also a table of each problem's scores")
+    ap.add_argument("--update-docs", action="store_true",
+                    help="with --from-results: write the tables into docs/benchmarks.md between its markers")
     args = ap.parse_args(argv)
     command = "python -m benchmarks.bbo " + " ".join(argv if argv is not None else sys.argv[1:])
     if args.from_results:
-        print(render(load(args.from_results), command, args.per_problem))
+        table = render(load(args.from_results), command, args.per_problem)
+        print(table)
+        if args.update_docs:
+            update_docs(table)
         return 0
+    if args.update_docs:
+        ap.error("--update-docs goes with --from-results: the docs' tables are made from committed raw results")
     if args.quick:
         args.problems = args.problems or list(QUICK_PROBLEMS)
         args.seeds = min(args.seeds, 2)
