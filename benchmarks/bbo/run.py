@@ -188,7 +188,7 @@ def _smac(problem: Problem, seed: int, budget: int) -> tuple[Suggest, Observe]:
             try:
                 info = smac.ask()
             except Exception as exc:   # a finite space used up: the run is over, as for ours
-                if type(exc).__name__ == "ConfigurationSpaceExhaustedException":
+                if type(exc).__name__ in ("ConfigurationSpaceExhaustedException", "StopIteration"):
                     break
                 raise
             params = dict(info.config)
