@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from benchmarks.bbo.__main__ import expected_min, main, scores
+from benchmarks.bbo.__main__ import expected_min, main, scores, weights
 from benchmarks.bbo.problems import PROBLEMS, random_params
 from nni.algorithms.hpo.tpe_tuner import TpeTuner
 
@@ -67,3 +67,29 @@ def test_docs_tables_are_made_from_the_committed_raw_results():
         files.append(ROOT / word)
     assert files and all(f.is_file() for f in files), f"the docs' table names raw results that are not committed: {files}"
     assert render(load(files), command, "--per-problem" in words) == table
+
+
+def test_a_diverged_run_is_clipped_at_random_searchs_median_and_such_problems_weigh_little():
+    """As Bayesmark scores: a run no better than random search's median evaluation counts as that
+    median, however far it diverged, and a problem where random search's best is close to the
+    best found (relative to its median evaluation) weighs little in the mean over problems."""
+    rng = np.random.default_rng(1)
+
+    def runs_of(problem: str, draw) -> list[dict]:
+        rs = [{"optimizer": "random", "problem": problem, "budget": "b", "rounds": 60, "batch": 1,
+               "seed": s, "losses": list(draw(60))} for s in range(40)]
+        rs.append({"optimizer": "tpe", "problem": problem, "budget": "b", "rounds": 60, "batch": 1,
+                   "seed": 0, "losses": [1e6] * 60})
+        return rs
+
+    smooth = runs_of("smooth", lambda n: rng.uniform(0, 1, n))
+    # nearly every setting diverges (15-24), a few reach ~1
+    heavy = runs_of("heavy", lambda n: np.where(rng.uniform(size=n) < 0.1, rng.uniform(0.7, 1.2, n), rng.uniform(15, 24, n)))
+    table = scores(smooth + heavy)
+    for problem, rs in (("smooth", smooth), ("heavy", heavy)):
+        pool = np.concatenate([r["losses"] for r in rs if r["optimizer"] == "random"])
+        best, median = pool.min(), np.median(pool)
+        clipped = np.minimum(pool, median)
+        assert table[("b", problem)]["tpe"] == [pytest.approx((median - best) / (expected_min(clipped, 60) - best))]
+    w = weights(smooth + heavy)
+    assert 5 * w[("b", "heavy")] < w[("b", "smooth")]

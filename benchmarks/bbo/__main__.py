@@ -7,13 +7,16 @@ Run from the repository root with the project's venv::
     python -m benchmarks.bbo --from-results benchmarks/results/bbo.jsonl.gz   # the table again
 
 Budgets: ``challenge`` = 16 rounds x a batch of 8 (the challenge's), ``sequential`` = 60 x 1.
-Score (Bayesmark's normalized score): per problem, ``(best of the run - best ever) / (random
-search's expected best at the same budget - best ever)``; "best ever" is the best loss any
-run of any optimizer found on that problem; random's expected best is computed exactly from
-all random-search evaluations on the problem (order statistics of the pooled draws). 0 = the
-best anyone found, 1 = as good as random search, lower is better. The table gives each
-optimizer's mean score over problems and seeds with a 95 % bootstrap interval and, per
-problem, a Mann-Whitney rank-sum test of our default tuner against each peer.
+Score (Bayesmark's normalized score): per problem, ``(best of the run, clipped at random
+search's median evaluation - best ever) / (random search's expected best at the same budget -
+best ever)``; "best ever" is the best loss any run of any optimizer found on that problem;
+random's expected best is computed exactly from all random-search evaluations on the problem
+(order statistics of the pooled draws, clipped as Bayesmark does). 0 = the best anyone found,
+1 = as good as random search, lower is better. The mean over problems weights each problem as
+Bayesmark's mean score does (by random's expected best on the scale where the clip level is 1),
+so a problem where every evaluation but a few diverges cannot outweigh the rest. The table gives
+each optimizer's mean score with a 95 % bootstrap interval over problems and, per problem, a
+Mann-Whitney rank-sum test of our default tuner against each peer.
 
 Raw results go to a JSON-lines file (one run a line, appended as runs finish, so an
 interrupted study continues where it stopped); the table is made from that file alone.
@@ -162,39 +165,81 @@ def expected_min(pool: np.ndarray, n: int) -> float:
     return float(np.sum(v * (surv[:-1] - surv[1:])))
 
 
-def scores(runs: list[dict]) -> dict[tuple[str, str], dict[str, list[float]]]:
-    """{(budget, problem): {optimizer: [normalized score of each seed]}}."""
-    by_problem: dict[str, list[dict]] = {}
+def _by_problem(runs: list[dict]) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
     for r in runs:
         if "losses" in r:
-            by_problem.setdefault(r["problem"], []).append(r)
+            out.setdefault(r["problem"], []).append(r)
+    return out
+
+
+def _baseline(rs: list[dict]) -> tuple[float, float, np.ndarray] | None:
+    """A problem's best loss of any run, its clip level (the median of random search's single
+    evaluations, as Bayesmark's) and random search's evaluations clipped there; None without
+    random search or when random's median is already the best."""
+    best_ever = min(min(r["losses"]) for r in rs)
+    pool = np.concatenate([r["losses"] for r in rs if r["optimizer"] in ("random", "random_peer")] or [[]])
+    if len(pool) == 0:
+        return None
+    clip = float(np.median(pool))
+    if clip <= best_ever:
+        return None
+    return best_ever, clip, np.minimum(pool, clip)
+
+
+def scores(runs: list[dict]) -> dict[tuple[str, str], dict[str, list[float]]]:
+    """{(budget, problem): {optimizer: [normalized score of each seed]}}.
+
+    A run's best loss is clipped at the median of random search's single evaluations (Bayesmark
+    clips there, so one diverged run cannot outweigh a problem), then put on the scale where 0 is
+    the best any run found and 1 is random search's expected best at the run's budget."""
     out: dict[tuple[str, str], dict[str, list[float]]] = {}
-    for problem, rs in by_problem.items():
-        best_ever = min(min(r["losses"]) for r in rs)
-        pool = np.concatenate([r["losses"] for r in rs if r["optimizer"] in ("random", "random_peer")] or [[]])
-        if len(pool) == 0:
+    for problem, rs in _by_problem(runs).items():
+        base = _baseline(rs)
+        if base is None:
             continue
+        best_ever, clip, pool = base
         for r in rs:
-            n = len(r["losses"])
-            scale = expected_min(pool, n) - best_ever
-            score = (min(r["losses"]) - best_ever) / scale if scale > 0 else 0.0
+            scale = expected_min(pool, len(r["losses"])) - best_ever
+            score = (min(min(r["losses"]), clip) - best_ever) / scale if scale > 0 else 0.0
             out.setdefault((r["budget"], problem), {}).setdefault(r["optimizer"], []).append(float(score))
+    return out
+
+
+def weights(runs: list[dict]) -> dict[tuple[str, str], float]:
+    """{(budget, problem): random search's expected best on Bayesmark's own scale}, where 0 is the
+    best any run found and 1 the clip level. Bayesmark's mean score over problems is the mean of
+    each problem's score on its own scale divided by the mean of these, which is the mean of the
+    scores of :func:`scores` weighted by these."""
+    out: dict[tuple[str, str], float] = {}
+    for problem, rs in _by_problem(runs).items():
+        base = _baseline(rs)
+        if base is None:
+            continue
+        best_ever, clip, pool = base
+        for r in rs:
+            key = (r["budget"], problem)
+            if key not in out:
+                n = int(r["rounds"]) * int(r["batch"])
+                out[key] = (expected_min(pool, n) - best_ever) / (clip - best_ever)
     return out
 
 
 def summarize(runs: list[dict]) -> dict:
     """Mean score per optimizer and budget (with interval), and per-problem tests of ours."""
     table = scores(runs)
+    weight = weights(runs)
     summary: dict[str, Any] = {"mean": {}, "losses": {}, "problems": sorted({p for _, p in table}),
                                "shape": {r["budget"]: f"{r['rounds']}x{r['batch']}" for r in runs if "losses" in r}}
     for budget in sorted({b for b, _ in table}):
         cells = {p: v for (b, p), v in table.items() if b == budget}
         optimizers = sorted({o for v in cells.values() for o in v}, key=_order)
         for o in optimizers:
-            per_problem = [float(np.mean(v[o])) for v in cells.values() if o in v]
+            per_problem = np.array([float(np.mean(v[o])) for v in cells.values() if o in v])
+            w = np.array([weight[(budget, p)] for p, v in cells.items() if o in v])
             seeds = np.concatenate([v[o] for v in cells.values() if o in v])
-            lo, hi = _bootstrap_mean(np.asarray(per_problem))
-            summary["mean"][(budget, o)] = (float(np.mean(per_problem)), lo, hi, len(seeds))
+            lo, hi = _bootstrap_mean(per_problem, w)
+            summary["mean"][(budget, o)] = (float(np.average(per_problem, weights=w)), lo, hi, len(seeds))
         for p, v in cells.items():
             if DEFAULT not in v:
                 continue
@@ -207,11 +252,13 @@ def summarize(runs: list[dict]) -> dict:
     return summary
 
 
-def _bootstrap_mean(values: np.ndarray, n_boot: int = 2000) -> tuple[float, float]:
+def _bootstrap_mean(values: np.ndarray, w: np.ndarray, n_boot: int = 2000) -> tuple[float, float]:
+    """95 % interval of the weighted mean over problems, problems resampled."""
     if len(values) < 2:
         return float(values.mean()), float(values.mean())
     rng = np.random.default_rng(0)
-    means = rng.choice(values, size=(n_boot, len(values)), replace=True).mean(axis=1)
+    idx = rng.integers(0, len(values), size=(n_boot, len(values)))
+    means = (values[idx] * w[idx]).sum(axis=1) / w[idx].sum(axis=1)
     return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
@@ -235,8 +282,9 @@ def render(runs: list[dict], command: str, per_problem: bool = False) -> str:
             else:
                 cells.append("")
         lines.append(f"| {o}{' (ours)' if o in OURS else ''} | " + " | ".join(cells) + " |")
-    lines += ["", "Mean normalized score (0 = best found by any run, 1 = random search's expected best; "
-              "lower is better) over problems, 95 % bootstrap interval over problems."]
+    lines += ["", "Mean normalized score, Bayesmark's (0 = best found by any run, 1 = random search's expected "
+              "best; each run clipped at random search's median evaluation; problems weighted as Bayesmark's "
+              "mean does); lower is better; 95 % bootstrap interval over problems."]
     for b in budgets:
         losses = s["losses"].get(b, [])
         worse = [f"{p} vs {o} (+{gap:.2f}, p={pv:.3f})" for p, o, gap, pv in sorted(losses)]
