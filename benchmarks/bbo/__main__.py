@@ -36,7 +36,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
@@ -165,26 +165,22 @@ def expected_min(pool: np.ndarray, n: int) -> float:
     return float(np.sum(v * (surv[:-1] - surv[1:])))
 
 
-def _by_problem(runs: list[dict]) -> dict[str, list[dict]]:
-    out: dict[str, list[dict]] = {}
+def _baselines(runs: list[dict]) -> Iterator[tuple[str, list[dict], float, float, np.ndarray]]:
+    """Per problem with random search: its runs, the best loss of any run, the clip level (the
+    median of random search's single evaluations, as Bayesmark's) and random search's evaluations
+    clipped there. A problem where random's median is already the best is left out."""
+    by_problem: dict[str, list[dict]] = {}
     for r in runs:
         if "losses" in r:
-            out.setdefault(r["problem"], []).append(r)
-    return out
-
-
-def _baseline(rs: list[dict]) -> tuple[float, float, np.ndarray] | None:
-    """A problem's best loss of any run, its clip level (the median of random search's single
-    evaluations, as Bayesmark's) and random search's evaluations clipped there; None without
-    random search or when random's median is already the best."""
-    best_ever = min(min(r["losses"]) for r in rs)
-    pool = np.concatenate([r["losses"] for r in rs if r["optimizer"] in ("random", "random_peer")] or [[]])
-    if len(pool) == 0:
-        return None
-    clip = float(np.median(pool))
-    if clip <= best_ever:
-        return None
-    return best_ever, clip, np.minimum(pool, clip)
+            by_problem.setdefault(r["problem"], []).append(r)
+    for problem, rs in by_problem.items():
+        best_ever = min(min(r["losses"]) for r in rs)
+        pool = np.concatenate([r["losses"] for r in rs if r["optimizer"] in ("random", "random_peer")] or [[]])
+        if len(pool) == 0:
+            continue
+        clip = float(np.median(pool))
+        if clip > best_ever:
+            yield problem, rs, best_ever, clip, np.minimum(pool, clip)
 
 
 def scores(runs: list[dict]) -> dict[tuple[str, str], dict[str, list[float]]]:
@@ -194,11 +190,7 @@ def scores(runs: list[dict]) -> dict[tuple[str, str], dict[str, list[float]]]:
     clips there, so one diverged run cannot outweigh a problem), then put on the scale where 0 is
     the best any run found and 1 is random search's expected best at the run's budget."""
     out: dict[tuple[str, str], dict[str, list[float]]] = {}
-    for problem, rs in _by_problem(runs).items():
-        base = _baseline(rs)
-        if base is None:
-            continue
-        best_ever, clip, pool = base
+    for problem, rs, best_ever, clip, pool in _baselines(runs):
         for r in rs:
             scale = expected_min(pool, len(r["losses"])) - best_ever
             score = (min(min(r["losses"]), clip) - best_ever) / scale if scale > 0 else 0.0
@@ -212,16 +204,9 @@ def weights(runs: list[dict]) -> dict[tuple[str, str], float]:
     each problem's score on its own scale divided by the mean of these, which is the mean of the
     scores of :func:`scores` weighted by these."""
     out: dict[tuple[str, str], float] = {}
-    for problem, rs in _by_problem(runs).items():
-        base = _baseline(rs)
-        if base is None:
-            continue
-        best_ever, clip, pool = base
-        for r in rs:
-            key = (r["budget"], problem)
-            if key not in out:
-                n = int(r["rounds"]) * int(r["batch"])
-                out[key] = (expected_min(pool, n) - best_ever) / (clip - best_ever)
+    for problem, rs, best_ever, clip, pool in _baselines(runs):
+        for budget, n in {(r["budget"], int(r["rounds"]) * int(r["batch"])) for r in rs}:
+            out[(budget, problem)] = (expected_min(pool, n) - best_ever) / (clip - best_ever)
     return out
 
 
