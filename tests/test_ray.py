@@ -206,6 +206,53 @@ def test_kill_and_stop_leave_no_trial_process(make_experiment, ray_cluster, tmp_
     wait_for(lambda: not any(pid_alive(p) for p in second_pids), 60, "the stopped trial's processes to end")
 
 
+#: A driver of its own (argv: cluster address, trial dir): runs the task body in a worker whose
+#: SIGINT is ignored, so Ray's cancel raises no KeyboardInterrupt there; cancels it once the
+#: trial wrote its pids and prints what ray.get then raised.
+CANCEL_WITHOUT_INTERRUPT = """
+import signal, sys, time, ray
+from pathlib import Path
+from nni.training_service.ray import _run_trial
+
+@ray.remote(max_retries=0)
+def task(trial_dir, code):
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return _run_trial(code, None, trial_dir, {})
+
+ray.init(address=sys.argv[1], log_to_driver=False)
+trial_dir = Path(sys.argv[2])
+ref = task.remote(str(trial_dir), sys.argv[3])
+deadline = time.monotonic() + 90
+while not (trial_dir / "pids").exists() and time.monotonic() < deadline:
+    time.sleep(0.1)
+ray.cancel(ref)
+try:
+    ray.get(ref, timeout=60)
+    print("returned")
+except Exception as exc:
+    print(type(exc).__name__)
+"""
+
+
+def test_a_cancel_ends_the_trial_also_where_no_interrupt_arrives(ray_cluster, tmp_path):
+    """Ray's cancel is a KeyboardInterrupt in the task, and also a flag; the task body ends the
+    trial's group on either (a worker whose SIGINT is ignored, say by the user's own code)."""
+    trial_dir = tmp_path / "trial"
+    trial_dir.mkdir()
+    script = tmp_path / "trial.py"
+    script.write_text("import os, subprocess, sys, time\n"
+                      "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'])\n"
+                      f"open({str(trial_dir / 'pids')!r}, 'w').write(f'{{os.getpid()}} {{child.pid}}')\n"
+                      "time.sleep(120)\n")
+    command = f"{sys.executable} {script}"
+    driver = subprocess.run([sys.executable, "-c", CANCEL_WITHOUT_INTERRUPT, ray_cluster.address, str(trial_dir),
+                             command], capture_output=True, text=True, timeout=240)
+    assert "TaskCancelledError" in driver.stdout, driver.stdout + driver.stderr[-3000:]
+    pids = [int(p) for p in (trial_dir / "pids").read_text().split()]
+    assert len(pids) == 2
+    wait_for(lambda: not any(pid_alive(p) for p in pids), 60, "the cancelled trial's processes to end")
+
+
 #: Records its node (the pid of the raylet that started its worker) and its pids, then waits for
 #: a "release" file in its trial directory (or RELEASE_ALL) and succeeds.
 NODE_LOSS_TRIAL = """

@@ -87,12 +87,56 @@ def _node_output_root() -> str:
     return tempfile.mkdtemp(prefix="nni-ng-ray-")
 
 
+def _cancel_flag() -> Any:
+    """A callable telling whether Ray cancelled the task this runs in (always False outside one)."""
+    try:
+        import ray
+        context = ray.get_runtime_context()
+        context.is_canceled()
+    except Exception:  # noqa: BLE001 - not in a Ray worker (the task body run directly)
+        return lambda: False
+    return context.is_canceled
+
+
+def _end_group(process: Any, leader_start: str | None) -> None:
+    """End the trial's group after a cancel: SIGTERM, then SIGUSR1 to the launcher (it SIGKILLs
+    its tree, double-forked daemons too), then SIGKILL to the group.
+
+    Ray may deliver the cancel again while this runs; a second KeyboardInterrupt must not cut
+    the sequence short, so SIGINT's handler does nothing until it is done.
+    """
+    import signal
+    import time
+
+    try:
+        saved = signal.signal(signal.SIGINT, lambda signum, frame: None)
+    except ValueError:   # not the main thread: nothing delivers KeyboardInterrupt here
+        saved = None
+    try:
+        for sig, grace in ((signal.SIGTERM, KILL_GRACE_SECONDS), (signal.SIGUSR1, 2.0), (signal.SIGKILL, 5.0)):
+            try:
+                if sig == signal.SIGUSR1:
+                    if process.poll() is None:
+                        os.kill(process.pid, sig)
+                elif group_is_ours(process.pid, leader_start):
+                    # Once poll() has reaped the leader its number is free again: the group is
+                    # signalled only while no other process has it.
+                    os.killpg(process.pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+            deadline = time.monotonic() + grace
+            while process.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+    finally:
+        if saved is not None:
+            signal.signal(signal.SIGINT, saved)
+
+
 def _run_trial(command: str, code_dir: str | None, trial_dir: str, env: dict[str, str]) -> dict[str, Any]:
     """The body of the Ray task: run one trial on this node and return how it ended.
 
     ``code_dir`` None: the task's working directory (Ray's ``runtime_env`` ``working_dir``).
     """
-    import signal
     import socket
     import subprocess
     import sys
@@ -109,34 +153,24 @@ def _run_trial(command: str, code_dir: str | None, trial_dir: str, env: dict[str
     with open(stdout_path, "ab") as stdout, open(stderr_path, "ab") as stderr:
         process = subprocess.Popen(["/bin/sh", "-c", _INNER_SCRIPT], cwd=code_dir or os.getcwd(), env=full_env,
                                    stdin=subprocess.PIPE, stdout=stdout, stderr=stderr, start_new_session=True)
-    leader_start = process_start(process.pid)   # the group is (pid, start): see the kill below
-    with open(os.path.join(out_dir, "trial.pid"), "w") as f:
-        f.write(f"{socket.gethostname()} {process.pid}\n")
-    machine = _node_name()
-    _start_lease_keeper(env, machine, process)
+    leader_start = None
     try:
+        leader_start = process_start(process.pid)   # the group is (pid, start): see _end_group
+        with open(os.path.join(out_dir, "trial.pid"), "w") as f:
+            f.write(f"{socket.gethostname()} {process.pid}\n")
+        machine = _node_name()
+        _start_lease_keeper(env, machine, process)
+        cancelled = _cancel_flag()
         # Polling, not wait(): Ray's cancel raises KeyboardInterrupt between bytecodes, which a
-        # blocking waitpid() would not see until the trial ended by itself.
+        # blocking waitpid() would not see until the trial ended by itself. The flag is the
+        # same cancel seen another way: it is set even where the interrupt never arrives.
         while process.poll() is None:
+            if cancelled():
+                raise KeyboardInterrupt("the task was cancelled")
             time.sleep(0.05)
         exit_code = process.returncode
     except BaseException:
-        # ray.cancel() without force: KeyboardInterrupt here. End the group, then re-raise. Before
-        # the SIGKILL the launcher (the leader) SIGKILLs its tree: double-forked daemons too.
-        for sig, grace in ((signal.SIGTERM, KILL_GRACE_SECONDS), (signal.SIGUSR1, 2.0), (signal.SIGKILL, 5.0)):
-            try:
-                if sig == signal.SIGUSR1:
-                    if process.poll() is None:
-                        os.kill(process.pid, sig)
-                elif group_is_ours(process.pid, leader_start):
-                    # Once poll() has reaped the leader its number is free again: the group is
-                    # signalled only while no other process has it.
-                    os.killpg(process.pid, sig)
-            except (ProcessLookupError, PermissionError):
-                pass
-            deadline = time.monotonic() + grace
-            while process.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.02)
+        _end_group(process, leader_start)
         raise
     finally:
         try:
@@ -305,10 +339,13 @@ class RayTrainingService(TrainingService):
         except asyncio.TimeoutError:
             pass
         # The worker did not react: kill it; the watchdog in the trial's group ends the trial.
+        _log.warning("trial %s: its Ray task did not end %.0f s after the cancel; killing its worker",
+                     trial_id, KILL_GRACE_SECONDS + 5.0)
         await loop.run_in_executor(None, lambda: self._ray.cancel(ref, force=True))
         try:
             await asyncio.wait_for(asyncio.shield(watcher), 10)
         except asyncio.TimeoutError:
+            _log.warning("trial %s: Ray did not confirm that its worker was killed", trial_id)
             watcher.cancel()
             await self._report_by_id(trial_id, "killed; Ray did not confirm the cancel")
 
