@@ -43,8 +43,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-DOCS = ROOT / "docs" / "benchmarks.md"
-BEGIN, END = "<!-- tuner_costs:begin -->", "<!-- tuner_costs:end -->"
+sys.path.insert(0, str(Path(__file__).resolve().parent))   # run as a script or loaded by path: its folder's helpers
+from _docs_block import DocsBlock  # noqa: E402
+
+DOCS_BLOCK = DocsBlock(ROOT / "docs" / "benchmarks.md", "<!-- tuner_costs:begin -->", "<!-- tuner_costs:end -->")
 
 SPACE = {
     "x": {"_type": "uniform", "_value": [0, 1]},
@@ -324,18 +326,12 @@ def render(data: dict) -> str:
 
 
 def update_docs(table: str) -> None:
-    text = DOCS.read_text()
-    if BEGIN not in text or END not in text:
-        raise SystemExit(f"{DOCS} has no {BEGIN} ... {END} markers")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    DOCS.write_text(f"{head}{BEGIN}\n{table}\n{END}{tail}")
+    DOCS_BLOCK.write(table)
 
 
 def docs_table() -> str:
     """The table now between the markers of docs/benchmarks.md."""
-    text = DOCS.read_text()
-    return text.split(BEGIN, 1)[1].split(END, 1)[0].strip("\n")
+    return DOCS_BLOCK.read()
 
 
 def _machine() -> str:

@@ -43,6 +43,7 @@ from typing import Any, Callable
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._docs_block import DocsBlock  # noqa: E402
 from benchmarks.tuner_quality.problems import PROBLEMS  # noqa: E402
 
 BUDGET = 60
@@ -151,16 +152,14 @@ def table(results: dict[str, Any]) -> tuple[str, bool]:
 
 def docs_block(results: dict[str, Any], source: str) -> str:
     text, _ = table(results)
-    return (f"{_BEGIN}\nShift: {results['shift']:g} of each continuous range; budget {results['budget']} "
+    return (f"Shift: {results['shift']:g} of each continuous range; budget {results['budget']} "
             f"trials; TPE with its defaults.\n\n{text}\n\nCommand: `{results['command']}`; machine: {results['machine']}; "
             f"commit {results['commit']}; {results['seconds']} s. Raw results: `{source}` (regenerate this "
-            f"table with `python benchmarks/warm_start.py --from-results {source} --update-docs`).\n{_END}")
+            f"table with `python benchmarks/warm_start.py --from-results {source} --update-docs`).")
 
 
 def update_docs(results: dict[str, Any], source: str) -> None:
-    text = DOCS.read_text()
-    begin, end = text.index(_BEGIN), text.index(_END) + len(_END)
-    DOCS.write_text(text[:begin] + docs_block(results, source) + text[end:])
+    DocsBlock(DOCS, _BEGIN, _END).write(docs_block(results, source))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -58,6 +58,9 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
+sys.path.insert(0, str(HERE))   # run as a script: its folder's helpers
+from _docs_block import DocsBlock  # noqa: E402
+
 RESULTS = HERE / "results" / "webui.md"
 DOC = REPO / "docs" / "webui.md"
 DOC_START, DOC_END = "<!-- webui-benchmark:start -->", "<!-- webui-benchmark:end -->"
@@ -486,13 +489,10 @@ def commit() -> str:
 
 def update_doc(text: str) -> None:
     """Put ``text`` between the markers of docs/webui.md (left alone when they are missing)."""
-    doc = DOC.read_text()
-    if DOC_START not in doc or DOC_END not in doc:
-        log(f"{DOC} has no {DOC_START} marker: not updated")
-        return
-    head, rest = doc.split(DOC_START, 1)
-    _, tail = rest.split(DOC_END, 1)
-    DOC.write_text(f"{head}{DOC_START}\n{text}\n{DOC_END}{tail}")
+    try:
+        DocsBlock(DOC, DOC_START, DOC_END).write(text)
+    except SystemExit as exc:
+        log(f"{exc}: not updated")
 
 
 if __name__ == "__main__":
