@@ -718,3 +718,75 @@ def test_clean_up_on_resume_never_signals_a_pid_another_process_got(sshd, tmp_pa
         for process in (left, recycled, recycled_old):
             process.kill()
             process.wait()
+
+
+# -- the machine's spawner --------------------------------------------------------------------------
+#: Records its launcher's parent (the process that started the trial's group on the machine), its
+#: own pid and a double-forked daemon's, then runs until it is ended.
+SPAWNED_TRIAL = """
+    import os, signal, time, nni
+    nni.get_next_parameter()
+    out = os.environ["NNI_OUTPUT_DIR"]
+    with open("/proc/%d/stat" % os.getpgid(0)) as f:   # the group's leader: the trial's launcher
+        starter = int(f.read().rsplit(")", 1)[1].split()[1])
+    daemon_r, daemon_w = os.pipe()
+    if os.fork() == 0:            # a daemon: fork, setsid, fork, exit; it ignores SIGTERM
+        os.setsid()
+        if os.fork() == 0:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            os.write(daemon_w, str(os.getpid()).encode())
+            while True:
+                time.sleep(1)
+        os._exit(0)
+    os.wait()
+    daemon = os.read(daemon_r, 100).decode()
+    with open(os.path.join(out, "tmp"), "w") as f:
+        f.write(f"{starter} {os.getpid()} {daemon}")
+    os.rename(os.path.join(out, "tmp"), os.path.join(out, "started"))
+    time.sleep(120)
+"""
+
+
+def test_one_spawner_per_machine_starts_every_trial_and_a_killed_manager_leaves_nothing(sshd, tmp_path):
+    """The trials on a machine are all started by one process there (the machine's spawner,
+    ``_subreaper.py --serve`` over one SSH channel), not one SSH session each; when the manager
+    is SIGKILLed, every trial, the daemon each double-forked, and the spawner end there."""
+    import yaml
+    from test_nnictl import nnictl
+
+    code = tmp_path / "exp"
+    code.mkdir()
+    (code / "trial.py").write_text(textwrap.dedent(SPAWNED_TRIAL))
+    remote_home = tmp_path / "remote-home"
+    config = {"searchSpace": SPACE, "trialCommand": "python3 trial.py", "trialCodeDirectory": str(code),
+              "trialConcurrency": 3, "maxTrialNumber": 3, "tuner": {"name": "Random"},
+              "experimentWorkingDirectory": str(tmp_path / "experiments"),
+              "trainingService": remote_service(sshd, tmp_path)}
+    (code / "config.yml").write_text(yaml.safe_dump(config))
+    out = nnictl("create", "--config", str(code / "config.yml"), "--port", "0")
+    assert out.returncode == 0, out.stderr
+    exp_id = re.search(r"Experiment (\w+) started", out.stdout).group(1)
+    entry = json.loads((Path(os.environ["NNI_NG_HOME"]) / "experiments" / f"{exp_id}.json").read_text())
+    processes: list[int] = []
+    try:
+        started = wait_for(lambda: (lambda f: f if len(f) == 3 else None)(
+            list((remote_home / exp_id).glob("trials/*/started"))), 120, "three running trials")
+        records = [[int(p) for p in path.read_text().split()] for path in started]
+        starters = {record[0] for record in records}
+        processes = [p for record in records for p in record]
+        assert all(len(record) == 3 for record in records), records   # starter, trial, its daemon
+        # One process there started all three trials: the spawner, a python3 serving requests.
+        assert len(starters) == 1, records
+        (spawner,) = starters
+        assert Path(f"/proc/{spawner}/cmdline").read_bytes().split(b"\0")[-2] == b"--serve"
+        processes.append(spawner)
+        os.kill(entry["pid"], signal.SIGKILL)
+        # The connection dies with the manager: the spawner's stdin closes, and it ends every trial.
+        wait_for(lambda: not any(pid_alive(p) for p in processes), 60, "the dead manager's trials to end")
+    finally:
+        nnictl("stop", exp_id)
+        for pid in processes:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
