@@ -790,3 +790,43 @@ def test_one_spawner_per_machine_starts_every_trial_and_a_killed_manager_leaves_
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+#: Attempt 1 records its launcher's parent (the machine's spawner), its pid and a child's, then
+#: blocks; later attempts report x at once.
+SPAWNER_KILLED_TRIAL = """
+    import os, pathlib, subprocess, sys, time, nni
+    p = nni.get_next_parameter()
+    out = pathlib.Path(os.environ["NNI_OUTPUT_DIR"])
+    if int(os.environ["NNI_TRIAL_ATTEMPT"]) == 1:
+        with open("/proc/%d/stat" % os.getpgid(0)) as f:
+            starter = f.read().rsplit(")", 1)[1].split()[1]
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+        (out / "tmp").write_text(f"{starter} {os.getpid()} {child.pid}")
+        (out / "tmp").rename(out / "started")
+        time.sleep(120)
+    nni.report_final_result(p["x"])
+"""
+
+
+def test_a_killed_spawner_loses_its_trials_ends_them_and_the_next_attempt_runs(make_experiment, sshd, tmp_path):
+    """The machine's spawner is SIGKILLed there (OOM killer, a stray kill) while a trial runs:
+    the attempt is lost (not left running unseen), its processes end on the machine, and the
+    trial's next attempt runs on the same, still connected machine."""
+    exp = remote_experiment(make_experiment, sshd, tmp_path, SPAWNER_KILLED_TRIAL, concurrency=1, max_trials=1)
+    exp.start(port=0)
+    try:
+        (job,) = wait_for(lambda: exp.list_trial_jobs("RUNNING"), 60, "the trial to run")
+        started = tmp_path / "remote-home" / exp.id / "trials" / job.trialJobId / "started"
+        spawner, *trial_pids = map(int, wait_for(lambda: started.exists() and started.read_text(), 60,
+                                                 "attempt 1 to start").split())
+        assert Path(f"/proc/{spawner}/cmdline").read_bytes().split(b"\0")[-2] == b"--serve"
+        os.kill(spawner, signal.SIGKILL)
+        assert exp.wait(timeout=90) == "DONE"
+        job = exp.get_trial_job(job.trialJobId)
+        one, two = job.attempts
+        assert (one["status"], two["status"]) == ("LOST", "SUCCEEDED"), job.attempts
+        assert "the trial spawner there ended without the trial's exit status" in one["reason"], one
+        wait_for(lambda: not any(pid_alive(p) for p in trial_pids), 60, "the lost attempt's processes to end")
+    finally:
+        exp.stop()

@@ -650,6 +650,10 @@ class RemoteTrainingService(TrainingService):
         if spawner is not None and spawner.running:
             await self._spawn_through_spawner(trial, spawner)
         else:
+            if spawner is not None:   # killed there: not restarted on this connection (no crash loop)
+                machine.spawner = None
+                _log.warning("machine %s: its trial spawner ended; until it reconnects, each trial there gets "
+                             "its own SSH channel and launcher", machine.name)
             await self._spawn_in_channel(trial)
         # For a resumed manager: which machine ran the trial and its process group there (with
         # its leader's start: by then the number may be another process's).
