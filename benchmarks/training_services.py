@@ -28,6 +28,7 @@ import asyncio
 import json
 import os
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -263,6 +264,8 @@ def main() -> int:
                         help="8 trials per platform, one load of 50 fake trials x 5 metrics; exit 1 if anything breaks")
     parser.add_argument("--trials", type=int, help="trials per platform run (default 40; --quick 8)")
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs per platform (a row each, then their median for a platform with a floor)")
     parser.add_argument("--skip", default="", help="comma-separated: local,remote,ray,load")
     parser.add_argument("--load", help="fake trial counts for the manager load test (default 200,500,1000; --quick 50)")
     parser.add_argument("--metrics", type=int, help="intermediate metrics per fake trial (default 20; --quick 5)")
@@ -281,19 +284,24 @@ def main() -> int:
     for platform in ("local", "remote", "ray"):
         if platform in skip:
             continue
-        try:
-            r = bench_platform(platform, args.trials, args.concurrency)
-        except Exception as exc:  # noqa: BLE001 - one platform missing must not hide the others
-            print(f"| {platform} | skipped: {exc} | | | | | |", flush=True)
-            broken.append(f"{platform}: {exc}")
-            continue
-        if r["succeeded"] != args.trials:
-            broken.append(f"{platform}: {r['succeeded']} of {args.trials} trials succeeded")
-        floor = r.get("floor")
-        floor_cells = (f"{floor['trials_per_s']:.1f} | {100 * r['trials_per_s_steady'] / floor['trials_per_s']:.0f}%"
-                       if floor else " | ")
-        print(f"| {platform} | {r['succeeded']}/{r['trials']} | {r['wall_s']:.2f} | "
-              f"{r['trials_per_s_wall']:.1f} | {r['trials_per_s_steady']:.1f} | {floor_cells} |", flush=True)
+        shares = []   # steady % of floor, per run
+        for _ in range(max(1, args.repeat)):
+            try:
+                r = bench_platform(platform, args.trials, args.concurrency)
+            except Exception as exc:  # noqa: BLE001 - one platform missing must not hide the others
+                print(f"| {platform} | skipped: {exc} | | | | | |", flush=True)
+                broken.append(f"{platform}: {exc}")
+                break
+            if r["succeeded"] != args.trials:
+                broken.append(f"{platform}: {r['succeeded']} of {args.trials} trials succeeded")
+            floor = r.get("floor")
+            if floor:
+                shares.append(100 * r["trials_per_s_steady"] / floor["trials_per_s"])
+            floor_cells = f"{floor['trials_per_s']:.1f} | {shares[-1]:.0f}%" if floor else " | "
+            print(f"| {platform} | {r['succeeded']}/{r['trials']} | {r['wall_s']:.2f} | "
+                  f"{r['trials_per_s_wall']:.1f} | {r['trials_per_s_steady']:.1f} | {floor_cells} |", flush=True)
+        if len(shares) > 1:
+            print(f"| {platform}: median of {len(shares)} | | | | | | {statistics.median(shares):.0f}% |", flush=True)
     if "load" in skip:
         return _report(broken)
     print(f"\n## manager limits: N concurrent fake trials, 1 parameter request + {args.metrics} intermediate "
