@@ -11,7 +11,9 @@ run by a real experiment on ``local``, ``remote`` (a throwaway OpenSSH server on
 start to DONE including the service's start (SSH connect and upload, Ray init); ``steady``
 is trials / (last trial end - first trial start). The remote row has its own floor: the same
 number of ``python3 -c "import nni"`` over the same SSH server, as many at a time, each in a
-channel of one connection as the service runs its trials (``remote_floor``).
+channel of one connection, as the service ran each trial before it had one spawner per
+machine (``remote_floor``): the service, which now opens no channel per trial, can beat it.
+``--repeat N`` runs each platform N times (a row each, then the median share of the floor).
 
 Part 2, manager limits: a real manager (real REST server, real SQLite, Random tuner) whose
 training service only hands out trial ids and tokens, and a separate client process that
@@ -92,7 +94,8 @@ def remote_service(work: Path, python_dir: str) -> tuple[dict, Any]:
 def remote_floor(sshd: Any, python_dir: str, trials: int, concurrency: int) -> dict:
     """The remote service's own floor: ``python3 -c "import nni"`` run ``trials`` times over the
     same SSH server, ``concurrency`` at a time, each in its own channel of one connection (as
-    the service runs its trials), with the same PATH; trials/s as the service's steady rate."""
+    the service ran each trial before its per-machine spawner), with the same PATH; trials/s
+    as the service's steady rate."""
     import getpass
 
     import asyncssh

@@ -3,16 +3,25 @@
 Per machine: one SSH connection, kept for the whole experiment. The trial code directory
 is uploaded once (a gzipped tar over an exec channel, ``.nniignore`` honoured) into
 ``<remoteWorkingDirectory>/<experiment id>/code``; each trial runs in its own session and
-process group (``setsid``) from that directory, with ``<...>/trials/<trial id>`` as its
+process group from that directory, with ``<...>/trials/<trial id>`` as its
 ``NNI_SYS_DIR``/``NNI_OUTPUT_DIR``. The trial reaches the manager through a reverse port
 forward of the same connection (``127.0.0.1:<port>`` on the remote host), so neither
-``nniManagerIp`` nor an open firewall port is needed. stdout/stderr stream back over the
-channel into the local trial directory (``stdout``/``stderr``, the local layout).
+``nniManagerIp`` nor an open firewall port is needed.
 
-No orphans: a small watchdog inside each trial's process group reads the channel's stdin;
-when the channel closes (trial ended, kill, manager died, connection lost) it SIGKILLs the
-group, so nothing the trial left in its group outlives it on the remote host
-(:func:`._common.watched_trial_script`, shared with the Ray service).
+Trials are started by the machine's *spawner*: ``_subreaper.py --serve`` run by its
+``python3`` in one SSH channel per connection (the local service's spawner and protocol,
+through the same client, :class:`._spawner.Spawner`). Each trial is one JSON line on that
+channel; the spawner forks the trial's launcher (a child subreaper, leader of the trial's
+new session), relays its stdout/stderr back over the channel into the local trial directory
+(``stdout``/``stderr``, the local layout) and reports its exit. No SSH channel, shell or
+interpreter start per trial beyond the trial's own (and the lease keeper).
+
+No orphans: when the spawner's stdin closes (manager stopped or killed, connection lost) it
+tells every launcher to SIGKILL its tree; a launcher whose spawner is killed does the same
+(``PR_SET_PDEATHSIG``). Where the machine's ``python3`` cannot run the spawner (checked at
+connect, :data:`._common.LAUNCHER_PROBE`), or it did not start, each trial gets its own
+channel as before, with a watchdog in its process group that reads the channel and SIGKILLs
+the group when it closes (:func:`._common.watched_trial_script`, shared with the Ray service).
 """
 
 from __future__ import annotations
