@@ -412,6 +412,10 @@ def serve() -> None:
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)
     launchers = set()   # type: set
     relayed = {}   # read end of a relayed launcher's stdout/stderr pipe -> (launcher pid, 1 or 2)
+    # poll, not select: a remote machine's hundreds of trials hold two pipes each (select stops at fd 1024)
+    poller = select.poll()
+    poller.register(0, select.POLLIN)
+    poller.register(wake_r, select.POLLIN)
     base_env = dict(os.environ)   # the manager's (or the SSH session's), when the spawner started
     pending = b""
     stdin_open = True
@@ -439,6 +443,7 @@ def serve() -> None:
                     continue
                 return
             if data is not None or drain:
+                poller.unregister(fd)
                 os.close(fd)
                 del relayed[fd]
             return
@@ -447,7 +452,7 @@ def serve() -> None:
         timeout = None
         if not stdin_open:
             timeout = max(0.0, closed_at + _END_GRACE_SECONDS - time.monotonic())
-        readable, _, _ = select.select(([0] if stdin_open else []) + [wake_r] + list(relayed), [], [], timeout)
+        readable = [fd for fd, _ in poller.poll(None if timeout is None else int(timeout * 1000) + 1)]
         if wake_r in readable:
             try:
                 while os.read(wake_r, 4096):
@@ -484,6 +489,7 @@ def serve() -> None:
             # The manager stopped (its trials have ended) or died, or its connection is lost:
             # no trial outlives it.
             stdin_open, closed_at = False, time.monotonic()
+            poller.unregister(0)
             for pid in launchers:
                 try:
                     os.kill(pid, signal.SIGUSR1)
@@ -512,6 +518,7 @@ def serve() -> None:
                 os.close(write_end)
                 os.set_blocking(read_end, False)
                 relayed[read_end] = (pid, target)
+                poller.register(read_end, select.POLLIN)
             launchers.add(pid)
             # Read here, where the launcher cannot have been reaped yet: with the pid it names the process.
             answer({"id": request["id"], "pid": pid, "start": _start_ticks(pid)})
