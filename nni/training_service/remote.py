@@ -685,6 +685,10 @@ class RemoteTrainingService(TrainingService):
             _SPAWNED_TRIAL, cwd=f"{self._remote_root(machine)}/code", env=self._trial_env(trial),
             stdout=trial_dir / "stdout", stderr=trial_dir / "stderr", mkdir=(self._remote_trial_dir(trial),))
         trial.pgid, trial.pgid_start = trial.launched.pid, trial.launched.start or ""
+        if trial.launched.start is None:
+            # No /proc there (the spawner reads it): the leader's start as the kill check reads it (ps).
+            _, stdout, _ = await _run_for_output(machine.conn, f"{_IDENTITY_FUNCTIONS} _nni_start {trial.pgid}")
+            trial.pgid_start = stdout.strip()
 
     async def _spawn_in_channel(self, trial: _RemoteTrial) -> None:
         """Start the trial in an SSH channel of its own (a machine without a spawner)."""
