@@ -718,3 +718,115 @@ def test_clean_up_on_resume_never_signals_a_pid_another_process_got(sshd, tmp_pa
         for process in (left, recycled, recycled_old):
             process.kill()
             process.wait()
+
+
+# -- the machine's spawner --------------------------------------------------------------------------
+#: Records its launcher's parent (the process that started the trial's group on the machine), its
+#: own pid and a double-forked daemon's, then runs until it is ended.
+SPAWNED_TRIAL = """
+    import os, signal, time, nni
+    nni.get_next_parameter()
+    out = os.environ["NNI_OUTPUT_DIR"]
+    with open("/proc/%d/stat" % os.getpgid(0)) as f:   # the group's leader: the trial's launcher
+        starter = int(f.read().rsplit(")", 1)[1].split()[1])
+    daemon_r, daemon_w = os.pipe()
+    if os.fork() == 0:            # a daemon: fork, setsid, fork, exit; it ignores SIGTERM
+        os.setsid()
+        if os.fork() == 0:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            os.write(daemon_w, str(os.getpid()).encode())
+            while True:
+                time.sleep(1)
+        os._exit(0)
+    os.wait()
+    daemon = os.read(daemon_r, 100).decode()
+    with open(os.path.join(out, "tmp"), "w") as f:
+        f.write(f"{starter} {os.getpid()} {daemon}")
+    os.rename(os.path.join(out, "tmp"), os.path.join(out, "started"))
+    time.sleep(120)
+"""
+
+
+def test_one_spawner_per_machine_starts_every_trial_and_a_killed_manager_leaves_nothing(sshd, tmp_path):
+    """The trials on a machine are all started by one process there (the machine's spawner,
+    ``_subreaper.py --serve`` over one SSH channel), not one SSH session each; when the manager
+    is SIGKILLed, every trial, the daemon each double-forked, and the spawner end there."""
+    import yaml
+    from test_nnictl import nnictl
+
+    code = tmp_path / "exp"
+    code.mkdir()
+    (code / "trial.py").write_text(textwrap.dedent(SPAWNED_TRIAL))
+    remote_home = tmp_path / "remote-home"
+    config = {"searchSpace": SPACE, "trialCommand": "python3 trial.py", "trialCodeDirectory": str(code),
+              "trialConcurrency": 3, "maxTrialNumber": 3, "tuner": {"name": "Random"},
+              "experimentWorkingDirectory": str(tmp_path / "experiments"),
+              "trainingService": remote_service(sshd, tmp_path)}
+    (code / "config.yml").write_text(yaml.safe_dump(config))
+    out = nnictl("create", "--config", str(code / "config.yml"), "--port", "0")
+    assert out.returncode == 0, out.stderr
+    exp_id = re.search(r"Experiment (\w+) started", out.stdout).group(1)
+    entry = json.loads((Path(os.environ["NNI_NG_HOME"]) / "experiments" / f"{exp_id}.json").read_text())
+    processes: list[int] = []
+    try:
+        started = wait_for(lambda: (lambda f: f if len(f) == 3 else None)(
+            list((remote_home / exp_id).glob("trials/*/started"))), 120, "three running trials")
+        records = [[int(p) for p in path.read_text().split()] for path in started]
+        starters = {record[0] for record in records}
+        processes = [p for record in records for p in record]
+        assert all(len(record) == 3 for record in records), records   # starter, trial, its daemon
+        # One process there started all three trials: the spawner, a python3 serving requests.
+        assert len(starters) == 1, records
+        (spawner,) = starters
+        assert Path(f"/proc/{spawner}/cmdline").read_bytes().split(b"\0")[-2] == b"--serve"
+        processes.append(spawner)
+        os.kill(entry["pid"], signal.SIGKILL)
+        # The connection dies with the manager: the spawner's stdin closes, and it ends every trial.
+        wait_for(lambda: not any(pid_alive(p) for p in processes), 60, "the dead manager's trials to end")
+    finally:
+        nnictl("stop", exp_id)
+        for pid in processes:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+#: Attempt 1 records its launcher's parent (the machine's spawner), its pid and a child's, then
+#: blocks; later attempts report x at once.
+SPAWNER_KILLED_TRIAL = """
+    import os, pathlib, subprocess, sys, time, nni
+    p = nni.get_next_parameter()
+    out = pathlib.Path(os.environ["NNI_OUTPUT_DIR"])
+    if int(os.environ["NNI_TRIAL_ATTEMPT"]) == 1:
+        with open("/proc/%d/stat" % os.getpgid(0)) as f:
+            starter = f.read().rsplit(")", 1)[1].split()[1]
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+        (out / "tmp").write_text(f"{starter} {os.getpid()} {child.pid}")
+        (out / "tmp").rename(out / "started")
+        time.sleep(120)
+    nni.report_final_result(p["x"])
+"""
+
+
+def test_a_killed_spawner_loses_its_trials_ends_them_and_the_next_attempt_runs(make_experiment, sshd, tmp_path):
+    """The machine's spawner is SIGKILLed there (OOM killer, a stray kill) while a trial runs:
+    the attempt is lost (not left running unseen), its processes end on the machine, and the
+    trial's next attempt runs on the same, still connected machine."""
+    exp = remote_experiment(make_experiment, sshd, tmp_path, SPAWNER_KILLED_TRIAL, concurrency=1, max_trials=1)
+    exp.start(port=0)
+    try:
+        (job,) = wait_for(lambda: exp.list_trial_jobs("RUNNING"), 60, "the trial to run")
+        started = tmp_path / "remote-home" / exp.id / "trials" / job.trialJobId / "started"
+        spawner, *trial_pids = map(int, wait_for(lambda: started.exists() and started.read_text(), 60,
+                                                 "attempt 1 to start").split())
+        assert Path(f"/proc/{spawner}/cmdline").read_bytes().split(b"\0")[-2] == b"--serve"
+        os.kill(spawner, signal.SIGKILL)
+        assert exp.wait(timeout=90) == "DONE"
+        job = exp.get_trial_job(job.trialJobId)
+        one, two = job.attempts
+        assert (one["status"], two["status"]) == ("LOST", "SUCCEEDED"), job.attempts
+        assert "the trial spawner there ended without the trial's exit status" in one["reason"], one
+        wait_for(lambda: not any(pid_alive(p) for p in trial_pids), 60, "the lost attempt's processes to end")
+    finally:
+        exp.stop()

@@ -12,16 +12,19 @@ launcher first and set the double-forked daemons free to init).
 
 Two ways to get a launcher:
 
-* ``python -I -S _subreaper.py --serve`` (the local training service, one per experiment):
-  a *spawner* that reads one JSON request a line on stdin and forks, per trial, a launcher
-  in a new session (no interpreter start per trial: the fork of this small process is the
-  launcher). It answers each request with the launcher's pid (or the error that kept it
-  from starting: a missing code directory) and reports each launcher's exit status, all on
-  stdout. When its stdin closes (the manager stopped, or died) every launcher still
-  running is told SIGUSR1, so no trial outlives its manager. See :func:`serve`.
+* ``python -I -S _subreaper.py --serve``: a *spawner* that reads one JSON request a line on
+  stdin and forks, per trial, a launcher in a new session (no interpreter start per trial:
+  the fork of this small process is the launcher). It answers each request with the
+  launcher's pid (or the error that kept it from starting: a missing code directory) and
+  reports each launcher's exit status, all on stdout. When its stdin closes (the manager
+  stopped or died, or the SSH connection was lost) every launcher still running is told
+  SIGUSR1, so no trial outlives its manager; a launcher whose spawner is killed is told
+  SIGUSR1 too (``PR_SET_PDEATHSIG``). The local service runs one per experiment; the remote
+  service one per machine, from this source (``python3 -I -S -c SOURCE --serve``) over one
+  SSH channel, with the trials' stdout and stderr relayed over it. See :func:`serve`.
 * ``python -I -S _subreaper.py COMMAND``, or its source passed in ``$NNI_NG_LAUNCHER`` and run
-  with ``-I -S -c`` under ``$NNI_NG_LAUNCHER_PYTHON`` (the remote service: the machine's
-  ``python3``; Ray: the worker's interpreter): one launcher, this process.
+  with ``-I -S -c`` under ``$NNI_NG_LAUNCHER_PYTHON`` (Ray: the worker's interpreter; the
+  remote service on a machine where the spawner could not start): one launcher, this process.
 
 Kept to the standard library (and to what Python 3.6 has: on a remote machine it runs under
 whatever ``python3`` is there) and started with ``-I -S`` so it starts in a few milliseconds.
@@ -38,6 +41,7 @@ except ImportError:   # not CPython
     import signal
 
 PR_SET_CHILD_SUBREAPER = 36
+PR_SET_PDEATHSIG = 1
 # Set by the remote and Ray services for the shell that starts the launcher; not the trial's.
 _LAUNCHER_VARS = ("NNI_NG_LAUNCHER", "NNI_NG_LAUNCHER_PYTHON")
 _PASSED_ON = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -315,9 +319,14 @@ def _returncode(wait_status: int) -> int:
     return os.WEXITSTATUS(wait_status) if os.WIFEXITED(wait_status) else 1
 
 
-def _fork_launcher(request: dict, keep_closed: tuple) -> int:
+def _fork_launcher(request: dict, keep_closed: tuple, outputs=None) -> int:
     """Fork the launcher of ``request`` in a new session; its pid, or OSError when its setup
-    (working directory, output files) failed and nothing runs."""
+    (directories, working directory, output files) failed and nothing runs.
+
+    ``outputs``: the write ends of the two pipes the spawner relays (``"relay"`` requests),
+    for the launcher's stdout and stderr; else the files the request names.
+    """
+    spawner = os.getpid()
     errors_r, errors_w = os.pipe()
     pid = os.fork()
     if pid == 0:   # the launcher: never returns to the spawner's loop
@@ -329,11 +338,22 @@ def _fork_launcher(request: dict, keep_closed: tuple) -> int:
             signal.set_wakeup_fd(-1)
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.SIG_DFL)
+            if _prctl and _prctl[0] is not None:
+                # The spawner killed (OOM, SIGKILL): SIGUSR1 ends this trial's whole tree, as the
+                # spawner's own end would have. Checked after: it may have died before the prctl.
+                _prctl[0](PR_SET_PDEATHSIG, signal.SIGUSR1, 0, 0, 0)
+                if os.getppid() != spawner:
+                    os._exit(code)
             os.setsid()
+            for folder in request.get("mkdir", ()):
+                os.makedirs(folder, exist_ok=True)
             os.chdir(request["cwd"])
-            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
-            files = [os.open(os.devnull, os.O_RDONLY), os.open(request["stdout"], flags, 0o666),
-                     os.open(request["stderr"], flags, 0o666)]
+            if outputs is None:
+                flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+                files = [os.open(os.devnull, os.O_RDONLY), os.open(request["stdout"], flags, 0o666),
+                         os.open(request["stderr"], flags, 0o666)]
+            else:
+                files = [os.open(os.devnull, os.O_RDONLY)] + list(outputs)
             for target, fd in enumerate(files):
                 os.dup2(fd, target)
                 os.close(fd)
@@ -370,10 +390,14 @@ def serve() -> None:
 
     Requests (stdin), one JSON object a line: ``{"id", "command", "cwd", "env", "stdout",
     "stderr"}`` (env: the trial's own variables, added to the spawner's environment, which it
-    inherited from the manager; stdout and stderr are files, appended to). Answers (stdout), one a line: ``{"id", "pid", "start"}`` (start: the launcher's
-    start time, as ``nni.runtime.process.start_ticks``) or ``{"id", "errno",
-    "error", "filename"}``, then ``{"exit": pid, "returncode": N}`` when that launcher ended
-    (``-N``: killed by signal N).
+    inherited from whoever started it; stdout and stderr are files, appended to), optionally
+    ``"mkdir"`` (directories to create first) and ``"relay": true`` (no files: the launcher's
+    stdout and stderr are pipes whose data comes back here, for a spawner on another machine).
+    Answers (stdout), one a line: ``{"id", "pid", "start"}`` (start: the launcher's start
+    time, as ``nni.runtime.process.start_ticks``) or ``{"id", "errno", "error", "filename"}``;
+    for a relayed launcher ``{"out": pid, "fd": 1 or 2, "data": text}`` (the bytes as latin-1)
+    as its output comes; then ``{"exit": pid, "returncode": N}`` when that launcher ended
+    (``-N``: killed by signal N), after the last of its relayed output.
     """
     import json
     import select
@@ -387,7 +411,12 @@ def serve() -> None:
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)
     launchers = set()   # type: set
-    base_env = dict(os.environ)   # the manager's, when it started the spawner
+    relayed = {}   # read end of a relayed launcher's stdout/stderr pipe -> (launcher pid, 1 or 2)
+    # poll, not select: a remote machine's hundreds of trials hold two pipes each (select stops at fd 1024)
+    poller = select.poll()
+    poller.register(0, select.POLLIN)
+    poller.register(wake_r, select.POLLIN)
+    base_env = dict(os.environ)   # the manager's (or the SSH session's), when the spawner started
     pending = b""
     stdin_open = True
     closed_at = 0.0
@@ -397,20 +426,42 @@ def serve() -> None:
         while data:
             try:
                 data = data[os.write(1, data):]
-            except BrokenPipeError:   # the manager is gone: its stdin end closes too
+            except OSError:   # the manager is gone (a broken pipe or SSH channel): its stdin end closes too
                 return
+
+    def relay(fd: int, drain: bool) -> None:
+        """Pass on what the pipe ``fd`` holds (all of it up to EOF when ``drain``); closed at EOF."""
+        pid, target = relayed[fd]
+        while True:
+            try:
+                data = os.read(fd, 65536)
+            except BlockingIOError:   # a writer that escaped the launcher holds it open: enough
+                data = None
+            if data:
+                answer({"out": pid, "fd": target, "data": data.decode("latin-1")})
+                if drain:
+                    continue
+                return
+            if data is not None or drain:
+                poller.unregister(fd)
+                os.close(fd)
+                del relayed[fd]
+            return
 
     while stdin_open or launchers:
         timeout = None
         if not stdin_open:
             timeout = max(0.0, closed_at + _END_GRACE_SECONDS - time.monotonic())
-        readable, _, _ = select.select([0, wake_r] if stdin_open else [wake_r], [], [], timeout)
+        readable = [fd for fd, _ in poller.poll(None if timeout is None else int(timeout * 1000) + 1)]
         if wake_r in readable:
             try:
                 while os.read(wake_r, 4096):
                     pass
             except BlockingIOError:
                 pass
+        for fd in readable:
+            if fd in relayed:
+                relay(fd, drain=False)
         while True:
             try:
                 pid, wait_status = os.waitpid(-1, os.WNOHANG)
@@ -420,6 +471,8 @@ def serve() -> None:
                 break
             if pid in launchers:
                 launchers.discard(pid)
+                for fd in [fd for fd, (owner, _) in relayed.items() if owner == pid]:
+                    relay(fd, drain=True)   # its tree is gone: what it wrote comes before its exit
                 answer({"exit": pid, "returncode": _returncode(wait_status)})
         if not stdin_open and launchers and time.monotonic() >= closed_at + _END_GRACE_SECONDS:
             for pid in launchers:   # stopped or stuck: the whole tree goes now
@@ -433,8 +486,10 @@ def serve() -> None:
             continue
         data = os.read(0, 65536)
         if not data:
-            # The manager stopped (its trials have ended) or died: no trial outlives it.
+            # The manager stopped (its trials have ended) or died, or its connection is lost:
+            # no trial outlives it.
             stdin_open, closed_at = False, time.monotonic()
+            poller.unregister(0)
             for pid in launchers:
                 try:
                     os.kill(pid, signal.SIGUSR1)
@@ -446,14 +501,24 @@ def serve() -> None:
         for line in lines:
             if not line.strip():
                 continue
-            request = json.loads(line)
+            request = json.loads(line.decode())
             request["env"] = dict(base_env, **request["env"])
+            pipes = (os.pipe(), os.pipe()) if request.get("relay") else ()
             try:
-                pid = _fork_launcher(request, (wake_r, wake_w))
+                pid = _fork_launcher(request, (wake_r, wake_w) + tuple(relayed) + tuple(r for r, _ in pipes),
+                                     tuple(w for _, w in pipes) or None)
             except OSError as exc:
+                for read_end, write_end in pipes:
+                    os.close(read_end)
+                    os.close(write_end)
                 answer({"id": request["id"], "errno": exc.errno, "error": exc.strerror or str(exc),
                         "filename": exc.filename})
                 continue
+            for target, (read_end, write_end) in enumerate(pipes, 1):
+                os.close(write_end)
+                os.set_blocking(read_end, False)
+                relayed[read_end] = (pid, target)
+                poller.register(read_end, select.POLLIN)
             launchers.add(pid)
             # Read here, where the launcher cannot have been reaped yet: with the pid it names the process.
             answer({"id": request["id"], "pid": pid, "start": _start_ticks(pid)})

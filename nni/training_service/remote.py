@@ -3,16 +3,25 @@
 Per machine: one SSH connection, kept for the whole experiment. The trial code directory
 is uploaded once (a gzipped tar over an exec channel, ``.nniignore`` honoured) into
 ``<remoteWorkingDirectory>/<experiment id>/code``; each trial runs in its own session and
-process group (``setsid``) from that directory, with ``<...>/trials/<trial id>`` as its
+process group from that directory, with ``<...>/trials/<trial id>`` as its
 ``NNI_SYS_DIR``/``NNI_OUTPUT_DIR``. The trial reaches the manager through a reverse port
 forward of the same connection (``127.0.0.1:<port>`` on the remote host), so neither
-``nniManagerIp`` nor an open firewall port is needed. stdout/stderr stream back over the
-channel into the local trial directory (``stdout``/``stderr``, the local layout).
+``nniManagerIp`` nor an open firewall port is needed.
 
-No orphans: a small watchdog inside each trial's process group reads the channel's stdin;
-when the channel closes (trial ended, kill, manager died, connection lost) it SIGKILLs the
-group, so nothing the trial left in its group outlives it on the remote host
-(:func:`._common.watched_trial_script`, shared with the Ray service).
+Trials are started by the machine's *spawner*: ``_subreaper.py --serve`` run by its
+``python3`` in one SSH channel per connection (the local service's spawner and protocol,
+through the same client, :class:`._spawner.Spawner`). Each trial is one JSON line on that
+channel; the spawner forks the trial's launcher (a child subreaper, leader of the trial's
+new session), relays its stdout/stderr back over the channel into the local trial directory
+(``stdout``/``stderr``, the local layout) and reports its exit. No SSH channel, shell or
+interpreter start per trial beyond the trial's own (and the lease keeper).
+
+No orphans: when the spawner's stdin closes (manager stopped or killed, connection lost) it
+tells every launcher to SIGKILL its tree; a launcher whose spawner is killed does the same
+(``PR_SET_PDEATHSIG``). Where the machine's ``python3`` cannot run the spawner (checked at
+connect, :data:`._common.LAUNCHER_PROBE`), or it did not start, each trial gets its own
+channel as before, with a watchdog in its process group that reads the channel and SIGKILLs
+the group when it closes (:func:`._common.watched_trial_script`, shared with the Ray service).
 """
 
 from __future__ import annotations
@@ -30,6 +39,7 @@ from typing import Any
 from ..errors import NniError
 from ._common import (LAUNCHER_PROBE, STDERR_TAIL_BYTES, TrialQueue, end_message, launcher_env,
                       watched_trial_script)
+from ._spawner import LaunchedTrial, Spawner
 from ._upload import pack_code_dir
 from .base import GpuNeeds, ServiceContext, TrainingService, TrialEnded, TrialSpec
 from .gpu import GpuError, choose_gpus
@@ -64,27 +74,72 @@ _IDENTITY_FUNCTIONS = (
     "_nni_ours() { c=$(_nni_start $1); if [ -n \"$c\" ]; then [ \"$c\" = \"$2\" ]; "
     "else ! kill -0 $1 2>/dev/null; fi; }; ")
 
-# Runs inside the new session as /bin/sh: record the group id and say it on stdout, start the
-# watchdog on the channel, start the lease keeper (nni.runtime.lease renews this attempt's
-# lease while the trial runs), then become the trial's shell (same pid, so the group leader).
+# The lease keeper (nni.runtime.lease renews this attempt's lease while the shell $$, which
+# becomes the trial's, runs), started in the background by the shell that starts the trial.
+_LEASE_KEEPER = ('if [ -n "$NNI_TRIAL_LEASE_INTERVAL" ]; then '
+                 '(if command -v python3 >/dev/null; then exec python3 -m nni.runtime.lease $$; '
+                 'else exec python -m nni.runtime.lease $$; fi) </dev/null >/dev/null 2>&1 3<&- & fi; ')
+# A trial started by the machine's spawner: the launcher (its parent, $PPID) leads the trial's
+# group; this shell records it, starts the lease keeper, then becomes the trial's shell.
+_SPAWNED_TRIAL = ('echo "$PPID" > "$NNI_SYS_DIR/trial.pid"; ' + _LEASE_KEEPER
+                  + 'exec /bin/sh -c "$NNI_NG_TRIAL_COMMAND"')
+# Without a spawner (a machine whose python3 cannot run it), a channel per trial; this runs
+# inside the trial's new session as /bin/sh: record the group id and say it on stdout, start
+# the watchdog on the channel, the lease keeper, then become the trial's launcher (or shell;
+# same pid, so the group leader).
 _INNER_SCRIPT = watched_trial_script(
     before=(_IDENTITY_FUNCTIONS + 'echo "$$" > "$NNI_SYS_DIR/trial.pid"; '
             'printf "NNI-NG-PGID %s %s\\n" "$$" "$(_nni_start $$)"; '),
-    after_watchdog=(
-        'if [ -n "$NNI_TRIAL_LEASE_INTERVAL" ]; then '
-        '(if command -v python3 >/dev/null; then exec python3 -m nni.runtime.lease $$; '
-        'else exec python -m nni.runtime.lease $$; fi) </dev/null >/dev/null 2>&1 3<&- & fi; '))
+    after_watchdog=_LEASE_KEEPER)
 
 
 class RemoteError(NniError, RuntimeError):
     """A remote machine cannot be used (unreachable, authentication failed, missing tools)."""
 
 
+class _SshPipe:
+    """A machine's spawner as :class:`._spawner.SpawnerPipe`: the stdin and stdout of its SSH channel."""
+
+    def __init__(self, process: Any) -> None:
+        self._process = process   # asyncssh.SSHClientProcess, encoding None
+        self._input_closed = False
+
+    def write(self, data: bytes) -> None:
+        self._process.stdin.write(data)
+
+    async def drain(self) -> None:
+        await self._process.stdin.drain()
+
+    async def readline(self) -> bytes:
+        return await self._process.stdout.readline()
+
+    def close_input(self) -> None:
+        if not self._input_closed:
+            self._input_closed = True
+            try:
+                self._process.stdin.write_eof()
+            except Exception:  # noqa: BLE001 - the channel is gone already: so is the spawner's stdin
+                pass
+
+    def input_closed(self) -> bool:
+        return self._input_closed or self._process.stdin.is_closing()
+
+    async def wait(self) -> None:
+        try:
+            await self._process.wait()
+        except Exception:  # noqa: BLE001 - the connection went away: the channel is closed all the same
+            pass
+
+    def kill(self) -> None:
+        self._process.close()
+
+
 @dataclass
 class _RemoteTrial:
     spec: TrialSpec
     machine: "_Machine"
-    process: Any = None                 # asyncssh.SSHClientProcess
+    process: Any = None                 # asyncssh.SSHClientProcess (a trial without the spawner)
+    launched: LaunchedTrial | None = None   # its launcher (a trial the machine's spawner started)
     pgid: int | None = None
     pgid_start: str = ""                # when the group's leader started there ('' if unknown)
     gpus: list[int] | None = None
@@ -102,6 +157,9 @@ class _Machine:
     forward_port: int | None = None
     home: str = ""
     launcher: bool = False              # its python3 can run the launcher (see _common.LAUNCHER_PROBE)
+    spawner: Spawner | None = None      # starts its trials (one SSH channel), see _start_spawner
+    spawner_conn: Any = None            # the connection the spawner was started on (once per connection)
+    banner: bytes = b""                 # what the shell's start-up printed before the spawner ran
     prepared_for: str | None = None     # experiment id whose code is uploaded
     trials: dict[str, _RemoteTrial] = field(default_factory=dict)
     lost_pgids: list[tuple[int, str]] = field(default_factory=list)   # (pgid, its leader's start)
@@ -310,6 +368,7 @@ class RemoteTrainingService(TrainingService):
         machine.conn = None
         machine.listener = None
         machine.forward_port = None
+        machine.spawner = None   # it ended with its channel: its launchers were told SIGUSR1
         if self._stopping:
             return
         reason = f"lost the SSH connection to machine {machine.name}"
@@ -344,6 +403,10 @@ class RemoteTrainingService(TrainingService):
         for machine in self._machines:
             if machine.reconnect is not None:
                 machine.reconnect.cancel()
+            spawner, machine.spawner = machine.spawner, None
+            if spawner is not None:
+                # Its stdin closes: it ends what still runs (nothing, after stop's kills) and exits.
+                await spawner.close()
             conn, machine.conn = machine.conn, None
             if conn is not None:
                 conn.close()
@@ -423,41 +486,82 @@ class RemoteTrainingService(TrainingService):
         return command
 
     async def _prepare(self, machine: _Machine, spec: TrialSpec) -> None:
-        """Upload the code (once per experiment) and open the reverse forward to the manager."""
+        """Upload the code (once per experiment), open the reverse forward to the manager and
+        start the machine's spawner (once per connection)."""
         async with machine.lock:
-            if machine.prepared_for == self._context.experiment_id and machine.connected:
-                return
-            conn = machine.conn
-            if conn is None:
-                raise RemoteError(f"machine {machine.name} is not connected")
-            root = self._remote_root(machine)
-            code_dir = f"{root}/code"
-            marker = f"{root}/code.done"
-            check = await conn.run(f"test -f {shlex.quote(marker)}", check=False)
-            if check.exit_status != 0:
-                data, count = await asyncio.get_running_loop().run_in_executor(None, pack_code_dir, spec.code_dir)
-                started = time.monotonic()
-                command = (f"rm -rf {shlex.quote(code_dir)} && mkdir -p {shlex.quote(code_dir)} "
-                           f"{shlex.quote(root + '/trials')} && tar -xzf - -C {shlex.quote(code_dir)} && "
-                           f"touch {shlex.quote(marker)}")
-                result = await conn.run(command, input=data, encoding=None, check=False)
-                if result.exit_status != 0:
-                    raise RemoteError(f"machine {machine.name}: uploading trialCodeDirectory to {code_dir} failed: "
-                                      f"{(result.stderr or b'').decode(errors='replace').strip()[:500]}")
-                _log.info("uploaded %d file(s) (%d bytes) to %s:%s in %.2f s", count, len(data), machine.name,
-                          code_dir, time.monotonic() - started)
-            if machine.listener is None:
-                try:
-                    machine.listener = await conn.forward_remote_port("127.0.0.1", 0, "127.0.0.1",
-                                                                      self._context.manager_port)
-                    machine.forward_port = machine.listener.get_port()
-                except Exception as exc:  # noqa: BLE001 - forwarding disabled by the server
-                    # Fall back to the address the manager gave (nniManagerIp must then be reachable).
-                    _log.warning("machine %s refused the reverse port forward (%s); trials there use %s",
-                                 machine.name, exc, self._context.trial_channel)
-                    machine.listener = False
-                    machine.forward_port = None
-            machine.prepared_for = self._context.experiment_id
+            if machine.prepared_for != self._context.experiment_id or not machine.connected:
+                await self._upload_and_forward(machine, spec)
+            if machine.launcher and machine.spawner_conn is not machine.conn:
+                machine.spawner_conn = machine.conn
+                machine.spawner = await self._start_spawner(machine)
+
+    async def _start_spawner(self, machine: _Machine) -> Spawner | None:
+        """The machine's spawner (``_subreaper.py --serve`` run by its python3 over one SSH
+        channel); None, with a warning, where it does not start (its trials then get a
+        channel each, as on a machine whose python3 cannot run the launcher)."""
+        command = self._with_path(machine, f"echo {OUTPUT_MARKER}; exec python3 -I -S -c "
+                                           f"{shlex.quote(launcher_env('python3')['NNI_NG_LAUNCHER'])} --serve")
+        try:
+            process = await machine.conn.create_process(command, encoding=None)
+            banner = b""
+            while True:   # what the user's shell start-up files printed comes first
+                line = await process.stdout.readline()
+                if not line or line.rstrip(b"\r\n") == OUTPUT_MARKER.encode():
+                    break
+                banner += line
+            if not line:
+                stderr = await process.stderr.read()
+                raise RemoteError((banner + stderr).decode(errors="replace").strip()[:500] or "no output")
+        except Exception as exc:  # noqa: BLE001 - any failure: the per-trial way still works
+            _log.warning("machine %s: the trial spawner did not start (%s); each trial there gets its own "
+                         "SSH channel and launcher", machine.name, exc)
+            return None
+        machine.banner = banner[:STARTUP_OUTPUT_LIMIT]
+        self._background(self._log_spawner_stderr(machine, process))
+        return Spawner(_SshPipe(process), remote=True)
+
+    @staticmethod
+    async def _log_spawner_stderr(machine: _Machine, process: Any) -> None:
+        """Read the spawner's stderr (an unread channel stream would stall it), for the log."""
+        try:
+            while line := await process.stderr.readline():
+                _log.info("machine %s: trial spawner: %s", machine.name, line.decode(errors="replace").rstrip())
+        except Exception:  # noqa: BLE001 - the connection went away
+            pass
+
+    async def _upload_and_forward(self, machine: _Machine, spec: TrialSpec) -> None:
+        """Upload the code and open the reverse forward (:meth:`_prepare`, under the machine's lock)."""
+        conn = machine.conn
+        if conn is None:
+            raise RemoteError(f"machine {machine.name} is not connected")
+        root = self._remote_root(machine)
+        code_dir = f"{root}/code"
+        marker = f"{root}/code.done"
+        check = await conn.run(f"test -f {shlex.quote(marker)}", check=False)
+        if check.exit_status != 0:
+            data, count = await asyncio.get_running_loop().run_in_executor(None, pack_code_dir, spec.code_dir)
+            started = time.monotonic()
+            command = (f"rm -rf {shlex.quote(code_dir)} && mkdir -p {shlex.quote(code_dir)} "
+                       f"{shlex.quote(root + '/trials')} && tar -xzf - -C {shlex.quote(code_dir)} && "
+                       f"touch {shlex.quote(marker)}")
+            result = await conn.run(command, input=data, encoding=None, check=False)
+            if result.exit_status != 0:
+                raise RemoteError(f"machine {machine.name}: uploading trialCodeDirectory to {code_dir} failed: "
+                                  f"{(result.stderr or b'').decode(errors='replace').strip()[:500]}")
+            _log.info("uploaded %d file(s) (%d bytes) to %s:%s in %.2f s", count, len(data), machine.name,
+                      code_dir, time.monotonic() - started)
+        if machine.listener is None:
+            try:
+                machine.listener = await conn.forward_remote_port("127.0.0.1", 0, "127.0.0.1",
+                                                                  self._context.manager_port)
+                machine.forward_port = machine.listener.get_port()
+            except Exception as exc:  # noqa: BLE001 - forwarding disabled by the server
+                # Fall back to the address the manager gave (nniManagerIp must then be reachable).
+                _log.warning("machine %s refused the reverse port forward (%s); trials there use %s",
+                             machine.name, exc, self._context.trial_channel)
+                machine.listener = False
+                machine.forward_port = None
+        machine.prepared_for = self._context.experiment_id
 
     # -- trials ----------------------------------------------------------------------------
     async def submit(self, spec: TrialSpec) -> None:
@@ -519,22 +623,31 @@ class RemoteTrainingService(TrainingService):
         for i in gpus:
             machine.gpu_load[i] = max(0, machine.gpu_load.get(i, 0) - 1)
 
-    def _command(self, trial: _RemoteTrial) -> str:
+    def _trial_env(self, trial: _RemoteTrial) -> dict[str, str]:
+        """The trial's own variables (the machine's environment, as its SSH sessions get it, adds the rest)."""
         machine, spec = trial.machine, trial.spec
-        root = self._remote_root(machine)
-        trial_dir = f"{root}/trials/{spec.trial_id}"
         env = dict(spec.env)
         env["NNI_PLATFORM"] = "remote"
-        env["NNI_SYS_DIR"] = env["NNI_OUTPUT_DIR"] = trial_dir
+        env["NNI_SYS_DIR"] = env["NNI_OUTPUT_DIR"] = self._remote_trial_dir(trial)
         if machine.forward_port:
             env["NNI_TRIAL_CHANNEL"] = f"http://127.0.0.1:{machine.forward_port}"
         env.update(machine.gpu_needs.cuda_env(trial.gpus))
         env["NNI_NG_TRIAL_COMMAND"] = spec.command
+        return env
+
+    def _remote_trial_dir(self, trial: _RemoteTrial) -> str:
+        return f"{self._remote_root(trial.machine)}/trials/{trial.spec.trial_id}"
+
+    def _command(self, trial: _RemoteTrial) -> str:
+        """The SSH command of a trial started without the spawner (its own channel)."""
+        machine = trial.machine
+        env = self._trial_env(trial)
         if machine.launcher:
             env.update(launcher_env("python3"))
         exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
         return self._with_path(machine, (
-            f"mkdir -p {shlex.quote(trial_dir)} && cd {shlex.quote(root + '/code')} && "
+            f"mkdir -p {shlex.quote(self._remote_trial_dir(trial))} && "
+            f"cd {shlex.quote(self._remote_root(machine) + '/code')} && "
             f"export {exports} && exec setsid -w /bin/sh -c {shlex.quote(_INNER_SCRIPT)}"))
 
     async def _spawn(self, trial: _RemoteTrial) -> None:
@@ -542,6 +655,44 @@ class RemoteTrainingService(TrainingService):
         await self._prepare(machine, spec)
         trial_dir = Path(spec.trial_dir)
         trial_dir.mkdir(parents=True, exist_ok=True)
+        spawner = machine.spawner
+        if spawner is not None and spawner.running:
+            await self._spawn_through_spawner(trial, spawner)
+        else:
+            if spawner is not None:   # killed there: not restarted on this connection (no crash loop)
+                machine.spawner = None
+                _log.warning("machine %s: its trial spawner ended; until it reconnects, each trial there gets "
+                             "its own SSH channel and launcher", machine.name)
+            await self._spawn_in_channel(trial)
+        # For a resumed manager: which machine ran the trial and its process group there (with
+        # its leader's start: by then the number may be another process's).
+        (trial_dir / "trial.remote").write_text(
+            f"{machine.name} {trial.pgid} {self._remote_root(machine)} {trial.pgid_start or '-'}\n")
+        trial.watcher = self._background(self._watch(trial))
+        if self.on_trial_start is not None:
+            await self.on_trial_start(spec.trial_id, machine=machine.name)
+
+    async def _spawn_through_spawner(self, trial: _RemoteTrial, spawner: Spawner) -> None:
+        """Start the trial with the machine's spawner: no SSH channel of its own, no interpreter
+        start; its launcher (a fork of the spawner) leads its group, its output is relayed."""
+        machine, trial_dir = trial.machine, Path(trial.spec.trial_dir)
+        if machine.banner:
+            # What the shell's start-up files printed stays in each trial's log, as when each
+            # trial had its own channel (and shell).
+            with open(trial_dir / "stdout", "ab") as f:
+                f.write(machine.banner)
+        trial.launched = await spawner.spawn(
+            _SPAWNED_TRIAL, cwd=f"{self._remote_root(machine)}/code", env=self._trial_env(trial),
+            stdout=trial_dir / "stdout", stderr=trial_dir / "stderr", mkdir=(self._remote_trial_dir(trial),))
+        trial.pgid, trial.pgid_start = trial.launched.pid, trial.launched.start or ""
+        if trial.launched.start is None:
+            # No /proc there (the spawner reads it): the leader's start as the kill check reads it (ps).
+            _, stdout, _ = await _run_for_output(machine.conn, f"{_IDENTITY_FUNCTIONS} _nni_start {trial.pgid}")
+            trial.pgid_start = stdout.strip()
+
+    async def _spawn_in_channel(self, trial: _RemoteTrial) -> None:
+        """Start the trial in an SSH channel of its own (a machine without a spawner)."""
+        machine, trial_dir = trial.machine, Path(trial.spec.trial_dir)
         process = await machine.conn.create_process(self._command(trial), encoding=None)
         trial.process = process
         startup_output = b""
@@ -561,13 +712,6 @@ class RemoteTrainingService(TrainingService):
                               or f"exit status {process.exit_status}")
         pgid, _, start = line[len(PGID_MARKER):].decode(errors="replace").strip().partition(" ")
         trial.pgid, trial.pgid_start = int(pgid), start.strip()
-        # For a resumed manager: which machine ran the trial and its process group there (with
-        # its leader's start: by then the number may be another process's).
-        (trial_dir / "trial.remote").write_text(
-            f"{machine.name} {trial.pgid} {self._remote_root(machine)} {trial.pgid_start or '-'}\n")
-        trial.watcher = self._background(self._watch(trial))
-        if self.on_trial_start is not None:
-            await self.on_trial_start(spec.trial_id, machine=machine.name)
 
     async def _pump(self, stream: Any, path: Path) -> None:
         with open(path, "ab") as f:
@@ -582,6 +726,9 @@ class RemoteTrainingService(TrainingService):
                 f.flush()   # `nnictl log trial` and the web UI read the file while the trial runs
 
     async def _watch(self, trial: _RemoteTrial) -> None:
+        if trial.launched is not None:
+            await self._watch_launched(trial, trial.launched)
+            return
         process, trial_dir = trial.process, Path(trial.spec.trial_dir)
         await asyncio.gather(self._pump(process.stdout, trial_dir / "stdout"),
                              self._pump(process.stderr, trial_dir / "stderr"))
@@ -605,6 +752,25 @@ class RemoteTrainingService(TrainingService):
         else:
             exit_code, reason = status, f"exit code {status}"
         message = end_message(exit_code, trial_dir / "stderr", where=trial.machine.name, reason=reason)
+        await self._trial_ended(trial, exit_code, message, lost=lost)
+
+    async def _watch_launched(self, trial: _RemoteTrial, launched: LaunchedTrial) -> None:
+        """Report the end of a trial the spawner started (its output was relayed until then)."""
+        exit_code = await launched.wait()
+        if trial.ended:
+            return
+        machine, lost = trial.machine, exit_code is None
+        if lost:
+            # The spawner's channel closed: usually the connection is gone, whose watcher says so.
+            for _ in range(20):
+                if trial.ended or not machine.connected:
+                    return
+                await asyncio.sleep(0.05)
+            # The spawner alone ended (killed there): its launchers were told to end their trees
+            # (PR_SET_PDEATHSIG); make sure.
+            self._background(self._kill_groups(machine, [(trial.pgid, trial.pgid_start)], "KILL"))
+        reason = "the trial spawner there ended without the trial's exit status" if lost else None
+        message = end_message(exit_code, Path(trial.spec.trial_dir) / "stderr", where=machine.name, reason=reason)
         await self._trial_ended(trial, exit_code, message, lost=lost)
 
     async def _trial_ended(self, trial: _RemoteTrial, exit_code: int | None, message: str,
