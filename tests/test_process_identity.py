@@ -3,14 +3,13 @@ signalled, and the experiment's secret goes only to the manager that registered.
 
 Real processes throughout: registry entries are written by the process they name (or name a
 live process that is not the manager), the listener on a dead manager's port is a real socket
-server, the pid reuse of the reaper test is a real one (a private pid namespace).
+server.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -196,50 +195,3 @@ def test_nnictl_stop_says_so_when_the_manager_does_not_end(tmp_path, monkeypatch
     finally:
         stuck.kill()
         stuck.wait()
-
-
-# -- item 6: the reaper, with a pid really reused -------------------------------------------------
-REUSE_SCRIPT = r"""
-import fcntl, json, os, subprocess, sys, termios, time
-
-def state(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().rsplit(")", 1)[1].split()[0]
-
-reaper = subprocess.Popen([sys.executable, "-m", "nni.training_service._reaper"], stdin=subprocess.PIPE)
-trial = subprocess.Popen(["sleep", "600"], start_new_session=True)   # a trial's group leader
-reaper.stdin.write(f"+{trial.pid}\n".encode())
-reaper.stdin.flush()
-# The reaper has read the line and is back in read() (sleeping) once the pipe is empty and it sleeps.
-deadline = time.monotonic() + 120
-while True:
-    pending = fcntl.ioctl(reaper.stdin.fileno(), termios.FIONREAD, b"\0\0\0\0")
-    if int.from_bytes(pending, sys.byteorder) == 0 and state(reaper.pid) == "S":
-        break
-    assert time.monotonic() < deadline, "the reaper did not read its line"
-    time.sleep(0.05)
-trial.kill()
-trial.wait()   # the trial ended, its group is gone: its number is free
-with open("/proc/sys/kernel/ns_last_pid", "w") as f:
-    f.write(str(trial.pid - 1))
-other = subprocess.Popen(["sleep", "600"], start_new_session=True)   # leads a group of the same number
-reaper.stdin.close()   # the manager died
-reaper.wait(120)
-print(json.dumps({"same_pid": other.pid == trial.pid, "other_alive": other.poll() is None}))
-other.kill()
-"""
-
-
-def test_the_reaper_leaves_alone_a_group_whose_number_was_reused(tmp_path):
-    if os.geteuid() != 0 or not shutil.which("unshare"):
-        pytest.skip("needs root and unshare(1) for a private pid namespace")
-    script = tmp_path / "reuse.py"
-    script.write_text(REUSE_SCRIPT)
-    out = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", sys.executable, str(script)],
-                         capture_output=True, text=True, timeout=300)
-    if out.returncode != 0 and "unshare" in out.stderr and "Operation not permitted" in out.stderr:
-        pytest.skip(f"no pid namespace here: {out.stderr.strip()}")
-    assert out.returncode == 0, out.stderr
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    assert result["same_pid"], "the test did not get the pid reused"
-    assert result["other_alive"], "the reaper killed a process group that only had the trial's number"

@@ -394,6 +394,32 @@ def test_a_double_forked_daemon_dies_when_the_manager_is_killed(tmp_path, write)
             os.kill(daemon, signal.SIGKILL)
 
 
+def test_a_double_forked_daemon_dies_when_the_manager_and_its_spawner_are_killed_together(tmp_path, write):
+    """``kill -9`` of the manager and of the process that starts its trials (an OOM killer's
+    choice, a ``pkill -9``): nothing is left to notice, yet each launcher ends its own tree."""
+    import signal
+    from nni.manager import registry
+    out = nnictl_create(tmp_path, DAEMON_TRIAL.replace("{ends}", "0"), SPACE)
+    assert out.returncode == 0, out.stderr
+    entry = registry.list_entries()[0]
+    trials = Path(entry["dir"], "trials")
+    trial_dir = wait_for(lambda: next(iter(trials.iterdir()), None) if trials.is_dir() else None, timeout=60,
+                         what="the trial directory")
+    daemon = daemon_pid(str(trial_dir))
+    launcher = int(Path(trial_dir, "trial.pid").read_text().split()[0])
+    spawner = int(Path(f"/proc/{launcher}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    assert Path(f"/proc/{spawner}/cmdline").read_bytes().endswith(b"--serve\0"), "the trial's launcher has no spawner"
+    try:
+        os.kill(spawner, signal.SIGKILL)
+        os.kill(entry["pid"], signal.SIGKILL)
+        wait_for(lambda: not pid_alive(daemon) and not pid_alive(launcher), timeout=30,
+                 what="the trial's launcher and daemon to end")
+    finally:
+        for pid in (daemon, launcher):
+            if pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
 def test_the_url_nnictl_prints_opens_the_web_ui_in_chromium(tmp_path, write):
     """No extra step: the URL ``nnictl create`` prints logs the browser in, then drops the token."""
     import re

@@ -155,7 +155,7 @@ def _stop_entry(entry: dict[str, Any]) -> bool:
         if not _wait_stopped(entry["id"], pid, start, STOP_WAIT_SECONDS):
             print(f"Experiment {entry['id']} did not stop: its manager (pid {pid}) still runs "
                   f"{'after the stop request and ' if asked else ''}{STOP_WAIT_SECONDS:g} s after SIGTERM. "
-                  f"End it with 'kill -9 {pid}' (its trials are then ended by its reaper).", file=sys.stderr)
+                  f"End it with 'kill -9 {pid}' (its trials are then ended by its spawner).", file=sys.stderr)
             return False
     print(f"Experiment {entry['id']} stopped.")
     return True

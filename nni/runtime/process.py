@@ -49,7 +49,7 @@ def process_start(pid: int | None) -> str | None:
     ticks = start_ticks(pid)
     if ticks is not None or os.path.isdir("/proc/self"):
         return ticks
-    import subprocess   # only without /proc: the reaper and the lease renewer start without it (~5 ms)
+    import subprocess   # only without /proc: the lease renewer starts without it (~5 ms)
     try:
         out = subprocess.run(["ps", "-o", "lstart=", "-p", str(pid)], capture_output=True, text=True,
                              timeout=10).stdout

@@ -45,7 +45,6 @@ _EXEC_TRIAL = ('if [ -n "$NNI_NG_LAUNCHER" ]; then exec "$NNI_NG_LAUNCHER_PYTHON
                '"$NNI_NG_TRIAL_COMMAND" </dev/null 3<&-; fi; '
                'exec /bin/sh -c "$NNI_NG_TRIAL_COMMAND" </dev/null 3<&-')
 LAUNCHER_PATH = Path(__file__).with_name("_subreaper.py")
-REAPER_PATH = Path(__file__).with_name("_reaper.py")   # run by path too: python -I -S, no package import
 
 
 def watched_trial_script(*, before: str = "", after_watchdog: str = "") -> str:

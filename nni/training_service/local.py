@@ -6,13 +6,11 @@ import asyncio
 import logging
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 from ..runtime.process import pid_alive, start_ticks
-from ._common import REAPER_PATH, TrialQueue, end_message
+from ._common import TrialQueue, end_message
 from ._spawner import LaunchedTrial, Spawner
 from ._subreaper import descendants
 from .base import ServiceContext, TrainingService, TrialEnded, TrialSpec
@@ -73,14 +71,13 @@ class LocalTrainingService(TrainingService):
         self._gpus: GpuScheduler | None = None
         self._gpu_queue = TrialQueue(self, self._dispatch_gpu_queue)
         self._gpu_held: dict[str, list[int]] = {}
-        self._reaper: subprocess.Popen | None = None
         self._spawner: Spawner | None = None
 
     async def start(self) -> None:
+        # The one process that starts the trials is also what ends them when the manager dies
+        # (its stdin closes: every launcher is told SIGUSR1) or when it is killed itself (each
+        # launcher has PR_SET_PDEATHSIG): see _subreaper.py.
         self._spawner = await Spawner.start()
-        self._reaper = subprocess.Popen([sys.executable, "-I", "-S", str(REAPER_PATH)],
-                                        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                        start_new_session=True)
         gpu_number = self._context.gpu.trial_gpu_number or 0
         if gpu_number > 0:
             try:
@@ -167,7 +164,6 @@ class LocalTrainingService(TrainingService):
         watcher = asyncio.create_task(self._watch(spec, process))
         self._watchers.add(watcher)
         watcher.add_done_callback(self._watchers.discard)
-        self._tell_reaper(f"+{process.pid} {process.start}" if process.start else f"+{process.pid}")
         try:
             # Lets a resumed manager end this trial if the current one is killed while it runs.
             (Path(spec.trial_dir) / PID_FILE).write_text(f"{process.pid} {process.start or start_ticks(process.pid)}")
@@ -185,7 +181,6 @@ class LocalTrainingService(TrainingService):
         except (ProcessLookupError, PermissionError):
             pass
         self._processes.pop(spec.trial_id, None)
-        self._tell_reaper(f"-{process.pid}")
         message = end_message(exit_code, Path(spec.trial_dir) / "stderr")
         await self._ended(TrialEnded(spec.trial_id, exit_code, message, attempt=spec.attempt))
 
@@ -216,15 +211,6 @@ class LocalTrainingService(TrainingService):
             await process.wait()
         await _reap_escaped(tree)
 
-    def _tell_reaper(self, line: str) -> None:
-        if self._reaper is None or self._reaper.stdin is None:
-            return
-        try:
-            self._reaper.stdin.write(line.encode() + b"\n")
-            self._reaper.stdin.flush()
-        except (BrokenPipeError, ValueError):
-            pass
-
     async def cleanup_interrupted(self, trials: list[tuple[str, str]]) -> None:
         for _, trial_dir in trials:
             try:
@@ -251,28 +237,14 @@ class LocalTrainingService(TrainingService):
         for trial_id, exc in failed:
             _logger.error("stopping: killing trial %s failed", trial_id, exc_info=exc)
         if failed:
-            # What a failed kill left running is ended by the reaper, as if the manager had died
-            # (the pipe closes without "stop"); the watchers then see their processes exit.
-            self._end_reaper(kill_listed=True)
+            # What a failed kill left running ends with the spawner (its stdin closes: every
+            # launcher still running ends its tree); the watchers then see their trials exit.
+            await self._close_spawner()
         if self._watchers:
             await asyncio.gather(*self._watchers, return_exceptions=True)
-        self._end_reaper(kill_listed=False)
-        if self._spawner is not None:
-            await self._spawner.close()
-            self._spawner = None
+        await self._close_spawner()
 
-    def _end_reaper(self, *, kill_listed: bool) -> None:
-        if self._reaper is None:
-            return
-        if not kill_listed:
-            self._tell_reaper("stop")
-        if self._reaper.stdin is not None:
-            try:
-                self._reaper.stdin.close()
-            except OSError:   # the reaper is gone already; the flush of what it was sent failed
-                pass
-        try:
-            self._reaper.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self._reaper.kill()
-        self._reaper = None
+    async def _close_spawner(self) -> None:
+        spawner, self._spawner = self._spawner, None
+        if spawner is not None:
+            await spawner.close()
