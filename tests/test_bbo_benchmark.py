@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 
 import numpy as np
 import pytest
@@ -93,3 +94,17 @@ def test_a_diverged_run_is_clipped_at_random_searchs_median_and_such_problems_we
         assert table[("b", problem)]["tpe"] == [pytest.approx((median - best) / (expected_min(clipped, 60) - best))]
     w = weights(smooth + heavy)
     assert 5 * w[("b", "heavy")] < w[("b", "smooth")]
+
+
+def test_a_later_raw_file_replaces_an_optimizers_earlier_runs(tmp_path):
+    """An optimizer rerun after a change goes to its own raw file; read after the study's file,
+    its runs replace the earlier ones of the same optimizer, problem, budget and seed."""
+    from benchmarks.bbo.__main__ import load
+    run = {"optimizer": "gp", "problem": "DT-breast", "budget": "sequential", "rounds": 60, "batch": 1}
+    first, second = tmp_path / "study.jsonl", tmp_path / "rerun.jsonl"
+    first.write_text("\n".join(json.dumps({**run, "seed": s, "losses": [1.0]}) for s in (0, 1)) + "\n"
+                     + json.dumps({**run, "optimizer": "random", "seed": 0, "losses": [2.0]}) + "\n")
+    second.write_text(json.dumps({**run, "seed": 0, "losses": [0.5]}) + "\n")
+    runs = load([first, second])
+    assert sorted((r["optimizer"], r["seed"], r["losses"][0]) for r in runs) == [
+        ("gp", 0, 0.5), ("gp", 1, 1.0), ("random", 0, 2.0)]

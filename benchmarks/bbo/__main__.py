@@ -57,11 +57,15 @@ def _open(path: Path, mode: str) -> Any:
 
 
 def load(paths: Iterable[Path]) -> list[dict]:
+    """The runs of several raw files; a run in a later file replaces the runs of an earlier file
+    with the same optimizer, problem, budget and seed (an optimizer rerun after a change)."""
     runs: list[dict] = []
     for path in paths:
         if path.exists():
             with _open(path, "r") as f:
-                runs.extend(json.loads(line) for line in f if line.strip())
+                new = [json.loads(line) for line in f if line.strip()]
+            rerun = {_key(r) for r in new if "losses" in r}
+            runs = [r for r in runs if _key(r) not in rerun] + new
     return runs
 
 
