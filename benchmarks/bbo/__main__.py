@@ -40,6 +40,7 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
+from .._docs_block import DocsBlock
 from ..tuner_quality.__main__ import bootstrap_median_ci, mann_whitney_p
 from .problems import PROBLEMS, QUICK_PROBLEMS
 from .run import OURS, PEERS
@@ -310,23 +311,19 @@ def _per_problem(runs: list[dict]) -> list[str]:
     return lines
 
 
-DOCS = ROOT / "docs" / "benchmarks.md"
-BEGIN = "<!-- bbo-table: begin (python -m benchmarks.bbo --from-results FILE... --per-problem --update-docs) -->"
-END = "<!-- bbo-table: end -->"
+DOCS_BLOCK = DocsBlock(
+    ROOT / "docs" / "benchmarks.md",
+    "<!-- bbo-table: begin (python -m benchmarks.bbo --from-results FILE... --per-problem --update-docs) -->",
+    "<!-- bbo-table: end -->")
 
 
 def update_docs(table: str) -> None:
-    text = DOCS.read_text()
-    if BEGIN not in text or END not in text:
-        raise SystemExit(f"{DOCS} has no {BEGIN} ... {END} markers")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    DOCS.write_text(f"{head}{BEGIN}\n{table}\n{END}{tail}")
+    DOCS_BLOCK.write(table)
 
 
 def docs_table() -> str:
     """The tables now between the markers of docs/benchmarks.md."""
-    return DOCS.read_text().split(BEGIN, 1)[1].split(END, 1)[0].strip("\n")
+    return DOCS_BLOCK.read()
 
 
 def main(argv: list[str] | None = None) -> int:
