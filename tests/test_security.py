@@ -376,8 +376,9 @@ def test_a_double_forked_daemon_dies_at_trial_end_kill_and_stop(make_experiment)
     wait_for(lambda: not pid_alive(daemon), timeout=30, what="trial 2's daemon to die with the experiment")
 
 
-def test_a_double_forked_daemon_dies_when_the_manager_is_killed(tmp_path, write):
-    import signal
+def _created_daemon_trial(tmp_path: Path) -> tuple[dict, Path, int]:
+    """``nnictl create`` of one DAEMON_TRIAL (its manager a process of its own): the registry
+    entry, the trial's directory and its double-forked daemon's pid, once it runs."""
     from nni.manager import registry
     out = nnictl_create(tmp_path, DAEMON_TRIAL.replace("{ends}", "0"), SPACE)
     assert out.returncode == 0, out.stderr
@@ -385,10 +386,15 @@ def test_a_double_forked_daemon_dies_when_the_manager_is_killed(tmp_path, write)
     trials = Path(entry["dir"], "trials")
     trial_dir = wait_for(lambda: next(iter(trials.iterdir()), None) if trials.is_dir() else None, timeout=60,
                          what="the trial directory")
-    daemon = daemon_pid(str(trial_dir))
+    return entry, trial_dir, daemon_pid(str(trial_dir))
+
+
+def test_a_double_forked_daemon_dies_when_the_manager_is_killed(tmp_path, write):
+    import signal
+    entry, _, daemon = _created_daemon_trial(tmp_path)
     try:
         os.kill(entry["pid"], signal.SIGKILL)
-        wait_for(lambda: not pid_alive(daemon), timeout=30, what="the reaper to end the daemon")
+        wait_for(lambda: not pid_alive(daemon), timeout=30, what="the spawner to end the daemon")
     finally:
         if pid_alive(daemon):
             os.kill(daemon, signal.SIGKILL)
@@ -398,14 +404,7 @@ def test_a_double_forked_daemon_dies_when_the_manager_and_its_spawner_are_killed
     """``kill -9`` of the manager and of the process that starts its trials (an OOM killer's
     choice, a ``pkill -9``): nothing is left to notice, yet each launcher ends its own tree."""
     import signal
-    from nni.manager import registry
-    out = nnictl_create(tmp_path, DAEMON_TRIAL.replace("{ends}", "0"), SPACE)
-    assert out.returncode == 0, out.stderr
-    entry = registry.list_entries()[0]
-    trials = Path(entry["dir"], "trials")
-    trial_dir = wait_for(lambda: next(iter(trials.iterdir()), None) if trials.is_dir() else None, timeout=60,
-                         what="the trial directory")
-    daemon = daemon_pid(str(trial_dir))
+    entry, trial_dir, daemon = _created_daemon_trial(tmp_path)
     launcher = int(Path(trial_dir, "trial.pid").read_text().split()[0])
     spawner = int(Path(f"/proc/{launcher}/stat").read_text().rsplit(")", 1)[1].split()[1])
     assert Path(f"/proc/{spawner}/cmdline").read_bytes().endswith(b"--serve\0"), "the trial's launcher has no spawner"
