@@ -213,7 +213,8 @@ class Spawner:
             if not answer.done():
                 answer.set_result({"error": "the trial spawner has ended"})
         if self._running and not self._pipe.input_closed():
-            _logger.error("the trial spawner ended unexpectedly; killing the %d trial(s) it ran", len(self._running))
+            _logger.error("the trial spawner ended unexpectedly; %s the %d trial(s) it ran",
+                          "its launchers end" if self._remote else "killing", len(self._running))
         for trial in self._running.values():
             if not self._remote and trial.start is not None and start_ticks(trial.pid) == trial.start:
                 for pid in (trial.pid, *descendants(trial.pid)):

@@ -25,10 +25,6 @@ from ._parzen import norm_cdf
 _SUPPORTED = ("choice", "randint", "uniform", "quniform", "loguniform", "qloguniform")
 _NUS = (0.5, 1.5, 2.5, math.inf)
 _FIT_MAX = 240   # most points the hyperparameter fit looks at
-#: noise variance (standardized units) that ``fit(noisy_start=True)``'s second ascent starts from
-NOISY_START_NOISE = 0.1
-#: that second ascent runs on the cold fit and on every this many-th warm one
-NOISY_START_EVERY = 4
 #: Most points the posterior is conditioned on.  Above it the model keeps the best third of the
 #: results and a seeded random sample of the rest (a subset-of-data GP): its Cholesky costs
 #: O(m^3) and its memory O(m^2) however long the history grows (5,000 results exactly would
@@ -183,7 +179,6 @@ class GaussianProcess:
         self.nu = float(nu)
         self.alpha = float(alpha)
         self._theta: np.ndarray | None = None   # warm start: [log ls..., log sf2, log sn2]
-        self._fits = 0
 
     # ---- kernel --------------------------------------------------------------------------------
     def _cov(self, A: np.ndarray, B: np.ndarray, ls: np.ndarray, sf2: float) -> np.ndarray:
@@ -220,14 +215,12 @@ class GaussianProcess:
         return float(lml), grad
 
     def fit(self, X: np.ndarray, y: np.ndarray, steps: int = 40,
-            warm_steps: int | None = None, noisy_start: bool = False) -> "GaussianProcess":
+            warm_steps: int | None = None) -> "GaussianProcess":
         """Fit to unit points ``X`` and losses ``y`` (non-finite losses become the worst finite one).
 
         ``steps`` Adam steps from the default hyperparameters on the first fit; a later fit on
         as many dims starts from the previous optimum and, when ``warm_steps`` is given, takes
-        only that many (one more result moves the optimum little).  With ``noisy_start`` (and
-        a fitted noise below ``NOISY_START_NOISE``) a second ascent starts from the default
-        length scales and that noise, and the better of the two optima is kept.
+        only that many (one more result moves the optimum little).
         """
         y = np.asarray(y, dtype=float).copy()
         finite = np.isfinite(y)
@@ -258,21 +251,7 @@ class GaussianProcess:
             rest = np.random.default_rng(len(ys)).choice(order[_FIT_MAX // 3:], _FIT_MAX - len(keep), replace=False)
             idx = np.concatenate([keep, rest])
             Xf, yf = self.X[idx], ys[idx]
-        best, best_theta = self._ascend(theta, steps, Xf, yf, lo, hi)
-        self._fits += 1
-        quiet = best_theta[d + 1] < math.log(NOISY_START_NOISE)
-        if noisy_start and quiet and (not warm or self._fits % NOISY_START_EVERY == 0):
-            # The likelihood of noisy results has two modes: an interpolating one (no noise,
-            # short length scales) and a smooth one with noise.  An ascent from a near-noiseless
-            # start stays in the first, whose length scales then collapse onto repeated noisy
-            # results (measured on Bayesmark's DT-breast: sn2 stayed ~1e-4 for 30 results,
-            # length scales fell to 0.01).  A second ascent from a noisy start finds the other.
-            # Only on the cold fit and every NOISY_START_EVERY-th warm one (it doubles a fit's
-            # cost): once the noisy optimum wins, the warm starts follow it.
-            start = np.array([math.log(0.3)] * d + [0.0, math.log(NOISY_START_NOISE)])
-            other, other_theta = self._ascend(np.clip(start, lo, hi), steps, Xf, yf, lo, hi)
-            if other > best:
-                best, best_theta = other, other_theta
+        best_theta = self._ascend(theta, steps, Xf, yf, lo, hi)
         self._theta = best_theta
         self.ls = np.exp(best_theta[:d])
         self.sf2 = math.exp(best_theta[d])
@@ -280,8 +259,8 @@ class GaussianProcess:
         return self._condition(self.X, ys)
 
     def _ascend(self, theta: np.ndarray, steps: int, X: np.ndarray, y: np.ndarray,
-                lo: np.ndarray, hi: np.ndarray) -> tuple[float, np.ndarray]:
-        """Adam on the log marginal likelihood from ``theta``: the best value and iterate."""
+                lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """Adam on the log marginal likelihood from ``theta``: the best iterate."""
         m = np.zeros_like(theta)
         v = np.zeros_like(theta)
         best, best_theta = -math.inf, theta.copy()
@@ -293,7 +272,7 @@ class GaussianProcess:
             v = 0.999 * v + 0.001 * grad * grad
             step = 0.1 * (m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
             theta = np.clip(theta + step, lo, hi)
-        return best, best_theta
+        return best_theta
 
     def condition(self, X: np.ndarray, y: np.ndarray) -> "GaussianProcess":
         """The posterior on points ``X`` with losses ``y`` (raw units: standardized as in the last

@@ -37,12 +37,6 @@ LOCAL_ROUNDS = 20
 BATCH_LIE: str | None = "mean"
 #: fit the GP to power-transformed results (see _gp.yeo_johnson) instead of the raw ones
 OUTPUT_WARP = True
-#: a second hyperparameter ascent from a noisy start (see _gp.GaussianProcess.fit).  Off: on
-#: Bayesmark's DT-breast it learned the noise ~20 results sooner, but on the noise-free
-#: shekel4 of benchmarks/tuner_quality the noisy optimum often won and smoothed over the
-#: narrow minima (median best at 60 trials -2.6 against -3.8, 5 seeds), and the plug-in
-#: incumbent alone fixed the search on noisy results (docs/benchmarks.md).
-NOISY_START = False
 #: EI's incumbent is the best posterior mean at a result (not the best result)
 PLUG_IN_INCUMBENT = True
 
@@ -165,7 +159,7 @@ class GPTuner(ConstrainedTuner, BaseTuner):   # ConstrainedTuner: feasible resul
         raw_sd = float(y.std()) or 1.0
         if OUTPUT_WARP:
             y = yeo_johnson(y)
-        gp = self._gp.fit(U, y, warm_steps=WARM_FIT_STEPS, noisy_start=NOISY_START)
+        gp = self._gp.fit(U, y, warm_steps=WARM_FIT_STEPS)
         # The incumbent EI improves on: the best posterior mean at a result, not the best noisy
         # result.  With noise the lowest result is mostly luck; EI measured from it sees no
         # improvement anywhere but where the model knows nothing (the corners), and the search
