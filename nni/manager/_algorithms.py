@@ -8,7 +8,6 @@ tuner (``trial_job_id=`` on each call, ``trial_end`` per job) is decided here, o
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -126,11 +125,11 @@ class Algorithms:
         if not data or not hasattr(self.tuner.algorithm, "import_data"):
             return
         # A warm start's rows that lack new parameters were taken (partial) the first time too.
-        imported = self.tuner.call("import_data", data, **({"partial": True} if self.takes_partial_results else {}))
+        kwargs = {"partial": True} if self.takes_partial_results else {}
         if self.multi_thread:
-            await imported
+            await self.tuner.call("import_data", data, **kwargs)
         else:
-            self.feed(imported)
+            self._post(self.tuner, "import_data", data, **kwargs)
 
     def is_builtin_tuner(self) -> bool:
         """Whether the tuner is one of nni-ng's (they take NNI's search-space format and scalar results)."""
@@ -161,7 +160,7 @@ class Algorithms:
         if record["parameter_source"] == SOURCE_RESUMED or trial.tuner_closed:
             # This tuner instance never generated these parameters (they are re-run after a
             # resume), or it was told the trial ended (a user re-run): it gets imported data.
-            self.feed(self.tuner.call("import_data", [{"parameter": record["parameters"], "value": value}]))
+            self._post(self.tuner, "import_data", [{"parameter": record["parameters"], "value": value}])
         else:
             self.tell_stopped_result(trial, record, value, feasible)
 
@@ -169,26 +168,25 @@ class Algorithms:
                             feasible: Feasibility | None = None) -> None:
         """``receive_trial_result`` (also the last intermediate result of a trial stopped early, as NNI does);
         with ``constraints=`` (docs/constraints.md) in a constrained experiment."""
-        self.feed(self.tuner.call("receive_trial_result", record["parameter_id"], record["parameters"], value,
-                                  **self._phase_kwargs(trial),
-                                  **_objectives.feasibility_kwargs(self.tuner.algorithm, feasible)))
+        self._post(self.tuner, "receive_trial_result", record["parameter_id"], record["parameters"], value,
+                   **self._phase_kwargs(trial), **_objectives.feasibility_kwargs(self.tuner.algorithm, feasible))
 
     def tell_intermediate(self, trial: TrialState, record: dict[str, Any], value: Any) -> None:
         """An intermediate result, to a tuner that reads them (Hyperband/BOHB rank a run that ends
         without a final result by its last one, as NNI's advisors do)."""
         if hasattr(self.tuner.algorithm, "receive_intermediate_result") and \
                 record["parameter_source"] != SOURCE_RESUMED and not trial.tuner_closed:
-            self.feed(self.tuner.call("receive_intermediate_result", record["parameter_id"], value))
+            self._post(self.tuner, "receive_intermediate_result", record["parameter_id"], value)
 
     def trial_ended(self, trial: TrialState, success: bool) -> None:
         """``trial_end`` to the tuner (per parameter set; a MultiPhaseTuner once per job) and the assessor."""
         if isinstance(self.tuner.algorithm, MultiPhaseTuner):
-            self.feed(self.tuner.call("trial_end", trial.trial_id, success))
+            self._post(self.tuner, "trial_end", trial.trial_id, success)
         else:
             for record in trial.records:
-                self.feed(self.tuner.call("trial_end", record["parameter_id"], success, **self._phase_kwargs(trial)))
+                self._post(self.tuner, "trial_end", record["parameter_id"], success, **self._phase_kwargs(trial))
         if self.assessor is not None:
-            self.feed(self.assessor.call("trial_end", trial.trial_id, success))
+            self._post(self.assessor, "trial_end", trial.trial_id, success)
 
     async def assess(self, trial_id: str, history: list[Any]) -> bool:
         """Whether the assessor says ``Bad`` (stop the trial); raises :class:`AlgorithmError`."""
@@ -199,15 +197,13 @@ class Algorithms:
     def _phase_kwargs(self, trial: TrialState) -> dict[str, Any]:
         return {"trial_job_id": trial.trial_id} if self.multi_phase else {}
 
-    def feed(self, future: asyncio.Future) -> None:
-        """Let a tuner/assessor call run; if it raises, the experiment goes to ERROR."""
-        def done(f: asyncio.Future) -> None:
-            if f.cancelled():
-                return
-            exc = f.exception()
-            if isinstance(exc, AlgorithmError):
-                self._on_error(str(exc))
-        future.add_done_callback(done)
+    def _post(self, runner: SerialRunner, method: str, *args: Any, **kwargs: Any) -> None:
+        """A tuner/assessor call nobody awaits; if it raises, the experiment goes to ERROR."""
+        runner.post(self._failed, method, *args, **kwargs)
+
+    def _failed(self, exc: BaseException) -> None:
+        if isinstance(exc, AlgorithmError):
+            self._on_error(str(exc))
 
 
 def _create_algorithm(kind: str, algo: Any) -> Any:

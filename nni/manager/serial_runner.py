@@ -16,7 +16,7 @@ import asyncio
 import contextvars
 import queue
 import threading
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import AlgorithmError, NoMoreTrialError   # raised here when a method raises
 
@@ -53,6 +53,17 @@ class SerialRunner:
         self._queue.put((loop, future, method, args, kwargs))
         return future
 
+    def post(self, on_error: Callable[[BaseException], None], method: str, *args: Any, **kwargs: Any) -> None:
+        """Queue ``algorithm.method(...)`` (in order with :meth:`call`) where nobody awaits the result.
+
+        Only a failure comes back: ``on_error(exc)`` on the loop. A success wakes nothing: a
+        trial's result and end are two such calls, and waking the loop for each was a thread
+        handoff and a pass of the loop per call on the trial's path for nothing.
+        """
+        if self._closed:
+            return
+        self._queue.put((asyncio.get_running_loop(), on_error, method, args, kwargs))
+
     def call_concurrent(self, method: str, *args: Any, **kwargs: Any) -> asyncio.Future:
         """Run ``algorithm.method(...)`` on a new daemon thread, beside the queued calls."""
         loop = asyncio.get_running_loop()
@@ -75,15 +86,24 @@ class SerialRunner:
             # import_data gets every stored result)
             del item
 
-    def _run_one(self, loop: asyncio.AbstractEventLoop, future: asyncio.Future, method: str,
-                 args: tuple, kwargs: dict, context: contextvars.Context | None = None) -> None:
-        if future.cancelled():
+    def _run_one(self, loop: asyncio.AbstractEventLoop, future: asyncio.Future | Callable[[BaseException], None],
+                 method: str, args: tuple, kwargs: dict, context: contextvars.Context | None = None) -> None:
+        """Run one call; settle its future on the loop, or for a posted call (``future`` is its
+        ``on_error``) report a failure only."""
+        if isinstance(future, asyncio.Future) and future.cancelled():
             return
         try:
             result: Any = (context or self._context).run(self._invoke, method, *args, **kwargs)
             error: BaseException | None = None
         except BaseException as exc:  # handed to the awaiting coroutine
             result, error = None, exc
+        if not isinstance(future, asyncio.Future):
+            if error is not None:
+                try:
+                    loop.call_soon_threadsafe(future, error)
+                except RuntimeError:
+                    pass   # the loop is closed
+            return
 
         def settle() -> None:
             if future.done():
@@ -115,6 +135,6 @@ class SerialRunner:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 break
-            if item is not _STOP:
+            if item is not _STOP and isinstance(item[1], asyncio.Future):
                 item[1].cancel()
         self._queue.put(_STOP)
