@@ -210,6 +210,10 @@ def test_pareto_front_holds_only_feasible_results(make_experiment):
         assert rest.get(exp.port, "/progress")["bestMetric"] == 0.45
         hv = rest.get(exp.port, "/pareto-front/hypervolume")
         assert hv["points"][-1]["results"] == 3       # only the feasible results count
+        # the results the Pareto page draws apart, by the server's one rule (nni/_constraints.py)
+        infeasible = rest.get(exp.port, "/pareto-front/infeasible")
+        assert sorted(r["parameter"]["x"] for r in infeasible) == sorted(x for x in XS if 100 * x > 50)
+        assert all(r["objectives"]["cost"] == r["parameter"]["x"] ** 2 for r in infeasible)
         out = nnictl("trial", "ls", exp.id, "--pareto")
         assert out.returncode == 0, out.stderr
         on_front = {r[0] for r in _rows(out.stdout)[1:]}

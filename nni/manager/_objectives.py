@@ -115,10 +115,11 @@ def job_feasibility(finals: list[dict[str, Any]], constraints: list[Constraint] 
     return feasibility(finals[-1]["value"], constraints).to_dict()
 
 
-def _fitting_rows(db: sqlite3.Connection, objectives: list[Objective],
-                  constraints: list[Constraint] | None = None) -> tuple[list[dict[str, Any]], list[list[float]]]:
+def _fitting_rows(db: sqlite3.Connection, objectives: list[Objective], constraints: list[Constraint] | None = None,
+                  infeasible: list[dict[str, Any]] | None = None) -> tuple[list[dict[str, Any]], list[list[float]]]:
     """Export rows whose final result holds every objective, in result order, and their values.
-    With ``constraints`` only feasible results count: an infeasible one is never on the front."""
+    With ``constraints`` only feasible results count: an infeasible one is never on the front
+    (it goes to ``infeasible``, when given)."""
     from .read_model import export_cursor, export_row
     rows, points = [], []
     for raw in export_cursor(db):
@@ -134,6 +135,8 @@ def _fitting_rows(db: sqlite3.Connection, objectives: list[Objective],
         except ObjectiveValueError:
             continue
         if constraints and not feasibility(value, constraints).feasible:
+            if infeasible is not None:
+                infeasible.append({**row, "objectives": dict(zip((o.metric for o in objectives), values))})
             continue
         rows.append({**row, "objectives": dict(zip((o.metric for o in objectives), values))})
         points.append(values)
@@ -220,6 +223,21 @@ def _pareto_front_rows(db: sqlite3.Connection, config: dict | None) -> list[dict
     return [r for r, keep in zip(rows, mask) if keep]
 
 
+def _infeasible_rows(db: sqlite3.Connection, config: dict | None) -> list[dict[str, Any]] | None:
+    """The final results that hold every objective but violate the constraints (never on the
+    front), in the front's row form; None when the experiment has no objectives.  The web UI's
+    Pareto page draws them apart with this, so the rule stays ``nni/_constraints.py``'s alone."""
+    objectives = _db_objectives(db, config)
+    if objectives is None:
+        return None
+    constraints = _db_constraints(db, config)
+    if not constraints:
+        return []
+    infeasible: list[dict[str, Any]] = []
+    _fitting_rows(db, objectives, constraints, infeasible)
+    return infeasible
+
+
 def last_result_id(db: sqlite3.Connection) -> int | None:
     """The id of the last final result: an answer stays right until it changes."""
     return db.execute("SELECT MAX(id) FROM metrics WHERE type = 'FINAL'").fetchone()[0]
@@ -227,7 +245,7 @@ def last_result_id(db: sqlite3.Connection) -> int | None:
 
 #: What the Pareto routes compute, by kind (run in ``_pareto_worker``).
 COMPUTE: dict[str, Callable[[sqlite3.Connection, dict | None], Any]] = {
-    "front": _pareto_front_rows, "hypervolume": _hypervolume_history}
+    "front": _pareto_front_rows, "hypervolume": _hypervolume_history, "infeasible": _infeasible_rows}
 
 
 #: Up to this many final results the answers are worked out on the calling thread (a few
@@ -267,6 +285,10 @@ class ParetoAnswers:
         """What :func:`hypervolume_history` answers, as JSON text (``config`` None: the stored one)."""
         return await self._answer("hypervolume", config)
 
+    async def infeasible(self, config: dict | None) -> str | None:
+        """What :func:`_infeasible_rows` answers, as JSON text (``config`` None: the stored one)."""
+        return await self._answer("infeasible", config)
+
     async def _answer(self, kind: str, config: dict | None) -> Any:
         lock = self._locks.setdefault(kind, asyncio.Lock())
         async with lock:
@@ -274,7 +296,9 @@ class ParetoAnswers:
 
     def _compute(self, kind: str, config: dict | None) -> str | None:
         # config None (a viewed experiment): the stored config, which no longer changes
-        objectives = None if config is None else json.dumps(config.get("objectives"), sort_keys=True)
+        # what the answers depend on besides the results: the objectives and the constraints
+        objectives = None if config is None else json.dumps([config.get("objectives"), config.get("constraints")],
+                                                             sort_keys=True)
         request = {"kind": kind, "path": self._path, "config": config}
         last, count = self._results()
         hit = self._cache.get(kind)

@@ -196,6 +196,12 @@ async def pareto_hypervolume(request: web.Request) -> web.Response:
     return _pareto_answer(await request.app[PARETO_ANSWERS_KEY].hypervolume(_live_config(request)))
 
 
+async def pareto_infeasible(request: web.Request) -> web.Response:
+    """Our addition: the final results that hold every objective but violate the config's
+    ``constraints`` (rows as ``/pareto-front``'s; ``[]`` without constraints); 409 without ``objectives``."""
+    return _pareto_answer(await request.app[PARETO_ANSWERS_KEY].infeasible(_live_config(request)))
+
+
 def _live_config(request: web.Request) -> dict | None:
     """The running experiment's config (it can be updated), or None: the stored one."""
     manager = request.app[MANAGER_KEY]
@@ -510,6 +516,7 @@ def build_app(store: Store, manager: Any = None, stop_view: Any = None, *,
         web.get(f"{API}/export-data", export_data),
         web.get(f"{API}/pareto-front", pareto_front),
         web.get(f"{API}/pareto-front/hypervolume", pareto_hypervolume),
+        web.get(f"{API}/pareto-front/infeasible", pareto_infeasible),
         web.post(f"{API}/experiment/import-data", import_data),
         web.get(f"{API}/experiment/imported-data", imported_data),
         web.get(f"{API}/job-statistics", job_statistics),

@@ -31,18 +31,8 @@ function fitting(rows, objectives) {
   return out;
 }
 
-/** Whether a result violates the config's constraints: the rule of nni/_constraints.py (a
- * missing or non-finite constraint metric is a violation too). The front itself comes from
- * the server, which counts feasible results only. */
-function infeasible(row, constraints) {
-  const value = decode(row.value);
-  return constraints.some((c) => {
-    const x = value && typeof value === "object" ? value[c.metric] : undefined;
-    if (typeof x !== "number" || !Number.isFinite(x)) return true;
-    return (c.max !== undefined && c.max !== null && x > c.max) || (c.min !== undefined && c.min !== null && x < c.min);
-  });
-}
-
+/** A result's identity across the export and the Pareto routes' rows. */
+const key = (r) => `${r.trialJobId}/${r.parameterId}`;
 const label = (o) => `${o.metric} (${o.mode === "maximize" ? "max" : "min"})`;
 const trialLink = (id) => h("a", {href: `#/trial/${encodeURIComponent(id)}`}, id);
 // plotly reads a few HTML tags in hover text (<br>, <b>, ...): names and values are escaped.
@@ -67,6 +57,7 @@ export function create(ctx) {
   let sortDesc = false;
   let objectives = [];
   let constraints = [];   // config `constraints`: infeasible results are drawn apart, never on the front
+  let infeasibleKeys = new Set();   // from the server (GET /pareto-front/infeasible): the rule is nni/_constraints.py's
   let front = [];
 
   function renderBest() {
@@ -99,10 +90,9 @@ export function create(ctx) {
   }
 
   async function draw(all) {
-    const key = (r) => `${r.trialJobId}/${r.parameterId}`;
     const onFront = new Set(front.map(key));
-    const bad = all.filter((r) => infeasible(r, constraints));
-    const dominated = all.filter((r) => !onFront.has(key(r)) && !infeasible(r, constraints));
+    const bad = all.filter((r) => infeasibleKeys.has(key(r)));
+    const dominated = all.filter((r) => !onFront.has(key(r)) && !infeasibleKeys.has(key(r)));
     const text = (rows) => rows.map((r) => `trial ${escapeHtml(r.trialJobId)}<br>${escapeHtml(JSON.stringify(r.parameter))}`);
     const ids = (rows) => rows.map((r) => r.trialJobId);
     if (!all.length) {
@@ -160,12 +150,14 @@ export function create(ctx) {
         summary.textContent = "This experiment has no objectives (config field 'objectives'): no Pareto front.";
         return;
       }
-      const [rows, frontRows, history] = await Promise.all(
-        [get("/export-data"), get("/pareto-front"), get("/pareto-front/hypervolume")]);
+      const [rows, frontRows, history, badRows] = await Promise.all(
+        [get("/export-data"), get("/pareto-front"), get("/pareto-front/hypervolume"),
+          constraints.length ? get("/pareto-front/infeasible") : Promise.resolve([])]);
       const all = fitting(rows, objectives);
       front = fitting(frontRows, objectives);
+      infeasibleKeys = new Set(badRows.map(key));
       summary.className = "";
-      const bad = all.filter((r) => infeasible(r, constraints)).length;
+      const bad = all.filter((r) => infeasibleKeys.has(key(r))).length;
       fill(summary, "Pareto front: ", h("strong", {id: "front-size"}, String(front.length)),
         ` of ${all.length} results (${objectives.map(label).join(", ")})`,
         ...(constraints.length ? ["; ", h("span", {id: "infeasible-count"}, `${bad} infeasible`),
