@@ -302,6 +302,59 @@ def run_ours(python: str, trials: int, concurrency: int, tmp: Path, timeout: flo
     return Run(seconds, trials, detail)
 
 
+# -- the launch path alone -------------------------------------------------------------------
+def run_launch_path(count: int, cwd: Path) -> dict[str, float]:
+    """CPU (this process and its children) and round trip per start of ``/bin/true``, one at a
+    time: through the local service's spawner (a launcher forked per trial: subreaper, new
+    session, output files, its end reported back) and by ``subprocess.run``, the bare cost of
+    a process. What the spawner path costs beyond the bare one is the launcher's price on
+    every trial; its own start and end are measured apart (a spawner that starts nothing) and
+    left out."""
+    import asyncio
+
+    from nni.training_service._spawner import Spawner
+
+    out, err = cwd / "launch.out", cwd / "launch.err"
+
+    async def spawner_run(n: int) -> list[float]:
+        spawner = await Spawner.start()
+        trips = []
+        try:
+            for _ in range(n):
+                started = time.perf_counter()
+                trial = await spawner.spawn("/bin/true", cwd=str(cwd), env={}, stdout=out, stderr=err)
+                await trial.wait()
+                trips.append(time.perf_counter() - started)
+        finally:
+            await spawner.close()
+        return trips
+
+    def timed(work: Callable[[], list[float]]) -> tuple[float, list[float]]:
+        cpu = cpu_seconds()
+        trips = work()
+        return cpu_seconds() - cpu, trips
+
+    def bare() -> list[float]:
+        trips = []
+        for _ in range(count):
+            started = time.perf_counter()
+            subprocess.run(["/bin/true"], cwd=cwd, check=True)
+            trips.append(time.perf_counter() - started)
+        return trips
+
+    best: dict[str, float] = {}
+    for _ in range(2):   # two rounds, each side's least CPU: the same load for both
+        base_cpu, _ = timed(lambda: asyncio.run(spawner_run(0)))
+        spawner_cpu, spawner_trips = timed(lambda: asyncio.run(spawner_run(count)))
+        bare_cpu, bare_trips = timed(bare)
+        for key, value in (("spawner_cpu_ms", (spawner_cpu - base_cpu) / count * 1000),
+                           ("spawner_trip_ms", statistics.median(spawner_trips) * 1000),
+                           ("bare_cpu_ms", bare_cpu / count * 1000),
+                           ("bare_trip_ms", statistics.median(bare_trips) * 1000)):
+            best[key] = min(best.get(key, value), value)
+    return best
+
+
 # -- NNI 3.0 (the peer, in its own virtualenv) ---------------------------------------------
 def nni3_version(python: str) -> str | None:
     """NNI's version in that interpreter, or None when it is missing or broken."""
@@ -413,7 +466,7 @@ def fmt(value: float | None, spec: str) -> str:
     return "n/a" if value is None else format(value, spec)
 
 
-def render(rows: list[Row], args: argparse.Namespace, info: dict[str, str]) -> str:
+def render(rows: list[Row], args: argparse.Namespace, info: dict[str, Any]) -> str:
     lines = [
         "# Trial throughput",
         "",
@@ -487,6 +540,21 @@ def render(rows: list[Row], args: argparse.Namespace, info: dict[str, str]) -> s
             f"N={row.concurrency}: start() {r.detail['ready_ms'] / 1000:.1f}s, trial lifetime median "
             f"{fmt(r.detail.get('lifetime_ms'), '.0f')} ms, DONE seen by polling at {r.detail['seen_done_s']:.1f}s, "
             f"stop() {r.detail['stop_ms'] / 1000:.1f}s" for row, r in nni3) + "."]
+    launch = info.get("launch_path")
+    if isinstance(launch, dict):
+        lines += [
+            "",
+            f"## Launch path alone (`/bin/true`, one at a time, {launch['count']} starts, least of 2 rounds)",
+            "",
+            "| how | CPU ms per start | round trip ms (median) |",
+            "|---|---:|---:|",
+            f"| local service's spawner (launcher: subreaper, session, files, end reported) "
+            f"| {launch['spawner_cpu_ms']:.2f} | {launch['spawner_trip_ms']:.2f} |",
+            f"| `subprocess.run` (the bare process) | {launch['bare_cpu_ms']:.2f} | {launch['bare_trip_ms']:.2f} |",
+            "",
+            "- CPU: this process and every process it started (spawner, launchers, `/bin/true`); "
+            "the spawner's own start and end are measured apart and left out.",
+        ]
     lines += ["", f"Interpreters: nni-ng `{info['ours_python']}`; NNI 3.0 `{info['nni3']}`.",
               f"Command: `{info['command']}`", ""]
     return "\n".join(lines)
@@ -510,10 +578,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="interpreter for nni-ng trials and the floor (default: this one)")
     parser.add_argument("--timeout", type=float, default=900, help="seconds allowed per experiment (default 900)")
     parser.add_argument("--output", type=Path, help=f"markdown copy of the table (default {RESULTS})")
+    parser.add_argument("--launch-starts", type=int,
+                        help="starts of /bin/true per side for the launch-path table (default 300; --quick 30; 0: skip)")
     args = parser.parse_args(argv)
     args.trials = args.trials or (20 if args.quick else 100)
     args.concurrency = args.concurrency or ("2" if args.quick else "2,4")
     args.output = args.output or (RESULTS.with_name("throughput_quick.md") if args.quick else RESULTS)
+    if args.launch_starts is None:
+        args.launch_starts = 30 if args.quick else 300
     if args.nni3_python is None and not args.quick and Path(DEFAULT_NNI3_PYTHON).exists():
         args.nni3_python = DEFAULT_NNI3_PYTHON
     concurrencies = [int(c) for c in args.concurrency.split(",") if c.strip()]
@@ -541,7 +613,7 @@ def main(argv: list[str] | None = None) -> int:
         nni3_python = None
     elif version and not version.startswith("3."):
         log(f"note: {nni3_python} has NNI {version}, not 3.x")
-    info = {
+    info: dict[str, Any] = {
         "machine": f"Machine: {os.cpu_count()} CPU cores, {platform.system()} {platform.release()}, "
                    f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d %H:%M')}.",
         "ours_python": args.python,
@@ -570,6 +642,10 @@ def main(argv: list[str] | None = None) -> int:
             if nni3_python:
                 measure(peer, args.repeat, f"NNI 3.0 N={n}",
                         lambda tmp: run_nni3(nni3_python, args.trials, n, tmp, args.timeout))
+        if args.launch_starts > 0:
+            with ticking("launch path"):
+                info["launch_path"] = {"count": args.launch_starts,
+                                       **run_launch_path(args.launch_starts, neutral_cwd)}
     except KeyboardInterrupt:
         log("interrupted: printing what was measured")
     finally:
