@@ -156,6 +156,10 @@ class TrialBook:
 
     def __init__(self, max_failed_trials_at_start: int | None) -> None:
         self.trials: dict[str, TrialState] = {}
+        # The trials that may be active: every active one is here (ended ones are dropped when
+        # next read), so the scheduler's counts do not walk every trial ever run (a long
+        # experiment of small trials has 100,000).
+        self._live: dict[str, TrialState] = {}
         self.next_parameter_id = 0
         self.next_sequence_id = 0
         self.parameter_sets = 0
@@ -173,6 +177,12 @@ class TrialBook:
 
     def add(self, trial: TrialState) -> None:
         self.trials[trial.trial_id] = trial
+        if trial.active:
+            self._live[trial.trial_id] = trial
+
+    def revived(self, trial: TrialState) -> None:
+        """``trial`` is active again (a new attempt of an ended trial: a retry or a re-run)."""
+        self._live[trial.trial_id] = trial
 
     def new_trial_id(self) -> str:
         trial_id = new_id(5)
@@ -195,11 +205,16 @@ class TrialBook:
         self.parameter_sets -= count
 
     def active(self) -> list[TrialState]:
-        return [t for t in self.trials.values() if t.active]
+        live = [trial for trial in self._live.values() if trial.active]
+        if len(live) < len(self._live):
+            # rebuilt, not deleted from: a dict keeps the slots of deleted keys, and walking
+            # them would cost what walking every trial did
+            self._live = {trial.trial_id: trial for trial in live}
+        return live
 
     def running_count(self) -> int:
         """Active trials that hold a slot (handed to the service; not attempts still queued here)."""
-        return sum(1 for t in self.trials.values() if t.active and not t.queued)
+        return sum(1 for t in self.active() if not t.queued)
 
     # -- budget -------------------------------------------------------------------------------
     def budget_left(self, max_trial_number: int | None) -> float:

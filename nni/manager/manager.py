@@ -554,6 +554,7 @@ class ExperimentManager:
         trial.fence()
         trial.attempt += 1
         trial.status, trial.queued, trial.machine = "WAITING", True, None
+        self.book.revived(trial)
         trial.kill_status, trial.kill_message = None, ""
         trial.history = None
         # The new attempt numbers its metrics from 0 again; stored after the earlier ones.
