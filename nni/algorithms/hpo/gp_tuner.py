@@ -41,6 +41,12 @@ OUTPUT_WARP = True
 PLUG_IN_INCUMBENT = True
 
 
+def _unit_key(u: np.ndarray) -> bytes:
+    """A snapped unit point as a set key (discrete coordinates snap to exact grid values;
+    + 0.0 makes -0.0 and 0.0 one key)."""
+    return (np.asarray(u, dtype=float) + 0.0).tobytes()
+
+
 def _number(name: str, value: Any, positive: bool = False, nonneg: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
             or (positive and value <= 0) or (nonneg and value < 0):
@@ -135,9 +141,20 @@ class GPTuner(ConstrainedTuner, BaseTuner):   # ConstrainedTuner: feasible resul
             self._model_cache = (key, *self._fit_model(X, y))
         _, gp, U, y, best, xi = self._model_cache
 
+        # Points whose parameter set has been evaluated or is running score -inf: on an integer
+        # or choice space the acquisition's peak is often such a point (the model, fitted with
+        # noise, still rates the best result highest), and BaseTuner answered a repeat with up
+        # to 8 more searches and then a random point - most of kNN-wine's proposals were random.
+        # A used-up finite space gets the plain peak, a repeat (NNI).
+        used_up = self.is_finite and len(self._seen) >= self._size
+        taken = set() if used_up else self._taken(U)
+
         def acq(U: np.ndarray) -> np.ndarray:
             mu, sd = gp.predict(U)
-            return utility(self.utility, mu, sd, best, self.kappa, xi)
+            value = utility(self.utility, mu, sd, best, self.kappa, xi)
+            if taken:
+                value[[_unit_key(row) in taken for row in U]] = -np.inf
+            return value
 
         # Scoring a point costs O(n^2); with many results the point counts shrink so that a
         # proposal stays around a second (the defaults are unchanged up to ~1,000 results).
@@ -148,7 +165,18 @@ class GPTuner(ConstrainedTuner, BaseTuner):   # ConstrainedTuner: feasible resul
         # model has found a basin, and random points rarely land that close
         order = np.argsort(y, kind="stable")[:SEEDED_STARTS]
         u = maximize(acq, self._space, self._rng, warm_up, starts, rounds=LOCAL_ROUNDS, seeds=U[order])
+        if _unit_key(self._space.snap(u[None, :])[0]) in taken and self.is_finite:
+            return self._pick_unused()   # every point scored was taken: a random unseen set
         return self._space.from_unit(u)
+
+    def _taken(self, U: np.ndarray) -> set[bytes]:
+        """Keys of the unit points of the results (``U``) and of the running trials."""
+        assert self._space is not None
+        keys = {_unit_key(row) for row in U}
+        if self._pending:
+            P = self._space.to_unit(np.array([vec for _, vec in self._pending.values()], dtype=float))
+            keys.update(_unit_key(row) for row in P)
+        return keys
 
     def _fit_model(self, X: np.ndarray, y: np.ndarray) -> tuple[GaussianProcess, np.ndarray, np.ndarray, float, float]:
         """The GP for the next proposal: fitted to the results, conditioned on the running trials'
