@@ -141,20 +141,9 @@ class GPTuner(ConstrainedTuner, BaseTuner):   # ConstrainedTuner: feasible resul
             self._model_cache = (key, *self._fit_model(X, y))
         _, gp, U, y, best, xi = self._model_cache
 
-        # Points whose parameter set has been evaluated or is running score -inf: on an integer
-        # or choice space the acquisition's peak is often such a point (the model, fitted with
-        # noise, still rates the best result highest), and BaseTuner answered a repeat with up
-        # to 8 more searches and then a random point - most of kNN-wine's proposals were random.
-        # A used-up finite space gets the plain peak, a repeat (NNI).
-        used_up = self.is_finite and len(self._seen) >= self._size
-        taken = set() if used_up else self._taken(U)
-
         def acq(U: np.ndarray) -> np.ndarray:
             mu, sd = gp.predict(U)
-            value = utility(self.utility, mu, sd, best, self.kappa, xi)
-            if taken:
-                value[[_unit_key(row) in taken for row in U]] = -np.inf
-            return value
+            return utility(self.utility, mu, sd, best, self.kappa, xi)
 
         # Scoring a point costs O(n^2); with many results the point counts shrink so that a
         # proposal stays around a second (the defaults are unchanged up to ~1,000 results).
@@ -165,8 +154,25 @@ class GPTuner(ConstrainedTuner, BaseTuner):   # ConstrainedTuner: feasible resul
         # model has found a basin, and random points rarely land that close
         order = np.argsort(y, kind="stable")[:SEEDED_STARTS]
         u = maximize(acq, self._space, self._rng, warm_up, starts, rounds=LOCAL_ROUNDS, seeds=U[order])
-        if _unit_key(self._space.snap(u[None, :])[0]) in taken and self.is_finite:
-            return self._pick_unused()   # every point scored was taken: a random unseen set
+        if self.is_finite and len(self._seen) < self._size:
+            # On a finite space (every parameter an integer or a choice) the acquisition's peak
+            # is often a parameter set already evaluated or running (the model, fitted with
+            # noise, still rates the best result highest).  BaseTuner answered such a repeat with
+            # up to 8 more searches and then a random set: most of kNN-wine's proposals were
+            # random.  Search again with taken sets scored -inf; only if every point scored was
+            # taken, a random unseen set.  (A used-up finite space gets the plain peak, a repeat,
+            # as NNI.  With a continuous parameter only an unmoved seed of the local search
+            # repeats a point: that stays BaseTuner's rare re-ask.)
+            taken = self._taken(U)
+            if _unit_key(u) in taken:
+                def acq_unseen(V: np.ndarray) -> np.ndarray:
+                    value = acq(V)
+                    value[[_unit_key(row) in taken for row in V]] = -np.inf
+                    return value
+                u = maximize(acq_unseen, self._space, self._rng, warm_up, starts, rounds=LOCAL_ROUNDS,
+                             seeds=U[order])
+                if _unit_key(u) in taken:
+                    return self._pick_unused()
         return self._space.from_unit(u)
 
     def _taken(self, U: np.ndarray) -> set[bytes]:
