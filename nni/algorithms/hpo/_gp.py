@@ -424,6 +424,9 @@ def maximize(fn: Callable[[np.ndarray], np.ndarray], space: UnitSpace, rng: np.r
         prop = space.snap(starts + rng.normal(size=starts.shape) * step[:, None])
         pv = fn(prop)
         better = pv > vals
+        # a start scored -inf (a point the caller excludes) takes any move without widening its
+        # step: the first move away from it says nothing about the acquisition's slope
+        grow = better & np.isfinite(vals)
         starts[better], vals[better] = prop[better], pv[better]
-        step = np.where(better, np.minimum(step * 1.5, 0.3), np.maximum(step * 0.6, 1e-4))
+        step = np.where(grow, np.minimum(step * 1.5, 0.3), np.where(better, step, np.maximum(step * 0.6, 1e-4)))
     return starts[int(np.argmax(vals))]

@@ -41,6 +41,12 @@ OUTPUT_WARP = True
 PLUG_IN_INCUMBENT = True
 
 
+def _unit_key(u: np.ndarray) -> bytes:
+    """A snapped unit point as a set key (discrete coordinates snap to exact grid values;
+    + 0.0 makes -0.0 and 0.0 one key)."""
+    return (np.asarray(u, dtype=float) + 0.0).tobytes()
+
+
 def _number(name: str, value: Any, positive: bool = False, nonneg: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
             or (positive and value <= 0) or (nonneg and value < 0):
@@ -148,7 +154,35 @@ class GPTuner(ConstrainedTuner, BaseTuner):   # ConstrainedTuner: feasible resul
         # model has found a basin, and random points rarely land that close
         order = np.argsort(y, kind="stable")[:SEEDED_STARTS]
         u = maximize(acq, self._space, self._rng, warm_up, starts, rounds=LOCAL_ROUNDS, seeds=U[order])
+        if self.is_finite and len(self._seen) < self._size:
+            # On a finite space (every parameter an integer or a choice) the acquisition's peak
+            # is often a parameter set already evaluated or running (the model, fitted with
+            # noise, still rates the best result highest).  BaseTuner answered such a repeat with
+            # up to 8 more searches and then a random set: most of kNN-wine's proposals were
+            # random.  Search again with taken sets scored -inf; only if every point scored was
+            # taken, a random unseen set.  (A used-up finite space gets the plain peak, a repeat,
+            # as NNI.  With a continuous parameter only an unmoved seed of the local search
+            # repeats a point: that stays BaseTuner's rare re-ask.)
+            taken = self._taken(U)
+            if _unit_key(u) in taken:
+                def acq_unseen(V: np.ndarray) -> np.ndarray:
+                    value = acq(V)
+                    value[[_unit_key(row) in taken for row in V]] = -np.inf
+                    return value
+                u = maximize(acq_unseen, self._space, self._rng, warm_up, starts, rounds=LOCAL_ROUNDS,
+                             seeds=U[order])
+                if _unit_key(u) in taken:
+                    return self._pick_unused()
         return self._space.from_unit(u)
+
+    def _taken(self, U: np.ndarray) -> set[bytes]:
+        """Keys of the unit points of the results (``U``) and of the running trials."""
+        assert self._space is not None
+        keys = {_unit_key(row) for row in U}
+        if self._pending:
+            P = self._space.to_unit(np.array([vec for _, vec in self._pending.values()], dtype=float))
+            keys.update(_unit_key(row) for row in P)
+        return keys
 
     def _fit_model(self, X: np.ndarray, y: np.ndarray) -> tuple[GaussianProcess, np.ndarray, np.ndarray, float, float]:
         """The GP for the next proposal: fitted to the results, conditioned on the running trials'
