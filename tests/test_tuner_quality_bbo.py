@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from nni.algorithms.hpo.gp_tuner import GPTuner
+from tuner_driving import drive
 
 _DIMS = 4
 _SPACE = {f"x{i}": {"_type": "uniform", "_value": [0, 1]} for i in range(_DIMS)}
@@ -57,15 +58,10 @@ def _rough_grid(params: dict) -> float:
 
 
 def _gp_run(seed: int, trials: int) -> list[dict]:
+    """The parameter sets a GP proposes on the grid, one trial at a time."""
     tuner = GPTuner(optimize_mode="minimize", seed=seed)
     tuner.update_search_space(_GRID_SPACE)
-    proposed = []
-    for i in range(trials):
-        params = tuner.generate_parameters(i)
-        proposed.append(params)
-        tuner.receive_trial_result(i, params, _rough_grid(params))
-        tuner.trial_end(i, True)
-    return proposed
+    return drive(tuner, _rough_grid, trials, concurrency=1)
 
 
 def test_gp_searches_unseen_settings_of_an_integer_space():
