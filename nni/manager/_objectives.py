@@ -134,11 +134,12 @@ def _fitting_rows(db: sqlite3.Connection, objectives: list[Objective], constrain
             values = objective_values(value, objectives)
         except ObjectiveValueError:
             continue
+        entry = {**row, "objectives": dict(zip((o.metric for o in objectives), values))}
         if constraints and not feasibility(value, constraints).feasible:
             if infeasible is not None:
-                infeasible.append({**row, "objectives": dict(zip((o.metric for o in objectives), values))})
+                infeasible.append(entry)
             continue
-        rows.append({**row, "objectives": dict(zip((o.metric for o in objectives), values))})
+        rows.append(entry)
         points.append(values)
     return rows, points
 
@@ -297,12 +298,12 @@ class ParetoAnswers:
     def _compute(self, kind: str, config: dict | None) -> str | None:
         # config None (a viewed experiment): the stored config, which no longer changes
         # what the answers depend on besides the results: the objectives and the constraints
-        objectives = None if config is None else json.dumps([config.get("objectives"), config.get("constraints")],
-                                                             sort_keys=True)
+        reading = None if config is None else json.dumps([config.get("objectives"), config.get("constraints")],
+                                                          sort_keys=True)
         request = {"kind": kind, "path": self._path, "config": config}
         last, count = self._results()
         hit = self._cache.get(kind)
-        if hit is not None and hit[0] == (last, objectives):
+        if hit is not None and hit[0] == (last, reading):
             return hit[1]
         if count <= INLINE_RESULTS:
             from ._pareto_worker import answer
@@ -312,7 +313,7 @@ class ParetoAnswers:
         if "error" in reply:
             raise RuntimeError(f"the Pareto worker failed:\n{reply['error']}")
         text = None if reply["value"] is None else json.dumps(reply["value"])
-        self._cache[kind] = ((reply["key"], objectives), text)
+        self._cache[kind] = ((reply["key"], reading), text)
         return text
 
     def _ask(self, request: dict[str, Any]) -> dict[str, Any]:

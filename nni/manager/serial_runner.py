@@ -62,7 +62,7 @@ class SerialRunner:
         """
         if self._closed:
             return
-        self._queue.put((asyncio.get_running_loop(), on_error, method, args, kwargs))
+        self._queue.put((asyncio.get_running_loop(), None, method, args, kwargs, None, on_error))
 
     def call_concurrent(self, method: str, *args: Any, **kwargs: Any) -> asyncio.Future:
         """Run ``algorithm.method(...)`` on a new daemon thread, beside the queued calls."""
@@ -86,21 +86,22 @@ class SerialRunner:
             # import_data gets every stored result)
             del item
 
-    def _run_one(self, loop: asyncio.AbstractEventLoop, future: asyncio.Future | Callable[[BaseException], None],
-                 method: str, args: tuple, kwargs: dict, context: contextvars.Context | None = None) -> None:
-        """Run one call; settle its future on the loop, or for a posted call (``future`` is its
-        ``on_error``) report a failure only."""
-        if isinstance(future, asyncio.Future) and future.cancelled():
+    def _run_one(self, loop: asyncio.AbstractEventLoop, future: asyncio.Future | None, method: str,
+                 args: tuple, kwargs: dict, context: contextvars.Context | None = None,
+                 on_error: Callable[[BaseException], None] | None = None) -> None:
+        """Run one call; settle its ``future`` on the loop, or for a posted call (no future)
+        hand a failure to ``on_error``."""
+        if future is not None and future.cancelled():
             return
         try:
             result: Any = (context or self._context).run(self._invoke, method, *args, **kwargs)
             error: BaseException | None = None
         except BaseException as exc:  # handed to the awaiting coroutine
             result, error = None, exc
-        if not isinstance(future, asyncio.Future):
-            if error is not None:
+        if future is None:
+            if error is not None and on_error is not None:
                 try:
-                    loop.call_soon_threadsafe(future, error)
+                    loop.call_soon_threadsafe(on_error, error)
                 except RuntimeError:
                     pass   # the loop is closed
             return
@@ -135,6 +136,6 @@ class SerialRunner:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 break
-            if item is not _STOP and isinstance(item[1], asyncio.Future):
+            if item is not _STOP and item[1] is not None:
                 item[1].cancel()
         self._queue.put(_STOP)
