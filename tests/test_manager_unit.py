@@ -27,7 +27,7 @@ from nni.errors import NoMoreTrialError
 from nni.experiment.config import CustomAlgorithmConfig, ExperimentConfig
 from nni.manager.manager import ExperimentManager
 from nni.multi_phase import MultiPhaseTuner
-from nni.training_service import TrainingService, TrialEnded, TrialSpec
+from nni.training_service import InterruptedTrial, TrainingService, TrialEnded, TrialSpec
 from nni.tuner import Tuner
 
 #: Generous: the machine may be loaded (CI); a passing test takes a fraction of a second.
@@ -163,8 +163,8 @@ class FakeService(TrainingService):
         self.cleaned: list[str] = []
         self.crashed = False
 
-    async def cleanup_interrupted(self, trials: list[tuple[str, str]]) -> None:
-        self.cleaned += [trial_id for trial_id, _ in trials]
+    async def cleanup_interrupted(self, trials: list[InterruptedTrial]) -> None:
+        self.cleaned += [trial.trial_id for trial in trials]
 
     async def submit(self, spec: TrialSpec) -> None:
         self.specs.append(spec)

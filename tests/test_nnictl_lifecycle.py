@@ -12,6 +12,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -84,7 +85,10 @@ def database(exp_dir: Path) -> sqlite3.Connection:
 
 
 def trial_pids(exp_dir: Path) -> list[int]:
-    return [int(p.read_text().split()[0]) for p in exp_dir.glob("trials/*/trial.pid")]
+    """The trials' launchers (process group leaders), as the store keeps them for a resume."""
+    with closing(database(exp_dir)) as db:
+        return [int(process.split()[0]) for (process,) in
+                db.execute("SELECT process FROM attempts WHERE process IS NOT NULL")]
 
 
 

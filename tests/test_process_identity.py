@@ -195,3 +195,59 @@ def test_nnictl_stop_says_so_when_the_manager_does_not_end(tmp_path, monkeypatch
     finally:
         stuck.kill()
         stuck.wait()
+
+
+# -- a resume ends what a dead manager's local trials left, and nothing else -----------------------
+def test_a_resume_kills_the_recorded_trial_groups_and_spares_a_recycled_pid(tmp_path):
+    """The local service's clean-up after a crash: the process a trial's attempt recorded in the
+    store (pid and start) has its group killed; a pid that now belongs to another process (its
+    start differs) is left alone; an experiment of an earlier version kept it in ``trial.pid``."""
+    import asyncio
+    import signal
+
+    from nni.experiment.config import ExperimentConfig
+    from nni.runtime.process import start_ticks
+    from nni.training_service.base import InterruptedTrial, ServiceContext
+    from nni.training_service.local import LocalTrainingService
+
+    def group() -> subprocess.Popen:   # a trial's process group: its leader and a child
+        return subprocess.Popen(["/bin/sh", "-c", "sleep 600 & wait"], start_new_session=True)
+
+    left, legacy, recycled = group(), group(), group()
+    try:
+        trials = []
+        for name, process in (("left", left), ("legacy", legacy), ("recycled", recycled)):
+            trial_dir = tmp_path / "trials" / name
+            trial_dir.mkdir(parents=True)
+            record = f"{process.pid} {start_ticks(process.pid) if name != 'recycled' else other_start(process.pid)}"
+            if name == "legacy":
+                (trial_dir / "trial.pid").write_text(record)
+                trials.append(InterruptedTrial(name, str(trial_dir)))
+            else:
+                trials.append(InterruptedTrial(name, str(trial_dir), record))
+        config = ExperimentConfig.from_dict({
+            "searchSpace": {"x": {"_type": "choice", "_value": [1]}}, "trialCommand": "true",
+            "trialCodeDirectory": str(tmp_path), "trialConcurrency": 1, "tuner": {"name": "Random"},
+            "trainingService": {"platform": "local"}}).canonical_copy()
+        service = LocalTrainingService(ServiceContext.from_config(
+            config, experiment_id="resumed", experiment_dir=tmp_path, port=1))
+
+        async def clean_up() -> None:
+            await service.start()
+            try:
+                await service.cleanup_interrupted(trials)
+            finally:
+                await service.stop()
+
+        asyncio.run(clean_up())
+        assert left.wait(60) == -signal.SIGKILL
+        assert legacy.wait(60) == -signal.SIGKILL
+        time.sleep(0.5)   # what a wrong kill would need to land
+        assert recycled.poll() is None, "a process whose start differs from the record was killed"
+    finally:
+        for process in (left, legacy, recycled):
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            process.wait()

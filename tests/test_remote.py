@@ -676,7 +676,7 @@ def test_clean_up_on_resume_never_signals_a_pid_another_process_got(sshd, tmp_pa
     import asyncio
     from nni.experiment.config import ExperimentConfig
     from nni.runtime.process import start_ticks
-    from nni.training_service.base import ServiceContext
+    from nni.training_service.base import InterruptedTrial, ServiceContext
     from nni.training_service.remote import RemoteTrainingService
 
     config = ExperimentConfig.from_dict({
@@ -698,8 +698,11 @@ def test_clean_up_on_resume_never_signals_a_pid_another_process_got(sshd, tmp_pa
     for trial_id, record in records.items():
         trial_dir = tmp_path / "trials" / trial_id
         trial_dir.mkdir(parents=True)
-        (trial_dir / "trial.remote").write_text(record + "\n")
-        trials.append((trial_id, str(trial_dir)))
+        if trial_id == "recycledold":   # an experiment of an earlier version kept it in the trial's directory
+            (trial_dir / "trial.remote").write_text(record + "\n")
+            trials.append(InterruptedTrial(trial_id, str(trial_dir)))
+        else:                           # the store keeps it with the attempt
+            trials.append(InterruptedTrial(trial_id, str(trial_dir), record))
 
     async def clean_up() -> None:
         service = RemoteTrainingService(ServiceContext.from_config(

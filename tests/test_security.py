@@ -12,7 +12,9 @@ import os
 import shutil
 import stat
 import subprocess
+import sqlite3
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -405,7 +407,11 @@ def test_a_double_forked_daemon_dies_when_the_manager_and_its_spawner_are_killed
     choice, a ``pkill -9``): nothing is left to notice, yet each launcher ends its own tree."""
     import signal
     entry, trial_dir, daemon = _created_daemon_trial(tmp_path)
-    launcher = int(Path(trial_dir, "trial.pid").read_text().split()[0])
+    def recorded_process() -> str | None:   # the launcher's pid and start, as the store keeps them for a resume
+        with closing(sqlite3.connect(f"file:{Path(entry['dir'], 'db', 'nni.sqlite')}?mode=ro", uri=True)) as db:
+            row = db.execute("SELECT process FROM attempts WHERE process IS NOT NULL").fetchone()
+        return row[0] if row else None
+    launcher = int(wait_for(recorded_process, timeout=30, what="the trial's process in the store").split()[0])
     spawner = int(Path(f"/proc/{launcher}/stat").read_text().rsplit(")", 1)[1].split()[1])
     assert Path(f"/proc/{spawner}/cmdline").read_bytes().endswith(b"--serve\0"), "the trial's launcher has no spawner"
     try:

@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any, Awaitable
 from ..errors import NniError
 from ..records import SOURCE_ALGORITHM, SOURCE_RESUMED, ParameterRecord
 from ..status import EXPERIMENT_ENDED, TRIAL_ACTIVE, TRIAL_ENDED, ExperimentStatus, TrialStatus
-from ..training_service import ServiceContext, TrainingService, TrialEnded, TrialSpec, create_training_service
+from ..training_service import (InterruptedTrial, ServiceContext, TrainingService, TrialEnded, TrialSpec,
+                                create_training_service)
 from ..training_service.base import trial_channel_url
 from . import _objectives, _resume, _warm_start
 from ._algorithms import Algorithms
@@ -255,7 +256,10 @@ class ExperimentManager:
         for trial in state.trials:
             book.add(trial)
         book.failures.last, book.failures.armed = state.failures_last, state.failures_armed
-        await self._service.cleanup_interrupted([(i.trial.trial_id, i.trial.trial_dir) for i in state.interrupted])
+        processes = self.store.attempt_processes(i.trial.trial_id for i in state.interrupted)
+        await self._service.cleanup_interrupted([
+            InterruptedTrial(i.trial.trial_id, i.trial.trial_dir, processes.get(i.trial.trial_id))
+            for i in state.interrupted])
         _resume.close_interrupted(self.store, state)
         self._reruns = state.reruns
         for trial_id, value in state.results:
@@ -468,7 +472,7 @@ class ExperimentManager:
             _logger.info("Experiment done.")   # NNI's line; CI scripts grep nnimanager.log for it
 
     # -- trial events (from the training service) --------------------------------------------------
-    async def _on_trial_start(self, trial_id: str, machine: str | None = None) -> None:
+    async def _on_trial_start(self, trial_id: str, machine: str | None = None, process: str | None = None) -> None:
         trial = self.book.get(trial_id)
         if trial is None or trial.status != "WAITING" or trial.queued:
             return
@@ -479,7 +483,9 @@ class ExperimentManager:
         else:   # the trial's start stays its first attempt's; the message says which attempt runs
             self.store.update_trial(trial_id, status="RUNNING", message=f"attempt {trial.attempt} running")
         trial.machine = machine
-        self.store.update_attempt(trial_id, trial.attempt, status="RUNNING", start_time=now, machine=machine)
+        # process: the service's record of it, for a resume after a crash (no file of its own per trial)
+        self.store.update_attempt(trial_id, trial.attempt, status="RUNNING", start_time=now, machine=machine,
+                                  process=process)
         limit = self.config.max_trial_duration
         if limit:
             trial.timer = self._tasks.later(

@@ -85,6 +85,8 @@ CREATE TABLE IF NOT EXISTS attempts (
     reason TEXT,                -- why it ended (NULL: it succeeded)
     stdout_offset INTEGER,      -- the sizes of the trial's stdout and stderr files when this
     stderr_offset INTEGER,      -- attempt was queued: every attempt appends to the same files
+    process TEXT,               -- the training service's record of its process (pid and start
+                                -- time, ...): what a resume ends if the manager died meanwhile
     PRIMARY KEY (trial_id, attempt)
 );
 CREATE TABLE IF NOT EXISTS imported (
@@ -321,6 +323,17 @@ class Store:
         except sqlite3.OperationalError:   # opened read-only before this table existed
             return {}
 
+    def attempt_processes(self, trial_ids: Iterable[str]) -> dict[str, str | None]:
+        """The ``process`` of each trial's latest attempt (None: not recorded), for a resume's clean-up."""
+        ids = list(trial_ids)
+        processes: dict[str, str | None] = {}
+        for start in range(0, len(ids), 500):   # SQLite caps a statement's parameters
+            chunk = ids[start:start + 500]
+            rows = self._db.execute(f"SELECT trial_id, process FROM attempts WHERE trial_id IN "
+                                    f"({','.join('?' * len(chunk))}) ORDER BY trial_id, attempt", chunk)
+            processes.update(rows)   # in attempt order: the latest attempt's stays
+        return processes
+
     def max_parameter_id(self) -> int:
         row = self._db.execute("SELECT MAX(parameter_id) FROM parameters").fetchone()
         return -1 if row[0] is None else int(row[0])
@@ -339,7 +352,7 @@ class Store:
                          (trial_id, attempt, _now(), "WAITING", cause, stdout_offset, stderr_offset))
 
     def update_attempt(self, trial_id: str, attempt: int, **fields: Any) -> None:
-        unknown = set(fields) - {"machine", "start_time", "end_time", "status", "reason"}
+        unknown = set(fields) - {"machine", "start_time", "end_time", "status", "reason", "process"}
         if unknown:
             raise KeyError(f"unknown attempt columns: {sorted(unknown)}")
         assignments = ", ".join(f"{k} = ?" for k in fields)
@@ -493,9 +506,9 @@ def _add_missing_columns(db: sqlite3.Connection) -> None:
     if "source" not in columns:
         db.execute("ALTER TABLE imported ADD COLUMN source TEXT")
     columns = {row[1] for row in db.execute("PRAGMA table_info(attempts)")}
-    for column in ("stdout_offset", "stderr_offset"):
+    for column, kind in (("stdout_offset", "INTEGER"), ("stderr_offset", "INTEGER"), ("process", "TEXT")):
         if column not in columns:
-            db.execute(f"ALTER TABLE attempts ADD COLUMN {column} INTEGER")
+            db.execute(f"ALTER TABLE attempts ADD COLUMN {column} {kind}")
 
 
 def insert_metric(db: sqlite3.Connection, trial_id: str, parameter_id: int | None, metric_type: str,

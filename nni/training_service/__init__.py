@@ -2,9 +2,10 @@
 
 import importlib.util
 
-from .base import GpuNeeds, ServiceContext, TrainingService, TrialEnded, TrialSpec
+from .base import GpuNeeds, InterruptedTrial, ServiceContext, TrainingService, TrialEnded, TrialSpec
 
-__all__ = ["GpuNeeds", "ServiceContext", "TrainingService", "TrialEnded", "TrialSpec", "create_training_service"]
+__all__ = ["GpuNeeds", "InterruptedTrial", "ServiceContext", "TrainingService", "TrialEnded", "TrialSpec",
+           "create_training_service"]
 
 
 def create_training_service(context: ServiceContext) -> TrainingService:

@@ -108,8 +108,22 @@ class TrialEnded:
     machine: str | None = None
 
 
+@dataclass(frozen=True)
+class InterruptedTrial:
+    """A trial a previous manager left running, for :meth:`TrainingService.cleanup_interrupted`.
+
+    ``process``: what the service reported as the trial's process when it started
+    (``on_trial_start(process=...)``, kept in the store with the attempt); None in a store
+    written before nni-ng recorded it there (the service then looks in ``trial_dir``).
+    """
+
+    trial_id: str
+    trial_dir: str
+    process: str | None = None
+
+
 TrialEndHandler = Callable[[TrialEnded], Awaitable[None]]
-TrialStartHandler = Callable[..., Awaitable[None]]   # (trial_id, *, machine=None)
+TrialStartHandler = Callable[..., Awaitable[None]]   # (trial_id, *, machine=None, process=None)
 TrialWaitingHandler = Callable[[str, str], Awaitable[None]]
 
 
@@ -117,7 +131,9 @@ class TrainingService(ABC):
     """Starts, watches and kills trials.
 
     It reports through three callbacks set by the manager: ``on_trial_start`` once a
-    trial's process runs (with ``machine=`` where, when known), ``on_trial_waiting`` with the reason a submitted trial cannot
+    trial's process runs (with ``machine=`` where, when known, and ``process=`` what
+    :meth:`cleanup_interrupted` needs to find that process again after a crash: the manager
+    stores it with the attempt), ``on_trial_waiting`` with the reason a submitted trial cannot
     start yet (no free GPU, ...), and ``on_trial_end`` exactly once per trial.
     """
 
@@ -129,8 +145,8 @@ class TrainingService(ABC):
     async def start(self) -> None:
         """Prepare machines (called once before the first trial)."""
 
-    async def cleanup_interrupted(self, trials: list[tuple[str, str]]) -> None:
-        """End what is left of trials a previous manager started and lost: (trial id, trial dir).
+    async def cleanup_interrupted(self, trials: list[InterruptedTrial]) -> None:
+        """End what is left of trials a previous manager started and lost.
 
         Called on resume, before any new trial starts; the default has nothing to clean.
         """

@@ -13,13 +13,15 @@ from ..runtime.process import pid_alive, start_ticks
 from ._common import TrialQueue, end_message
 from ._spawner import LaunchedTrial, Spawner
 from ._subreaper import descendants
-from .base import ServiceContext, TrainingService, TrialEnded, TrialSpec
+from .base import InterruptedTrial, ServiceContext, TrainingService, TrialEnded, TrialSpec
 from .gpu import GpuError, GpuScheduler
 
 # A trial gets this long to exit after SIGTERM before the whole tree is SIGKILLed.
 KILL_GRACE_SECONDS = 0.5
 _logger = logging.getLogger("nni.training_service.local")
-PID_FILE = "trial.pid"   # "<pid> <start ticks>" of the process group leader
+# "<pid> <start ticks>" of the process group leader, in each trial's directory before the
+# store kept it (a resume of an experiment from an earlier version reads it there).
+_PID_FILE = "trial.pid"
 
 
 def signal_tree(root: int, sig: int) -> None:
@@ -34,6 +36,10 @@ def signal_tree(root: int, sig: int) -> None:
             os.kill(pid, sig)
         except (ProcessLookupError, PermissionError):
             pass
+
+
+def _pid_file(trial_dir: str) -> str:
+    return (Path(trial_dir) / _PID_FILE).read_text()
 
 
 async def _reap_escaped(tree: list[tuple[int, str | None]]) -> None:
@@ -139,17 +145,18 @@ class LocalTrainingService(TrainingService):
         trial_dir = Path(spec.trial_dir)
         started = self._starting[spec.trial_id] = asyncio.Event()
         try:
-            trial_dir.mkdir(parents=True, exist_ok=True)
             if self._spawner is None:
                 raise OSError("the local training service is not started")
             # The launcher runs /bin/sh -c COMMAND as a child subreaper in a new session: daemons
-            # the trial double-forks stay in its tree and end with it (see _subreaper.py). Its
-            # stdout and stderr are appended to: a re-run (a new attempt of the same trial)
-            # keeps the earlier attempts' output.
+            # the trial double-forks stay in its tree and end with it (see _subreaper.py). It
+            # creates the trial's directory (a file system's inode allocation is among the
+            # dearest steps of a trial, and not the event loop's to wait for); the trial's stdout
+            # and stderr are appended to: a re-run (a new attempt of the same trial) keeps the
+            # earlier attempts' output.
             # Only the trial's own variables travel: the spawner adds them to its environment, the
             # manager's as the service started (copying and encoding ~50 variables a trial was
             # ~0.3 ms of CPU on the two sides).
-            process = await self._spawner.spawn(spec.command, cwd=spec.code_dir, env=env,
+            process = await self._spawner.spawn(spec.command, cwd=spec.code_dir, env=env, mkdir=(spec.trial_dir,),
                                                 stdout=trial_dir / "stdout", stderr=trial_dir / "stderr")
             self._processes[spec.trial_id] = process
         finally:
@@ -164,13 +171,11 @@ class LocalTrainingService(TrainingService):
         watcher = asyncio.create_task(self._watch(spec, process))
         self._watchers.add(watcher)
         watcher.add_done_callback(self._watchers.discard)
-        try:
-            # Lets a resumed manager end this trial if the current one is killed while it runs.
-            (Path(spec.trial_dir) / PID_FILE).write_text(f"{process.pid} {process.start or start_ticks(process.pid)}")
-        except OSError as exc:   # the trial runs all the same; only a resume's clean-up misses it
-            _logger.warning("trial %s: could not write %s: %s", spec.trial_id, PID_FILE, exc)
         if self.on_trial_start is not None:
-            await self.on_trial_start(spec.trial_id, machine="local")
+            # The launcher's pid and start: stored with the attempt, they let a resumed manager
+            # end this trial if the current one dies while it runs.
+            await self.on_trial_start(spec.trial_id, machine="local",
+                                      process=f"{process.pid} {process.start or start_ticks(process.pid)}")
 
     async def _watch(self, spec: TrialSpec, process: LaunchedTrial) -> None:
         exit_code = await process.wait()
@@ -211,14 +216,14 @@ class LocalTrainingService(TrainingService):
             await process.wait()
         await _reap_escaped(tree)
 
-    async def cleanup_interrupted(self, trials: list[tuple[str, str]]) -> None:
-        for _, trial_dir in trials:
+    async def cleanup_interrupted(self, trials: list[InterruptedTrial]) -> None:
+        for trial in trials:
             try:
-                pid_text, ticks = (Path(trial_dir) / PID_FILE).read_text().split()
+                pid_text, ticks = (trial.process or _pid_file(trial.trial_dir)).split()
                 pid = int(pid_text)
             except (OSError, ValueError):
                 continue
-            # The shell that led the trial's process group may be gone while its children
+            # The launcher that led the trial's process group may be gone while its children
             # live on; a pid is not reused while a group of that id exists, so killing the
             # group is safe unless a new process has taken the pid (then its start differs).
             current = start_ticks(pid)

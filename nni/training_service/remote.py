@@ -41,7 +41,7 @@ from ._common import (LAUNCHER_PROBE, STDERR_TAIL_BYTES, TrialQueue, end_message
                       watched_trial_script)
 from ._spawner import LaunchedTrial, Spawner
 from ._upload import pack_code_dir
-from .base import GpuNeeds, ServiceContext, TrainingService, TrialEnded, TrialSpec
+from .base import GpuNeeds, InterruptedTrial, ServiceContext, TrainingService, TrialEnded, TrialSpec
 from .gpu import GpuError, choose_gpus
 
 _log = logging.getLogger("nni.training_service.remote")
@@ -206,6 +206,9 @@ async def _run_for_output(conn: Any, command: str) -> tuple[int | None, str, str
     return result.exit_status, after if marked else stdout, str(result.stderr or "")
 
 
+# Where a trial's process record was kept, in its local directory, before the store kept it
+# (read by a resume of an experiment from an earlier version).
+_REMOTE_FILE = "trial.remote"
 _USER_KNOWN_HOSTS = "~/.ssh/known_hosts"
 _SYSTEM_KNOWN_HOSTS = "/etc/ssh/ssh_known_hosts"
 _known_hosts_lock = threading.Lock()
@@ -664,13 +667,12 @@ class RemoteTrainingService(TrainingService):
                 _log.warning("machine %s: its trial spawner ended; until it reconnects, each trial there gets "
                              "its own SSH channel and launcher", machine.name)
             await self._spawn_in_channel(trial)
-        # For a resumed manager: which machine ran the trial and its process group there (with
-        # its leader's start: by then the number may be another process's).
-        (trial_dir / "trial.remote").write_text(
-            f"{machine.name} {trial.pgid} {self._remote_root(machine)} {trial.pgid_start or '-'}\n")
         trial.watcher = self._background(self._watch(trial))
         if self.on_trial_start is not None:
-            await self.on_trial_start(spec.trial_id, machine=machine.name)
+            # For a resumed manager (stored with the attempt): which machine ran the trial and its
+            # process group there, with its leader's start (by then the number may be another process's).
+            await self.on_trial_start(spec.trial_id, machine=machine.name, process=(
+                f"{machine.name} {trial.pgid} {self._remote_root(machine)} {trial.pgid_start or '-'}"))
 
     async def _spawn_through_spawner(self, trial: _RemoteTrial, spawner: Spawner) -> None:
         """Start the trial with the machine's spawner: no SSH channel of its own, no interpreter
@@ -834,14 +836,16 @@ class RemoteTrainingService(TrainingService):
             except asyncio.TimeoutError:
                 await self._trial_ended(trial, None, f"killed; no exit status came back from {machine.name}")
 
-    async def cleanup_interrupted(self, trials: list[tuple[str, str]]) -> None:
+    async def cleanup_interrupted(self, trials: list[InterruptedTrial]) -> None:
         """Kill the process groups of trials a previous manager left, on the machines still reachable."""
         by_machine: dict[str, list[tuple[int, str]]] = {}
-        for _, trial_dir in trials:
+        for trial in trials:
             try:
-                # "<machine> <pgid> <root> <leader start>"; a record of an earlier version has no
+                # "<machine> <pgid> <root> <leader start>", from the store or, for an experiment
+                # of an earlier version, the trial's directory; an even earlier record has no
                 # start: its group is then killed only if no process has the number any more.
-                name, pgid, _root, *start = (Path(trial_dir) / "trial.remote").read_text().split()
+                record = trial.process or (Path(trial.trial_dir) / _REMOTE_FILE).read_text()
+                name, pgid, _root, *start = record.split()
                 by_machine.setdefault(name, []).append((int(pgid), "".join(start[:1]).strip("-")))
             except (OSError, ValueError):
                 continue
