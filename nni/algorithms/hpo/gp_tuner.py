@@ -2,7 +2,7 @@
 
 The first ``cold_start_num`` proposals are random.  After that a Matern GP (see
 ``_gp.GaussianProcess``) is fitted to all results in the unit cube (log dims on their log
-scale), and the next point maximizes the utility (``'ei'``, ``'ucb'`` or ``'poi'``):
+scale; each range warped by a learned Kumaraswamy CDF), and the next point maximizes the utility (``'ei'``, ``'ucb'`` or ``'poi'``):
 ``selection_num_warm_up`` random points are scored, then the best of them plus random
 starts (``selection_num_starting_points`` in all) are refined by a local search.
 Running trials are imputed (``BATCH_LIE``: the mean result, a constant liar) so parallel
@@ -39,6 +39,9 @@ BATCH_LIE: str | None = "mean"
 OUTPUT_WARP = True
 #: EI's incumbent is the best posterior mean at a result (not the best result)
 PLUG_IN_INCUMBENT = True
+#: warp every numeric range (not a ``choice``'s positions) by a learned Kumaraswamy CDF (see
+#: _gp.kumaraswamy), fitted with the kernel: a loss with a cliff near one end of a range
+INPUT_WARP = True
 
 
 def _unit_key(u: np.ndarray) -> bytes:
@@ -126,7 +129,10 @@ class GPTuner(ConstrainedTuner, BaseTuner):   # ConstrainedTuner: feasible resul
 
     def _on_space_updated(self) -> None:
         self._space = UnitSpace(self._dims)
-        self._gp = GaussianProcess(nu=self.nu, alpha=self.alpha)
+        # ranges (uniform, randint, quantized and log ones) are warped; a choice's values are not
+        # (their unit positions are an order, not a scale a warp could learn from a few points)
+        warp = np.array([dim.type != "choice" for dim in self._dims]) if INPUT_WARP else None
+        self._gp = GaussianProcess(nu=self.nu, alpha=self.alpha, warp=warp)
         self._model_cache = None
 
     def _propose(self) -> np.ndarray:
