@@ -211,7 +211,7 @@ class GaussianProcess:
         self.alpha = float(alpha)
         self._theta: np.ndarray | None = None   # warm start: [log ls..., log sf2, log sn2, log a..., log b...]
         self.warp = None if warp is None or not np.any(warp) else np.asarray(warp, dtype=bool)
-        # fitted warp parameters (identity until a fit); per dim, 1 where not warped
+        # fitted warp parameters, one per warped dim (None until a fit)
         self.warp_a: np.ndarray | None = None
         self.warp_b: np.ndarray | None = None
 
@@ -236,9 +236,9 @@ class GaussianProcess:
         ls, sf2, sn2 = np.exp(theta[:d]), math.exp(theta[d]), math.exp(theta[d + 1])
         if self.warp is not None:
             w = int(self.warp.sum())
-            a, b = np.exp(theta[d + 2:d + 2 + w]), np.exp(theta[d + 2 + w:])
+            wa, wb = np.exp(theta[d + 2:d + 2 + w]), np.exp(theta[d + 2 + w:])
             Z = X.copy()
-            Z[:, self.warp], dza, dzb = _kumaraswamy_grad(X[:, self.warp], a, b)
+            Z[:, self.warp], dza, dzb = _kumaraswamy_grad(X[:, self.warp], wa, wb)
             X = Z
         diff2 = ((X[:, None, :] - X[None, :, :]) / ls) ** 2          # n x n x d
         r = np.sqrt(diff2.sum(-1))
@@ -251,9 +251,9 @@ class GaussianProcess:
             return -math.inf, np.zeros_like(theta)
         Linv = np.linalg.inv(L)
         Kinv = Linv.T @ Linv
-        a_ = Kinv @ y
-        lml = -0.5 * y @ a_ - np.log(np.diag(L)).sum() - 0.5 * len(y) * math.log(2 * math.pi)
-        W = np.outer(a_, a_) - Kinv
+        a = Kinv @ y
+        lml = -0.5 * y @ a - np.log(np.diag(L)).sum() - 0.5 * len(y) * math.log(2 * math.pi)
+        W = np.outer(a, a) - Kinv
         grad = np.empty_like(theta)
         M = W * (sf2 * g)
         grad[:d] = 0.5 * np.einsum("ij,ijk->k", M, diff2)
@@ -263,8 +263,8 @@ class GaussianProcess:
         lml -= 0.5 * ((theta[:d] - math.log(0.3)) ** 2).sum() / 4.0
         grad[:d] -= (theta[:d] - math.log(0.3)) / 4.0
         if self.warp is not None:
-            # d lml / d z_ij = -sum_k M_ik (z_ij - z_kj) / ls_j^2 (M symmetric, zero-free diagonal
-            # term: z_ij - z_ij = 0), then the chain rule through the warp
+            # d lml / d z_ij = -sum_k M_ik (z_ij - z_kj) / ls_j^2 (K and W symmetric; the diagonal
+            # adds nothing, z_ij - z_ij = 0), then the chain rule through the warp
             Zw = X[:, self.warp]
             G = -(Zw * M.sum(1)[:, None] - M @ Zw) / ls[self.warp] ** 2
             grad[d + 2:d + 2 + w] = (G * dza).sum(0)
