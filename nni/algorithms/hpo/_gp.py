@@ -6,7 +6,10 @@
 * :class:`GaussianProcess` is a Matern GP (``nu`` 0.5, 1.5, 2.5 or inf) with one length
   scale per dim, a signal variance and a noise variance (at least ``alpha``), fitted by
   maximizing the log marginal likelihood with Adam on analytic gradients (warm-started from
-  the previous fit, so refitting after each new result is cheap).
+  the previous fit, so refitting after each new result is cheap).  Optionally, chosen dims
+  are warped first by a learned Kumaraswamy CDF (input warping, Snoek et al. 2014), fitted
+  with the kernel's hyperparameters: a stationary kernel then follows a loss that changes
+  fast near one end of a range and slowly elsewhere.
 * :func:`maximize` maximizes an acquisition over the unit cube: random warm-up points, then
   a vectorized local search from the best of them plus random starting points.
 """
@@ -164,6 +167,33 @@ def _matern(r: np.ndarray, nu: float) -> tuple[np.ndarray, np.ndarray]:
     return e, e
 
 
+#: bounds of a warp's log a and log b (a = b = 1: the identity)
+_LOG_WARP = (math.log(0.2), math.log(5.0))
+#: variance of the weak normal prior on log a and log b, centred on the identity
+_WARP_PRIOR_VAR = 0.75 ** 2
+_WARP_EPS = 1e-9   # unit coordinates are clipped this far inside (0, 1) for the warp's logs
+
+
+def kumaraswamy(u: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The Kumaraswamy CDF ``1 - (1 - u^a)^b`` per column: monotone, maps [0, 1] onto [0, 1],
+    the identity at a = b = 1; a < 1 stretches the low end of the range, b < 1 the high end."""
+    u = np.clip(u, 0.0, 1.0)
+    return 1.0 - (1.0 - u ** a) ** b
+
+
+def _kumaraswamy_grad(u: np.ndarray, a: np.ndarray, b: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The warp and its derivatives by log a and log b (columns of ``u``)."""
+    u = np.clip(u, _WARP_EPS, 1.0 - _WARP_EPS)
+    ua = u ** a
+    one = np.maximum(1.0 - ua, _WARP_EPS)
+    ob = one ** b
+    z = 1.0 - ob
+    dz_dloga = a * b * (ob / one) * ua * np.log(u)    # a * dz/da
+    dz_dlogb = -b * ob * np.log(one)                   # b * dz/db
+    return z, dz_dloga, dz_dlogb
+
+
 class GaussianProcess:
     """Matern GP regression on unit-cube inputs with standardized targets."""
 
@@ -171,14 +201,28 @@ class GaussianProcess:
     _LOG_LS = (math.log(0.01), math.log(20.0))
     _LOG_SF = (math.log(0.05), math.log(20.0))
 
-    def __init__(self, nu: float = 2.5, alpha: float = 1e-6) -> None:
+    def __init__(self, nu: float = 2.5, alpha: float = 1e-6, warp: np.ndarray | None = None) -> None:
+        """``warp``: a boolean per dim, True where the inputs are warped (None: none)."""
         if nu not in _NUS:
             raise ValueError(f"nu must be one of 0.5, 1.5, 2.5 or inf (Matern smoothness), got {nu!r}")
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha > 0:
             raise ValueError(f"alpha must be a positive number (noise added to the kernel diagonal), got {alpha!r}")
         self.nu = float(nu)
         self.alpha = float(alpha)
-        self._theta: np.ndarray | None = None   # warm start: [log ls..., log sf2, log sn2]
+        self._theta: np.ndarray | None = None   # warm start: [log ls..., log sf2, log sn2, log a..., log b...]
+        self.warp = None if warp is None or not np.any(warp) else np.asarray(warp, dtype=bool)
+        # fitted warp parameters, one per warped dim (None until a fit)
+        self.warp_a: np.ndarray | None = None
+        self.warp_b: np.ndarray | None = None
+
+    def warped(self, U: np.ndarray) -> np.ndarray:
+        """Unit points through the fitted input warp (the same points when there is none)."""
+        U = np.atleast_2d(np.asarray(U, dtype=float))
+        if self.warp is None or self.warp_a is None:
+            return U
+        Z = U.copy()
+        Z[:, self.warp] = kumaraswamy(U[:, self.warp], self.warp_a, self.warp_b)
+        return Z
 
     # ---- kernel --------------------------------------------------------------------------------
     def _cov(self, A: np.ndarray, B: np.ndarray, ls: np.ndarray, sf2: float) -> np.ndarray:
@@ -190,6 +234,12 @@ class GaussianProcess:
     def _lml_grad(self, theta: np.ndarray, X: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         d = X.shape[1]
         ls, sf2, sn2 = np.exp(theta[:d]), math.exp(theta[d]), math.exp(theta[d + 1])
+        if self.warp is not None:
+            w = int(self.warp.sum())
+            wa, wb = np.exp(theta[d + 2:d + 2 + w]), np.exp(theta[d + 2 + w:])
+            Z = X.copy()
+            Z[:, self.warp], dza, dzb = _kumaraswamy_grad(X[:, self.warp], wa, wb)
+            X = Z
         diff2 = ((X[:, None, :] - X[None, :, :]) / ls) ** 2          # n x n x d
         r = np.sqrt(diff2.sum(-1))
         f, g = _matern(r, self.nu)
@@ -205,13 +255,23 @@ class GaussianProcess:
         lml = -0.5 * y @ a - np.log(np.diag(L)).sum() - 0.5 * len(y) * math.log(2 * math.pi)
         W = np.outer(a, a) - Kinv
         grad = np.empty_like(theta)
-        gs = sf2 * g
-        grad[:d] = 0.5 * np.einsum("ij,ijk->k", W * gs, diff2)
+        M = W * (sf2 * g)
+        grad[:d] = 0.5 * np.einsum("ij,ijk->k", M, diff2)
         grad[d] = 0.5 * (W * Kf).sum()
         grad[d + 1] = 0.5 * np.trace(W) * sn2
         # weak log-normal prior on the length scales keeps them away from degenerate fits
         lml -= 0.5 * ((theta[:d] - math.log(0.3)) ** 2).sum() / 4.0
         grad[:d] -= (theta[:d] - math.log(0.3)) / 4.0
+        if self.warp is not None:
+            # d lml / d z_ij = -sum_k M_ik (z_ij - z_kj) / ls_j^2 (K and W symmetric; the diagonal
+            # adds nothing, z_ij - z_ij = 0), then the chain rule through the warp
+            Zw = X[:, self.warp]
+            G = -(Zw * M.sum(1)[:, None] - M @ Zw) / ls[self.warp] ** 2
+            grad[d + 2:d + 2 + w] = (G * dza).sum(0)
+            grad[d + 2 + w:] = (G * dzb).sum(0)
+            # weak normal prior on log a, log b around the identity: warp only what the data asks
+            lml -= 0.5 * (theta[d + 2:] ** 2).sum() / _WARP_PRIOR_VAR
+            grad[d + 2:] -= theta[d + 2:] / _WARP_PRIOR_VAR
         return float(lml), grad
 
     def fit(self, X: np.ndarray, y: np.ndarray, steps: int = 40,
@@ -230,10 +290,15 @@ class GaussianProcess:
         ys = (y - self.y_mean) / self.y_std
         self.X = np.asarray(X, dtype=float)
         d = X.shape[1]
-        lo = np.array([self._LOG_LS[0]] * d + [self._LOG_SF[0], math.log(max(self.alpha, 1e-10))])
-        hi = np.array([self._LOG_LS[1]] * d + [self._LOG_SF[1], math.log(1.0)])
-        warm = self._theta is not None and len(self._theta) == d + 2
-        theta = self._theta if warm else np.array([math.log(0.3)] * d + [0.0, math.log(max(self.alpha, 1e-3))])
+        if self.warp is not None and len(self.warp) != d:
+            raise ValueError(f"warp has {len(self.warp)} flags for {d} dims")
+        w = 0 if self.warp is None else int(self.warp.sum())
+        lo = np.array([self._LOG_LS[0]] * d + [self._LOG_SF[0], math.log(max(self.alpha, 1e-10))]
+                      + [_LOG_WARP[0]] * 2 * w)
+        hi = np.array([self._LOG_LS[1]] * d + [self._LOG_SF[1], math.log(1.0)] + [_LOG_WARP[1]] * 2 * w)
+        warm = self._theta is not None and len(self._theta) == d + 2 + 2 * w
+        theta = self._theta if warm else np.array([math.log(0.3)] * d + [0.0, math.log(max(self.alpha, 1e-3))]
+                                                  + [0.0] * 2 * w)   # the warp starts as the identity
         if warm and warm_steps is not None:
             steps = min(steps, warm_steps)
         if warm and len(ys) > _FIT_MAX:
@@ -256,6 +321,9 @@ class GaussianProcess:
         self.ls = np.exp(best_theta[:d])
         self.sf2 = math.exp(best_theta[d])
         self.sn2 = max(math.exp(best_theta[d + 1]), self.alpha)
+        if self.warp is not None:
+            self.warp_a = np.exp(best_theta[d + 2:d + 2 + w])
+            self.warp_b = np.exp(best_theta[d + 2 + w:])
         return self._condition(self.X, ys)
 
     def _ascend(self, theta: np.ndarray, steps: int, X: np.ndarray, y: np.ndarray,
@@ -286,7 +354,8 @@ class GaussianProcess:
         self.kept = self._posterior_subset(ys)   # None: every point
         if self.kept is not None:
             self.X, ys = self.X[self.kept], ys[self.kept]
-        K = self._cov(self.X, self.X, self.ls, self.sf2)
+        self._Z = self.warped(self.X)   # the kernel's inputs
+        K = self._cov(self._Z, self._Z, self.ls, self.sf2)
         K[np.diag_indices_from(K)] += self.sn2 + 2e-10
         jitter = 1e-10
         while True:
@@ -319,11 +388,11 @@ class GaussianProcess:
 
     def predict(self, U: np.ndarray, raw: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and standard deviation at unit points (standardized unless ``raw``)."""
-        U = np.atleast_2d(U)
+        U = self.warped(U)
         mu, var = np.empty(len(U)), np.empty(len(U))
         rows = max(1, _PREDICT_CELLS // max(1, len(self.X)))   # bounded temporaries
         for s in range(0, len(U), rows):
-            Ks = self._cov(U[s:s + rows], self.X, self.ls, self.sf2)
+            Ks = self._cov(U[s:s + rows], self._Z, self.ls, self.sf2)
             mu[s:s + rows] = Ks @ self._a
             V = Ks @ self._Linv.T                   # rows of (L^-1 Ks^T)^T
             var[s:s + rows] = self.sf2 - np.einsum("ij,ij->i", V, V)
@@ -334,11 +403,11 @@ class GaussianProcess:
 
     def predict_mean(self, U: np.ndarray) -> np.ndarray:
         """Posterior mean only (standardized): O(n) per point, no solve."""
-        U = np.atleast_2d(U)
+        U = self.warped(U)
         mu = np.empty(len(U))
         rows = max(1, _PREDICT_CELLS // max(1, len(self.X)))
         for s in range(0, len(U), rows):
-            mu[s:s + rows] = self._cov(U[s:s + rows], self.X, self.ls, self.sf2) @ self._a
+            mu[s:s + rows] = self._cov(U[s:s + rows], self._Z, self.ls, self.sf2) @ self._a
         return mu
 
     def loo(self) -> tuple[np.ndarray, np.ndarray]:

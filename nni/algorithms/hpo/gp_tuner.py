@@ -2,9 +2,10 @@
 
 The first ``cold_start_num`` proposals are random.  After that a Matern GP (see
 ``_gp.GaussianProcess``) is fitted to all results in the unit cube (log dims on their log
-scale), and the next point maximizes the utility (``'ei'``, ``'ucb'`` or ``'poi'``):
-``selection_num_warm_up`` random points are scored, then the best of them plus random
-starts (``selection_num_starting_points`` in all) are refined by a local search.
+scale; with ``input_warping``, each range warped by a learned Kumaraswamy CDF), and the
+next point maximizes the utility (``'ei'``, ``'ucb'`` or ``'poi'``): ``selection_num_warm_up``
+random points are scored, then the best of them plus random starts
+(``selection_num_starting_points`` in all) are refined by a local search.
 Running trials are imputed (``BATCH_LIE``: the mean result, a constant liar) so parallel
 proposals spread out; the kernel's hyperparameters are fitted on real results only.
 
@@ -88,6 +89,12 @@ class GPTuner(ConstrainedTuner, BaseTuner):   # ConstrainedTuner: feasible resul
     selection_num_starting_points
         Starting points of the local search per proposal (default 20; NNI: 250); the 5
         best results are starting points too.
+    input_warping
+        Warp every range (``uniform``, ``randint``, the quantized and log types; not a
+        ``choice``) by a Kumaraswamy CDF ``1 - (1 - u^a)^b`` learned with the kernel (default
+        False): for a loss that changes fast near one end of a range and slowly elsewhere.
+        Measured in docs/benchmarks.md (issue 28): it won shekel4 but lost levy5 and
+        rastrigin4s, and did not move Bayesmark's DT-breast, so it is off by default.
     seed
         Random seed; the same seed gives the same proposals.
     """
@@ -99,7 +106,7 @@ class GPTuner(ConstrainedTuner, BaseTuner):   # ConstrainedTuner: feasible resul
     def __init__(self, optimize_mode: Any = "maximize", utility: str = "ei", kappa: float = 5, xi: float = 0,
                  nu: float = 2.5, alpha: float = 1e-6, cold_start_num: int = 10,
                  selection_num_warm_up: int = 2000, selection_num_starting_points: int = 20,
-                 seed: Any = None) -> None:
+                 input_warping: bool = False, seed: Any = None) -> None:
         super().__init__(optimize_mode=optimize_mode, seed=seed)
         if utility not in _UTILITIES:
             raise ValueError(f"utility must be one of 'ei', 'ucb', 'poi', got {utility!r}")
@@ -112,6 +119,9 @@ class GPTuner(ConstrainedTuner, BaseTuner):   # ConstrainedTuner: feasible resul
         self.selection_num_warm_up = _count("selection_num_warm_up", selection_num_warm_up, 1)
         self.selection_num_starting_points = _count("selection_num_starting_points",
                                                     selection_num_starting_points, 1)
+        if not isinstance(input_warping, bool):
+            raise ValueError(f"input_warping must be true or false, got {input_warping!r}")
+        self.input_warping = input_warping
         self._gp = GaussianProcess(nu=self.nu, alpha=alpha)   # validates nu and alpha
         self._space: UnitSpace | None = None
         self._model_cache: tuple | None = None
@@ -126,7 +136,10 @@ class GPTuner(ConstrainedTuner, BaseTuner):   # ConstrainedTuner: feasible resul
 
     def _on_space_updated(self) -> None:
         self._space = UnitSpace(self._dims)
-        self._gp = GaussianProcess(nu=self.nu, alpha=self.alpha)
+        # ranges (uniform, randint, quantized and log ones) are warped; a choice's values are not
+        # (their unit positions are an order, not a scale a warp could learn from a few points)
+        warp = np.array([dim.type != "choice" for dim in self._dims]) if self.input_warping else None
+        self._gp = GaussianProcess(nu=self.nu, alpha=self.alpha, warp=warp)
         self._model_cache = None
 
     def _propose(self) -> np.ndarray:
