@@ -429,9 +429,10 @@ class ExperimentManager:
         record = ParameterRecord(parameter_id, source, parameters, 0).to_wire()
         trial = TrialState(trial_id, sequence_id, str(trial_dir), new_token(), [record])
         self.book.add(trial)
-        self.store.add_trial(trial_id, sequence_id, str(trial_dir), parameter_id, parameters, source)
-        self.store.add_attempt(trial_id, 1)
-        self.record_event("TRIAL_SUBMITTED", f"parameter {parameter_id}", trial_id)
+        with self.store.transaction():   # one commit a trial event (here: the trial, its first attempt, the event)
+            self.store.add_trial(trial_id, sequence_id, str(trial_dir), parameter_id, parameters, source)
+            self.store.add_attempt(trial_id, 1)
+            self.record_event("TRIAL_SUBMITTED", f"parameter {parameter_id}", trial_id)
         await self._submit(trial)
 
     async def _submit(self, trial: TrialState) -> None:
@@ -478,14 +479,15 @@ class ExperimentManager:
             return
         trial.status = "RUNNING"
         now = time.time()
-        if trial.attempt == 1:
-            self.store.update_trial(trial_id, status="RUNNING", start_time=now, message=None)
-        else:   # the trial's start stays its first attempt's; the message says which attempt runs
-            self.store.update_trial(trial_id, status="RUNNING", message=f"attempt {trial.attempt} running")
+        with self.store.transaction():
+            if trial.attempt == 1:
+                self.store.update_trial(trial_id, status="RUNNING", start_time=now, message=None)
+            else:   # the trial's start stays its first attempt's; the message says which attempt runs
+                self.store.update_trial(trial_id, status="RUNNING", message=f"attempt {trial.attempt} running")
+            # process: the service's record of it, for a resume after a crash (no file of its own per trial)
+            self.store.update_attempt(trial_id, trial.attempt, status="RUNNING", start_time=now, machine=machine,
+                                      process=process)
         trial.machine = machine
-        # process: the service's record of it, for a resume after a crash (no file of its own per trial)
-        self.store.update_attempt(trial_id, trial.attempt, status="RUNNING", start_time=now, machine=machine,
-                                  process=process)
         limit = self.config.max_trial_duration
         if limit:
             trial.timer = self._tasks.later(
@@ -580,24 +582,25 @@ class ExperimentManager:
         if trial in self._pending:
             self._pending.remove(trial)
         trial.queued = False
-        self._end_attempt(trial, status, message)
         trial.status = status
-        message = "; ".join(m for m in (message, trial.result_note) if m)
-        self.store.update_trial(trial.trial_id, status=status, end_time=time.time(), exit_code=exit_code,
-                                message=message or None)
-        self.record_event("TRIAL_" + status, message, trial.trial_id)
+        reason, message = message, "; ".join(m for m in (message, trial.result_note) if m)
+        with self.store.transaction():   # the attempt, the trial, the event and its open phases end together
+            self._end_attempt(trial, status, reason)
+            self.store.update_trial(trial.trial_id, status=status, end_time=time.time(), exit_code=exit_code,
+                                    message=message or None)
+            self.record_event("TRIAL_" + status, message, trial.trial_id)
+            if self.book.failures.trial_ended(status, message, produced_result=bool(trial.finals)):
+                self.fail(self.book.failures.stop_message())
+            for record in trial.records:
+                # Phases that never got a final result end with the trial (a crash mid-phase
+                # fails only the open phase; finished ones keep SUCCEEDED).
+                if record["parameter_id"] not in trial.finals:
+                    self.store.set_parameter_status(record["parameter_id"], status)
         if status == "SUCCEEDED" and not trial.finals and not self._warned_no_final:
             # Its tuner learns nothing from it, and nothing else would say so (issue 30, item 3).
             self._warned_no_final = True
             _logger.warning("trial %s ended without report_final_result(): the tuner learned nothing from it "
                             "(later ones are counted in 'nnictl experiment status')", trial.trial_id)
-        if self.book.failures.trial_ended(status, message, produced_result=bool(trial.finals)):
-            self.fail(self.book.failures.stop_message())
-        for record in trial.records:
-            # Phases that never got a final result end with the trial (a crash mid-phase
-            # fails only the open phase; finished ones keep SUCCEEDED).
-            if record["parameter_id"] not in trial.finals:
-                self.store.set_parameter_status(record["parameter_id"], status)
         closed, trial.tuner_closed = trial.tuner_closed, True
         # A re-run's end is not told again: the tuner and assessor heard of this trial already.
         if not closed and self._algorithms is not None:

@@ -6,10 +6,11 @@ commits), which is the failure this store is designed for.
 
 The connection is opened with ``isolation_level=None``, so the ``sqlite3`` module never
 begins or commits a transaction behind our back: a lone statement commits by itself, and
-every write of more than one statement goes through :meth:`Store._transaction`, an explicit
+every write of more than one statement goes through :meth:`Store.transaction`, an explicit
 ``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on any error). A crash half-way through
 such a write therefore leaves nothing of it behind (for example a trial without its
-parameters).
+parameters, or a trial ended without its attempt). The manager records each trial event
+(submitted, started, ended) in one such transaction: one commit instead of one per row.
 
 Group commit: the trial channel's writes (a metric and what it implies) go through
 :meth:`Store.group_commit`. Every write queued while the event loop was busy runs in one
@@ -180,7 +181,7 @@ class Store:
         batch, self._pending = self._pending, []
         outcomes: list[tuple[bool, Any]] = []
         try:
-            with self._transaction() as db:
+            with self.transaction() as db:
                 for write, _future in batch:
                     db.execute("SAVEPOINT one_write")
                     try:
@@ -200,13 +201,20 @@ class Store:
                 future.set_exception(value)
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[sqlite3.Connection]:
         """One real transaction: all statements inside commit together or not at all.
+
+        Inside another one it is part of that one (the outer one commits or rolls back the
+        whole), so a write made of other writes is one transaction too. Nothing may await
+        inside: another coroutine's writes would join the open transaction.
 
         ``with connection:`` would not do: in autocommit mode (``isolation_level=None``)
         no transaction is open, so each statement would already have committed on its own.
         IMMEDIATE takes the write lock up front, so a reader cannot make it fail half-way.
         """
+        if self._db.in_transaction:
+            yield self._db
+            return
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield self._db
@@ -232,7 +240,7 @@ class Store:
                   parameters: dict[str, Any] | None, source: str = "algorithm") -> None:
         """Record a new WAITING trial together with the parameter set it was given."""
         now = _now()
-        with self._transaction():
+        with self.transaction():
             self._db.execute(
                 "INSERT INTO trials(trial_id, sequence_id, status, trial_dir, submit_time) VALUES (?,?,?,?,?)",
                 (trial_id, sequence_id, "WAITING", trial_dir, now))
@@ -378,7 +386,7 @@ class Store:
     def add_metric(self, trial_id: str, parameter_id: int | None, metric_type: str, sequence: int,
                    value: str) -> bool:
         """Store a metric; False when the same metric was stored before (a retried request)."""
-        with self._transaction() as db:
+        with self.transaction() as db:
             return insert_metric(db, trial_id, parameter_id, metric_type, sequence, value)
 
     def max_sequence(self, trial_id: str) -> int:
@@ -496,7 +504,7 @@ class Store:
 
     def executemany(self, sql: str, rows: Iterable[tuple[Any, ...]]) -> None:
         """Run ``sql`` for every row, in one transaction."""
-        with self._transaction():
+        with self.transaction():
             self._db.executemany(sql, rows)
 
 
