@@ -105,6 +105,9 @@ class ExperimentManager:
         self._duration_timer: Any = None
         self._wake = asyncio.Event()
         self._changed = asyncio.Condition()
+        # Set while the status is an ended one: who waits for the end (Experiment.wait()) is
+        # woken by that alone, not by each of the two changes every trial makes.
+        self._ended = asyncio.Event()
         # The change counter starts at the start time in microseconds, so a resumed manager's
         # versions are above its predecessor's: a client still holding an old version (a web
         # page, `nnictl experiment watch`) gets an answer at once instead of a held request.
@@ -816,6 +819,10 @@ class ExperimentManager:
         if status == self.status:
             return
         self.status = status
+        if status in ENDED_STATES:
+            self._ended.set()
+        else:   # a stopped experiment may run again (resume, a raised limit)
+            self._ended.clear()
         silent = self.trials_without_final_result()
         self.store.set_meta(status=status, errors=self.errors, warnings=self.warnings(silent),
                             trials_without_final_result=silent)
@@ -845,15 +852,14 @@ class ExperimentManager:
     async def wait_for_change(self, since: int, timeout: float, *, until_ended: bool = False) -> None:
         """Return as soon as ``version`` passes ``since`` (or, ``until_ended``, once the
         experiment has ended), or after ``timeout`` seconds."""
-        if until_ended:
-            predicate = lambda: self.status in ENDED_STATES  # noqa: E731
-        else:
-            predicate = lambda: self.version > since  # noqa: E731
-        async with self._changed:
-            try:
-                await asyncio.wait_for(self._changed.wait_for(predicate), timeout)
-            except asyncio.TimeoutError:
-                pass
+        try:
+            if until_ended:
+                await asyncio.wait_for(self._ended.wait(), timeout)
+                return
+            async with self._changed:
+                await asyncio.wait_for(self._changed.wait_for(lambda: self.version > since), timeout)
+        except asyncio.TimeoutError:
+            pass
 
     def warnings(self, silent: int | None = None) -> list[str]:
         """Plain-language notes on an outcome that is not an error but that no one should miss.
