@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import textwrap
 import time
@@ -11,6 +12,12 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+# A test run started in the background of a non-interactive shell (`pytest ... &`) has SIGINT
+# ignored, and every process it starts would inherit that: the tests that end `nnictl top` or
+# a foreground manager with Ctrl-C (SIGINT) need the default, as a terminal gives it.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)

@@ -61,7 +61,7 @@ def fill_store(path: Path, results: int, *, config: dict, meta: dict | None = No
     store = Store(path)
     store.set_meta(config=config, status="STOPPED", start_time=time.time() - 60, end_time=time.time() - 30,
                    **(meta or {}))
-    with store._transaction() as db:
+    with store.transaction() as db:
         db.executemany("INSERT INTO trials(trial_id, sequence_id, status, trial_dir, submit_time, start_time,"
                        " end_time, exit_code) VALUES (?,?,?,?,?,?,?,0)",
                        ((f"s{i:05d}", i, "SUCCEEDED", str(path.parent.parent / "trials" / f"s{i:05d}"),
@@ -302,7 +302,7 @@ def test_a_client_that_stops_reading_an_export_does_not_pin_the_wal(tmp_path, ma
         """``n`` writes of ~8 kB, one transaction each; the WAL file's largest size meanwhile."""
         largest = 0
         for _ in range(n):
-            with writer._transaction() as db:
+            with writer.transaction() as db:
                 insert_metric(db, "s00007", 7, "PERIODICAL", next(sequence), big)
             largest = max(largest, wal.stat().st_size)
         return largest

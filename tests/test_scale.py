@@ -97,7 +97,7 @@ def make_store(experiment_dir: Path, trials: int, *, pad: int = 0, intermediates
     store = Store(experiment_dir / "db" / "nni.sqlite")
     store.set_meta(id=experiment_dir.name, status="DONE", start_time=1.0, end_time=2.0,
                    config={"searchSpace": SPACE, "trialConcurrency": 1})
-    with store._transaction() as db:
+    with store.transaction() as db:
         db.executemany("INSERT INTO trials(trial_id, sequence_id, status, trial_dir, submit_time, start_time,"
                        " end_time, exit_code) VALUES (?,?,?,?,?,?,?,0)",
                        ((f"t{i}", i, "SUCCEEDED", f"/nowhere/t{i}", 1.0, 1.0, 2.0) for i in range(trials)))
@@ -213,7 +213,7 @@ def test_keyset_pages_add_up_to_the_whole_while_results_arrive(tmp_path, viewer)
     writer = Store(experiment_dir / "db" / "nni.sqlite")      # a live manager's writes, between pages
 
     def report(page: int) -> None:
-        with writer._transaction() as db:
+        with writer.transaction() as db:
             assert insert_metric(db, "t7", 7, "PERIODICAL", 100 + page, json.dumps(page))
     seen, pages = _follow(v, "/metric-data?limit=25", between=report)
     everything = v.get("/metric-data")
