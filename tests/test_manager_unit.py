@@ -161,10 +161,12 @@ class FakeService(TrainingService):
         self.running: dict[str, asyncio.Task] = {}
         self.most_at_once = 0
         self.cleaned: list[str] = []
+        self.cleaned_processes: list[str | None] = []   # what each cleaned trial's start reported
         self.crashed = False
 
     async def cleanup_interrupted(self, trials: list[InterruptedTrial]) -> None:
         self.cleaned += [trial.trial_id for trial in trials]
+        self.cleaned_processes += [trial.process for trial in trials]
 
     async def submit(self, spec: TrialSpec) -> None:
         self.specs.append(spec)
@@ -173,7 +175,7 @@ class FakeService(TrainingService):
 
     async def _run(self, spec: TrialSpec) -> None:
         assert self.manager is not None and self.on_trial_start and self.on_trial_end
-        await self.on_trial_start(spec.trial_id)
+        await self.on_trial_start(spec.trial_id, process=f"fake process of {spec.trial_id}")
         work = asyncio.ensure_future(self.behaviour(FakeTrial(self.manager, spec)))
         self.running[spec.trial_id + "/work"] = work
         try:
@@ -680,6 +682,8 @@ def test_resume_gives_stored_results_to_the_tuner_and_reruns_interrupted_trials(
             await r.until(lambda: len(r.tuner.imported) == 3, "the tuner to take the results in")
             assert [row["status"] for row in rows] == ["SUCCEEDED", "SYS_CANCELED", "SUCCEEDED", "SUCCEEDED"]
             assert r.service.cleaned == [rows[1]["trial_id"]]
+            # what the crashed run's service reported at the start, kept in the store for the clean-up
+            assert r.service.cleaned_processes == [f"fake process of {rows[1]['trial_id']}"]
             assert sorted(d["value"] for d in r.tuner.imported) == [1.0, 10.0, 12.0]   # the re-run too
             params = {p["trial_id"]: (p["parameters"], p["source"]) for p in r.manager.store.parameters()}
             assert params[rows[3]["trial_id"]] == ({"x": 1}, "resumed")    # the interrupted set again

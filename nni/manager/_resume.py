@@ -32,6 +32,9 @@ class Interrupted:
     trial: TrialState
     status: str
     message: str
+    # its latest attempt's process as the training service recorded it (None: not recorded),
+    # for the service's clean-up of what the trial left running
+    process: str | None = None
 
 
 @dataclass
@@ -167,6 +170,10 @@ def _read_trials(store: Store, *, multi_phase: bool, objectives: list[Objective]
                 reruns.append(trial.records[0]["parameters"])
                 message += "; its parameters run again in a new trial"
         interrupted.append(Interrupted(trial, status, message))
+
+    processes = store.attempt_processes(i.trial.trial_id for i in interrupted)
+    for item in interrupted:
+        item.process = processes.get(item.trial.trial_id)
 
     data: list[dict[str, Any]] = []
     results: list[tuple[str, Any]] = []

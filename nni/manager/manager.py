@@ -259,10 +259,8 @@ class ExperimentManager:
         for trial in state.trials:
             book.add(trial)
         book.failures.last, book.failures.armed = state.failures_last, state.failures_armed
-        processes = self.store.attempt_processes(i.trial.trial_id for i in state.interrupted)
         await self._service.cleanup_interrupted([
-            InterruptedTrial(i.trial.trial_id, i.trial.trial_dir, processes.get(i.trial.trial_id))
-            for i in state.interrupted])
+            InterruptedTrial(i.trial.trial_id, i.trial.trial_dir, i.process) for i in state.interrupted])
         _resume.close_interrupted(self.store, state)
         self._reruns = state.reruns
         for trial_id, value in state.results:
