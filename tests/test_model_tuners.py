@@ -253,6 +253,26 @@ def test_smac_nested_space_and_config_dedup():
             assert set(p["model"]) == {"_name", "k"} and p["model"]["k"] in (0, 1, 2)
 
 
+@needs_smac
+def test_smac_goes_on_over_a_small_finite_space_in_batches():
+    """SMAC's own trial generator ends (``StopIteration`` from its ``ask``) on a small finite
+    space before every set was tried (here after ~25 of 30, asked 8 at a time): the tuner goes
+    on with the sets not tried yet, then repeats, instead of failing the experiment's tuner."""
+    from nni.algorithms.hpo.smac_tuner import SMACTuner
+    space = {"a": {"_type": "randint", "_value": [1, 11]}, "p": {"_type": "choice", "_value": [1, 2, 3]}}
+    tuner = SMACTuner(optimize_mode="minimize", seed=0)
+    tuner.update_search_space(space)
+    proposed = []
+    for round_ in range(5):
+        batch = [(8 * round_ + i, tuner.generate_parameters(8 * round_ + i)) for i in range(8)]
+        for pid, params in batch:
+            tuner.receive_trial_result(pid, params, (params["a"] - 7) ** 2 + params["p"])
+            tuner.trial_end(pid, True)
+        proposed += [(params["a"], params["p"]) for _, params in batch]
+    assert len(proposed) == 40
+    assert sorted(set(proposed[:30])) == [(a, p) for a in range(1, 11) for p in (1, 2, 3)]
+
+
 def test_smac_module_imports_without_smac():
     code = ("import sys; sys.modules['smac'] = None; sys.modules['ConfigSpace'] = None\n"
             "import nni.algorithms.hpo.smac_tuner as m\n"

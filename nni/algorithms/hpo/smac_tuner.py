@@ -239,12 +239,15 @@ class SMACTuner(BaseTuner):
         for _ in range(20):
             try:
                 info = _quiet_ask(self._smac)
+            except StopIteration:
+                # SMAC's trial generator has ended for good (on a finite space its configuration
+                # selector found nothing new, with sets still unused): from now on the sets come
+                # from here (the farthest passed over, an unused set, or a random one).
+                break
             except Exception as exc:  # noqa: BLE001 - SMAC has seen every configuration
                 if type(exc).__name__ != "ConfigurationSpaceExhaustedException":
                     raise
-                if spare is not None:
-                    break
-                return self._emit(parameter_id, random_vector(self._dims, self._rng))
+                break
             self._asked += 1
             vec = self._config_to_vec(info.config)
             key = params_key(self._decode(vec))
