@@ -54,6 +54,33 @@ def test_quick_mode_runs_end_to_end(tmp_path, capsys):
     assert "| tpe (ours) |" in capsys.readouterr().out
 
 
+def test_a_study_stopped_while_writing_continues_where_it_stopped(tmp_path, capsys):
+    """A study killed while appending to its gzipped raw file leaves the last gzip member cut
+    short; running the same command again keeps the complete runs, redoes only the rest, and
+    the file reads whole afterwards (appending after the cut member would have hidden it)."""
+    import gzip
+    out = tmp_path / "bbo.jsonl.gz"
+    args = ["--problems", "linear-iris", "--optimizers", "random", "--budgets", "sequential",   # 60 x ~40 ms
+            "--seeds", "2", "--jobs", "1", "--out", str(out)]
+    assert main(args) == 0
+    first = [json.loads(line) for line in gzip.open(out, "rt")]
+    assert [r["seed"] for r in first] == [0, 1]
+    kept = first[0]
+    with gzip.open(out, "wt") as f:               # seed 0 complete, then seed 1 cut mid-member
+        f.write(json.dumps(kept) + "\n")
+    complete = out.stat().st_size
+    with gzip.open(out, "at") as f:
+        f.write(json.dumps(first[1]) + "\n")
+    data = out.read_bytes()
+    out.write_bytes(data[:complete + (len(data) - complete) // 2])
+    capsys.readouterr()
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "was cut short" in printed and "1 runs already in" in printed
+    again = [json.loads(line) for line in gzip.open(out, "rt")]
+    assert [r["seed"] for r in again] == [0, 1] and again[0] == kept
+
+
 def test_docs_tables_are_made_from_the_committed_raw_results():
     """docs/benchmarks.md's Bayesmark tables are what ``--from-results`` makes of the raw runs it
     names: a table edited by hand, or raw results changed without the docs, fails here."""

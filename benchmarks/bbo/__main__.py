@@ -63,11 +63,35 @@ def load(paths: Iterable[Path]) -> list[dict]:
     runs: list[dict] = []
     for path in paths:
         if path.exists():
-            with _open(path, "r") as f:
-                new = [json.loads(line) for line in f if line.strip()]
+            new, _ = _read_runs(path)
             rerun = {_key(r) for r in new if "losses" in r}
             runs = [r for r in runs if _key(r) not in rerun] + new
     return runs
+
+
+def _read_runs(path: Path) -> tuple[list[dict], bool]:
+    """The runs of a raw file's complete lines, and whether the file was cut short.
+
+    A study killed while appending leaves a gzip member without its end (and a line cut
+    short): what was written before it is kept (:func:`run_jobs` then rewrites the file
+    whole, so that running the same command again continues the study)."""
+    lines: list[str] = []
+    cut = False
+    with _open(path, "r") as f:
+        try:
+            for line in f:
+                lines.append(line)
+        except EOFError:
+            cut = True
+    runs = []
+    for line in lines:
+        try:
+            runs.append(json.loads(line))
+        except ValueError:
+            if line.endswith("\n"):
+                raise
+            cut = True
+    return runs, cut
 
 
 def _key(job: dict) -> tuple:
@@ -115,6 +139,14 @@ class _Worker:
 
 
 def run_jobs(jobs: list[dict], args: argparse.Namespace, out: Path) -> None:
+    if out.exists():
+        kept, cut = _read_runs(out)
+        if cut:   # appending after a cut gzip member would hide everything appended
+            partial = out.with_name(".partial-" + out.name)   # the same suffix: the same compression
+            with _open(partial, "w") as f:
+                f.writelines(json.dumps(r) + "\n" for r in kept)
+            partial.replace(out)
+            print(f"{out} was cut short (a study stopped while writing): {len(kept)} complete runs kept", flush=True)
     done = {_key(r) for r in load([out]) if "losses" in r}
     todo = [j for j in jobs if _key(j) not in done]
     print(f"{len(jobs) - len(todo)} runs already in {out}, {len(todo)} to go", flush=True)
