@@ -85,6 +85,8 @@ def _read_runs(path: Path) -> tuple[list[dict], bool]:
             cut = True
     runs = []
     for line in lines:
+        if not line.strip():
+            continue
         try:
             runs.append(json.loads(line))
         except ValueError:
