@@ -141,15 +141,14 @@ class _Worker:
 
 
 def run_jobs(jobs: list[dict], args: argparse.Namespace, out: Path) -> None:
-    if out.exists():
-        kept, cut = _read_runs(out)
-        if cut:   # appending after a cut gzip member would hide everything appended
-            partial = out.with_name(".partial-" + out.name)   # the same suffix: the same compression
-            with _open(partial, "w") as f:
-                f.writelines(json.dumps(r) + "\n" for r in kept)
-            partial.replace(out)
-            print(f"{out} was cut short (a study stopped while writing): {len(kept)} complete runs kept", flush=True)
-    done = {_key(r) for r in load([out]) if "losses" in r}
+    kept, cut = _read_runs(out) if out.exists() else ([], False)
+    if cut:   # appending after a cut gzip member would hide everything appended
+        partial = out.with_name(".partial-" + out.name)   # the same suffix: the same compression
+        with _open(partial, "w") as f:
+            f.writelines(json.dumps(r) + "\n" for r in kept)
+        partial.replace(out)
+        print(f"{out} was cut short (a study stopped while writing): {len(kept)} complete runs kept", flush=True)
+    done = {_key(r) for r in kept if "losses" in r}
     todo = [j for j in jobs if _key(j) not in done]
     print(f"{len(jobs) - len(todo)} runs already in {out}, {len(todo)} to go", flush=True)
     started = time.time()
