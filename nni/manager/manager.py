@@ -102,6 +102,9 @@ class ExperimentManager:
         # after the next result or trial end, and is exhausted only if it gives nothing while
         # no trial runs (NNI's TUNER_NO_MORE_TRIAL semantics).
         self._tuner_waiting = False
+        # Results and trial ends the tuner was told of: a "no more" given while one of them was
+        # on its way to the tuner was an answer to older news, so the tuner is asked again.
+        self._tuner_news = 0
         self._duration_timer: Any = None
         self._wake = asyncio.Event()
         self._changed = asyncio.Condition()
@@ -405,9 +408,10 @@ class ExperimentManager:
         for now (trials still run: it may wait for their results) or at all (none runs)."""
         assert self._algorithms is not None
         ids = self.book.reserve_parameter_ids(count)   # reserved now: concurrent phase requests see the budget
+        news = self._tuner_news
         batch = await self._algorithms.generate(ids, trial_id, concurrent)
         self.book.unreserve(count - len(batch))
-        if len(batch) < count and not self.tuner_exhausted:
+        if len(batch) < count and not self.tuner_exhausted and self._tuner_news == news:
             if batch or self._asking > 1 or any(t.trial_id != trial_id for t in self.active_trials()):
                 self._tuner_waiting = True
             else:
@@ -417,6 +421,7 @@ class ExperimentManager:
 
     def result_arrived(self) -> None:
         """A result reached the tuner: one that waited for results may give more now."""
+        self._tuner_news += 1
         if self._tuner_waiting:
             self._tuner_waiting = False
             self._wake.set()
@@ -606,6 +611,7 @@ class ExperimentManager:
         # A re-run's end is not told again: the tuner and assessor heard of this trial already.
         if not closed and self._algorithms is not None:
             self._algorithms.trial_ended(trial, status == "SUCCEEDED")
+        self._tuner_news += 1
         self._tuner_waiting = False
         self._wake.set()
         await self.notify()
