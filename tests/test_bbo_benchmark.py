@@ -79,6 +79,10 @@ def test_a_study_stopped_while_writing_continues_where_it_stopped(tmp_path, caps
     assert "was cut short" in printed and "1 runs already in" in printed
     again = [json.loads(line) for line in gzip.open(out, "rt")]
     assert [r["seed"] for r in again] == [0, 1] and again[0] == kept
+    # more seeds for the same study later: only the new ones run, appended to the same file
+    seeds_at = args.index("--seeds")
+    assert main(args[:seeds_at] + ["--first-seed", "2", "--seeds", "1"] + args[seeds_at + 2:]) == 0
+    assert [json.loads(line)["seed"] for line in gzip.open(out, "rt")] == [0, 1, 2]
 
 
 def test_docs_tables_are_made_from_the_committed_raw_results():

@@ -325,6 +325,63 @@ def test_an_exhausted_tuner_ends_the_experiment_tuner_no_more_trial_then_done(tm
     run(scenario())
 
 
+class SlowRungTuner(Tuner):
+    """Two sets a rung (``x`` = the rung), the next rung once both results are in; two rungs.
+
+    Its first "no more for now" takes until ``release`` is set: the news it waits for (the
+    rung's last result, the last trial's end) reach the manager while the call runs.
+    """
+
+    def __init__(self) -> None:
+        self.results: list[Any] = []
+        self.given = 0
+        self.blocked = threading.Event()
+        self.release = threading.Event()
+
+    def generate_parameters(self, parameter_id: int, **kwargs: Any) -> dict[str, Any]:
+        rung = len(self.results) // 2
+        if rung == 2 or self.given == 2 * (rung + 1):
+            if not self.blocked.is_set():
+                self.blocked.set()
+                self.release.wait(WAIT)
+            raise NoMoreTrialError("waiting for the rung's results")
+        self.given += 1
+        return {"x": rung}
+
+    def receive_trial_result(self, parameter_id: int, parameters: dict, value: Any, **kwargs: Any) -> None:
+        self.results.append(value)
+
+    def update_search_space(self, search_space: dict) -> None:
+        pass
+
+
+def test_a_no_more_that_answered_older_news_is_asked_again_not_taken_as_the_end(tmp_path):
+    # Hyperband-like: the tuner says "no more" while the rung's last trial reports and ends;
+    # taking that answer as final ended the experiment TUNER_NO_MORE_TRIAL after one rung.
+    tuner = SlowRungTuner()
+    second_may_report = asyncio.Event()
+    started = 0
+
+    async def second_waits(trial: FakeTrial) -> int:
+        nonlocal started
+        started += 1
+        if started == 2:
+            await second_may_report.wait()
+        return await report_x(trial)
+
+    async def scenario() -> None:
+        async with Run(tmp_path, second_waits, tuner=tuner, max_trial_number=10) as r:
+            await r.until(tuner.blocked.is_set, "the tuner's call after the first result")
+            second_may_report.set()
+            await r.until(lambda: r.statuses() == ["SUCCEEDED"] * 2, "the rung's last trial to end")
+            tuner.release.set()
+            await r.until_done()
+            assert r.manager.status == "DONE"
+            assert sorted(p["parameters"]["x"] for p in r.manager.store.parameters()) == [0, 0, 1, 1]
+            assert r.statuses() == ["SUCCEEDED"] * 4
+    run(scenario())
+
+
 def test_raising_max_trial_number_continues_a_done_experiment(tmp_path):
     async def scenario() -> None:
         async with Run(tmp_path, max_trial_number=2) as r:

@@ -106,7 +106,7 @@ def make_jobs(args: argparse.Namespace) -> list[dict]:
     for budget in args.budgets:
         rounds, batch = budgets[budget]
         for problem in args.problems:
-            for seed in range(args.seeds):
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
                 for optimizer in args.optimizers:
                     jobs.append({"optimizer": optimizer, "problem": problem, "budget": budget,
                                  "rounds": rounds, "batch": batch, "seed": seed})
@@ -365,7 +365,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--problems", nargs="+", choices=sorted(PROBLEMS), metavar="PROBLEM")
     ap.add_argument("--optimizers", nargs="+", choices=OURS + PEERS)
     ap.add_argument("--budgets", nargs="+", choices=list(BUDGETS), default=list(BUDGETS))
-    ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--seeds", type=int, default=10, help="how many seeds (default 10)")
+    ap.add_argument("--first-seed", type=int, default=0,
+                    help="seeds run from this one on (more seeds for a study run before: --first-seed 5 --seeds 5)")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="runs at once (one core each)")
     ap.add_argument("--peer-python", help="python of a venv with hebo, optuna, smac and scikit-learn")
     ap.add_argument("--out", type=Path, help="raw results (JSON lines, .gz allowed); appended to")
