@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from nni.algorithms.hpo.gp_tuner import GPTuner
+from nni.algorithms.hpo.tpe_tuner import TpeTuner
 from tuner_driving import drive
 
 _DIMS = 4
@@ -84,3 +85,25 @@ def test_gp_repeats_settings_once_a_finite_space_is_used_up():
     run = _gp_run(0, 104)
     assert len({(q["k"], q["p"]) for q in run[:100]}) == 100
     assert all((q["k"], q["p"]) in {(k, p) for k in range(1, 26) for p in range(1, 5)} for q in run[100:])
+
+
+def test_tpe_proposes_its_best_untried_setting_of_an_integer_space():
+    # Bayesmark's kNN problems (100 integer settings): TPE's best candidate was mostly a setting
+    # already tried (three quarters of its proposals search the incumbent's narrowed kernel,
+    # which rounds back to the incumbent); the repeat was refused and, after 8 more proposals,
+    # replaced by a random setting (~40 of 60 proposals a run on kNN-wine).  Its best untried
+    # candidate is now proposed.  Measured over these 10 seeds: the old TPE found the best
+    # setting within 30 trials in 7 runs one at a time and 7 with four running, the new one in
+    # all 10 both ways (20 seeds, 60 trials: 14 and 18 of 20 before, 20 and 20 now).
+    best = min(_rough_grid({"k": k, "p": p}) for k in range(1, 26) for p in range(1, 5))
+    for concurrency in (1, 4):
+        runs = []
+        for seed in range(10):
+            tuner = TpeTuner(optimize_mode="minimize", seed=seed)
+            tuner.update_search_space(_GRID_SPACE)
+            tuner.set_trial_budget(60)
+            runs.append(drive(tuner, _rough_grid, 30, concurrency=concurrency))
+        found = sum(min(_rough_grid(q) for q in run) <= best for run in runs)
+        assert found >= 9, (concurrency, found)
+        for run in runs:
+            assert len({(q["k"], q["p"]) for q in run}) == len(run)

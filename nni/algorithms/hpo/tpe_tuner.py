@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
-from nni.search_space._flat import Dim
+from nni.search_space._flat import Dim, decode
 
-from ._base import BaseTuner, random_vector
+from ._base import BaseTuner, canonical, params_key, random_vector
 from ._constraints import ConstrainedTuner
 from ._parzen import JointParzen, forgetting_weights, propose_independent
 
@@ -122,7 +122,8 @@ def contexts(dims: list[Dim]) -> dict[tuple, list[Dim]]:
 
 
 def tpe_propose_joint(dims: list[Dim], X: np.ndarray, y: np.ndarray, rng: np.random.Generator,
-                      args: TpeArguments) -> np.ndarray:
+                      args: TpeArguments, taken: Callable[[np.ndarray], np.ndarray] | None = None
+                      ) -> np.ndarray | None:
     """Multivariate, tree-structured TPE.
 
     The space is decomposed into contexts (the top level, and each branch of a nested
@@ -132,8 +133,13 @@ def tpe_propose_joint(dims: list[Dim], X: np.ndarray, y: np.ndarray, rng: np.ran
     ``gamma`` share *of those trials* (the branch's own ranking), so a branch chosen for
     its promise is searched towards its own best region.  Candidates are drawn from the
     good mixture and the one maximizing ``l(x) / g(x)`` is kept.
+
+    ``taken`` (a finite space without nested choices) marks the candidates already evaluated
+    or running; they are passed over, and ``None`` is returned when every candidate was.
     """
     groups = contexts(dims)
+    if len(groups) > 1:
+        taken = None   # a context's candidates are partial vectors: BaseTuner's re-ask covers these
     vec = np.full(len(dims), np.nan)
     todo: list[tuple] = [(None, None)]
     while todo:
@@ -153,7 +159,19 @@ def tpe_propose_joint(dims: list[Dim], X: np.ndarray, y: np.ndarray, rng: np.ran
         local = len(good) > 0 and rng.random() < LOCAL_SEARCH_SHARE
         cand = (lo.sample(rng, args.n_ei_candidates, only=int(np.argmin(y[good])), scale=LOCAL_SEARCH_BANDWIDTH)
                 if local else lo.sample(rng, args.n_ei_candidates))
-        best = cand[int(np.argmax(lo.log_pdf(cand) - hi.log_pdf(cand)))]
+        score = lo.log_pdf(cand) - hi.log_pdf(cand)
+        if taken is not None:
+            # On a finite space the best-scored candidates are mostly sets already tried (a local
+            # proposal's narrow kernel rounds back to the incumbent): the best untried one is kept,
+            # and if none is untried, candidates from the whole good mixture are scored.
+            score[taken(cand)] = -np.inf
+            if np.isneginf(score).all():
+                cand = lo.sample(rng, 4 * args.n_ei_candidates)
+                score = lo.log_pdf(cand) - hi.log_pdf(cand)
+                score[taken(cand)] = -np.inf
+                if np.isneginf(score).all():
+                    return None
+        best = cand[int(np.argmax(score))]
         for dim in gdims:
             if dim.categorical and any(dim.nested) and rng.random() < BRANCH_EXPLORATION:
                 best = best.copy()
@@ -166,10 +184,11 @@ def tpe_propose_joint(dims: list[Dim], X: np.ndarray, y: np.ndarray, rng: np.ran
 
 
 def tpe_propose(dims: list[Dim], X: np.ndarray, y: np.ndarray, rng: np.random.Generator,
-                args: TpeArguments) -> np.ndarray:
-    """One TPE suggestion (internal vector) from observations ``X`` (n x d, NaN = inactive) and losses ``y``."""
+                args: TpeArguments, taken: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray | None:
+    """One TPE suggestion (internal vector) from observations ``X`` (n x d, NaN = inactive) and losses ``y``;
+    ``None`` when ``taken`` (see :func:`tpe_propose_joint`) marked every candidate."""
     if args.multivariate:
-        return tpe_propose_joint(dims, X, y, rng, args)
+        return tpe_propose_joint(dims, X, y, rng, args, taken)
     n = len(y)
     order = np.argsort(y, kind="stable")
     n_good = max(1, min(int(math.ceil(args.gamma * n)), _MAX_GOOD))
@@ -233,4 +252,11 @@ class TpeTuner(ConstrainedTuner, BaseTuner):   # ConstrainedTuner: feasible resu
         X, y, n_done = self._observations(self.args.constant_liar_type)
         if n_done < max(1, self.n_startup_jobs):
             return random_vector(self._dims, self._rng)
-        return tpe_propose(self._dims, X, y, self._rng, self.args)
+        taken = self._taken if self.is_finite and len(self._seen) < self._size else None
+        vec = tpe_propose(self._dims, X, y, self._rng, self.args, taken)
+        return self._pick_unused() if vec is None else vec
+
+    def _taken(self, candidates: np.ndarray) -> np.ndarray:
+        """Which candidates (rows of internal vectors) are parameter sets already tried or running."""
+        return np.array([params_key(decode(self._dims, list(canonical(self._dims, c)))) in self._seen
+                         for c in candidates], dtype=bool)
