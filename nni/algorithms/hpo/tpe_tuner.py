@@ -38,6 +38,9 @@ _logger = logging.getLogger(__name__)
 
 _MAX_GOOD = 25
 
+#: Parameter-set keys of candidate vectors kept by a tuner on a finite space (a cache: cleared when full).
+_KEYS_KEPT = 100_000
+
 
 class TpeArguments:
     """Hyperparameters of :class:`TpeTuner` (NNI's ``tpe_args``)."""
@@ -233,6 +236,10 @@ class TpeTuner(ConstrainedTuner, BaseTuner):   # ConstrainedTuner: feasible resu
         if tpe_args is not None and not isinstance(tpe_args, dict):
             raise ValueError(f"tpe_args must be a dict, got {type(tpe_args).__name__}")
         self.args = TpeArguments(**(tpe_args or {}))
+        self._keys_of_vectors: dict[bytes, str] = {}
+
+    def _on_space_updated(self) -> None:
+        self._keys_of_vectors = {}
 
     def set_trial_budget(self, max_trials: int | None) -> None:
         """Learn the experiment's trial budget (``maxTrialNumber``; ``None``: unlimited).
@@ -258,5 +265,15 @@ class TpeTuner(ConstrainedTuner, BaseTuner):   # ConstrainedTuner: feasible resu
 
     def _taken(self, candidates: np.ndarray) -> np.ndarray:
         """Which candidates (rows of internal vectors) are parameter sets already tried or running."""
-        return np.array([params_key(decode(self._dims, list(canonical(self._dims, c)))) in self._seen
-                         for c in candidates], dtype=bool)
+        # A finite space's candidates repeat: each one's key (~7 us to build) is kept, by its vector.
+        keys = self._keys_of_vectors
+        taken = np.empty(len(candidates), dtype=bool)
+        for i, candidate in enumerate(candidates):
+            vec = canonical(self._dims, candidate)
+            key = keys.get(vec.tobytes())
+            if key is None:
+                if len(keys) >= _KEYS_KEPT:
+                    keys.clear()
+                key = keys[vec.tobytes()] = params_key(decode(self._dims, list(vec)))
+            taken[i] = key in self._seen
+        return taken
