@@ -107,3 +107,22 @@ def test_tpe_proposes_its_best_untried_setting_of_an_integer_space():
         assert found >= 9, (concurrency, found)
         for run in runs:
             assert len({(q["k"], q["p"]) for q in run}) == len(run)
+
+
+def test_univariate_tpe_proposes_its_best_untried_combination_of_an_integer_space():
+    # The same fault in `multivariate: false` (each parameter's best candidate, combined, was a
+    # tried set; refused, then random after 8 re-asks); now the best untried combination of the
+    # parameters' candidates is proposed.  Measured over these 20 seeds, 60 trials: the old
+    # TPE found the best setting in 13 runs one at a time and 15 with four running, the new
+    # one in all 20 both ways.
+    best = min(_rough_grid({"k": k, "p": p}) for k in range(1, 26) for p in range(1, 5))
+    for concurrency in (1, 4):
+        found = 0
+        for seed in range(20):
+            tuner = TpeTuner(optimize_mode="minimize", seed=seed, tpe_args={"multivariate": False})
+            tuner.update_search_space(_GRID_SPACE)
+            tuner.set_trial_budget(60)
+            run = drive(tuner, _rough_grid, 60, concurrency=concurrency)
+            assert len({(q["k"], q["p"]) for q in run}) == len(run)
+            found += min(_rough_grid(q) for q in run) <= best
+        assert found >= 18, (concurrency, found)

@@ -12,6 +12,7 @@ to the bounds.
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import numpy as np
 
@@ -439,10 +440,16 @@ def _truncnorm(dim: Dim, rng: np.random.Generator, mu: np.ndarray, sig: np.ndarr
 
 
 def propose_independent(dims: list[Dim], Xg: np.ndarray, wg: np.ndarray, Xb: np.ndarray, wb: np.ndarray,
-                        rng: np.random.Generator, n_candidates: int, prior_weight: float) -> np.ndarray:
+                        rng: np.random.Generator, n_candidates: int, prior_weight: float,
+                        taken: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray | None:
     """Univariate TPE step: each dim (parents first) gets the candidate maximising l/g of its own
-    estimators, fitted on the observations where the dim was active."""
+    estimators, fitted on the observations where the dim was active.
+
+    ``taken`` (a finite space without nested choices) marks the parameter sets already tried
+    or running: if the best combination is one, the best untried combination of the dims'
+    candidates is proposed (``None`` when every one scored was taken)."""
     vec = np.full(len(dims), np.nan)
+    scored: list[tuple[int, np.ndarray, np.ndarray]] = []   # each dim's index, candidates and their scores
     for dim in dims:
         if not is_active(dim, vec):
             continue
@@ -457,5 +464,30 @@ def propose_independent(dims: list[Dim], Xg: np.ndarray, wg: np.ndarray, Xb: np.
             lo = NumericParzen(dim, xg[mg], wg[mg], prior_weight)
             hi = NumericParzen(dim, xb[mb], wb[mb], prior_weight)
             cand = canonical_array(dim, lo.sample(rng, n_candidates))
-        vec[j] = cand[int(np.argmax(lo.log_pdf(cand) - hi.log_pdf(cand)))]
-    return vec
+        score = lo.log_pdf(cand) - hi.log_pdf(cand)
+        vec[j] = cand[int(np.argmax(score))]
+        scored.append((j, cand, score))
+    if taken is None or not taken(vec[None, :])[0]:
+        return vec
+    return _best_untried(vec, scored, taken)
+
+
+def _best_untried(best: np.ndarray, scored: list[tuple[int, np.ndarray, np.ndarray]],
+                  taken: Callable[[np.ndarray], np.ndarray]) -> np.ndarray | None:
+    """The best-scored combination that is not ``taken``, among those that change one dim of
+    ``best`` (every dim's best candidate) to another of its candidates (dims independent: a
+    combination scores the sum of its dims' scores)."""
+    combos, loss = [], []
+    for j, cand, score in scored:
+        for value, s in zip(cand, score):
+            if value != best[j]:
+                combo = best.copy()
+                combo[j] = value
+                combos.append(combo)
+                loss.append(score.max() - s)
+    if not combos:
+        return None
+    C = np.array(combos)
+    order = np.argsort(loss, kind="stable")
+    free = ~taken(C[order])
+    return C[order[int(np.argmax(free))]] if free.any() else None

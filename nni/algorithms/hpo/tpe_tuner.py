@@ -137,12 +137,11 @@ def tpe_propose_joint(dims: list[Dim], X: np.ndarray, y: np.ndarray, rng: np.ran
     its promise is searched towards its own best region.  Candidates are drawn from the
     good mixture and the one maximizing ``l(x) / g(x)`` is kept.
 
-    ``taken`` (a finite space without nested choices) marks the candidates already evaluated
-    or running; they are passed over, and ``None`` is returned when every candidate was.
+    ``taken`` (only for a space without nested choices: one context, whole vectors) marks the
+    candidates already evaluated or running; they are passed over, and ``None`` is returned
+    when every candidate was.
     """
     groups = contexts(dims)
-    if len(groups) > 1:
-        taken = None   # a context's candidates are partial vectors: BaseTuner's re-ask covers these
     vec = np.full(len(dims), np.nan)
     todo: list[tuple] = [(None, None)]
     while todo:
@@ -189,7 +188,8 @@ def tpe_propose_joint(dims: list[Dim], X: np.ndarray, y: np.ndarray, rng: np.ran
 def tpe_propose(dims: list[Dim], X: np.ndarray, y: np.ndarray, rng: np.random.Generator,
                 args: TpeArguments, taken: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray | None:
     """One TPE suggestion (internal vector) from observations ``X`` (n x d, NaN = inactive) and losses ``y``;
-    ``None`` when ``taken`` (see :func:`tpe_propose_joint`) marked every candidate."""
+    ``None`` when ``taken`` (a space without nested choices; see :func:`tpe_propose_joint` and
+    :func:`propose_independent`) marked every candidate."""
     if args.multivariate:
         return tpe_propose_joint(dims, X, y, rng, args, taken)
     n = len(y)
@@ -199,7 +199,8 @@ def tpe_propose(dims: list[Dim], X: np.ndarray, y: np.ndarray, rng: np.random.Ge
     bad = np.sort(order[n_good:])
     w_good = forgetting_weights(len(good), args.linear_forgetting)
     w_bad = forgetting_weights(len(bad), args.linear_forgetting)
-    return propose_independent(dims, X[good], w_good, X[bad], w_bad, rng, args.n_ei_candidates, args.prior_weight)
+    return propose_independent(dims, X[good], w_good, X[bad], w_bad, rng, args.n_ei_candidates, args.prior_weight,
+                               taken)
 
 
 def auto_startup_jobs(budget: int | None) -> int:
@@ -237,9 +238,11 @@ class TpeTuner(ConstrainedTuner, BaseTuner):   # ConstrainedTuner: feasible resu
             raise ValueError(f"tpe_args must be a dict, got {type(tpe_args).__name__}")
         self.args = TpeArguments(**(tpe_args or {}))
         self._keys_of_vectors: dict[bytes, str] = {}
+        self._nested = False
 
     def _on_space_updated(self) -> None:
         self._keys_of_vectors = {}
+        self._nested = any(dim.parent is not None for dim in self._dims)
 
     def set_trial_budget(self, max_trials: int | None) -> None:
         """Learn the experiment's trial budget (``maxTrialNumber``; ``None``: unlimited).
@@ -259,7 +262,9 @@ class TpeTuner(ConstrainedTuner, BaseTuner):   # ConstrainedTuner: feasible resu
         X, y, n_done = self._observations(self.args.constant_liar_type)
         if n_done < max(1, self.n_startup_jobs):
             return random_vector(self._dims, self._rng)
-        taken = self._taken if self.is_finite and len(self._seen) < self._size else None
+        # On a finite space a proposal skips the sets already tried; a nested space's candidates
+        # are partial vectors (one per context): there BaseTuner's re-ask of a repeat stays.
+        taken = self._taken if self.is_finite and not self._nested and len(self._seen) < self._size else None
         vec = tpe_propose(self._dims, X, y, self._rng, self.args, taken)
         return self._pick_unused() if vec is None else vec
 
