@@ -7,6 +7,8 @@ every run), with a threshold well clear of both the fixed and the old behaviour.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from nni.algorithms.hpo.gp_tuner import GPTuner
@@ -126,3 +128,32 @@ def test_univariate_tpe_proposes_its_best_untried_combination_of_an_integer_spac
             assert len({(q["k"], q["p"]) for q in run}) == len(run)
             found += min(_rough_grid(q) for q in run) <= best
         assert found >= 18, (concurrency, found)
+
+
+_EDGE_SPACE = {"C": {"_type": "loguniform", "_value": [0.01, 100]},
+               "s": {"_type": "loguniform", "_value": [0.01, 100]}}
+
+
+def _best_at_the_edge(params: dict) -> float:
+    """Bayesmark's linear-iris shape: the loss falls all the way to the largest C of the range."""
+    return 0.05 * (2 - math.log10(params["C"])) + 0.02 * (math.log10(params["s"]) - 1.3) ** 2
+
+
+def test_tpe_tries_the_end_of_a_range_where_the_results_point_to_it():
+    # Bayesmark's linear-iris (logistic regression, best at the largest C): TPE's kernels were
+    # normals truncated to the range, so no proposal ever lay on the bound itself and TPE
+    # crept towards it (Optuna's GP, whose optimizer stops at the bound, beat it).  Now a
+    # quarter of a local proposal's draws beyond a bound are put on it.  Measured over these
+    # 10 seeds, 60 trials: the old TPE never proposed C = 100 and ended on average 0.00021
+    # (one at a time) and 0.00025 (eight running) above the best loss; now every run tries
+    # C = 100 and ends on average 0.000005 and 0.000025 above it.
+    for concurrency in (1, 8):
+        gaps = []
+        for seed in range(10):
+            tuner = TpeTuner(optimize_mode="minimize", seed=seed)
+            tuner.update_search_space(_EDGE_SPACE)
+            tuner.set_trial_budget(60)
+            run = drive(tuner, _best_at_the_edge, 60, concurrency=concurrency)
+            assert any(q["C"] == 100 for q in run), (concurrency, seed)
+            gaps.append(min(_best_at_the_edge(q) for q in run))
+        assert np.mean(gaps) < 0.00008, (concurrency, np.round(gaps, 6))

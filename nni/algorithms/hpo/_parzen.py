@@ -232,9 +232,14 @@ class JointParzen:
                                   if d.log or d.q is not None or d.integer
                                   or (d.clip is not None and d.clip != (d.low, d.high))]
 
-    def sample(self, rng: np.random.Generator, m: int, only: int | None = None, scale: float = 1.0) -> np.ndarray:
+    def sample(self, rng: np.random.Generator, m: int, only: int | None = None, scale: float = 1.0,
+               censored: float = 0.0) -> np.ndarray:
         """``m`` candidates (internal vectors, canonical, NaN for inactive dims); ``only``: all
-        from that observation's component (a local search around it)."""
+        from that observation's component (a local search around it).
+
+        ``censored``: the share of a numeric kernel's draws beyond a bound that are put on the
+        bound instead of drawn again, so candidates exactly at a bound are proposed (an optimum at the end of
+        a range is common: the largest C, the most trees)."""
         comp = np.full(m, only) if only is not None else _choose(rng, self._cum_p, m)
         C = np.full((m, self.X.shape[1]), np.nan)
         inside = {d.index for d in self.dims}
@@ -249,8 +254,9 @@ class JointParzen:
             sig = self.sig[safe][:, cols] * scale
             low, high = self._flat_low, self._flat_high
             vals = rng.normal(mu, sig)
+            stay = rng.random(vals.shape) < censored if censored else np.False_
             for _ in range(100):
-                bad = (vals < low) | (vals > high)
+                bad = ((vals < low) | (vals > high)) & ~stay
                 if not bad.any():
                     break
                 vals[bad] = rng.normal(mu[bad], sig[bad])
@@ -284,7 +290,7 @@ class JointParzen:
                 if _ordinal(dim):
                     s = self.sig[safe[kern], j] * scale
                     v = rng.normal(b, s)
-                    for _ in range(100):
+                    for _ in range(100):   # an integer's end values are drawn without censoring
                         bad = (v < -0.5) | (v > dim.size - 0.5)
                         if not bad.any():
                             break
@@ -296,7 +302,7 @@ class JointParzen:
                     vals[kern] = b
                 else:
                     s = self.sig[safe[kern], j] * scale
-                    vals[kern] = _truncnorm(dim, rng, b, s)
+                    vals[kern] = _truncnorm(dim, rng, b, s, censored)
             if not dim.categorical:
                 vals[active] = canonical_array(dim, vals[active])
             C[:, j] = vals
@@ -427,11 +433,13 @@ def _prior_log_pdf(dim: Dim, c: np.ndarray) -> np.ndarray:
     return np.full(len(c), -math.log(max(dim.high - dim.low, 1e-300)))
 
 
-def _truncnorm(dim: Dim, rng: np.random.Generator, mu: np.ndarray, sig: np.ndarray) -> np.ndarray:
+def _truncnorm(dim: Dim, rng: np.random.Generator, mu: np.ndarray, sig: np.ndarray,
+               censored: float = 0.0) -> np.ndarray:
     out = rng.normal(mu, sig)
     if not dim.normal:
+        stay = rng.random(out.shape) < censored if censored else np.False_
         for _ in range(100):
-            bad = (out < dim.low) | (out > dim.high)
+            bad = ((out < dim.low) | (out > dim.high)) & ~stay
             if not bad.any():
                 break
             out[bad] = rng.normal(mu[bad], sig[bad])
@@ -479,12 +487,13 @@ def _best_untried(best: np.ndarray, scored: list[tuple[int, np.ndarray, np.ndarr
     combination scores the sum of its dims' scores)."""
     combos, loss = [], []
     for j, cand, score in scored:
+        top = score.max()
         for value, s in zip(cand, score):
             if value != best[j]:
                 combo = best.copy()
                 combo[j] = value
                 combos.append(combo)
-                loss.append(score.max() - s)
+                loss.append(top - s)
     if not combos:
         return None
     C = np.array(combos)
