@@ -8,6 +8,7 @@ every run), with a threshold well clear of both the fixed and the old behaviour.
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import numpy as np
 
@@ -89,6 +90,14 @@ def test_gp_repeats_settings_once_a_finite_space_is_used_up():
     assert all((q["k"], q["p"]) in {(k, p) for k in range(1, 26) for p in range(1, 5)} for q in run[100:])
 
 
+def _tpe_run(space: dict, objective: Callable[[dict], float], seed: int, trials: int, concurrency: int, tpe_args: dict | None = None) -> list[dict]:
+    """The parameter sets a seeded TPE gives out over ``trials`` trials (budget 60), ``concurrency`` running."""
+    tuner = TpeTuner(optimize_mode="minimize", seed=seed, tpe_args=tpe_args)
+    tuner.update_search_space(space)
+    tuner.set_trial_budget(60)
+    return drive(tuner, objective, trials, concurrency=concurrency)
+
+
 def test_tpe_proposes_its_best_untried_setting_of_an_integer_space():
     # Bayesmark's kNN problems (100 integer settings): TPE's best candidate was mostly a setting
     # already tried (three quarters of its proposals search the incumbent's narrowed kernel,
@@ -101,10 +110,7 @@ def test_tpe_proposes_its_best_untried_setting_of_an_integer_space():
     for concurrency in (1, 4):
         runs = []
         for seed in range(10):
-            tuner = TpeTuner(optimize_mode="minimize", seed=seed)
-            tuner.update_search_space(_GRID_SPACE)
-            tuner.set_trial_budget(60)
-            runs.append(drive(tuner, _rough_grid, 30, concurrency=concurrency))
+            runs.append(_tpe_run(_GRID_SPACE, _rough_grid, seed, 30, concurrency))
         found = sum(min(_rough_grid(q) for q in run) <= best for run in runs)
         assert found >= 9, (concurrency, found)
         for run in runs:
@@ -121,10 +127,7 @@ def test_univariate_tpe_proposes_its_best_untried_combination_of_an_integer_spac
     for concurrency in (1, 4):
         found = 0
         for seed in range(20):
-            tuner = TpeTuner(optimize_mode="minimize", seed=seed, tpe_args={"multivariate": False})
-            tuner.update_search_space(_GRID_SPACE)
-            tuner.set_trial_budget(60)
-            run = drive(tuner, _rough_grid, 60, concurrency=concurrency)
+            run = _tpe_run(_GRID_SPACE, _rough_grid, seed, 60, concurrency, {"multivariate": False})
             assert len({(q["k"], q["p"]) for q in run}) == len(run)
             found += min(_rough_grid(q) for q in run) <= best
         assert found >= 18, (concurrency, found)
@@ -150,10 +153,7 @@ def test_tpe_tries_the_end_of_a_range_where_the_results_point_to_it():
     for concurrency in (1, 8):
         gaps = []
         for seed in range(10):
-            tuner = TpeTuner(optimize_mode="minimize", seed=seed)
-            tuner.update_search_space(_EDGE_SPACE)
-            tuner.set_trial_budget(60)
-            run = drive(tuner, _best_at_the_edge, 60, concurrency=concurrency)
+            run = _tpe_run(_EDGE_SPACE, _best_at_the_edge, seed, 60, concurrency)
             assert any(q["C"] == 100 for q in run), (concurrency, seed)
             gaps.append(min(_best_at_the_edge(q) for q in run))
         assert np.mean(gaps) < 0.00008, (concurrency, np.round(gaps, 6))
