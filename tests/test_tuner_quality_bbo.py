@@ -90,7 +90,8 @@ def test_gp_repeats_settings_once_a_finite_space_is_used_up():
     assert all((q["k"], q["p"]) in {(k, p) for k in range(1, 26) for p in range(1, 5)} for q in run[100:])
 
 
-def _tpe_run(space: dict, objective: Callable[[dict], float], seed: int, trials: int, concurrency: int, tpe_args: dict | None = None) -> list[dict]:
+def _tpe_run(space: dict, objective: Callable[[dict], float], seed: int, trials: int, concurrency: int,
+             tpe_args: dict | None = None) -> list[dict]:
     """The parameter sets a seeded TPE gives out over ``trials`` trials (budget 60), ``concurrency`` running."""
     tuner = TpeTuner(optimize_mode="minimize", seed=seed, tpe_args=tpe_args)
     tuner.update_search_space(space)

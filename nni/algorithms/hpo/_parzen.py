@@ -238,8 +238,8 @@ class JointParzen:
         from that observation's component (a local search around it).
 
         ``censored``: the share of a numeric kernel's draws beyond a bound that are put on the
-        bound instead of drawn again, so candidates exactly at a bound are proposed (an optimum at the end of
-        a range is common: the largest C, the most trees)."""
+        bound instead of drawn again, so that candidates exactly at a bound are proposed (an
+        optimum at the end of a range is common: the largest C, the most trees)."""
         comp = np.full(m, only) if only is not None else _choose(rng, self._cum_p, m)
         C = np.full((m, self.X.shape[1]), np.nan)
         inside = {d.index for d in self.dims}
