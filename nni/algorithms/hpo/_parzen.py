@@ -88,15 +88,9 @@ class NumericParzen:
 
     def sample(self, rng: np.random.Generator, m: int) -> np.ndarray:
         comp = rng.choice(len(self.mus), size=m, p=self.weights)
-        out = rng.normal(self.mus[comp], self.sig[comp])
         if math.isfinite(self.low):
-            for _ in range(100):
-                bad = (out < self.low) | (out > self.high)
-                if not bad.any():
-                    break
-                out[bad] = rng.normal(self.mus[comp[bad]], self.sig[comp[bad]])
-            out = np.clip(out, self.low, self.high)
-        return out
+            return _draw_within(rng, self.mus[comp], self.sig[comp], self.low, self.high)
+        return rng.normal(self.mus[comp], self.sig[comp])
 
     def log_pdf(self, c: np.ndarray) -> np.ndarray:
         z = (c[:, None] - self.mus[None, :]) / self.sig[None, :]
@@ -253,14 +247,7 @@ class JointParzen:
             mu = self._flat_x[safe]
             sig = self.sig[safe][:, cols] * scale
             low, high = self._flat_low, self._flat_high
-            vals = rng.normal(mu, sig)
-            stay = rng.random(vals.shape) < censored if censored else np.False_
-            for _ in range(100):
-                bad = ((vals < low) | (vals > high)) & ~stay
-                if not bad.any():
-                    break
-                vals[bad] = rng.normal(mu[bad], sig[bad])
-            vals = np.clip(vals, low, high)
+            vals = _draw_within(rng, mu, sig, low, high, censored)
             if not from_obs.all():
                 prior_rows = ~from_obs
                 vals[prior_rows] = rng.uniform(low, high, size=(int(prior_rows.sum()), len(cols)))
@@ -288,13 +275,8 @@ class JointParzen:
             if kern.any():
                 b = base[kern]
                 if _ordinal(dim):
-                    s = self.sig[safe[kern], j] * scale
-                    v = rng.normal(b, s)
-                    for _ in range(100):   # an integer's end values are drawn without censoring
-                        bad = (v < -0.5) | (v > dim.size - 0.5)
-                        if not bad.any():
-                            break
-                        v[bad] = rng.normal(b[bad], s[bad])
+                    # an integer's end values are drawn without censoring
+                    v = _draw_within(rng, b, self.sig[safe[kern], j] * scale, -0.5, dim.size - 0.5)
                     vals[kern] = np.clip(np.round(v), 0, dim.size - 1)
                 elif dim.categorical:
                     flip = rng.random(len(b)) < self.eps[j]
@@ -435,16 +417,24 @@ def _prior_log_pdf(dim: Dim, c: np.ndarray) -> np.ndarray:
 
 def _truncnorm(dim: Dim, rng: np.random.Generator, mu: np.ndarray, sig: np.ndarray,
                censored: float = 0.0) -> np.ndarray:
-    out = rng.normal(mu, sig)
-    if not dim.normal:
-        stay = rng.random(out.shape) < censored if censored else np.False_
-        for _ in range(100):
-            bad = ((out < dim.low) | (out > dim.high)) & ~stay
-            if not bad.any():
-                break
-            out[bad] = rng.normal(mu[bad], sig[bad])
-        out = np.clip(out, dim.low, dim.high)
-    return out
+    if dim.normal:
+        return rng.normal(mu, sig)
+    return _draw_within(rng, mu, sig, dim.low, dim.high, censored)
+
+
+def _draw_within(rng: np.random.Generator, mu: np.ndarray, sig: np.ndarray, low: float | np.ndarray, high: float | np.ndarray,
+                 censored: float = 0.0) -> np.ndarray:
+    """Normal draws around ``mu`` truncated to ``[low, high]``: a draw beyond a bound is drawn
+    again (up to 100 times, then clipped), except a share ``censored`` of them, which are put
+    on the bound (see :meth:`JointParzen.sample`)."""
+    vals = rng.normal(mu, sig)
+    stay = rng.random(vals.shape) < censored if censored else np.False_
+    for _ in range(100):
+        bad = ((vals < low) | (vals > high)) & ~stay
+        if not bad.any():
+            break
+        vals[bad] = rng.normal(mu[bad], sig[bad])
+    return np.clip(vals, low, high)
 
 
 def propose_independent(dims: list[Dim], Xg: np.ndarray, wg: np.ndarray, Xb: np.ndarray, wb: np.ndarray,
