@@ -743,11 +743,8 @@ class RemoteTrainingService(TrainingService):
         status, signal_name = process.exit_status, process.exit_signal
         lost = False
         if status is None and signal_name is None:
-            # Usually the connection is gone: give its watcher (which says so) a moment to notice.
-            for _ in range(20):
-                if trial.ended or not trial.machine.connected:
-                    return
-                await asyncio.sleep(0.05)
+            if await self._connection_gone(trial):
+                return
             exit_code, reason, lost = None, "the SSH channel closed without an exit status", True
         elif status is None:
             exit_code, reason = -1, f"killed by signal {signal_name[0] if isinstance(signal_name, tuple) else signal_name}"
@@ -763,17 +760,25 @@ class RemoteTrainingService(TrainingService):
             return
         machine, lost = trial.machine, exit_code is None
         if lost:
-            # The spawner's channel closed: usually the connection is gone, whose watcher says so.
-            for _ in range(20):
-                if trial.ended or not machine.connected:
-                    return
-                await asyncio.sleep(0.05)
+            if await self._connection_gone(trial):
+                return
             # The spawner alone ended (killed there): its launchers were told to end their trees
             # (PR_SET_PDEATHSIG); make sure.
             self._background(self._kill_groups(machine, [(trial.pgid, trial.pgid_start)], "KILL"))
         reason = "the trial spawner there ended without the trial's exit status" if lost else None
         message = end_message(exit_code, Path(trial.spec.trial_dir) / "stderr", where=machine.name, reason=reason)
         await self._trial_ended(trial, exit_code, message, lost=lost)
+
+    @staticmethod
+    async def _connection_gone(trial: _RemoteTrial) -> bool:
+        """Whether a trial's channel closed because its machine's connection did (or the trial
+        ended meanwhile): the connection's watcher reports that loss itself, so it is given up
+        to a second to notice."""
+        for _ in range(20):
+            if trial.ended or not trial.machine.connected:
+                return True
+            await asyncio.sleep(0.05)
+        return False
 
     async def _trial_ended(self, trial: _RemoteTrial, exit_code: int | None, message: str,
                            lost: bool = False) -> None:
