@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from benchmarks.bbo.__main__ import expected_min, main, scores, weights
+from benchmarks.bbo.__main__ import expected_min, main, render, scores, weights
 from benchmarks.bbo.problems import PROBLEMS, random_params
 from nni.algorithms.hpo.tpe_tuner import TpeTuner
 
@@ -28,6 +28,22 @@ def test_scores_put_the_best_run_at_zero_and_random_near_one():
     table = scores(runs)[("b", "p")]
     assert table["tpe"] == [0.0]
     assert np.mean(table["random"]) == pytest.approx(1.0, abs=0.15)
+
+
+def test_a_mean_over_fewer_problems_than_the_others_says_so():
+    """A peer run on only some problems (HEBO's slow sequential runs) gets a mean over those
+    alone; the table must not let it pass for a mean over the grid."""
+    rng = np.random.default_rng(0)
+    runs = []
+    for problem in ("p", "q", "r"):
+        runs += [{"optimizer": "random", "problem": problem, "budget": "b", "rounds": 4, "batch": 1, "seed": s,
+                  "losses": list(rng.uniform(0, 1, 4))} for s in range(20)]
+        for optimizer in ("tpe", "hebo") if problem == "p" else ("tpe",):
+            runs.append({"optimizer": optimizer, "problem": problem, "budget": "b", "rounds": 4, "batch": 1,
+                         "seed": 0, "losses": list(rng.uniform(0, 0.5, 4))})
+    rows = {line.split("|")[1].strip(): line for line in render(runs, "cmd").splitlines() if line.startswith("| ")}
+    assert rows["hebo"].endswith("(1 of 3 problems) |")
+    assert "problems)" not in rows["tpe (ours)"] and "problems)" not in rows["random (ours)"]
 
 
 @pytest.mark.parametrize("name", ["DT-wine", "linear-diabetes", "kNN-iris"])

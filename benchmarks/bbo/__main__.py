@@ -262,7 +262,8 @@ def summarize(runs: list[dict]) -> dict:
             w = np.array([weight[(budget, p)] for p, v in cells.items() if o in v])
             seeds = np.concatenate([v[o] for v in cells.values() if o in v])
             lo, hi = _bootstrap_mean(per_problem, w)
-            summary["mean"][(budget, o)] = (float(np.average(per_problem, weights=w)), lo, hi, len(seeds))
+            summary["mean"][(budget, o)] = (float(np.average(per_problem, weights=w)), lo, hi, len(seeds),
+                                            len(per_problem), len(cells))
         for p, v in cells.items():
             if DEFAULT not in v:
                 continue
@@ -300,8 +301,10 @@ def render(runs: list[dict], command: str, per_problem: bool = False) -> str:
         cells = []
         for b in budgets:
             if (b, o) in s["mean"]:
-                mean, lo, hi, n = s["mean"][(b, o)]
-                cells.append(f"{mean:.3f} [{lo:.3f}, {hi:.3f}]")
+                mean, lo, hi, _, covered, problems = s["mean"][(b, o)]
+                # A mean over fewer problems is not comparable with the others: say so in the cell.
+                part = f" ({covered} of {problems} problems)" if covered < problems else ""
+                cells.append(f"{mean:.3f} [{lo:.3f}, {hi:.3f}]{part}")
             else:
                 cells.append("")
         lines.append(f"| {o}{' (ours)' if o in OURS else ''} | " + " | ".join(cells) + " |")
