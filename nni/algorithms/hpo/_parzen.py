@@ -422,8 +422,8 @@ def _truncnorm(dim: Dim, rng: np.random.Generator, mu: np.ndarray, sig: np.ndarr
     return _draw_within(rng, mu, sig, dim.low, dim.high, censored)
 
 
-def _draw_within(rng: np.random.Generator, mu: np.ndarray, sig: np.ndarray, low: float | np.ndarray, high: float | np.ndarray,
-                 censored: float = 0.0) -> np.ndarray:
+def _draw_within(rng: np.random.Generator, mu: np.ndarray, sig: np.ndarray,
+                 low: float | np.ndarray, high: float | np.ndarray, censored: float = 0.0) -> np.ndarray:
     """Normal draws around ``mu`` truncated to ``[low, high]``: a draw beyond a bound is drawn
     again (up to 100 times, then clipped), except a share ``censored`` of them, which are put
     on the bound (see :meth:`JointParzen.sample`)."""
