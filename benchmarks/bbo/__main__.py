@@ -260,9 +260,8 @@ def summarize(runs: list[dict]) -> dict:
         for o in optimizers:
             per_problem = np.array([float(np.mean(v[o])) for v in cells.values() if o in v])
             w = np.array([weight[(budget, p)] for p, v in cells.items() if o in v])
-            seeds = np.concatenate([v[o] for v in cells.values() if o in v])
             lo, hi = _bootstrap_mean(per_problem, w)
-            summary["mean"][(budget, o)] = (float(np.average(per_problem, weights=w)), lo, hi, len(seeds),
+            summary["mean"][(budget, o)] = (float(np.average(per_problem, weights=w)), lo, hi,
                                             len(per_problem), len(cells))
         for p, v in cells.items():
             if DEFAULT not in v:
@@ -301,7 +300,7 @@ def render(runs: list[dict], command: str, per_problem: bool = False) -> str:
         cells = []
         for b in budgets:
             if (b, o) in s["mean"]:
-                mean, lo, hi, _, covered, problems = s["mean"][(b, o)]
+                mean, lo, hi, covered, problems = s["mean"][(b, o)]
                 # A mean over fewer problems is not comparable with the others: say so in the cell.
                 part = f" ({covered} of {problems} problems)" if covered < problems else ""
                 cells.append(f"{mean:.3f} [{lo:.3f}, {hi:.3f}]{part}")
