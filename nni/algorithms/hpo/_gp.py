@@ -53,8 +53,9 @@ def check_numeric_space(dims: list[Dim], tuner: str) -> None:
             raise ValueError(f"{tuner} does not support {dim.type!r} (parameter {dim.display!r}); "
                              f"supported types: {', '.join(_SUPPORTED)}")
         if dim.type == "choice":
+            # A bool is the number 0 or 1 (NNI's GP takes it too); it comes back as the bool given.
             for opt in dim.value:
-                if isinstance(opt, bool) or not isinstance(opt, (int, float)) or not math.isfinite(opt):
+                if not isinstance(opt, (int, float)) or not math.isfinite(opt):
                     raise ValueError(f"{tuner} needs numeric choice values; parameter {dim.display!r} has "
                                      f"{opt!r} (use TPE, Random, Anneal or Evolution for categorical choices)")
 
