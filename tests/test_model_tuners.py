@@ -51,6 +51,9 @@ def make(kind: str, seed: int | None = 0, mode: str = "minimize", **kw):
     if kind == "smac":
         from nni.algorithms.hpo.smac_tuner import SMACTuner
         return SMACTuner(optimize_mode=mode, seed=seed, **kw)
+    if kind == "dngo":
+        from nni.algorithms.hpo.dngo_tuner import DNGOTuner
+        return DNGOTuner(optimize_mode=mode, seed=seed, trials_per_update=10, num_epochs_per_training=200, **kw)
     if kind == "random":
         return RandomTuner(seed=seed)
     raise AssertionError(kind)
@@ -98,7 +101,7 @@ def test_gp_family_refuses_what_it_cannot_model(kind):
         tuner.update_search_space({"mixed": {"_type": "choice", "_value": [True, "x"]}})
 
 
-@pytest.mark.parametrize("kind", MODEL_KINDS)
+@pytest.mark.parametrize("kind", [*MODEL_KINDS, "dngo"])
 def test_a_bool_choice_is_tuned_and_comes_back_as_bool(kind):
     # Bayesmark's Ridge has fit_intercept: [False, True]; NNI's GP takes bools as 0 and 1.
     space = {"flag": {"_type": "choice", "_value": [False, True]}, "x": {"_type": "uniform", "_value": [0, 1]}}
