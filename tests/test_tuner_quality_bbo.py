@@ -158,3 +158,24 @@ def test_tpe_tries_the_end_of_a_range_where_the_results_point_to_it():
             assert any(q["C"] == 100 for q in run), (concurrency, seed)
             gaps.append(min(_best_at_the_edge(q) for q in run))
         assert np.mean(gaps) < 0.00008, (concurrency, np.round(gaps, 6))
+
+
+
+def _plateau(params: dict) -> float:
+    """The same loss everywhere but a corner (6 % of the space): a model that only learns the
+    class prior there, or a training that diverges and reports its cap."""
+    x0, x1 = params["x0"], params["x1"]
+    return x0 + x1 if max(x0, x1) < 0.25 else 1.0
+
+
+def test_tpe_keeps_exploring_while_every_result_ties():
+    # When all random start-up trials landed on a plateau, TPE ranked the tied results by their
+    # order, made the first ones its "good" group and searched around them for the rest of the
+    # run.  Tied results now tell TPE nothing: while every result ties it proposes at random,
+    # and a tie across the good/bad boundary leaves only the strictly better results good.
+    # Measured over these 20 seeds, 60 trials: the old TPE found the corner in 7 runs one at a
+    # time and 11 with four running (mean best 0.65 and 0.45), now in 19 and 19 (0.06, 0.07).
+    for concurrency in (1, 4):
+        best = [min(_plateau(q) for q in _tpe_run(_SPACE, _plateau, seed, 60, concurrency)) for seed in range(20)]
+        assert sum(b < 1 for b in best) >= 17, (concurrency, np.round(best, 3))
+        assert np.mean(best) < 0.2, (concurrency, np.round(best, 3))

@@ -16,7 +16,8 @@ Three quarters of the proposals (``LOCAL_SEARCH_SHARE``) search locally: their c
 come from the incumbent's kernel only, with a narrowed bandwidth, and a quarter of its draws
 beyond a bound on the bound (``LOCAL_SEARCH_AT_BOUNDS``).
 Pending trials are imputed with a constant liar so parallel suggestions spread out;
-the random start-up phase is sized by the trial budget when one is known.
+the random start-up phase is sized by the trial budget when one is known.  Tied results
+are not ranked by their order: while every result ties the proposals stay random.
 """
 
 from __future__ import annotations
@@ -91,10 +92,24 @@ class TpeArguments:
 
 
 def _split(y: np.ndarray, args: TpeArguments) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (time order) of the good group (best ``ceil(gamma * n)``, at most 25) and the rest."""
+    """Indices (time order) of the good group (best ``ceil(gamma * n)``, at most 25) and the rest.
+
+    Results tied across that boundary are not told apart by their order: only the results
+    strictly better than the tied value are good or, when the best value itself is tied,
+    every result that has it (at most 25)."""
     order = np.argsort(y, kind="stable")
     n_good = max(1, min(int(math.ceil(args.gamma * len(y))), _MAX_GOOD))
+    if n_good < len(y) and y[order[n_good - 1]] == y[order[n_good]]:
+        tied = y[order[n_good]]
+        below = int(np.count_nonzero(y < tied))
+        n_good = below if below else min(int(np.count_nonzero(y == tied)), _MAX_GOOD)
     return np.sort(order[:n_good]), np.sort(order[n_good:])
+
+
+def _all_tied(y: np.ndarray) -> bool:
+    """Whether every result is the same: a plateau (a model that predicts the class prior, a
+    training that reports the same cap), which gives TPE nothing to rank by."""
+    return len(y) > 0 and bool((y == y[0]).all())
 
 
 #: Share of proposals in which a nested ``choice`` picks its branch uniformly at random (the
@@ -206,11 +221,7 @@ def tpe_propose(dims: list[Dim], X: np.ndarray, y: np.ndarray, rng: np.random.Ge
     :func:`propose_independent`) marked every candidate."""
     if args.multivariate:
         return tpe_propose_joint(dims, X, y, rng, args, taken)
-    n = len(y)
-    order = np.argsort(y, kind="stable")
-    n_good = max(1, min(int(math.ceil(args.gamma * n)), _MAX_GOOD))
-    good = np.sort(order[:n_good])   # time order, for linear forgetting
-    bad = np.sort(order[n_good:])
+    good, bad = _split(y, args)   # time order, for linear forgetting
     w_good = forgetting_weights(len(good), args.linear_forgetting)
     w_bad = forgetting_weights(len(bad), args.linear_forgetting)
     return propose_independent(dims, X[good], w_good, X[bad], w_bad, rng, args.n_ei_candidates, args.prior_weight,
@@ -274,7 +285,8 @@ class TpeTuner(ConstrainedTuner, BaseTuner):   # ConstrainedTuner: feasible resu
 
     def _propose(self) -> np.ndarray:
         X, y, n_done = self._observations(self.args.constant_liar_type)
-        if n_done < max(1, self.n_startup_jobs):
+        # While every result ties, an estimator would be fitted to the order the results came in.
+        if n_done < max(1, self.n_startup_jobs) or _all_tied(y[:n_done]):
             return random_vector(self._dims, self._rng)
         # On a finite space a proposal skips the sets already tried; a nested space's candidates
         # are partial vectors (one per context): there BaseTuner's re-ask of a repeat stays.
